@@ -1,0 +1,1 @@
+"""Adapters: concrete implementations of the ports (local one-machine runtime and AWS)."""

@@ -1,0 +1,1 @@
+"""The one-machine runtime: a folder for a bucket, SQLite for tables and the event bus."""

@@ -1,0 +1,109 @@
+"""Idempotency ledger in SQLite. A claim whose owner process is gone is taken over at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from typing import Any
+
+from healthpipe.adapters.local.sqlite import Database
+from healthpipe.errors import PermanentError
+from healthpipe.ports import Ledger, LedgerRecord
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True when `owner` (`host:pid:nonce`) names a process on this host that has exited."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    return not pid_alive(int(pid_text))
+
+
+class SqliteLedger(Ledger):
+    def __init__(self, db: Database, lease_seconds: float = 900.0, owner: str | None = None):
+        super().__init__(lease_seconds, owner)
+        self.db = db
+
+    def _insert_if_absent(self, record: LedgerRecord) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO ledger (key, status, owner, lease_expires_at, result, "
+                "attempts, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.key,
+                    record.status,
+                    record.owner,
+                    record.lease_expires_at,
+                    json.dumps(record.result),
+                    record.attempts,
+                    time.time(),
+                ),
+            )
+            return cur.rowcount == 1
+
+    def _replace_if_owner(self, record: LedgerRecord, expected_owner: str) -> bool:
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE ledger SET owner = ?, lease_expires_at = ?, attempts = ?, updated_at = ? "
+                "WHERE key = ? AND owner = ? AND status = 'in_progress'",
+                (
+                    record.owner,
+                    record.lease_expires_at,
+                    record.attempts,
+                    time.time(),
+                    record.key,
+                    expected_owner,
+                ),
+            )
+            return cur.rowcount == 1
+
+    def _get(self, key: str) -> LedgerRecord | None:
+        rows = self.db.query("SELECT * FROM ledger WHERE key = ?", (key,))
+        if not rows:
+            return None
+        row = rows[0]
+        return LedgerRecord(
+            key=row["key"],
+            status=row["status"],
+            owner=row["owner"],
+            lease_expires_at=row["lease_expires_at"],
+            result=json.loads(row["result"]),
+            attempts=row["attempts"],
+        )
+
+    def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None:
+        with self.db.transaction() as conn:
+            cur = conn.execute(
+                "UPDATE ledger SET status = 'completed', result = ?, updated_at = ? "
+                "WHERE key = ? AND owner = ?",
+                (json.dumps(result, default=str), time.time(), key, owner),
+            )
+            if cur.rowcount != 1:
+                raise PermanentError(f"lost the claim on {key} before completing it")
+
+    def _delete_if_owner(self, key: str, owner: str) -> None:
+        with self.db.transaction() as conn:
+            conn.execute(
+                "DELETE FROM ledger WHERE key = ? AND owner = ? AND status = 'in_progress'",
+                (key, owner),
+            )
+
+    def _owner_is_dead(self, owner: str) -> bool:
+        return owner_is_dead(owner)
+
+    def in_progress(self) -> list[LedgerRecord]:
+        rows = self.db.query("SELECT key FROM ledger WHERE status = 'in_progress'")
+        return [r for r in (self._get(row["key"]) for row in rows) if r is not None]

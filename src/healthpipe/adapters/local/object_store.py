@@ -1,0 +1,89 @@
+"""A folder as a bucket: keys are relative paths; writes are atomic (temp file + rename)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from healthpipe.errors import PermanentError
+from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
+
+
+class FolderObjectStore(ObjectStore):
+    def __init__(self, root: Path, bucket: str = "local") -> None:
+        self.root = root
+        self.bucket = bucket
+        root.mkdir(parents=True, exist_ok=True)
+
+    def path_for(self, key: str) -> Path:
+        path = (self.root / key).resolve()
+        if not path.is_relative_to(self.root.resolve()) or key.startswith("/"):
+            raise PermanentError(f"key escapes the bucket: {key!r}")
+        return path
+
+    @staticmethod
+    def version_of(path: Path) -> str:
+        stat = path.stat()
+        return f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
+
+    def _materialize(self, key: str, workdir: Path) -> LocalObject:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise PermanentError(f"no such object: {key}")
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return LocalObject(key, path, size, digest.hexdigest(), self.version_of(path))
+
+    def _atomic_target(self, key: str) -> tuple[Path, int, str]:
+        target = self.path_for(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.name)
+        return target, fd, tmp
+
+    def _put_file(self, key: str, path: Path, content_type: str) -> str:
+        target, fd, tmp = self._atomic_target(key)
+        try:
+            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
+                shutil.copyfileobj(src, out, HASH_CHUNK)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.version_of(target)
+
+    def _put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        target, fd, tmp = self._atomic_target(key)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return self.version_of(target)
+
+    def _get_bytes(self, key: str) -> bytes:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise PermanentError(f"no such object: {key}")
+        return path.read_bytes()
+
+    def _exists(self, key: str) -> bool:
+        return self.path_for(key).is_file()
+
+    def _list_keys(self, prefix: str) -> list[str]:
+        base = self.root.resolve()
+        keys = []
+        for path in base.rglob("*"):
+            if path.is_file() and not path.name.startswith(".tmp-"):
+                key = path.relative_to(base).as_posix()
+                if key.startswith(prefix):
+                    keys.append(key)
+        return keys

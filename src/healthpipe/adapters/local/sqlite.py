@@ -1,0 +1,110 @@
+"""One SQLite database file per workspace, shared by the local adapters (WAL, busy timeout)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    key TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    lease_expires_at REAL NOT NULL,
+    result TEXT NOT NULL DEFAULT '{}',
+    attempts INTEGER NOT NULL DEFAULT 1,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    detail_type TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    time TEXT NOT NULL,
+    correlation_id TEXT,
+    dataset_id TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_correlation ON events (correlation_id);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL REFERENCES events (id),
+    route TEXT NOT NULL,
+    target TEXT NOT NULL,
+    status TEXT NOT NULL,           -- pending | running | delivered | dead
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_expires_at REAL,
+    last_error TEXT,
+    outcome TEXT,
+    result TEXT,
+    updated_at REAL NOT NULL,
+    UNIQUE (event_id, route)
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
+CREATE TABLE IF NOT EXISTS analyses (
+    dataset_id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    summary TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS analyses_created ON analyses (created_at);
+CREATE TABLE IF NOT EXISTS flagged (
+    dataset_id TEXT NOT NULL,
+    item_key TEXT NOT NULL,
+    user_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    item TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, item_key)
+);
+CREATE INDEX IF NOT EXISTS flagged_user ON flagged (user_key, created_at);
+CREATE TABLE IF NOT EXISTS metrics (
+    ts REAL NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    unit TEXT NOT NULL,
+    stage TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS metrics_name ON metrics (name, ts);
+"""
+
+
+class Database:
+    """A thread-safe handle on the workspace database; each call runs in one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._conn.executescript(SCHEMA)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE … COMMIT: writers across processes are serialised by SQLite."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,1 @@
+"""Analysts: implementations of the Analyst port (builtin; LLM-backed ones come alongside)."""

@@ -1,0 +1,163 @@
+"""Settings: CLI flags > HEALTHPIPE_* environment variables > healthpipe.toml > defaults.
+
+The TOML file is `$HEALTHPIPE_CONFIG`, else `healthpipe.toml` in the current directory (if
+present). Keys are the field names below, at top level. Secrets (SMTP password, API keys)
+come from the environment only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+from pydantic_settings.exceptions import SettingsError
+
+from healthpipe.constants import ENV_CONFIG, ENV_PREFIX
+from healthpipe.errors import ConfigError
+
+DEFAULT_CONFIG_FILE = "healthpipe.toml"
+
+# USD per 1,000 tokens (input, output); override with `llm_prices` in the config file.
+DEFAULT_LLM_PRICES: dict[str, tuple[float, float]] = {
+    "amazon.nova-lite-v1:0": (0.00006, 0.00024),
+    "amazon.nova-micro-v1:0": (0.000035, 0.00014),
+}
+
+
+class Settings(BaseSettings):
+    """Everything configurable, with the defaults of the embedded one-machine runtime."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX.lower(),
+        case_sensitive=False,
+        extra="ignore",
+        env_nested_delimiter="__",
+    )
+
+    # runtime and storage
+    runtime: Literal["local", "aws"] = "local"
+    workspace: Path = Path("healthpipe-data")
+    bucket: str = ""
+    kms_key_id: str = ""
+    ledger_table: str = ""
+    analyses_table: str = ""
+    event_bus_name: str = "default"
+    analysis_ttl_days: int = Field(default=400, ge=1)
+
+    # validation and analysis
+    rules: str = "plausible"
+    lease_seconds: float = Field(default=900.0, gt=0)
+    duckdb_memory_mb: int = Field(default=256, ge=64)
+    duckdb_threads: int = Field(default=0, ge=0)
+    top_users: int = Field(default=25, ge=1, le=500)
+    pseudonym_secret: SecretStr = SecretStr("")
+
+    # analyst (LLM)
+    analyst: Literal["builtin", "bedrock", "openai"] = "builtin"
+    bedrock_model_id: str = "amazon.nova-lite-v1:0"
+    bedrock_region: str = ""
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    openai_base_url: str = "http://127.0.0.1:11434/v1"
+    openai_model: str = "llama3.2"
+    openai_api_key: SecretStr = SecretStr("")
+    llm_prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: dict(DEFAULT_LLM_PRICES)
+    )
+
+    # email
+    mailer: Literal["outbox", "smtp", "ses"] = "outbox"
+    email_from: str = "healthpipe@localhost"
+    email_to: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["care-team@localhost"]
+    )
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=20.0, gt=0)
+    alert_min_severity: Literal["low", "medium", "high", "never"] = "high"
+    digest_only: bool = False
+    ses_configuration_set: str = ""
+
+    # orchestration (local twin)
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    retry_base_seconds: float = Field(default=0.2, ge=0)
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _split_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    @property
+    def db_path(self) -> Path:
+        return self.workspace / "healthpipe.db"
+
+    @property
+    def bucket_dir(self) -> Path:
+        return self.workspace / "bucket"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.workspace / "outbox"
+
+    def llm_price(self, model: str) -> tuple[float, float]:
+        """(input, output) USD per 1k tokens; inference-profile prefixes (us., eu.) ignored."""
+        bare = model.split(".", 1)[1] if model.split(".", 1)[0] in {"us", "eu", "apac"} else model
+        return self.llm_prices.get(model) or self.llm_prices.get(bare) or (0.0, 0.0)
+
+
+def config_file(explicit: Path | None = None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(ENV_CONFIG)
+    if from_env:
+        return Path(from_env)
+    default = Path(DEFAULT_CONFIG_FILE)
+    return default if default.is_file() else None
+
+
+def load_settings(overrides: dict[str, Any] | None = None, file: Path | None = None) -> Settings:
+    """Build settings from flags (`overrides`, None values ignored), env, and the TOML file."""
+    path = config_file(file)
+    if path is not None and not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    cls: type[Settings] = Settings
+    if path is not None:
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})
+        cls = type("FileSettings", (Settings,), {"model_config": config})
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    try:
+        return cls(**given)
+    except SettingsError as exc:
+        raise ConfigError(f"invalid setting: {exc}") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"invalid setting {where}: {first['msg']}") from exc

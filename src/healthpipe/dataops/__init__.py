@@ -1,0 +1,1 @@
+"""Data work on local files with DuckDB: header checks, validation, statistics, anomalies."""

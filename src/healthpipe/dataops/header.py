@@ -1,0 +1,87 @@
+"""Reads just enough of a file to judge its header: encoding, compression, required columns."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import zlib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from healthpipe.constants import REQUIRED_COLUMNS
+from healthpipe.errors import InputError
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Header:
+    """The file's columns as written, and the canonical name each one maps to."""
+
+    raw_names: tuple[str, ...]
+    canonical: tuple[str, ...]
+    gzipped: bool
+
+    @property
+    def extras(self) -> tuple[str, ...]:
+        return tuple(name for name in self.canonical if name not in REQUIRED_COLUMNS)
+
+
+def canonical_name(raw: str) -> str:
+    return raw.strip().strip("\ufeff").strip().lower()
+
+
+def is_gzip(path: Path) -> bool:
+    with path.open("rb") as handle:
+        return handle.read(2) == GZIP_MAGIC
+
+
+def _first_bytes(path: Path, gzipped: bool) -> bytes:
+    try:
+        if gzipped:
+            with gzip.open(path, "rb") as handle:
+                return handle.read(SNIFF_BYTES)
+        with path.open("rb") as handle:
+            return handle.read(SNIFF_BYTES)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError("not a valid gzip file", code="bad_gzip") from exc
+
+
+def read_header(path: Path) -> Header:
+    """Parse and check the header line; raise InputError with a one-line reason if unusable."""
+    if path.stat().st_size == 0:
+        raise InputError("file is empty", code="empty_file")
+    gzipped = is_gzip(path)
+    head = _first_bytes(path, gzipped)
+    if not head.strip(b"\xef\xbb\xbf \r\n\t"):
+        raise InputError("file is empty", code="empty_file")
+    if b"\x00" in head:
+        raise InputError("not a CSV text file (binary content)", code="not_csv")
+    first_line = head.split(b"\n", 1)[0]
+    try:
+        text = first_line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError("header is not UTF-8 encoded", code="not_utf8") from exc
+    names = next(csv.reader(io.StringIO(text.rstrip("\r"))), [])
+    canonical = tuple(canonical_name(name) for name in names)
+    if not any(canonical):
+        raise InputError("no header row", code="no_header")
+    repeated = sorted(name for name, count in Counter(canonical).items() if count > 1 and name)
+    if repeated:
+        raise InputError(f"repeated column(s) in header: {', '.join(repeated)}", code="bad_header")
+    missing = [col for col in REQUIRED_COLUMNS if col not in canonical]
+    if missing:
+        if len(missing) == len(REQUIRED_COLUMNS):
+            raise InputError(
+                "no vitals header: expected comma-separated columns " + ",".join(REQUIRED_COLUMNS),
+                code="missing_columns",
+            )
+        raise InputError(
+            f"missing required column(s): {', '.join(missing)}", code="missing_columns"
+        )
+    if any(name == "" for name in canonical):
+        raise InputError("header has an empty column name", code="bad_header")
+    return Header(tuple(names), canonical, gzipped)

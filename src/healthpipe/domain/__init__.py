@@ -1,0 +1,1 @@
+"""Pure domain logic: rules, clinical bands, baselines, episodes, identities. No I/O."""

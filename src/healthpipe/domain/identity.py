@@ -1,0 +1,86 @@
+"""Identities and object keys: dataset ids, correlation ids, pseudonyms, output keys."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+from healthpipe import constants as c
+
+SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def dataset_id_for(sha256_hex: str) -> str:
+    """Content identity: the first 16 hex characters of the file's SHA-256."""
+    return sha256_hex[:16]
+
+
+def correlation_id_for(bucket: str, key: str, version_id: str | None) -> str:
+    return f"{bucket}/{key}@{version_id or 'null'}"
+
+
+def ledger_key(stage: str, identity: str) -> str:
+    return f"{stage}:{identity}"
+
+
+def pseudonym(user_id: str, secret: str) -> str:
+    """A stable, non-reversible label for a user (HMAC-SHA256 of the id, 8 hex chars)."""
+    digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    return f"P-{digest[:8]}"
+
+
+def is_ingestible(key: str) -> bool:
+    lowered = key.lower()
+    return key.startswith(c.RAW_PREFIX) and lowered.endswith(c.ACCEPTED_SUFFIXES)
+
+
+def file_stem(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    for suffix in (".csv.gz", ".csv", ".gz"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return (SAFE_STEM.sub("_", name).strip("._") or "data")[:80]
+
+
+@dataclass(frozen=True)
+class DatasetKeys:
+    """Where one dataset's outputs live in the bucket. Unique per content (dataset_id)."""
+
+    dataset_id: str
+    stem: str
+    day: str  # YYYY-MM-DD of ingestion
+
+    @property
+    def processed_csv(self) -> str:
+        return f"{c.PROCESSED_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.csv"
+
+    @property
+    def processed_parquet(self) -> str:
+        return f"{c.PROCESSED_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.parquet"
+
+    @property
+    def rejected_csv(self) -> str:
+        return f"{c.REJECTED_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}_rejected.csv"
+
+    @property
+    def manifest(self) -> str:
+        return manifest_key(self.dataset_id)
+
+
+def manifest_key(dataset_id: str) -> str:
+    return f"{c.MANIFESTS_PREFIX}{dataset_id}.json"
+
+
+def analysis_key(dataset_id: str) -> str:
+    return f"{c.ANALYZED_PREFIX}{dataset_id}.json"
+
+
+def anomalies_key(dataset_id: str) -> str:
+    return f"{c.ANALYZED_PREFIX}{dataset_id}_anomalies.parquet"
+
+
+def report_key(dataset_id: str) -> str:
+    return f"{c.REPORTS_PREFIX}{dataset_id}.html"

@@ -1,0 +1,134 @@
+"""Turns a RuleProfile into DuckDB SQL expressions (pure string building, no I/O).
+
+Every check yields a reason or NULL; a row's reasons are all the non-NULL ones, in a fixed
+order, so that a row failing several rules carries every reason.
+"""
+
+from __future__ import annotations
+
+from healthpipe.constants import VITAL_COLUMNS
+from healthpipe.domain.rules import FieldRange, RuleProfile, bp_reason
+
+# A plain decimal number: no NaN/inf words, no hex, no digit separators.
+NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# ISO-8601 / RFC 3339 date or date-time with optional fraction and offset.
+ISO8601_RE = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
+)
+# Spreadsheet formula triggers (OWASP CSV injection): = + - @ tab CR.
+FORMULA_START_RE = r"^[=+\-@\t\r]"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _num(value: float) -> str:
+    return repr(float(value))
+
+
+def is_blank(col: str) -> str:
+    return f"({col} IS NULL OR trim({col}) = '')"
+
+
+def is_number(col: str) -> str:
+    return f"regexp_full_match(trim({col}), {quote_literal(NUMBER_RE)})"
+
+
+def as_double(col: str) -> str:
+    return f"TRY_CAST(trim({col}) AS DOUBLE)"
+
+
+def numeric_check(field: str, rng: FieldRange) -> str:
+    col = quote_ident(field)
+    value = as_double(col)
+    bad = f"NOT {is_number(col)} OR NOT ({value} BETWEEN {_num(rng.min)} AND {_num(rng.max)})"
+    if rng.integer:
+        bad += f" OR {value} <> floor({value})"
+    return f"CASE WHEN {is_blank(col)} THEN 'missing_{field}' WHEN {bad} THEN 'invalid_{field}' END"
+
+
+def event_time_check(profile: RuleProfile, now_iso: str) -> str:
+    col = quote_ident("event_time")
+    checks = [f"WHEN {is_blank(col)} THEN 'missing_event_time'"]
+    if profile.timestamp == "iso8601":
+        parsed = f"TRY_CAST(trim({col}) AS TIMESTAMPTZ)"
+        bad = f"NOT regexp_full_match(trim({col}), {quote_literal(ISO8601_RE)}) OR {parsed} IS NULL"
+        if profile.max_future_hours is not None:
+            limit = (
+                f"(CAST({quote_literal(now_iso)} AS TIMESTAMPTZ)"
+                f" + INTERVAL ({_num(profile.max_future_hours * 3600)}) SECOND)"
+            )
+            bad += f" OR {parsed} > {limit}"
+        checks.append(f"WHEN {bad} THEN 'invalid_event_time'")
+    return "CASE " + " ".join(checks) + " END"
+
+
+def user_id_check(profile: RuleProfile) -> str:
+    col = quote_ident("user_id")
+    checks = [f"WHEN {is_blank(col)} THEN 'missing_user_id'"]
+    if profile.max_user_id_length is not None:
+        checks.append(
+            f"WHEN length(trim({col})) > {profile.max_user_id_length} THEN 'invalid_user_id'"
+        )
+    return "CASE " + " ".join(checks) + " END"
+
+
+def bp_order_check(profile: RuleProfile) -> str:
+    sbp, dbp = quote_ident("systolic_bp"), quote_ident("diastolic_bp")
+    op = ">" if profile.bp_order == "le" else ">="
+    both = f"{is_number(sbp)} AND {is_number(dbp)}"
+    return (
+        f"CASE WHEN NOT {is_blank(sbp)} AND NOT {is_blank(dbp)} AND {both} "
+        f"AND {as_double(dbp)} {op} {as_double(sbp)} THEN {quote_literal(bp_reason(profile))} END"
+    )
+
+
+def duplicate_key(profile: RuleProfile) -> str:
+    """The identity of a reading: user and instant (parsed when it parses)."""
+    user = f"trim({quote_ident('user_id')})"
+    when = f"trim({quote_ident('event_time')})"
+    if profile.timestamp == "iso8601":
+        when = f"coalesce(CAST(TRY_CAST({when} AS TIMESTAMPTZ) AS VARCHAR), {when})"
+    return f"{user}, {when}"
+
+
+def duplicate_check(profile: RuleProfile) -> str | None:
+    if not profile.reject_duplicates:
+        return None
+    user, when = quote_ident("user_id"), quote_ident("event_time")
+    return (
+        f"CASE WHEN NOT {is_blank(user)} AND NOT {is_blank(when)} AND "
+        f"row_number() OVER (PARTITION BY {duplicate_key(profile)} ORDER BY source_row) > 1 "
+        f"THEN 'duplicate_reading' END"
+    )
+
+
+def reason_checks(profile: RuleProfile, now_iso: str) -> list[str]:
+    """All row checks in report order: fields, then cross-field, then duplicates."""
+    checks = [event_time_check(profile, now_iso), user_id_check(profile)]
+    checks += [numeric_check(field, profile.ranges[field]) for field in VITAL_COLUMNS]
+    checks.append(bp_order_check(profile))
+    dup = duplicate_check(profile)
+    if dup is not None:
+        checks.append(dup)
+    return checks
+
+
+def reasons_list_sql(profile: RuleProfile, now_iso: str) -> str:
+    items = ",\n    ".join(reason_checks(profile, now_iso))
+    return f"list_filter([\n    {items}\n  ], lambda r: r IS NOT NULL)"
+
+
+def safe_cell_sql(expr: str) -> str:
+    """Neutralise a text cell a spreadsheet would run as a formula (numbers stay as they are)."""
+    return (
+        f"CASE WHEN regexp_matches({expr}, {quote_literal(FORMULA_START_RE)}) "
+        f"AND NOT regexp_full_match({expr}, {quote_literal(NUMBER_RE)}) "
+        f"THEN '''' || {expr} ELSE {expr} END"
+    )

@@ -1,0 +1,1 @@
+"""Orchestration of the stages on one machine: the outbox dispatcher."""

@@ -1,0 +1,130 @@
+"""`healthpipe run`: put files into the workspace bucket's raw/ and drive each to completion."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from healthpipe import constants as c
+from healthpipe.bootstrap import LocalRuntime
+from healthpipe.domain.identity import correlation_id_for, file_stem, report_key
+from healthpipe.events import object_created
+from healthpipe.orchestration.local import Dispatcher
+from healthpipe.ports import HASH_CHUNK
+
+Status = Literal["processed", "skipped", "rejected", "failed"]
+
+
+@dataclass
+class FileOutcome:
+    source: str
+    dataset_id: str | None = None
+    status: Status = "failed"
+    rows: dict[str, int] = field(default_factory=lambda: {"input": 0, "valid": 0, "rejected": 0})
+    anomalies: int = 0
+    report: str | None = None
+    email: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def raw_key_for(runtime: LocalRuntime, source: Path) -> str:
+    """raw/<name>; a different file already under that name is never overwritten."""
+    name = source.name
+    key = f"{c.RAW_PREFIX}{name}"
+    target = runtime.store.path_for(key)
+    if target.exists() and _sha256(target) != _sha256(source):
+        suffix = ".csv.gz" if name.lower().endswith(".csv.gz") else Path(name).suffix
+        key = f"{c.RAW_PREFIX}{file_stem(name)}-{_sha256(source)[:8]}{suffix}"
+    return key
+
+
+def upload_raw(runtime: LocalRuntime, source: Path) -> str:
+    key = raw_key_for(runtime, source)
+    target = runtime.store.path_for(key)
+    if not target.exists():
+        runtime.store.put_file(key, source, "text/csv")
+    return key
+
+
+def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> FileOutcome:
+    outcome = FileOutcome(source=str(source))
+    if not source.is_file():
+        outcome.status, outcome.error = "rejected", f"no such file: {source}"
+        return outcome
+    name = source.name.lower()
+    if not name.endswith(c.ACCEPTED_SUFFIXES):
+        outcome.status = "rejected"
+        outcome.error = f"not a .csv or .csv.gz file: {source.name}"
+        return outcome
+    key = upload_raw(runtime, source)
+    target = runtime.store.path_for(key)
+    version = runtime.store.version_of(target)
+    event = object_created(runtime.store.bucket, key, version, target.stat().st_size)
+    dispatcher.submit(event)
+    dispatcher.drain()
+    return collect(
+        runtime, event.id, correlation_id_for(runtime.store.bucket, key, version), outcome
+    )
+
+
+def collect(
+    runtime: LocalRuntime, event_id: str, correlation_id: str, outcome: FileOutcome
+) -> FileOutcome:
+    """Read what each stage did for one upload from the outbox's delivery records."""
+    ingest = runtime.bus.delivery_of(event_id, "ingest")
+    if ingest is None:
+        outcome.error = "the upload matched no ingest route"
+        return outcome
+    if ingest["status"] != "delivered":
+        outcome.error = ingest["last_error"] or f"ingest {ingest['status']}"
+        return outcome
+    info = ingest["result"]
+    outcome.dataset_id = info.get("dataset_id")
+    outcome.rows = info.get("rows") or outcome.rows
+    if info.get("status") == "rejected":
+        outcome.status, outcome.error = "rejected", info.get("error") or "file rejected"
+        return outcome
+    outcome.status = "processed" if ingest["outcome"] == "done" else "skipped"
+    for delivery in runtime.bus.deliveries_for(correlation_id, after_id=int(ingest["id"])):
+        if delivery["status"] != "delivered":
+            outcome.status = "failed"
+            outcome.error = delivery["last_error"] or f"{delivery['target']} did not finish"
+        result = delivery["result"]
+        if delivery["target"] == "analyze" and "anomalies" in result:
+            outcome.anomalies = int(result["anomalies"])
+        if delivery["target"] == "notify" and delivery["outcome"] == "done":
+            outcome.email = result.get("email")
+    if outcome.dataset_id:
+        html = runtime.store.path_for(report_key(outcome.dataset_id))
+        outcome.report = str(html) if html.exists() else None
+    return outcome
+
+
+def run_files(
+    runtime: LocalRuntime,
+    sources: list[Path],
+    on_file: Callable[[FileOutcome], None] | None = None,
+) -> list[FileOutcome]:
+    dispatcher = Dispatcher(runtime.ports, runtime.bus)
+    dispatcher.drain()  # finish work a crashed earlier run left pending
+    results = []
+    for source in sources:
+        result = run_file(runtime, dispatcher, source)
+        results.append(result)
+        if on_file is not None:
+            on_file(result)
+    return results

@@ -1,0 +1,302 @@
+"""Ports: the small interfaces the stages see. Adapters fill in the `_primitives`.
+
+Following the Powertools idempotency layer, shared logic (lease expiry, retries of the
+outbox, idempotent sending) lives in these base classes; an adapter only translates a
+few primitives to its store. `bootstrap.py` is the one place that picks adapters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import time
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
+
+from healthpipe.domain.insights import AnalystReport
+from healthpipe.events import Event
+
+HASH_CHUNK = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- object store
+@dataclass(frozen=True)
+class LocalObject:
+    """An object made available as a local file (in place, or downloaded to a work dir)."""
+
+    key: str
+    path: Path
+    size: int
+    sha256: str
+    version_id: str | None
+
+
+class ObjectStore(ABC):
+    """A bucket of objects addressed by key (S3, or a folder)."""
+
+    bucket: str
+
+    def materialize(self, key: str, workdir: Path) -> LocalObject:
+        """Make `key` a local file and hash it while streaming; never loads it whole."""
+        return self._materialize(key, workdir)
+
+    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
+        """Upload a local file; returns the version id ('' when the store has none)."""
+        return self._put_file(key, path, content_type)
+
+    def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> str:
+        return self._put_bytes(key, data, content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._get_bytes(key)
+
+    def exists(self, key: str) -> bool:
+        return self._exists(key)
+
+    def list_keys(self, prefix: str) -> list[str]:
+        return sorted(self._list_keys(prefix))
+
+    @abstractmethod
+    def _materialize(self, key: str, workdir: Path) -> LocalObject: ...
+
+    @abstractmethod
+    def _put_file(self, key: str, path: Path, content_type: str) -> str: ...
+
+    @abstractmethod
+    def _put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...
+
+    @abstractmethod
+    def _get_bytes(self, key: str) -> bytes: ...
+
+    @abstractmethod
+    def _exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def _list_keys(self, prefix: str) -> list[str]: ...
+
+
+def sha256_of_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+# --------------------------------------------------------------------------- ledger
+ClaimOutcome = Literal["acquired", "in_progress", "completed"]
+
+
+@dataclass(frozen=True)
+class LedgerRecord:
+    key: str
+    status: Literal["in_progress", "completed"]
+    owner: str
+    lease_expires_at: float
+    result: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    record: LedgerRecord
+
+    @property
+    def acquired(self) -> bool:
+        return self.outcome == "acquired"
+
+
+def default_owner() -> str:
+    """Identifies this process: `host:pid:nonce` (a local takeover checks the pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Ledger(ABC):
+    """Idempotency records with leases: at most one worker holds `key` at a time.
+
+    A claim succeeds when no record exists, or the existing in-progress record's lease has
+    expired (a crashed worker), or its owner is provably dead. Completed records are final.
+    """
+
+    def __init__(self, lease_seconds: float = 900.0, owner: str | None = None) -> None:
+        self.lease_seconds = lease_seconds
+        self.owner = owner or default_owner()
+
+    def claim(self, key: str, *, now: float | None = None) -> Claim:
+        now = time.time() if now is None else now
+        record = LedgerRecord(key, "in_progress", self.owner, now + self.lease_seconds)
+        if self._insert_if_absent(record):
+            return Claim("acquired", record)
+        existing = self._get(key)
+        if existing is None:  # deleted between our two calls: try once more
+            if self._insert_if_absent(record):
+                return Claim("acquired", record)
+            existing = self._get(key)
+            assert existing is not None
+        if existing.status == "completed":
+            return Claim("completed", existing)
+        if existing.lease_expires_at <= now or self._owner_is_dead(existing.owner):
+            taken = LedgerRecord(
+                key,
+                "in_progress",
+                self.owner,
+                now + self.lease_seconds,
+                attempts=existing.attempts + 1,
+            )
+            if self._replace_if_owner(taken, expected_owner=existing.owner):
+                return Claim("acquired", taken)
+            again = self._get(key)
+            return Claim(
+                "completed" if again and again.status == "completed" else "in_progress",
+                again or existing,
+            )
+        return Claim("in_progress", existing)
+
+    def complete(self, key: str, result: dict[str, Any]) -> None:
+        """Mark our claim completed with its result (raises if we no longer own it)."""
+        self._complete(key, self.owner, result)
+
+    def release(self, key: str) -> None:
+        """Give up our claim after a failure so that a retry can claim at once."""
+        self._delete_if_owner(key, self.owner)
+
+    def get(self, key: str) -> LedgerRecord | None:
+        return self._get(key)
+
+    def _owner_is_dead(self, owner: str) -> bool:
+        """Only the local runtime can tell; elsewhere the lease expiry decides."""
+        return False
+
+    @abstractmethod
+    def _insert_if_absent(self, record: LedgerRecord) -> bool: ...
+
+    @abstractmethod
+    def _replace_if_owner(self, record: LedgerRecord, expected_owner: str) -> bool: ...
+
+    @abstractmethod
+    def _get(self, key: str) -> LedgerRecord | None: ...
+
+    @abstractmethod
+    def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None: ...
+
+    @abstractmethod
+    def _delete_if_owner(self, key: str, owner: str) -> None: ...
+
+
+# --------------------------------------------------------------------------- event bus
+class EventBus(ABC):
+    """Publishes pipeline events (EventBridge, or the durable SQLite outbox)."""
+
+    def publish(self, event: Event) -> None:
+        self._publish([event])
+
+    def publish_many(self, events: list[Event]) -> None:
+        if events:
+            self._publish(events)
+
+    @abstractmethod
+    def _publish(self, events: list[Event]) -> None: ...
+
+
+# --------------------------------------------------------------------------- analysis store
+class AnalysisStore(ABC):
+    """Analysis summaries (one per dataset) plus flagged users/episodes, queryable per user."""
+
+    def save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
+        if "dataset_id" not in summary:
+            raise ValueError("summary needs a dataset_id")
+        self._save(summary, flagged)
+
+    def get(self, dataset_id: str) -> dict[str, Any] | None:
+        return self._get(dataset_id)
+
+    def recent(self, limit: int = 20, since_epoch: float | None = None) -> list[dict[str, Any]]:
+        return self._recent(limit, since_epoch)
+
+    def flagged_for_user(self, user_key: str) -> list[dict[str, Any]]:
+        return self._flagged_for_user(user_key)
+
+    @abstractmethod
+    def _save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None: ...
+
+    @abstractmethod
+    def _get(self, dataset_id: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def _recent(self, limit: int, since_epoch: float | None) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def _flagged_for_user(self, user_key: str) -> list[dict[str, Any]]: ...
+
+
+# --------------------------------------------------------------------------- mailer
+class Mailer(ABC):
+    """Sends one MIME message; returns where it went (a path, or a provider message id)."""
+
+    def send(self, message: EmailMessage, *, name: str) -> str:
+        if not message["To"]:
+            raise ValueError("message has no recipient")
+        return self._send(message, name)
+
+    @abstractmethod
+    def _send(self, message: EmailMessage, name: str) -> str: ...
+
+
+# --------------------------------------------------------------------------- metrics
+@dataclass(frozen=True)
+class MetricPoint:
+    name: str
+    value: float
+    unit: str
+    stage: str
+
+
+class Metrics(ABC):
+    """Counters and timings with the dimension `stage` (CloudWatch EMF, or SQLite)."""
+
+    def __init__(self) -> None:
+        self._pending: list[MetricPoint] = []
+
+    def add(self, name: str, value: float, *, stage: str, unit: str = "Count") -> None:
+        self._pending.append(MetricPoint(name, float(value), unit, stage))
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            self._write(pending)
+
+    def totals(self) -> dict[str, float]:
+        """Sum of each metric over the store's history (where the store can tell)."""
+        return self._totals()
+
+    @abstractmethod
+    def _write(self, points: list[MetricPoint]) -> None: ...
+
+    def _totals(self) -> dict[str, float]:
+        return {}
+
+
+# --------------------------------------------------------------------------- analyst
+class Analyst(ABC):
+    """Writes insights, recommendations and a summary from a de-identified brief."""
+
+    provider: str = "unknown"
+    model: str = "unknown"
+
+    def analyze(self, brief: dict[str, Any]) -> AnalystReport:
+        started = time.perf_counter()
+        report = self._analyze(brief)
+        if not report.latency_ms:
+            report.latency_ms = int((time.perf_counter() - started) * 1000)
+        return report
+
+    @abstractmethod
+    def _analyze(self, brief: dict[str, Any]) -> AnalystReport: ...

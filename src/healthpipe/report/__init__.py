@@ -1,0 +1,1 @@
+"""The email report: model, charts (PNG), text and HTML rendering, MIME assembly."""

@@ -1,0 +1,221 @@
+"""Analyze: statistics, clinical and baseline anomalies, episodes, analyst insights; stored."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from healthpipe import constants as c
+from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
+from healthpipe.domain.brief import build_brief
+from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
+from healthpipe.events import Event, make_detail, utc_now
+from healthpipe.stages.base import Ports, StageResult, log_event, timed
+from healthpipe.stages.ingest import engine_limits
+
+STAGE = "analyze"
+SEVERITY_ORDER = ("none", "low", "medium", "high")
+STORE_TOP_ANOMALIES = 10
+STORE_FLAGGED_LIMIT = 500
+logger = logging.getLogger("healthpipe.analyze")
+
+
+def worst_severity(by_severity: dict[str, int]) -> str:
+    present = [s for s in SEVERITY_ORDER if by_severity.get(s)]
+    return present[-1] if present else "none"
+
+
+def analyze(event: Event, ports: Ports) -> StageResult:
+    detail = event.detail
+    dataset_id = str(detail["dataset_id"])
+    correlation_id = str(detail.get("correlation_id") or "")
+    claim_key = ledger_key(STAGE, dataset_id)
+    claim = ports.ledger.claim(claim_key)
+    if not claim.acquired:
+        log_event(logger, "duplicate delivery skipped", dataset_id=dataset_id, claim=claim.outcome)
+        replay = []
+        if claim.outcome == "completed" and claim.record.result.get("event"):
+            replay = [
+                Event(
+                    c.SOURCE_ANALYZER,
+                    c.ANALYSIS_COMPLETE,
+                    {**claim.record.result["event"], "correlation_id": correlation_id},
+                )
+            ]
+        return StageResult(
+            "in_progress" if claim.outcome == "in_progress" else "skipped",
+            replay,
+            {"dataset_id": dataset_id, **claim.record.result},
+        )
+    try:
+        result = _analyze(detail, dataset_id, correlation_id, ports)
+    except Exception:
+        ports.ledger.release(claim_key)
+        ports.metrics.add("StageFailures", 1, stage=STAGE)
+        ports.metrics.flush()
+        raise
+    ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
+    ports.metrics.flush()
+    return result
+
+
+def _analyze(
+    detail: dict[str, Any], dataset_id: str, correlation_id: str, ports: Ports
+) -> StageResult:
+    started = time.perf_counter()
+    timings: dict[str, int] = {}
+    manifest = json.loads(ports.store.get_bytes(str(detail["manifest_key"])))
+    ports.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:
+        workdir = Path(tmp)
+        with timed(timings, "fetch_ms"):
+            local = ports.store.materialize(str(detail["processed_key"]), workdir)
+        anomalies_file = workdir / "anomalies.parquet"
+        with timed(timings, "compute_ms"):
+            facts = analyze_parquet(
+                local.path,
+                anomalies_file,
+                limits=engine_limits(ports, workdir),
+                analysis_limits=AnalysisLimits(top_users=ports.settings.top_users),
+            )
+        ports.store.put_file(
+            anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
+        )
+    quality = {
+        "rows_input": manifest["counts"]["input"],
+        "rows_valid": manifest["counts"]["valid"],
+        "rows_rejected": manifest["counts"]["rejected"],
+        "reasons": manifest["counts"]["by_reason"],
+        "rules_profile": manifest.get("rules_profile"),
+        "rejected_key": manifest["outputs"].get("rejected_csv"),
+    }
+    brief = build_brief(facts, quality)
+    with timed(timings, "analyst_ms"):
+        report = ports.analyst.analyze(brief)
+    timings["total_ms"] = int((time.perf_counter() - started) * 1000)
+    worst = worst_severity(facts["anomalies"]["by_severity"])
+    analysis = {
+        "schema_version": c.SCHEMA_VERSION,
+        "dataset_id": dataset_id,
+        "correlation_id": correlation_id,
+        "created_at": utc_now().isoformat(timespec="seconds"),
+        "source": manifest["source"],
+        "data_quality": quality,
+        "worst_severity": worst,
+        **facts,
+        "analyst": report.provenance(),
+        "usage": report.usage.model_dump(),
+        "grounding": report.grounding,
+        "disclaimer": report.disclaimer,
+        **report.result.model_dump(),
+        "keys": {
+            "manifest": detail["manifest_key"],
+            "analysis": analysis_key(dataset_id),
+            "anomalies": anomalies_key(dataset_id),
+        },
+        "timings": timings,
+    }
+    ports.store.put_bytes(
+        analysis_key(dataset_id), json.dumps(analysis, indent=1, default=str).encode()
+    )
+    ports.analyses.save(_summary(analysis), _flagged(analysis, ports))
+    _record_metrics(ports, analysis)
+    log_event(
+        logger,
+        "analyzed",
+        dataset_id=dataset_id,
+        correlation_id=correlation_id,
+        anomalies=facts["anomalies"]["total"],
+        episodes=facts["episodes"]["total"],
+        analyst=report.provider,
+        fallback=report.fallback_reason,
+        duration_ms=timings["total_ms"],
+    )
+    event_detail = make_detail(
+        correlation_id=correlation_id,
+        dataset_id=dataset_id,
+        status="success",
+        analysis_key=analysis_key(dataset_id),
+        manifest_key=detail["manifest_key"],
+        worst_severity=worst,
+        anomalies=facts["anomalies"]["total"],
+        episodes=facts["episodes"]["total"],
+        risk_level=report.result.risk_level,
+    )
+    return StageResult(
+        "done",
+        [Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, event_detail)],
+        {
+            "dataset_id": dataset_id,
+            "anomalies": facts["anomalies"]["total"],
+            "analysis_key": analysis_key(dataset_id),
+        },
+    )
+
+
+def _summary(analysis: dict[str, Any]) -> dict[str, Any]:
+    """A bounded summary for the analysis store (full detail stays in the object store)."""
+    return {
+        "dataset_id": analysis["dataset_id"],
+        "created_at": analysis["created_at"],
+        "created_epoch": time.time(),
+        "source_key": analysis["source"]["key"],
+        "rows": {k: analysis["data_quality"][f"rows_{k}"] for k in ("input", "valid", "rejected")},
+        "reject_reasons": dict(list(analysis["data_quality"]["reasons"].items())[:10]),
+        "readings": analysis["readings"],
+        "users": analysis["users"]["total"],
+        "users_flagged": analysis["users"]["flagged"],
+        "anomalies": {k: analysis["anomalies"][k] for k in ("total", "by_severity", "by_kind")},
+        "top_anomalies": analysis["anomalies"]["top"][:STORE_TOP_ANOMALIES],
+        "episodes": {k: analysis["episodes"][k] for k in ("total", "by_kind")},
+        "worst_severity": analysis["worst_severity"],
+        "risk_level": analysis["risk_level"],
+        "summary": analysis["summary"],
+        "analyst": analysis["analyst"],
+        "usage": analysis["usage"],
+        "keys": analysis["keys"],
+    }
+
+
+def _flagged(analysis: dict[str, Any], ports: Ports) -> list[dict[str, Any]]:
+    """One item per flagged user and per episode, keyed by a pseudonym of the user."""
+    secret = ports.settings.pseudonym_secret.get_secret_value()
+    items: list[dict[str, Any]] = []
+    for user in analysis["users"]["top"]:
+        if user["anomalies"]:
+            uid = str(user["user_id"])
+            items.append(
+                {
+                    "item_key": f"user#{uid}",
+                    "user_key": pseudonym(uid, secret),
+                    "kind": "user",
+                    "user_id": uid,
+                    **{k: v for k, v in user.items() if k != "user_id"},
+                }
+            )
+    for index, episode in enumerate(analysis["episodes"]["list"]):
+        uid = str(episode["user_id"])
+        items.append(
+            {
+                "item_key": f"episode#{index:04d}",
+                "user_key": pseudonym(uid, secret),
+                "kind": "episode",
+                **episode,
+            }
+        )
+    return items[:STORE_FLAGGED_LIMIT]
+
+
+def _record_metrics(ports: Ports, analysis: dict[str, Any]) -> None:
+    m = ports.metrics
+    m.add("AnomaliesDetected", analysis["anomalies"]["total"], stage=STAGE)
+    m.add("EpisodesDetected", analysis["episodes"]["total"], stage=STAGE)
+    m.add("LLMInputTokens", analysis["usage"]["input_tokens"], stage=STAGE)
+    m.add("LLMOutputTokens", analysis["usage"]["output_tokens"], stage=STAGE)
+    m.add("LLMCostUSD", analysis["usage"]["cost_usd"], stage=STAGE, unit="None")
+    m.add("AnalystFallbacks", 1 if analysis["analyst"]["fallback_reason"] else 0, stage=STAGE)
+    m.add("StageDurationMs", analysis["timings"]["total_ms"], stage=STAGE, unit="Milliseconds")

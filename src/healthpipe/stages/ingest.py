@@ -1,0 +1,281 @@
+"""Ingest: validate a raw CSV and split it into processed and rejected rows, once per content."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote_plus
+
+from healthpipe import constants as c
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.header import read_header
+from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.domain.identity import (
+    DatasetKeys,
+    correlation_id_for,
+    dataset_id_for,
+    file_stem,
+    is_ingestible,
+    ledger_key,
+    manifest_key,
+)
+from healthpipe.domain.rules import load_profile
+from healthpipe.errors import InputError
+from healthpipe.events import Event, make_detail, utc_now
+from healthpipe.ports import LocalObject
+from healthpipe.stages.base import Ports, StageResult, log_event, timed
+
+STAGE = "ingest"
+logger = logging.getLogger("healthpipe.ingest")
+
+
+def object_of(event: Event) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of an S3 'Object Created' event (keys may be URL-encoded)."""
+    detail = event.detail
+    bucket = str(detail.get("bucket", {}).get("name", ""))
+    obj = detail.get("object", {})
+    key = str(obj.get("key", ""))
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)
+    version = obj.get("version-id") or obj.get("versionId")
+    return bucket, key, str(version) if version else None
+
+
+def engine_limits(ports: Ports, workdir: Path) -> EngineLimits:
+    return EngineLimits(
+        memory_limit_mb=ports.settings.duckdb_memory_mb,
+        threads=ports.settings.duckdb_threads,
+        temp_dir=workdir / "duckdb-tmp",
+    )
+
+
+def ingest(event: Event, ports: Ports) -> StageResult:
+    bucket, key, version = object_of(event)
+    if not is_ingestible(key):
+        log_event(logger, "ignored object outside raw/ or not .csv/.csv.gz", key=key)
+        return StageResult("ignored", info={"key": key})
+    started = time.perf_counter()
+    timings: dict[str, int] = {}
+    ports.workdir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="ingest-") as tmp:
+        workdir = Path(tmp)
+        with timed(timings, "fetch_hash_ms"):
+            obj = ports.store.materialize(key, workdir)
+        version = version or obj.version_id
+        dataset_id = dataset_id_for(obj.sha256)
+        correlation_id = correlation_id_for(bucket or ports.store.bucket, key, version)
+        claim_key = ledger_key(STAGE, obj.sha256)
+        claim = ports.ledger.claim(claim_key)
+        if not claim.acquired:
+            log_event(
+                logger,
+                "duplicate delivery skipped",
+                dataset_id=dataset_id,
+                claim=claim.outcome,
+                correlation_id=correlation_id,
+            )
+            replay = (
+                _replay(claim.record.result, correlation_id) if claim.outcome == "completed" else []
+            )
+            return StageResult(
+                claim.outcome if claim.outcome == "in_progress" else "skipped",
+                replay,
+                {"dataset_id": dataset_id, **claim.record.result},
+            )
+        try:
+            result = _process(
+                obj, dataset_id, correlation_id, bucket, ports, workdir, timings, started
+            )
+        except Exception:
+            ports.ledger.release(claim_key)
+            ports.metrics.add("StageFailures", 1, stage=STAGE)
+            ports.metrics.flush()
+            raise
+    ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
+    ports.metrics.flush()
+    return result
+
+
+def _replay(result: dict[str, Any], correlation_id: str) -> list[Event]:
+    """Re-emit the completion event of a finished ingest (its downstream is idempotent)."""
+    detail = result.get("event")
+    if not detail:
+        return []
+    detail_type = (
+        c.PROCESSING_COMPLETE if detail.get("status") == "success" else c.PROCESSING_FAILED
+    )
+    return [
+        Event(
+            c.SOURCE_INGESTOR,
+            detail_type,
+            {**detail, "replay_of": detail.get("correlation_id"), "correlation_id": correlation_id},
+        )
+    ]
+
+
+def _process(
+    obj: LocalObject,
+    dataset_id: str,
+    correlation_id: str,
+    bucket: str,
+    ports: Ports,
+    workdir: Path,
+    timings: dict[str, int],
+    started: float,
+) -> StageResult:
+    keys = DatasetKeys(dataset_id, file_stem(obj.key), utc_now().strftime("%Y-%m-%d"))
+    profile = load_profile(ports.settings.rules)
+    source = {
+        "bucket": bucket or ports.store.bucket,
+        "key": obj.key,
+        "version_id": obj.version_id,
+        "sha256": obj.sha256,
+        "size": obj.size,
+    }
+    manifest: dict[str, Any] = {
+        "schema_version": c.SCHEMA_VERSION,
+        "dataset_id": dataset_id,
+        "correlation_id": correlation_id,
+        "source": source,
+        "rules_profile": profile.name,
+        "ingested_at": utc_now().isoformat(timespec="seconds"),
+    }
+    out = SplitPaths(
+        workdir / "processed.csv", workdir / "processed.parquet", workdir / "rejected.csv"
+    )
+    try:
+        with timed(timings, "validate_ms"):
+            header = read_header(obj.path)
+            validation = validate_file(
+                obj.path,
+                header,
+                profile,
+                out,
+                now_iso=utc_now().isoformat(),
+                limits=engine_limits(ports, workdir),
+            )
+    except InputError as exc:
+        return _reject_file(exc, manifest, ports, timings, started)
+    with timed(timings, "upload_ms"):
+        ports.store.put_file(keys.processed_csv, out.processed_csv, "text/csv")
+        ports.store.put_file(
+            keys.processed_parquet, out.processed_parquet, "application/vnd.apache.parquet"
+        )
+        if validation.rows_rejected:
+            ports.store.put_file(keys.rejected_csv, out.rejected_csv, "text/csv")
+    timings["total_ms"] = int((time.perf_counter() - started) * 1000)
+    outputs = {
+        "processed_csv": keys.processed_csv,
+        "processed_parquet": keys.processed_parquet,
+        "rejected_csv": keys.rejected_csv if validation.rows_rejected else None,
+    }
+    manifest |= {
+        "status": "processed",
+        "counts": _counts(validation),
+        "outputs": outputs,
+        "columns": validation.columns,
+        "users": validation.users,
+        "time_range": {"start": validation.first_event, "end": validation.last_event},
+        "timings": timings,
+    }
+    ports.store.put_bytes(keys.manifest, json.dumps(manifest, indent=2).encode())
+    _record_metrics(ports, validation)
+    log_event(
+        logger,
+        "ingested",
+        dataset_id=dataset_id,
+        correlation_id=correlation_id,
+        rows_input=validation.rows_input,
+        rows_valid=validation.rows_valid,
+        rows_rejected=validation.rows_rejected,
+        duration_ms=timings["total_ms"],
+    )
+    detail = make_detail(
+        correlation_id=correlation_id,
+        dataset_id=dataset_id,
+        status="success",
+        manifest_key=keys.manifest,
+        processed_key=keys.processed_parquet,
+        processed_csv_key=keys.processed_csv,
+        rejected_key=outputs["rejected_csv"],
+        rows=_rows(validation),
+    )
+    return StageResult(
+        "done",
+        [Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail)],
+        {
+            "status": "processed",
+            "dataset_id": dataset_id,
+            "rows": _rows(validation),
+            "manifest_key": keys.manifest,
+        },
+    )
+
+
+def _rows(v: ValidationResult) -> dict[str, int]:
+    return {"input": v.rows_input, "valid": v.rows_valid, "rejected": v.rows_rejected}
+
+
+def _counts(v: ValidationResult) -> dict[str, Any]:
+    return {**_rows(v), "by_reason": v.reasons}
+
+
+def _record_metrics(ports: Ports, v: ValidationResult) -> None:
+    m = ports.metrics
+    m.add("FilesIngested", 1, stage=STAGE)
+    m.add("RowsInput", v.rows_input, stage=STAGE)
+    m.add("RowsValid", v.rows_valid, stage=STAGE)
+    m.add("RowsRejected", v.rows_rejected, stage=STAGE)
+    m.add(
+        "RejectRatio",
+        v.rows_rejected / v.rows_input if v.rows_input else 0.0,
+        stage=STAGE,
+        unit="None",
+    )
+
+
+def _reject_file(
+    exc: InputError,
+    manifest: dict[str, Any],
+    ports: Ports,
+    timings: dict[str, int],
+    started: float,
+) -> StageResult:
+    """The file cannot be used: it stays in raw/, a rejected manifest says why."""
+    timings["total_ms"] = int((time.perf_counter() - started) * 1000)
+    dataset_id = manifest["dataset_id"]
+    manifest |= {
+        "status": "rejected",
+        "error": {"code": exc.code, "reason": exc.reason},
+        "counts": {"input": 0, "valid": 0, "rejected": 0, "by_reason": {}},
+        "outputs": {},
+        "timings": timings,
+    }
+    key = manifest_key(dataset_id)
+    ports.store.put_bytes(key, json.dumps(manifest, indent=2).encode())
+    ports.metrics.add("FilesRejected", 1, stage=STAGE)
+    log_event(
+        logger,
+        "file rejected",
+        dataset_id=dataset_id,
+        code=exc.code,
+        correlation_id=manifest["correlation_id"],
+    )
+    detail = make_detail(
+        correlation_id=manifest["correlation_id"],
+        dataset_id=dataset_id,
+        status="rejected",
+        manifest_key=key,
+        error=exc.reason,
+        error_code=exc.code,
+        source_key=manifest["source"]["key"],
+    )
+    return StageResult(
+        "rejected",
+        [Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail)],
+        {"status": "rejected", "dataset_id": dataset_id, "error": exc.reason, "manifest_key": key},
+    )

@@ -1,0 +1,115 @@
+"""Synthetic vitals: realistic per-user series with injected clinical episodes and bad rows.
+
+Generated in DuckDB from a hash of (row, seed), so the output is identical for the same
+arguments on any machine and any thread count, and 10 million rows take seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain.validation_sql import quote_literal
+
+START = "2026-11-01 00:00:00"
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    rows: int = 5000
+    users: int = 20
+    seed: int = 42
+    bad_row_rate: float = 0.02
+    duplicate_rate: float = 0.002
+    anomalies: bool = True
+
+
+def _u(expr: str, salt: int, seed: int) -> str:
+    """A uniform number in [0, 1) from a deterministic hash."""
+    return f"((hash({expr}, {seed}, {salt}) % 1000003) / 1000003.0)"
+
+
+def _normal(expr: str, salt: int, seed: int) -> str:
+    """A standard normal draw (Box-Muller over two hashes)."""
+    u1 = f"greatest({_u(expr, salt, seed)}, 1e-9)"
+    u2 = _u(expr, salt + 1, seed)
+    return f"(sqrt(-2 * ln({u1})) * cos(2 * pi() * {u2}))"
+
+
+def synthetic_sql(spec: SyntheticSpec) -> str:
+    s = spec.seed
+    minute = f"(i // {spec.users})"
+    user = f"(i % {spec.users})"
+    # episodes: a 40-minute window in every ~6 hours, for a subset of users, per type
+    window = f"(({minute} + {user} * 37) % 360)"
+    episode = "0" if not spec.anomalies else f"({window} < 40)"
+    kind = f"({user} % 6)"
+    base = (
+        f"SELECT i, {user} AS u, {minute} AS m, "
+        f"TIMESTAMP {quote_literal(START)} + to_minutes(CAST({minute} AS BIGINT)) "
+        f"+ to_seconds(CAST({user} AS BIGINT)) AS t, "
+        f"(68 + ({user} % 9) * 2 + 6 * {_normal('i', 1, s)}) AS hr, "
+        f"(97.6 + 1.1 * {_normal('i', 3, s)}) AS spo2, "
+        f"(36.7 + 0.3 * {_normal('i', 5, s)}) AS temp, "
+        f"(119 + ({user} % 5) * 2 + 6 * {_normal('i', 7, s)}) AS sbp, "
+        f"(72 + ({user} % 4) + 4 * {_normal('i', 9, s)}) AS dbp, "
+        f"greatest(0, 400 + 300 * {_normal('i', 11, s)}) AS steps, "
+        f"{episode} AS ep, {kind} AS kind FROM range({spec.rows}) r(i)"
+    )
+    shaped = (
+        "SELECT i, u, t, "
+        "CASE WHEN ep AND kind = 0 THEN hr + 65 WHEN ep AND kind = 1 THEN hr - 30 "
+        "ELSE hr END AS hr, "
+        "CASE WHEN ep AND kind = 2 THEN spo2 - 9 ELSE least(spo2, 100) END AS spo2, "
+        "CASE WHEN ep AND kind = 3 THEN temp + 2.6 ELSE temp END AS temp, "
+        "CASE WHEN ep AND kind = 4 THEN sbp + 75 WHEN ep AND kind = 5 THEN sbp - 35 ELSE sbp END "
+        "AS sbp, CASE WHEN ep AND kind = 4 THEN dbp + 45 ELSE dbp END AS dbp, steps "
+        f"FROM ({base})"
+    )
+    text = (
+        "SELECT i, strftime(t, '%Y-%m-%dT%H:%M:%SZ') AS event_time, "
+        "printf('user_%03d', u) AS user_id, "
+        "CAST(round(hr) AS INTEGER)::VARCHAR AS heart_rate, "
+        "CAST(round(least(spo2, 100)) AS INTEGER)::VARCHAR AS spo2, "
+        "CAST(round(steps) AS INTEGER)::VARCHAR AS steps, "
+        "printf('%.1f', temp) AS temp_c, CAST(round(sbp) AS INTEGER)::VARCHAR AS systolic_bp, "
+        "CAST(round(least(dbp, sbp - 15)) AS INTEGER)::VARCHAR AS diastolic_bp "
+        f"FROM ({shaped})"
+    )
+    bad = _u("i", 21, s)
+    variant = f"CAST(floor({_u('i', 23, s)} * 8) AS INTEGER)"
+    broken = (
+        f"SELECT i, CASE WHEN b AND v = 0 THEN 'not-a-time' ELSE event_time END AS event_time, "
+        "CASE WHEN b AND v = 1 THEN '' WHEN b AND v = 7 THEN '=HYPERLINK(\"http://x\",\"y\")' "
+        "ELSE user_id END AS user_id, "
+        "CASE WHEN b AND v = 2 THEN 'abc' WHEN b AND v = 6 THEN '' "
+        "ELSE heart_rate END AS heart_rate, "
+        "CASE WHEN b AND v = 3 THEN '120' ELSE spo2 END AS spo2, steps, "
+        "CASE WHEN b AND v = 4 THEN 'NaN' ELSE temp_c END AS temp_c, systolic_bp, "
+        "CASE WHEN b AND v = 5 THEN CAST(CAST(systolic_bp AS INTEGER) + 10 AS VARCHAR) "
+        "ELSE diastolic_bp END AS diastolic_bp "
+        f"FROM (SELECT *, {bad} < {spec.bad_row_rate} AS b, {variant} AS v FROM ({text}))"
+    )
+    dup = f"{_u('i', 31, s)} < {spec.duplicate_rate}"
+    columns = "event_time, user_id, heart_rate, spo2, steps, temp_c, systolic_bp, diastolic_bp"
+    return (
+        f"SELECT {columns} FROM (SELECT i, 0 AS copy, * EXCLUDE (i) FROM ({broken}) "
+        f"UNION ALL SELECT i, 1 AS copy, * EXCLUDE (i) FROM ({text}) WHERE {dup}) "
+        "ORDER BY i, copy"
+    )
+
+
+def generate_csv(spec: SyntheticSpec, out: Path, *, limits: EngineLimits | None = None) -> Path:
+    """Write `spec.rows` rows (plus a few duplicate readings) to `out` (.csv or .csv.gz)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    con = connect(limits or EngineLimits(memory_limit_mb=512))
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        options = "FORMAT csv, HEADER true"
+        if out.name.endswith(".gz"):
+            options += ", COMPRESSION gzip"
+        con.execute(f"COPY ({synthetic_sql(spec)}) TO {quote_literal(str(out))} ({options})")
+    finally:
+        con.close()
+    return out
