@@ -328,5 +328,19 @@ def main_options(
         raise typer.Exit(0)
 
 
+# Sub-commands that live in their own modules (each module has `register(app)`).
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
+def _register_commands() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"healthpipe.commands.{name}").register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     app()

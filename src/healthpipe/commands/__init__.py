@@ -1,0 +1,1 @@
+"""Extra `healthpipe` sub-commands, each a module with `register(app)`; listed in cli.py."""

@@ -1,0 +1,49 @@
+"""Shared fixtures. Tests that read ../shared skip cleanly when it is absent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from healthpipe.bootstrap import LocalRuntime, build_local
+from healthpipe.config import Settings, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SEED = REPO.parent / "shared" / "data" / "seed"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test sees the developer's HEALTHPIPE_* settings or a healthpipe.toml in the cwd."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("HEALTHPIPE_") and name != "HEALTHPIPE_REQUIRE_BROWSER":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def seed_dir() -> Path:
+    if not SHARED_SEED.is_dir():
+        pytest.skip("../shared/data/seed is not available in this checkout")
+    return SHARED_SEED
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    return tmp_path / "ws"
+
+
+@pytest.fixture
+def settings(workspace: Path) -> Settings:
+    return load_settings({"workspace": workspace, "retry_base_seconds": 0.0})
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[LocalRuntime]:
+    rt = build_local(settings)
+    yield rt
+    rt.close()
