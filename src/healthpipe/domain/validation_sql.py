@@ -32,8 +32,12 @@ def _num(value: float) -> str:
     return repr(float(value))
 
 
+# Characters a blank cell may consist of: space, tab, LF, CR.
+BLANK_CHARS_SQL = "(' ' || chr(9) || chr(10) || chr(13))"
+
+
 def is_blank(col: str) -> str:
-    return f"({col} IS NULL OR trim({col}) = '')"
+    return f"({col} IS NULL OR trim({col}, {BLANK_CHARS_SQL}) = '')"
 
 
 def is_number(col: str) -> str:
