@@ -6,9 +6,12 @@ runtime is asked for.
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from healthpipe.adapters.local.analysis_store import SqliteAnalysisStore
 from healthpipe.adapters.local.event_bus import SqliteEventBus
@@ -20,7 +23,7 @@ from healthpipe.adapters.local.sqlite import Database
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.config import Settings
 from healthpipe.errors import ConfigError
-from healthpipe.ports import Analyst, Mailer
+from healthpipe.ports import Analyst, Mailer, ObjectStore
 from healthpipe.stages.base import Ports
 
 
@@ -80,3 +83,95 @@ def build_local(settings: Settings) -> LocalRuntime:
 
 def default_workdir() -> Path:
     return Path(tempfile.gettempdir()) / "healthpipe"
+
+
+# --------------------------------------------------------------------------- AWS runtime
+LAMBDA_WORKDIR = Path("/tmp/healthpipe")  # noqa: S108 - Lambda's only writable place
+LAMBDA_MEMORY_ENV = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+DUCKDB_SHARE_OF_LAMBDA_MEMORY = 0.6
+
+
+def lambda_duckdb_memory_mb(settings: Settings) -> int:
+    """The DuckDB memory limit: the setting when given, else 60% of the function's memory."""
+    if "duckdb_memory_mb" in settings.model_fields_set:
+        return settings.duckdb_memory_mb
+    configured = os.environ.get(LAMBDA_MEMORY_ENV, "")
+    if configured.isdigit():
+        return max(64, int(int(configured) * DUCKDB_SHARE_OF_LAMBDA_MEMORY))
+    return settings.duckdb_memory_mb
+
+
+def _aws_client(
+    service: str, clients: Mapping[str, Any] | None, session: Any | None
+) -> Any:
+    if clients and service in clients:
+        return clients[service]
+    from healthpipe.adapters.aws.clients import make_client
+
+    return make_client(service, session)
+
+
+def build_aws_store(
+    settings: Settings,
+    *,
+    session: Any | None = None,
+    clients: Mapping[str, Any] | None = None,
+) -> ObjectStore:
+    """The S3 object store alone (for `healthpipe upload`)."""
+    from healthpipe.adapters.aws.s3 import S3ObjectStore
+
+    if not settings.bucket:
+        raise ConfigError("bucket is not set (HEALTHPIPE_BUCKET or --bucket)")
+    return S3ObjectStore(
+        settings.bucket, _aws_client("s3", clients, session), kms_key_id=settings.kms_key_id
+    )
+
+
+def build_aws_mailer(
+    settings: Settings, clients: Mapping[str, Any] | None, session: Any | None, workdir: Path
+) -> Mailer:
+    if settings.mailer == "ses":
+        from healthpipe.adapters.aws.mailer import SesMailer
+
+        return SesMailer(
+            _aws_client("ses", clients, session),
+            configuration_set=settings.ses_configuration_set,
+        )
+    if settings.mailer == "outbox":  # functions that send no mail keep the default
+        return OutboxMailer(workdir / "outbox")
+    return build_local_mailer(settings)
+
+
+def build_aws(
+    settings: Settings,
+    *,
+    session: Any | None = None,
+    clients: Mapping[str, Any] | None = None,
+    workdir: Path | None = None,
+) -> Ports:
+    """The ports of one Lambda function (S3, DynamoDB, EventBridge, SES, EMF).
+
+    `clients` maps a service name ("s3", "dynamodb", "events", "ses") to a ready client;
+    the others are made from `session` (default: a new boto3 session) on first use here.
+    """
+    from healthpipe.adapters.aws.analysis_store import DynamoAnalysisStore
+    from healthpipe.adapters.aws.event_bus import EventBridgeBus
+    from healthpipe.adapters.aws.ledger import DynamoLedger
+    from healthpipe.adapters.aws.metrics import EmfMetrics
+
+    settings = settings.model_copy(update={"duckdb_memory_mb": lambda_duckdb_memory_mb(settings)})
+    workdir = workdir or LAMBDA_WORKDIR
+    dynamodb = _aws_client("dynamodb", clients, session)
+    return Ports(
+        settings=settings,
+        store=build_aws_store(settings, session=session, clients=clients),
+        ledger=DynamoLedger(settings.ledger_table, dynamodb, lease_seconds=settings.lease_seconds),
+        bus=EventBridgeBus(settings.event_bus_name, _aws_client("events", clients, session)),
+        analyses=DynamoAnalysisStore(
+            settings.analyses_table, dynamodb, ttl_days=settings.analysis_ttl_days
+        ),
+        mailer=build_aws_mailer(settings, clients, session, workdir),
+        analyst=build_analyst(settings),
+        metrics=EmfMetrics(),
+        workdir=workdir,
+    )

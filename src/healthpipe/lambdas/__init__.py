@@ -1,0 +1,77 @@
+"""The Lambda functions of the AWS runtime, described for packaging and for Terraform.
+
+Importing this package creates no client and reads no environment. Each function's
+`adapters` are the modules under `healthpipe.adapters.aws` whose calls it makes (its IAM
+policy is the union of their `IAM_ACTIONS`); `settings` are the `Settings` fields it reads,
+each from the environment variable `HEALTHPIPE_<FIELD>`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+AWS = "healthpipe.adapters.aws."
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str
+    handler: str
+    adapters: tuple[str, ...]
+    settings: tuple[str, ...]
+
+
+COMMON_SETTINGS = ("bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds")
+ANALYSIS_SETTINGS = ("analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users")
+
+FUNCTIONS: dict[str, FunctionSpec] = {
+    "ingestor": FunctionSpec(
+        name="ingestor",
+        handler="healthpipe.lambdas.ingestor.handler",
+        adapters=(f"{AWS}s3", f"{AWS}ledger", f"{AWS}event_bus", f"{AWS}metrics"),
+        settings=(*COMMON_SETTINGS, "rules", "duckdb_threads"),
+    ),
+    "analyzer": FunctionSpec(
+        name="analyzer",
+        handler="healthpipe.lambdas.analyzer.handler",
+        adapters=(
+            f"{AWS}s3",
+            f"{AWS}ledger",
+            f"{AWS}analysis_store",
+            f"{AWS}event_bus",
+            f"{AWS}metrics",
+        ),
+        settings=(
+            *COMMON_SETTINGS,
+            *ANALYSIS_SETTINGS,
+            "duckdb_threads",
+            "analyst",
+            "bedrock_model_id",
+            "bedrock_region",
+            "llm_timeout_seconds",
+        ),
+    ),
+    "notifier": FunctionSpec(
+        name="notifier",
+        handler="healthpipe.lambdas.notifier.handler",
+        adapters=(
+            f"{AWS}s3",
+            f"{AWS}ledger",
+            f"{AWS}analysis_store",
+            f"{AWS}mailer",
+            f"{AWS}metrics",
+        ),
+        settings=(
+            *COMMON_SETTINGS,
+            *ANALYSIS_SETTINGS,
+            "mailer",
+            "email_from",
+            "email_to",
+            "ses_configuration_set",
+            "alert_min_severity",
+            "digest_only",
+        ),
+    ),
+}
+
+__all__ = ["FUNCTIONS", "FunctionSpec"]

@@ -1,0 +1,50 @@
+"""Lambda `ingestor`: S3 "Object Created" (EventBridge) or S3 notification records → ingest."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from healthpipe import routing
+from healthpipe.domain.identity import is_ingestible
+from healthpipe.lambdas.event_models import (
+    EventBridgeEnvelope,
+    S3Notification,
+    is_s3_notification,
+)
+from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
+from healthpipe.stages.ingest import object_of
+
+log = logging.getLogger("healthpipe.lambda")
+
+
+def parse(raw: dict[str, Any]) -> list[Work]:
+    if is_s3_notification(raw):
+        events = [
+            record.to_event()
+            for record in S3Notification.model_validate(raw).Records
+            if record.eventSource == "aws:s3"
+            and (not record.eventName or record.eventName.startswith("ObjectCreated"))
+        ]
+    else:
+        envelope = EventBridgeEnvelope.model_validate(raw)
+        if envelope.source != "aws.s3":
+            raise UnroutableEventError(f"ingestor cannot handle events from {envelope.source}")
+        events = [envelope.to_event()]
+    work = []
+    for event in events:
+        _, key, _ = object_of(event)
+        if is_ingestible(key):
+            work.append(Work(routing.INGEST, event))
+        else:
+            log.info(
+                "ignored object outside raw/ or not .csv/.csv.gz", extra={"fields": {"key": key}}
+            )
+    return work
+
+
+_function = LambdaFunction("ingestor", {routing.INGEST: "healthpipe.stages.ingest:ingest"}, parse)
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _function(event, context)

@@ -1,0 +1,25 @@
+"""Lambda `notifier`: `Data Analysis Complete` → notify; the scheduled digest → digest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from healthpipe import routing
+from healthpipe.lambdas.pipeline_events import parse_for
+from healthpipe.lambdas.runtime import LambdaFunction, Work
+
+STAGES = {
+    routing.NOTIFY: "healthpipe.stages.notify:notify",
+    routing.DIGEST: "healthpipe.stages.digest:digest",
+}
+
+
+def parse(raw: dict[str, Any]) -> list[Work]:
+    return parse_for("notifier", set(STAGES), raw)
+
+
+_function = LambdaFunction("notifier", STAGES, parse)
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    return _function(event, context)
