@@ -1,13 +1,15 @@
 """The builtin analyst: deterministic insights written from the computed facts.
 
 It is the offline default and the fallback of every LLM analyst. Every number it writes is
-taken from the brief, so its text always passes the grounding check.
+taken from the brief (counts, `shares_pct`, `reference` thresholds), so its text passes the
+same grounding check as a model's; the check's record is kept with the report.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from healthpipe.analysts.grounding import check_grounding
 from healthpipe.domain.insights import AnalystReport, InsightSet, RiskLevel
 from healthpipe.ports import Analyst
 
@@ -58,7 +60,13 @@ class BuiltinAnalyst(Analyst):
             summary=self._summary(brief),
             risk_level=risk_level(brief),
         )
-        return AnalystReport(result=result, provider=self.provider, model=self.model)
+        grounding = check_grounding(result, brief)
+        return AnalystReport(
+            result=grounding.result or result,
+            provider=self.provider,
+            model=self.model,
+            grounding=grounding.record(),
+        )
 
     @staticmethod
     def _insights(brief: dict[str, Any]) -> list[str]:

@@ -1,0 +1,1 @@
+"""Adapters for LLM endpoints other than AWS (OpenAI-compatible servers)."""

@@ -1,0 +1,108 @@
+"""The failure policy around an LLM analyst: one retry where it makes sense, then builtin.
+
+Throttling, server errors, malformed or schema-invalid output and ungrounded output are
+retried once (the provider's own backoff comes first: botocore retries throttling itself).
+Timeouts, missing credentials, access denied, unknown models, bad requests, refusals and
+truncated output are not: a second identical call would fail the same way, or double the
+wait. Then the builtin analyst writes the result, and the report records the reason, the
+model that was tried and the tokens the failed attempts cost. LLM failures never raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from healthpipe.analysts.builtin import BuiltinAnalyst
+from healthpipe.analysts.errors import AnalystError
+from healthpipe.analysts.llm import LLMAnalyst
+from healthpipe.domain.insights import AnalystReport, Usage
+from healthpipe.ports import Analyst
+
+MAX_ATTEMPTS = 2
+MAX_RETRY_DELAY_SECONDS = 10.0
+logger = logging.getLogger("healthpipe.analyst")
+
+
+class GuardedAnalyst(Analyst):
+    def __init__(
+        self,
+        primary: LLMAnalyst,
+        fallback: Analyst | None = None,
+        *,
+        retry_delay_seconds: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback or BuiltinAnalyst()
+        self.provider = primary.provider
+        self.model = primary.model
+        self.retry_delay_seconds = retry_delay_seconds
+        self.sleep = sleep
+
+    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
+        spent = Usage()
+        error: AnalystError | None = None
+        attempts = 0
+        while attempts < MAX_ATTEMPTS:
+            attempts += 1
+            try:
+                report = self.primary.analyze(brief)
+            except AnalystError as exc:
+                error, spent = exc, spent.plus(exc.usage)
+            except Exception as exc:  # an adapter bug must not stop the pipeline
+                logger.exception("analyst failed unexpectedly")
+                error = AnalystError(
+                    "unexpected_error", f"{type(exc).__name__}: {exc}", retryable=False
+                )
+            else:
+                return report.model_copy(
+                    update={
+                        "attempts": attempts,
+                        "usage": spent.plus(report.usage),
+                        "latency_ms": 0,
+                    }
+                )
+            logger.warning(
+                "analyst attempt failed",
+                extra={
+                    "fields": {
+                        "provider": self.provider,
+                        "model": self.model,
+                        "reason": error.reason,
+                        "attempt": attempts,
+                        "retryable": error.retryable,
+                    }
+                },
+            )
+            if not error.retryable:
+                break
+            if attempts < MAX_ATTEMPTS:
+                self.sleep(self._delay(error))
+        assert error is not None
+        return self._fall_back(brief, error, attempts, spent)
+
+    def _delay(self, error: AnalystError) -> float:
+        wanted = self.retry_delay_seconds if error.retry_after is None else error.retry_after
+        return max(0.0, min(wanted, MAX_RETRY_DELAY_SECONDS))
+
+    def _fall_back(
+        self, brief: dict[str, Any], error: AnalystError, attempts: int, spent: Usage
+    ) -> AnalystReport:
+        report = self.fallback.analyze(brief)
+        grounding = dict(report.grounding)
+        if error.grounding is not None:
+            grounding["llm"] = error.grounding
+        return report.model_copy(
+            update={
+                "fallback_reason": error.reason,
+                "fallback_detail": error.detail,
+                "attempted": f"{self.provider}:{self.model}",
+                "attempts": attempts,
+                "usage": spent,
+                "grounding": grounding,
+                "latency_ms": 0,
+            }
+        )

@@ -1,0 +1,110 @@
+"""The shared half of every LLM analyst: prompt, parse, validate, ground, account.
+
+An adapter (Bedrock Converse, an OpenAI-compatible endpoint) only fills in `_complete`:
+send the prompt, return the raw output and token counts, and translate its library's
+errors into AnalystError. Failures propagate as AnalystError; the guarded analyst decides
+whether to retry or fall back.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from dataclasses import dataclass
+from typing import Any
+
+from healthpipe.analysts.cost import Prices, usage_with_cost
+from healthpipe.analysts.errors import AnalystError
+from healthpipe.analysts.grounding import MAX_DROPPED_SHARE, check_grounding
+from healthpipe.analysts.output import parse_insight_set
+from healthpipe.analysts.prompt import (
+    MAX_INPUT_TOKENS,
+    OutputMode,
+    Prompt,
+    build_prompt,
+    estimate_tokens,
+)
+from healthpipe.domain.insights import AnalystReport, Usage
+from healthpipe.ports import Analyst
+
+DEFAULT_MAX_OUTPUT_TOKENS = 1200
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's raw answer: a tool-input object or text, and what it cost in tokens."""
+
+    output: dict[str, Any] | str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class LLMAnalyst(Analyst):
+    output_mode: OutputMode = "json"
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        prices: Prices = (0.0, 0.0),
+        max_input_tokens: int = MAX_INPUT_TOKENS,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
+        max_dropped_share: float = MAX_DROPPED_SHARE,
+    ) -> None:
+        self.model = model
+        self.prices = prices
+        self.max_input_tokens = max_input_tokens
+        self.max_output_tokens = max_output_tokens
+        self.max_dropped_share = max_dropped_share
+
+    def usage(
+        self,
+        prompt: Prompt,
+        input_tokens: int | None,
+        output_tokens: int | None,
+        output: dict[str, Any] | str | None = None,
+    ) -> Usage:
+        """Usage priced from the table; estimated from the texts when not reported."""
+        estimated = input_tokens is None or output_tokens is None
+        if output_tokens is None:
+            text = output if isinstance(output, str) else json.dumps(output or "")
+            output_tokens = estimate_tokens(text) if output is not None else 0
+        return usage_with_cost(
+            prompt.estimated_input_tokens if input_tokens is None else input_tokens,
+            output_tokens,
+            self.prices,
+            estimated=estimated,
+        )
+
+    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
+        prompt = build_prompt(brief, self.output_mode, max_input_tokens=self.max_input_tokens)
+        completion = self._complete(prompt)
+        usage = self.usage(
+            prompt, completion.input_tokens, completion.output_tokens, completion.output
+        )
+        try:
+            parsed = parse_insight_set(completion.output)
+        except AnalystError as exc:
+            exc.usage = usage
+            raise
+        grounding = check_grounding(parsed, prompt.facts, max_dropped_share=self.max_dropped_share)
+        record = grounding.record() | {"prompt_tokens_estimate": prompt.estimated_input_tokens}
+        if grounding.result is None:
+            raise AnalystError(
+                "ungrounded",
+                grounding.problem or "unsupported numbers",
+                usage=usage,
+                grounding=record,
+            )
+        return AnalystReport(
+            result=grounding.result,
+            provider=self.provider,
+            model=self.model,
+            attempts=1,
+            usage=usage,
+            grounding=record,
+        )
+
+    @abstractmethod
+    def _complete(self, prompt: Prompt) -> Completion:
+        """Send `prompt`; raise AnalystError (with the usage spent, if known) on failure."""
