@@ -41,9 +41,40 @@ class LocalRuntime:
 
 
 def build_analyst(settings: Settings) -> Analyst:
+    """The configured analyst; an LLM one is wrapped in the builtin fallback policy.
+
+    The Bedrock client is built on the first analysis (boto3 imported only then), so a
+    machine without AWS credentials runs and records the fallback instead of failing.
+    """
     if settings.analyst == "builtin":
         return BuiltinAnalyst()
-    raise ConfigError(f"analyst {settings.analyst!r} is not available in this build")
+    from healthpipe.analysts.guarded import GuardedAnalyst
+    from healthpipe.analysts.llm import LLMAnalyst
+
+    primary: LLMAnalyst
+    if settings.analyst == "bedrock":
+        from healthpipe.adapters.aws.bedrock_analyst import BedrockAnalyst, bedrock_client_factory
+
+        primary = BedrockAnalyst(
+            settings.bedrock_model_id,
+            client_factory=bedrock_client_factory(
+                region=settings.bedrock_region, timeout_seconds=settings.llm_timeout_seconds
+            ),
+            prices=settings.llm_price(settings.bedrock_model_id),
+        )
+    elif settings.analyst == "openai":
+        from healthpipe.adapters.llm.openai_compat import OpenAICompatAnalyst
+
+        primary = OpenAICompatAnalyst(
+            settings.openai_base_url,
+            settings.openai_model,
+            api_key=settings.openai_api_key.get_secret_value(),
+            timeout_seconds=settings.llm_timeout_seconds,
+            prices=settings.llm_price(settings.openai_model),
+        )
+    else:
+        raise ConfigError(f"unknown analyst {settings.analyst!r}")
+    return GuardedAnalyst(primary, BuiltinAnalyst())
 
 
 def build_local_mailer(settings: Settings) -> Mailer:
