@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from healthpipe.report.model import metric_label
+from healthpipe.report import labels as lb
+from healthpipe.report.model import NORMAL_BANDS
 
-# The NEWS2 zero-score band (or ACC/AHA normal for diastolic) shaded on each distribution.
-NORMAL_BANDS = {
-    "heart_rate": (51, 90),
-    "spo2": (96, 100),
-    "temp_c": (36.1, 38.0),
-    "systolic_bp": (111, 219),
-    "diastolic_bp": (0, 79),
-}
-SEVERITY_COLOURS = {"high": "#c0392b", "medium": "#e67e22", "low": "#f1c40f"}
 DPI = 100
+BAR = "#2c7fb8"
+BAND = "#27ae60"
+REFERENCE_COLOURS = {lb.NEWS2: "#2c7fb8", lb.ACC_AHA: "#8e44ad", lb.BASELINE: "#7f8c8d"}
 
 
 @dataclass(frozen=True)
@@ -26,12 +21,7 @@ class Chart:
     filename: str
     alt: str
     png: bytes
-
-
-def _png(fig: Any) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
-    return buffer.getvalue()
+    width_px: int = 672
 
 
 def _pyplot() -> Any:
@@ -43,84 +33,134 @@ def _pyplot() -> Any:
     return plt
 
 
+def _finish(plt: Any, fig: Any) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _style(ax: Any) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=8)
+
+
 def distributions_chart(metrics: dict[str, Any]) -> Chart:
     plt = _pyplot()
-    names = [m for m in metrics if metrics[m].get("histogram")]
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.5))
+    names = [m for m in metrics if (metrics[m].get("histogram") or {}).get("counts")]
+    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6))
     for ax, metric in zip(axes.flat, names, strict=False):
         hist = metrics[metric]["histogram"]
         edges, counts = hist["edges"], hist["counts"]
         widths = [edges[i + 1] - edges[i] for i in range(len(counts))]
-        ax.bar(edges[:-1], counts, width=widths, align="edge", color="#2c7fb8", edgecolor="white")
+        ax.bar(edges[:-1], counts, width=widths, align="edge", color=BAR, edgecolor="white")
         if metric in NORMAL_BANDS:
-            lo, hi = NORMAL_BANDS[metric]
-            ax.axvspan(lo, hi, color="#2ecc71", alpha=0.15, label="normal band")
-        ax.set_title(metric_label(metric), fontsize=10)
-        ax.tick_params(labelsize=8)
+            lo, hi, _ = NORMAL_BANDS[metric]
+            ax.axvspan(lo, hi, color=BAND, alpha=0.18, label="normal band")
+            ax.set_xlim(edges[0], edges[-1])
+        ax.set_title(lb.metric_label(metric), fontsize=10)
+        ax.set_ylabel("readings", fontsize=8)
+        _style(ax)
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle("Vitals distributions (green: normal band)", fontsize=11)
+    fig.suptitle("Distribution of each vital sign — shaded green: normal band", fontsize=11)
     fig.tight_layout()
-    png = _png(fig)
-    plt.close(fig)
     return Chart(
         "chart-distributions",
         "distributions.png",
-        "Histograms of each vital sign with the normal band shaded in green",
-        png,
+        "Histograms of heart rate, SpO2, steps, temperature, systolic and diastolic blood "
+        "pressure; the normal band (NEWS2 score 0, ACC/AHA normal diastolic) is shaded green",
+        _finish(plt, fig),
     )
 
 
 def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
     plt = _pyplot()
-    buckets = sorted({t["bucket"] for t in timeline})
+    buckets = sorted({str(t["bucket"]) for t in timeline})
     fig, ax = plt.subplots(figsize=(10, 3.2))
     bottom = [0] * len(buckets)
     for severity in ("low", "medium", "high"):
-        counts = {t["bucket"]: t["count"] for t in timeline if t["severity"] == severity}
-        values = [counts.get(b, 0) for b in buckets]
+        counts = {str(t["bucket"]): t["count"] for t in timeline if t["severity"] == severity}
+        values = [int(counts.get(b, 0)) for b in buckets]
         ax.bar(
             range(len(buckets)),
             values,
             bottom=bottom,
-            color=SEVERITY_COLOURS[severity],
+            color=lb.SEVERITY_COLOURS[severity],
             label=severity,
+            width=0.9,
         )
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
-    step = max(1, len(buckets) // 8)
-    ax.set_xticks(range(0, len(buckets), step))
-    ax.set_xticklabels([str(b)[5:16].replace("T", " ") for b in buckets[::step]], fontsize=8)
-    ax.set_ylabel("findings")
-    ax.set_title("Findings over time by severity", fontsize=11)
     if buckets:
-        ax.legend(fontsize=8)
+        step = max(1, len(buckets) // 8)
+        ax.set_xticks(range(0, len(buckets), step))
+        ax.set_xticklabels([b[5:16].replace("T", " ") for b in buckets[::step]], fontsize=8)
+        handles, names = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], names[::-1], fontsize=8, title="severity", title_fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "No findings", ha="center", va="center", transform=ax.transAxes)
+    ax.set_ylabel("findings", fontsize=9)
+    ax.set_xlabel("time (UTC)", fontsize=9)
+    ax.set_title("Findings over time, by severity", fontsize=11)
+    _style(ax)
     fig.tight_layout()
-    png = _png(fig)
-    plt.close(fig)
     return Chart(
         "chart-timeline",
         "timeline.png",
-        "Stacked bar chart of findings over time, by severity",
-        png,
+        "Stacked bar chart of findings over time (UTC): high severity in red, medium in "
+        "orange, low in yellow",
+        _finish(plt, fig),
+    )
+
+
+def findings_by_type_chart(by_kind: dict[str, int]) -> Chart:
+    plt = _pyplot()
+    items = list(by_kind.items())[:12][::-1]
+    fig, ax = plt.subplots(figsize=(10, max(1.8, 0.35 * len(items) + 1.2)))
+    if items:
+        colours = [REFERENCE_COLOURS.get(lb.kind_reference(k)[0], BAR) for k, _ in items]
+        ax.barh([lb.kind_label(k) for k, _ in items], [v for _, v in items], color=colours)
+        used = {lb.kind_reference(k)[0] for k, _ in items}
+        handles = [
+            plt.Rectangle((0, 0), 1, 1, color=colour)
+            for ref, colour in REFERENCE_COLOURS.items()
+            if ref in used
+        ]
+        ax.legend(handles, [r for r in REFERENCE_COLOURS if r in used], fontsize=8)
+    else:
+        ax.text(0.5, 0.5, "No findings", ha="center", va="center", transform=ax.transAxes)
+        ax.set_yticks([])
+    ax.set_xlabel("findings", fontsize=9)
+    ax.set_title("Findings by type and reference (NEWS2, ACC/AHA 2017, baseline)", fontsize=11)
+    _style(ax)
+    fig.tight_layout()
+    return Chart(
+        "chart-findings",
+        "findings-by-type.png",
+        "Horizontal bar chart of findings by type, coloured by the clinical reference used",
+        _finish(plt, fig),
     )
 
 
 def rejections_chart(reasons: dict[str, int]) -> Chart:
     plt = _pyplot()
     items = list(reasons.items())[:10][::-1]
-    fig, ax = plt.subplots(figsize=(10, max(1.6, 0.4 * len(items) + 1)))
+    fig, ax = plt.subplots(figsize=(10, max(1.6, 0.35 * len(items) + 1.2)))
     if items:
-        ax.barh([k for k, _ in items], [v for _, v in items], color="#7f8c8d")
+        ax.barh([lb.reason_label(k) for k, _ in items], [v for _, v in items], color="#7f8c8d")
     else:
-        ax.text(0.5, 0.5, "No rejected rows", ha="center", va="center")
+        ax.text(0.5, 0.5, "No rejected rows", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
-    ax.set_xlabel("rows")
+    ax.set_xlabel("rejected rows (a row can fail several checks)", fontsize=9)
     ax.set_title("Rejected rows by reason", fontsize=11)
+    _style(ax)
     fig.tight_layout()
-    png = _png(fig)
-    plt.close(fig)
     return Chart(
-        "chart-rejections", "rejections.png", "Horizontal bar chart of rejected rows by reason", png
+        "chart-rejections",
+        "rejections.png",
+        "Horizontal bar chart of rejected rows by validation reason",
+        _finish(plt, fig),
     )
 
 
@@ -128,5 +168,18 @@ def report_charts(analysis: dict[str, Any]) -> list[Chart]:
     return [
         distributions_chart(analysis["metrics"]),
         timeline_chart(analysis["anomalies"].get("timeline", [])),
+        findings_by_type_chart(analysis["anomalies"].get("by_kind", {})),
         rejections_chart(analysis["data_quality"].get("reasons", {})),
     ]
+
+
+def downscaled(chart: Chart, factor: float = 0.5) -> Chart:
+    """The same chart at `factor` of its pixel size, re-encoded as an optimised PNG."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(chart.png)) as image:
+        size = (max(1, int(image.width * factor)), max(1, int(image.height * factor)))
+        small = image.convert("RGB").resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    small.save(buffer, format="PNG", optimize=True)
+    return replace(chart, png=buffer.getvalue())

@@ -1,22 +1,48 @@
-"""Builds the report's view model from a stored analysis: pseudonymised, bounded, plain data."""
+"""Builds the report's view model from a stored analysis: pseudonymised, bounded, plain data.
+
+Every number the templates show is formatted here once, so the text and the HTML part of an
+email carry exactly the same figures.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthpipe.domain.brief import BRIEF_TOP_USERS, participant_labels
 from healthpipe.domain.identity import pseudonym
+from healthpipe.report import labels as lb
+from healthpipe.report.safe import neutralise, neutralise_all
 
-METRIC_LABELS = {
-    "heart_rate": ("Heart rate", "bpm"),
-    "spo2": ("SpO2", "%"),
-    "steps": ("Steps", ""),
-    "temp_c": ("Temperature", "°C"),
-    "systolic_bp": ("Systolic BP", "mmHg"),
-    "diastolic_bp": ("Diastolic BP", "mmHg"),
-    "blood_pressure": ("Blood pressure", "mmHg"),
-}
 SEVERITIES = ("high", "medium", "low")
+DEFAULT_DISCLAIMER = (
+    "Automated analysis of wearable data for triage support only; not a diagnosis. "
+    "Confirm findings clinically before acting on them."
+)
+SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "never": 99}
+NORMAL_BANDS = {
+    "heart_rate": (51, 90, "51–90 bpm (NEWS2 0)"),
+    "spo2": (96, 100, "≥ 96 % (NEWS2 0)"),
+    "temp_c": (36.1, 38.0, "36.1–38.0 °C (NEWS2 0)"),
+    "systolic_bp": (111, 219, "111–219 mmHg (NEWS2 0)"),
+    "diastolic_bp": (40, 79, "< 80 mmHg (ACC/AHA normal)"),
+}
+
+
+def count(value: Any) -> str:
+    return f"{int(value or 0):,}"
+
+
+def pct(part: Any, whole: Any) -> str:
+    whole = float(whole or 0)
+    return f"{100.0 * float(part or 0) / whole:.1f}%" if whole else "0.0%"
+
+
+def number(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    rounded = round(float(value), digits)
+    return f"{rounded:g}" if abs(rounded) < 1e6 else f"{rounded:,.0f}"
 
 
 @dataclass
@@ -26,35 +52,212 @@ class ReportModel:
     subject: str
     generated_at: str
     source_key: str
+    source_name: str
+    time_range: str
     worst_severity: str
     risk_level: str
     quality: dict[str, Any]
     anomalies: dict[str, Any]
+    news2: dict[str, Any]
+    bp_categories: list[dict[str, str]]
     episodes: list[dict[str, Any]]
-    episodes_total: int
+    episodes_total: str
     users: list[dict[str, Any]]
-    users_total: int
+    users_total: str
+    users_flagged: str
     metrics: list[dict[str, Any]]
     insights: list[str]
     recommendations: list[str]
     summary: str
-    analyst: dict[str, Any]
+    analyst: dict[str, str]
     disclaimer: str
-    news2: dict[str, Any]
-    bp_categories: dict[str, int]
+    pseudonymised: bool
+    severity_colours: dict[str, str] = field(default_factory=lambda: dict(lb.SEVERITY_COLOURS))
     charts: list[dict[str, str]] = field(default_factory=list)
+    charts_omitted: int = 0
+    index_href: str = ""
 
     def as_context(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
 def metric_label(metric: str) -> str:
-    name, unit = METRIC_LABELS.get(metric, (metric, ""))
-    return f"{name} ({unit})" if unit else name
+    return lb.metric_label(metric)
 
 
-def _who(user_id: str, secret: str, reveal: bool) -> str:
-    return user_id if reveal else pseudonym(user_id, secret)
+def findings_at_or_above(by_severity: dict[str, Any], threshold: str) -> int:
+    floor = SEVERITY_RANK.get(threshold, 99)
+    return sum(int(n or 0) for s, n in by_severity.items() if SEVERITY_RANK.get(s, 0) >= floor)
+
+
+def short_time(iso: Any) -> str:
+    text = str(iso or "")
+    return text[:16].replace("T", " ") + " UTC" if len(text) >= 16 else text
+
+
+class People:
+    """Pseudonyms (HMAC of the id) plus the analyst's P01… references for the top users."""
+
+    def __init__(self, analysis: dict[str, Any], secret: str, reveal: bool) -> None:
+        top = [str(u["user_id"]) for u in analysis["users"]["top"][:BRIEF_TOP_USERS]]
+        self.refs = participant_labels(top)
+        self.secret, self.reveal = secret, reveal
+
+    def who(self, user_id: Any) -> str:
+        uid = str(user_id)
+        return neutralise(uid, 64) if self.reveal else pseudonym(uid, self.secret)
+
+    def ref(self, user_id: Any) -> str:
+        return self.refs.get(str(user_id), "")
+
+
+def _quality(analysis: dict[str, Any]) -> dict[str, Any]:
+    q = analysis["data_quality"]
+    rows_input, rows_rejected = int(q["rows_input"] or 0), int(q["rows_rejected"] or 0)
+    valid = 100.0 * int(q["rows_valid"]) / rows_input if rows_input else 0.0
+    reasons = list(q.get("reasons", {}).items())
+    return {
+        "rows_input": count(rows_input),
+        "rows_valid": count(q["rows_valid"]),
+        "rows_rejected": count(rows_rejected),
+        "valid_pct": f"{valid:.1f}%",
+        "grade": lb.quality_grade(valid),
+        "reasons": [
+            {
+                "label": lb.reason_label(str(code)),
+                "code": neutralise(code, 60),
+                "count": count(n),
+                "pct": pct(n, rows_rejected),
+            }
+            for code, n in reasons[:5]
+        ],
+        "more_reasons": max(0, len(reasons) - 5),
+        "rejected_key": neutralise(q["rejected_key"], 300) if q.get("rejected_key") else "",
+        "profile": neutralise(q.get("rules_profile") or "", 60),
+    }
+
+
+def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
+    a = analysis["anomalies"]
+    total = int(a["total"] or 0)
+    by_kind = []
+    for kind, n in a.get("by_kind", {}).items():
+        reference, criterion = lb.kind_reference(str(kind))
+        by_kind.append(
+            {
+                "label": neutralise(lb.kind_label(str(kind)), 80),
+                "reference": reference,
+                "criterion": criterion,
+                "count": count(n),
+                "pct": pct(n, total),
+            }
+        )
+    return {
+        "total": count(total),
+        "readings_flagged": count(a["readings_flagged"]),
+        "flagged_pct": pct(a["readings_flagged"], analysis.get("readings")),
+        "by_severity": [
+            {
+                "severity": s,
+                "count": count(a["by_severity"].get(s, 0)),
+                "pct": pct(a["by_severity"].get(s, 0), total),
+                "meaning": lb.SEVERITY_MEANING[s],
+            }
+            for s in SEVERITIES
+        ],
+        "by_kind": by_kind,
+    }
+
+
+def _news2(analysis: dict[str, Any]) -> dict[str, Any]:
+    news2 = analysis.get("news2_partial") or {}
+    distribution = news2.get("distribution") or {}
+    total = sum(int(n) for n in distribution.values())
+    return {
+        "distribution": [
+            {"score": str(score), "count": count(n), "pct": pct(n, total)}
+            for score, n in sorted(distribution.items(), key=lambda item: int(item[0]))
+        ],
+        "ge5": count(news2.get("readings_score_5_or_more", 0)),
+        "ge7": count(news2.get("readings_score_7_or_more", 0)),
+    }
+
+
+def _bp(analysis: dict[str, Any]) -> list[dict[str, str]]:
+    categories = analysis.get("bp_categories") or {}
+    total = sum(int(n) for n in categories.values())
+    return [
+        {
+            "label": text,
+            "count": count(categories.get(name, 0)),
+            "pct": pct(categories.get(name, 0), total),
+        }
+        for name, text in lb.BP_CATEGORY_LABELS.items()
+    ]
+
+
+def _episodes(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
+    rows = []
+    for e in analysis["episodes"]["list"][:limit]:
+        metric = str(e["metric"])
+        unit = lb.metric_unit(metric)
+        rows.append(
+            {
+                "ref": people.ref(e["user_id"]),
+                "who": people.who(e["user_id"]),
+                "what": lb.kind_label(str(e["kind"])),
+                "vital": lb.METRIC_LABELS.get(metric, (metric, ""))[0],
+                "severity": str(e["severity"]),
+                "start": short_time(e.get("start_time")),
+                "duration": lb.duration_text(float(e.get("duration_s") or 0)),
+                "readings": count(e["readings"]),
+                "peak": f"{number(e['peak_value'])} {unit}".strip(),
+            }
+        )
+    return rows
+
+
+def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "ref": people.ref(u["user_id"]),
+            "who": people.who(u["user_id"]),
+            "risk": number(u["risk_score"], 2),
+            "findings": count(u["anomalies"]),
+            "high": count(u["high"]),
+            "medium": count(u["medium"]),
+            "low": count(u["low"]),
+            "episodes": count(u["episodes"]),
+            "readings": count(u["readings"]),
+            "flagged_pct": pct(u["anomalies"], u["readings"]),
+        }
+        for u in analysis["users"]["top"][:limit]
+    ]
+
+
+def _metrics(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": lb.metric_label(m),
+            "band": NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–",
+            "count": count(s.get("count")),
+            **{k: number(s.get(k)) for k in ("mean", "min", "median", "p95", "max")},
+        }
+        for m, s in analysis["metrics"].items()
+    ]
+
+
+def _analyst(analysis: dict[str, Any]) -> dict[str, str]:
+    info, usage = analysis.get("analyst") or {}, analysis.get("usage") or {}
+    dropped = len((analysis.get("grounding") or {}).get("dropped") or [])
+    return {
+        "provider": neutralise(info.get("provider") or "unknown", 60),
+        "model": neutralise(info.get("model") or "unknown", 100),
+        "fallback": neutralise(info.get("fallback_reason") or "", 200),
+        "tokens": count(int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)),
+        "cost": f"${float(usage.get('cost_usd') or 0):.4f}",
+        "dropped": str(dropped),
+    }
 
 
 def build_report_model(
@@ -65,89 +268,42 @@ def build_report_model(
     top_users: int = 10,
     top_episodes: int = 15,
 ) -> ReportModel:
-    quality = analysis["data_quality"]
-    rows_input = int(quality["rows_input"]) or 0
-    valid_pct = 100.0 * int(quality["rows_valid"]) / rows_input if rows_input else 0.0
-    worst = analysis.get("worst_severity", "none")
+    people = People(analysis, secret, reveal_ids)
+    worst = neutralise(analysis.get("worst_severity") or "none", 10)
     day = str(analysis.get("created_at", ""))[:10]
-    subject = (
-        f"healthpipe report {day} · dataset {analysis['dataset_id']} · worst severity: {worst}"
-    )
-    episodes = [
-        {
-            "who": _who(str(e["user_id"]), secret, reveal_ids),
-            "metric": metric_label(str(e["metric"])),
-            "kind": str(e["kind"]).replace("_", " "),
-            "severity": e["severity"],
-            "readings": e["readings"],
-            "minutes": round(float(e.get("duration_s") or 0) / 60, 1),
-            "peak": e["peak_value"],
-        }
-        for e in analysis["episodes"]["list"][:top_episodes]
-    ]
-    users = [
-        {
-            "who": _who(str(u["user_id"]), secret, reveal_ids),
-            **{
-                k: u[k]
-                for k in (
-                    "readings",
-                    "anomalies",
-                    "high",
-                    "medium",
-                    "low",
-                    "episodes",
-                    "worst",
-                    "risk_score",
-                )
-            },
-        }
-        for u in analysis["users"]["top"][:top_users]
-    ]
-    metrics = [
-        {
-            "name": metric_label(m),
-            **{k: s.get(k) for k in ("count", "mean", "min", "median", "p95", "max")},
-        }
-        for m, s in analysis["metrics"].items()
-    ]
+    source_key = neutralise(analysis["source"]["key"], 300)
+    source_name = neutralise(str(analysis["source"]["key"]).rsplit("/", 1)[-1], 80)
+    span = analysis.get("time_range") or {}
+    dataset_id = neutralise(analysis["dataset_id"], 40)
     return ReportModel(
-        dataset_id=analysis["dataset_id"],
-        title=f"Vitals report · {analysis['source']['key'].rsplit('/', 1)[-1]}",
-        subject=subject,
-        generated_at=str(analysis.get("created_at", "")),
-        source_key=analysis["source"]["key"],
+        dataset_id=dataset_id,
+        title=f"Vitals report · {source_name}",
+        subject=(
+            f"healthpipe report {day} | {source_name} | dataset {dataset_id}"
+            f" | worst severity: {worst}"
+        ),
+        generated_at=short_time(analysis.get("created_at")),
+        source_key=source_key,
+        source_name=source_name,
+        time_range=f"{short_time(span.get('start'))} → {short_time(span.get('end'))}"
+        if span
+        else "–",
         worst_severity=worst,
-        risk_level=analysis.get("risk_level", "low"),
-        quality={
-            "rows_input": rows_input,
-            "rows_valid": quality["rows_valid"],
-            "rows_rejected": quality["rows_rejected"],
-            "valid_pct": round(valid_pct, 1),
-            "reasons": list(quality["reasons"].items())[:5],
-            "rejected_key": quality.get("rejected_key"),
-            "profile": quality.get("rules_profile"),
-        },
-        anomalies={
-            "total": analysis["anomalies"]["total"],
-            "readings_flagged": analysis["anomalies"]["readings_flagged"],
-            "by_severity": [
-                (s, analysis["anomalies"]["by_severity"].get(s, 0)) for s in SEVERITIES
-            ],
-            "by_kind": [
-                (k.replace("_", " "), n) for k, n in analysis["anomalies"]["by_kind"].items()
-            ],
-        },
-        episodes=episodes,
-        episodes_total=analysis["episodes"]["total"],
-        users=users,
-        users_total=analysis["users"]["total"],
-        metrics=metrics,
-        insights=list(analysis.get("insights", [])),
-        recommendations=list(analysis.get("recommendations", [])),
-        summary=str(analysis.get("summary", "")),
-        analyst=dict(analysis.get("analyst", {})),
-        disclaimer=str(analysis.get("disclaimer", "")),
-        news2=analysis.get("news2_partial", {}),
-        bp_categories=analysis.get("bp_categories", {}),
+        risk_level=neutralise(analysis.get("risk_level") or "low", 20),
+        quality=_quality(analysis),
+        anomalies=_anomalies(analysis),
+        news2=_news2(analysis),
+        bp_categories=_bp(analysis),
+        episodes=_episodes(analysis, people, top_episodes),
+        episodes_total=count(analysis["episodes"]["total"]),
+        users=_users(analysis, people, top_users),
+        users_total=count(analysis["users"]["total"]),
+        users_flagged=count(analysis["users"].get("flagged", 0)),
+        metrics=_metrics(analysis),
+        insights=neutralise_all(list(analysis.get("insights", []))),
+        recommendations=neutralise_all(list(analysis.get("recommendations", []))),
+        summary=neutralise(analysis.get("summary", ""), 2000),
+        analyst=_analyst(analysis),
+        disclaimer=neutralise(analysis.get("disclaimer") or DEFAULT_DISCLAIMER, 1000),
+        pseudonymised=not reveal_ids,
     )

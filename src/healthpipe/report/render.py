@@ -1,19 +1,35 @@
-"""Renders the report as text and HTML (Jinja2, autoescaped HTML) and assembles the MIME email."""
+"""Renders reports as text and HTML (Jinja2, autoescaped HTML) and assembles MIME emails.
+
+Shape of every email: multipart/alternative → text/plain, then multipart/related → text/html
+and its inline PNG images (`cid:`). Parts are quoted-printable or base64, so no encoded line
+exceeds 76 characters; decoded lines are folded below 998 as well. A report whose message would
+exceed `MAX_MESSAGE_BYTES` loses chart resolution first, then charts, never its numbers.
+"""
 
 from __future__ import annotations
 
 import base64
+import re
 import textwrap
+from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from healthpipe.report.charts import Chart
+from healthpipe.errors import PermanentError
+from healthpipe.report.charts import Chart, downscaled
 from healthpipe.report.model import ReportModel
 
-MAX_LINE = 900  # RFC 5322 allows 998; leave room for transfer encoding
+MAX_LINE = 900  # RFC 5322 allows 998 octets; leave room
+MAX_MESSAGE_BYTES = 10 * 1024 * 1024
+_HTML_BREAK = re.compile(r"(?<=>)(?=<)|(?<=\s)(?=\S)")
+
+
+class MessageTooLarge(PermanentError):
+    """Even without charts, the message is above the size limit."""
 
 
 def environment() -> Environment:
@@ -21,63 +37,95 @@ def environment() -> Environment:
         loader=PackageLoader("healthpipe.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
-        trim_blocks=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
 
 
-def _wrap_long_lines(text: str) -> str:
-    lines = []
+def fold_text(text: str) -> str:
+    lines: list[str] = []
     for line in text.splitlines():
-        lines.extend(textwrap.wrap(line, MAX_LINE) if len(line) > MAX_LINE else [line])
+        if len(line) <= MAX_LINE:
+            lines.append(line)
+        else:
+            lines.extend(textwrap.wrap(line, MAX_LINE, break_on_hyphens=False))
     return "\n".join(lines) + "\n"
 
 
+def fold_html(html: str) -> str:
+    """Break long HTML lines between tags or at spaces (never inside a word or entity)."""
+    lines: list[str] = []
+    for line in html.splitlines():
+        while len(line) > MAX_LINE:
+            cuts = [m.start() for m in _HTML_BREAK.finditer(line, 1, MAX_LINE)]
+            cut = cuts[-1] if cuts else MAX_LINE
+            lines.append(line[:cut])
+            line = line[cut:]
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def render_template(name: str, context: dict[str, Any]) -> str:
+    text = environment().get_template(name).render(**context)
+    return fold_html(text) if name.endswith(".html") else fold_text(text)
+
+
 def render_text(model: ReportModel) -> str:
-    return _wrap_long_lines(environment().get_template("report.txt").render(**model.as_context()))
+    return render_template("report.txt", model.as_context())
+
+
+def chart_views(charts: list[Chart], *, inline_images: bool) -> list[dict[str, str]]:
+    return [
+        {
+            "src": f"data:image/png;base64,{base64.b64encode(c.png).decode()}"
+            if inline_images
+            else f"cid:{c.cid}",
+            "alt": c.alt,
+            "width": str(c.width_px),
+        }
+        for c in charts
+    ]
 
 
 def render_html(model: ReportModel, charts: list[Chart], *, inline_images: bool) -> str:
     """HTML with `cid:` images (email) or base64 data URIs (a file a browser can open)."""
-    views: list[dict[str, Any]] = []
-    for chart in charts:
-        src = (
-            f"data:image/png;base64,{base64.b64encode(chart.png).decode()}"
-            if inline_images
-            else f"cid:{chart.cid}"
-        )
-        views.append({"src": src, "alt": chart.alt})
-    context = {**model.as_context(), "charts": views}
-    return environment().get_template("report.html").render(**context)
+    views = chart_views(charts, inline_images=inline_images)
+    context = {
+        **model.as_context(),
+        "charts": views,
+        "chart": {c.cid: v for c, v in zip(charts, views, strict=True)},
+    }
+    if not inline_images:
+        context["index_href"] = ""
+    html = environment().get_template("report.html").render(**context)
+    return html if inline_images else fold_html(html)
 
 
-def build_message(
-    model: ReportModel,
-    charts: list[Chart],
+def mime_message(
     *,
+    subject: str,
     sender: str,
     recipients: list[str],
-    message_id_domain: str = "healthpipe.local",
+    text: str,
+    html: str,
+    images: list[Chart],
+    idstring: str,
+    headers: dict[str, str] | None = None,
 ) -> EmailMessage:
-    """multipart/alternative: text/plain, then multipart/related (HTML + inline PNG charts)."""
     message = EmailMessage()
-    message["Subject"] = model.subject
+    message["Subject"] = subject
     message["From"] = sender
     message["To"] = ", ".join(recipients)
     message["Date"] = formatdate(localtime=False)
-    message["Message-ID"] = make_msgid(
-        idstring=f"report.{model.dataset_id}", domain=message_id_domain
-    )
-    message["X-Healthpipe-Dataset"] = model.dataset_id
-    message.set_content(
-        render_text(model), subtype="plain", charset="utf-8", cte="quoted-printable"
-    )
-    html = render_html(model, charts, inline_images=False)
+    message["Message-ID"] = make_msgid(idstring=idstring, domain="healthpipe.local")
+    message["Auto-Submitted"] = "auto-generated"
+    for name, value in (headers or {}).items():
+        message[name] = value
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-    html_part = next(
-        part for part in message.iter_parts() if part.get_content_type() == "text/html"
-    )
+    html_part = next(p for p in message.iter_parts() if p.get_content_type() == "text/html")
     assert isinstance(html_part, EmailMessage)
-    for chart in charts:
+    for chart in images:
         html_part.add_related(
             chart.png,
             maintype="image",
@@ -87,3 +135,40 @@ def build_message(
             disposition="inline",
         )
     return message
+
+
+def _degradations(charts: list[Chart]) -> Iterator[list[Chart]]:
+    """Full charts; half size; quarter size; then fewer quarter-size charts; then none."""
+    yield charts
+    yield [downscaled(c, 0.5) for c in charts]
+    quarter = [downscaled(c, 0.25) for c in charts]
+    for keep in range(len(quarter), -1, -1):
+        yield quarter[:keep]
+
+
+def build_message(
+    model: ReportModel,
+    charts: list[Chart],
+    *,
+    sender: str,
+    recipients: list[str],
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> EmailMessage:
+    """The report email, degraded (smaller, then fewer charts) until it fits `max_bytes`."""
+    size = 0
+    for attempt in _degradations(charts):
+        fitted = replace(model, charts_omitted=len(charts) - len(attempt))
+        message = mime_message(
+            subject=model.subject,
+            sender=sender,
+            recipients=recipients,
+            text=render_text(fitted),
+            html=render_html(fitted, attempt, inline_images=False),
+            images=attempt,
+            idstring=f"report.{model.dataset_id}",
+            headers={"X-Healthpipe-Dataset": model.dataset_id},
+        )
+        size = len(message.as_bytes())
+        if size <= max_bytes:
+            return message
+    raise MessageTooLarge(f"report email is {size} bytes even without charts (limit {max_bytes})")

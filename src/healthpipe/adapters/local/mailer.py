@@ -1,7 +1,8 @@
-"""Email delivery on one machine: an outbox folder of .eml files, or any SMTP server."""
+"""Email delivery on one machine: an outbox folder of .eml (+ .html) files, or any SMTP server."""
 
 from __future__ import annotations
 
+import base64
 import os
 import smtplib
 import ssl
@@ -15,23 +16,49 @@ from healthpipe.errors import PermanentError, TransientError
 from healthpipe.ports import Mailer
 
 
+def html_for_browser(message: EmailMessage) -> str | None:
+    """The message's HTML part with every `cid:` image inlined as a data URI (or None)."""
+    body = message.get_body(preferencelist=("html",))
+    if not isinstance(body, EmailMessage):
+        return None
+    html = str(body.get_content())
+    for part in message.walk():
+        cid = str(part.get("Content-ID") or "").strip("<>")
+        if cid and part.get_content_maintype() == "image":
+            data = part.get_payload(decode=True)
+            if isinstance(data, bytes):
+                uri = f"data:{part.get_content_type()};base64,{base64.b64encode(data).decode()}"
+                html = html.replace(f"cid:{cid}", uri)
+    return html
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 class OutboxMailer(Mailer):
-    """Writes each message as `<name>.eml`: the same name twice overwrites, never duplicates."""
+    """Writes each message as `<name>.eml`, and its HTML (images inlined) as `<name>.html`.
+
+    The same name twice overwrites, never duplicates.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
     def _send(self, message: EmailMessage, name: str) -> str:
         self.folder.mkdir(parents=True, exist_ok=True)
+        html = html_for_browser(message)
+        if html is not None:
+            _write_atomic(self.folder / f"{name}.html", html.encode())
         target = self.folder / f"{name}.eml"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".tmp-", suffix=".eml")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(message.as_bytes())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _write_atomic(target, message.as_bytes())
         return str(target)
 
 
@@ -60,7 +87,11 @@ class SmtpMailer(Mailer):
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         if self.security == "starttls":
-            client.starttls(context=context)
+            try:
+                client.starttls(context=context)
+            except BaseException:
+                client.close()
+                raise
         return client
 
     def _send(self, message: EmailMessage, name: str) -> str:
@@ -76,6 +107,14 @@ class SmtpMailer(Mailer):
                 raise PermanentError(f"SMTP authentication failed: {exc.smtp_code}") from exc
             except smtplib.SMTPRecipientsRefused as exc:
                 raise PermanentError("SMTP server refused every recipient") from exc
+            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+                if 500 <= exc.smtp_code < 600:  # permanent: a retry gets the same answer
+                    raise PermanentError(
+                        f"SMTP server rejected the message: {exc.smtp_code}"
+                    ) from exc
+                last = exc
+                if attempt + 1 < self.attempts:
+                    time.sleep(self.backoff * 2**attempt)
             except (smtplib.SMTPException, OSError) as exc:
                 last = exc
                 if attempt + 1 < self.attempts:

@@ -1,0 +1,87 @@
+"""Saved reports under `reports/`, each with a small JSON card, and an `index.html` of them all.
+
+Each notifier writes only its own files (`reports/<name>.html` and `reports/<name>.json`);
+the index is rebuilt from every card, so two notifiers running at once never lose a report
+(the later rebuild includes both).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from healthpipe.constants import REPORTS_PREFIX
+from healthpipe.ports import ObjectStore
+from healthpipe.report.labels import SEVERITY_COLOURS
+from healthpipe.report.render import render_template
+from healthpipe.report.safe import neutralise
+
+INDEX_KEY = f"{REPORTS_PREFIX}index.html"
+CARD_SUFFIX = ".card.json"
+
+
+@dataclass(frozen=True)
+class ReportCard:
+    name: str  # file stem under reports/: `<dataset_id>` or `digest-<window>`
+    kind: str  # "report" or "digest"
+    created_at: str  # ISO 8601 UTC; the index sorts on it, newest first
+    title: str
+    worst_severity: str
+    findings: int
+    rows_input: int
+
+    @property
+    def html_key(self) -> str:
+        return f"{REPORTS_PREFIX}{self.name}.html"
+
+    @property
+    def card_key(self) -> str:
+        return f"{REPORTS_PREFIX}{self.name}{CARD_SUFFIX}"
+
+
+def _card(data: dict[str, Any]) -> ReportCard:
+    return ReportCard(
+        name=str(data["name"]),
+        kind=str(data.get("kind", "report")),
+        created_at=str(data.get("created_at", "")),
+        title=str(data.get("title", "")),
+        worst_severity=str(data.get("worst_severity", "none")),
+        findings=int(data.get("findings", 0)),
+        rows_input=int(data.get("rows_input", 0)),
+    )
+
+
+def load_cards(store: ObjectStore) -> list[ReportCard]:
+    cards = []
+    for key in store.list_keys(REPORTS_PREFIX):
+        if key.endswith(CARD_SUFFIX):
+            try:
+                cards.append(_card(json.loads(store.get_bytes(key))))
+            except (ValueError, KeyError, TypeError):
+                continue  # a damaged card costs one index line, not the index
+    return sorted(cards, key=lambda c: (c.created_at, c.name), reverse=True)
+
+
+def render_index(cards: list[ReportCard]) -> str:
+    rows = [
+        {
+            "href": f"{c.name}.html",
+            "kind": c.kind,
+            "created": c.created_at[:16].replace("T", " ") + " UTC",
+            "title": neutralise(c.title, 120),
+            "worst": neutralise(c.worst_severity, 10),
+            "findings": f"{c.findings:,}",
+            "rows": f"{c.rows_input:,}",
+        }
+        for c in cards
+    ]
+    return render_template("index.html", {"rows": rows, "colours": SEVERITY_COLOURS})
+
+
+def publish(store: ObjectStore, card: ReportCard, html: str) -> str:
+    """Save one report and its card, then rebuild the index. Returns the report's key."""
+    store.put_bytes(card.html_key, html.encode(), "text/html; charset=utf-8")
+    store.put_bytes(card.card_key, json.dumps(asdict(card)).encode(), "application/json")
+    store.put_bytes(INDEX_KEY, render_index(load_cards(store)).encode(), "text/html; charset=utf-8")
+    return card.html_key
