@@ -1,0 +1,190 @@
+"""The per-user robust baseline: modified z-score 0.6745·(x − median)/MAD, flagged when
+|M| > 3.5, only for users with ≥ 8 readings, none when MAD is 0 — in Python and in the SQL
+path (`dataops.analyze.analyze_parquet` on a crafted Parquet file)."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.domain import baseline as bl
+
+T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
+NORMAL = {"heart_rate": 70.0, "spo2": 98.0, "steps": 100.0, "temp_c": 36.8,
+          "systolic_bp": 115.0, "diastolic_bp": 75.0}  # fmt: skip
+
+
+def test_constants_are_the_published_ones() -> None:
+    assert bl.CONSISTENCY == 0.6745
+    assert bl.THRESHOLD == 3.5
+    assert bl.MIN_READINGS == 8
+
+
+def test_modified_z_formula() -> None:
+    values = [60.0, 62, 64, 66, 68, 70, 72, 74, 200]
+    median = statistics.median(values)  # 68
+    mad = bl.median_absolute_deviation(values)  # median(|x-68|) = 4
+    assert (median, mad) == (68, 4)
+    scores = bl.modified_z_scores(values)
+    assert scores[-1] == pytest.approx(0.6745 * (200 - 68) / 4)
+    assert scores[0] == pytest.approx(0.6745 * (60 - 68) / 4)
+    assert [bl.is_outlier(s) for s in scores] == [False] * 8 + [True]
+
+
+def test_threshold_is_strict() -> None:
+    assert not bl.is_outlier(3.5)
+    assert not bl.is_outlier(-3.5)
+    assert bl.is_outlier(3.5000001)
+    assert bl.is_outlier(-3.6)
+    assert not bl.is_outlier(None)
+
+
+def test_fewer_than_eight_readings_have_no_baseline() -> None:
+    assert bl.modified_z_scores([60.0, 61, 62, 63, 64, 65, 500]) == [None] * 7
+    assert all(s is not None for s in bl.modified_z_scores([60.0, 61, 62, 63, 64, 65, 66, 500]))
+
+
+def test_mad_zero_gives_no_baseline() -> None:
+    values = [70.0] * 5 + [71, 72, 300]
+    assert bl.median_absolute_deviation(values) == 0
+    assert bl.modified_z_scores(values) == [None] * 8
+    assert bl.modified_z(300, 70, 0) is None
+
+
+def test_strong_deviation_is_medium_otherwise_low() -> None:
+    assert bl.baseline_severity(4.0).label == "low"
+    assert bl.baseline_severity(-4.0).label == "low"
+    assert bl.baseline_severity(5.01).label == "medium"
+    assert bl.baseline_severity(-6.0).label == "medium"
+
+
+# --- the SQL path -----------------------------------------------------------------------------
+
+
+def write_readings(path: Path, readings: list[dict[str, Any]]) -> Path:
+    """A Parquet file shaped like ingest's processed output."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, event_time_text VARCHAR, "
+            "user_id VARCHAR, heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, "
+            "systolic_bp DOUBLE, diastolic_bp DOUBLE)"
+        )
+        con.executemany(
+            "INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r["source_row"],
+                    r["event_time"],
+                    r["event_time"].isoformat(),
+                    r["user_id"],
+                    r["heart_rate"],
+                    r["spo2"],
+                    r["steps"],
+                    r["temp_c"],
+                    r["systolic_bp"],
+                    r["diastolic_bp"],
+                )
+                for r in readings
+            ],
+        )
+        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
+    finally:
+        con.close()
+    return path
+
+
+def readings_for(series: dict[str, list[float]], metric: str) -> list[dict[str, Any]]:
+    """One reading per value, users interleaved in time, other vitals constant."""
+    rows: list[dict[str, Any]] = []
+    longest = max(len(v) for v in series.values())
+    for i in range(longest):
+        for user, values in sorted(series.items()):
+            if i < len(values):
+                rows.append(
+                    {**NORMAL, metric: values[i], "user_id": user,
+                     "event_time": T0 + timedelta(minutes=i), "source_row": len(rows) + 1}
+                )  # fmt: skip
+    return rows
+
+
+Rows = list[dict[str, Any]]
+
+
+def analyze(tmp_path: Path, readings: Rows) -> tuple[dict[str, Any], Rows]:
+    parquet = write_readings(tmp_path / "readings.parquet", readings)
+    out = tmp_path / "anomalies.parquet"
+    facts = analyze_parquet(
+        parquet, out, limits=EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp_path / "d")
+    )
+    con = duckdb.connect(":memory:")
+    try:
+        cur = con.execute(f"SELECT * FROM read_parquet('{out}')")
+        names = [d[0] for d in cur.description or []]
+        anomalies = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    finally:
+        con.close()
+    return facts, anomalies
+
+
+def python_baseline(readings: list[dict[str, Any]], metric: str) -> dict[int, int]:
+    """source_row -> severity of every baseline anomaly the Python functions find."""
+    by_user: dict[str, list[dict[str, Any]]] = {}
+    for r in readings:
+        by_user.setdefault(r["user_id"], []).append(r)
+    flagged: dict[int, int] = {}
+    for rows in by_user.values():
+        scores = bl.modified_z_scores([r[metric] for r in rows])
+        for r, score in zip(rows, scores, strict=True):
+            if score is not None and bl.is_outlier(score):
+                flagged[r["source_row"]] = int(bl.baseline_severity(score))
+    return flagged
+
+
+SERIES = {
+    # 9 readings, one far outlier (M ≈ 22) and one moderate (M ≈ 4.4 → low)
+    "alice": [60.0, 62, 64, 66, 68, 70, 72, 200, 94],
+    # exactly 8 readings: has a baseline
+    "bob": [80.0, 81, 79, 80, 82, 78, 80, 40],
+    # 7 readings: no baseline however extreme
+    "carol": [70.0, 71, 72, 73, 74, 75, 250],
+    # MAD 0: no baseline
+    "dave": [70.0, 70, 70, 70, 70, 71, 72, 300],
+}
+
+
+@pytest.mark.parametrize("metric", ["heart_rate", "temp_c", "systolic_bp"])
+def test_sql_baseline_matches_python(tmp_path: Path, metric: str) -> None:
+    scale = {"heart_rate": 1.0, "temp_c": 0.5, "systolic_bp": 1.5}[metric]
+    series = {u: [v * scale for v in values] for u, values in SERIES.items()}
+    readings = readings_for(series, metric)
+    _, anomalies = analyze(tmp_path, readings)
+    sql = {
+        int(a["source_row"]): int(a["severity"])
+        for a in anomalies
+        if a["rule"] == "baseline" and a["metric"] == metric
+    }
+    expected = python_baseline(readings, metric)
+    assert sql == expected
+    users = {r["source_row"]: r["user_id"] for r in readings}
+    assert {users[row] for row in sql} == {"alice", "bob"}
+    assert sorted(expected.values()) == [1, 2, 2]  # alice 94 low, alice 200 and bob 40 medium
+    other = [a for a in anomalies if a["rule"] == "baseline" and a["metric"] != metric]
+    assert other == []  # constant vitals never deviate
+
+
+def test_sql_baseline_kind_and_value(tmp_path: Path) -> None:
+    readings = readings_for({"alice": SERIES["alice"]}, "heart_rate")
+    facts, anomalies = analyze(tmp_path, readings)
+    baseline = [a for a in anomalies if a["rule"] == "baseline"]
+    assert {a["kind"] for a in baseline} == {"baseline_deviation"}
+    assert sorted(a["value"] for a in baseline) == [94.0, 200.0]
+    assert facts["anomalies"]["by_rule"]["baseline"] == 2
