@@ -36,6 +36,10 @@ BATCH_ATTEMPTS = 5
 SUMMARY_SK = "SUMMARY"
 
 
+def compact(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, default=str, separators=(",", ":"))
+
+
 def dataset_pk(dataset_id: str) -> str:
     return f"DATASET#{dataset_id}"
 
@@ -81,7 +85,7 @@ class DynamoAnalysisStore(AnalysisStore):
                 "sk": {"S": SUMMARY_SK},
                 "day": {"S": stamp.strftime("%Y-%m-%d")},
                 "created_at": {"S": created_at},
-                "doc": {"S": json.dumps(doc, default=str)},
+                "doc": {"S": compact(doc)},
                 "expires_at": {"N": expires},
             }
         ]
@@ -93,7 +97,7 @@ class DynamoAnalysisStore(AnalysisStore):
                     "user_key": {"S": str(entry["user_key"])},
                     "kind": {"S": str(entry["kind"])},
                     "created_at": {"S": created_at},
-                    "doc": {"S": json.dumps(fit(entry, FLAGGED_BUDGET), default=str)},
+                    "doc": {"S": compact(fit(entry, FLAGGED_BUDGET))},
                     "expires_at": {"N": expires},
                 }
             )
