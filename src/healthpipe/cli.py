@@ -329,7 +329,7 @@ def main_options(
 
 
 # Sub-commands that live in their own modules (each module has `register(app)`).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("digest",)
 
 
 def _register_commands() -> None:

@@ -15,6 +15,7 @@ from healthpipe.events import Event
 from healthpipe.ports import default_owner
 from healthpipe.stages.analyze import analyze
 from healthpipe.stages.base import Ports, StageResult, log_event
+from healthpipe.stages.digest import digest
 from healthpipe.stages.ingest import ingest
 from healthpipe.stages.notify import notify
 
@@ -43,6 +44,7 @@ def default_handlers() -> dict[str, Handler]:
         routing.INGEST: ingest,
         routing.ANALYZE: analyze,
         routing.NOTIFY: notify,
+        routing.DIGEST: digest,
         routing.ALERT: record_failure,
     }
 
@@ -97,7 +99,13 @@ class Dispatcher:
         except Exception as exc:
             self._failed(delivery, exc)
             return
-        self.bus.finish(delivery, result.outcome, result.info, result.events)
+        try:
+            self.bus.finish(delivery, result.outcome, result.info, result.events)
+        except Exception as exc:
+            # The stage's work is done and recorded in its ledger claim; a retry replays its
+            # completion event. Without this the delivery would stay `running` under our live
+            # lease, and nothing would retry it until the lease ran out.
+            self._failed(delivery, exc)
 
     def _failed(self, delivery: Delivery, exc: Exception) -> None:
         settings = self.ports.settings

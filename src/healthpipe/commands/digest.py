@@ -1,0 +1,94 @@
+"""`healthpipe digest`: email one summary of every dataset analysed in a recent window."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+UNIT_SECONDS = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+# Same options as cli.py's (redeclared: this module is imported while cli.py is loading).
+SinceOpt = Annotated[
+    str, typer.Option("--since", help="Window length ending now: 24h, 90m, 7d, 1w")
+]
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder [env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option("--config", help="Settings file [env HEALTHPIPE_CONFIG]"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JSON) on stderr")]
+
+
+def parse_duration(text: str) -> float:
+    """'24h', '90m', '7d', '1w', '3600s'; a bare number means hours."""
+    match = DURATION.match(text)
+    if not match or float(match.group(1)) <= 0:
+        raise typer.BadParameter(f"{text!r} is not a duration like 24h, 90m or 7d")
+    return float(match.group(1)) * UNIT_SECONDS[match.group(2).lower()]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def digest(
+        since: SinceOpt = "24h",
+        workspace: WorkspaceOpt = None,
+        config: ConfigOpt = None,
+        as_json: JsonOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Email a digest of all datasets analysed in the window, with trends vs the one before."""
+        from healthpipe import constants as c
+        from healthpipe import logs
+        from healthpipe.bootstrap import build_local
+        from healthpipe.cli import EXIT_OK, cli_errors, out, settings_from
+        from healthpipe.events import Event
+        from healthpipe.stages.digest import digest as digest_stage
+
+        logs.configure(logging.INFO if verbose else logging.WARNING)
+        seconds = parse_duration(since)
+        with cli_errors(verbose):
+            settings = settings_from(workspace, config)
+            runtime = build_local(settings)
+            try:
+                event = Event(
+                    c.SOURCE_SCHEDULER,
+                    c.DIGEST_REQUESTED,
+                    {"window_seconds": seconds, "until": time.time()},
+                )
+                result = digest_stage(event, runtime.ports)
+            finally:
+                runtime.close()
+        if as_json:
+            sys.stdout.write(json.dumps({"outcome": result.outcome, **result.info}) + "\n")
+            raise typer.Exit(EXIT_OK)
+        info = result.info
+        if result.outcome != "done":
+            out.print(f"digest for this window already {result.outcome}", highlight=False)
+        else:
+            out.print(
+                f"digest: {info['datasets']} dataset(s) in the window, "
+                f"{info['previous_datasets']} in the previous one",
+                highlight=False,
+            )
+        if info.get("report_key"):
+            out.print(f"report: {settings.bucket_dir / str(info['report_key'])}", highlight=False)
+        if info.get("email"):
+            out.print(f"email:  {info['email']}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_OK)

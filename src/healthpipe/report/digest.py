@@ -1,0 +1,198 @@
+"""The digest: one email summarising every dataset analysed in a time window, with the change
+against the window just before it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+
+from healthpipe.report import labels as lb
+from healthpipe.report.model import DEFAULT_DISCLAIMER, SEVERITIES, SEVERITY_RANK, count, pct
+from healthpipe.report.render import mime_message, render_template
+from healthpipe.report.safe import neutralise
+
+DIGEST_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Window:
+    start: float  # epoch seconds, inclusive
+    end: float  # epoch seconds, exclusive
+
+    @property
+    def previous(self) -> Window:
+        return Window(self.start - (self.end - self.start), self.start)
+
+    @property
+    def name(self) -> str:
+        hours = round((self.end - self.start) / 3600)
+        return f"digest-{_when(self.end, '%Y%m%dT%H%MZ')}-{hours}h"
+
+    @property
+    def identity(self) -> str:
+        return f"{int(self.start)}-{int(self.end)}"
+
+    def holds(self, summary: dict[str, Any]) -> bool:
+        return self.start <= float(summary.get("created_epoch") or 0) < self.end
+
+
+def _when(epoch: float, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime(fmt)
+
+
+def window_totals(summaries: list[dict[str, Any]]) -> dict[str, int]:
+    totals: Counter[str] = Counter()
+    for s in summaries:
+        rows = s.get("rows") or {}
+        anomalies = s.get("anomalies") or {}
+        totals["datasets"] += 1
+        for k in ("input", "valid", "rejected"):
+            totals[f"rows_{k}"] += int(rows.get(k) or 0)
+        totals["findings"] += int(anomalies.get("total") or 0)
+        for sev in SEVERITIES:
+            totals[sev] += int((anomalies.get("by_severity") or {}).get(sev) or 0)
+        totals["episodes"] += int((s.get("episodes") or {}).get("total") or 0)
+    return {k: totals[k] for k in _TREND_LABELS}
+
+
+def worst_of(summaries: list[dict[str, Any]]) -> str:
+    worst = max(
+        (str(s.get("worst_severity") or "none") for s in summaries),
+        default="none",
+        key=lambda w: SEVERITY_RANK.get(w, 0),
+    )
+    return worst if worst in SEVERITY_RANK else "none"
+
+
+_TREND_LABELS = {
+    "datasets": "Datasets analysed",
+    "rows_input": "Rows in",
+    "rows_valid": "Rows valid",
+    "rows_rejected": "Rows rejected",
+    "findings": "Findings",
+    "high": "High-severity findings",
+    "medium": "Medium-severity findings",
+    "low": "Low-severity findings",
+    "episodes": "Episodes",
+}
+
+
+def change(current: int, previous: int) -> str:
+    delta = current - previous
+    if delta == 0:
+        return "no change"
+    sign = "+" if delta > 0 else "−"
+    relative = f" ({sign}{abs(delta) / previous:.0%})" if previous else " (new)"
+    return f"{sign}{abs(delta):,}{relative}"
+
+
+@dataclass
+class DigestModel:
+    name: str
+    subject: str
+    period: str
+    previous_period: str
+    worst_severity: str
+    quality_now: str
+    quality_before: str
+    trends: list[dict[str, str]]
+    datasets: list[dict[str, str]]
+    datasets_total: int
+    reasons: list[dict[str, str]]
+    kinds: list[dict[str, str]]
+    disclaimer: str
+    severity_colours: dict[str, str]
+    index_href: str = ""
+
+    def as_context(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _aggregate(summaries: list[dict[str, Any]], field: str, sub: str | None) -> Counter[str]:
+    total: Counter[str] = Counter()
+    for s in summaries:
+        block = s.get(field) or {}
+        for k, n in (block.get(sub) or {} if sub else block).items():
+            total[str(k)] += int(n or 0)
+    return total
+
+
+def build_digest_model(
+    window: Window, current: list[dict[str, Any]], previous: list[dict[str, Any]]
+) -> DigestModel:
+    now, before = window_totals(current), window_totals(previous)
+    worst = worst_of(current)
+    datasets = [
+        {
+            "created": _when(float(s.get("created_epoch") or 0)),
+            "name": neutralise(str(s.get("source_key", "")).rsplit("/", 1)[-1], 80),
+            "dataset_id": neutralise(s.get("dataset_id", ""), 40),
+            "href": f"{neutralise(s.get('dataset_id', ''), 40)}.html",
+            "rows": count((s.get("rows") or {}).get("input")),
+            "valid_pct": pct(
+                (s.get("rows") or {}).get("valid"), (s.get("rows") or {}).get("input")
+            ),
+            "findings": count((s.get("anomalies") or {}).get("total")),
+            "high": count(((s.get("anomalies") or {}).get("by_severity") or {}).get("high")),
+            "worst": neutralise(s.get("worst_severity") or "none", 10),
+        }
+        for s in sorted(current, key=lambda s: float(s.get("created_epoch") or 0), reverse=True)
+    ]
+    reasons = _aggregate(current, "reject_reasons", None)
+    kinds = _aggregate(current, "anomalies", "by_kind")
+    n = len(current)
+    return DigestModel(
+        name=window.name,
+        subject=(
+            f"healthpipe digest {_when(window.start, '%Y-%m-%d %H:%M')} to "
+            f"{_when(window.end)} | {n} dataset(s) | worst severity: {worst}"
+        ),
+        period=f"{_when(window.start)} → {_when(window.end)}",
+        previous_period=f"{_when(window.previous.start)} → {_when(window.previous.end)}",
+        worst_severity=worst,
+        quality_now=pct(now["rows_valid"], now["rows_input"]) if now["rows_input"] else "no data",
+        quality_before=(
+            pct(before["rows_valid"], before["rows_input"]) if before["rows_input"] else "no data"
+        ),
+        trends=[
+            {
+                "label": label,
+                "now": count(now[key]),
+                "before": count(before[key]),
+                "change": change(now[key], before[key]),
+            }
+            for key, label in _TREND_LABELS.items()
+        ],
+        datasets=datasets[:DIGEST_ROWS],
+        datasets_total=n,
+        reasons=[
+            {"label": lb.reason_label(k), "count": count(v)} for k, v in reasons.most_common(5)
+        ],
+        kinds=[
+            {"label": lb.kind_label(k), "reference": lb.kind_reference(k)[0], "count": count(v)}
+            for k, v in kinds.most_common(8)
+        ],
+        disclaimer=DEFAULT_DISCLAIMER,
+        severity_colours=dict(lb.SEVERITY_COLOURS),
+    )
+
+
+def render_digest_html(model: DigestModel) -> str:
+    return render_template("digest.html", model.as_context())
+
+
+def build_digest_message(model: DigestModel, *, sender: str, recipients: list[str]) -> EmailMessage:
+    context = {**model.as_context(), "index_href": ""}
+    return mime_message(
+        subject=model.subject,
+        sender=sender,
+        recipients=recipients,
+        text=render_template("digest.txt", context),
+        html=render_template("digest.html", context),
+        images=[],
+        idstring=model.name,
+        headers={"X-Healthpipe-Digest": model.name},
+    )
