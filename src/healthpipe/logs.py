@@ -27,12 +27,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at emit time (test runners and hosts swap it; a
+    handler bound to a closed stream would print a 'Logging error' traceback instead)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def configure(level: int = logging.WARNING) -> None:
     """Send healthpipe's logs to stderr as JSON lines (idempotent)."""
     logger = logging.getLogger("healthpipe")
     logger.setLevel(level)
     if not any(getattr(h, "_healthpipe", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = StderrHandler()
         handler.setFormatter(JsonFormatter())
         handler._healthpipe = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
