@@ -141,6 +141,7 @@ class Stack:
             "HEALTHPIPE_MAILER": "ses",
             "HEALTHPIPE_EMAIL_FROM": SENDER,
             "HEALTHPIPE_EMAIL_TO": RECIPIENT,
+            "HEALTHPIPE_ALERT_MIN_SEVERITY": "never",  # one email per file unless a test asks
         }
 
 
