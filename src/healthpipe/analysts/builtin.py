@@ -27,10 +27,6 @@ KIND_LABELS = {
 }
 
 
-def _pct(part: float, whole: float) -> str:
-    return f"{(100.0 * part / whole) if whole else 0.0:.1f}%"
-
-
 def _label(kind: str) -> str:
     return KIND_LABELS.get(kind, kind.replace("_", " "))
 
@@ -73,9 +69,10 @@ class BuiltinAnalyst(Analyst):
         readings = int(brief["readings"])
         anomalies = brief["anomalies"]
         severity = anomalies["by_severity"]
+        shares = brief["shares_pct"]
         out = [
             f"{anomalies['readings_flagged']} of {readings} valid readings "
-            f"({_pct(anomalies['readings_flagged'], readings)}) had at least one finding; "
+            f"({shares['readings_flagged']}%) had at least one finding; "
             f"{severity.get('high', 0)} findings were high severity, "
             f"{severity.get('medium', 0)} medium and {severity.get('low', 0)} low."
         ]
@@ -90,11 +87,11 @@ class BuiltinAnalyst(Analyst):
             "or more; respiration rate and consciousness are not in the data."
         )
         bp = brief["bp_categories"]
-        severe = int(bp.get("hypertension_stage_2", 0)) + int(bp.get("hypertensive_crisis", 0))
-        if severe:
+        stage_2, crisis = bp.get("hypertension_stage_2", 0), bp.get("hypertensive_crisis", 0)
+        if stage_2 or crisis:
             out.append(
-                f"{severe} readings ({_pct(severe, readings)}) were in ACC/AHA stage 2 "
-                f"hypertension or crisis, {bp.get('hypertensive_crisis', 0)} of them in crisis."
+                f"{stage_2} readings were in ACC/AHA stage 2 hypertension and {crisis} in "
+                f"hypertensive crisis ({shares['bp_stage_2_or_crisis']}% of readings together)."
             )
         episodes = brief["episodes"]
         if episodes["total"]:
@@ -114,7 +111,7 @@ class BuiltinAnalyst(Analyst):
             reason, count = next(iter(quality["reject_reasons"].items()), ("", 0))
             out.append(
                 f"{quality['rows_rejected']} of {quality['rows_input']} rows "
-                f"({_pct(quality['rows_rejected'], quality['rows_input'])}) failed validation; "
+                f"({shares['rows_rejected']}%) failed validation; "
                 f"the most common reason was {reason} ({count} rows)."
             )
         return out

@@ -1,10 +1,10 @@
 """Grounding: every number an analyst writes must be a number of the facts it was given.
 
-A number matches a fact when the fact rounds to it at the precision written ("140" and
-"140.2" both match 140.2397; "2,500" matches 2,499.25 because a round number with two or
-more significant digits is read at the precision of its last non-zero digit). A percentage
-matches a fact, or the share of two numbers quoted in the same text ("928 of 951 readings
-(97.6%)"). Numbers inside words and labels (SpO2, NEWS2, P01) are not numbers.
+A number matches a fact when one rounds to the other ("140" and "140.2" both match the fact
+140.24, and "140.2397" matches it too; "2,500" matches 2,499.25 because a round number
+with two or more significant digits is read at the precision of its last non-zero digit).
+A percentage matches a fact, or the share of two numbers quoted in the same text ("928 of
+951 readings (97.6%)"). Numbers inside words and labels (SpO2, NEWS2, P01) are not numbers.
 
 An insight or recommendation quoting an unsupported number is dropped and recorded. The
 whole output is rejected (`ok` is False) when the summary is unsupported, when a list
@@ -32,6 +32,12 @@ class Quoted:
     value: float
     tolerance: float
     percent: bool
+
+
+@dataclass(frozen=True)
+class Fact:
+    value: float
+    tolerance: float  # a float fact given as 1.54 also supports a quoted 1.5422
 
 
 @dataclass
@@ -76,17 +82,31 @@ def quoted_numbers(text: str) -> list[Quoted]:
     return out
 
 
-def fact_numbers(facts: Any) -> list[float]:
+def _float_tolerance(value: float) -> float:
+    """Half a unit of the last decimal a float fact was given with (1.54 -> 0.005)."""
+    text = repr(value)
+    if "e" in text or "." not in text:
+        return 0.0
+    return 0.5 * 10.0 ** -len(text.split(".", 1)[1]) + EPSILON
+
+
+def fact_numbers(facts: Any) -> list[Fact]:
     """Every number in the facts: values, and numbers inside keys and strings."""
-    found: set[float] = {0.0}  # "0 readings in crisis" states an absence, not a figure
+    found: dict[float, float] = {0.0: 0.0}  # "0 in crisis" states an absence, not a figure
+
+    def add(value: float, tolerance: float) -> None:
+        found[value] = max(found.get(value, 0.0), tolerance)
 
     def walk(node: Any) -> None:
         if isinstance(node, bool) or node is None:
             return
-        if isinstance(node, int | float):
-            found.add(abs(float(node)))
+        if isinstance(node, int):
+            add(abs(float(node)), 0.0)
+        elif isinstance(node, float):
+            add(abs(node), _float_tolerance(node))
         elif isinstance(node, str):
-            found.update(float(n) for n in EMBEDDED_NUMBER.findall(node))
+            for number in EMBEDDED_NUMBER.findall(node):
+                add(float(number), 0.0)
         elif isinstance(node, dict):
             for key, value in node.items():
                 walk(str(key))
@@ -96,23 +116,22 @@ def fact_numbers(facts: Any) -> list[float]:
                 walk(value)
 
     walk(facts)
-    return sorted(found)
+    return [Fact(value, tolerance) for value, tolerance in sorted(found.items())]
 
 
-def _near(value: float, tolerance: float, candidates: Iterable[float]) -> bool:
-    return any(abs(value - c) <= tolerance for c in candidates)
+def _near(quoted: Quoted, facts: Iterable[Fact]) -> bool:
+    """The fact rounds to the quoted number, or the quoted number rounds to the fact."""
+    return any(abs(quoted.value - f.value) <= max(quoted.tolerance, f.tolerance) for f in facts)
 
 
-def unsupported_numbers(text: str, facts: list[float]) -> tuple[int, list[str]]:
+def unsupported_numbers(text: str, facts: list[Fact]) -> tuple[int, list[str]]:
     """(how many numbers were checked, the ones no fact supports)."""
     quoted = quoted_numbers(text)
     plain = [q.value for q in quoted if not q.percent]
-    shares = [100.0 * a / b for a in plain for b in plain if b > 0 and a <= b]
+    shares = [Fact(100.0 * a / b, 0.0) for a in plain for b in plain if b > 0 and a <= b]
     bad = []
     for q in quoted:
-        if _near(q.value, q.tolerance, facts):
-            continue
-        if q.percent and _near(q.value, q.tolerance, shares):
+        if _near(q, facts) or (q.percent and _near(q, shares)):
             continue
         bad.append(q.text)
     return len(quoted), bad

@@ -1,0 +1,104 @@
+"""The failure policy: one retry where it makes sense, then the builtin analyst; never raises."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from healthpipe.analysts.errors import AnalystError
+from healthpipe.analysts.guarded import GuardedAnalyst
+from healthpipe.analysts.llm import Completion, LLMAnalyst
+from healthpipe.analysts.prompt import Prompt
+from healthpipe.domain.insights import Usage
+
+
+class ScriptedLLM(LLMAnalyst):
+    """A fake LLM analyst: each call plays the next scripted completion or exception."""
+
+    provider = "scripted"
+
+    def __init__(self, script: list[Completion | Exception]) -> None:
+        super().__init__("scripted-1", prices=(0.001, 0.002))
+        self.script = script
+        self.prompts: list[Prompt] = []
+
+    def _complete(self, prompt: Prompt) -> Completion:
+        self.prompts.append(prompt)
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return step
+
+
+def run(script: list[Completion | Exception], brief: dict[str, Any]) -> Any:
+    llm = ScriptedLLM(script)
+    report = GuardedAnalyst(llm, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(brief)
+    return report, llm
+
+
+def test_success_keeps_the_model_provenance_and_prices_the_tokens(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    report, llm = run([Completion(good_answer, 1000, 100)], synthetic_brief)
+    assert (report.provider, report.model, report.fallback_reason) == (
+        "scripted",
+        "scripted-1",
+        None,
+    )
+    assert report.usage.cost_usd == pytest.approx(1.0 * 0.001 + 0.1 * 0.002)
+    assert report.latency_ms >= 0 and report.provenance()["attempts"] == 1
+    assert len(llm.prompts) == 1
+
+
+@pytest.mark.parametrize(
+    ("error", "calls"),
+    [
+        (AnalystError("timeout", "read timed out"), 1),
+        (AnalystError("access_denied", "no"), 1),
+        (AnalystError("no_credentials", "none found"), 1),
+        (AnalystError("refused", "content filter"), 1),
+        (AnalystError("throttled", "slow down"), 2),
+        (AnalystError("server_error", "502"), 2),
+    ],
+)
+def test_which_failures_are_retried(
+    error: AnalystError, calls: int, synthetic_brief: dict[str, Any]
+) -> None:
+    report, llm = run([error, error], synthetic_brief)
+    assert len(llm.prompts) == calls
+    assert report.provider == "builtin" and report.fallback_reason == error.reason
+    assert report.attempts == calls
+
+
+def test_a_bug_in_an_adapter_never_stops_the_pipeline(synthetic_brief: dict[str, Any]) -> None:
+    report, llm = run([KeyError("choices")], synthetic_brief)
+    assert report.provider == "builtin" and report.fallback_reason == "unexpected_error"
+    assert "KeyError" in str(report.fallback_detail) and len(llm.prompts) == 1
+
+
+def test_second_answer_is_used_when_the_first_is_invalid(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    report, _ = run(
+        [Completion("not json at all", 900, 20), Completion(json.dumps(good_answer), 900, 80)],
+        synthetic_brief,
+    )
+    assert report.provider == "scripted" and report.attempts == 2
+    assert (report.usage.input_tokens, report.usage.output_tokens) == (1800, 100)
+
+
+def test_fallback_records_cost_of_failed_attempts_and_llm_grounding(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    invented = {**good_answer, "summary": "Findings tripled to 123456 this week."}
+    report, _ = run(
+        [Completion(invented, 1000, 100), Completion(invented, 1000, 100)], synthetic_brief
+    )
+    assert report.fallback_reason == "ungrounded" and report.attempted == "scripted:scripted-1"
+    assert report.usage == Usage(input_tokens=2000, output_tokens=200, cost_usd=0.0024)
+    assert report.grounding["llm"]["dropped"][0]["unsupported"] == ["123456"]
+    assert report.grounding["llm"]["problem"] == "the summary quotes unsupported numbers"
+    # the builtin result that replaced it is the one the report carries
+    assert report.result.summary.startswith("Overall risk is")
