@@ -53,12 +53,13 @@ def analyze(event: Event, ports: Ports) -> StageResult:
         )
     try:
         result = _analyze(detail, dataset_id, correlation_id, ports)
+        # inside the try: a failed complete releases the claim so that the retry can run
+        ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
     except Exception:
         ports.ledger.release(claim_key)
         ports.metrics.add("StageFailures", 1, stage=STAGE)
         ports.metrics.flush()
         raise
-    ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
     ports.metrics.flush()
     return result
 

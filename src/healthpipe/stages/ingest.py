@@ -90,12 +90,14 @@ def ingest(event: Event, ports: Ports) -> StageResult:
             result = _process(
                 obj, dataset_id, correlation_id, bucket, ports, workdir, timings, started
             )
+            # inside the try: a failed complete must release the claim, or every retry
+            # would find our own live claim "in progress" and the upload would stall
+            ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
         except Exception:
             ports.ledger.release(claim_key)
             ports.metrics.add("StageFailures", 1, stage=STAGE)
             ports.metrics.flush()
             raise
-    ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
     ports.metrics.flush()
     return result
 

@@ -45,12 +45,13 @@ def notify(event: Event, ports: Ports) -> StageResult:
         )
     try:
         info = _notify(event, dataset_id, ports)
+        # inside the try: a failed complete releases the claim so that the retry can run
+        ports.ledger.complete(claim_key, info)
     except Exception:
         ports.ledger.release(claim_key)
         ports.metrics.add("StageFailures", 1, stage=STAGE)
         ports.metrics.flush()
         raise
-    ports.ledger.complete(claim_key, info)
     ports.metrics.flush()
     return StageResult("done", [], info)
 
@@ -124,10 +125,10 @@ def _send_alert(analysis: dict[str, Any], dataset_id: str, ports: Ports, saved: 
             model, sender=settings.email_from, recipients=settings.email_to
         )
         sent_to = ports.mailer.send(message, name=f"alert-{dataset_id}")
+        ports.ledger.complete(claim_key, {"email": sent_to, "subject": model.subject})
     except Exception:
         ports.ledger.release(claim_key)
         raise
-    ports.ledger.complete(claim_key, {"email": sent_to, "subject": model.subject})
     ports.metrics.add("EmailsSent", 1, stage=STAGE)
     ports.metrics.add("AlertsSent", 1, stage=STAGE)
     return sent_to

@@ -1,0 +1,139 @@
+"""Shared helpers of the reliability tests: inputs, subprocess runs and workspace invariants."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+HERE = Path(__file__).resolve().parent
+CRASH_ENTRY = HERE / "rel_crash_entry.py"
+SUBPROCESS_TIMEOUT = 120
+
+
+def make_input(path: Path, rows: int = 400, seed: int = 11) -> Path:
+    """Synthetic vitals with bad rows and duplicates, so both outputs get rows."""
+    generate_csv(SyntheticSpec(rows=rows, users=12, seed=seed, bad_row_rate=0.05), path)
+    return path
+
+
+def input_records(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        return sum(1 for _ in csv.reader(handle)) - 1
+
+
+def subprocess_env(workspace: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HEALTHPIPE_")}
+    env["HEALTHPIPE_RETRY_BASE_SECONDS"] = "0"
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(
+    args: list[str], workspace: Path, *, crash: list[str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`healthpipe ARGS` in a fresh process; with `crash`, through the SIGKILL entry script."""
+    prefix = [sys.executable, str(CRASH_ENTRY), *(crash or []), "--"]
+    return subprocess.run(
+        [*prefix, *args],
+        env=subprocess_env(workspace),
+        cwd=workspace.parent,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT,
+        check=False,
+    )
+
+
+def json_files(proc: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert proc.stdout.strip(), f"no stdout; stderr: {proc.stderr[-2000:]}"
+    files: list[dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])["files"]
+    return files
+
+
+def db_rows(workspace: Path, sql: str) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(workspace / "healthpipe.db", timeout=30)
+    try:
+        return list(con.execute(sql).fetchall())
+    finally:
+        con.close()
+
+
+@dataclass(frozen=True)
+class Split:
+    processed: list[int]
+    rejected: list[int]
+
+
+def split_of(workspace: Path) -> Split:
+    """source_row of every output row (processed Parquet and rejected CSV), duplicates kept."""
+    bucket = workspace / "bucket"
+    processed: list[int] = []
+    for parquet in sorted((bucket / "processed").rglob("*.parquet")):
+        con = duckdb.connect()
+        try:
+            rows = con.execute("SELECT source_row FROM read_parquet(?)", [str(parquet)]).fetchall()
+        finally:
+            con.close()
+        processed += [int(r[0]) for r in rows]
+    rejected: list[int] = []
+    for path in sorted((bucket / "rejected").rglob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as handle:
+            rejected += [int(r["source_row"]) for r in csv.DictReader(handle)]
+    return Split(processed, rejected)
+
+
+def assert_exactly_once(workspace: Path, source: Path) -> None:
+    """Every input row in exactly one output, one analysis, one email, no stuck claim."""
+    n = input_records(source)
+    split = split_of(workspace)
+    assert len(split.processed) == len(set(split.processed)), "a row processed twice"
+    assert len(split.rejected) == len(set(split.rejected)), "a row rejected twice"
+    assert not set(split.processed) & set(split.rejected), "a row both processed and rejected"
+    assert set(split.processed) | set(split.rejected) == set(range(1, n + 1))
+    bucket = workspace / "bucket"
+    manifests = list((bucket / "manifests").glob("*.json"))
+    assert len(manifests) == 1
+    counts = json.loads(manifests[0].read_text())["counts"]
+    assert counts["input"] == n == counts["valid"] + counts["rejected"]
+    assert counts["valid"] == len(split.processed)
+    analyses = [p for p in (bucket / "analyzed").glob("*.json")]
+    assert len(analyses) == 1
+    assert db_rows(workspace, "SELECT count(*) FROM analyses") == [(1,)]
+    assert len(report_emails(workspace)) == 1, report_emails(workspace)
+    assert len(list((workspace / "outbox").glob("alert-*.eml"))) <= 1
+    assert_no_stuck_work(workspace)
+    assert (bucket / "raw" / source.name).is_file(), "the raw file was deleted"
+
+
+def report_emails(workspace: Path) -> list[Path]:
+    """The report emails in the outbox (an alert email may go too, also at most once)."""
+    return sorted((workspace / "outbox").glob("report-*.eml"))
+
+
+def assert_no_stuck_work(workspace: Path) -> None:
+    stuck = db_rows(workspace, "SELECT key, owner FROM ledger WHERE status = 'in_progress'")
+    assert stuck == [], f"claims left in progress: {stuck}"
+    open_deliveries = db_rows(
+        workspace,
+        "SELECT id, target, status, last_error FROM deliveries WHERE status <> 'delivered'",
+    )
+    assert open_deliveries == [], open_deliveries
+
+
+def notify_done_count(workspace: Path) -> int:
+    rows = db_rows(
+        workspace,
+        "SELECT count(*) FROM deliveries WHERE target = 'notify' AND outcome = 'done'",
+    )
+    return int(rows[0][0])
