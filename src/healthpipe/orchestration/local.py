@@ -100,13 +100,7 @@ class Dispatcher:
             self._failed(delivery, exc)
             return
         try:
-            try:
             self.bus.finish(delivery, result.outcome, result.info, result.events)
-        except Exception as exc:
-            # The stage's work is done and recorded in its ledger claim; a retry replays its
-            # completion event. Without this the delivery would stay `running` under our live
-            # lease, and nothing would retry it until the lease ran out.
-            self._failed(delivery, exc)
         except Exception as exc:
             # The stage's work is done and recorded in its ledger claim; a retry replays its
             # completion event. Without this the delivery would stay `running` under our live
