@@ -1,0 +1,143 @@
+"""Lambda handlers: event shapes (captured payloads in tests/events), routing, retries."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import moto_env
+import pytest
+
+from conftest import HANDLERS
+from healthpipe import routing
+from healthpipe.adapters.aws.ledger import DynamoLedger
+from healthpipe.errors import TransientError
+from healthpipe.lambdas import FUNCTIONS, analyzer, ingestor, notifier
+from healthpipe.lambdas.runtime import ClaimHeldError, UnroutableEventError
+from healthpipe.stages.ingest import object_of
+
+EVENTS = Path(__file__).resolve().parents[1] / "events"
+
+
+def payload(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return data
+
+
+def test_s3_notification_records_keep_raw_csv_and_decode_keys(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(logging.getLogger("healthpipe"), "propagate", True)
+    caplog.set_level(logging.INFO, logger="healthpipe")
+    # GIVEN a notification with four records: two raw CSVs, one processed/, one .txt
+    work = ingestor.parse(payload("s3_notification_records.json"))
+    # THEN the two raw files are ingested, keys URL-decoded, versions kept
+    assert [w.target for w in work] == [routing.INGEST, routing.INGEST]
+    objects = [object_of(w.event) for w in work]
+    assert objects == [
+        (
+            "healthpipe-data-123456789012",
+            "raw/ward A/vitals (2026-11-25).csv",
+            "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd",
+        ),
+        ("healthpipe-data-123456789012", "raw/night shift.csv.gz", "Vx2"),
+    ]
+    # AND the others are ignored with a log line each
+    ignored = [r for r in caplog.records if r.getMessage().startswith("ignored object")]
+    assert [r.fields["key"] for r in ignored] == [  # type: ignore[attr-defined]
+        "processed/dt=2026-11-25/x.csv",
+        "raw/notes.txt",
+    ]
+
+
+def test_eventbridge_object_created_is_ingested_as_is() -> None:
+    raw = payload("eventbridge_object_created.json")
+    [work] = ingestor.parse(raw)
+    assert work.target == routing.INGEST
+    assert work.event.id == raw["id"]
+    assert object_of(work.event) == (
+        "healthpipe-data-123456789012",
+        "raw/sample_data.csv",
+        "2fb8d3f7-582f-4a8d-894d-5dfc4fc04142",
+    )
+
+
+def test_each_function_accepts_only_its_routes() -> None:
+    assert [w.target for w in analyzer.parse(payload("data_processing_complete.json"))] == [
+        routing.ANALYZE
+    ]
+    assert [w.target for w in notifier.parse(payload("data_analysis_complete.json"))] == [
+        routing.NOTIFY
+    ]
+    assert [w.target for w in notifier.parse(payload("digest_requested.json"))] == [routing.DIGEST]
+    with pytest.raises(UnroutableEventError):
+        analyzer.parse(payload("data_analysis_complete.json"))
+    with pytest.raises(UnroutableEventError):
+        notifier.parse(payload("data_processing_complete.json"))
+    failed = {**payload("data_processing_complete.json")}
+    failed["detail"] = {**failed["detail"], "status": "rejected"}
+    with pytest.raises(UnroutableEventError):  # only successful processing is analysed
+        analyzer.parse(failed)
+    with pytest.raises(UnroutableEventError):
+        ingestor.parse(payload("data_processing_complete.json"))
+
+
+def test_function_specs_name_the_real_handlers() -> None:
+    import importlib
+
+    for name, spec in FUNCTIONS.items():
+        module, _, attribute = spec.handler.rpartition(".")
+        assert spec.name == name
+        assert callable(getattr(importlib.import_module(module), attribute))
+        for adapter in spec.adapters:
+            actions = importlib.import_module(adapter).IAM_ACTIONS
+            assert all(":" in action for action in actions)
+        from healthpipe.config import Settings
+
+        assert set(spec.settings) <= set(Settings.model_fields)
+
+
+def test_claim_held_elsewhere_raises_a_retryable_error(
+    aws: dict[str, Any], stack: moto_env.Stack
+) -> None:
+    # GIVEN another analyzer instance holds the claim on this dataset (its lease is live)
+    other = DynamoLedger(stack.ledger_table, aws["dynamodb"], owner="other-container")
+    raw = payload("data_processing_complete.json")
+    other.claim(f"analyze:{raw['detail']['dataset_id']}")
+    # WHEN the event is delivered here
+    # THEN the handler raises a transient error so Lambda retries it later
+    with pytest.raises(ClaimHeldError) as raised:
+        analyzer.handler(raw, None)
+    assert isinstance(raised.value, TransientError)
+
+
+def test_several_records_one_failing_raises_after_the_others_ran(
+    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
+) -> None:
+    # GIVEN a notification naming an existing raw file and one that does not exist
+    aws["s3"].upload_file(str(sample_file), stack.bucket, "raw/good file.csv")
+    moto_env.receive(aws["sqs"], stack.queues["ingestor"])  # the EventBridge copy: not used
+    records = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": stack.bucket}, "object": {"key": "raw/missing.csv"}},
+            },
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "s3": {"bucket": {"name": stack.bucket}, "object": {"key": "raw/good+file.csv"}},
+            },
+        ]
+    }
+    # WHEN it is delivered, the missing file raises
+    with pytest.raises(Exception, match="no such object"):
+        HANDLERS["ingestor"].handler(records, None)
+    # THEN the good file was still ingested and its event published
+    manifests = aws["s3"].list_objects_v2(Bucket=stack.bucket, Prefix="manifests/")
+    assert manifests["KeyCount"] == 1
+    [event] = moto_env.receive(aws["sqs"], stack.queues["analyzer"])
+    assert event["detail"]["correlation_id"].startswith(f"{stack.bucket}/raw/good file.csv@")
