@@ -40,11 +40,12 @@ class LocalRuntime:
         self.db.close()
 
 
-def build_analyst(settings: Settings) -> Analyst:
+def build_analyst(settings: Settings, session: Any | None = None) -> Analyst:
     """The configured analyst; an LLM one is wrapped in the builtin fallback policy.
 
-    The Bedrock client is built on the first analysis (boto3 imported only then), so a
-    machine without AWS credentials runs and records the fallback instead of failing.
+    The Bedrock client is built on the first analysis from `session` (default: a new boto3
+    session; boto3 imported only then), so a machine without AWS credentials runs and
+    records the fallback instead of failing.
     """
     if settings.analyst == "builtin":
         return BuiltinAnalyst()
@@ -58,7 +59,9 @@ def build_analyst(settings: Settings) -> Analyst:
         primary = BedrockAnalyst(
             settings.bedrock_model_id,
             client_factory=bedrock_client_factory(
-                region=settings.bedrock_region, timeout_seconds=settings.llm_timeout_seconds
+                region=settings.bedrock_region,
+                timeout_seconds=settings.llm_timeout_seconds,
+                session=session,
             ),
             prices=settings.llm_price(settings.bedrock_model_id),
         )
@@ -202,7 +205,7 @@ def build_aws(
             settings.analyses_table, dynamodb, ttl_days=settings.analysis_ttl_days
         ),
         mailer=build_aws_mailer(settings, clients, session, workdir),
-        analyst=build_analyst(settings),
+        analyst=build_analyst(settings, session),
         metrics=EmfMetrics(),
         workdir=workdir,
     )
