@@ -272,7 +272,7 @@ def status(
             str(item["rows"]["rejected"]),
             str(item["anomalies"]["total"]),
             item["worst_severity"],
-            str(item["analyst"].get("provider")),
+            _analyst_label(item["analyst"]),
         )
     out.print(table)
     out.print(
@@ -293,6 +293,20 @@ def status(
             highlight=False,
             soft_wrap=True,
         )
+        out.print(
+            f"LLM usage: {totals.get('LLMInputTokens', 0):,.0f} input tokens, "
+            f"{totals.get('LLMOutputTokens', 0):,.0f} output tokens, "
+            f"cost ${totals.get('LLMCostUSD', 0):.6f} USD, "
+            f"{totals.get('AnalystFallbacks', 0):,.0f} analyst fallback(s)",
+            highlight=False,
+        )
+
+
+def _analyst_label(analyst: dict[str, Any]) -> str:
+    label = f"{analyst.get('provider')}"
+    if analyst.get("fallback_reason"):
+        label += f" (fallback: {analyst['fallback_reason']})"
+    return label
 
 
 @app.command()
