@@ -40,6 +40,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             f"{AWS}analysis_store",
             f"{AWS}event_bus",
             f"{AWS}metrics",
+            f"{AWS}bedrock_analyst",
         ),
         settings=(
             *COMMON_SETTINGS,
