@@ -343,7 +343,7 @@ def main_options(
 
 
 # Sub-commands that live in their own modules (each module has `register(app)`).
-COMMAND_MODULES: tuple[str, ...] = ("digest",)
+COMMAND_MODULES: tuple[str, ...] = ("digest", "watch")
 
 
 def _register_commands() -> None:

@@ -1,0 +1,103 @@
+"""`healthpipe watch`: process files as they land in the workspace's raw/, until stopped."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+# Same options as cli.py's (redeclared: this module is imported while cli.py is loading).
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="Workspace folder [env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]",
+        show_default=False,
+    ),
+]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file")]
+RulesOpt = Annotated[
+    str | None, typer.Option("--rules", help="Rules profile (plausible, seed) or a TOML file path")
+]
+AnalystOpt = Annotated[str | None, typer.Option("--analyst", help="builtin, bedrock or openai")]
+SettleOpt = Annotated[
+    float,
+    typer.Option(
+        "--settle",
+        min=0.0,
+        help="Seconds a file's size must stay unchanged before it is processed",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per finished file")]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JSON) on stderr")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def watch(
+        workspace: WorkspaceOpt = None,
+        config: ConfigOpt = None,
+        rules: RulesOpt = None,
+        analyst: AnalystOpt = None,
+        settle: SettleOpt = 2.0,
+        as_json: JsonOpt = False,
+        verbose: VerboseOpt = False,
+    ) -> None:
+        """Watch the workspace's bucket/raw/ and process each file once it has settled.
+
+        Resumes unfinished work first. Ctrl-C or SIGTERM stops after the step in hand.
+        """
+        from healthpipe import logs
+        from healthpipe.bootstrap import build_local
+        from healthpipe.cli import EXIT_OK, cli_errors, err, out, settings_from
+        from healthpipe.domain.rules import load_profile
+        from healthpipe.orchestration.runs import FileOutcome
+        from healthpipe.orchestration.watch import RawWatcher
+
+        logs.configure(logging.INFO if verbose else logging.WARNING)
+
+        def show(outcome: FileOutcome) -> None:
+            if as_json:
+                sys.stdout.write(json.dumps(outcome.to_dict()) + "\n")
+                sys.stdout.flush()
+                return
+            line = (
+                f"{Path(outcome.source).name}: {outcome.status} "
+                f"(rows {outcome.rows['input']}, valid {outcome.rows['valid']}, "
+                f"rejected {outcome.rows['rejected']}, findings {outcome.anomalies})"
+            )
+            out.print(line, highlight=False, soft_wrap=True)
+            if outcome.error:
+                err.print(f"  {outcome.error}", highlight=False, soft_wrap=True)
+            if outcome.report:
+                out.print(f"  report: {outcome.report}", highlight=False, soft_wrap=True)
+
+        with cli_errors(verbose):
+            settings = settings_from(workspace, config, rules=rules, analyst=analyst)
+            load_profile(settings.rules)
+            runtime = build_local(settings)
+            watcher = RawWatcher(runtime, settle_seconds=settle, on_outcome=show)
+
+            def on_signal(signum: int, frame: FrameType | None) -> None:
+                watcher.stop()
+                signal.signal(signal.SIGINT, signal.default_int_handler)  # 2nd Ctrl-C: now
+
+            previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+            if not as_json:
+                err.print(f"watching {watcher.raw_dir} (Ctrl-C to stop)", highlight=False)
+            try:
+                watcher.run()
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+                runtime.close()
+            if not as_json:
+                err.print("stopped", highlight=False)
+        raise typer.Exit(EXIT_OK)
