@@ -66,7 +66,7 @@ def summary(dataset_id: str, epoch: float, *, high: int, rows: int, **extra: Any
 def digest_event(until: float | str | None = None, **detail: Any) -> Event:
     if until is not None:
         detail["until"] = until
-    return Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, detail, time="2026-11-25T07:00:42+00:00")
+    return Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, detail, time="2026-11-25T06:59:42+00:00")
 
 
 def _body(message: EmailMessage, kind: str) -> str:
@@ -75,10 +75,10 @@ def _body(message: EmailMessage, kind: str) -> str:
     return str(part.get_content())
 
 
-def test_window_defaults_to_the_day_before_the_event_rounded_to_the_minute() -> None:
+def test_window_defaults_to_the_day_before_the_event_rounded_up_to_the_minute() -> None:
     window = window_for(digest_event())
     assert (window.start, window.end) == (END - DAY, END)
-    assert window_for(digest_event("2026-11-25T07:00:59Z", window_seconds=3600)) == Window(
+    assert window_for(digest_event("2026-11-25T06:59:01Z", window_seconds=3600)) == Window(
         END - 3600, END
     )
     assert window.previous == Window(END - 2 * DAY, END - DAY)

@@ -6,7 +6,7 @@ Trigger: the scheduled `Digest Requested` event (source `health.data.scheduler`)
     window_seconds  length of the window (default 86400, one day)
     until           end of the window: epoch seconds or ISO 8601 (default: the event's time)
 
-The window end is rounded down to the minute, so a redelivered scheduled event (same time)
+The window end is rounded up to the minute, so a redelivered scheduled event (same time)
 claims the same `digest:<start>-<end>` ledger key and sends nothing twice.
 """
 
@@ -56,7 +56,7 @@ def window_for(event: Event) -> Window:
     if length <= 0:
         raise PermanentError("digest: window_seconds must be positive")
     end = _epoch(detail.get("until") or event.time)
-    end -= end % 60
+    end += (60 - end % 60) % 60  # up to the minute: what arrived just before `until` counts
     return Window(end - length, end)
 
 

@@ -1,0 +1,86 @@
+"""End to end through the public command: `healthpipe demo` and `healthpipe digest`."""
+
+from __future__ import annotations
+
+import json
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from html.parser import HTMLParser
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from healthpipe.cli import app
+
+
+class Images(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.srcs: list[str] = []
+        self.hrefs: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag == "img":
+            self.srcs.append(str(values.get("src")))
+        if tag == "a":
+            self.hrefs.append(str(values.get("href")))
+
+
+def _parse(path: Path) -> EmailMessage:
+    message = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert isinstance(message, EmailMessage)
+    return message
+
+
+def test_demo_writes_a_report_with_charts_an_alert_and_an_index(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["demo", "-w", str(workspace), "--rows", "1500"])
+    assert result.exit_code == 0, result.output
+    outbox = workspace / "outbox"
+    (report_eml,) = outbox.glob("report-*.eml")
+    (alert_eml,) = outbox.glob("alert-*.eml")
+    assert (outbox / f"{report_eml.stem}.html").is_file()  # outbox writes .eml + .html
+
+    report = _parse(report_eml)
+    html_part = report.get_body(("html",))
+    assert html_part is not None
+    page = Images()
+    page.feed(str(html_part.get_content()))
+    attached = {
+        str(p["Content-ID"]).strip("<>")
+        for p in report.walk()
+        if p.get_content_maintype() == "image"
+    }
+    cids = [s.removeprefix("cid:") for s in page.srcs]
+    assert len(cids) >= 3 and set(cids) <= attached
+
+    alert = _parse(alert_eml)
+    assert str(alert["Subject"]).startswith("[ALERT] ")
+    dataset_id = report_eml.stem.removeprefix("report-")
+    assert dataset_id in str(alert["Subject"])
+
+    # the browsable copy embeds its charts and is listed in reports/index.html
+    reports = workspace / "bucket" / "reports"
+    saved = Images()
+    saved.feed((reports / f"{dataset_id}.html").read_text())
+    assert len(saved.srcs) >= 3 and all(s.startswith("data:image/png;base64,") for s in saved.srcs)
+    index = Images()
+    index.feed((reports / "index.html").read_text())
+    assert f"{dataset_id}.html" in index.hrefs
+
+
+def test_digest_command_summarises_the_recent_window(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    runner = CliRunner()
+    assert runner.invoke(app, ["demo", "-w", str(workspace), "--rows", "300"]).exit_code == 0
+    first = runner.invoke(app, ["digest", "-w", str(workspace), "--since", "2h", "--json"])
+    assert first.exit_code == 0, first.output
+    info = json.loads(first.output)
+    assert info["outcome"] == "done" and info["datasets"] == 1
+    digest = _parse(Path(info["email"]))
+    assert "1 dataset(s)" in str(digest["Subject"])
+    text = digest.get_body(("plain",))
+    assert text is not None and "Datasets analysed: 1 (before 0; +1 (new))" in text.get_content()
+    bad = runner.invoke(app, ["digest", "-w", str(workspace), "--since", "soon"])
+    assert bad.exit_code == 2
