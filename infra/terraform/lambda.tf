@@ -1,0 +1,132 @@
+# The three functions, from the `healthpipe package` zip(s). Environment per the contract:
+# HEALTHPIPE_RUNTIME=aws, HEALTHPIPE_<FIELD> for each Settings field the function reads
+# (healthpipe.lambdas.FUNCTIONS[f].settings; tests/infra checks the lists are equal), and the
+# Powertools variables.
+
+locals {
+  # Settings field => value, for every field any function reads.
+  setting_values = {
+    bucket                = aws_s3_bucket.data.bucket
+    kms_key_id            = aws_kms_key.this.arn
+    ledger_table          = aws_dynamodb_table.ledger.name
+    analyses_table        = aws_dynamodb_table.analyses.name
+    event_bus_name        = aws_cloudwatch_event_bus.this.name
+    analysis_ttl_days     = tostring(var.analysis_ttl_days)
+    rules                 = var.rules_profile
+    duckdb_threads        = "0"
+    top_users             = tostring(var.top_users)
+    pseudonym_secret      = local.pseudonym_secret
+    analyst               = var.analyst
+    bedrock_model_id      = var.bedrock_model_id
+    bedrock_region        = local.bedrock_region
+    llm_timeout_seconds   = tostring(var.llm_timeout_seconds)
+    mailer                = "ses"
+    email_from            = var.sender_email
+    email_to              = join(",", var.recipient_emails)
+    ses_configuration_set = aws_sesv2_configuration_set.this.configuration_set_name
+    alert_min_severity    = var.alert_min_severity
+    digest_only           = tostring(var.digest_only)
+  }
+
+  # A claim outlives the invocation that holds it: lease = timeout + 60 s.
+  lease_seconds = { for f in local.functions : f => tostring(var.lambda_timeout_seconds[f] + 60) }
+
+  # Must equal healthpipe.lambdas.FUNCTIONS[f].settings.
+  function_settings = {
+    ingestor = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "rules", "duckdb_threads"]
+    analyzer = [
+      "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
+      "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
+      "duckdb_threads", "analyst", "bedrock_model_id", "bedrock_region", "llm_timeout_seconds",
+    ]
+    notifier = [
+      "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
+      "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
+      "mailer", "email_from", "email_to", "ses_configuration_set", "alert_min_severity", "digest_only",
+    ]
+  }
+
+  function_environment = {
+    for f in local.functions : f => merge(
+      {
+        HEALTHPIPE_RUNTIME           = "aws"
+        POWERTOOLS_SERVICE_NAME      = "healthpipe-${f}"
+        POWERTOOLS_METRICS_NAMESPACE = "healthpipe"
+        POWERTOOLS_LOG_LEVEL         = "INFO"
+      },
+      {
+        for field in local.function_settings[f] :
+        "HEALTHPIPE_${upper(field)}" => merge(local.setting_values, { lease_seconds = local.lease_seconds[f] })[field]
+      },
+    )
+  }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  for_each = local.functions
+  #checkov:skip=CKV_AWS_338:Retention is the log_retention_days variable (default 90 days): logs hold ids, counts and timings only, kept no longer than operations need
+
+  name              = "/aws/lambda/${local.function_names[each.key]}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+  tags              = local.tags
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+  #checkov:skip=CKV_AWS_117:No VPC: the functions call only AWS APIs over TLS, and a VPC would add NAT/endpoints cost without reducing exposure
+  #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile outside this module; the package is built and deployed by the pipeline's own CodeBuild
+  #checkov:skip=CKV_AWS_116:Failed async invocations go to the function's SQS queue through an on-failure destination (aws_lambda_function_event_invoke_config), which supersedes the legacy DLQ
+  #checkov:skip=CKV_AWS_50:No X-Ray instrumentation in the code; correlation ids in the JSON logs and EMF metrics trace a file through the stages
+
+  function_name = local.function_names[each.key]
+  description   = "healthpipe ${each.key}"
+  role          = aws_iam_role.function[each.key].arn
+  handler       = local.handlers[each.key]
+  runtime       = "python3.12"
+  architectures = [var.architecture]
+  memory_size   = var.lambda_memory_mb[each.key]
+  timeout       = var.lambda_timeout_seconds[each.key]
+  kms_key_arn   = aws_kms_key.this.arn
+
+  s3_bucket         = aws_s3_object.package[each.key].bucket
+  s3_key            = aws_s3_object.package[each.key].key
+  s3_object_version = aws_s3_object.package[each.key].version_id
+  source_code_hash  = filebase64sha256(local.packages[each.key])
+
+  # The analyzer is capped (Bedrock quotas); the others use the unreserved pool (-1).
+  reserved_concurrent_executions = each.key == "analyzer" ? var.analyzer_reserved_concurrency : -1
+
+  ephemeral_storage {
+    size = 2048 # DuckDB spills to /tmp
+  }
+
+  environment {
+    variables = local.function_environment[each.key]
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  tags = local.tags
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# Async invocations (EventBridge) that still fail after Lambda's own retries land in the
+# function's dead-letter queue, with the request and the error.
+resource "aws_lambda_function_event_invoke_config" "this" {
+  for_each = local.functions
+
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+
+  destination_config {
+    on_failure {
+      destination = aws_sqs_queue.dlq[each.key].arn
+    }
+  }
+}

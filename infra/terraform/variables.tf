@@ -1,0 +1,321 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (tables, bus, queues, functions, buckets get <prefix>-...). Lowercase letters, digits and hyphens."
+  type        = string
+  default     = "healthpipe"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,22}[a-z0-9]$", var.name_prefix))
+    error_message = "name_prefix must be 3-24 characters: lowercase letters, digits and hyphens, starting with a letter."
+  }
+}
+
+variable "region" {
+  description = "AWS region to deploy into (the provider region; Bedrock and SES must be available there)."
+  type        = string
+  default     = "us-east-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must look like an AWS region, e.g. us-east-1."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource that supports them."
+  type        = map(string)
+  default     = {}
+}
+
+variable "sender_email" {
+  description = "From address of the reports. Created as an SES email identity: click the verification link AWS sends to it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.sender_email))
+    error_message = "sender_email must be an email address."
+  }
+}
+
+variable "recipient_emails" {
+  description = "Who receives the reports. While the SES account is in the sandbox every recipient must be a verified identity (see verify_recipients)."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.recipient_emails) > 0 && alltrue([for e in var.recipient_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "recipient_emails must be a non-empty list of email addresses."
+  }
+}
+
+variable "verify_recipients" {
+  description = "Create an SES email identity for each recipient (needed while the SES account is in the sandbox)."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email" {
+  description = "Email subscribed to the alert topic (alarms and pipeline failure events). Empty: no subscription."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.alarm_email == "" || can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alarm_email))
+    error_message = "alarm_email must be empty or an email address."
+  }
+}
+
+variable "bedrock_model_id" {
+  description = "Bedrock model id or inference profile id used by the analyzer (e.g. amazon.nova-lite-v1:0 or us.amazon.nova-lite-v1:0). Enable access to it in the Bedrock console first."
+  type        = string
+  default     = "amazon.nova-lite-v1:0"
+
+  validation {
+    condition     = can(regex("^((us|eu|apac|us-gov|global)\\.)?[a-z0-9-]+\\.[a-zA-Z0-9.:_-]+$", var.bedrock_model_id))
+    error_message = "bedrock_model_id must be a Bedrock model id such as amazon.nova-lite-v1:0, optionally with an inference profile prefix (us., eu., apac., global.)."
+  }
+}
+
+variable "bedrock_region" {
+  description = "Region of the Bedrock endpoint. Empty: the deployment region."
+  type        = string
+  default     = ""
+}
+
+variable "analyst" {
+  description = "Who writes the insights: bedrock (LLM, falls back to builtin on any failure) or builtin (deterministic, no LLM)."
+  type        = string
+  default     = "bedrock"
+
+  validation {
+    condition     = contains(["bedrock", "builtin"], var.analyst)
+    error_message = "analyst must be bedrock or builtin."
+  }
+}
+
+variable "rules_profile" {
+  description = "Validation rules profile (`plausible`, `legacy`) or a rules file bundled with the package."
+  type        = string
+  default     = "plausible"
+
+  validation {
+    condition     = length(trimspace(var.rules_profile)) > 0
+    error_message = "rules_profile must not be empty."
+  }
+}
+
+variable "alert_min_severity" {
+  description = "Lowest anomaly severity that triggers an immediate alert email (low, medium, high, never)."
+  type        = string
+  default     = "high"
+
+  validation {
+    condition     = contains(["low", "medium", "high", "never"], var.alert_min_severity)
+    error_message = "alert_min_severity must be low, medium, high or never."
+  }
+}
+
+variable "digest_only" {
+  description = "Send only the scheduled daily digest, no email per file."
+  type        = bool
+  default     = false
+}
+
+variable "digest_schedule" {
+  description = "EventBridge Scheduler expression of the daily digest."
+  type        = string
+  default     = "cron(0 7 * * ? *)"
+
+  validation {
+    condition     = can(regex("^(cron|rate|at)\\(.+\\)$", var.digest_schedule))
+    error_message = "digest_schedule must be a cron(...), rate(...) or at(...) expression."
+  }
+}
+
+variable "digest_timezone" {
+  description = "Time zone of the digest schedule (IANA name)."
+  type        = string
+  default     = "UTC"
+}
+
+variable "log_retention_days" {
+  description = "Retention of the Lambda log groups, in days (a value CloudWatch Logs accepts)."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be one of the values CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, ...)."
+  }
+}
+
+variable "data_retention" {
+  description = "Days objects are kept under each bucket prefix before they expire (raw uploads, outputs, reports)."
+  type = object({
+    raw       = optional(number, 30)
+    processed = optional(number, 90)
+    rejected  = optional(number, 90)
+    manifests = optional(number, 400)
+    analyzed  = optional(number, 400)
+    reports   = optional(number, 400)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for days in values(var.data_retention) : days >= 1])
+    error_message = "Every data_retention value must be at least 1 day."
+  }
+}
+
+variable "analysis_ttl_days" {
+  description = "Days the analysis items stay in DynamoDB (TTL)."
+  type        = number
+  default     = 400
+
+  validation {
+    condition     = var.analysis_ttl_days >= 1
+    error_message = "analysis_ttl_days must be at least 1."
+  }
+}
+
+variable "architecture" {
+  description = "Lambda instruction set; build the package for the same one (`healthpipe package --arch ...`)."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "lambda_memory_mb" {
+  description = "Memory of each function in MB."
+  type = object({
+    ingestor = optional(number, 1024)
+    analyzer = optional(number, 1024)
+    notifier = optional(number, 512)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for mb in values(var.lambda_memory_mb) : mb >= 128 && mb <= 10240])
+    error_message = "Lambda memory must be between 128 and 10240 MB."
+  }
+}
+
+variable "lambda_timeout_seconds" {
+  description = "Timeout of each function in seconds."
+  type = object({
+    ingestor = optional(number, 300)
+    analyzer = optional(number, 300)
+    notifier = optional(number, 120)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for s in values(var.lambda_timeout_seconds) : s >= 10 && s <= 900])
+    error_message = "Lambda timeouts must be between 10 and 900 seconds."
+  }
+}
+
+variable "analyzer_reserved_concurrency" {
+  description = "Concurrent analyzer executions reserved (and capped): keeps Bedrock calls under the account's quota."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.analyzer_reserved_concurrency >= 1
+    error_message = "analyzer_reserved_concurrency must be at least 1."
+  }
+}
+
+variable "lambda_package" {
+  description = "Path of the Lambda deployment zip built by `healthpipe package` (one zip holds all three handlers)."
+  type        = string
+
+  validation {
+    condition     = endswith(var.lambda_package, ".zip")
+    error_message = "lambda_package must be the path of a .zip file."
+  }
+}
+
+variable "lambda_packages" {
+  description = "Optional per-function zips (function name => path) overriding lambda_package."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name in keys(var.lambda_packages) : contains(["ingestor", "analyzer", "notifier"], name)])
+    error_message = "lambda_packages keys must be ingestor, analyzer or notifier."
+  }
+}
+
+variable "pseudonym_secret" {
+  description = "Secret key of the user-id pseudonyms in reports and the analysis store. Empty: a random 48-character secret is generated (kept in the Terraform state)."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "top_users" {
+  description = "How many most-affected users a report lists."
+  type        = number
+  default     = 25
+
+  validation {
+    condition     = var.top_users >= 1 && var.top_users <= 500
+    error_message = "top_users must be between 1 and 500."
+  }
+}
+
+variable "llm_timeout_seconds" {
+  description = "Timeout of one Bedrock call, in seconds."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.llm_timeout_seconds > 0 && var.llm_timeout_seconds < 900
+    error_message = "llm_timeout_seconds must be between 0 and 900."
+  }
+}
+
+variable "reject_ratio_threshold" {
+  description = "Alarm when the share of rejected rows in a file is above this ratio (0-1)."
+  type        = number
+  default     = 0.2
+
+  validation {
+    condition     = var.reject_ratio_threshold > 0 && var.reject_ratio_threshold <= 1
+    error_message = "reject_ratio_threshold must be in (0, 1]."
+  }
+}
+
+variable "event_retry" {
+  description = "EventBridge delivery retries of every rule target before the event goes to the target's dead-letter queue."
+  type = object({
+    maximum_event_age_in_seconds = optional(number, 3600)
+    maximum_retry_attempts       = optional(number, 8)
+  })
+  default = {}
+
+  validation {
+    condition     = var.event_retry.maximum_event_age_in_seconds >= 60 && var.event_retry.maximum_event_age_in_seconds <= 86400 && var.event_retry.maximum_retry_attempts >= 0 && var.event_retry.maximum_retry_attempts <= 185
+    error_message = "event_retry: event age 60-86400 seconds, retry attempts 0-185."
+  }
+}
+
+variable "archive_retention_days" {
+  description = "Days the custom bus archive keeps events for replay (0 = forever)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.archive_retention_days >= 0
+    error_message = "archive_retention_days must be 0 or more."
+  }
+}
+
+variable "force_destroy" {
+  description = "Let `terraform destroy` delete non-empty buckets (data, artifacts, access logs). Keep false in production."
+  type        = bool
+  default     = false
+}
