@@ -8,6 +8,7 @@ come from the environment only.
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -157,6 +158,8 @@ def load_settings(overrides: dict[str, Any] | None = None, file: Path | None = N
         return cls(**given)
     except SettingsError as exc:
         raise ConfigError(f"invalid setting: {exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
