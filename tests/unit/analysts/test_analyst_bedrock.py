@@ -247,3 +247,33 @@ def test_mostly_invented_answer_falls_back_with_the_grounding_record(
     assert report.provider == "builtin" and report.fallback_reason == "ungrounded"
     assert len(report.grounding["llm"]["dropped"]) == 3
     assert report.grounding["dropped"] == []  # the builtin text itself is grounded
+
+
+def test_client_factory_builds_a_configured_client_on_first_use() -> None:
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
+    made = bedrock_analyst.bedrock_client_factory(
+        region="eu-west-3", timeout_seconds=12.0, session=session
+    )()
+    config = made.meta.config
+    assert made.meta.region_name == "eu-west-3"
+    assert (config.read_timeout, config.connect_timeout) == (12.0, 5.0)
+    assert config.retries["mode"] == "standard"
+
+
+def test_no_credentials_is_a_fallback_not_a_crash(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, synthetic_brief: dict[str, Any]
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "empty").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "empty"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "empty"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
+    monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
+    monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
+    factory = bedrock_analyst.bedrock_client_factory(region="us-east-1")
+    analyst = GuardedAnalyst(BedrockAnalyst(MODEL, client_factory=factory), sleep=lambda _: None)
+    report = analyst.analyze(synthetic_brief)
+    assert report.provider == "builtin" and report.fallback_reason == "no_credentials"
+    assert report.attempts == 1
