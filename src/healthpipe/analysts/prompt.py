@@ -78,6 +78,7 @@ def insight_schema() -> dict[str, Any]:
         return node
 
     cleaned: dict[str, Any] = clean(schema)
+    cleaned["description"] = "The analysis of the facts: insights, recommendations, summary."
     cleaned["additionalProperties"] = False
     return cleaned
 
