@@ -149,7 +149,8 @@ def test_pipeline_report_arrives_over_smtp_intact(
     assert len(raw) <= 10 * 1024 * 1024
     message = parse(raw)
     subject = str(message["Subject"])
-    assert result.dataset_id in subject and "worst severity: high" in subject
+    assert result.dataset_id and result.dataset_id in subject
+    assert "worst severity: high" in subject
 
     # structure: alternative -> text/plain, related -> html + images
     assert message.get_content_type() == "multipart/alternative"
@@ -167,7 +168,8 @@ def test_pipeline_report_arrives_over_smtp_intact(
     for cid in cids:
         assert cid in attached, cid
         assert attached[cid].get_content_type() == "image/png"
-        assert attached[cid].get_payload(decode=True)[:4] == b"\x89PNG"
+        payload = attached[cid].get_payload(decode=True)
+        assert isinstance(payload, bytes) and payload[:4] == b"\x89PNG"
 
     # the text part carries the same numbers as the HTML
     text = str(text_part.get_content())

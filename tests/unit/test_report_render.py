@@ -250,7 +250,8 @@ def test_structure_alternative_then_related_with_every_cid_attached(charts: list
     for img in html.imgs:
         assert img.get("alt") and len(str(img["alt"])) > 20
     for part in images.values():
-        assert part.get_payload(decode=True)[:8] == b"\x89PNG\r\n\x1a\n"
+        payload = part.get_payload(decode=True)
+        assert isinstance(payload, bytes) and payload[:8] == b"\x89PNG\r\n\x1a\n"
     assert "script" not in html.tags
 
 

@@ -42,7 +42,7 @@ def number(value: Any, digits: int = 1) -> str:
     if value is None:
         return "–"
     rounded = round(float(value), digits)
-    return f"{rounded:g}" if abs(rounded) < 1e6 else f"{rounded:,.0f}"
+    return f"{rounded:,g}" if abs(rounded) < 1e6 else f"{rounded:,.0f}"
 
 
 @dataclass
