@@ -192,6 +192,7 @@ def test_script_cells_are_escaped_in_the_html_report(tmp_path: Path) -> None:
     report = Path(out.item["report"]).read_text(encoding="utf-8")
     assert payload not in report
     assert "<script>x<script>" not in report
+    assert "&lt;script&gt;x&lt;script&gt;.csv" in report  # the file name, shown escaped
     email = Path(out.item["email"]).read_text(encoding="utf-8", errors="replace")
     assert payload not in email
 
@@ -296,6 +297,16 @@ def test_latin1_data_row(tmp_path: Path) -> None:
         "latin-1"
     )
     assert_unusable(run_file(tmp_path, "latin1.csv", content), "latin1.csv", "UTF-8")
+
+
+def test_latin1_row_far_into_the_file(tmp_path: Path) -> None:
+    rows = [good(i % 60, user=f"u{i}") for i in range(3000)]
+    content = text(HEADER, *rows) + "2025-09-18T00:00:00Z,Jos\xe9,70,98,100,36.8,120,80\n".encode(
+        "latin-1"
+    )
+    out = run_file(tmp_path, "late.csv", content)
+    assert_unusable(out, "late.csv", "UTF-8")
+    assert "3001" in out.item["error"]  # where the bad bytes are
 
 
 def test_latin1_header(tmp_path: Path) -> None:

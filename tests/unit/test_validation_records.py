@@ -121,6 +121,20 @@ def test_a_quoted_newline_is_one_record(tmp_path: Path) -> None:
     assert processed[1]["user_id"] == "user, with comma\nand newline"
 
 
+def test_a_quoted_newline_before_a_malformed_record(tmp_path: Path) -> None:
+    lines = [
+        HEADER,
+        '2025-09-17T12:00:00Z,"two\nlines",70,98,100,36.8,120,80',  # 1
+        good(1) + ",surplus",  # 2: malformed, on line 4 of the file
+        good(2, heart_rate="999"),  # 3
+        good(3),  # 4
+    ]
+    result, processed, rejected = run(tmp_path, "\n".join(lines) + "\n")
+    assert result.rows_input == 4
+    assert reasons(rejected) == {2: "malformed_row", 3: "invalid_heart_rate"}
+    assert [p["event_time"][-9:] for p in processed] == ["12:00:00Z", "12:03:00Z"]
+
+
 def test_extra_columns_are_kept_in_both_outputs(tmp_path: Path) -> None:
     header = "device," + HEADER + ",note"
     lines = [
