@@ -174,6 +174,8 @@ def generate(
     users: Annotated[int, typer.Option(min=1, help="Distinct users")] = 20,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same file)")] = 42,
     bad_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of bad rows")] = 0.02,
+    upload: Annotated[bool, typer.Option("--upload", help="Then put it under raw/ in S3")] = False,
+    bucket: Annotated[str | None, typer.Option("--bucket", help="Bucket for --upload")] = None,
 ) -> None:
     """Write synthetic vitals with injected clinical episodes and bad rows."""
     with cli_errors(False):
@@ -186,6 +188,10 @@ def generate(
             f"{time.perf_counter() - started:.1f}s",
             highlight=False,
         )
+        if upload:
+            from healthpipe.commands.aws import upload_files
+
+            upload_files([out_file], bucket=bucket)
 
 
 @app.command()
@@ -343,7 +349,7 @@ def main_options(
 
 
 # Sub-commands that live in their own modules (each module has `register(app)`).
-COMMAND_MODULES: tuple[str, ...] = ("digest", "watch")
+COMMAND_MODULES: tuple[str, ...] = ("digest", "watch", "aws")
 
 
 def _register_commands() -> None:

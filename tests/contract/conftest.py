@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aws"))
 
-import moto_env  # noqa: E402
+import moto_env
 
-from healthpipe.adapters.local.sqlite import Database  # noqa: E402
+from healthpipe.adapters.local.sqlite import Database
 
 RUNTIMES = ["local", "aws"]
 

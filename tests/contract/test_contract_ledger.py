@@ -1,4 +1,4 @@
-"""Ledger contract: DynamoDB (moto over HTTP) and SQLite claim, complete, release and expire alike."""
+"""Ledger contract: DynamoDB (moto, over HTTP) and SQLite claim, complete, release, expire alike."""
 
 from __future__ import annotations
 
