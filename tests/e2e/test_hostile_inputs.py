@@ -242,6 +242,22 @@ def test_gzip_file(tmp_path: Path) -> None:
     assert out.reasons() == {2: "invalid_heart_rate"}
 
 
+def test_gzip_with_bom_crlf_quoted_header_and_quoted_newline(tmp_path: Path) -> None:
+    header = ",".join(f'"{name}"' for name in HEADER.split(","))
+    body = "\ufeff" + header + "\r\n"
+    body += '2025-09-17T12:00:00Z,"a\r\nb",70,98,100,36.8,120,80\r\n'
+    body += good(1, heart_rate="999") + "\r\n"
+    out = run_file(tmp_path, "mixed.csv.gz", gzip.compress(body.encode("utf-8")))
+    assert out.item["rows"] == {"input": 2, "valid": 1, "rejected": 1}
+    assert out.reasons() == {2: "invalid_heart_rate"}
+
+
+def test_a_reading_far_in_the_future_is_rejected(tmp_path: Path) -> None:
+    content = text(HEADER, "2099-01-01T00:00:00Z,u1,70,98,100,36.8,120,80", good(0))
+    out = run_file(tmp_path, "future.csv", content)
+    assert out.reasons() == {1: "invalid_event_time"}
+
+
 def test_malformed_rows_end_in_rejected_and_numbering_stays_right(tmp_path: Path) -> None:
     content = text(
         HEADER,
@@ -312,6 +328,14 @@ def test_latin1_row_far_into_the_file(tmp_path: Path) -> None:
 def test_latin1_header(tmp_path: Path) -> None:
     content = (HEADER + ",r\xe9gion\n").encode("latin-1") + text(good(0) + ",x")
     assert_unusable(run_file(tmp_path, "latin1h.csv", content), "latin1h.csv", "UTF-8")
+
+
+def test_utf16_file(tmp_path: Path) -> None:
+    content = (HEADER + "\n" + good(0) + "\n").encode("utf-16")
+    out = run_file(tmp_path, "utf16.csv", content)
+    assert out.code == 2 and out.item["status"] == "rejected"
+    assert out.item["error"] and "\n" not in out.item["error"]
+    assert (out.bucket / "raw" / "utf16.csv").is_file()
 
 
 def test_binary_file(tmp_path: Path) -> None:
