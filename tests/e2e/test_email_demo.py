@@ -40,7 +40,8 @@ def test_demo_writes_a_report_with_charts_an_alert_and_an_index(tmp_path: Path) 
     outbox = workspace / "outbox"
     (report_eml,) = outbox.glob("report-*.eml")
     (alert_eml,) = outbox.glob("alert-*.eml")
-    assert (outbox / f"{report_eml.stem}.html").is_file()  # outbox writes .eml + .html
+    browsable = (outbox / f"{report_eml.stem}.html").read_text()  # outbox: .eml + .html
+    assert "cid:" not in browsable and browsable.count("data:image/png;base64,") >= 3
 
     report = _parse(report_eml)
     html_part = report.get_body(("html",))

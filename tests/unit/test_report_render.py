@@ -414,6 +414,22 @@ def test_alert_lists_only_findings_at_or_above_the_threshold() -> None:
         assert pseudonym("u1", SECRET) in part
 
 
+def test_alert_escapes_hostile_values_and_keeps_ids_pseudonymous() -> None:
+    analysis = hostile_analysis()
+    analysis["source"] = {"key": "raw/<img src=x onerror=alert(1)>Zoë.csv"}
+    model = build_alert_model(
+        analysis, secret=SECRET, threshold="medium", report_key="reports/x.html"
+    )
+    message = build_alert_message(model, sender="a@b.c", recipients=["d@e.f"])
+    text, html = _parts(message)
+    assert "img" not in parse_html(html).tags
+    assert "&lt;img src=x onerror=alert(1)&gt;Zoë.csv" in html
+    for part in (text, html):
+        assert 'HYPERLINK("http://evil","click")' not in part.replace("&#34;", '"')
+        assert pseudonym(HOSTILE_ID, SECRET) in part
+    assert max(len(line) for line in message.as_bytes().split(b"\n")) <= 998
+
+
 def test_neutralise_rules() -> None:
     assert neutralise("=1+1") == "'=1+1"
     assert neutralise("@SUM(A1)") == "'@SUM(A1)"
