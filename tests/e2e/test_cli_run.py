@@ -16,7 +16,7 @@ from typer.testing import CliRunner, Result
 
 from healthpipe.cli import app
 
-FILE_KEYS = {
+FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "source": str,
     "dataset_id": (str, type(None)),
     "status": str,

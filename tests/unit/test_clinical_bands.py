@@ -201,7 +201,9 @@ def test_bp_category_edges_in_sql_agree(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_bp_python_and_sql_agree_on_a_grid(con: duckdb.DuckDBPyConnection) -> None:
-    grid = [(s, d) for s in range(100, 200, 3) for d in range(50, 130, 3)]
+    grid: list[tuple[float, float]] = [
+        (s, d) for s in range(100, 200, 3) for d in range(50, 130, 3)
+    ]
     grid += [(s + 0.5, d + 0.5) for s, d in grid[::7]]
     con.execute("CREATE TABLE r (i INTEGER, systolic_bp DOUBLE, diastolic_bp DOUBLE)")
     con.executemany("INSERT INTO r VALUES (?, ?, ?)", [(i, s, d) for i, (s, d) in enumerate(grid)])

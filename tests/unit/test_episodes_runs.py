@@ -53,7 +53,7 @@ def test_minimum_can_be_changed() -> None:
 # --- the SQL path -----------------------------------------------------------------------------
 
 # Per user: heart-rate series in time order (abnormal: NEWS2 heart-rate score > 0).
-HR = {
+HR: dict[str, list[float]] = {
     "ann": [130, 135, 140, 70, 130, 130],  # one episode of 3, then a run of 2
     "ben": [40, 45, 48, 50, 130],  # brady x4 then tachy: 5 abnormal in a row
     "cat": [130, 130, 70, 130, 130],  # broken by a normal reading: none
