@@ -1,7 +1,9 @@
 """The failure policy around an LLM analyst: one retry where it makes sense, then builtin.
 
 Throttling, server errors, malformed or schema-invalid output and ungrounded output are
-retried once (the provider's own backoff comes first: botocore retries throttling itself).
+retried once (the provider's own backoff comes first: botocore retries throttling itself);
+a retry after a rejected answer tells the model why it was rejected (at temperature 0 the
+same prompt would likely give the same answer).
 Timeouts, missing credentials, access denied, unknown models, bad requests, refusals and
 truncated output are not: a second identical call would fail the same way, or double the
 wait. Then the builtin analyst writes the result, and the report records the reason, the
@@ -24,6 +26,19 @@ from healthpipe.ports import Analyst
 MAX_ATTEMPTS = 2
 MAX_RETRY_DELAY_SECONDS = 10.0
 logger = logging.getLogger("healthpipe.analyst")
+
+
+FEEDBACK_REASONS = frozenset({"malformed_output", "schema_invalid", "ungrounded"})
+
+
+def _feedback(error: AnalystError) -> str:
+    """Why the previous answer was rejected, for the retry prompt."""
+    text = error.detail
+    if error.grounding:
+        bad = [n for d in error.grounding.get("dropped", []) for n in d.get("unsupported", [])]
+        if bad:
+            text += "; numbers not in the facts: " + ", ".join(dict.fromkeys(bad))
+    return text
 
 
 class GuardedAnalyst(Analyst):
@@ -49,7 +64,10 @@ class GuardedAnalyst(Analyst):
         while attempts < MAX_ATTEMPTS:
             attempts += 1
             try:
-                report = self.primary.analyze(brief)
+                if error is not None and error.reason in FEEDBACK_REASONS:
+                    report = self.primary.analyze_again(brief, _feedback(error))
+                else:
+                    report = self.primary.analyze(brief)
             except AnalystError as exc:
                 error, spent = exc, spent.plus(exc.usage)
             except Exception as exc:  # an adapter bug must not stop the pipeline

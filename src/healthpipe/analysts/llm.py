@@ -9,6 +9,7 @@ whether to retry or fall back.
 from __future__ import annotations
 
 import json
+import time
 from abc import abstractmethod
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +77,20 @@ class LLMAnalyst(Analyst):
             estimated=estimated,
         )
 
+    def analyze_again(self, brief: dict[str, Any], feedback: str) -> AnalystReport:
+        """A second attempt that tells the model why its first answer was rejected."""
+        started = time.perf_counter()
+        report = self._run(brief, feedback)
+        report.latency_ms = int((time.perf_counter() - started) * 1000)
+        return report
+
     def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
-        prompt = build_prompt(brief, self.output_mode, max_input_tokens=self.max_input_tokens)
+        return self._run(brief, None)
+
+    def _run(self, brief: dict[str, Any], feedback: str | None) -> AnalystReport:
+        prompt = build_prompt(
+            brief, self.output_mode, max_input_tokens=self.max_input_tokens, feedback=feedback
+        )
         completion = self._complete(prompt)
         usage = self.usage(
             prompt, completion.input_tokens, completion.output_tokens, completion.output

@@ -46,6 +46,8 @@ categories, sustained episodes, data quality). Do not diagnose and do not name d
 3 sentences, and a risk_level of low, moderate, high or critical for the whole cohort.
 """
 
+RETRY_NOTE = "\nYour previous answer was rejected: {problem}. Answer again, following every rule."
+MAX_FEEDBACK_CHARS = 300
 OUTPUT_TOOL = f"Answer by calling the tool {TOOL_NAME} exactly once, with no other text."
 OUTPUT_JSON = (
     "Answer with one JSON object and nothing else (no prose, no code fence), matching this "
@@ -161,13 +163,22 @@ def _candidates(brief: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def build_prompt(
-    brief: dict[str, Any], mode: OutputMode, *, max_input_tokens: int = MAX_INPUT_TOKENS
+    brief: dict[str, Any],
+    mode: OutputMode,
+    *,
+    max_input_tokens: int = MAX_INPUT_TOKENS,
+    feedback: str | None = None,
 ) -> Prompt:
     """The system prompt and user message for `brief`, within `max_input_tokens`.
 
     In `tool` mode the schema travels as the tool's input schema (and is counted here,
     since providers bill it as input); in `json` mode it is written into the system prompt.
+    `feedback` (why a previous answer was rejected, at most MAX_FEEDBACK_CHARS) is added
+    after the facts on a retry.
     """
+    request = "Write the analysis of these facts."
+    if feedback:
+        request += RETRY_NOTE.format(problem=" ".join(feedback.split())[:MAX_FEEDBACK_CHARS])
     schema_text = json.dumps(insight_schema(), separators=(",", ":"))
     if mode == "tool":
         system = f"{SYSTEM_PROMPT}\n{OUTPUT_TOOL}"
@@ -177,7 +188,7 @@ def build_prompt(
         overhead = estimate_tokens(system)
     last: tuple[int, dict[str, Any], str] | None = None
     for step, facts in _candidates(brief):
-        user = f"<facts>\n{facts_json(facts)}\n</facts>\nWrite the analysis of these facts."
+        user = f"<facts>\n{facts_json(facts)}\n</facts>\n{request}"
         tokens = overhead + estimate_tokens(user)
         last = (step, facts, user)
         if tokens <= max_input_tokens:

@@ -102,3 +102,30 @@ def test_fallback_records_cost_of_failed_attempts_and_llm_grounding(
     assert report.grounding["llm"]["problem"] == "the summary quotes unsupported numbers"
     # the builtin result that replaced it is the one the report carries
     assert report.result.summary.startswith("Overall risk is")
+
+
+def test_a_retry_after_a_rejected_answer_says_why(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    invented = {**good_answer, "summary": "Findings tripled to 123456 this week."}
+    report, llm = run(
+        [Completion(invented, 1000, 100), Completion(good_answer, 1000, 100)], synthetic_brief
+    )
+    first, second = llm.prompts
+    assert "previous answer" not in first.user
+    assert (
+        "Your previous answer was rejected: the summary quotes unsupported numbers" in second.user
+    )
+    assert "numbers not in the facts: 123456" in second.user
+    assert second.system == first.system and second.estimated_input_tokens <= 3000
+    assert report.provider == "scripted" and report.attempts == 2
+
+
+def test_a_retry_after_throttling_sends_the_same_prompt(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    _, llm = run(
+        [AnalystError("throttled", "slow down"), Completion(good_answer, 10, 10)], synthetic_brief
+    )
+    first, second = llm.prompts
+    assert first == second
