@@ -258,3 +258,33 @@ def test_installed_console_script_bad_input_exit_2_no_traceback(tmp_path: Path) 
     (item,) = parse_single_json(proc.stdout)["files"]
     assert item["status"] == "rejected"
     assert "missing required column" in item["error"]
+
+
+def test_an_internal_failure_is_status_failed_and_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import healthpipe.stages.analyze as analyze_stage
+
+    def broken(*_args: object, **_kwargs: object) -> dict[str, Any]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(analyze_stage, "analyze_parquet", broken)
+    monkeypatch.setenv("HEALTHPIPE_RETRY_BASE_SECONDS", "0")
+    source = tmp_path / "v.csv"
+    source.write_text(
+        "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp\n"
+        "2025-09-17T12:00:00Z,u1,70,98,100,36.8,120,80\n",
+        encoding="utf-8",
+    )
+    workspace = tmp_path / "ws"
+    code, doc = run_json(workspace, source)
+    assert code == 1
+    (item,) = doc["files"]
+    assert item["status"] == "failed"
+    assert item["error"] and "disk on fire" in item["error"]
+    assert item["email"] is None
+    assert not list((workspace / "outbox").glob("*.eml"))
+
+    status = invoke("status", "--workspace", str(workspace), "--json")
+    dead = json.loads(status.stdout)["dead_letters"]
+    assert len(dead) == 1 and "disk on fire" in dead[0]["last_error"]
