@@ -160,8 +160,10 @@ def test_index_lists_every_report_newest_first_and_escapes_titles(
     publish(store, _card("old", "2026-11-20T10:00:00+00:00"), "<p>old</p>")
     publish(store, _card("new", "2026-11-25T10:00:00+00:00", "<b>x</b>"), "<p>new</p>")
     publish(store, _card("mid", "2026-11-22T10:00:00+00:00"), "<p>mid</p>")
-    store.put_bytes("reports/broken.card.json", b"{not json")
-    assert [c.name for c in load_cards(store)] == ["new", "mid", "old"]
+    store.put_bytes("reports/cards/20261121000000-broken.json", b"{not json")
+    cards, total = load_cards(store)
+    assert [c.name for c in cards] == ["new", "mid", "old"] and total == 4
+    assert [c.name for c in load_cards(store, limit=2)[0]] == ["new", "mid"]
     index = store.get_bytes(INDEX_KEY).decode()
     positions = [index.index(f'href="{n}.html"') for n in ("new", "mid", "old")]
     assert positions == sorted(positions)

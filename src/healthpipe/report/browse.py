@@ -1,8 +1,9 @@
 """Saved reports under `reports/`, each with a small JSON card, and an `index.html` of them all.
 
-Each notifier writes only its own files (`reports/<name>.html` and `reports/<name>.json`);
-the index is rebuilt from every card, so two notifiers running at once never lose a report
-(the later rebuild includes both).
+Each notifier writes only its own files (`reports/<name>.html` and a card under
+`reports/cards/`); the index is rebuilt from the cards, so two notifiers running at once never
+lose a report (the later rebuild includes both). Card keys start with the creation time, so
+the newest `INDEX_LIMIT` are found from one listing without reading every card.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from healthpipe.report.render import render_template
 from healthpipe.report.safe import neutralise
 
 INDEX_KEY = f"{REPORTS_PREFIX}index.html"
-CARD_SUFFIX = ".card.json"
+CARDS_PREFIX = f"{REPORTS_PREFIX}cards/"
+INDEX_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class ReportCard:
 
     @property
     def card_key(self) -> str:
-        return f"{REPORTS_PREFIX}{self.name}{CARD_SUFFIX}"
+        stamp = "".join(ch for ch in self.created_at[:19] if ch.isdigit()) or "0"
+        return f"{CARDS_PREFIX}{stamp}-{self.name}.json"
 
 
 def _card(data: dict[str, Any]) -> ReportCard:
@@ -52,18 +55,19 @@ def _card(data: dict[str, Any]) -> ReportCard:
     )
 
 
-def load_cards(store: ObjectStore) -> list[ReportCard]:
+def load_cards(store: ObjectStore, limit: int = INDEX_LIMIT) -> tuple[list[ReportCard], int]:
+    """The newest `limit` cards, newest first, and how many cards there are in all."""
+    keys = [k for k in store.list_keys(CARDS_PREFIX) if k.endswith(".json")]
     cards = []
-    for key in store.list_keys(REPORTS_PREFIX):
-        if key.endswith(CARD_SUFFIX):
-            try:
-                cards.append(_card(json.loads(store.get_bytes(key))))
-            except (ValueError, KeyError, TypeError):
-                continue  # a damaged card costs one index line, not the index
-    return sorted(cards, key=lambda c: (c.created_at, c.name), reverse=True)
+    for key in keys[-limit:]:
+        try:
+            cards.append(_card(json.loads(store.get_bytes(key))))
+        except (ValueError, KeyError, TypeError):
+            continue  # a damaged card costs one index line, not the index
+    return sorted(cards, key=lambda c: (c.created_at, c.name), reverse=True), len(keys)
 
 
-def render_index(cards: list[ReportCard]) -> str:
+def render_index(cards: list[ReportCard], total: int | None = None) -> str:
     rows = [
         {
             "href": f"{c.name}.html",
@@ -76,12 +80,16 @@ def render_index(cards: list[ReportCard]) -> str:
         }
         for c in cards
     ]
-    return render_template("index.html", {"rows": rows, "colours": SEVERITY_COLOURS})
+    return render_template(
+        "index.html",
+        {"rows": rows, "total": len(rows) if total is None else total, "colours": SEVERITY_COLOURS},
+    )
 
 
 def publish(store: ObjectStore, card: ReportCard, html: str) -> str:
     """Save one report and its card, then rebuild the index. Returns the report's key."""
     store.put_bytes(card.html_key, html.encode(), "text/html; charset=utf-8")
     store.put_bytes(card.card_key, json.dumps(asdict(card)).encode(), "application/json")
-    store.put_bytes(INDEX_KEY, render_index(load_cards(store)).encode(), "text/html; charset=utf-8")
+    cards, total = load_cards(store)
+    store.put_bytes(INDEX_KEY, render_index(cards, total).encode(), "text/html; charset=utf-8")
     return card.html_key
