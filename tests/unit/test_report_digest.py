@@ -119,6 +119,10 @@ def test_digest_summarises_the_window_with_trends_and_sends_once(
         assert "+2 (+200%)" in part  # high-severity findings 3 vs 1
     assert re.search(r"Datasets analysed: 2 \(before 1; \+1 \(\+100%\)\)", text)
     assert message.get_content_type() == "multipart/alternative"
+    (image,) = [p for p in message.walk() if p.get_content_maintype() == "image"]
+    assert f'src="cid:{str(image["Content-ID"]).strip("<>")}"' in html
+    saved = runtime.store.get_bytes("reports/digest-20261125T0700Z-24h.html").decode()
+    assert 'src="data:image/png;base64,' in saved
 
     # GIVEN the same scheduled event delivered twice THEN one email only
     again = digest(digest_event(), runtime.ports)
@@ -146,7 +150,7 @@ def test_digest_escapes_hostile_file_names(rt: tuple[LocalRuntime, RecordingMail
     runtime.ports.analyses.save(evil, [])
     digest(digest_event(), runtime.ports)
     html = _body(mailer.sent[0][1], "html")
-    assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
 
 
 def _card(name: str, created: str, title: str = "t") -> ReportCard:

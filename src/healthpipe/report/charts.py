@@ -173,6 +173,37 @@ def report_charts(analysis: dict[str, Any]) -> list[Chart]:
     ]
 
 
+def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
+    """Findings by severity in this window next to the previous one."""
+    plt = _pyplot()
+    severities = ("high", "medium", "low")
+    fig, ax = plt.subplots(figsize=(10, 2.8))
+    positions = range(len(severities))
+    previous = [before.get(s, 0) for s in severities]
+    current = [now.get(s, 0) for s in severities]
+    ax.bar([p - 0.2 for p in positions], previous, width=0.4, color="#bdc3c7", label="previous")
+    ax.bar(
+        [p + 0.2 for p in positions],
+        current,
+        width=0.4,
+        color=[lb.SEVERITY_COLOURS[s] for s in severities],
+        label="this window",
+    )
+    ax.set_xticks(list(positions))
+    ax.set_xticklabels([f"{s} severity" for s in severities], fontsize=9)
+    ax.set_ylabel("findings", fontsize=9)
+    ax.set_title("Findings by severity: this window (colour) vs previous (grey)", fontsize=11)
+    _style(ax)
+    fig.tight_layout()
+    return Chart(
+        "chart-trend",
+        "trend.png",
+        "Bar chart of high, medium and low severity findings in this window next to the "
+        "previous window",
+        _finish(plt, fig),
+    )
+
+
 def downscaled(chart: Chart, factor: float = 0.5) -> Chart:
     """The same chart at `factor` of its pixel size, re-encoded as an optimised PNG."""
     from PIL import Image

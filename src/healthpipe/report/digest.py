@@ -10,8 +10,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from healthpipe.report import labels as lb
+from healthpipe.report.charts import Chart, trend_chart
 from healthpipe.report.model import DEFAULT_DISCLAIMER, SEVERITIES, SEVERITY_RANK, count, pct
-from healthpipe.report.render import mime_message, render_template
+from healthpipe.report.render import chart_views, mime_message, render_template
 from healthpipe.report.safe import neutralise
 
 DIGEST_ROWS = 50
@@ -105,10 +106,15 @@ class DigestModel:
     kinds: list[dict[str, str]]
     disclaimer: str
     severity_colours: dict[str, str]
+    totals_now: dict[str, int]
+    totals_before: dict[str, int]
     index_href: str = ""
 
     def as_context(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def chart(self) -> Chart:
+        return trend_chart(self.totals_now, self.totals_before)
 
 
 def _aggregate(summaries: list[dict[str, Any]], field: str, sub: str | None) -> Counter[str]:
@@ -177,22 +183,29 @@ def build_digest_model(
         ],
         disclaimer=DEFAULT_DISCLAIMER,
         severity_colours=dict(lb.SEVERITY_COLOURS),
+        totals_now=now,
+        totals_before=before,
     )
 
 
-def render_digest_html(model: DigestModel) -> str:
-    return render_template("digest.html", model.as_context())
+def render_digest_html(model: DigestModel, charts: list[Chart]) -> str:
+    """The browsable copy: the chart embedded as a data URI."""
+    views = chart_views(charts, inline_images=True)
+    return render_template("digest.html", {**model.as_context(), "charts": views})
 
 
-def build_digest_message(model: DigestModel, *, sender: str, recipients: list[str]) -> EmailMessage:
-    context = {**model.as_context(), "index_href": ""}
+def build_digest_message(
+    model: DigestModel, charts: list[Chart], *, sender: str, recipients: list[str]
+) -> EmailMessage:
+    views = chart_views(charts, inline_images=False)
+    context = {**model.as_context(), "index_href": "", "charts": views}
     return mime_message(
         subject=model.subject,
         sender=sender,
         recipients=recipients,
         text=render_template("digest.txt", context),
         html=render_template("digest.html", context),
-        images=[],
+        images=charts,
         idstring=model.name,
         headers={"X-Healthpipe-Digest": model.name},
     )

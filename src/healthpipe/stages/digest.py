@@ -91,6 +91,7 @@ def _send_digest(window: Window, ports: Ports) -> dict[str, Any]:
     previous = [s for s in summaries if window.previous.holds(s)]
     model = build_digest_model(window, current, previous)
     model.index_href = "index.html"
+    charts = [model.chart()]
     totals = window_totals(current)
     saved = publish(
         ports.store,
@@ -103,9 +104,11 @@ def _send_digest(window: Window, ports: Ports) -> dict[str, Any]:
             findings=totals["findings"],
             rows_input=totals["rows_input"],
         ),
-        render_digest_html(model),
+        render_digest_html(model, charts),
     )
-    message = build_digest_message(model, sender=settings.email_from, recipients=settings.email_to)
+    message = build_digest_message(
+        model, charts, sender=settings.email_from, recipients=settings.email_to
+    )
     sent_to = ports.mailer.send(message, name=window.name)
     duration = int((time.perf_counter() - started) * 1000)
     ports.metrics.add("EmailsSent", 1, stage=STAGE)
