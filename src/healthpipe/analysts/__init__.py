@@ -1,1 +1,8 @@
-"""Analysts: implementations of the Analyst port (builtin; LLM-backed ones come alongside)."""
+"""Analysts behind the Analyst port: the builtin one, and the shared logic of LLM analysts.
+
+`builtin` (deterministic; the fallback), `prompt` (bounded, de-identified prompt), `output`
+(reading an answer into an InsightSet), `grounding` (numbers must come from the facts),
+`llm` (the LLM analyst base: adapters fill in `_complete`), `guarded` (retry/fallback
+policy), `cost` (price table). The Bedrock and OpenAI-compatible adapters live under
+`healthpipe.adapters`. See docs/analysts.md.
+"""
