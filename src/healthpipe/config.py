@@ -129,9 +129,12 @@ class Settings(BaseSettings):
         return self.workspace / "outbox"
 
     def llm_price(self, model: str) -> tuple[float, float]:
-        """(input, output) USD per 1k tokens; inference-profile prefixes (us., eu.) ignored."""
-        bare = model.split(".", 1)[1] if model.split(".", 1)[0] in {"us", "eu", "apac"} else model
-        return self.llm_prices.get(model) or self.llm_prices.get(bare) or (0.0, 0.0)
+        """(input, output) USD per 1k tokens. An inference-profile id (`us.`, `eu.`, `apac.`,
+        `global.`, `us-gov.` + model id) is priced as its model."""
+        if model in self.llm_prices:
+            return self.llm_prices[model]
+        _, _, bare = model.partition(".")
+        return self.llm_prices.get(bare, (0.0, 0.0))
 
 
 def config_file(explicit: Path | None = None) -> Path | None:
