@@ -1,10 +1,9 @@
 # One role per function. Its policy is the union, over the adapters the function uses
-# (healthpipe.lambdas.FUNCTIONS[f].adapters), of the statements below tagged with that
-# adapter; each adapter's actions are exactly the module's IAM_ACTIONS (tests/infra checks
-# both). "platform" statements are what Lambda itself needs for the function: writing its own
-# log group and sending failed async invocations to its own dead-letter queue.
-# Resources are scoped: bucket prefixes, table + index ARNs, the bus, the model, the SES
-# identities, the key.
+# (function_adapters = healthpipe.lambdas.FUNCTIONS[f].adapters), of each adapter's statements
+# (adapter_statements: the actions are exactly the module's IAM_ACTIONS), plus the two
+# platform statements Lambda itself needs. Resources are scoped per function: bucket
+# prefixes, table + index ARNs, the bus, the model, the SES identities, the key, its own log
+# group and queue. tests/infra/test_infra_iam.py holds all of this against the code.
 
 locals {
   data_bucket_arn = aws_s3_bucket.data.arn
@@ -32,36 +31,40 @@ locals {
     [aws_sesv2_configuration_set.this.arn],
   )
 
-  # adapter => statements (minus the per-function S3 prefixes, added below)
+  # adapter => the statements its calls need. The actions are the module's IAM_ACTIONS;
+  # `scope` names the resources (function_resources below) the statement applies to.
   adapter_statements = {
-    ledger = [{
-      sid       = "LedgerTable"
-      actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
-      resources = [aws_dynamodb_table.ledger.arn]
-    }]
-    analysis_store = [{
-      sid       = "AnalysesTable"
-      actions   = ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query"]
-      resources = [aws_dynamodb_table.analyses.arn, "${aws_dynamodb_table.analyses.arn}/index/*"]
-    }]
-    event_bus = [{
-      sid       = "PublishToPipelineBus"
-      actions   = ["events:PutEvents"]
-      resources = [aws_cloudwatch_event_bus.this.arn]
-    }]
-    mailer = [{
-      sid       = "SendReportEmail"
-      actions   = ["ses:SendRawEmail"]
-      resources = local.ses_resources
-    }]
-    bedrock_analyst = [{
-      sid       = "InvokeAnalystModel"
-      actions   = ["bedrock:InvokeModel"]
-      resources = local.bedrock_resources
-    }]
+    s3 = [
+      { sid = "ReadObjects", actions = ["s3:GetObject"], scope = "s3_read" },
+      { sid = "WriteObjects", actions = ["s3:PutObject", "s3:AbortMultipartUpload"], scope = "s3_write" },
+      { sid = "ListDataBucket", actions = ["s3:ListBucket"], scope = "data_bucket" }, # and: a missing key is a 404, not a 403
+      { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
+    ]
+    ledger = [
+      { sid = "LedgerTable", actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], scope = "ledger_table" },
+    ]
+    analysis_store = [
+      { sid = "AnalysesTable", actions = ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query"], scope = "analyses_table" },
+    ]
+    event_bus = [
+      { sid = "PublishToPipelineBus", actions = ["events:PutEvents"], scope = "event_bus" },
+    ]
+    mailer = [
+      { sid = "SendReportEmail", actions = ["ses:SendRawEmail"], scope = "ses" },
+    ]
+    bedrock_analyst = [
+      { sid = "InvokeAnalystModel", actions = ["bedrock:InvokeModel"], scope = "bedrock_model" },
+    ]
     metrics = [] # EMF: metrics are log lines, no API call
-    s3      = [] # per function, with its prefixes: s3_statements
   }
+
+  # What Lambda itself needs for every function (not an adapter's call): writing the
+  # function's own log group, and sending a failed async invocation to its own queue (the
+  # queue's key is used through UseDataKey, which every function has via the s3 adapter).
+  platform_statements = [
+    { sid = "WriteOwnLogs", actions = ["logs:CreateLogStream", "logs:PutLogEvents"], scope = "own_log_group" },
+    { sid = "DeadLetterFailedInvocations", actions = ["sqs:SendMessage"], scope = "own_dlq" },
+  ]
 
   # Must equal healthpipe.lambdas.FUNCTIONS[f].adapters (module names under healthpipe.adapters.aws).
   function_adapters = {
@@ -70,58 +73,32 @@ locals {
     notifier = ["s3", "ledger", "analysis_store", "mailer", "metrics"]
   }
 
-  s3_statements = {
-    for f, p in local.s3_prefixes : f => [
-      {
-        sid       = "ReadObjects"
-        actions   = ["s3:GetObject"]
-        resources = [for prefix in p.read : "${local.data_bucket_arn}/${prefix}*"]
-      },
-      {
-        sid       = "WriteObjects"
-        actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
-        resources = [for prefix in p.write : "${local.data_bucket_arn}/${prefix}*"]
-      },
-      {
-        # Also makes a missing key a 404 (not a 403) for GetObject.
-        sid       = "ListDataBucket"
-        actions   = ["s3:ListBucket"]
-        resources = [local.data_bucket_arn]
-      },
-      {
-        sid       = "UseDataKey"
-        actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-        resources = [aws_kms_key.this.arn]
-      },
-    ]
+  # scope => resources, per function.
+  function_resources = {
+    for f in local.functions : f => {
+      s3_read        = [for prefix in local.s3_prefixes[f].read : "${local.data_bucket_arn}/${prefix}*"]
+      s3_write       = [for prefix in local.s3_prefixes[f].write : "${local.data_bucket_arn}/${prefix}*"]
+      data_bucket    = [local.data_bucket_arn]
+      kms_key        = [aws_kms_key.this.arn]
+      ledger_table   = [aws_dynamodb_table.ledger.arn]
+      analyses_table = [aws_dynamodb_table.analyses.arn, "${aws_dynamodb_table.analyses.arn}/index/*"]
+      event_bus      = [aws_cloudwatch_event_bus.this.arn]
+      ses            = local.ses_resources
+      bedrock_model  = local.bedrock_resources
+      own_log_group  = ["${aws_cloudwatch_log_group.function[f].arn}:*"]
+      own_dlq        = [aws_sqs_queue.dlq[f].arn]
+    }
   }
 
-  platform_statements = {
-    for f in local.functions : f => [
-      {
-        sid       = "WriteOwnLogs"
-        actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-        resources = ["${aws_cloudwatch_log_group.function[f].arn}:*"]
-      },
-      {
-        sid       = "DeadLetterFailedInvocations"
-        actions   = ["sqs:SendMessage"]
-        resources = [aws_sqs_queue.dlq[f].arn]
-      },
-    ]
-  }
-
-  # function => [{adapter, sid, actions, resources}]
+  # function => [{sid, actions, resources}]: its adapters' statements, then the platform's.
   function_statements = {
-    for f in local.functions : f => concat(
-      [for s in local.s3_statements[f] : merge(s, { adapter = "s3" }) if contains(local.function_adapters[f], "s3")],
-      flatten([
-        for adapter in local.function_adapters[f] : [
-          for s in local.adapter_statements[adapter] : merge(s, { adapter = adapter })
-        ]
-      ]),
-      [for s in local.platform_statements[f] : merge(s, { adapter = "platform" })],
-    )
+    for f in local.functions : f => [
+      for s in concat(flatten([for adapter in local.function_adapters[f] : local.adapter_statements[adapter]]), local.platform_statements) : {
+        sid       = s.sid
+        actions   = s.actions
+        resources = local.function_resources[f][s.scope]
+      }
+    ]
   }
 }
 
@@ -155,7 +132,7 @@ data "aws_iam_policy_document" "function" {
   for_each = local.functions
 
   dynamic "statement" {
-    for_each = [for s in local.function_statements[each.key] : s if length(s.resources) > 0]
+    for_each = local.function_statements[each.key]
     content {
       sid       = statement.value.sid
       effect    = "Allow"

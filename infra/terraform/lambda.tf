@@ -46,14 +46,16 @@ locals {
     ]
   }
 
+  base_environment = {
+    HEALTHPIPE_RUNTIME           = "aws"
+    POWERTOOLS_METRICS_NAMESPACE = "healthpipe"
+    POWERTOOLS_LOG_LEVEL         = "INFO"
+  }
+
   function_environment = {
     for f in local.functions : f => merge(
-      {
-        HEALTHPIPE_RUNTIME           = "aws"
-        POWERTOOLS_SERVICE_NAME      = "healthpipe-${f}"
-        POWERTOOLS_METRICS_NAMESPACE = "healthpipe"
-        POWERTOOLS_LOG_LEVEL         = "INFO"
-      },
+      local.base_environment,
+      { POWERTOOLS_SERVICE_NAME = "healthpipe-${f}" },
       {
         for field in local.function_settings[f] :
         "HEALTHPIPE_${upper(field)}" => merge(local.setting_values, { lease_seconds = local.lease_seconds[f] })[field]

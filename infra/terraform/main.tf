@@ -16,7 +16,13 @@ locals {
 
   tags = merge(var.tags, { "healthpipe:deployment" = var.name_prefix })
 
-  functions = toset(["ingestor", "analyzer", "notifier"])
+  # Function => handler; must equal healthpipe.lambdas.FUNCTIONS (tests/infra checks it).
+  handlers = {
+    ingestor = "healthpipe.lambdas.ingestor.handler"
+    analyzer = "healthpipe.lambdas.analyzer.handler"
+    notifier = "healthpipe.lambdas.notifier.handler"
+  }
+  functions = toset(keys(local.handlers))
 
   names = {
     data_bucket      = "${var.name_prefix}-data-${local.account_id}-${local.region}"
@@ -32,7 +38,6 @@ locals {
   }
 
   function_names = { for f in local.functions : f => "${var.name_prefix}-${f}" }
-  handlers       = { for f in local.functions : f => "healthpipe.lambdas.${f}.handler" }
   packages       = { for f in local.functions : f => lookup(var.lambda_packages, f, var.lambda_package) }
 }
 

@@ -174,7 +174,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 12, y = 0, width = 12, height = 6
         properties = {
-          title = "Reject ratio (ingest)", region = local.region, stat = "Maximum", period = 300
+          title   = "Reject ratio (ingest)", region = local.region, stat = "Maximum", period = 300
           metrics = [[local.metrics_ns, "RejectRatio", "stage", "ingest"]]
           annotations = {
             horizontal = [{ label = "alarm", value = var.reject_ratio_threshold }]
@@ -221,9 +221,9 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title = "Stage duration p90 (ms)", region = local.region, stat = "p90", period = 300
           metrics = [
-            [local.metrics_ns, "StageDurationMs", "stage", "ingest"],
             [local.metrics_ns, "StageDurationMs", "stage", "analyze"],
             [local.metrics_ns, "StageDurationMs", "stage", "notify"],
+            [local.metrics_ns, "StageDurationMs", "stage", "digest"],
           ]
         }
       },
@@ -240,7 +240,7 @@ resource "aws_cloudwatch_dashboard" "this" {
       {
         type = "metric", x = 12, y = 18, width = 12, height = 6
         properties = {
-          title = "Dead-letter queues (messages visible)", region = local.region, stat = "Maximum", period = 300
+          title   = "Dead-letter queues (messages visible)", region = local.region, stat = "Maximum", period = 300
           metrics = [for name in values(local.dlq_names) : ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", name]]
         }
       },

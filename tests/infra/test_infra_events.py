@@ -1,0 +1,283 @@
+"""Code <-> infra: every event the code emits is routed by the Terraform EventBridge rules to
+the function that handles it, and to no other.
+
+Patterns are evaluated with EventBridge semantics by moto's matcher
+(`moto.events.models.EventPattern`). The events come from the real stages run on the local
+runtime (a good file and an unusable one), from the event constructors, and from the
+Terraform digest schedule itself. Each matched rule's target must be a function whose
+handler accepts the event (its `parse` yields work for that route), and every other function
+must refuse it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_terraform import Module, attr, load_module, squash
+from moto.events.models import EventPattern
+
+from healthpipe import constants as c
+from healthpipe import routing
+from healthpipe.bootstrap import build_local
+from healthpipe.config import load_settings
+from healthpipe.events import Event, make_detail, object_created
+from healthpipe.lambdas import FUNCTIONS
+from healthpipe.lambdas.runtime import UnroutableEventError
+from healthpipe.stages.analyze import analyze
+from healthpipe.stages.ingest import ingest
+from healthpipe.stages.notify import notify
+from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+BUCKET = "healthpipe-data-123456789012-us-east-1"
+DEFAULT, CUSTOM = "default", "custom"
+
+
+@pytest.fixture(scope="module")
+def module() -> Module:
+    return load_module()
+
+
+def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
+    """route target -> (bus, pattern) as Terraform deploys them (the ingest rule with this
+    deployment's bucket, as `local.ingest_pattern` adds it)."""
+    routes = module.local("routes")
+    ingest_expression = module.local("ingest_pattern")
+    assert "local.routes.ingest.pattern" in ingest_expression
+    assert "'bucket': {'name': ['${local.names.data_bucket}']}" in ingest_expression
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for target, route in routes.items():
+        pattern = json.loads(json.dumps(route["pattern"]))
+        if route["bus"] == DEFAULT:
+            pattern["detail"]["bucket"] = {"name": [BUCKET]}
+        out[target] = (route["bus"], pattern)
+    return out
+
+
+def matching_routes(module: Module, event: dict[str, Any], bus: str) -> set[str]:
+    return {
+        target
+        for target, (rule_bus, pattern) in deployed_patterns(module).items()
+        if rule_bus == bus and EventPattern.load(json.dumps(pattern)).matches_event(event)
+    }
+
+
+def envelope(event: Event, bus: str) -> dict[str, Any]:
+    body = event.to_dict()
+    body.update(
+        version="0",
+        account="123456789012",
+        region="us-east-1",
+        resources=[f"arn:aws:s3:::{BUCKET}"] if bus == DEFAULT else [],
+    )
+    return json.loads(json.dumps(body))
+
+
+def accepted_targets(function: str, raw: dict[str, Any]) -> set[str]:
+    parse = importlib.import_module(f"healthpipe.lambdas.{function}").parse
+    try:
+        return {work.target for work in parse(raw)}
+    except UnroutableEventError:
+        return set()
+
+
+# --- the rules are the code's routes ------------------------------------------------------
+def test_terraform_patterns_equal_the_code_routes(module: Module) -> None:
+    routes = module.local("routes")
+    assert set(routes) == {route.target for route in routing.ROUTES}
+    for route in routing.ROUTES:
+        assert routes[route.target]["name"] == route.name
+        assert routes[route.target]["pattern"] == route.pattern
+
+
+def test_s3_events_are_routed_on_the_default_bus_and_pipeline_events_on_the_custom_bus(
+    module: Module,
+) -> None:
+    routes = module.local("routes")
+    assert routes["ingest"]["bus"] == DEFAULT
+    assert {r["bus"] for t, r in routes.items() if t != "ingest"} == {CUSTOM}
+    assert squash(module.local("bus_name_of_rule")) == squash(
+        '${{for route, r in local.routes : route => r.bus == "default" ? "default" '
+        ": aws_cloudwatch_event_bus.this.name}}"
+    )
+    rule = module.resource("aws_cloudwatch_event_rule", "this")
+    assert attr(rule, "event_bus_name") == "${local.bus_name_of_rule[each.key]}"
+    assert attr(rule, "event_pattern") == "${local.route_patterns[each.key]}"
+    # and the code publishes its events to the bus named by event_bus_name = the custom bus
+    assert (
+        module.local("setting_values")["event_bus_name"] == "${aws_cloudwatch_event_bus.this.name}"
+    )
+
+
+def test_each_route_targets_the_function_that_serves_it(module: Module) -> None:
+    routes = module.local("routes")
+    for target, route in routes.items():
+        if target == routing.ALERT:
+            assert route["target"] == "alerts"
+            continue
+        assert route["target"] in FUNCTIONS
+    target = module.resource("aws_cloudwatch_event_target", "this")
+    arn = attr(target, "arn")
+    assert "aws_lambda_function.this[each.value.target].arn" in arn
+    assert "aws_sns_topic.alerts.arn" in arn
+    assert attr(attr(target, "dead_letter_config"), "arn") == (
+        "${aws_sqs_queue.dlq[local.route_dlq[each.key]].arn}"
+    )
+    retry = attr(target, "retry_policy")
+    assert attr(retry, "maximum_retry_attempts") == "${var.event_retry.maximum_retry_attempts}"
+
+
+def test_moto_and_the_code_agree_on_the_route_patterns() -> None:
+    samples = [
+        object_created(BUCKET, key, "v1", 10).to_dict()
+        for key in ("raw/a.csv", "raw/b/c.csv.gz", "raw/A.CSV", "raw/x.txt", "processed/a.csv")
+    ]
+    for route in routing.ROUTES:
+        matcher = EventPattern.load(json.dumps(route.pattern))
+        for sample in samples:
+            assert matcher.matches_event(sample) == routing.matches(route.pattern, sample)
+
+
+# --- events the code emits ------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def emitted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Event]]:
+    """Every event the real stages emit on the local runtime for one good and one unusable file."""
+    workspace = tmp_path_factory.mktemp("ws")
+    runtime = build_local(load_settings({"workspace": workspace, "retry_base_seconds": 0.0}))
+    try:
+        good = generate_csv(SyntheticSpec(rows=300, users=5, seed=7), workspace / "good.csv")
+        bad = workspace / "bad.csv"
+        bad.write_text("this is not, a vitals\nfile,at all\n")
+        events: list[Event] = []
+        queue: list[Event] = []
+        for key, path in (("raw/good.csv", good), ("raw/bad.csv", bad)):
+            runtime.store.put_file(key, Path(path), "text/csv")
+            queue.append(object_created(runtime.store.bucket, key, None, None))
+        stages = {routing.INGEST: ingest, routing.ANALYZE: analyze, routing.NOTIFY: notify}
+        while queue:
+            event = queue.pop(0)
+            for route in routing.routes_for(event.to_dict()):
+                if route.target in stages:
+                    result = stages[route.target](event, runtime.ports)
+                    events.extend(result.events)
+                    queue.extend(result.events)
+        yield events
+    finally:
+        runtime.close()
+
+
+def test_the_stages_emitted_the_whole_vocabulary(emitted: list[Event]) -> None:
+    kinds = {(e.source, e.detail_type, e.detail.get("status")) for e in emitted}
+    assert (c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, "success") in kinds
+    assert (c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, "success") in kinds
+    assert any(
+        source == c.SOURCE_INGESTOR and kind == c.PROCESSING_FAILED for source, kind, _ in kinds
+    )
+
+
+def constructed_events() -> list[tuple[str, Event, set[str]]]:
+    """(bus, event, routes it must reach) for events built with the code's constructors."""
+
+    def detail(status: str) -> dict[str, Any]:
+        return make_detail(correlation_id="b/k@v", dataset_id="0123456789abcdef", status=status)
+
+    s3 = [
+        ("raw/x.csv", {routing.INGEST}),
+        ("raw/x.csv.gz", {routing.INGEST}),
+        ("raw/2026/11/X.CSV", {routing.INGEST}),
+        ("processed/x.csv", set()),
+        ("raw/x.txt", set()),
+        ("raw/x.csv.bak", set()),
+        ("manifests/x.json", set()),
+    ]
+    out: list[tuple[str, Event, set[str]]] = [
+        (DEFAULT, object_created(BUCKET, key, "v1", 100), expected) for key, expected in s3
+    ]
+    out += [
+        (
+            CUSTOM,
+            Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail("success")),
+            {routing.ANALYZE},
+        ),
+        (CUSTOM, Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail("rejected")), set()),
+        (
+            CUSTOM,
+            Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail("rejected")),
+            {routing.ALERT},
+        ),
+        (
+            CUSTOM,
+            Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, detail("success")),
+            {routing.NOTIFY},
+        ),
+        (CUSTOM, Event(c.SOURCE_ANALYZER, c.ANALYSIS_FAILED, detail("failed")), {routing.ALERT}),
+        (CUSTOM, Event(c.SOURCE_NOTIFIER, c.REPORT_SENT, detail("success")), set()),
+        (
+            CUSTOM,
+            Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, {"window_seconds": 86400}),
+            {routing.DIGEST},
+        ),
+        # a pipeline event someone publishes to the default bus reaches nothing
+        (DEFAULT, Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail("success")), set()),
+    ]
+    return out
+
+
+def test_constructed_events_reach_exactly_their_routes(module: Module) -> None:
+    for bus, event, expected in constructed_events():
+        assert matching_routes(module, envelope(event, bus), bus) == expected, (bus, event)
+
+
+def test_s3_events_of_another_bucket_do_not_reach_the_ingestor(module: Module) -> None:
+    event = object_created("someone-elses-bucket", "raw/x.csv", "v1", 10)
+    assert matching_routes(module, envelope(event, DEFAULT), DEFAULT) == set()
+
+
+def test_emitted_events_reach_the_routes_the_code_expects(
+    module: Module, emitted: list[Event]
+) -> None:
+    for event in emitted:
+        expected = {route.target for route in routing.routes_for(event.to_dict())}
+        assert matching_routes(module, envelope(event, CUSTOM), CUSTOM) == expected, (
+            event.detail_type
+        )
+
+
+def test_the_digest_schedule_emits_what_the_digest_route_expects(module: Module) -> None:
+    schedule = module.resource("aws_scheduler_schedule", "digest")
+    target = attr(schedule, "target")
+    assert attr(target, "arn") == "${aws_cloudwatch_event_bus.this.arn}"
+    params = attr(target, "eventbridge_parameters")
+    assert attr(params, "source") == c.SOURCE_SCHEDULER
+    assert attr(params, "detail_type") == c.DIGEST_REQUESTED
+    assert (
+        attr(attr(target, "dead_letter_config"), "arn") == '${aws_sqs_queue.dlq["scheduler"].arn}'
+    )
+    event = Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, {"window_seconds": 86400})
+    assert matching_routes(module, envelope(event, CUSTOM), CUSTOM) == {routing.DIGEST}
+
+
+def _all_events(emitted: list[Event]) -> list[tuple[str, Event]]:
+    return [(bus, event) for bus, event, _ in constructed_events()] + [(CUSTOM, e) for e in emitted]
+
+
+def test_the_function_a_rule_targets_accepts_the_event_and_the_others_refuse_it(
+    module: Module, emitted: list[Event]
+) -> None:
+    routes = module.local("routes")
+    for bus, event in _all_events(emitted):
+        if bus == DEFAULT and event.source != "aws.s3":
+            continue  # never delivered: only S3 events are routed on the default bus
+        raw = envelope(event, bus)
+        reached = matching_routes(module, raw, bus)
+        for function in FUNCTIONS:
+            wanted = {t for t in reached if routes[t]["target"] == function}
+            assert accepted_targets(function, raw) == wanted, (
+                function,
+                event.detail_type,
+                event.detail,
+            )

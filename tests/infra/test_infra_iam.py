@@ -1,0 +1,205 @@
+"""Code <-> infra, IAM: every action an adapter declares (`IAM_ACTIONS` next to the adapter) is
+granted to exactly the functions that use that adapter (`healthpipe.lambdas.FUNCTIONS`), and
+nothing else is granted but the two platform statements Lambda needs. One role per function;
+no Allow statement anywhere under infra/ has a `*` action."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from infra_terraform import TERRAFORM, Module, attr, load_module, squash, tf_files
+
+from healthpipe import constants as c
+from healthpipe.lambdas import FUNCTIONS
+
+AWS_ADAPTERS = "healthpipe.adapters.aws."
+# What Lambda itself needs for a function, whatever its code does.
+PLATFORM_ACTIONS = {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"}
+
+
+@pytest.fixture(scope="module")
+def module() -> Module:
+    return load_module()
+
+
+def adapter_name(path: str) -> str:
+    assert path.startswith(AWS_ADAPTERS), path
+    return path.removeprefix(AWS_ADAPTERS)
+
+
+def declared_actions(adapter: str) -> set[str]:
+    return set(importlib.import_module(AWS_ADAPTERS + adapter).IAM_ACTIONS)
+
+
+def granted(module: Module) -> dict[str, set[str]]:
+    """function -> actions its policy grants, as function_statements assembles them."""
+    statements = module.local("adapter_statements")
+    platform = module.local("platform_statements")
+    out: dict[str, set[str]] = {}
+    for function, adapters in module.local("function_adapters").items():
+        actions: set[str] = set()
+        for adapter in adapters:
+            for statement in statements[adapter]:
+                actions |= set(statement["actions"])
+        for statement in platform:
+            actions |= set(statement["actions"])
+        out[function] = actions
+    return out
+
+
+def test_terraform_knows_the_adapters_each_function_uses(module: Module) -> None:
+    adapters = module.local("function_adapters")
+    assert set(adapters) == set(FUNCTIONS)
+    for name, spec in FUNCTIONS.items():
+        assert sorted(adapters[name]) == sorted(adapter_name(a) for a in spec.adapters), name
+
+
+def test_each_adapter_s_statements_hold_exactly_its_declared_actions(module: Module) -> None:
+    statements = module.local("adapter_statements")
+    used = {adapter_name(a) for spec in FUNCTIONS.values() for a in spec.adapters}
+    assert used <= set(statements)
+    for adapter, blocks in statements.items():
+        actions = [a for block in blocks for a in block["actions"]]
+        assert len(actions) == len(set(actions)), f"{adapter}: an action is granted twice"
+        assert set(actions) == declared_actions(adapter), adapter
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_a_function_is_granted_its_adapters_actions_and_only_those(
+    function: str, module: Module
+) -> None:
+    needed: set[str] = set()
+    for adapter in FUNCTIONS[function].adapters:
+        needed |= declared_actions(adapter_name(adapter))
+    assert granted(module)[function] == needed | PLATFORM_ACTIONS
+
+
+def test_every_declared_action_is_granted_to_exactly_the_functions_using_its_adapter(
+    module: Module,
+) -> None:
+    grants = granted(module)
+    adapters = {adapter_name(a) for spec in FUNCTIONS.values() for a in spec.adapters}
+    for adapter in adapters:
+        users = {f for f, spec in FUNCTIONS.items() if AWS_ADAPTERS + adapter in spec.adapters}
+        for action in declared_actions(adapter):
+            # functions whose adapters declare this action (this adapter's users, or another
+            # adapter declaring the same action, e.g. kms:Decrypt)
+            declaring = {
+                f
+                for f, spec in FUNCTIONS.items()
+                if any(action in declared_actions(adapter_name(a)) for a in spec.adapters)
+            }
+            holders = {f for f, actions in grants.items() if action in actions}
+            assert users <= holders == declaring, (adapter, action)
+
+
+def test_the_policy_document_is_assembled_from_those_statements(module: Module) -> None:
+    expression = squash(module.local("function_statements"))
+    assert "foradapterinlocal.function_adapters[f]:local.adapter_statements[adapter]" in expression
+    assert "local.platform_statements" in expression
+    assert "local.function_resources[f][s.scope]" in expression
+    document = module.data["aws_iam_policy_document"]["function"]
+    statement = attr(document, "dynamic")["statement"]
+    assert attr(statement, "for_each") == "${local.function_statements[each.key]}"
+    content = attr(statement, "content")
+    assert attr(content, "actions") == "${statement.value.actions}"
+    assert attr(content, "effect") == "Allow"
+    policy = module.resource("aws_iam_role_policy", "function")
+    assert attr(policy, "role") == "${aws_iam_role.function[each.key].id}"
+    assert attr(policy, "policy") == "${data.aws_iam_policy_document.function[each.key].json}"
+
+
+def test_function_roles_carry_no_other_policy(module: Module) -> None:
+    assert "aws_iam_role_policy_attachment" not in module.resources
+    assert "aws_iam_policy" not in module.resources
+    assert set(module.resources["aws_iam_role_policy"]) == {"function", "scheduler"}
+    role = module.resource("aws_iam_role", "function")
+    assert "managed_policy_arns" not in role and "inline_policy" not in role
+    assert attr(role, "name") == "${var.name_prefix}-${each.key}"
+
+
+def test_every_statement_has_scoped_resources(module: Module) -> None:
+    scopes = {
+        s["scope"] for blocks in module.local("adapter_statements").values() for s in blocks
+    } | {s["scope"] for s in module.local("platform_statements")}
+    resources = squash(module.local("function_resources"))
+    for scope in scopes:
+        assert f"'{scope}':" in resources, f"scope {scope} has no resources"
+    assert "'*'" not in resources and '["*"]' not in resources
+
+
+def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) -> None:
+    prefixes = module.local("s3_prefixes")
+    known = {
+        c.RAW_PREFIX,
+        c.PROCESSED_PREFIX,
+        c.REJECTED_PREFIX,
+        c.MANIFESTS_PREFIX,
+        c.ANALYZED_PREFIX,
+        c.REPORTS_PREFIX,
+    }
+    assert set(prefixes) == set(FUNCTIONS)
+    for function, access in prefixes.items():
+        assert set(access["read"]) | set(access["write"]) <= known, function
+        assert c.RAW_PREFIX not in access["write"], "nothing writes over raw uploads"
+    assert [f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]] == ["ingestor"]
+
+
+# --- every policy document under infra/ -----------------------------------------------------
+def _statements(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    with path.open() as handle:
+        parsed = hcl2.load(handle)
+    out: list[tuple[str, dict[str, Any]]] = []
+    for block in parsed.get("data", []):
+        for name, document in block.get("aws_iam_policy_document", {}).items():
+            for statement in document.get("statement", []):
+                out.append((f"{path.name}:{name}", statement))
+    return out
+
+
+ALL_STATEMENTS = [item for path in tf_files(TERRAFORM) for item in _statements(path)]
+
+
+def test_no_allow_statement_under_infra_has_a_wildcard_action(module: Module) -> None:
+    assert len(ALL_STATEMENTS) > 10
+    for where, statement in ALL_STATEMENTS:
+        if attr(statement, "effect", "Allow") != "Allow":
+            continue  # a Deny with s3:* (TLS-only bucket policies) only takes rights away
+        for action in attr(statement, "actions", []):
+            assert action != "*" and not action.endswith(":*"), f"{where}: {action}"
+            assert "not_actions" not in statement, where
+    lambda_actions = [
+        action
+        for blocks in module.local("adapter_statements").values()
+        for s in blocks
+        for action in s["actions"]
+    ] + [a for s in module.local("platform_statements") for a in s["actions"]]
+    assert all("*" not in action for action in lambda_actions)
+
+
+def test_the_application_module_grants_no_wildcard_action_at_all() -> None:
+    for where, statement in ALL_STATEMENTS:
+        if where.startswith(("cicd", "buildspec")) or attr(statement, "effect", "Allow") != "Allow":
+            continue
+        for action in attr(statement, "actions", []):
+            assert "*" not in action, f"{where}: {action}"
+
+
+def test_the_key_rotates_and_encrypts_the_stores(module: Module) -> None:
+    key = module.resource("aws_kms_key", "this")
+    assert attr(key, "enable_key_rotation") is True
+    for table in ("ledger", "analyses"):
+        sse = attr(module.resource("aws_dynamodb_table", table), "server_side_encryption")
+        assert attr(sse, "kms_key_arn") == "${aws_kms_key.this.arn}"
+    assert (
+        attr(module.resource("aws_sqs_queue", "dlq"), "kms_master_key_id")
+        == "${aws_kms_key.this.arn}"
+    )
+    assert (
+        attr(module.resource("aws_sns_topic", "alerts"), "kms_master_key_id")
+        == "${aws_kms_key.this.arn}"
+    )
