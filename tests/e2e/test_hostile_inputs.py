@@ -181,6 +181,20 @@ def test_formula_cells_are_neutralised_in_processed_and_rejected(tmp_path: Path)
     assert sorted(r["user_id"] for r in processed) == sorted("'" + f for f in FORMULAS)
 
 
+def test_formula_column_names_are_neutralised_in_both_outputs(tmp_path: Path) -> None:
+    """An extra column's *name* is a cell of the output's header row, so it must not run as a
+    formula when the processed or rejected CSV is opened in a spreadsheet."""
+    header = HEADER + ',"=HYPERLINK(""http://evil"",""x"")",@cmd,+1,-x'
+    content = text(header, good(0) + ",a,b,c,d", good(1, heart_rate="999") + ",a,b,c,d")
+    out = run_file(tmp_path, "colnames.csv", content)
+    for output in ("processed_csv", "rejected_csv"):
+        key = out.manifest()["outputs"][output]
+        with (out.bucket / key).open(newline="", encoding="utf-8") as handle:
+            names = next(csv.reader(handle))
+        dangerous = [n for n in names if n[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert dangerous == [], (output, names)
+
+
 def test_script_cells_are_escaped_in_the_html_report(tmp_path: Path) -> None:
     payload = "<script>alert('x')</script>"
     lines = [HEADER]
