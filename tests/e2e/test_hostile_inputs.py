@@ -293,6 +293,16 @@ def test_malformed_rows_end_in_rejected_and_numbering_stays_right(tmp_path: Path
     assert out.manifest()["counts"]["by_reason"] == {"malformed_row": 2, "invalid_heart_rate": 2}
 
 
+def test_one_oversized_row_does_not_sink_the_file(tmp_path: Path) -> None:
+    """A single 3 MB cell (beyond DuckDB's default 2 MB line limit) is one bad record; the
+    good records around it are still processed."""
+    giant = "2025-09-17T12:01:00Z," + "x" * 3_000_000 + ",70,98,100,36.8,120,80"
+    out = run_file(tmp_path, "giant.csv", text(HEADER, good(0), giant, good(2)))
+    assert out.item["status"] == "processed", out.item["error"]
+    assert out.item["rows"] == {"input": 3, "valid": 2, "rejected": 1}
+    assert set(out.reasons()) == {2}
+
+
 def test_only_bad_rows_is_still_processed(tmp_path: Path) -> None:
     out = run_file(tmp_path, "allbad.csv", text(HEADER, good(0, heart_rate="x"), "a,b"))
     assert out.code == 0 and out.item["status"] == "processed"
