@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +9,9 @@ from typing import Any
 
 import moto_env
 import pytest
+from lambda_harness import HANDLERS
 
-from healthpipe.lambdas import analyzer, ingestor, notifier
 from healthpipe.synthetic import SyntheticSpec, generate_csv
-
-HANDLERS = {"ingestor": ingestor, "analyzer": analyzer, "notifier": notifier}
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +64,3 @@ def sample_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         path = tmp_path / "sample_data.csv"
         generate_csv(SyntheticSpec(rows=1000, users=10, seed=11), path)
         return path
-
-
-def user_ids(path: Path) -> set[str]:
-    with path.open(newline="") as handle:
-        return {row["user_id"] for row in csv.DictReader(handle) if row.get("user_id")}

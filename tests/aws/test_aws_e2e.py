@@ -15,8 +15,8 @@ from typing import Any
 
 import moto_env
 import pytest
+from lambda_harness import HANDLERS
 
-from conftest import HANDLERS
 from healthpipe import constants as c
 
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import moto_env
 import pytest
+from lambda_harness import HANDLERS
 
-from conftest import HANDLERS
 from healthpipe import routing
 from healthpipe.adapters.aws.ledger import DynamoLedger
 from healthpipe.errors import TransientError

@@ -9,8 +9,7 @@ from typing import Any
 
 import moto_env
 import pytest
-
-from conftest import HANDLERS, user_ids
+from lambda_harness import HANDLERS, user_ids
 
 
 def raw_values(path: Path) -> set[str]:

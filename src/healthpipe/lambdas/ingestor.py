@@ -6,7 +6,8 @@ import logging
 from typing import Any
 
 from healthpipe import routing
-from healthpipe.domain.identity import is_ingestible
+from healthpipe.domain.identity import correlation_id_for, is_ingestible
+from healthpipe.events import Event
 from healthpipe.lambdas.event_models import (
     EventBridgeEnvelope,
     S3Notification,
@@ -43,7 +44,18 @@ def parse(raw: dict[str, Any]) -> list[Work]:
     return work
 
 
-_function = LambdaFunction("ingestor", {routing.INGEST: "healthpipe.stages.ingest:ingest"}, parse)
+def upload_correlation_id(event: Event) -> str | None:
+    """`<bucket>/<key>@<versionId>`, as the stage will log it (known when S3 gave a version)."""
+    bucket, key, version = object_of(event)
+    return correlation_id_for(bucket, key, version) if version else None
+
+
+_function = LambdaFunction(
+    "ingestor",
+    {routing.INGEST: "healthpipe.stages.ingest:ingest"},
+    parse,
+    correlation_of=upload_correlation_id,
+)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

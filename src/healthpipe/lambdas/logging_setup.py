@@ -27,3 +27,11 @@ def configure_logging(service: str, stream: IO[str]) -> Logger:
     package.setLevel(powertools.log_level or logging.INFO)
     package.propagate = False
     return powertools
+
+
+def unconfigure_logging() -> None:
+    """Undo `configure_logging` (a container's end, in tests)."""
+    package = logging.getLogger("healthpipe")
+    for old in [h for h in package.handlers if getattr(h, MARK, False)]:
+        package.removeHandler(old)
+    package.propagate = True

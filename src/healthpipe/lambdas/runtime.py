@@ -58,18 +58,24 @@ class LambdaFunction:
         *,
         ports_factory: Callable[[], Ports] | None = None,
         log_stream: IO[str] | None = None,
+        correlation_of: Callable[[Event], str | None] = lambda event: event.correlation_id,
     ) -> None:
         self.name = name
         self.stages = stages
         self.parse = parse
         self._ports_factory = ports_factory
         self._log_stream = log_stream
+        self.correlation_of = correlation_of
         self._ports: Ports | None = None
         self._logger: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def reset(self) -> None:
         """Forget the cached ports and logger (a new container, for tests)."""
+        if self._logger is not None:
+            from healthpipe.lambdas.logging_setup import unconfigure_logging
+
+            unconfigure_logging()
         self._ports = None
         self._logger = None
 
@@ -127,7 +133,7 @@ class LambdaFunction:
 
     def _run(self, item: Work, logger: Any) -> dict[str, Any]:
         stage = load_stage(self.stages[item.target])
-        correlation_id = item.event.correlation_id or item.event.id
+        correlation_id = self.correlation_of(item.event) or item.event.id
         logger.set_correlation_id(correlation_id)
         started = time.perf_counter()
         result = stage(item.event, self.ports())
