@@ -43,8 +43,8 @@ class Inbox:
     ) -> AuthResult:
         if isinstance(data, LoginPassword):
             self.logins.append((data.login, data.password))
-            return AuthResult(success=data.password == b"s3cret-from-env")
-        return AuthResult(success=False)
+            return AuthResult(success=data.password == b"s3cret-from-env", handled=False)
+        return AuthResult(success=False, handled=False)
 
 
 def free_port() -> int:
@@ -205,3 +205,17 @@ def test_smtp_mailer_retries_a_transient_reply_and_stops_on_a_permanent_one(
     with pytest.raises(PermanentError):
         mailer.send(message, name="two")
     assert len(inbox.messages) == 1 and len(inbox.next_replies) == 2  # no retry after a 5xx
+
+
+def test_smtp_mailer_reports_wrong_credentials_as_permanent(smtp: tuple[Inbox, int]) -> None:
+    inbox, port = smtp
+    mailer = SmtpMailer(
+        "127.0.0.1", port, security="none", username="u", password="wrong", attempts=3, timeout=10
+    )
+    message = EmailMessage()
+    message["Subject"], message["From"], message["To"] = "x", "a@example.org", "b@example.org"
+    message.set_content("body")
+    with pytest.raises(PermanentError, match="authentication"):
+        mailer.send(message, name="x")
+    # smtplib tries each advertised mechanism (PLAIN, LOGIN) once; 3 attempts would make 6
+    assert 1 <= len(inbox.logins) <= 2 and inbox.messages == []
