@@ -418,3 +418,32 @@ def test_source_row_is_the_one_based_data_record_index(tmp_path: Path, profile: 
     split = validate_rows(tmp_path, profile, rows)
     assert sorted(split.rejected) == [3, 6, 9]
     assert set(split.rejected.values()) == {"invalid_heart_rate"}
+
+
+# A plain decimal number (optionally signed, optionally with an exponent): the numeric syntax
+# both profiles accept. Anything else is not a number, whatever a database cast might make of it.
+PLAIN_DECIMAL = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?"
+ODD_SPELLINGS = [
+    "70", "+70", "70.", ".7e2", "7e1", "7E1", "0070", "70e0", "700e-1", "0x46", "0b1", "0o7",
+    "70_0", "7_0", "\u0667\u0660", "\uff17\uff10", "70\u00a0", "\u00a070", "\u200b70",
+    "\x0b70", "\f70", "70\x0b", "70%", "$70", "70.0.0", "1e", "e1", ".", "-", "+", "7 0",
+    "- 70", "+-70", "70-", "1e+", "7e1.5", "70L", "70f", "70d", "0070.000", "  +70.  ",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_only_plain_decimals_are_numbers(tmp_path: Path, profile: str) -> None:
+    import re
+
+    low, high = (float(v) for v in RANGES[profile]["heart_rate"])
+
+    def expected(value: str) -> str | None:
+        text = value.strip(" \u00a0")  # padding with spaces (also no-break ones) is allowed
+        ok = re.fullmatch(PLAIN_DECIMAL, text) is not None and low <= float(text) <= high
+        return None if ok else "invalid_heart_rate"
+
+    rows = [row(heart_rate=value) for value in ODD_SPELLINGS]
+    got = only_reasons(tmp_path, profile, rows)
+    want = [expected(v) for v in ODD_SPELLINGS]
+    mismatches = {v: g for v, g, w in zip(ODD_SPELLINGS, got, want, strict=True) if g != w}
+    assert mismatches == {}
