@@ -76,13 +76,15 @@ class SmtpMailer(Mailer):
         timeout: float = 20.0,
         attempts: int = 3,
         backoff_seconds: float = 0.5,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host, self.port, self.security = host, port, security
+        self.ssl_context = ssl_context  # default: the system's trust store, hostname checked
         self.username, self.password = username, password
         self.timeout, self.attempts, self.backoff = timeout, attempts, backoff_seconds
 
     def _connect(self) -> smtplib.SMTP:
-        context = ssl.create_default_context()
+        context = self.ssl_context or ssl.create_default_context()
         if self.security == "ssl":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
@@ -103,6 +105,8 @@ class SmtpMailer(Mailer):
                         client.login(self.username, self.password)
                     client.send_message(message)
                 return str(message["Message-ID"] or name)
+            except ssl.SSLCertVerificationError as exc:
+                raise PermanentError(f"SMTP server certificate not trusted: {exc}") from exc
             except smtplib.SMTPAuthenticationError as exc:
                 raise PermanentError(f"SMTP authentication failed: {exc.smtp_code}") from exc
             except smtplib.SMTPRecipientsRefused as exc:
