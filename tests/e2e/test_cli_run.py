@@ -288,3 +288,42 @@ def test_an_internal_failure_is_status_failed_and_exit_1(
     status = invoke("status", "--workspace", str(workspace), "--json")
     dead = json.loads(status.stdout)["dead_letters"]
     assert len(dead) == 1 and "disk on fire" in dead[0]["last_error"]
+
+
+def test_an_unusable_file_stays_rejected_when_run_again(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,heart_rate\nu1,70\n", encoding="utf-8")
+    workspace = tmp_path / "ws"
+    for _ in range(2):
+        code, doc = run_json(workspace, bad)
+        assert code == 2
+        (item,) = doc["files"]
+        assert item["status"] == "rejected" and "missing required column" in item["error"]
+    renamed = tmp_path / "bad-again.csv"
+    shutil.copyfile(bad, renamed)
+    code, doc = run_json(workspace, renamed)
+    assert code == 2 and doc["files"][0]["status"] == "rejected"
+
+
+def test_seed_sample_outputs_on_disk_hold_every_row(seed_dir: Path, tmp_path: Path) -> None:
+    import csv
+
+    workspace = tmp_path / "ws"
+    code, doc = run_json(workspace, seed_dir / "sample_data.csv")
+    assert code == 0
+    (item,) = doc["files"]
+    manifest = json.loads(
+        (workspace / "bucket" / "manifests" / f"{item['dataset_id']}.json").read_text()
+    )
+    counted = {}
+    for output in ("processed_csv", "rejected_csv"):
+        key = manifest["outputs"][output]
+        if key is None:
+            counted[output] = 0
+            continue
+        with (workspace / "bucket" / key).open(newline="", encoding="utf-8") as handle:
+            counted[output] = sum(1 for _ in csv.DictReader(handle))
+    assert counted["processed_csv"] == item["rows"]["valid"]
+    assert counted["rejected_csv"] == item["rows"]["rejected"]
+    assert sum(counted.values()) == 1000
+    assert sum(manifest["counts"]["by_reason"].values()) >= item["rows"]["rejected"]
