@@ -272,7 +272,10 @@ def test_a_reading_far_in_the_future_is_rejected(tmp_path: Path) -> None:
     assert out.reasons() == {1: "invalid_event_time"}
 
 
-def test_malformed_rows_end_in_rejected_and_numbering_stays_right(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["ragged.csv", "ragged.csv.gz"])
+def test_malformed_rows_end_in_rejected_and_numbering_stays_right(
+    tmp_path: Path, name: str
+) -> None:
     content = text(
         HEADER,
         good(0),
@@ -282,7 +285,9 @@ def test_malformed_rows_end_in_rejected_and_numbering_stays_right(tmp_path: Path
         good(4),  # 5
         good(5, heart_rate="abc"),  # 6
     )
-    out = run_file(tmp_path, "ragged.csv", content)
+    if name.endswith(".gz"):
+        content = gzip.compress(content)
+    out = run_file(tmp_path, name, content)
     assert out.item["rows"] == {"input": 6, "valid": 2, "rejected": 4}
     assert out.reasons() == {
         2: "malformed_row",
