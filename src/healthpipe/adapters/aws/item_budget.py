@@ -12,6 +12,7 @@ from typing import Any
 
 MIN_STRING = 64
 MAP_KEYS = 20
+KEEP = ("dataset_id", "user_key", "kind", "item_key")
 
 
 def size_of(doc: Any) -> int:
@@ -53,14 +54,24 @@ def _shrink(doc: Any, path: tuple[Any, ...]) -> Any:
     return copy
 
 
-def fit(doc: dict[str, Any], budget: int) -> dict[str, Any]:
-    """`doc` itself if it fits `budget` bytes of JSON, else a trimmed copy that does."""
+def fit(doc: dict[str, Any], budget: int, keep: tuple[str, ...] = KEEP) -> dict[str, Any]:
+    """`doc` itself if it fits `budget` bytes of JSON, else a trimmed copy that does.
+
+    When nothing is left to shorten, the largest top-level fields (other than `keep`) are
+    dropped and listed under `_dropped`.
+    """
     if size_of(doc) <= budget:
         return doc
     trimmed: dict[str, Any] = {**doc, "_trimmed": True}
     while size_of(trimmed) > budget:
         target = _largest(trimmed)
-        if target is None:
+        if target is not None:
+            trimmed = _shrink(trimmed, target[1])
+            continue
+        droppable = [k for k in trimmed if k not in keep and k not in ("_trimmed", "_dropped")]
+        if not droppable:
             raise ValueError(f"document cannot be trimmed under {budget} bytes")
-        trimmed = _shrink(trimmed, target[1])
+        biggest = max(droppable, key=lambda k: size_of(trimmed[k]))
+        dropped = [*trimmed.get("_dropped", []), biggest]
+        trimmed = {k: v for k, v in trimmed.items() if k != biggest} | {"_dropped": dropped}
     return trimmed
