@@ -392,3 +392,14 @@ def test_not_a_vitals_csv(tmp_path: Path) -> None:
 def test_semicolon_separated(tmp_path: Path) -> None:
     out = run_file(tmp_path, "semi.csv", text(HEADER.replace(",", ";"), good(0).replace(",", ";")))
     assert_unusable(out, "semi.csv", "column")
+
+
+def test_a_file_name_cannot_inject_email_headers(tmp_path: Path) -> None:
+    out = run_file(
+        tmp_path, "evil\nBcc: spy@evil.test.csv", text(HEADER, good(0, heart_rate="170"))
+    )
+    assert out.item["status"] == "processed"
+    for eml in (out.workspace / "outbox").glob("*.eml"):
+        head = eml.read_text(encoding="utf-8", errors="replace").split("\n\n", 1)[0]
+        header_names = [line.split(":", 1)[0].lower() for line in head.splitlines()]
+        assert "bcc" not in header_names, head
