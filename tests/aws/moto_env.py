@@ -130,6 +130,7 @@ class Stack:
     analyses_table: str
     bus: str
     queues: dict[str, str] = field(default_factory=dict)  # function -> queue URL
+    dlqs: dict[str, str] = field(default_factory=dict)  # function -> its DLQ URL
 
     def env(self) -> dict[str, str]:
         return {
@@ -164,6 +165,8 @@ def create_stack(c: dict[str, Any], prefix: str = "healthpipe") -> Stack:
     arns: dict[str, str] = {}
     for function in sorted(set(FUNCTION_OF_TARGET.values())):
         stack.queues[function], arns[function] = create_queue(c["sqs"], f"{prefix}-{function}")
+    for function in ("ingestor", "analyzer", "notifier"):
+        stack.dlqs[function], _ = create_queue(c["sqs"], f"{prefix}-{function}-dlq")
     for route in routing.ROUTES:
         bus = "default" if route.target == routing.INGEST else stack.bus
         rule = f"{prefix}-{route.name}"

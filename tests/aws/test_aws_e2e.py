@@ -41,11 +41,25 @@ def drain(aws: dict[str, Any], stack: moto_env.Stack, *, deliveries: int = 1) ->
                         module.handler(event, None)
                     except Exception as exc:  # Lambda would retry, then dead-letter it
                         drained.dead_letters.append((function, event, exc))
+                        dead_letter(aws, stack, function, event, exc)
                         break
         drained.alerts += moto_env.receive(aws["sqs"], stack.queues["alerts"])
         if not moved:
             return drained
     raise AssertionError("queues did not drain in 20 rounds")
+
+
+def dead_letter(
+    aws: dict[str, Any], stack: moto_env.Stack, function: str, event: Any, exc: Exception
+) -> None:
+    """What Lambda's on-failure destination puts in `<prefix>-<function>-dlq`."""
+    record = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+        "requestPayload": event,
+        "responsePayload": {"errorType": type(exc).__name__, "errorMessage": str(exc)},
+    }
+    aws["sqs"].send_message(QueueUrl=stack.dlqs[function], MessageBody=json.dumps(record))
 
 
 def upload(aws: dict[str, Any], stack: moto_env.Stack, source: Path, key: str) -> None:
@@ -102,8 +116,8 @@ def test_sample_file_runs_end_to_end(
     processed = keys(aws, stack.bucket, c.PROCESSED_PREFIX)
     assert any(k.endswith(".parquet") for k in processed)
     assert any(k.endswith(".csv") for k in processed)
-    if manifest["counts"]["rejected"]:
-        assert keys(aws, stack.bucket, c.REJECTED_PREFIX)
+    assert manifest["counts"]["rejected"] > 0  # the sample has bad rows
+    assert keys(aws, stack.bucket, c.REJECTED_PREFIX) == [manifest["outputs"]["rejected_csv"]]
     assert f"{c.ANALYZED_PREFIX}{dataset_id}.json" in keys(aws, stack.bucket, c.ANALYZED_PREFIX)
     assert f"{c.REPORTS_PREFIX}{dataset_id}.html" in keys(aws, stack.bucket, c.REPORTS_PREFIX)
     # AND the ledger holds three completed claims; the analyses table the summary + flagged
@@ -197,6 +211,32 @@ def test_poisoned_event_is_dead_lettered_while_others_proceed(
     assert "analyze:deadbeefdeadbeef" not in ledger
     # AND the good file went all the way to its email
     assert_one_report_email()
+    # AND the analyzer's DLQ holds the invocation record with the original event
+    [record] = moto_env.receive(aws["sqs"], stack.dlqs["analyzer"])
+    assert record["responsePayload"]["errorType"] == "PermanentError"
+    assert record["requestPayload"]["detail"] == poison
+    # WHEN the cause is fixed (the processed file and its manifest put in place) and the
+    # request payload is replayed, as docs/operations.md says
+    s3 = aws["s3"]
+    good = json.loads(
+        s3.get_object(Bucket=stack.bucket, Key=keys(aws, stack.bucket, "manifests/")[0])[
+            "Body"
+        ].read()
+    )
+    s3.copy_object(
+        Bucket=stack.bucket,
+        Key=poison["processed_key"],
+        CopySource={"Bucket": stack.bucket, "Key": good["outputs"]["processed_parquet"]},
+    )
+    fixed = {**good, "dataset_id": poison["dataset_id"], "correlation_id": poison["correlation_id"]}
+    s3.put_object(Bucket=stack.bucket, Key=poison["manifest_key"], Body=json.dumps(fixed).encode())
+    HANDLERS["analyzer"].handler(record["requestPayload"], None)
+    replayed = drain(aws, stack)
+    # THEN it runs through to its own report email
+    assert replayed.dead_letters == []
+    assert len(sent_messages()) == 2
+    ledger_status = {i["pk"]["S"]: i["status"]["S"] for i in table_items(aws, stack.ledger_table)}
+    assert ledger_status["notify:deadbeefdeadbeef"] == "completed"
 
 
 def test_scheduled_digest_reaches_the_notifier_once(
