@@ -7,11 +7,14 @@ runtime is asked for.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from healthpipe.adapters.local.analysis_store import SqliteAnalysisStore
 from healthpipe.adapters.local.event_bus import SqliteEventBus
@@ -95,9 +98,28 @@ def build_local_mailer(settings: Settings) -> Mailer:
     raise ConfigError(f"mailer {settings.mailer!r} needs the aws runtime")
 
 
+PSEUDONYM_KEY_FILE = "pseudonym.key"
+
+
+def workspace_pseudonym_secret(workspace: Path) -> str:
+    """The workspace's own pseudonym key (created once, mode 0600), used when none is set:
+    without a secret, anyone who knows a user id could recompute its pseudonym."""
+    path = workspace / PSEUDONYM_KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip()
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32))
+    return path.read_text(encoding="ascii").strip()
+
+
 def build_local(settings: Settings) -> LocalRuntime:
     workspace = settings.workspace
     workspace.mkdir(parents=True, exist_ok=True)
+    if not settings.pseudonym_secret.get_secret_value():
+        secret = SecretStr(workspace_pseudonym_secret(workspace))
+        settings = settings.model_copy(update={"pseudonym_secret": secret})
     db = Database(settings.db_path)
     store = FolderObjectStore(settings.bucket_dir)
     bus = SqliteEventBus(db)
@@ -135,9 +157,7 @@ def lambda_duckdb_memory_mb(settings: Settings) -> int:
     return settings.duckdb_memory_mb
 
 
-def _aws_client(
-    service: str, clients: Mapping[str, Any] | None, session: Any | None
-) -> Any:
+def _aws_client(service: str, clients: Mapping[str, Any] | None, session: Any | None) -> Any:
     if clients and service in clients:
         return clients[service]
     from healthpipe.adapters.aws.clients import make_client
