@@ -41,7 +41,7 @@ variable "bedrock_model_id" {
 variable "lambda_package" {
   description = "Path of the zip built by `healthpipe package`."
   type        = string
-  default     = "../../../../dist/healthpipe-lambda.zip"
+  default     = "../../../../dist/healthpipe-lambda-x86_64-py3.12.zip"
 }
 
 variable "architecture" {
