@@ -16,6 +16,7 @@ import duckdb
 from healthpipe.constants import VITAL_COLUMNS
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.anomaly_sql import (
+    BASELINE_METRICS,
     baseline_anomalies_sql,
     bp_category_sql,
     clinical_anomalies_sql,
@@ -59,16 +60,25 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
+    """`readings` in (user, time, source_row) order; `ord` numbers them in that order.
+
+    `ord` only ever serves to find consecutive readings of one user (episode runs), so a
+    global index works as well as a per-user one; a sort spills to disk under the memory
+    limit, where a partitioned window over the whole file does not.
+    """
+    con.execute("SET preserve_insertion_order = true")
     con.execute(
-        "CREATE TEMP TABLE readings AS SELECT *, row_number() OVER ("
-        "PARTITION BY user_id ORDER BY event_time NULLS LAST, source_row) AS ord "
-        f"FROM read_parquet({quote_literal(str(parquet))})"
+        "CREATE TEMP TABLE readings AS SELECT *, row_number() OVER () AS ord FROM ("
+        f"SELECT * FROM read_parquet({quote_literal(str(parquet))}) "
+        "ORDER BY user_id, event_time NULLS LAST, source_row)"
     )
+    con.execute("SET preserve_insertion_order = false")
     con.execute(f"CREATE TEMP TABLE anomalies AS {clinical_anomalies_sql('readings')}")
-    con.execute(
-        "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, kind, "
-        f"severity, value, rule FROM ({baseline_anomalies_sql('readings')})"
-    )
+    for metric in BASELINE_METRICS:
+        con.execute(
+            "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, kind, "
+            f"severity, value, rule FROM ({baseline_anomalies_sql('readings', (metric,))})"
+        )
 
 
 def _metric_stats(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
@@ -142,7 +152,7 @@ def _anomaly_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> 
     top = _rows(
         con,
         "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
-        "FROM anomalies ORDER BY severity DESC, event_time NULLS LAST, source_row "
+        "FROM anomalies ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
         f"LIMIT {limits.top_anomalies}",
     )
     for row in top:
@@ -184,7 +194,8 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
         "ORDER BY user_id, metric, ord, severity DESC), "
         "runs AS (SELECT *, ord - row_number() OVER (PARTITION BY user_id, metric ORDER BY ord) "
         "AS run FROM flagged) "
-        "SELECT user_id, metric, mode(kind) AS kind, max(severity) AS severity, "
+        "SELECT user_id, metric, mode(kind ORDER BY severity DESC, kind) AS kind, "
+        "max(severity) AS severity, "
         "count(*) AS readings, min(event_time) AS start_time, max(event_time) AS end_time, "
         "arg_max(value, abs(value - median_value)) AS peak_value FROM ("
         "SELECT *, median(value) OVER (PARTITION BY metric) AS median_value FROM runs) "
@@ -202,7 +213,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
     by_kind = {
         str(r["kind"]): int(r["n"])
         for r in _rows(
-            con, "SELECT kind, count(*) AS n FROM episodes GROUP BY kind ORDER BY n DESC"
+            con, "SELECT kind, count(*) AS n FROM episodes GROUP BY kind ORDER BY n DESC, kind"
         )
     }
     return {"total": int(total), "by_kind": by_kind, "list": [_clean(r) for r in listed]}
@@ -260,7 +271,7 @@ def analyze_parquet(
         }
         con.execute(
             "COPY (SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
-            "FROM anomalies ORDER BY user_id, event_time, source_row) "
+            "FROM anomalies ORDER BY user_id, event_time, source_row, metric, rule) "
             f"TO {quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
         )
     finally:

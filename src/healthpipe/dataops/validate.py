@@ -17,6 +17,9 @@ from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
+    DUPLICATE_REASON,
+    duplicate_candidate_sql,
+    duplicate_key_columns,
     quote_ident,
     quote_literal,
     reasons_list_sql,
@@ -62,12 +65,16 @@ def _duckdb_reason(exc: duckdb.Error) -> str:
     return first[:200]
 
 
-def _load(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> None:
-    """Parse the file into `parsed`; malformed records land in `malformed` with their number."""
+def _load(
+    con: duckdb.DuckDBPyConnection, path: Path, header: Header, profile: RuleProfile, now: str
+) -> None:
+    """Parse the file once into `checked`, each row with its per-row reasons; malformed
+    records land in `malformed` with their number."""
     try:
         con.execute(
-            "CREATE TEMP TABLE parsed AS "
-            f"SELECT row_number() OVER () AS parsed_no, * FROM {_read_csv_sql(path, header)}"
+            "CREATE TEMP TABLE checked AS SELECT row_number() OVER () AS parsed_no, "
+            f"row_number() OVER () AS source_row, *, {reasons_list_sql(profile, now)} AS reasons "
+            f"FROM {_read_csv_sql(path, header)}"
         )
     except duckdb.Error as exc:
         raise InputError(f"not a readable CSV file: {_duckdb_reason(exc)}", code="not_csv") from exc
@@ -88,10 +95,13 @@ def _load(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> None:
 
 
 def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
-    """source_row: the 1-based data-record index, counting malformed records too."""
+    """source_row: the 1-based data-record index, counting malformed records too.
+
+    Rows keep their file order in `checked` (updates never move rows), so the outputs need
+    no sort.
+    """
     (malformed,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
     if not malformed:
-        con.execute("CREATE TEMP VIEW numbered AS SELECT parsed_no AS source_row, * FROM parsed")
         return
     # The k-th parsed record sits at k + #{malformed j : m_j - j < k}.
     con.execute(
@@ -100,16 +110,37 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
         "row_number() OVER (ORDER BY source_row) AS skipped FROM malformed) GROUP BY before_no"
     )
     con.execute(
-        "CREATE TEMP VIEW numbered AS SELECT p.parsed_no + coalesce(g.skipped, 0) AS source_row, "
-        "p.* FROM parsed p ASOF LEFT JOIN gaps g ON p.parsed_no > g.before_no"
+        "UPDATE checked SET source_row = checked.parsed_no + g.skipped FROM ("
+        "SELECT p.parsed_no, g.skipped FROM (SELECT parsed_no FROM checked) p "
+        "ASOF JOIN gaps g ON p.parsed_no > g.before_no) g WHERE checked.parsed_no = g.parsed_no"
     )
 
 
-def _check(con: duckdb.DuckDBPyConnection, header: Header, profile: RuleProfile, now: str) -> None:
-    cols = ", ".join(quote_ident(c) for c in header.canonical)
+def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> None:
+    """Append `duplicate_reading` to every repeat of an earlier (user, instant) reading.
+
+    A hash pass over the file finds the few keys seen more than once; only those rows are
+    compared exactly and ranked, so no window or sort runs over the whole file.
+    """
+    if not profile.reject_duplicates:
+        return
+    key = duplicate_key_columns(profile)
+    keys = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(key))
+    names = ", ".join(f"k{i}" for i in range(len(key)))
     con.execute(
-        f"CREATE TEMP TABLE checked AS SELECT source_row, {cols}, "
-        f"{reasons_list_sql(profile, now)} AS reasons FROM numbered"
+        "CREATE TEMP TABLE repeated_hashes AS SELECT h FROM ("
+        f"SELECT hash({', '.join(key)}) AS h FROM checked WHERE {duplicate_candidate_sql()}) "
+        "GROUP BY h HAVING count(*) > 1"
+    )
+    con.execute(
+        "CREATE TEMP TABLE duplicates AS SELECT parsed_no FROM ("
+        f"SELECT parsed_no, row_number() OVER (PARTITION BY {names} ORDER BY parsed_no) AS n "
+        f"FROM (SELECT parsed_no, {keys} FROM checked WHERE {duplicate_candidate_sql()} "
+        f"AND hash({', '.join(key)}) IN (SELECT h FROM repeated_hashes))) WHERE n > 1"
+    )
+    con.execute(
+        f"UPDATE checked SET reasons = list_append(reasons, {quote_literal(DUPLICATE_REASON)}) "
+        "WHERE parsed_no IN (SELECT parsed_no FROM duplicates)"
     )
 
 
@@ -126,7 +157,7 @@ def _write_processed(con: duckdb.DuckDBPyConnection, header: Header, out: SplitP
         for c in columns
     )
     con.execute(
-        f"COPY (SELECT {csv_cells} FROM checked WHERE len(reasons) = 0 ORDER BY source_row) "
+        f"COPY (SELECT {csv_cells} FROM checked WHERE len(reasons) = 0) "
         f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)"
     )
     vitals = ", ".join(
@@ -136,7 +167,7 @@ def _write_processed(con: duckdb.DuckDBPyConnection, header: Header, out: SplitP
     con.execute(
         "COPY (SELECT source_row, TRY_CAST(trim(event_time) AS TIMESTAMPTZ) AS event_time, "
         f"trim(event_time) AS event_time_text, trim(user_id) AS user_id, {vitals}{extras} "
-        "FROM checked WHERE len(reasons) = 0 ORDER BY source_row) "
+        "FROM checked WHERE len(reasons) = 0) "
         f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)"
     )
 
@@ -197,9 +228,11 @@ def validate_file(
     """Validate `path` under `profile`, write the split, and count every row and reason."""
     con = connect(limits)
     try:
-        _load(con, path, header)
+        # Rows stay in file order from the scan to the outputs: no sort over the file.
+        con.execute("SET preserve_insertion_order = true")
+        _load(con, path, header, profile, now_iso)
         _number_rows(con)
-        _check(con, header, profile, now_iso)
+        _mark_duplicates(con, profile)
         result = _summarise(con)
         if result.rows_input == 0:
             raise InputError("no data rows (header only)", code="no_rows")

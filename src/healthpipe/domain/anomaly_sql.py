@@ -80,10 +80,14 @@ def clinical_anomalies_sql(readings: str) -> str:
     )
 
 
-def baseline_anomalies_sql(readings: str) -> str:
-    """Modified z-score per user and metric (users with >= MIN_READINGS readings, MAD > 0)."""
+def baseline_anomalies_sql(readings: str, metrics: tuple[str, ...] = BASELINE_METRICS) -> str:
+    """Modified z-score per user and metric (users with >= MIN_READINGS readings, MAD > 0).
+
+    Medians are holistic (they hold every value of a group): run one metric at a time to
+    keep the memory of a large file within the engine's limit.
+    """
     parts = []
-    for metric in BASELINE_METRICS:
+    for metric in metrics:
         col = quote_ident(metric)
         parts.append(
             f"SELECT r.source_row, r.user_id, r.event_time, r.ord, '{metric}' AS metric, "

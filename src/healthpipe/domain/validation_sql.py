@@ -18,6 +18,8 @@ ISO8601_RE = (
 )
 # Spreadsheet formula triggers (OWASP CSV injection): = + - @ tab CR.
 FORMULA_START_RE = r"^[=+\-@\t\r]"
+FORMULA_START_CHARS = "('=', '+', '-', '@', chr(9), chr(13))"
+DUPLICATE_REASON = "duplicate_reading"
 
 
 def quote_ident(name: str) -> str:
@@ -93,46 +95,76 @@ def bp_order_check(profile: RuleProfile) -> str:
     )
 
 
-def duplicate_key(profile: RuleProfile) -> str:
-    """The identity of a reading: user and instant (parsed when it parses)."""
+def duplicate_key_columns(profile: RuleProfile) -> list[str]:
+    """The identity of a reading: user and instant (parsed when it parses, else the text).
+
+    A text that does not parse never equals a parsed instant and instants compare by value,
+    so this is the identity "user and the instant's UTC rendering, else the text".
+    """
     user = f"trim({quote_ident('user_id')})"
     when = f"trim({quote_ident('event_time')})"
-    if profile.timestamp == "iso8601":
-        when = f"coalesce(CAST(TRY_CAST({when} AS TIMESTAMPTZ) AS VARCHAR), {when})"
-    return f"{user}, {when}"
+    if profile.timestamp != "iso8601":
+        return [user, when]
+    parsed = f"TRY_CAST({when} AS TIMESTAMPTZ)"
+    return [user, parsed, f"CASE WHEN {parsed} IS NULL THEN {when} END"]
 
 
-def duplicate_check(profile: RuleProfile) -> str | None:
-    if not profile.reject_duplicates:
-        return None
+def duplicate_candidate_sql() -> str:
+    """Rows that can repeat an earlier reading: user and time present (blank ones never do)."""
     user, when = quote_ident("user_id"), quote_ident("event_time")
-    return (
-        f"CASE WHEN NOT {is_blank(user)} AND NOT {is_blank(when)} AND "
-        f"row_number() OVER (PARTITION BY {duplicate_key(profile)} ORDER BY source_row) > 1 "
-        f"THEN 'duplicate_reading' END"
-    )
+    return f"NOT {is_blank(user)} AND NOT {is_blank(when)}"
 
 
 def reason_checks(profile: RuleProfile, now_iso: str) -> list[str]:
-    """All row checks in report order: fields, then cross-field, then duplicates."""
+    """The per-row checks in report order: fields, then cross-field. Duplicates, which need
+    the whole file, come after these (see `duplicate_key_columns`)."""
     checks = [event_time_check(profile, now_iso), user_id_check(profile)]
     checks += [numeric_check(field, profile.ranges[field]) for field in VITAL_COLUMNS]
     checks.append(bp_order_check(profile))
-    dup = duplicate_check(profile)
-    if dup is not None:
-        checks.append(dup)
     return checks
 
 
+def _surely_number_in(field: str, rng: FieldRange) -> str:
+    """True only for a cell `numeric_check` passes: a cast and two string tests, no regex.
+
+    DuckDB's cast also accepts nan/inf (outside every finite range), digit separators
+    ('_') and surrounding tabs or line breaks (all below '+' and '.', which no number
+    starts or ends below); such cells fall back to the full check.
+    """
+    col = quote_ident(field)
+    text = f"trim({col})"
+    value = as_double(col)
+    ok = (
+        f"{value} BETWEEN {_num(rng.min)} AND {_num(rng.max)} AND NOT contains({text}, '_') "
+        f"AND ascii({text}) >= 43 AND right({text}, 1) >= '.'"
+    )
+    if rng.integer:
+        ok += f" AND {value} = floor({value})"
+    return ok
+
+
+def row_surely_valid_sql(profile: RuleProfile, now_iso: str) -> str:
+    """A cheap predicate that implies every per-row check passes (it may be false for a valid
+    row: then the full checks decide)."""
+    parts = [f"({check}) IS NULL" for check in reason_checks(profile, now_iso)[:2]]
+    parts += [_surely_number_in(f, profile.ranges[f]) for f in VITAL_COLUMNS]
+    sbp, dbp = as_double(quote_ident("systolic_bp")), as_double(quote_ident("diastolic_bp"))
+    parts.append(f"{dbp} {'<=' if profile.bp_order == 'le' else '<'} {sbp}")
+    return " AND ".join(f"({p})" for p in parts)
+
+
 def reasons_list_sql(profile: RuleProfile, now_iso: str) -> str:
+    """A row's reasons in report order (empty when valid); the list is built only for rows
+    the cheap predicate cannot clear."""
     items = ",\n    ".join(reason_checks(profile, now_iso))
-    return f"list_filter([\n    {items}\n  ], lambda r: r IS NOT NULL)"
+    full = f"list_filter([\n    {items}\n  ], lambda r: r IS NOT NULL)"
+    return f"CASE WHEN {row_surely_valid_sql(profile, now_iso)} THEN []::VARCHAR[] ELSE {full} END"
 
 
 def safe_cell_sql(expr: str) -> str:
     """Neutralise a text cell a spreadsheet would run as a formula (numbers stay as they are)."""
     return (
-        f"CASE WHEN regexp_matches({expr}, {quote_literal(FORMULA_START_RE)}) "
+        f"CASE WHEN left({expr}, 1) IN {FORMULA_START_CHARS} "
         f"AND NOT regexp_full_match({expr}, {quote_literal(NUMBER_RE)}) "
         f"THEN '''' || {expr} ELSE {expr} END"
     )
