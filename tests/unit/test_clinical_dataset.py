@@ -113,3 +113,21 @@ def test_sql_analysis_equals_python_on_the_seed_files(
     assert analysis["news2_partial"]["distribution"] == {str(k): v for k, v in news2.items()}
     categories = Counter(cl.bp_category(r["systolic_bp"], r["diastolic_bp"]).name for r in readings)
     assert analysis["bp_categories"] == dict(categories)
+
+
+def test_sql_analysis_equals_python_on_generated_data_with_episodes(tmp_path: Path) -> None:
+    from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+    source = generate_csv(SyntheticSpec(rows=3000, users=6, seed=11), tmp_path / "gen.csv")
+    workspace = tmp_path / "ws"
+    result = CliRunner().invoke(app, ["run", str(source), "--json", "--workspace", str(workspace)])
+    assert result.exit_code == 0, result.output
+    (item,) = json.loads(result.stdout)["files"]
+    bucket = workspace / "bucket"
+    manifest = json.loads((bucket / "manifests" / f"{item['dataset_id']}.json").read_text())
+    analysis = json.loads((bucket / "analyzed" / f"{item['dataset_id']}.json").read_text())
+    expected = python_analysis(processed_readings(bucket, manifest))
+    assert analysis["anomalies"]["by_rule"] == expected["by_rule"]
+    assert analysis["anomalies"]["by_kind"] == expected["by_kind"]
+    assert analysis["anomalies"]["readings_flagged"] == expected["readings_flagged"]
+    assert analysis["episodes"]["total"] == expected["episodes"] > 0
