@@ -91,13 +91,12 @@ data "aws_iam_policy_document" "kms" {
     }
   }
 
-  # EventBridge sends to the encrypted dead-letter queues and alert topic; CloudWatch alarms
-  # publish to the encrypted alert topic.
+  # EventBridge sends to the encrypted dead-letter queues and publishes to the alert topic.
   statement {
-    sid = "ServicesSendToEncryptedQueuesAndTopic"
+    sid = "EventBridgeUsesEncryptedQueuesAndTopic"
     principals {
       type        = "Service"
-      identifiers = ["events.amazonaws.com", "cloudwatch.amazonaws.com"]
+      identifiers = ["events.amazonaws.com"]
     }
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
@@ -106,5 +105,17 @@ data "aws_iam_policy_document" "kms" {
       variable = "aws:SourceAccount"
       values   = [local.account_id]
     }
+  }
+
+  # CloudWatch alarms publish to the encrypted alert topic (the statement AWS documents for
+  # alarm actions on an SSE-KMS topic).
+  statement {
+    sid = "CloudWatchAlarmsUseEncryptedTopic"
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
   }
 }

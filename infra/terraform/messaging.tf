@@ -18,22 +18,34 @@ resource "aws_sqs_queue" "dlq" {
   tags                              = local.tags
 }
 
-# EventBridge rules may send undeliverable events to the queue of their target.
+locals {
+  # queue => ARNs of the EventBridge rules whose target dead-letters into it (none for the
+  # scheduler queue: the schedule's role sends to it).
+  dlq_rule_arns = {
+    for queue in keys(local.dlq_names) : queue => [
+      for route, rule in aws_cloudwatch_event_rule.this : rule.arn if local.route_dlq[route] == queue
+    ]
+  }
+}
+
 data "aws_iam_policy_document" "dlq" {
   for_each = local.dlq_names
 
-  statement {
-    sid = "EventBridgeDeadLetters"
-    principals {
-      type        = "Service"
-      identifiers = ["events.amazonaws.com"]
-    }
-    actions   = ["sqs:SendMessage"]
-    resources = [aws_sqs_queue.dlq[each.key].arn]
-    condition {
-      test     = "ArnEquals"
-      variable = "aws:SourceArn"
-      values   = [for route, rule in aws_cloudwatch_event_rule.this : rule.arn if local.route_dlq[route] == each.key]
+  dynamic "statement" {
+    for_each = length(local.dlq_rule_arns[each.key]) > 0 ? [local.dlq_rule_arns[each.key]] : []
+    content {
+      sid = "EventBridgeDeadLetters"
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+      actions   = ["sqs:SendMessage"]
+      resources = [aws_sqs_queue.dlq[each.key].arn]
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = statement.value
+      }
     }
   }
 
