@@ -141,3 +141,25 @@ def test_several_records_one_failing_raises_after_the_others_ran(
     assert manifests["KeyCount"] == 1
     [event] = moto_env.receive(aws["sqs"], stack.queues["analyzer"])
     assert event["detail"]["correlation_id"].startswith(f"{stack.bucket}/raw/good file.csv@")
+
+
+def test_eventbridge_keys_are_plain_a_plus_stays_a_plus(
+    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
+) -> None:
+    # GIVEN a raw file whose name has a space, a plus and a percent sign
+    key = "raw/ward a+b 100%.csv"
+    aws["s3"].upload_file(str(sample_file), stack.bucket, key)
+    # WHEN S3's EventBridge event reaches the ingestor
+    [event] = moto_env.receive(aws["sqs"], stack.queues["ingestor"])
+    assert event["detail"]["object"]["key"] == key
+    HANDLERS["ingestor"].handler(event, None)
+    # THEN that very object was ingested
+    [manifest_key] = [
+        o["Key"]
+        for o in aws["s3"].list_objects_v2(Bucket=stack.bucket, Prefix="manifests/")["Contents"]
+    ]
+    manifest = json.loads(
+        aws["s3"].get_object(Bucket=stack.bucket, Key=manifest_key)["Body"].read()
+    )
+    assert manifest["status"] == "processed"
+    assert manifest["source"]["key"] == key

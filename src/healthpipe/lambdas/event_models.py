@@ -4,11 +4,17 @@
   "Object Created" the detail holds `bucket.name`, `object.key` (plain), `object.version-id`.
 - Classic S3 notification: `{"Records": [{"eventSource": "aws:s3", "s3": {"bucket":
   {"name"}, "object": {"key" (URL-encoded, spaces as +), "versionId", "size"}}}, ...]}`.
+
+Inside the pipeline an `Object Created` event carries its key URL-encoded, as S3 notification
+records do (the ingest stage decodes it; the local runtime encodes its keys the same way).
+S3's EventBridge events carry the plain key (a `+` in it is a plus), so the ingestor encodes
+it on the way in.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,6 +30,14 @@ class EventBridgeEnvelope(BaseModel):
     detail: dict[str, Any]
     id: str | None = None
     time: str | None = None
+
+    def to_s3_event(self) -> Event:
+        """An S3 `Object Created` event with its plain key URL-encoded (see above)."""
+        detail = dict(self.detail)
+        obj = dict(detail.get("object") or {})
+        obj["key"] = quote_plus(str(obj.get("key", "")), safe="/")
+        detail["object"] = obj
+        return self.model_copy(update={"detail": detail}).to_event()
 
     def to_event(self) -> Event:
         data: dict[str, Any] = {
@@ -63,7 +77,7 @@ class S3Record(BaseModel):
     s3: S3Entity
 
     def to_event(self) -> Event:
-        """The EventBridge form; the key stays URL-encoded (the ingest stage decodes it)."""
+        """The pipeline's `Object Created` event; the key stays URL-encoded, as ingest expects."""
         obj = self.s3.object
         return events.object_created(self.s3.bucket.name, obj.key, obj.versionId, obj.size)
 

@@ -31,7 +31,7 @@ def parse(raw: dict[str, Any]) -> list[Work]:
         envelope = EventBridgeEnvelope.model_validate(raw)
         if envelope.source != "aws.s3":
             raise UnroutableEventError(f"ingestor cannot handle events from {envelope.source}")
-        events = [envelope.to_event()]
+        events = [envelope.to_s3_event()]
     work = []
     for event in events:
         _, key, _ = object_of(event)
