@@ -92,7 +92,7 @@ variable "analyst" {
 }
 
 variable "rules_profile" {
-  description = "Validation rules profile (`plausible`, `legacy`) or a rules file bundled with the package."
+  description = "Validation rules profile: `plausible` (default) or `seed` (the original system's ranges), or a rules file bundled with the package."
   type        = string
   default     = "plausible"
 
