@@ -101,7 +101,9 @@ class LambdaFunction:
 
     # -- invocation ------------------------------------------------------------------------
     def __call__(self, raw: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        cold_start = self._logger is None
         logger = self.logger()
+        logger.append_keys(cold_start=cold_start)
         if context is not None:
             logger.append_keys(request_id=getattr(context, "aws_request_id", None))
         work = self.parse(raw)
