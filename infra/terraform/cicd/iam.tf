@@ -196,6 +196,17 @@ data "aws_iam_policy_document" "deploy" {
       values   = [local.p]
     }
   }
+  # While the key is being created it has no tags yet: the tags in the request identify it.
+  statement {
+    sid       = "AppKeyCreation"
+    actions   = ["kms:TagResource", "kms:PutKeyPolicy"]
+    resources = ["${local.arn}:kms:${local.region}:${local.acct}:key/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/healthpipe:deployment"
+      values   = [local.p]
+    }
+  }
   statement {
     sid       = "AppKeyAlias"
     actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
