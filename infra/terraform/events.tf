@@ -140,6 +140,18 @@ resource "aws_cloudwatch_event_archive" "uploads" {
 }
 
 # --- daily digest -----------------------------------------------------------------------
+locals {
+  # The detail of the scheduled Digest Requested event (stages/digest.py reads window_seconds;
+  # the window ends at the event's time). Scheduler fills in <aws.scheduler.scheduled-time>.
+  digest_detail = {
+    schema_version = "1"
+    correlation_id = "digest@<aws.scheduler.scheduled-time>"
+    dataset_id     = null
+    status         = "requested"
+    window_seconds = 86400
+  }
+}
+
 resource "aws_scheduler_schedule" "digest" {
   name                         = "${var.name_prefix}-daily-digest"
   description                  = "Publishes Digest Requested (source health.data.scheduler) to the healthpipe bus"
@@ -154,13 +166,7 @@ resource "aws_scheduler_schedule" "digest" {
   target {
     arn      = aws_cloudwatch_event_bus.this.arn
     role_arn = aws_iam_role.scheduler.arn
-    input = jsonencode({
-      schema_version = "1"
-      correlation_id = "digest@<aws.scheduler.scheduled-time>"
-      dataset_id     = null
-      status         = "requested"
-      window_seconds = 86400
-    })
+    input    = jsonencode(local.digest_detail)
 
     eventbridge_parameters {
       detail_type = "Digest Requested"

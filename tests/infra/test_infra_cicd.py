@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import hcl2
 import pytest
 import yaml
 from infra_terraform import CICD, TERRAFORM, Module, attr, load_module
@@ -129,3 +130,29 @@ def test_state_uses_s3_native_locking_and_a_bootstrap_creates_the_bucket() -> No
     assert "state" in bootstrap.resources["aws_s3_bucket"]
     versioning = bootstrap.resource("aws_s3_bucket_versioning", "state")
     assert attr(attr(versioning, "versioning_configuration"), "status") == "Enabled"
+
+
+def test_the_example_passes_only_inputs_the_module_has_and_all_it_requires() -> None:
+    example = load_module(TERRAFORM / "examples" / "minimal")
+    root = load_module(TERRAFORM)
+    with (TERRAFORM / "examples" / "minimal" / "main.tf").open() as handle:
+        call = hcl2.load(handle)["module"][0]["healthpipe"]
+    inputs = {k for k in call if not k.startswith("__") and k != "source"}
+    assert attr(call, "source") == "../../"
+    assert inputs <= set(root.variables)
+    required = {name for name, v in root.variables.items() if "default" not in v}
+    assert required <= inputs
+    for name in inputs:
+        assert attr(call, name) == f"${{var.{name}}}"
+        assert name in example.variables
+
+
+def test_the_deploy_build_sets_only_variables_the_example_declares(cicd: Module) -> None:
+    example = load_module(TERRAFORM / "examples" / "minimal")
+    project = cicd.resource("aws_codebuild_project", "deploy")
+    names = [attr(v, "name") for v in attr(project, "environment")["environment_variable"]]
+    tf_vars = {n.removeprefix("TF_VAR_") for n in names if n.startswith("TF_VAR_")}
+    tf_vars.add("lambda_package")  # exported by buildspec-deploy.yml from the CI artifact
+    assert tf_vars <= set(example.variables)
+    required = {n for n, v in example.variables.items() if "default" not in v}
+    assert required <= tf_vars

@@ -29,6 +29,7 @@ from healthpipe.events import Event, make_detail, object_created
 from healthpipe.lambdas import FUNCTIONS
 from healthpipe.lambdas.runtime import UnroutableEventError
 from healthpipe.stages.analyze import analyze
+from healthpipe.stages.digest import window_for
 from healthpipe.stages.ingest import ingest
 from healthpipe.stages.notify import notify
 from healthpipe.synthetic import SyntheticSpec, generate_csv
@@ -247,18 +248,25 @@ def test_emitted_events_reach_the_routes_the_code_expects(
         )
 
 
-def test_the_digest_schedule_emits_what_the_digest_route_expects(module: Module) -> None:
+def test_the_digest_schedule_emits_what_the_digest_route_and_stage_expect(module: Module) -> None:
     schedule = module.resource("aws_scheduler_schedule", "digest")
     target = attr(schedule, "target")
     assert attr(target, "arn") == "${aws_cloudwatch_event_bus.this.arn}"
+    assert attr(target, "input") == "${jsonencode(local.digest_detail)}"
     params = attr(target, "eventbridge_parameters")
     assert attr(params, "source") == c.SOURCE_SCHEDULER
     assert attr(params, "detail_type") == c.DIGEST_REQUESTED
-    assert (
-        attr(attr(target, "dead_letter_config"), "arn") == '${aws_sqs_queue.dlq["scheduler"].arn}'
-    )
-    event = Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, {"window_seconds": 86400})
-    assert matching_routes(module, envelope(event, CUSTOM), CUSTOM) == {routing.DIGEST}
+    dead_letters = attr(attr(target, "dead_letter_config"), "arn")
+    assert dead_letters == '${aws_sqs_queue.dlq["scheduler"].arn}'
+    # GIVEN the event the schedule publishes
+    event = Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, dict(module.local("digest_detail")))
+    raw = envelope(event, CUSTOM)
+    # THEN only the digest rule routes it, the notifier takes it as a digest, and the digest
+    # stage reads a one-day window from it
+    assert matching_routes(module, raw, CUSTOM) == {routing.DIGEST}
+    assert accepted_targets("notifier", raw) == {routing.DIGEST}
+    window = window_for(Event.from_dict(raw))
+    assert window.end - window.start == 86400
 
 
 def _all_events(emitted: list[Event]) -> list[tuple[str, Event]]:
