@@ -186,6 +186,7 @@ def _process(
     }
     ports.store.put_bytes(keys.manifest, json.dumps(manifest, indent=2).encode())
     _record_metrics(ports, validation)
+    ports.metrics.add("StageDurationMs", timings["total_ms"], stage=STAGE, unit="Milliseconds")
     log_event(
         logger,
         "ingested",
