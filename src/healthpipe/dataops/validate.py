@@ -1,20 +1,36 @@
 """Validates a vitals CSV with DuckDB and splits it into processed and rejected outputs.
 
-One pass parses the file (malformed records are captured by DuckDB's reject tables, never
-dropped), every rule is evaluated per row, and the valid and rejected rows are written out.
-Every input record ends in exactly one of the two outputs.
+Malformed records are captured by DuckDB's reject tables, never dropped; every rule is
+evaluated per row; every input record ends in exactly one of the two outputs, which keep
+the file's order. Files without malformed records take the streaming path
+(`validate_stream`); the others are numbered through a table, here.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.split_sql import (
+    INSTANT,
+    MALFORMED_REASON,
+    SplitPaths,
+    ValidationResult,
+    check_reserved,
+    duckdb_reason,
+    load_malformed,
+    numbered_scan_sql,
+    output_columns,
+    processed_csv_cells,
+    processed_parquet_cells,
+    rejected_cells,
+    rejected_nulls,
+    summarise,
+)
+from healthpipe.dataops.validate_stream import validate_streaming
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
     DUPLICATE_REASON,
@@ -27,71 +43,24 @@ from healthpipe.domain.validation_sql import (
 )
 from healthpipe.errors import InputError
 
-MALFORMED_REASON = "malformed_row"
-
-
-@dataclass(frozen=True)
-class SplitPaths:
-    processed_csv: Path
-    processed_parquet: Path
-    rejected_csv: Path
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    rows_input: int
-    rows_valid: int
-    rows_rejected: int
-    reasons: dict[str, int]
-    users: int
-    first_event: str | None
-    last_event: str | None
-    columns: list[str] = field(default_factory=list)
-
-
-def _read_csv_sql(path: Path, header: Header) -> str:
-    names = "[" + ", ".join(quote_literal(n) for n in header.canonical) + "]"
-    return (
-        f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, "
-        f"delim = ',', quote = '\"', escape = '\"', names = {names}, "
-        f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
-        "store_rejects = true, rejects_table = 'hp_reject_errors', "
-        "rejects_scan = 'hp_reject_scans', strict_mode = true)"
-    )
-
-
-def _duckdb_reason(exc: duckdb.Error) -> str:
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return first[:200]
+__all__ = ["MALFORMED_REASON", "SplitPaths", "ValidationResult", "validate_file"]
 
 
 def _load(
     con: duckdb.DuckDBPyConnection, path: Path, header: Header, profile: RuleProfile, now: str
-) -> None:
+) -> int:
     """Parse the file once into `checked`, each row with its per-row reasons; malformed
-    records land in `malformed` with their number."""
+    records land in `malformed` with their number. Returns the malformed count."""
+    cols = ", ".join(quote_ident(c) for c in header.canonical)
     try:
         con.execute(
-            "CREATE TEMP TABLE checked AS SELECT row_number() OVER () AS parsed_no, "
-            f"row_number() OVER () AS source_row, *, {reasons_list_sql(profile, now)} AS reasons "
-            f"FROM {_read_csv_sql(path, header)}"
+            f"CREATE TEMP TABLE checked AS SELECT parsed_no, parsed_no AS source_row, {cols}, "
+            f"{INSTANT}, {reasons_list_sql(profile, now, INSTANT)} AS reasons "
+            f"FROM {numbered_scan_sql(path, header, prepared=True)}"
         )
     except duckdb.Error as exc:
-        raise InputError(f"not a readable CSV file: {_duckdb_reason(exc)}", code="not_csv") from exc
-    con.execute(
-        "CREATE TEMP TABLE malformed AS "
-        "SELECT line - 1 AS source_row, string_agg(DISTINCT error_type, '|') AS kinds, "
-        "first(csv_line) AS raw_line FROM hp_reject_errors GROUP BY line"
-    )
-    bad = con.execute(
-        "SELECT min(source_row) FROM malformed WHERE kinds LIKE '%INVALID ENCODING%'"
-    ).fetchone()
-    if bad and bad[0] is not None:
-        raise InputError(
-            f"file is not UTF-8 encoded (first invalid bytes in data row {bad[0]}); "
-            "re-export it as UTF-8",
-            code="not_utf8",
-        )
+        raise InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv") from exc
+    return load_malformed(con)
 
 
 def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
@@ -100,9 +69,6 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
     Rows keep their file order in `checked` (updates never move rows), so the outputs need
     no sort.
     """
-    (malformed,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
-    if not malformed:
-        return
     # The k-th parsed record sits at k + #{malformed j : m_j - j < k}.
     con.execute(
         "CREATE TEMP TABLE gaps AS SELECT before_no, max(skipped) AS skipped FROM ("
@@ -119,18 +85,17 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> None:
     """Append `duplicate_reading` to every repeat of an earlier (user, instant) reading.
 
-    A hash pass over the file finds the few keys seen more than once; only those rows are
-    compared exactly and ranked, so no window or sort runs over the whole file.
+    A hash pass finds the few keys seen more than once; only those rows are compared
+    exactly and ranked, so no window or sort runs over the whole file.
     """
     if not profile.reject_duplicates:
         return
-    key = duplicate_key_columns(profile)
+    key = duplicate_key_columns(profile, INSTANT)
     keys = ", ".join(f"{expr} AS k{i}" for i, expr in enumerate(key))
     names = ", ".join(f"k{i}" for i in range(len(key)))
     con.execute(
         "CREATE TEMP TABLE repeated_hashes AS SELECT h FROM ("
-        f"SELECT hash({', '.join(key)}) AS h FROM checked WHERE {duplicate_candidate_sql()}) "
-        "GROUP BY h HAVING count(*) > 1"
+        f"SELECT hash({', '.join(key)}) AS h FROM checked) GROUP BY h HAVING count(*) > 1"
     )
     con.execute(
         "CREATE TEMP TABLE duplicates AS SELECT parsed_no FROM ("
@@ -144,76 +109,43 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> No
     )
 
 
-def _output_columns(header: Header) -> list[str]:
-    return list(REQUIRED_COLUMNS) + list(header.extras)
-
-
-def _write_processed(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths) -> None:
-    columns = _output_columns(header)
-    required = set(REQUIRED_COLUMNS)
-    csv_cells = ", ".join(
-        f"{safe_cell_sql(f'trim({quote_ident(c)})' if c in required else quote_ident(c))} "
-        f"AS {quote_ident(c)}"
-        for c in columns
-    )
+def _write_outputs(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths) -> None:
     con.execute(
-        f"COPY (SELECT {csv_cells} FROM checked WHERE len(reasons) = 0) "
+        f"COPY (SELECT {processed_csv_cells(header)} FROM checked WHERE len(reasons) = 0) "
         f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)"
     )
-    vitals = ", ".join(
-        f"CAST(trim({quote_ident(c)}) AS DOUBLE) AS {quote_ident(c)}" for c in VITAL_COLUMNS
-    )
-    extras = "".join(f", {quote_ident(c)}" for c in header.extras)
     con.execute(
-        "COPY (SELECT source_row, TRY_CAST(trim(event_time) AS TIMESTAMPTZ) AS event_time, "
-        f"trim(event_time) AS event_time_text, trim(user_id) AS user_id, {vitals}{extras} "
-        "FROM checked WHERE len(reasons) = 0) "
-        f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)"
+        f"COPY (SELECT {processed_parquet_cells(header, 'source_row')} FROM checked "
+        f"WHERE len(reasons) = 0) TO {quote_literal(str(out.processed_parquet))} "
+        "(FORMAT parquet, COMPRESSION zstd)"
     )
-
-
-def _write_rejected(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths) -> None:
-    columns = _output_columns(header)
-    cells = ", ".join(f"{safe_cell_sql(quote_ident(c))} AS {quote_ident(c)}" for c in columns)
-    nulls = ", ".join(f"NULL AS {quote_ident(c)}" for c in columns)
     con.execute(
         "COPY ("
-        f"SELECT source_row, array_to_string(reasons, ';') AS reject_reason, {cells}, "
-        "NULL AS raw_line FROM checked WHERE len(reasons) > 0 "
-        f"UNION ALL SELECT source_row, '{MALFORMED_REASON}', {nulls}, "
+        "SELECT source_row, array_to_string(reasons, ';') AS reject_reason, "
+        f"{rejected_cells(header)}, NULL AS raw_line FROM checked WHERE len(reasons) > 0 "
+        f"UNION ALL SELECT source_row, '{MALFORMED_REASON}', {rejected_nulls(header)}, "
         f"{safe_cell_sql('trim(raw_line, chr(10) || chr(13))')} FROM malformed "
         f"ORDER BY source_row) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
 
 
-def _summarise(con: duckdb.DuckDBPyConnection) -> ValidationResult:
-    total, valid, users, first, last = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE len(reasons) = 0), "
-        "count(DISTINCT trim(user_id)) FILTER (WHERE len(reasons) = 0), "
-        "CAST(min(TRY_CAST(trim(event_time) AS TIMESTAMPTZ)) FILTER (WHERE len(reasons) = 0) "
-        "AS VARCHAR), "
-        "CAST(max(TRY_CAST(trim(event_time) AS TIMESTAMPTZ)) FILTER (WHERE len(reasons) = 0) "
-        "AS VARCHAR) FROM checked"
-    ).fetchone() or (0, 0, 0, None, None)
-    reasons = dict(
-        con.execute(
-            "SELECT reason, count(*) FROM (SELECT unnest(reasons) AS reason FROM checked) "
-            "GROUP BY reason ORDER BY count(*) DESC, reason"
-        ).fetchall()
-    )
-    (malformed,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
+def _validate_table(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    out: SplitPaths,
+    now_iso: str,
+) -> ValidationResult:
+    malformed = _load(con, path, header, profile, now_iso)
     if malformed:
-        reasons[MALFORMED_REASON] = int(malformed)
-    rows_input = int(total) + int(malformed)
-    return ValidationResult(
-        rows_input=rows_input,
-        rows_valid=int(valid),
-        rows_rejected=rows_input - int(valid),
-        reasons={str(k): int(v) for k, v in reasons.items()},
-        users=int(users),
-        first_event=first,
-        last_event=last,
-    )
+        _number_rows(con)
+    _mark_duplicates(con, profile)
+    (parsed,) = con.execute("SELECT count(*) FROM checked").fetchone() or (0,)
+    if int(parsed) + malformed == 0:
+        raise InputError("no data rows (header only)", code="no_rows")
+    _write_outputs(con, header, out)
+    return summarise(con, out, "(SELECT reasons FROM checked WHERE len(reasons) > 0)", malformed)
 
 
 def validate_file(
@@ -226,18 +158,20 @@ def validate_file(
     limits: EngineLimits,
 ) -> ValidationResult:
     """Validate `path` under `profile`, write the split, and count every row and reason."""
-    con = connect(limits)
-    try:
-        # Rows stay in file order from the scan to the outputs: no sort over the file.
-        con.execute("SET preserve_insertion_order = true")
-        _load(con, path, header, profile, now_iso)
-        _number_rows(con)
-        _mark_duplicates(con, profile)
-        result = _summarise(con)
-        if result.rows_input == 0:
-            raise InputError("no data rows (header only)", code="no_rows")
-        _write_processed(con, header, out)
-        _write_rejected(con, header, out)
-    finally:
-        con.close()
-    return ValidationResult(**{**result.__dict__, "columns": _output_columns(header)})
+    check_reserved(header)
+    result: ValidationResult | None = None
+    for streaming in (True, False):
+        con = connect(limits)
+        try:
+            # Rows keep the file's order from the scan to the outputs: no sort of the file.
+            con.execute("SET preserve_insertion_order = true")
+            if streaming:
+                result = validate_streaming(con, path, header, profile, out, now_iso)
+            else:
+                result = _validate_table(con, path, header, profile, out, now_iso)
+        finally:
+            con.close()
+        if result is not None:
+            break
+    assert result is not None
+    return ValidationResult(**{**result.__dict__, "columns": output_columns(header)})

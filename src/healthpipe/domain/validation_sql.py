@@ -59,11 +59,17 @@ def numeric_check(field: str, rng: FieldRange) -> str:
     return f"CASE WHEN {is_blank(col)} THEN 'missing_{field}' WHEN {bad} THEN 'invalid_{field}' END"
 
 
-def event_time_check(profile: RuleProfile, now_iso: str) -> str:
+def parsed_time_sql() -> str:
+    """The instant of a row's event_time, NULL when it does not parse."""
+    return f"TRY_CAST(trim({quote_ident('event_time')}) AS TIMESTAMPTZ)"
+
+
+def event_time_check(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
+    """`parsed`: a column already holding `parsed_time_sql()`, to parse each value once."""
     col = quote_ident("event_time")
     checks = [f"WHEN {is_blank(col)} THEN 'missing_event_time'"]
     if profile.timestamp == "iso8601":
-        parsed = f"TRY_CAST(trim({col}) AS TIMESTAMPTZ)"
+        parsed = parsed or parsed_time_sql()
         bad = f"NOT regexp_full_match(trim({col}), {quote_literal(ISO8601_RE)}) OR {parsed} IS NULL"
         if profile.max_future_hours is not None:
             limit = (
@@ -95,7 +101,7 @@ def bp_order_check(profile: RuleProfile) -> str:
     )
 
 
-def duplicate_key_columns(profile: RuleProfile) -> list[str]:
+def duplicate_key_columns(profile: RuleProfile, parsed: str | None = None) -> list[str]:
     """The identity of a reading: user and instant (parsed when it parses, else the text).
 
     A text that does not parse never equals a parsed instant and instants compare by value,
@@ -105,7 +111,7 @@ def duplicate_key_columns(profile: RuleProfile) -> list[str]:
     when = f"trim({quote_ident('event_time')})"
     if profile.timestamp != "iso8601":
         return [user, when]
-    parsed = f"TRY_CAST({when} AS TIMESTAMPTZ)"
+    parsed = parsed or parsed_time_sql()
     return [user, parsed, f"CASE WHEN {parsed} IS NULL THEN {when} END"]
 
 
@@ -115,13 +121,30 @@ def duplicate_candidate_sql() -> str:
     return f"NOT {is_blank(user)} AND NOT {is_blank(when)}"
 
 
-def reason_checks(profile: RuleProfile, now_iso: str) -> list[str]:
+def reason_checks(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> list[str]:
     """The per-row checks in report order: fields, then cross-field. Duplicates, which need
     the whole file, come after these (see `duplicate_key_columns`)."""
-    checks = [event_time_check(profile, now_iso), user_id_check(profile)]
+    checks = [event_time_check(profile, now_iso, parsed), user_id_check(profile)]
     checks += [numeric_check(field, profile.ranges[field]) for field in VITAL_COLUMNS]
     checks.append(bp_order_check(profile))
     return checks
+
+
+def prepared_text(field: str) -> str:
+    return quote_ident(f"__hp_text_{field}__")
+
+
+def prepared_value(field: str) -> str:
+    return quote_ident(f"__hp_value_{field}__")
+
+
+def prepared_columns_sql() -> str:
+    """Each vital trimmed and cast once, for `row_surely_valid_sql` to refer to."""
+    return ", ".join(
+        f"trim({quote_ident(f)}) AS {prepared_text(f)}, "
+        f"{as_double(quote_ident(f))} AS {prepared_value(f)}"
+        for f in VITAL_COLUMNS
+    )
 
 
 def _surely_number_in(field: str, rng: FieldRange) -> str:
@@ -131,9 +154,7 @@ def _surely_number_in(field: str, rng: FieldRange) -> str:
     ('_') and surrounding tabs or line breaks (all below '+' and '.', which no number
     starts or ends below); such cells fall back to the full check.
     """
-    col = quote_ident(field)
-    text = f"trim({col})"
-    value = as_double(col)
+    text, value = prepared_text(field), prepared_value(field)
     ok = (
         f"{value} BETWEEN {_num(rng.min)} AND {_num(rng.max)} AND NOT contains({text}, '_') "
         f"AND ascii({text}) >= 43 AND right({text}, 1) >= '.'"
@@ -143,22 +164,23 @@ def _surely_number_in(field: str, rng: FieldRange) -> str:
     return ok
 
 
-def row_surely_valid_sql(profile: RuleProfile, now_iso: str) -> str:
+def row_surely_valid_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
     """A cheap predicate that implies every per-row check passes (it may be false for a valid
-    row: then the full checks decide)."""
-    parts = [f"({check}) IS NULL" for check in reason_checks(profile, now_iso)[:2]]
+    row: then the full checks decide). Needs the columns of `prepared_columns_sql`."""
+    parts = [f"({check}) IS NULL" for check in reason_checks(profile, now_iso, parsed)[:2]]
     parts += [_surely_number_in(f, profile.ranges[f]) for f in VITAL_COLUMNS]
-    sbp, dbp = as_double(quote_ident("systolic_bp")), as_double(quote_ident("diastolic_bp"))
+    sbp, dbp = prepared_value("systolic_bp"), prepared_value("diastolic_bp")
     parts.append(f"{dbp} {'<=' if profile.bp_order == 'le' else '<'} {sbp}")
     return " AND ".join(f"({p})" for p in parts)
 
 
-def reasons_list_sql(profile: RuleProfile, now_iso: str) -> str:
+def reasons_list_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
     """A row's reasons in report order (empty when valid); the list is built only for rows
-    the cheap predicate cannot clear."""
-    items = ",\n    ".join(reason_checks(profile, now_iso))
+    the cheap predicate cannot clear. Needs the columns of `prepared_columns_sql`."""
+    items = ",\n    ".join(reason_checks(profile, now_iso, parsed))
     full = f"list_filter([\n    {items}\n  ], lambda r: r IS NOT NULL)"
-    return f"CASE WHEN {row_surely_valid_sql(profile, now_iso)} THEN []::VARCHAR[] ELSE {full} END"
+    fast = row_surely_valid_sql(profile, now_iso, parsed)
+    return f"CASE WHEN {fast} THEN []::VARCHAR[] ELSE {full} END"
 
 
 def safe_cell_sql(expr: str) -> str:

@@ -1,0 +1,181 @@
+"""Pieces shared by both validation paths: the CSV scan, the output columns and cells,
+the malformed-record table and the result types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
+from healthpipe.dataops.header import Header
+from healthpipe.domain.validation_sql import (
+    parsed_time_sql,
+    prepared_columns_sql,
+    quote_ident,
+    quote_literal,
+    safe_cell_sql,
+)
+from healthpipe.errors import InputError
+
+MALFORMED_REASON = "malformed_row"
+# Working columns are named __hp_…__ (the parsed event time, computed once per row, and
+# the prepared vitals); DuckDB matches names case-insensitively, so a header holding such
+# a name is refused (see `check_reserved`).
+RESERVED_PREFIX = "__hp_"
+INSTANT = f'"{RESERVED_PREFIX}event_instant__"'
+
+
+@dataclass(frozen=True)
+class SplitPaths:
+    processed_csv: Path
+    processed_parquet: Path
+    rejected_csv: Path
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    rows_input: int
+    rows_valid: int
+    rows_rejected: int
+    reasons: dict[str, int]
+    users: int
+    first_event: str | None
+    last_event: str | None
+    columns: list[str] = field(default_factory=list)
+
+
+def check_reserved(header: Header) -> None:
+    reserved = [name for name in header.canonical if name.startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise InputError(f"reserved column name in header: {reserved[0]}", code="bad_header")
+
+
+def read_csv_sql(path: Path, header: Header, *, rejects: bool = True) -> str:
+    """The file as text columns. With `rejects`, malformed records are skipped and recorded
+    in `hp_reject_errors`; without, any malformed record is an error."""
+    names = "[" + ", ".join(quote_literal(n) for n in header.canonical) + "]"
+    store = (
+        "store_rejects = true, rejects_table = 'hp_reject_errors', "
+        "rejects_scan = 'hp_reject_scans', "
+        if rejects
+        else ""
+    )
+    return (
+        f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, "
+        f"delim = ',', quote = '\"', escape = '\"', names = {names}, "
+        f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
+        f"{store}strict_mode = true)"
+    )
+
+
+def numbered_scan_sql(
+    path: Path, header: Header, *, rejects: bool = True, prepared: bool = False
+) -> str:
+    """Every parsed record with `parsed_no` (its 1-based index among parsed records, in
+    file order: a streaming window) and its parsed event time; with `prepared`, also the
+    trimmed and cast vitals the row checks use."""
+    extra = f", {prepared_columns_sql()}" if prepared else ""
+    return (
+        f"(SELECT row_number() OVER () AS parsed_no, * FROM (SELECT *, {parsed_time_sql()} "
+        f"AS {INSTANT}{extra} FROM {read_csv_sql(path, header, rejects=rejects)}))"
+    )
+
+
+def duckdb_reason(exc: duckdb.Error) -> str:
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return first[:200]
+
+
+def load_malformed(con: duckdb.DuckDBPyConnection) -> int:
+    """`malformed` (source_row, kinds, raw_line) from the reject table; refuses non-UTF-8."""
+    con.execute(
+        "CREATE TEMP TABLE malformed AS "
+        "SELECT line - 1 AS source_row, string_agg(DISTINCT error_type, '|') AS kinds, "
+        "first(csv_line) AS raw_line FROM hp_reject_errors GROUP BY line"
+    )
+    bad = con.execute(
+        "SELECT min(source_row) FROM malformed WHERE kinds LIKE '%INVALID ENCODING%'"
+    ).fetchone()
+    if bad and bad[0] is not None:
+        raise InputError(
+            f"file is not UTF-8 encoded (first invalid bytes in data row {bad[0]}); "
+            "re-export it as UTF-8",
+            code="not_utf8",
+        )
+    (count,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
+    return int(count)
+
+
+def output_columns(header: Header) -> list[str]:
+    return list(REQUIRED_COLUMNS) + list(header.extras)
+
+
+def processed_csv_cells(header: Header) -> str:
+    """Trimmed required cells and extras as written, made safe against formula injection.
+    A valid vital is a plain decimal number, which `safe_cell_sql` leaves as it is."""
+    cells = []
+    for c in output_columns(header):
+        col = quote_ident(c)
+        if c in VITAL_COLUMNS:
+            cells.append(f"trim({col}) AS {col}")
+        elif c in REQUIRED_COLUMNS:
+            cells.append(f"{safe_cell_sql(f'trim({col})')} AS {col}")
+        else:
+            cells.append(f"{safe_cell_sql(col)} AS {col}")
+    return ", ".join(cells)
+
+
+def processed_parquet_cells(header: Header, source_row: str) -> str:
+    vitals = ", ".join(
+        f"CAST(trim({quote_ident(c)}) AS DOUBLE) AS {quote_ident(c)}" for c in VITAL_COLUMNS
+    )
+    extras = "".join(f", {quote_ident(c)}" for c in header.extras)
+    return (
+        f"{source_row} AS source_row, {INSTANT} AS event_time, "
+        f"trim(event_time) AS event_time_text, trim(user_id) AS user_id, {vitals}{extras}"
+    )
+
+
+def rejected_cells(header: Header) -> str:
+    return ", ".join(
+        f"{safe_cell_sql(quote_ident(c))} AS {quote_ident(c)}" for c in output_columns(header)
+    )
+
+
+def rejected_nulls(header: Header) -> str:
+    return ", ".join(f"NULL AS {quote_ident(c)}" for c in output_columns(header))
+
+
+def summarise(
+    con: duckdb.DuckDBPyConnection, out: SplitPaths, rejected_rows: str, malformed: int
+) -> ValidationResult:
+    """Counts per reason from `rejected_rows` (every parsed record that failed, with its
+    `reasons` list); users and time range from the written Parquet (the valid rows, parsed
+    already)."""
+    parquet = quote_literal(str(out.processed_parquet))
+    valid, users, first, last = con.execute(
+        "SELECT count(*), count(DISTINCT user_id), CAST(min(event_time) AS VARCHAR), "
+        f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({parquet})"
+    ).fetchone() or (0, 0, None, None)
+    (failed,) = con.execute(f"SELECT count(*) FROM {rejected_rows}").fetchone() or (0,)
+    reasons = dict(
+        con.execute(
+            "SELECT reason, count(*) FROM ("
+            f"SELECT unnest(reasons) AS reason FROM {rejected_rows}) "
+            "GROUP BY reason ORDER BY count(*) DESC, reason"
+        ).fetchall()
+    )
+    if malformed:
+        reasons[MALFORMED_REASON] = malformed
+    rows_input = int(valid) + int(failed) + malformed
+    return ValidationResult(
+        rows_input=rows_input,
+        rows_valid=int(valid),
+        rows_rejected=rows_input - int(valid),
+        reasons={str(k): int(v) for k, v in reasons.items()},
+        users=int(users),
+        first_event=first,
+        last_event=last,
+    )
