@@ -215,6 +215,8 @@ def build_aws(
 
     settings = settings.model_copy(update={"duckdb_memory_mb": lambda_duckdb_memory_mb(settings)})
     workdir = workdir or LAMBDA_WORKDIR
+    # matplotlib caches fonts under $MPLCONFIGDIR; on Lambda only /tmp is writable
+    os.environ.setdefault("MPLCONFIGDIR", str(workdir / "matplotlib"))
     dynamodb = _aws_client("dynamodb", clients, session)
     return Ports(
         settings=settings,
