@@ -27,9 +27,9 @@ from rel_helpers import (
 
 from healthpipe.bootstrap import LocalRuntime, build_local
 from healthpipe.config import Settings
-from healthpipe.events import Event, object_created
+from healthpipe.events import Event
 from healthpipe.orchestration.local import Dispatcher
-from healthpipe.orchestration.runs import upload_raw
+from healthpipe.orchestration.runs import upload_event, upload_raw
 from healthpipe.stages.analyze import analyze
 from healthpipe.stages.base import Ports, StageResult
 from healthpipe.stages.ingest import ingest
@@ -39,11 +39,7 @@ COPIES = 10
 
 
 def _upload_event(runtime: LocalRuntime, source: Path) -> Event:
-    key = upload_raw(runtime, source)
-    target = runtime.store.path_for(key)
-    return object_created(
-        runtime.store.bucket, key, runtime.store.version_of(target), target.stat().st_size
-    )
+    return upload_event(runtime, upload_raw(runtime, source))
 
 
 def _outcomes(runtime: LocalRuntime) -> dict[str, Counter[str]]:

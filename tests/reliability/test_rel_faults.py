@@ -27,9 +27,15 @@ from healthpipe.bootstrap import LocalRuntime
 from healthpipe.config import Settings
 from healthpipe.domain.identity import correlation_id_for
 from healthpipe.errors import PermanentError, TransientError
-from healthpipe.events import Event, object_created
+from healthpipe.events import Event
 from healthpipe.orchestration.local import Dispatcher
-from healthpipe.orchestration.runs import FileOutcome, collect, run_files, upload_raw
+from healthpipe.orchestration.runs import (
+    FileOutcome,
+    collect,
+    run_files,
+    upload_event,
+    upload_raw,
+)
 
 # fault point -> the stage (delivery target) it breaks first
 POINTS = {
@@ -60,17 +66,13 @@ def faulty(settings: Settings, plan: FaultPlan) -> LocalRuntime:
 
 
 def _submit(runtime: LocalRuntime, source: Path) -> Event:
-    key = upload_raw(runtime, source)
-    target = runtime.store.path_for(key)
-    event = object_created(
-        runtime.store.bucket, key, runtime.store.version_of(target), target.stat().st_size
-    )
+    event = upload_event(runtime, upload_raw(runtime, source))
     runtime.bus.publish(event)
     return event
 
 
 def _outcome(runtime: LocalRuntime, event: Event, source: Path) -> FileOutcome:
-    key = event.detail["object"]["key"]
+    key = f"raw/{source.name}"
     version = event.detail["object"].get("version-id")
     return collect(
         runtime,

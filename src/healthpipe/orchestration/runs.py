@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote_plus
 
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.domain.identity import correlation_id_for, file_stem, report_key
-from healthpipe.events import object_created
+from healthpipe.events import Event, object_created
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.ports import HASH_CHUNK
 
@@ -60,6 +61,16 @@ def upload_raw(runtime: LocalRuntime, source: Path) -> str:
     return key
 
 
+def upload_event(runtime: LocalRuntime, key: str) -> Event:
+    """The "Object Created" event S3 would send for `key`: its key URL-encoded, as S3's is
+    (ingest decodes it, so a literal `%` or `+` in a file name must arrive encoded)."""
+    target = runtime.store.path_for(key)
+    version = runtime.store.version_of(target)
+    return object_created(
+        runtime.store.bucket, quote_plus(key, safe="/"), version, target.stat().st_size
+    )
+
+
 def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> FileOutcome:
     outcome = FileOutcome(source=str(source))
     if not source.is_file():
@@ -71,9 +82,8 @@ def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> Fil
         outcome.error = f"not a .csv or .csv.gz file: {source.name}"
         return outcome
     key = upload_raw(runtime, source)
-    target = runtime.store.path_for(key)
-    version = runtime.store.version_of(target)
-    event = object_created(runtime.store.bucket, key, version, target.stat().st_size)
+    event = upload_event(runtime, key)
+    version = event.detail["object"].get("version-id")
     dispatcher.submit(event)
     dispatcher.drain()
     return collect(

@@ -28,9 +28,8 @@ from watchdog.observers import Observer
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.domain.identity import correlation_id_for, is_ingestible
-from healthpipe.events import object_created
 from healthpipe.orchestration.local import Dispatcher
-from healthpipe.orchestration.runs import FileOutcome, collect
+from healthpipe.orchestration.runs import FileOutcome, collect, upload_event
 from healthpipe.stages.base import log_event
 
 logger = logging.getLogger("healthpipe.watch")
@@ -188,7 +187,7 @@ class RawWatcher:
         correlation_id = correlation_id_for(store.bucket, key, version)
         if self.runtime.bus.deliveries_for(correlation_id):
             return  # this version was already ingested (by `healthpipe run`, or before)
-        event = object_created(store.bucket, key, version, path.stat().st_size)
+        event = upload_event(self.runtime, key)
         self.runtime.bus.publish(event)
         self._submitted.append(_Submitted(event.id, correlation_id, path))
         log_event(logger, "file settled, event published", key=key)
