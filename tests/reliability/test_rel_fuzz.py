@@ -211,7 +211,7 @@ def _check_csv_outputs(bucket: Path) -> dict[str, int]:
             with path.open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.reader(handle))
             counts[kind] += len(rows) - 1
-            for row in rows[1:]:  # header cells: see test_header_cells_are_neutralised
+            for row in rows:
                 for cell in row:
                     if cell.startswith(FORMULA_START):
                         assert NUMBER.match(cell), f"formula-leading cell in {path.name}: {cell!r}"
@@ -298,14 +298,9 @@ def test_file_names_with_url_escapes_are_ingested_under_their_own_key(
     assert json.loads(manifest.read_text())["source"]["key"] == f"raw/{name}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: extra-column names are copied into the CSV headers unneutralised "
-    "(dataops/validate.py, being rewritten by its owner; reported)",
-)
 def test_header_cells_are_neutralised(tmp_path: Path) -> None:
-    """Found by the fuzz run: a column named `=evil` reaches processed/ and rejected/ CSV
-    headers as `=evil`, a formula a spreadsheet would run."""
+    """Regression found by the fuzz run: a column named `=evil` reached the processed/ and
+    rejected/ CSV headers as `=evil`, a formula a spreadsheet would run."""
     data = (
         b"event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,=evil\n"
         b"2026-11-01T00:00:00Z,u1,70,98,10,36.6,120,80,x\n"

@@ -31,7 +31,10 @@ class Header:
 
 
 def canonical_name(raw: str) -> str:
-    return raw.strip().strip("\ufeff").strip().lower()
+    """Lower-case, trimmed; a name a spreadsheet would run as a formula gets a leading `'`
+    (extra columns are copied into the CSV outputs' headers)."""
+    name = raw.strip().strip("\ufeff").strip().lower()
+    return "'" + name if name.startswith(("=", "+", "-", "@")) else name
 
 
 def is_gzip(path: Path) -> bool:
