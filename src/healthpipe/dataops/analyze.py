@@ -31,6 +31,9 @@ TOP_EPISODES = 100
 TOP_USERS = 25
 TIMELINE_BUCKETS = 48
 SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
+# Per-user medians hold every value of a user: the baseline runs over groups of users of
+# about this many readings at a time (about 40 MB of values under a 256 MB limit).
+ROWS_PER_MEDIAN_PASS = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -74,11 +77,19 @@ def _load(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
     )
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"CREATE TEMP TABLE anomalies AS {clinical_anomalies_sql('readings')}")
+    (rows,) = con.execute("SELECT count(*) FROM readings").fetchone() or (0,)
+    buckets = max(1, -(-int(rows) // ROWS_PER_MEDIAN_PASS))
     for metric in BASELINE_METRICS:
-        con.execute(
-            "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, kind, "
-            f"severity, value, rule FROM ({baseline_anomalies_sql('readings', (metric,))})"
-        )
+        for bucket in range(buckets):
+            users = (
+                "readings"
+                if buckets == 1
+                else f"(SELECT * FROM readings WHERE hash(user_id) % {buckets} = {bucket})"
+            )
+            con.execute(
+                "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, "
+                f"kind, severity, value, rule FROM ({baseline_anomalies_sql(users, (metric,))})"
+            )
 
 
 def _metric_stats(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
@@ -87,11 +98,12 @@ def _metric_stats(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
         col = quote_ident(metric)
         (row,) = _rows(
             con,
+            # One holistic state for the five quantiles (median is quantile_cont 0.5).
+            "SELECT count, mean, std, min, q[1] AS p05, q[2] AS p25, q[3] AS median, "
+            "q[4] AS p75, q[5] AS p95, max FROM ("
             f"SELECT count({col}) AS count, avg({col}) AS mean, stddev_samp({col}) AS std, "
-            f"min({col}) AS min, quantile_cont({col}, 0.05) AS p05, "
-            f"quantile_cont({col}, 0.25) AS p25, median({col}) AS median, "
-            f"quantile_cont({col}, 0.75) AS p75, quantile_cont({col}, 0.95) AS p95, "
-            f"max({col}) AS max FROM readings",
+            f"min({col}) AS min, quantile_cont({col}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q, "
+            f"max({col}) AS max FROM readings)",
         )
         hist = _rows(
             con,
