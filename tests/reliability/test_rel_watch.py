@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rel_faults import FaultPlan, build_faulty
 from rel_helpers import (
     CRASH_ENTRY,
     assert_exactly_once,
@@ -29,6 +30,8 @@ from rel_helpers import (
 )
 
 from healthpipe.bootstrap import LocalRuntime
+from healthpipe.config import Settings
+from healthpipe.errors import TransientError
 from healthpipe.orchestration.runs import FileOutcome
 from healthpipe.orchestration.watch import RawWatcher, SettleTracker
 
@@ -78,7 +81,7 @@ def test_a_file_deleted_before_it_settles_is_forgotten(tmp_path: Path) -> None:
 @pytest.fixture
 def watching(runtime: LocalRuntime) -> Iterator[tuple[RawWatcher, list[FileOutcome]]]:
     outcomes: list[FileOutcome] = []
-    watcher = RawWatcher(runtime, settle_seconds=1.0, poll_seconds=0.05, on_outcome=outcomes.append)
+    watcher = RawWatcher(runtime, settle_seconds=1.5, poll_seconds=0.05, on_outcome=outcomes.append)
     thread = threading.Thread(target=watcher.run, daemon=True)
     thread.start()
     yield watcher, outcomes
@@ -105,8 +108,8 @@ def test_watcher_processes_a_slow_copy_once_whole_and_survives_a_bad_file(
     raw = workspace / "bucket" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
 
-    (raw / "broken.csv").write_bytes(b"\x00\x01garbage\xff")
     _write_slowly(source, raw / "vitals.csv")
+    (raw / "broken.csv").write_bytes(b"\x00\x01garbage\xff")
     wait_for(lambda: len(outcomes) >= 2, "two outcomes")
 
     by_name = {Path(o.source).name: o for o in outcomes}
@@ -208,3 +211,29 @@ def test_watch_killed_mid_ingest_restarts_and_finishes_exactly_once(
     assert code == 0, stderr[-2000:]
     assert_exactly_once(workspace, source)
     assert os.path.getsize(raw / source.name) == source.stat().st_size
+
+
+def test_watcher_survives_a_failing_outbox_and_publishes_once_it_is_back(
+    settings: Settings, workspace: Path, tmp_path: Path
+) -> None:
+    plan = FaultPlan()
+    runtime = build_faulty(settings, plan)
+    outcomes: list[FileOutcome] = []
+    watcher = RawWatcher(runtime, settle_seconds=0.2, poll_seconds=0.05, on_outcome=outcomes.append)
+    plan.arm("bus.publish", lambda: TransientError("database is locked"), times=2)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        source = make_input(tmp_path / "vitals.csv")
+        raw = workspace / "bucket" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, raw / "vitals.csv")
+        wait_for(lambda: len(outcomes) >= 1, "the outcome after the outbox recovered")
+    finally:
+        watcher.stop()
+        thread.join(timeout=30)
+        runtime.close()
+    assert not thread.is_alive()
+    assert plan.hits["bus.publish"] == 2
+    assert [o.status for o in outcomes] == ["processed"]
+    assert_exactly_once(workspace, source)
