@@ -23,6 +23,7 @@ from rel_helpers import (
     run_cli,
 )
 
+from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.config import Settings
 from healthpipe.domain.identity import correlation_id_for
@@ -196,3 +197,27 @@ def test_cli_retry_redrives_a_dead_letter_from_a_failed_run(
     assert retried.returncode == 0, retried.stderr[-2000:]
     assert "re-drove 1 dead letter(s); 0 remain" in retried.stdout
     assert_exactly_once(workspace, source)
+
+
+def test_digest_whose_ledger_write_fails_is_retried_and_sent_once(
+    faulty: LocalRuntime, plan: FaultPlan, workspace: Path, tmp_path: Path
+) -> None:
+    """Regression: the digest stage completed its claim outside its try block, so a failed
+    ledger write left its own claim in progress and every retry was 'in progress'."""
+    source = make_input(tmp_path / "vitals.csv")
+    [outcome] = run_files(faulty, [source])
+    assert outcome.status == "processed"
+    request = Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, {"window_seconds": 86400})
+    faulty.bus.publish(request)
+    plan.arm("ledger.complete", lambda: TransientError("database is locked"), times=1)
+
+    Dispatcher(faulty.ports, faulty.bus).drain()
+
+    assert plan.hits["ledger.complete"] == 1
+    digest = faulty.bus.delivery_of(request.id, "digest")
+    assert digest is not None
+    assert (digest["status"], digest["outcome"], digest["attempts"]) == ("delivered", "done", 2)
+    assert (
+        faulty.db.query("SELECT count(*) AS n FROM ledger WHERE status <> 'completed'")[0]["n"] == 0
+    )
+    assert len(list((workspace / "outbox").glob("*.eml"))) == 3  # report, alert, digest

@@ -73,12 +73,13 @@ def digest(event: Event, ports: Ports) -> StageResult:
         )
     try:
         info = _send_digest(window, ports)
+        # inside the try: a failed complete releases the claim so that the retry can run
+        ports.ledger.complete(claim_key, info)
     except Exception:
         ports.ledger.release(claim_key)
         ports.metrics.add("StageFailures", 1, stage=STAGE)
         ports.metrics.flush()
         raise
-    ports.ledger.complete(claim_key, info)
     ports.metrics.flush()
     return StageResult("done", [], info)
 
