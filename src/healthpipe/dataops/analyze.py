@@ -92,19 +92,40 @@ def _load(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
             )
 
 
+QUANTILES = {"p05": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
+STAT_ORDER = ("count", "mean", "std", "min", "p05", "p25", "median", "p75", "p95", "max")
+
+
+def _quantiles(con: duckdb.DuckDBPyConnection, col: str) -> dict[str, float | None]:
+    """quantile_cont of `col` (rank (n - 1) q, linear between neighbours), computed from
+    the counts of its distinct values: a grouping, which spills to disk, instead of the
+    holistic aggregate, which holds every value in memory."""
+    qs = "[" + ", ".join(repr(q) for q in QUANTILES.values()) + "]"
+    found = con.execute(
+        f"WITH g AS (SELECT {col} AS x, count(*) AS n FROM readings WHERE {col} IS NOT NULL "
+        "GROUP BY x), c AS (SELECT x, sum(n) OVER (ORDER BY x) - n AS first_i, "
+        "sum(n) OVER (ORDER BY x) AS end_i FROM g), "
+        f"k AS (SELECT q, (total - 1) * q AS rank FROM (SELECT sum(n) AS total FROM g), "
+        f"unnest(CAST({qs} AS DOUBLE[])) u(q) WHERE total > 0) "
+        "SELECT k.q, k.rank - floor(k.rank) AS d, a.x AS lo, b.x AS hi FROM k "
+        "JOIN c a ON floor(k.rank) >= a.first_i AND floor(k.rank) < a.end_i "
+        "JOIN c b ON ceil(k.rank) >= b.first_i AND ceil(k.rank) < b.end_i"
+    ).fetchall()
+    by_q = {float(q): lo + (hi - lo) * d if d else lo for q, d, lo, hi in found}
+    return {name: by_q.get(q) for name, q in QUANTILES.items()}
+
+
 def _metric_stats(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
     stats: dict[str, dict[str, Any]] = {}
     for metric in VITAL_COLUMNS:
         col = quote_ident(metric)
         (row,) = _rows(
             con,
-            # One holistic state for the five quantiles (median is quantile_cont 0.5).
-            "SELECT count, mean, std, min, q[1] AS p05, q[2] AS p25, q[3] AS median, "
-            "q[4] AS p75, q[5] AS p95, max FROM ("
             f"SELECT count({col}) AS count, avg({col}) AS mean, stddev_samp({col}) AS std, "
-            f"min({col}) AS min, quantile_cont({col}, [0.05, 0.25, 0.5, 0.75, 0.95]) AS q, "
-            f"max({col}) AS max FROM readings)",
+            f"min({col}) AS min, max({col}) AS max FROM readings",
         )
+        row = {**row, **_quantiles(con, col)}
+        row = {k: row[k] for k in STAT_ORDER}
         hist = _rows(
             con,
             f"WITH b AS (SELECT min({col}) AS lo, max({col}) AS hi FROM readings) "
