@@ -10,6 +10,7 @@ taken over at once, without waiting for the lease.
 from __future__ import annotations
 
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,12 @@ from rel_helpers import (
     make_input,
     run_cli,
 )
+
+from healthpipe.adapters.local.ledger import SqliteLedger
+from healthpipe.bootstrap import LocalRuntime
+from healthpipe.errors import PermanentError
+from healthpipe.events import Event
+from healthpipe.ports import default_owner
 
 LEDGER_COMPLETE = "healthpipe.adapters.local.ledger:SqliteLedger.complete"
 BUS_FINISH = "healthpipe.adapters.local.event_bus:SqliteEventBus.finish"
@@ -121,3 +128,36 @@ def test_repeated_crashes_in_successive_stages_then_rerun(source: Path, workspac
 
     assert final.returncode == 0, final.stderr[-2000:]
     assert_exactly_once(workspace, source)
+
+
+def test_a_live_but_stuck_owner_keeps_its_claim_until_the_lease_runs_out(
+    runtime: LocalRuntime,
+) -> None:
+    """The pid check only frees claims of dead processes; a hung one is waited out."""
+    stuck = SqliteLedger(runtime.db, lease_seconds=900.0)  # this (live) process's pid
+    other = SqliteLedger(runtime.db, lease_seconds=900.0)
+    now = time.time()
+    assert stuck.claim("ingest:abc", now=now).acquired
+
+    assert other.claim("ingest:abc", now=now + 899).outcome == "in_progress"
+    taken = other.claim("ingest:abc", now=now + 901)
+
+    assert taken.acquired and taken.record.attempts == 2
+    with pytest.raises(PermanentError, match="lost the claim"):
+        stuck.complete("ingest:abc", {})  # the stuck worker cannot complete it any more
+    other.complete("ingest:abc", {"ok": True})
+
+
+def test_a_running_delivery_under_a_live_lease_is_redelivered_after_it(
+    runtime: LocalRuntime,
+) -> None:
+    runtime.bus.publish(Event("health.data.scheduler", "Digest Requested", {}))
+    now = time.time()
+    # a worker on another host took it and hangs: its liveness cannot be checked from here
+    first = runtime.bus.claim_due("other-host:1:stuck", lease_seconds=60, now=now)
+    assert first is not None
+
+    assert runtime.bus.claim_due(default_owner(), 60, now=now + 59) is None
+    again = runtime.bus.claim_due(default_owner(), 60, now=now + 61)
+
+    assert again is not None and again.id == first.id and again.attempts == 2
