@@ -79,13 +79,15 @@ def _load(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
     con.execute(f"CREATE TEMP TABLE anomalies AS {clinical_anomalies_sql('readings')}")
     (rows,) = con.execute("SELECT count(*) FROM readings").fetchone() or (0,)
     buckets = max(1, -(-int(rows) // ROWS_PER_MEDIAN_PASS))
-    for metric in BASELINE_METRICS:
-        for bucket in range(buckets):
-            users = (
-                "readings"
-                if buckets == 1
-                else f"(SELECT * FROM readings WHERE hash(user_id) % {buckets} = {bucket})"
+    for bucket in range(buckets):
+        users = "readings"
+        if buckets > 1:  # one scan of the file per group, then the group's small table
+            users = "readings_group"
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE readings_group AS SELECT * FROM readings "
+                f"WHERE hash(user_id) % {buckets} = {bucket}"
             )
+        for metric in BASELINE_METRICS:
             con.execute(
                 "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, "
                 f"kind, severity, value, rule FROM ({baseline_anomalies_sql(users, (metric,))})"
