@@ -23,6 +23,9 @@ from typer.testing import CliRunner
 
 from healthpipe.cli import app
 
+# the outputs may hold a record of several MB (see the oversized-row test)
+csv.field_size_limit(64 * 1024 * 1024)
+
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 
 

@@ -52,6 +52,10 @@ def check_reserved(header: Header) -> None:
         raise InputError(f"reserved column name in header: {reserved[0]}", code="bad_header")
 
 
+# The longest record accepted (DuckDB's default is 2 MB); a longer one makes the file unusable.
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+
+
 def read_csv_sql(path: Path, header: Header, *, rejects: bool = True) -> str:
     """The file as text columns. With `rejects`, malformed records are skipped and recorded
     in `hp_reject_errors`; without, any malformed record is an error."""
@@ -66,7 +70,8 @@ def read_csv_sql(path: Path, header: Header, *, rejects: bool = True) -> str:
         f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, "
         f"delim = ',', quote = '\"', escape = '\"', names = {names}, "
         f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
-        f"{store}strict_mode = true)"
+        f"{store}strict_mode = true, max_line_size = {MAX_RECORD_BYTES}, "
+        f"buffer_size = {2 * MAX_RECORD_BYTES})"
     )
 
 
