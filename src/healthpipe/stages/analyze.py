@@ -14,7 +14,7 @@ from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
 from healthpipe.domain.brief import build_brief
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
-from healthpipe.stages.base import Ports, StageResult, log_event, timed
+from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.ingest import engine_limits
 
 STAGE = "analyze"
@@ -51,17 +51,13 @@ def analyze(event: Event, ports: Ports) -> StageResult:
             replay,
             {"dataset_id": dataset_id, **claim.record.result},
         )
-    try:
-        result = _analyze(detail, dataset_id, correlation_id, ports)
-        # inside the try: a failed complete releases the claim so that the retry can run
-        ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
-    except Exception:
-        ports.ledger.release(claim_key)
-        ports.metrics.add("StageFailures", 1, stage=STAGE)
-        ports.metrics.flush()
-        raise
-    ports.metrics.flush()
-    return result
+    return run_claimed(
+        ports,
+        claim_key,
+        STAGE,
+        lambda: _analyze(detail, dataset_id, correlation_id, ports),
+        lambda result: result.info | {"event": result.events[0].detail},
+    )
 
 
 def _analyze(

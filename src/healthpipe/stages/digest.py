@@ -28,7 +28,7 @@ from healthpipe.report.digest import (
     render_digest_html,
     window_totals,
 )
-from healthpipe.stages.base import Ports, StageResult, log_event
+from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed
 
 STAGE = "digest"
 DEFAULT_WINDOW_SECONDS = 86400
@@ -71,16 +71,7 @@ def digest(event: Event, ports: Ports) -> StageResult:
             [],
             {"window": window.identity, **claim.record.result},
         )
-    try:
-        info = _send_digest(window, ports)
-        # inside the try: a failed complete releases the claim so that the retry can run
-        ports.ledger.complete(claim_key, info)
-    except Exception:
-        ports.ledger.release(claim_key)
-        ports.metrics.add("StageFailures", 1, stage=STAGE)
-        ports.metrics.flush()
-        raise
-    ports.metrics.flush()
+    info = run_claimed(ports, claim_key, STAGE, lambda: _send_digest(window, ports), dict)
     return StageResult("done", [], info)
 
 

@@ -27,7 +27,7 @@ from healthpipe.domain.rules import load_profile
 from healthpipe.errors import InputError
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.ports import LocalObject
-from healthpipe.stages.base import Ports, StageResult, log_event, timed
+from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 
 STAGE = "ingest"
 logger = logging.getLogger("healthpipe.ingest")
@@ -86,20 +86,15 @@ def ingest(event: Event, ports: Ports) -> StageResult:
                 replay,
                 {"dataset_id": dataset_id, **claim.record.result},
             )
-        try:
-            result = _process(
+        return run_claimed(
+            ports,
+            claim_key,
+            STAGE,
+            lambda: _process(
                 obj, dataset_id, correlation_id, bucket, ports, workdir, timings, started
-            )
-            # inside the try: a failed complete must release the claim, or every retry
-            # would find our own live claim "in progress" and the upload would stall
-            ports.ledger.complete(claim_key, result.info | {"event": result.events[0].detail})
-        except Exception:
-            ports.ledger.release(claim_key)
-            ports.metrics.add("StageFailures", 1, stage=STAGE)
-            ports.metrics.flush()
-            raise
-    ports.metrics.flush()
-    return result
+            ),
+            lambda result: result.info | {"event": result.events[0].detail},
+        )
 
 
 def _replay(result: dict[str, Any], correlation_id: str) -> list[Event]:

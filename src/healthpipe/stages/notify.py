@@ -23,7 +23,7 @@ from healthpipe.report.browse import ReportCard, publish
 from healthpipe.report.charts import report_charts
 from healthpipe.report.model import build_report_model
 from healthpipe.report.render import build_message, render_html
-from healthpipe.stages.base import Ports, StageResult, log_event
+from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed
 
 STAGE = "notify"
 ALERT = "alert"
@@ -43,16 +43,7 @@ def notify(event: Event, ports: Ports) -> StageResult:
             [],
             {"dataset_id": dataset_id, **claim.record.result},
         )
-    try:
-        info = _notify(event, dataset_id, ports)
-        # inside the try: a failed complete releases the claim so that the retry can run
-        ports.ledger.complete(claim_key, info)
-    except Exception:
-        ports.ledger.release(claim_key)
-        ports.metrics.add("StageFailures", 1, stage=STAGE)
-        ports.metrics.flush()
-        raise
-    ports.metrics.flush()
+    info = run_claimed(ports, claim_key, STAGE, lambda: _notify(event, dataset_id, ports), dict)
     return StageResult("done", [], info)
 
 
