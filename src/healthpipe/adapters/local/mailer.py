@@ -59,7 +59,7 @@ class OutboxMailer(Mailer):
             _write_atomic(self.folder / f"{name}.html", html.encode())
         target = self.folder / f"{name}.eml"
         _write_atomic(target, message.as_bytes())
-        return str(target)
+        return str(target.resolve())
 
 
 class SmtpMailer(Mailer):
