@@ -221,6 +221,7 @@ resource "aws_cloudwatch_dashboard" "this" {
         properties = {
           title = "Stage duration p90 (ms)", region = local.region, stat = "p90", period = 300
           metrics = [
+            [local.metrics_ns, "StageDurationMs", "stage", "ingest"],
             [local.metrics_ns, "StageDurationMs", "stage", "analyze"],
             [local.metrics_ns, "StageDurationMs", "stage", "notify"],
             [local.metrics_ns, "StageDurationMs", "stage", "digest"],

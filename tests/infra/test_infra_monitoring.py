@@ -41,6 +41,8 @@ def emitted_metrics() -> set[tuple[str, str]]:
             continue
         for name in re.findall(r'\.add\(\s*"(\w+)"', text):
             out.add((name, stage.group(1)))
+        if "run_claimed(" in text:  # stages.base.run_claimed records StageFailures for it
+            out.add(("StageFailures", stage.group(1)))
     return out
 
 
