@@ -22,6 +22,7 @@ from healthpipe.domain.anomaly_sql import (
     clinical_anomalies_sql,
     partial_news2_sql,
 )
+from healthpipe.domain.clinical import LOW_SIDE_KINDS
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
@@ -222,6 +223,9 @@ def _anomaly_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> 
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
+    """Runs of consecutive abnormal readings; the peak is the worst value in the direction of
+    the episode's kind (lowest for low SpO2, highest for tachycardia)."""
+    low_kinds = ", ".join(quote_literal(k) for k in sorted(LOW_SIDE_KINDS))
     con.execute(
         "CREATE TEMP TABLE episodes AS "
         "WITH flagged AS (SELECT DISTINCT ON (user_id, metric, ord) user_id, metric, ord, "
@@ -229,12 +233,13 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
         "ORDER BY user_id, metric, ord, severity DESC), "
         "runs AS (SELECT *, ord - row_number() OVER (PARTITION BY user_id, metric ORDER BY ord) "
         "AS run FROM flagged) "
+        "SELECT * EXCLUDE (low, high), "
+        f"CASE WHEN kind IN ({low_kinds}) THEN low ELSE high END AS peak_value FROM ("
         "SELECT user_id, metric, mode(kind ORDER BY severity DESC, kind) AS kind, "
         "max(severity) AS severity, "
         "count(*) AS readings, min(event_time) AS start_time, max(event_time) AS end_time, "
-        "arg_max(value, abs(value - median_value)) AS peak_value FROM ("
-        "SELECT *, median(value) OVER (PARTITION BY metric) AS median_value FROM runs) "
-        f"GROUP BY user_id, metric, run HAVING count(*) >= {MIN_EPISODE_READINGS}"
+        "min(value) AS low, max(value) AS high FROM runs "
+        f"GROUP BY user_id, metric, run HAVING count(*) >= {MIN_EPISODE_READINGS})"
     )
     (total,) = con.execute("SELECT count(*) FROM episodes").fetchone() or (0,)
     listed = _rows(

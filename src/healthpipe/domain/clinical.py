@@ -111,6 +111,22 @@ NEWS2_BY_METRIC = {p.metric: p for p in NEWS2_PARAMETERS}
 NEWS2_KINDS_COVERED_BY_BP = frozenset({"severe_hypertension"})
 
 
+def _low_side_kinds() -> frozenset[str]:
+    """Kinds flagged below a parameter's zero-score band (their worst value is the lowest)."""
+    kinds: set[str] = set()
+    for param in NEWS2_PARAMETERS:
+        for band in param.bands:
+            if band.score == 0:
+                break
+            if band.kind:
+                kinds.add(band.kind)
+    return frozenset(kinds)
+
+
+# bradycardia, low_spo2, hypotension, hypothermia: an episode's peak is its lowest value
+LOW_SIDE_KINDS = _low_side_kinds()
+
+
 def news2_score(metric: str, value: float) -> int:
     return NEWS2_BY_METRIC[metric].band_for(value).score
 
