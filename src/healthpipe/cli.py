@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -64,7 +65,7 @@ VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JS
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -104,7 +105,7 @@ def _print_outcomes(results: list[FileOutcome]) -> None:
     colours = {"processed": "green", "skipped": "cyan", "rejected": "yellow", "failed": "red"}
     for r in results:
         table.add_row(
-            Path(r.source).name,
+            escape(Path(r.source).name),
             f"[{colours[r.status]}]{r.status}[/]",
             r.dataset_id or "-",
             str(r.rows["input"]),
@@ -115,7 +116,11 @@ def _print_outcomes(results: list[FileOutcome]) -> None:
     out.print(table)
     for r in results:
         if r.error:
-            err.print(f"[yellow]{Path(r.source).name}:[/] {r.error}", highlight=False)
+            err.print(
+                f"[yellow]{escape(Path(r.source).name)}:[/] {escape(r.error)}",
+                highlight=False,
+                soft_wrap=True,
+            )
         if r.report:
             out.print(f"report: {r.report}", highlight=False, soft_wrap=True)
         if r.email:
@@ -273,7 +278,7 @@ def status(
         table.add_row(
             str(item["created_at"]),
             item["dataset_id"],
-            item["source_key"],
+            escape(item["source_key"]),
             str(item["rows"]["input"]),
             str(item["rows"]["rejected"]),
             str(item["anomalies"]["total"]),
