@@ -23,6 +23,7 @@ from rich.table import Table
 
 from healthpipe import __version__, logs
 from healthpipe.bootstrap import LocalRuntime, build_local
+from healthpipe.commands.options import AnalystOpt, ConfigOpt, RulesOpt, VerboseOpt, WorkspaceOpt
 from healthpipe.config import Settings, load_settings
 from healthpipe.errors import ConfigError, HealthpipeError
 from healthpipe.orchestration.local import Dispatcher
@@ -40,28 +41,6 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace folder [env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]",
-        show_default=False,
-    ),
-]
-RulesOpt = Annotated[
-    str | None, typer.Option("--rules", help="Rules profile (plausible, seed) or a TOML file path")
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        help="Settings file [env HEALTHPIPE_CONFIG; default ./healthpipe.toml if present]",
-    ),
-]
-AnalystOpt = Annotated[str | None, typer.Option("--analyst", help="builtin, bedrock or openai")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JSON) on stderr")]
 
 
 def fail(message: str, code: int) -> typer.Exit:

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from healthpipe import constants as c
+from healthpipe.commands.options import ConfigOpt
 from healthpipe.domain.identity import is_ingestible
 
 out = Console()
@@ -22,9 +23,6 @@ PrefixOpt = Annotated[str, typer.Option("--prefix", help="Key prefix (raw/ start
 KmsOpt = Annotated[
     str | None,
     typer.Option("--kms-key-id", help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID]"),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="Settings file [env HEALTHPIPE_CONFIG]")
 ]
 
 

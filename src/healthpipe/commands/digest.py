@@ -7,33 +7,18 @@ import logging
 import re
 import sys
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from healthpipe.commands.options import ConfigOpt, JsonOpt, VerboseOpt, WorkspaceOpt
+
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 UNIT_SECONDS = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
-# Same options as cli.py's (redeclared: this module is imported while cli.py is loading).
 SinceOpt = Annotated[
     str, typer.Option("--since", help="Window length ending now: 24h, 90m, 7d, 1w")
 ]
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace folder [env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]",
-        show_default=False,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", help="Settings file [env HEALTHPIPE_CONFIG]"),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object on stdout")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JSON) on stderr")]
 
 
 def parse_duration(text: str) -> float:

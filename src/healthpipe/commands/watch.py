@@ -12,21 +12,14 @@ from typing import Annotated
 
 import typer
 
-# Same options as cli.py's (redeclared: this module is imported while cli.py is loading).
-WorkspaceOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--workspace",
-        "-w",
-        help="Workspace folder [env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]",
-        show_default=False,
-    ),
-]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="Settings file")]
-RulesOpt = Annotated[
-    str | None, typer.Option("--rules", help="Rules profile (plausible, seed) or a TOML file path")
-]
-AnalystOpt = Annotated[str | None, typer.Option("--analyst", help="builtin, bedrock or openai")]
+from healthpipe.commands.options import (
+    AnalystOpt,
+    ConfigOpt,
+    RulesOpt,
+    VerboseOpt,
+    WorkspaceOpt,
+)
+
 SettleOpt = Annotated[
     float,
     typer.Option(
@@ -36,7 +29,6 @@ SettleOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per finished file")]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="INFO logs (JSON) on stderr")]
 
 
 def register(app: typer.Typer) -> None:
