@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import os
 import smtplib
 import ssl
-import tempfile
 import time
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Literal
 
+from healthpipe.adapters.local.files import write_bytes_atomic
 from healthpipe.errors import PermanentError, TransientError
 from healthpipe.ports import Mailer
 
@@ -32,17 +31,6 @@ def html_for_browser(message: EmailMessage) -> str | None:
     return html
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class OutboxMailer(Mailer):
     """Writes each message as `<name>.eml`, and its HTML (images inlined) as `<name>.html`.
 
@@ -56,9 +44,9 @@ class OutboxMailer(Mailer):
         self.folder.mkdir(parents=True, exist_ok=True)
         html = html_for_browser(message)
         if html is not None:
-            _write_atomic(self.folder / f"{name}.html", html.encode())
+            write_bytes_atomic(self.folder / f"{name}.html", html.encode())
         target = self.folder / f"{name}.eml"
-        _write_atomic(target, message.as_bytes())
+        write_bytes_atomic(target, message.as_bytes())
         return str(target.resolve())
 
 

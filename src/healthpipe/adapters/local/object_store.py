@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
+from healthpipe.adapters.local.files import TEMP_PREFIX, write_atomic, write_bytes_atomic
 from healthpipe.errors import PermanentError
 from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
 
@@ -41,32 +40,15 @@ class FolderObjectStore(ObjectStore):
                 size += len(chunk)
         return LocalObject(key, path, size, digest.hexdigest(), self.version_of(path))
 
-    def _atomic_target(self, key: str) -> tuple[Path, int, str]:
-        target = self.path_for(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.name)
-        return target, fd, tmp
-
     def _put_file(self, key: str, path: Path, content_type: str) -> str:
-        target, fd, tmp = self._atomic_target(key)
-        try:
-            with os.fdopen(fd, "wb") as out, path.open("rb") as src:
-                shutil.copyfileobj(src, out, HASH_CHUNK)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        target = self.path_for(key)
+        with path.open("rb") as src:
+            write_atomic(target, lambda out: shutil.copyfileobj(src, out, HASH_CHUNK))
         return self.version_of(target)
 
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str:
-        target, fd, tmp = self._atomic_target(key)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        target = self.path_for(key)
+        write_bytes_atomic(target, data)
         return self.version_of(target)
 
     def _get_bytes(self, key: str) -> bytes:
@@ -82,7 +64,7 @@ class FolderObjectStore(ObjectStore):
         base = self.root.resolve()
         keys = []
         for path in base.rglob("*"):
-            if path.is_file() and not path.name.startswith(".tmp-"):
+            if path.is_file() and not path.name.startswith(TEMP_PREFIX):
                 key = path.relative_to(base).as_posix()
                 if key.startswith(prefix):
                     keys.append(key)
