@@ -3,10 +3,17 @@
 Returns bounded facts (sizes do not grow with the file): per-metric statistics and histograms,
 NEWS2 and BP-category distributions, anomaly counts, the top anomalies, episodes and per-user
 risk rows. The full anomaly list is written to a Parquet file next to the analysis.
+
+Memory stays flat as the file grows: the Parquet file is read where it lies (never copied into
+a table); statistics, quantiles, distributions and the per-user baselines come from one scan
+that counts each distinct value per user (a few hundred thousand rows, whatever the size);
+anomalies and episodes, which need each user's readings in time order, are found over groups
+of whole users of a bounded number of readings, each written to its own Parquet part.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,14 +22,24 @@ import duckdb
 
 from healthpipe.constants import VITAL_COLUMNS
 from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
+    ANOMALY_ITEMS,
     BASELINE_METRICS,
-    baseline_anomalies_sql,
+    anomaly_code_sql,
+    baseline_column,
+    baselines_sql,
     bp_category_sql,
-    clinical_anomalies_sql,
-    partial_news2_sql,
+    clinical_items,
+    item_kind_sql,
+    item_metric_sql,
+    item_rule_sql,
+    item_severity_sql,
+    item_values_sql,
+    kinds,
+    news2_score_sql,
+    quantiles_from_counts_sql,
 )
-from healthpipe.domain.clinical import LOW_SIDE_KINDS
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
@@ -32,9 +49,10 @@ TOP_EPISODES = 100
 TOP_USERS = 25
 TIMELINE_BUCKETS = 48
 SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
-# Per-user medians hold every value of a user: the baseline runs over groups of users of
-# about this many readings at a time (about 40 MB of values under a 256 MB limit).
-ROWS_PER_MEDIAN_PASS = 2_000_000
+# Anomalies and episodes run over groups of whole users of about this many readings per MB
+# of the engine's memory limit (a group's readings are sorted in memory, with its anomalies).
+READINGS_PER_MB = 4000
+MIN_READINGS_PER_GROUP = 50_000
 
 
 @dataclass(frozen=True)
@@ -63,118 +81,265 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _load(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
-    """`readings` in (user, time, source_row) order; `ord` numbers them in that order.
-
-    `ord` only ever serves to find consecutive readings of one user (episode runs), so a
-    global index works as well as a per-user one; a sort spills to disk under the memory
-    limit, where a partitioned window over the whole file does not.
-    """
-    con.execute("SET preserve_insertion_order = true")
-    con.execute(
-        "CREATE TEMP TABLE readings AS SELECT *, row_number() OVER () AS ord FROM ("
-        f"SELECT * FROM read_parquet({quote_literal(str(parquet))}) "
-        "ORDER BY user_id, event_time NULLS LAST, source_row)"
+def _scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
+    """Two scans of the file. One aggregate: readings, time range, per-metric moments and the
+    partial NEWS2 and BP-category distributions. One grouping: `value_counts` (metric,
+    user_id, x, n), how many readings of each user have each value of each vital (x NULL: the
+    value is missing; user_id NULL for steps, which has no baseline)."""
+    news2 = " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
+    top_score = sum(max(b.score for b in p.bands) for p in cl.NEWS2_PARAMETERS)
+    parts = ["count(*) AS readings", "min(event_time) AS first", "max(event_time) AS last"]
+    for i, metric in enumerate(VITAL_COLUMNS):
+        col = quote_ident(metric)
+        parts += [
+            f"count({col}) AS count_{i}",
+            f"avg({col}) AS mean_{i}",
+            f"stddev_samp({col}) AS std_{i}",
+            f"min({col}) AS min_{i}",
+            f"max({col}) AS max_{i}",
+        ]
+    parts += [f"count(*) FILTER (WHERE news2 = {k}) AS news2_{k}" for k in range(top_score + 1)]
+    parts += [
+        f"count(*) FILTER (WHERE bp = {quote_literal(c.name)}) AS bp_{i}"
+        for i, c in enumerate(cl.BP_CATEGORIES)
+    ]
+    vitals = ", ".join(quote_ident(m) for m in VITAL_COLUMNS)
+    (agg,) = _rows(
+        con,
+        f"SELECT {', '.join(parts)} FROM (SELECT event_time, {vitals}, {news2} AS news2, "
+        f"{bp_category_sql()} AS bp FROM {src})",
     )
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"CREATE TEMP TABLE anomalies AS {clinical_anomalies_sql('readings')}")
-    (rows,) = con.execute("SELECT count(*) FROM readings").fetchone() or (0,)
-    buckets = max(1, -(-int(rows) // ROWS_PER_MEDIAN_PASS))
-    for bucket in range(buckets):
-        users = "readings"
-        if buckets > 1:  # one scan of the file per group, then the group's small table
-            users = "readings_group"
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE readings_group AS SELECT * FROM readings "
-                f"WHERE hash(user_id) % {buckets} = {bucket}"
-            )
-        for metric in BASELINE_METRICS:
-            con.execute(
-                "INSERT INTO anomalies SELECT source_row, user_id, event_time, ord, metric, "
-                f"kind, severity, value, rule FROM ({baseline_anomalies_sql(users, (metric,))})"
-            )
+    con.execute(
+        "CREATE TEMP TABLE value_counts AS SELECT metric, "
+        f"CASE WHEN metric IN ({', '.join(quote_literal(m) for m in BASELINE_METRICS)}) "
+        f"OR metric = {quote_literal(VITAL_COLUMNS[0])} THEN user_id END AS user_id, x, "
+        f"count(*) AS n FROM (UNPIVOT (SELECT user_id, {vitals} FROM {src}) "
+        f"ON {vitals} INTO NAME metric VALUE x) GROUP BY ALL"
+    )
+    return agg
 
 
 QUANTILES = {"p05": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}
 STAT_ORDER = ("count", "mean", "std", "min", "p05", "p25", "median", "p75", "p95", "max")
 
 
-def _quantiles(con: duckdb.DuckDBPyConnection, col: str) -> dict[str, float | None]:
-    """quantile_cont of `col` (rank (n - 1) q, linear between neighbours), computed from
-    the counts of its distinct values: a grouping, which spills to disk, instead of the
-    holistic aggregate, which holds every value in memory."""
-    qs = "[" + ", ".join(repr(q) for q in QUANTILES.values()) + "]"
+def _metric_stats(con: duckdb.DuckDBPyConnection, agg: dict[str, Any]) -> dict[str, Any]:
+    """Per-metric statistics: moments from the aggregate, quantiles and histograms from
+    `value_counts`."""
+    con.execute(
+        "CREATE TEMP TABLE metric_counts AS SELECT metric, x, sum(n) AS n FROM value_counts "
+        "WHERE x IS NOT NULL GROUP BY metric, x"
+    )
+    # rank (n - 1) q, linear between neighbours: lo + (hi - lo) d
     found = con.execute(
-        f"WITH g AS (SELECT {col} AS x, count(*) AS n FROM readings WHERE {col} IS NOT NULL "
-        "GROUP BY x), c AS (SELECT x, sum(n) OVER (ORDER BY x) - n AS first_i, "
-        "sum(n) OVER (ORDER BY x) AS end_i FROM g), "
-        f"k AS (SELECT q, (total - 1) * q AS rank FROM (SELECT sum(n) AS total FROM g), "
-        f"unnest(CAST({qs} AS DOUBLE[])) u(q) WHERE total > 0) "
-        "SELECT k.q, k.rank - floor(k.rank) AS d, a.x AS lo, b.x AS hi FROM k "
-        "JOIN c a ON floor(k.rank) >= a.first_i AND floor(k.rank) < a.end_i "
-        "JOIN c b ON ceil(k.rank) >= b.first_i AND ceil(k.rank) < b.end_i"
+        "SELECT metric, q, lo, hi, d FROM "
+        f"({quantiles_from_counts_sql('metric_counts', ('metric',), tuple(QUANTILES.values()))})"
     ).fetchall()
-    by_q = {float(q): lo + (hi - lo) * d if d else lo for q, d, lo, hi in found}
-    return {name: by_q.get(q) for name, q in QUANTILES.items()}
-
-
-def _metric_stats(con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+    by_q = {(m, float(q)): lo + (hi - lo) * d if d else lo for m, q, lo, hi, d in found}
+    hist = _rows(
+        con,
+        "WITH b AS (SELECT metric, min(x) AS lo, max(x) AS hi FROM metric_counts "
+        "GROUP BY metric) "
+        f"SELECT metric, least(CAST(floor((x - lo) / greatest((hi - lo) / {HISTOGRAM_BINS}, "
+        f"1e-9)) AS INTEGER), {HISTOGRAM_BINS - 1}) AS bin, sum(n) AS count, "
+        "any_value(lo) AS lo, any_value(hi) AS hi FROM metric_counts JOIN b USING (metric) "
+        "GROUP BY metric, bin ORDER BY metric, bin",
+    )
     stats: dict[str, dict[str, Any]] = {}
-    for metric in VITAL_COLUMNS:
-        col = quote_ident(metric)
-        (row,) = _rows(
-            con,
-            f"SELECT count({col}) AS count, avg({col}) AS mean, stddev_samp({col}) AS std, "
-            f"min({col}) AS min, max({col}) AS max FROM readings",
-        )
-        row = {**row, **_quantiles(con, col)}
-        row = {k: row[k] for k in STAT_ORDER}
-        hist = _rows(
-            con,
-            f"WITH b AS (SELECT min({col}) AS lo, max({col}) AS hi FROM readings) "
-            f"SELECT least(CAST(floor(({col} - lo) / greatest((hi - lo) / {HISTOGRAM_BINS}, "
-            f"1e-9)) AS INTEGER), {HISTOGRAM_BINS - 1}) AS bin, count(*) AS count, "
-            f"any_value(lo) AS lo, any_value(hi) AS hi FROM readings, b "
-            f"WHERE {col} IS NOT NULL GROUP BY bin ORDER BY bin",
-        )
-        row = _clean(row)
-        if hist:
-            lo, hi = float(hist[0]["lo"]), float(hist[0]["hi"])
+    for i, metric in enumerate(VITAL_COLUMNS):
+        row: dict[str, Any] = {k: agg[f"{k}_{i}"] for k in ("count", "mean", "std", "min", "max")}
+        row |= {name: by_q.get((metric, q)) for name, q in QUANTILES.items()}
+        row = _clean({k: row[k] for k in STAT_ORDER})
+        bins = [h for h in hist if h["metric"] == metric]
+        if bins:
+            lo, hi = float(bins[0]["lo"]), float(bins[0]["hi"])
             width = (hi - lo) / HISTOGRAM_BINS if hi > lo else 1.0
             counts = [0] * HISTOGRAM_BINS
-            for h in hist:
+            for h in bins:
                 counts[int(h["bin"])] = int(h["count"])
             row["histogram"] = {
                 "edges": [round(lo + i * width, 4) for i in range(HISTOGRAM_BINS + 1)],
                 "counts": counts,
             }
         stats[metric] = row
-    return stats
-
-
-def _distributions(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    news2 = _rows(
-        con,
-        f"SELECT score, count(*) AS n FROM (SELECT {partial_news2_sql()} AS score FROM readings) "
-        "GROUP BY score ORDER BY score",
-    )
-    bp = _rows(
-        con,
-        f"SELECT category, count(*) AS n FROM (SELECT {bp_category_sql()} AS category "
-        "FROM readings) GROUP BY category ORDER BY n DESC",
-    )
-    dist = {int(r["score"]): int(r["n"]) for r in news2}
     return {
-        "news2_partial": {
-            "distribution": {str(k): v for k, v in dist.items()},
-            "readings_score_5_or_more": sum(v for k, v in dist.items() if k >= 5),
-            "readings_score_7_or_more": sum(v for k, v in dist.items() if k >= 7),
-        },
-        "bp_categories": {str(r["category"]): int(r["n"]) for r in bp},
+        "readings": int(agg["readings"]),
+        "time_range": {"start": _iso(agg["first"]), "end": _iso(agg["last"])},
+        "metrics": stats,
     }
 
 
-def _anomaly_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
+def _distributions(agg: dict[str, Any]) -> dict[str, Any]:
+    dist = {
+        int(k.removeprefix("news2_")): int(v)
+        for k, v in agg.items()
+        if k.startswith("news2_") and v
+    }
+    bp = [(c.name, int(agg[f"bp_{i}"])) for i, c in enumerate(cl.BP_CATEGORIES)]
+    return {
+        "news2_partial": {
+            "distribution": {str(k): v for k, v in sorted(dist.items())},
+            "readings_score_5_or_more": sum(v for k, v in dist.items() if k >= 5),
+            "readings_score_7_or_more": sum(v for k, v in dist.items() if k >= 7),
+        },
+        "bp_categories": {name: n for name, n in sorted(bp, key=lambda item: -item[1]) if n},
+    }
+
+
+def _users_table(con: duckdb.DuckDBPyConnection) -> None:
+    """`users`: uid (1, 2, ... in user_id order), user_id, readings and the user's baselines
+    (med_<metric>, mad_<metric>; NULL without one)."""
+    metrics = ", ".join(quote_literal(m) for m in BASELINE_METRICS)
+    counts = f"(SELECT * FROM value_counts WHERE x IS NOT NULL AND metric IN ({metrics}))"
+    con.execute(f"CREATE TEMP TABLE baselines AS {baselines_sql(counts)}")
+    wide = ", ".join(
+        f"max({stat}) FILTER (WHERE metric = {quote_literal(m)}) AS {baseline_column(stat, m)}"
+        for m in BASELINE_METRICS
+        for stat in ("med", "mad")
+    )
+    con.execute(
+        "CREATE TEMP TABLE users AS SELECT row_number() OVER (ORDER BY r.user_id NULLS LAST) "
+        "AS uid, r.user_id, r.readings, b.* EXCLUDE (user_id) FROM (SELECT user_id, "
+        f"sum(n) AS readings FROM value_counts WHERE metric = {quote_literal(VITAL_COLUMNS[0])} "
+        f"GROUP BY user_id) r LEFT JOIN (SELECT user_id, {wide} FROM baselines "
+        "GROUP BY user_id) b ON b.user_id = r.user_id"
+    )
+
+
+def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> list[str]:
+    """Filters on user_id that split the users, in user order, into groups of about
+    `readings_per_group` readings (a user is never split; one group needs no filter)."""
+    users = con.execute("SELECT user_id, readings FROM users ORDER BY uid").fetchall()
+    groups: list[list[str | None]] = [[]]
+    size = 0
+    for user, readings in users:
+        if size and size + int(readings) > readings_per_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(user)
+        size += int(readings)
+    if len(groups) == 1:
+        return ["TRUE"]
+    filters = []
+    for group in groups:
+        named = [u for u in group if u is not None]
+        terms = ["r.user_id IS NULL"] if len(named) < len(group) else []
+        if named:
+            terms.append(
+                f"r.user_id BETWEEN {quote_literal(named[0])} AND {quote_literal(named[-1])}"
+            )
+        filters.append("(" + " OR ".join(terms) + ")")
+    return filters
+
+
+def _group_anomalies_sql(src: str, where: str) -> str:
+    """The anomalies of one group of users: uid, ord (the reading's place in the user's
+    readings in time order), source_row, event_time, item (of ANOMALY_ITEMS), severity and
+    value. The flags are worked out per reading before the sort, in one BIGINT."""
+    vitals = ", ".join(f"r.{quote_ident(m)}" for m in sorted({i.column for i in ANOMALY_ITEMS}))
+    baselines = ", ".join(
+        f"u.{baseline_column(stat, m)}" for m in BASELINE_METRICS for stat in ("med", "mad")
+    )
+    columns = ", ".join(quote_ident(c) for c in sorted({i.column for i in ANOMALY_ITEMS}))
+    coded = (
+        f"SELECT uid, source_row, event_time, {columns}, {anomaly_code_sql()} AS code "
+        f"FROM (SELECT u.uid, r.source_row, r.event_time, {vitals}, {baselines} FROM {src} r "
+        f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where})"
+    )
+    ordered = (
+        "SELECT *, row_number() OVER (PARTITION BY uid ORDER BY event_time NULLS LAST, "
+        f"source_row) AS ord FROM ({coded})"
+    )
+    severity = item_severity_sql("code", "item")
+    return (
+        f"SELECT uid, ord, source_row, event_time, item, {severity} AS severity, value FROM ("
+        f"SELECT uid, ord, source_row, event_time, code, unnest(range({len(ANOMALY_ITEMS)})) "
+        f"AS item, unnest({item_values_sql()}) AS value FROM ({ordered}) WHERE code <> 0) "
+        f"WHERE {severity} > 0"
+    )
+
+
+def _episodes_sql(anomalies: str) -> str:
+    """Runs of consecutive abnormal readings of one user for one metric (consecutive `ord`);
+    the kind is the most frequent one (ties: the most severe, then by name, as
+    mode(kind ORDER BY severity DESC, kind) gives); the peak is the worst value in the
+    direction of the kind (lowest for low SpO2, highest for tachycardia)."""
+    names = kinds()
+    rank = "CASE kind " + " ".join(f"WHEN {quote_literal(k)} THEN {i}" for i, k in enumerate(names))
+    rank += " END"
+    places = len(names) + 1
+    low_kinds = ", ".join(quote_literal(k) for k in sorted(cl.LOW_SIDE_KINDS))
+    clinical = ", ".join(map(str, clinical_items()))
+    return (
+        "WITH runs AS (SELECT uid, item, event_time, value, severity, "
+        f"{item_kind_sql('item', 'severity', 'value')} AS kind, "
+        "ord - row_number() OVER (PARTITION BY uid, item ORDER BY ord) AS run "
+        f"FROM {anomalies} WHERE item IN ({clinical})), "
+        "by_kind AS (SELECT uid, item, run, kind, count(*) AS n, max(severity) AS severity, "
+        "min(event_time) AS start_time, max(event_time) AS end_time, min(value) AS low, "
+        "max(value) AS high FROM runs GROUP BY uid, item, run, kind), "
+        "episodes AS (SELECT uid, item, "
+        f"arg_max(kind, (n * 4 + severity) * {places} + {places - 1} - {rank}) AS kind, "
+        "max(severity) AS severity, sum(n) AS readings, min(start_time) AS start_time, "
+        "max(end_time) AS end_time, min(low) AS low, max(high) AS high FROM by_kind "
+        f"GROUP BY uid, item, run HAVING sum(n) >= {MIN_EPISODE_READINGS}) "
+        f"SELECT u.user_id, {item_metric_sql('e.item')} AS metric, e.kind, e.severity, "
+        "e.readings, e.start_time, e.end_time, "
+        f"CASE WHEN e.kind IN ({low_kinds}) THEN e.low ELSE e.high END AS peak_value "
+        "FROM episodes e JOIN users u USING (uid)"
+    )
+
+
+def _find_anomalies(
+    con: duckdb.DuckDBPyConnection, src: str, anomalies_out: Path, limits: EngineLimits
+) -> int:
+    """Write every anomaly to `anomalies_out` (in user, time order) and fill `episodes`, one
+    group of users at a time; returns the number of readings flagged."""
+    per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
+    filters = _user_groups(con, per_group)
+    decorated = (
+        f"SELECT a.source_row, u.user_id, a.event_time, {item_metric_sql('a.item')} AS metric, "
+        f"{item_kind_sql('a.item', 'a.severity', 'a.value')} AS kind, a.severity, a.value, "
+        f"{item_rule_sql('a.item')} AS rule FROM group_anomalies a JOIN users u USING (uid) "
+        "ORDER BY a.uid, a.ord, a.item"
+    )
+    flagged = 0
+    with tempfile.TemporaryDirectory(
+        dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
+    ) as tmp:
+        parts = [anomalies_out] if len(filters) == 1 else []
+        for number, where in enumerate(filters):
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE group_anomalies AS "
+                f"{_group_anomalies_sql(src, where)}"
+            )
+            if len(filters) > 1:
+                parts.append(Path(tmp) / f"part-{number:05d}.parquet")
+            con.execute(
+                f"COPY ({decorated}) TO {quote_literal(str(parts[-1]))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+            verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
+            con.execute(f"{verb} {_episodes_sql('group_anomalies')}")
+            (count,) = con.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT uid, ord FROM group_anomalies)"
+            ).fetchone() or (0,)
+            flagged += int(count)
+            con.execute("DROP TABLE group_anomalies")
+        if len(filters) > 1:  # the parts in order, as one file
+            files = "[" + ", ".join(quote_literal(str(p)) for p in parts) + "]"
+            con.execute("SET preserve_insertion_order = true")
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet({files})) TO "
+                f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+            con.execute("SET preserve_insertion_order = false")
+    return flagged
+
+
+def _anomaly_summary(
+    con: duckdb.DuckDBPyConnection, limits: AnalysisLimits, readings_flagged: int
+) -> dict[str, Any]:
     def counts(col: str) -> dict[str, int]:
         return {
             str(r["k"]): int(r["n"])
@@ -202,10 +367,9 @@ def _anomaly_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> 
         "GROUP BY bucket, severity ORDER BY bucket, severity",
     )
     (total,) = con.execute("SELECT count(*) FROM anomalies").fetchone() or (0,)
-    (readings,) = con.execute("SELECT count(DISTINCT source_row) FROM anomalies").fetchone() or (0,)
     return {
         "total": int(total),
-        "readings_flagged": int(readings),
+        "readings_flagged": readings_flagged,
         "by_severity": by_severity,
         "by_kind": counts("kind"),
         "by_metric": counts("metric"),
@@ -223,24 +387,6 @@ def _anomaly_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> 
 
 
 def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
-    """Runs of consecutive abnormal readings; the peak is the worst value in the direction of
-    the episode's kind (lowest for low SpO2, highest for tachycardia)."""
-    low_kinds = ", ".join(quote_literal(k) for k in sorted(LOW_SIDE_KINDS))
-    con.execute(
-        "CREATE TEMP TABLE episodes AS "
-        "WITH flagged AS (SELECT DISTINCT ON (user_id, metric, ord) user_id, metric, ord, "
-        "event_time, value, kind, severity FROM anomalies WHERE rule <> 'baseline' "
-        "ORDER BY user_id, metric, ord, severity DESC), "
-        "runs AS (SELECT *, ord - row_number() OVER (PARTITION BY user_id, metric ORDER BY ord) "
-        "AS run FROM flagged) "
-        "SELECT * EXCLUDE (low, high), "
-        f"CASE WHEN kind IN ({low_kinds}) THEN low ELSE high END AS peak_value FROM ("
-        "SELECT user_id, metric, mode(kind ORDER BY severity DESC, kind) AS kind, "
-        "max(severity) AS severity, "
-        "count(*) AS readings, min(event_time) AS start_time, max(event_time) AS end_time, "
-        "min(value) AS low, max(value) AS high FROM runs "
-        f"GROUP BY user_id, metric, run HAVING count(*) >= {MIN_EPISODE_READINGS})"
-    )
     (total,) = con.execute("SELECT count(*) FROM episodes").fetchone() or (0,)
     listed = _rows(
         con,
@@ -262,7 +408,7 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
 def _users(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
     rows = _rows(
         con,
-        "WITH r AS (SELECT user_id, count(*) AS readings FROM readings GROUP BY user_id), "
+        "WITH r AS (SELECT user_id, readings FROM users), "
         "a AS (SELECT user_id, count(*) AS anomalies, "
         "count(*) FILTER (WHERE severity = 3) AS high, "
         "count(*) FILTER (WHERE severity = 2) AS medium, "
@@ -278,7 +424,7 @@ def _users(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, 
         "FROM r LEFT JOIN a USING (user_id) LEFT JOIN e USING (user_id) "
         f"ORDER BY risk_score DESC, worst DESC, r.user_id LIMIT {limits.top_users}",
     )
-    (total,) = con.execute("SELECT count(DISTINCT user_id) FROM readings").fetchone() or (0,)
+    (total,) = con.execute("SELECT count(user_id) FROM users").fetchone() or (0,)
     (flagged,) = con.execute("SELECT count(DISTINCT user_id) FROM anomalies").fetchone() or (0,)
     for row in rows:
         row["worst"] = SEVERITY_NAMES.get(int(row["worst"]), "none")
@@ -294,26 +440,22 @@ def analyze_parquet(
 ) -> dict[str, Any]:
     """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`."""
     top = analysis_limits or AnalysisLimits()
+    src = f"read_parquet({quote_literal(str(parquet))})"
     con = connect(limits)
     try:
-        _load(con, parquet)
-        (readings, first, last) = con.execute(
-            "SELECT count(*), min(event_time), max(event_time) FROM readings"
-        ).fetchone() or (0, None, None)
-        facts: dict[str, Any] = {
-            "readings": int(readings),
-            "time_range": {"start": _iso(first), "end": _iso(last)},
-            "metrics": _metric_stats(con),
-            **_distributions(con),
-            "anomalies": _anomaly_summary(con, top),
+        agg = _scan_counts(con, src)
+        facts: dict[str, Any] = {**_metric_stats(con, agg), **_distributions(agg)}
+        _users_table(con)
+        flagged = _find_anomalies(con, src, anomalies_out, limits)
+        con.execute(
+            f"CREATE TEMP VIEW anomalies AS SELECT * FROM "
+            f"read_parquet({quote_literal(str(anomalies_out))})"
+        )
+        facts |= {
+            "anomalies": _anomaly_summary(con, top, flagged),
             "episodes": _episodes(con, top),
             "users": _users(con, top),
         }
-        con.execute(
-            "COPY (SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
-            "FROM anomalies ORDER BY user_id, event_time, source_row, metric, rule) "
-            f"TO {quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
-        )
     finally:
         con.close()
     return facts

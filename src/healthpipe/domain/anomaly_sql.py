@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from healthpipe.domain import baseline as bl
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
@@ -80,27 +82,163 @@ def clinical_anomalies_sql(readings: str) -> str:
     )
 
 
-def baseline_anomalies_sql(readings: str, metrics: tuple[str, ...] = BASELINE_METRICS) -> str:
-    """Modified z-score per user and metric (users with >= MIN_READINGS readings, MAD > 0).
+def quantiles_from_counts_sql(
+    counts: str, keys: tuple[str, ...], quantiles: tuple[float, ...], *, min_count: int = 1
+) -> str:
+    """quantile_cont of `x` per group of `keys`, from `counts` (columns *keys, x, n: one row
+    per distinct non-null x of a group, n its number of readings).
 
-    Medians are holistic (they hold every value of a group): run one metric at a time to
-    keep the memory of a large file within the engine's limit.
+    Rank (n - 1)·q, interpolated between its neighbours as DuckDB's quantile_cont does for
+    DOUBLE (lo·(1 - d) + hi·d), so the result equals `quantile_cont(x, q)` (`median` for
+    q = 0.5) over the readings themselves; but a grouping spills to disk where the holistic
+    aggregate holds every value in memory. Groups of fewer than `min_count` values are left
+    out. Returns *keys, q, lo, hi, d and value.
     """
-    parts = []
-    for metric in metrics:
-        col = quote_ident(metric)
-        parts.append(
-            f"SELECT r.source_row, r.user_id, r.event_time, r.ord, '{metric}' AS metric, "
-            f"'baseline_deviation' AS kind, {bl.CONSISTENCY!r} * (r.{col} - b.med) / b.mad AS z, "
-            f"r.{col} AS value FROM {readings} r JOIN ("
-            f"SELECT m.user_id, m.med, median(abs(x.{col} - m.med)) AS mad FROM {readings} x "
-            f"JOIN (SELECT user_id, median({col}) AS med FROM {readings} GROUP BY user_id "
-            f"HAVING count({col}) >= {bl.MIN_READINGS}) m USING (user_id) "
-            f"GROUP BY m.user_id, m.med) b USING (user_id) WHERE b.mad > 0"
-        )
-    union = " UNION ALL ".join(parts)
+    k = ", ".join(keys)
+    on = " AND ".join(f"{{a}}.{key} = t.{key}" for key in keys)
+    qs = "[" + ", ".join(repr(q) for q in quantiles) + "]"
     return (
-        "SELECT source_row, user_id, event_time, ord, metric, kind, "
-        f"CASE WHEN abs(z) > {bl.STRONG_THRESHOLD!r} THEN 2 ELSE 1 END AS severity, value, "
-        f"'baseline' AS rule, z FROM ({union}) WHERE abs(z) > {bl.THRESHOLD!r}"
+        f"WITH c AS (SELECT {k}, x, sum(n) OVER w - n AS first_i, sum(n) OVER w AS end_i "
+        f"FROM {counts} WINDOW w AS (PARTITION BY {k} ORDER BY x)), "
+        f"t AS (SELECT {k}, q, (total - 1) * q AS rank FROM (SELECT {k}, sum(n) AS total "
+        f"FROM {counts} GROUP BY {k} HAVING sum(n) >= {int(min_count)}), "
+        f"unnest(CAST({qs} AS DOUBLE[])) u(q)) "
+        f"SELECT {', '.join(f't.{key}' for key in keys)}, t.q, a.x AS lo, b.x AS hi, "
+        "t.rank - floor(t.rank) AS d, "
+        "CASE WHEN t.rank = floor(t.rank) THEN a.x "
+        "ELSE a.x * (1.0 - (t.rank - floor(t.rank))) + b.x * (t.rank - floor(t.rank)) END "
+        "AS value FROM t "
+        f"JOIN c a ON {on.format(a='a')} AND floor(t.rank) >= a.first_i "
+        "AND floor(t.rank) < a.end_i "
+        f"JOIN c b ON {on.format(a='b')} AND ceil(t.rank) >= b.first_i AND ceil(t.rank) < b.end_i"
     )
+
+
+def baselines_sql(counts: str) -> str:
+    """Per (metric, user_id): the median and MAD of the user's values, for users with at
+    least MIN_READINGS values and a MAD > 0; from `counts` (metric, user_id, x, n)."""
+    keys = ("metric", "user_id")
+    medians = quantiles_from_counts_sql(counts, keys, (0.5,), min_count=bl.MIN_READINGS)
+    deviations = (
+        "(SELECT c.metric, c.user_id, abs(c.x - m.med) AS x, sum(c.n) AS n "
+        f"FROM {counts} c JOIN (SELECT metric, user_id, value AS med FROM ({medians})) m "
+        "ON c.metric = m.metric AND c.user_id = m.user_id "
+        "GROUP BY c.metric, c.user_id, abs(c.x - m.med))"
+    )
+    mads = quantiles_from_counts_sql(deviations, keys, (0.5,))
+    return (
+        f"SELECT m.metric, m.user_id, m.value AS med, d.value AS mad FROM ({medians}) m "
+        f"JOIN ({mads}) d ON d.metric = m.metric AND d.user_id = m.user_id "
+        "WHERE d.value > 0"
+    )
+
+
+@dataclass(frozen=True)
+class AnomalyItem:
+    """One (metric, rule) a reading can be flagged for; `column` holds the reported value."""
+
+    metric: str
+    rule: str
+    column: str
+
+
+def _anomaly_items() -> tuple[AnomalyItem, ...]:
+    items = [AnomalyItem(p.metric, "news2", p.metric) for p in cl.NEWS2_PARAMETERS]
+    items.append(AnomalyItem("blood_pressure", "acc_aha", "systolic_bp"))
+    items += [AnomalyItem(m, "baseline", m) for m in BASELINE_METRICS]
+    return tuple(sorted(items, key=lambda i: (i.metric, i.rule)))
+
+
+# In the order anomalies are listed for one reading (metric, rule).
+ANOMALY_ITEMS = _anomaly_items()
+SEVERITY_BITS = 2  # severities 0..3
+BP_KIND_BY_SEVERITY = {int(c.severity): c.name for c in cl.BP_CATEGORIES if c.severity > 0}
+if len(BP_KIND_BY_SEVERITY) != sum(1 for c in cl.BP_CATEGORIES if c.severity > 0):
+    raise ValueError("a flagged BP category must be known by its severity")
+
+
+def _item_severity_sql(item: AnomalyItem) -> str:
+    col = quote_ident(item.column)
+    if item.rule == "news2":
+        covered = ", ".join(quote_literal(k) for k in sorted(cl.NEWS2_KINDS_COVERED_BY_BP))
+        return (
+            f"CASE WHEN {col} IS NOT NULL AND {news2_kind_sql(item.metric)} NOT IN ({covered}) "
+            f"THEN {news2_score_sql(item.metric)} ELSE 0 END"
+        )
+    if item.rule == "acc_aha":
+        return bp_severity_sql(bp_category_sql())
+    z = f"{bl.CONSISTENCY!r} * ({col} - {baseline_column('med', item.metric)}) / " + (
+        baseline_column("mad", item.metric)
+    )
+    return (
+        f"CASE WHEN abs({z}) > {bl.STRONG_THRESHOLD!r} THEN 2 "
+        f"WHEN abs({z}) > {bl.THRESHOLD!r} THEN 1 ELSE 0 END"
+    )
+
+
+def baseline_column(stat: str, metric: str) -> str:
+    """The column of a user's baseline `stat` (med or mad) of `metric`."""
+    return quote_ident(f"{stat}_{metric}")
+
+
+def anomaly_code_sql() -> str:
+    """Every anomaly of one reading in one BIGINT: the severity (0: not flagged) of item i of
+    ANOMALY_ITEMS in bits SEVERITY_BITS·i and up. Over a row of the vitals and the user's
+    baseline columns (`baseline_column`), NULL when the user has none."""
+    width = SEVERITY_BITS
+    return " | ".join(
+        f"(CAST(coalesce({_item_severity_sql(item)}, 0) AS BIGINT) << {width * i})"
+        for i, item in enumerate(ANOMALY_ITEMS)
+    )
+
+
+def item_severity_sql(code: str, item: str) -> str:
+    """The severity of anomaly item number `item` in an `anomaly_code_sql` value."""
+    return f"CAST(({code} >> ({SEVERITY_BITS} * {item})) & {(1 << SEVERITY_BITS) - 1} AS INTEGER)"
+
+
+def item_values_sql() -> str:
+    """The reported value of each item, as a list in ANOMALY_ITEMS order."""
+    return "[" + ", ".join(quote_ident(i.column) for i in ANOMALY_ITEMS) + "]"
+
+
+def item_metric_sql(item: str) -> str:
+    return "[" + ", ".join(quote_literal(i.metric) for i in ANOMALY_ITEMS) + f"][{item} + 1]"
+
+
+def item_rule_sql(item: str) -> str:
+    return "[" + ", ".join(quote_literal(i.rule) for i in ANOMALY_ITEMS) + f"][{item} + 1]"
+
+
+def item_kind_sql(item: str, severity: str, value: str) -> str:
+    """The kind of an anomaly: the NEWS2 band of its value, the BP category of its severity,
+    or a baseline deviation."""
+    arms = []
+    for number, i in enumerate(ANOMALY_ITEMS):
+        if i.rule == "news2":
+            kind = news2_kind_sql(i.metric, value)
+        elif i.rule == "acc_aha":
+            kind = (
+                f"CASE {severity} "
+                + " ".join(
+                    f"WHEN {sev} THEN {quote_literal(name)}"
+                    for sev, name in sorted(BP_KIND_BY_SEVERITY.items())
+                )
+                + " END"
+            )
+        else:
+            kind = "'baseline_deviation'"
+        arms.append(f"WHEN {number} THEN {kind}")
+    return f"CASE {item} " + " ".join(arms) + " END"
+
+
+def clinical_items() -> tuple[int, ...]:
+    """Numbers of the items episodes are made of (the clinical rules, not baselines)."""
+    return tuple(n for n, i in enumerate(ANOMALY_ITEMS) if i.rule != "baseline")
+
+
+def kinds() -> tuple[str, ...]:
+    """Every kind an anomaly can have, in name order."""
+    found = {b.kind for p in cl.NEWS2_PARAMETERS for b in p.bands if b.kind}
+    found |= set(BP_KIND_BY_SEVERITY.values()) | {"baseline_deviation"}
+    return tuple(sorted(found))
