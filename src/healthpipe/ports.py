@@ -46,8 +46,18 @@ class ObjectStore(ABC):
         """Make `key` a local file and hash it while streaming; never loads it whole."""
         return self._materialize(key, workdir)
 
-    def put_file(self, key: str, path: Path, content_type: str = "application/octet-stream") -> str:
-        """Upload a local file; returns the version id ('' when the store has none)."""
+    def put_file(
+        self,
+        key: str,
+        path: Path,
+        content_type: str = "application/octet-stream",
+        *,
+        consume: bool = False,
+    ) -> str:
+        """Upload a local file; returns the version id ('' when the store has none). With
+        `consume` the caller is done with `path`: a store on the same disk may move it in."""
+        if consume:
+            return self._adopt_file(key, path, content_type)
         return self._put_file(key, path, content_type)
 
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> str:
@@ -67,6 +77,9 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _put_file(self, key: str, path: Path, content_type: str) -> str: ...
+
+    def _adopt_file(self, key: str, path: Path, content_type: str) -> str:
+        return self._put_file(key, path, content_type)
 
     @abstractmethod
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...

@@ -1,4 +1,4 @@
-"""The streaming path (files without malformed records) and the table path write the same
+"""The staged path (files without malformed records) and the table path write the same
 bytes and count the same: checked by forcing the table path on the same file."""
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def test_streaming_and_table_paths_agree(
     with source.open("a", encoding="utf-8") as handle:
         handle.write(TRICKY_ROWS)
     streamed = _run(source, tmp_path / "stream", profile)
-    monkeypatch.setattr(validate_module, "validate_streaming", lambda *a, **k: None)
+    monkeypatch.setattr(validate_module, "validate_staged", lambda *a, **k: None)
     tabled = _run(source, tmp_path / "table", profile)
     assert json.dumps(streamed, sort_keys=True) == json.dumps(tabled, sort_keys=True)
     assert streamed["reasons"]["duplicate_reading"] >= 2  # type: ignore[index]

@@ -233,29 +233,42 @@ def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> lis
 
 
 def _group_anomalies_sql(src: str, where: str) -> str:
-    """The anomalies of one group of users: uid, ord (the reading's place in the user's
-    readings in time order), source_row, event_time, item (of ANOMALY_ITEMS), severity and
-    value. The flags are worked out per reading before the sort, in one BIGINT."""
-    vitals = ", ".join(f"r.{quote_ident(m)}" for m in sorted({i.column for i in ANOMALY_ITEMS}))
+    """The anomalies of one group of users in (user, time, metric, rule) order: uid, ord (the
+    reading's place in the group's readings in user, time order), source_row, event_time,
+    item (of ANOMALY_ITEMS), severity and value. Whether and how a reading is abnormal is
+    worked out before the sort, in one BIGINT; only the readings it flags are unnested after.
+    Needs preserve_insertion_order (one sort, then streaming operators that keep its order).
+    """
+    used = sorted({i.column for i in ANOMALY_ITEMS})
+    vitals = ", ".join(f"r.{quote_ident(m)}" for m in used)
     baselines = ", ".join(
         f"u.{baseline_column(stat, m)}" for m in BASELINE_METRICS for stat in ("med", "mad")
     )
-    columns = ", ".join(quote_ident(c) for c in sorted({i.column for i in ANOMALY_ITEMS}))
     coded = (
-        f"SELECT uid, source_row, event_time, {columns}, {anomaly_code_sql()} AS code "
-        f"FROM (SELECT u.uid, r.source_row, r.event_time, {vitals}, {baselines} FROM {src} r "
-        f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where})"
-    )
-    ordered = (
-        "SELECT *, row_number() OVER (PARTITION BY uid ORDER BY event_time NULLS LAST, "
-        f"source_row) AS ord FROM ({coded})"
+        f"SELECT uid, source_row, event_time, {', '.join(quote_ident(m) for m in used)}, "
+        f"{anomaly_code_sql()} AS code FROM (SELECT u.uid, r.source_row, r.event_time, "
+        f"{vitals}, {baselines} FROM {src} r "
+        f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where}) "
+        "ORDER BY uid, event_time NULLS LAST, source_row"
     )
     severity = item_severity_sql("code", "item")
     return (
         f"SELECT uid, ord, source_row, event_time, item, {severity} AS severity, value FROM ("
         f"SELECT uid, ord, source_row, event_time, code, unnest(range({len(ANOMALY_ITEMS)})) "
-        f"AS item, unnest({item_values_sql()}) AS value FROM ({ordered}) WHERE code <> 0) "
+        f"AS item, unnest({item_values_sql()}) AS value FROM ("
+        f"SELECT *, row_number() OVER () AS ord FROM ({coded})) WHERE code <> 0) "
         f"WHERE {severity} > 0"
+    )
+
+
+def _decorated_sql(anomalies: str) -> str:
+    """The anomaly rows as written: metric, kind and rule by name, the user by id."""
+    return (
+        f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, "
+        f"{item_metric_sql('a.item')} AS metric, "
+        f"{item_kind_sql('a.item', 'a.severity', 'a.value')} AS kind, a.severity, a.value, "
+        f"{item_rule_sql('a.item')} AS rule FROM {anomalies} a, "
+        "(SELECT list(user_id ORDER BY uid) AS users FROM users)"
     )
 
 
@@ -297,40 +310,42 @@ def _find_anomalies(
     group of users at a time; returns the number of readings flagged."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
     filters = _user_groups(con, per_group)
-    decorated = (
-        f"SELECT a.source_row, u.user_id, a.event_time, {item_metric_sql('a.item')} AS metric, "
-        f"{item_kind_sql('a.item', 'a.severity', 'a.value')} AS kind, a.severity, a.value, "
-        f"{item_rule_sql('a.item')} AS rule FROM group_anomalies a JOIN users u USING (uid) "
-        "ORDER BY a.uid, a.ord, a.item"
-    )
     flagged = 0
     with tempfile.TemporaryDirectory(
         dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
     ) as tmp:
-        parts = [anomalies_out] if len(filters) == 1 else []
+        parts: list[Path] = []
         for number, where in enumerate(filters):
+            con.execute("SET preserve_insertion_order = true")
             con.execute(
                 "CREATE OR REPLACE TEMP TABLE group_anomalies AS "
                 f"{_group_anomalies_sql(src, where)}"
             )
-            if len(filters) > 1:
+            if len(filters) == 1:
+                con.execute(
+                    f"COPY ({_decorated_sql('group_anomalies')}) TO "
+                    f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
+                )
+            else:  # narrow parts, named and joined into one file at the end
                 parts.append(Path(tmp) / f"part-{number:05d}.parquet")
-            con.execute(
-                f"COPY ({decorated}) TO {quote_literal(str(parts[-1]))} "
-                "(FORMAT parquet, COMPRESSION zstd)"
-            )
+                con.execute(
+                    "COPY (SELECT uid, source_row, event_time, item, severity, value "
+                    f"FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
+                    "(FORMAT parquet, COMPRESSION uncompressed)"
+                )
+            con.execute("SET preserve_insertion_order = false")
             verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
             con.execute(f"{verb} {_episodes_sql('group_anomalies')}")
             (count,) = con.execute(
-                "SELECT count(*) FROM (SELECT DISTINCT uid, ord FROM group_anomalies)"
+                "SELECT count(DISTINCT ord) FROM group_anomalies"
             ).fetchone() or (0,)
             flagged += int(count)
             con.execute("DROP TABLE group_anomalies")
-        if len(filters) > 1:  # the parts in order, as one file
+        if parts:
             files = "[" + ", ".join(quote_literal(str(p)) for p in parts) + "]"
             con.execute("SET preserve_insertion_order = true")
             con.execute(
-                f"COPY (SELECT * FROM read_parquet({files})) TO "
+                f"COPY ({_decorated_sql(f'read_parquet({files})')}) TO "
                 f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
             )
             con.execute("SET preserve_insertion_order = false")

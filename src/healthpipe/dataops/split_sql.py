@@ -12,7 +12,6 @@ from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
 from healthpipe.dataops.header import Header
 from healthpipe.domain.validation_sql import (
     parsed_time_sql,
-    prepared_columns_sql,
     quote_ident,
     quote_literal,
     safe_cell_sql,
@@ -52,11 +51,22 @@ def check_reserved(header: Header) -> None:
         raise InputError(f"reserved column name in header: {reserved[0]}", code="bad_header")
 
 
-# The longest record accepted (DuckDB's default is 2 MB); a longer one makes the file unusable.
+# Records up to this size are read with small buffers (DuckDB's ordered writers keep a few
+# buffers per thread, so smaller ones run faster in less memory); a file holding a longer
+# record is read again with buffers for records up to MAX_RECORD_BYTES, and one longer
+# than that makes the file unusable.
+FAST_RECORD_BYTES = 2 * 1024 * 1024
 MAX_RECORD_BYTES = 16 * 1024 * 1024
+RECORD_TOO_LONG = "Maximum line size of"
+# Working columns (all under the reserved prefix, so no header name can collide):
+ROW = f'"{RESERVED_PREFIX}row__"'  # the 1-based index among parsed records, in file order
+REASONS = f'"{RESERVED_PREFIX}reasons__"'  # ';'-joined reasons, '' when valid
+KEY = f'"{RESERVED_PREFIX}key__"'  # a hash of the duplicate identity
 
 
-def read_csv_sql(path: Path, header: Header, *, rejects: bool = True) -> str:
+def read_csv_sql(
+    path: Path, header: Header, *, rejects: bool = True, record_bytes: int = FAST_RECORD_BYTES
+) -> str:
     """The file as text columns. With `rejects`, malformed records are skipped and recorded
     in `hp_reject_errors`; without, any malformed record is an error."""
     names = "[" + ", ".join(quote_literal(n) for n in header.canonical) + "]"
@@ -70,27 +80,34 @@ def read_csv_sql(path: Path, header: Header, *, rejects: bool = True) -> str:
         f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, "
         f"delim = ',', quote = '\"', escape = '\"', names = {names}, "
         f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
-        f"{store}strict_mode = true, max_line_size = {MAX_RECORD_BYTES}, "
-        f"buffer_size = {2 * MAX_RECORD_BYTES})"
+        f"{store}strict_mode = true, max_line_size = {record_bytes}, "
+        f"buffer_size = {2 * record_bytes})"
     )
 
 
-def numbered_scan_sql(
-    path: Path, header: Header, *, rejects: bool = True, prepared: bool = False
-) -> str:
-    """Every parsed record with `parsed_no` (its 1-based index among parsed records, in
-    file order: a streaming window) and its parsed event time; with `prepared`, also the
-    trimmed and cast vitals the row checks use."""
-    extra = f", {prepared_columns_sql()}" if prepared else ""
+def timed_scan_sql(path: Path, header: Header, record_bytes: int) -> str:
+    """Every parsed record with its parsed event time (malformed ones go to the reject
+    table)."""
     return (
-        f"(SELECT row_number() OVER () AS parsed_no, * FROM (SELECT *, {parsed_time_sql()} "
-        f"AS {INSTANT}{extra} FROM {read_csv_sql(path, header, rejects=rejects)}))"
+        f"(SELECT *, {parsed_time_sql()} AS {INSTANT} "
+        f"FROM {read_csv_sql(path, header, record_bytes=record_bytes)})"
     )
+
+
+class RecordTooLong(Exception):
+    """A record is longer than the buffers the file was read with."""
 
 
 def duckdb_reason(exc: duckdb.Error) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return first[:200]
+
+
+def unreadable(exc: duckdb.Error, record_bytes: int) -> Exception:
+    """The error for a CSV DuckDB could not read: RecordTooLong when larger buffers may help."""
+    if RECORD_TOO_LONG in str(exc) and record_bytes < MAX_RECORD_BYTES:
+        return RecordTooLong()
+    return InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv")
 
 
 def load_malformed(con: duckdb.DuckDBPyConnection) -> int:
@@ -157,7 +174,7 @@ def summarise(
     con: duckdb.DuckDBPyConnection, out: SplitPaths, rejected_rows: str, malformed: int
 ) -> ValidationResult:
     """Counts per reason from `rejected_rows` (every parsed record that failed, with its
-    `reasons` list); users and time range from the written Parquet (the valid rows, parsed
+    ';'-joined REASONS); users and time range from the written Parquet (the valid rows, parsed
     already)."""
     parquet = quote_literal(str(out.processed_parquet))
     valid, users, first, last = con.execute(
@@ -168,7 +185,7 @@ def summarise(
     reasons = dict(
         con.execute(
             "SELECT reason, count(*) FROM ("
-            f"SELECT unnest(reasons) AS reason FROM {rejected_rows}) "
+            f"SELECT unnest(string_split({REASONS}, ';')) AS reason FROM {rejected_rows}) "
             "GROUP BY reason ORDER BY count(*) DESC, reason"
         ).fetchall()
     )

@@ -2,8 +2,10 @@
 
 Malformed records are captured by DuckDB's reject tables, never dropped; every rule is
 evaluated per row; every input record ends in exactly one of the two outputs, which keep
-the file's order. Files without malformed records take the streaming path
-(`validate_stream`); the others are numbered through a table, here.
+the file's order. Files without malformed records take the staged path
+(`validate_stream`: one parse into a staging Parquet file); the others are numbered through
+a table, here. Files holding a record longer than FAST_RECORD_BYTES are read again with
+larger buffers.
 """
 
 from __future__ import annotations
@@ -15,22 +17,27 @@ import duckdb
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.split_sql import (
+    FAST_RECORD_BYTES,
     INSTANT,
     MALFORMED_REASON,
+    MAX_RECORD_BYTES,
+    REASONS,
+    ROW,
+    RecordTooLong,
     SplitPaths,
     ValidationResult,
     check_reserved,
-    duckdb_reason,
     load_malformed,
-    numbered_scan_sql,
     output_columns,
     processed_csv_cells,
     processed_parquet_cells,
     rejected_cells,
     rejected_nulls,
     summarise,
+    timed_scan_sql,
+    unreadable,
 )
-from healthpipe.dataops.validate_stream import validate_streaming
+from healthpipe.dataops.validate_stream import validate_staged
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
     DUPLICATE_REASON,
@@ -38,33 +45,41 @@ from healthpipe.domain.validation_sql import (
     duplicate_key_columns,
     quote_ident,
     quote_literal,
-    reasons_list_sql,
+    reasons_sql,
     safe_cell_sql,
 )
 from healthpipe.errors import InputError
 
 __all__ = ["MALFORMED_REASON", "SplitPaths", "ValidationResult", "validate_file"]
+# The data-record index of each row (ROW counts parsed records only).
+SOURCE_ROW = '"__hp_source_row__"'
 
 
 def _load(
-    con: duckdb.DuckDBPyConnection, path: Path, header: Header, profile: RuleProfile, now: str
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    now: str,
+    record_bytes: int,
 ) -> int:
     """Parse the file once into `checked`, each row with its per-row reasons; malformed
     records land in `malformed` with their number. Returns the malformed count."""
     cols = ", ".join(quote_ident(c) for c in header.canonical)
     try:
         con.execute(
-            f"CREATE TEMP TABLE checked AS SELECT parsed_no, parsed_no AS source_row, {cols}, "
-            f"{INSTANT}, {reasons_list_sql(profile, now, INSTANT)} AS reasons "
-            f"FROM {numbered_scan_sql(path, header, prepared=True)}"
+            f"CREATE TEMP TABLE checked AS SELECT {ROW}, {ROW} AS {SOURCE_ROW}, {cols}, "
+            f"{INSTANT}, {reasons_sql(profile, now, INSTANT)} AS {REASONS} FROM ("
+            f"SELECT row_number() OVER () AS {ROW}, * "
+            f"FROM {timed_scan_sql(path, header, record_bytes)})"
         )
     except duckdb.Error as exc:
-        raise InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv") from exc
+        raise unreadable(exc, record_bytes) from exc
     return load_malformed(con)
 
 
 def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
-    """source_row: the 1-based data-record index, counting malformed records too.
+    """SOURCE_ROW: the 1-based data-record index, counting malformed records too.
 
     Rows keep their file order in `checked` (updates never move rows), so the outputs need
     no sort.
@@ -76,9 +91,9 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
         "row_number() OVER (ORDER BY source_row) AS skipped FROM malformed) GROUP BY before_no"
     )
     con.execute(
-        "UPDATE checked SET source_row = checked.parsed_no + g.skipped FROM ("
-        "SELECT p.parsed_no, g.skipped FROM (SELECT parsed_no FROM checked) p "
-        "ASOF JOIN gaps g ON p.parsed_no > g.before_no) g WHERE checked.parsed_no = g.parsed_no"
+        f"UPDATE checked SET {SOURCE_ROW} = checked.{ROW} + g.skipped FROM ("
+        f"SELECT p.{ROW}, g.skipped FROM (SELECT {ROW} FROM checked) p "
+        f"ASOF JOIN gaps g ON p.{ROW} > g.before_no) g WHERE checked.{ROW} = g.{ROW}"
     )
 
 
@@ -98,31 +113,32 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> No
         f"SELECT hash({', '.join(key)}) AS h FROM checked) GROUP BY h HAVING count(*) > 1"
     )
     con.execute(
-        "CREATE TEMP TABLE duplicates AS SELECT parsed_no FROM ("
-        f"SELECT parsed_no, row_number() OVER (PARTITION BY {names} ORDER BY parsed_no) AS n "
-        f"FROM (SELECT parsed_no, {keys} FROM checked WHERE {duplicate_candidate_sql()} "
+        f"CREATE TEMP TABLE duplicates AS SELECT {ROW} FROM ("
+        f"SELECT {ROW}, row_number() OVER (PARTITION BY {names} ORDER BY {ROW}) AS n "
+        f"FROM (SELECT {ROW}, {keys} FROM checked WHERE {duplicate_candidate_sql()} "
         f"AND hash({', '.join(key)}) IN (SELECT h FROM repeated_hashes))) WHERE n > 1"
     )
+    dup = quote_literal(DUPLICATE_REASON)
     con.execute(
-        f"UPDATE checked SET reasons = list_append(reasons, {quote_literal(DUPLICATE_REASON)}) "
-        "WHERE parsed_no IN (SELECT parsed_no FROM duplicates)"
+        f"UPDATE checked SET {REASONS} = CASE WHEN {REASONS} = '' THEN {dup} "
+        f"ELSE {REASONS} || ';' || {dup} END WHERE {ROW} IN (SELECT {ROW} FROM duplicates)"
     )
 
 
 def _write_outputs(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths) -> None:
     con.execute(
-        f"COPY (SELECT {processed_csv_cells(header)} FROM checked WHERE len(reasons) = 0) "
+        f"COPY (SELECT {processed_csv_cells(header)} FROM checked WHERE {REASONS} = '') "
         f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)"
     )
     con.execute(
-        f"COPY (SELECT {processed_parquet_cells(header, 'source_row')} FROM checked "
-        f"WHERE len(reasons) = 0) TO {quote_literal(str(out.processed_parquet))} "
+        f"COPY (SELECT {processed_parquet_cells(header, SOURCE_ROW)} FROM checked "
+        f"WHERE {REASONS} = '') TO {quote_literal(str(out.processed_parquet))} "
         "(FORMAT parquet, COMPRESSION zstd)"
     )
     con.execute(
         "COPY ("
-        "SELECT source_row, array_to_string(reasons, ';') AS reject_reason, "
-        f"{rejected_cells(header)}, NULL AS raw_line FROM checked WHERE len(reasons) > 0 "
+        f"SELECT {SOURCE_ROW} AS source_row, {REASONS} AS reject_reason, "
+        f"{rejected_cells(header)}, NULL AS raw_line FROM checked WHERE {REASONS} <> '' "
         f"UNION ALL SELECT source_row, '{MALFORMED_REASON}', {rejected_nulls(header)}, "
         f"{safe_cell_sql('trim(raw_line, chr(10) || chr(13))')} FROM malformed "
         f"ORDER BY source_row) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
@@ -136,8 +152,9 @@ def _validate_table(
     profile: RuleProfile,
     out: SplitPaths,
     now_iso: str,
+    record_bytes: int,
 ) -> ValidationResult:
-    malformed = _load(con, path, header, profile, now_iso)
+    malformed = _load(con, path, header, profile, now_iso, record_bytes)
     if malformed:
         _number_rows(con)
     _mark_duplicates(con, profile)
@@ -145,7 +162,32 @@ def _validate_table(
     if int(parsed) + malformed == 0:
         raise InputError("no data rows (header only)", code="no_rows")
     _write_outputs(con, header, out)
-    return summarise(con, out, "(SELECT reasons FROM checked WHERE len(reasons) > 0)", malformed)
+    return summarise(con, out, f"(SELECT {REASONS} FROM checked WHERE {REASONS} <> '')", malformed)
+
+
+def _validate(
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    out: SplitPaths,
+    now_iso: str,
+    limits: EngineLimits,
+    record_bytes: int,
+) -> ValidationResult:
+    for staged in (True, False):
+        con = connect(limits)
+        try:
+            # Rows keep the file's order from the scan to the outputs: no sort of the file.
+            con.execute("SET preserve_insertion_order = true")
+            if staged:
+                result = validate_staged(con, path, header, profile, out, now_iso, record_bytes)
+            else:
+                result = _validate_table(con, path, header, profile, out, now_iso, record_bytes)
+        finally:
+            con.close()
+        if result is not None:
+            return result
+    raise AssertionError("the table path always returns a result")
 
 
 def validate_file(
@@ -159,19 +201,8 @@ def validate_file(
 ) -> ValidationResult:
     """Validate `path` under `profile`, write the split, and count every row and reason."""
     check_reserved(header)
-    result: ValidationResult | None = None
-    for streaming in (True, False):
-        con = connect(limits)
-        try:
-            # Rows keep the file's order from the scan to the outputs: no sort of the file.
-            con.execute("SET preserve_insertion_order = true")
-            if streaming:
-                result = validate_streaming(con, path, header, profile, out, now_iso)
-            else:
-                result = _validate_table(con, path, header, profile, out, now_iso)
-        finally:
-            con.close()
-        if result is not None:
-            break
-    assert result is not None
+    try:
+        result = _validate(path, header, profile, out, now_iso, limits, FAST_RECORD_BYTES)
+    except RecordTooLong:
+        result = _validate(path, header, profile, out, now_iso, limits, MAX_RECORD_BYTES)
     return ValidationResult(**{**result.__dict__, "columns": output_columns(header)})

@@ -1,18 +1,20 @@
-"""The streaming validation path, for files without malformed records (the usual case).
+"""The staged validation path, for files without malformed records (the usual case).
 
-The CSV is scanned a few times instead of being held in a table: DuckDB's reader is far
-cheaper than materialising and spilling the file. Every scan numbers records the same way
-(a streaming `row_number`, in file order), so record numbers join the scans:
+The CSV is parsed once, in file order, into a staging Parquet file that holds every
+record's cells, its reasons ('' when it passes every per-row check) and a hash of its
+duplicate identity. Parquet numbers rows for free (`file_row_number`), so every later pass
+reads the staging file, column by column, instead of parsing the CSV again:
 
-1. the rows failing a per-row check, with their reasons (few, kept in a table);
-2. hashes of the duplicate identity seen more than once, then the exact repeats among the
-   rows with those hashes (few);
-3. the processed CSV and Parquet, written straight from the scan: the excluded records are
-   a bitstring constant tested per row (no join, so the output keeps the file order).
+1. the duplicate identities seen more than once (a hash aggregate over one column), then the
+   exact repeats among the few rows with those hashes;
+2. the rows failing a check (few, kept in a table);
+3. the processed CSV and Parquet, written at the same time by two cursors: repeats are a
+   bitstring tested per row (no join, so the outputs keep the file order).
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import duckdb
@@ -20,138 +22,184 @@ import duckdb
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.split_sql import (
     INSTANT,
+    KEY,
+    REASONS,
+    RESERVED_PREFIX,
+    ROW,
     SplitPaths,
     ValidationResult,
-    duckdb_reason,
     load_malformed,
-    numbered_scan_sql,
     output_columns,
     processed_csv_cells,
     processed_parquet_cells,
     rejected_cells,
     summarise,
+    timed_scan_sql,
+    unreadable,
 )
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
     DUPLICATE_REASON,
     duplicate_candidate_sql,
     duplicate_key_columns,
+    parsed_time_sql,
     quote_ident,
     quote_literal,
-    reasons_list_sql,
+    reasons_sql,
 )
 from healthpipe.errors import InputError
 
+STAGED = "hp_staged"
+EXCLUDED_BITS = "hp_excluded_bits"
+# Distinct duplicate identities counted per aggregate (about 60 MB of hash table).
+ROWS_PER_KEY_SLICE = 2_000_000
 
-def _failing_rows(
-    con: duckdb.DuckDBPyConnection, path: Path, header: Header, profile: RuleProfile, now: str
+
+def _staged_name(i: int) -> str:
+    return quote_ident(f"{RESERVED_PREFIX}c{i}__")
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    now: str,
+    staged: Path,
+    record_bytes: int,
 ) -> None:
-    cols = ", ".join(quote_ident(c) for c in output_columns(header))
+    """Parse the CSV once into `staged`, and define the view STAGED over it (the output
+    columns under their names, ROW, REASONS, KEY and the parsed event time)."""
+    columns = output_columns(header)
+    cells = ", ".join(f"{quote_ident(c)} AS {_staged_name(i)}" for i, c in enumerate(columns))
+    key = ", ".join(duplicate_key_columns(profile, INSTANT))
     try:
         con.execute(
-            f"CREATE TEMP TABLE failing AS SELECT parsed_no, {cols}, reasons FROM ("
-            f"SELECT *, {reasons_list_sql(profile, now, INSTANT)} AS reasons "
-            f"FROM {numbered_scan_sql(path, header, prepared=True)}) WHERE len(reasons) > 0"
+            f"COPY (SELECT {cells}, {reasons_sql(profile, now, INSTANT)} AS {REASONS}, "
+            f"hash({key}) AS {KEY} FROM {timed_scan_sql(path, header, record_bytes)}) "
+            f"TO {quote_literal(str(staged))} (FORMAT parquet, COMPRESSION snappy)"
         )
     except duckdb.Error as exc:
-        raise InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv") from exc
+        raise unreadable(exc, record_bytes) from exc
+    named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
+    con.execute(
+        f"CREATE VIEW {STAGED} AS SELECT *, {parsed_time_sql()} AS {INSTANT} FROM ("
+        f"SELECT file_row_number + 1 AS {ROW}, {named}, {REASONS}, {KEY} "
+        f"FROM read_parquet({quote_literal(str(staged))}, file_row_number = true))"
+    )
 
 
-def _repeats(
-    con: duckdb.DuckDBPyConnection, path: Path, header: Header, profile: RuleProfile
+def _failing_and_repeats(
+    con: duckdb.DuckDBPyConnection, header: Header, profile: RuleProfile, rows: int
 ) -> None:
-    """`repeats`: every record repeating an earlier one's (user, instant), with its cells."""
+    """`failing`: rows failing a per-row check; `repeats`: every row repeating an earlier
+    one's (user, instant). Both with their cells."""
     cols = ", ".join(quote_ident(c) for c in output_columns(header))
+    con.execute(
+        f"CREATE TEMP TABLE failing AS SELECT {ROW}, {cols}, {REASONS} FROM {STAGED} "
+        f"WHERE {REASONS} <> ''"
+    )
     if not profile.reject_duplicates:
-        con.execute(f"CREATE TEMP TABLE repeats AS SELECT parsed_no, {cols} FROM failing LIMIT 0")
+        con.execute(f"CREATE TEMP TABLE repeats AS SELECT {ROW}, {cols} FROM failing LIMIT 0")
         return
+    # One hash aggregate per slice of the key space keeps its table small at any file size.
+    slices = max(1, -(-rows // ROWS_PER_KEY_SLICE))
+    con.execute(f"CREATE TEMP TABLE repeated_keys ({KEY} UBIGINT)")
+    for i in range(slices):
+        con.execute(
+            f"INSERT INTO repeated_keys SELECT {KEY} FROM {STAGED} "
+            f"WHERE {KEY} % {slices} = {i} GROUP BY {KEY} HAVING count(*) > 1"
+        )
     key = duplicate_key_columns(profile, INSTANT)
-    scan = numbered_scan_sql(path, header, rejects=False)
+    keys = ", ".join(f"{expr} AS {RESERVED_PREFIX}k{i}" for i, expr in enumerate(key))
+    names = ", ".join(f"{RESERVED_PREFIX}k{i}" for i in range(len(key)))
+    rank = quote_ident(f"{RESERVED_PREFIX}n__")
     con.execute(
-        "CREATE TEMP TABLE repeated_hashes AS SELECT h FROM ("
-        f"SELECT hash({', '.join(key)}) AS h FROM {scan}) GROUP BY h HAVING count(*) > 1"
-    )
-    keys = ", ".join(f"{expr} AS hp_k{i}" for i, expr in enumerate(key))
-    names = ", ".join(f"hp_k{i}" for i in range(len(key)))
-    con.execute(
-        f"CREATE TEMP TABLE repeats AS SELECT parsed_no, {cols} FROM ("
-        f"SELECT *, row_number() OVER (PARTITION BY {names} ORDER BY parsed_no) AS hp_n "
-        f"FROM (SELECT *, {keys} FROM {scan} WHERE {duplicate_candidate_sql()} "
-        f"AND hash({', '.join(key)}) IN (SELECT h FROM repeated_hashes))) WHERE hp_n > 1"
+        f"CREATE TEMP TABLE repeats AS SELECT {ROW}, {cols} FROM ("
+        f"SELECT *, row_number() OVER (PARTITION BY {names} ORDER BY {ROW}) AS {rank} "
+        f"FROM (SELECT *, {keys} FROM {STAGED} WHERE {duplicate_candidate_sql()} "
+        f"AND {KEY} IN (SELECT {KEY} FROM repeated_keys))) WHERE {rank} > 1"
     )
 
 
-def _keep_predicate(con: duckdb.DuckDBPyConnection) -> tuple[str, int]:
-    """A per-row test that is true for records not excluded, and the excluded count."""
-    con.execute(
-        "CREATE TEMP TABLE excluded AS SELECT parsed_no FROM failing "
-        "UNION SELECT parsed_no FROM repeats"
-    )
-    (count, last) = con.execute("SELECT count(*), max(parsed_no) FROM excluded").fetchone() or (
-        0,
-        None,
-    )
+def _keep_predicate(con: duckdb.DuckDBPyConnection) -> str:
+    """A per-row test, true for the rows of the processed outputs (the bitstring of repeats
+    is a shared table, for the cursors that write the outputs to load)."""
+    (count, last) = con.execute(f"SELECT count(*), max({ROW}) FROM repeats").fetchone() or (0, 0)
     if not count:
-        return "true", 0
+        return f"{REASONS} = ''"
     con.execute(
-        "SET VARIABLE hp_excluded = (SELECT bitstring_agg(parsed_no, 1, "
-        f"{int(last)}) FROM excluded)"
+        f"CREATE TABLE {EXCLUDED_BITS} AS "
+        f"SELECT bitstring_agg({ROW}, 1, {int(last)}) AS bits FROM repeats"
     )
-    test = "get_bit(getvariable('hp_excluded'), CAST(parsed_no - 1 AS INTEGER)) = 0"
-    return f"(parsed_no > {int(last)} OR {test})", int(count)
+    test = f"get_bit(getvariable('hp_excluded'), CAST({ROW} - 1 AS INTEGER)) = 0"
+    return f"{REASONS} = '' AND ({ROW} > {int(last)} OR {test})"
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection, path: Path, header: Header, out: SplitPaths, keep: str
-) -> None:
-    scan = numbered_scan_sql(path, header, rejects=False)
-    con.execute(
-        f"COPY (SELECT {processed_csv_cells(header)} FROM {scan} WHERE {keep}) "
-        f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)"
-    )
-    con.execute(
-        f"COPY (SELECT {processed_parquet_cells(header, 'parsed_no')} FROM {scan} "
-        f"WHERE {keep}) TO {quote_literal(str(out.processed_parquet))} "
-        "(FORMAT parquet, COMPRESSION zstd)"
-    )
+def _copy_with(con: duckdb.DuckDBPyConnection, uses_bits: bool, sql: str) -> None:
+    cursor = con.cursor()
+    try:
+        cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute("SET preserve_insertion_order = true")
+        if uses_bits:
+            cursor.execute(f"SET VARIABLE hp_excluded = (SELECT bits FROM {EXCLUDED_BITS})")
+        cursor.execute(sql)
+    finally:
+        cursor.close()
+
+
+def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, keep: str) -> None:
+    """The processed CSV and Parquet (two cursors at once: each writer is mostly serial),
+    then the rejected CSV."""
+    uses_bits = "hp_excluded" in keep
+    copies = [
+        f"COPY (SELECT {processed_csv_cells(header)} FROM {STAGED} WHERE {keep}) "
+        f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)",
+        f"COPY (SELECT {processed_parquet_cells(header, ROW)} FROM {STAGED} WHERE {keep}) "
+        f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)",
+    ]
+    with ThreadPoolExecutor(max_workers=len(copies)) as pool:
+        for done in [pool.submit(_copy_with, con, uses_bits, sql) for sql in copies]:
+            done.result()
     dup = quote_literal(DUPLICATE_REASON)
     cols = ", ".join(quote_ident(c) for c in output_columns(header))
+    f_cols = ", ".join(f"f.{quote_ident(c)}" for c in output_columns(header))
     con.execute(
-        "CREATE TEMP TABLE rejected_rows AS "
-        f"SELECT f.parsed_no, {', '.join(f'f.{quote_ident(c)}' for c in output_columns(header))}, "
-        f"CASE WHEN r.parsed_no IS NULL THEN f.reasons ELSE list_append(f.reasons, {dup}) END "
-        "AS reasons FROM failing f LEFT JOIN repeats r USING (parsed_no) "
-        f"UNION ALL SELECT parsed_no, {cols}, [{dup}] FROM repeats "
-        "WHERE parsed_no NOT IN (SELECT parsed_no FROM failing)"
+        f"CREATE TEMP TABLE rejected_rows AS SELECT f.{ROW}, {f_cols}, "
+        f"CASE WHEN r.{ROW} IS NULL THEN f.{REASONS} ELSE f.{REASONS} || ';' || {dup} END "
+        f"AS {REASONS} FROM failing f LEFT JOIN repeats r USING ({ROW}) "
+        f"UNION ALL SELECT {ROW}, {cols}, {dup} FROM repeats "
+        f"WHERE {ROW} NOT IN (SELECT {ROW} FROM failing)"
     )
     con.execute(
-        f"COPY (SELECT parsed_no AS source_row, array_to_string(reasons, ';') AS reject_reason, "
-        f"{rejected_cells(header)}, NULL AS raw_line FROM rejected_rows ORDER BY parsed_no) "
+        f"COPY (SELECT {ROW} AS source_row, {REASONS} AS reject_reason, "
+        f"{rejected_cells(header)}, NULL AS raw_line FROM rejected_rows ORDER BY {ROW}) "
         f"TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
 
 
-def _has_rows(con: duckdb.DuckDBPyConnection, path: Path, header: Header) -> bool:
-    scan = numbered_scan_sql(path, header, rejects=False)
-    return con.execute(f"SELECT count(*) FROM (SELECT 1 FROM {scan} LIMIT 1)").fetchone() == (1,)
-
-
-def validate_streaming(
+def validate_staged(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     header: Header,
     profile: RuleProfile,
     out: SplitPaths,
     now_iso: str,
+    record_bytes: int,
 ) -> ValidationResult | None:
     """The split, or None when the file has malformed records (the table path numbers
     those); `con` must preserve insertion order."""
-    _failing_rows(con, path, header, profile, now_iso)
-    if load_malformed(con):
-        return None
-    _repeats(con, path, header, profile)
-    keep, excluded = _keep_predicate(con)
-    if not excluded and not _has_rows(con, path, header):
-        raise InputError("no data rows (header only)", code="no_rows")
-    _write(con, path, header, out, keep)
-    return summarise(con, out, "rejected_rows", 0)
+    staged = out.processed_parquet.with_name(f"{out.processed_parquet.stem}.staged.parquet")
+    try:
+        _stage(con, path, header, profile, now_iso, staged, record_bytes)
+        if load_malformed(con):
+            return None
+        (rows,) = con.execute(f"SELECT count(*) FROM {STAGED}").fetchone() or (0,)
+        if not rows:
+            raise InputError("no data rows (header only)", code="no_rows")
+        _failing_and_repeats(con, header, profile, int(rows))
+        _write(con, header, out, _keep_predicate(con))
+        return summarise(con, out, "rejected_rows", 0)
+    finally:
+        con.execute(f"DROP VIEW IF EXISTS {STAGED}")
+        staged.unlink(missing_ok=True)

@@ -64,6 +64,13 @@ def parsed_time_sql() -> str:
     return f"TRY_CAST(trim({quote_ident('event_time')}) AS TIMESTAMPTZ)"
 
 
+def _future_limit(profile: RuleProfile, now_iso: str) -> str:
+    hours = profile.max_future_hours or 0.0
+    return (
+        f"(CAST({quote_literal(now_iso)} AS TIMESTAMPTZ) + INTERVAL ({_num(hours * 3600)}) SECOND)"
+    )
+
+
 def event_time_check(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
     """`parsed`: a column already holding `parsed_time_sql()`, to parse each value once."""
     col = quote_ident("event_time")
@@ -72,11 +79,7 @@ def event_time_check(profile: RuleProfile, now_iso: str, parsed: str | None = No
         parsed = parsed or parsed_time_sql()
         bad = f"NOT regexp_full_match(trim({col}), {quote_literal(ISO8601_RE)}) OR {parsed} IS NULL"
         if profile.max_future_hours is not None:
-            limit = (
-                f"(CAST({quote_literal(now_iso)} AS TIMESTAMPTZ)"
-                f" + INTERVAL ({_num(profile.max_future_hours * 3600)}) SECOND)"
-            )
-            bad += f" OR {parsed} > {limit}"
+            bad += f" OR {parsed} > {_future_limit(profile, now_iso)}"
         checks.append(f"WHEN {bad} THEN 'invalid_event_time'")
     return "CASE " + " ".join(checks) + " END"
 
@@ -130,57 +133,56 @@ def reason_checks(profile: RuleProfile, now_iso: str, parsed: str | None = None)
     return checks
 
 
-def prepared_text(field: str) -> str:
-    return quote_ident(f"__hp_text_{field}__")
+# Shapes that a cell passing every check usually has; a cell of such a shape is judged by a
+# cast and a comparison, any other goes through the full check (regexes on trimmed text).
+PLAIN_DECIMAL_RE = r"[0-9]+(\.[0-9]+)?"
+PLAIN_INTEGER_RE = r"[0-9]+"
+PLAIN_INSTANT_RE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?Z"
 
 
-def prepared_value(field: str) -> str:
-    return quote_ident(f"__hp_value_{field}__")
-
-
-def prepared_columns_sql() -> str:
-    """Each vital trimmed and cast once, for `row_surely_valid_sql` to refer to."""
-    return ", ".join(
-        f"trim({quote_ident(f)}) AS {prepared_text(f)}, "
-        f"{as_double(quote_ident(f))} AS {prepared_value(f)}"
-        for f in VITAL_COLUMNS
+def _plain_number_in(field: str, rng: FieldRange) -> str:
+    """True only for a cell `numeric_check` passes: unsigned digits (a subset of NUMBER_RE,
+    with nothing to trim) whose value is in range."""
+    col = quote_ident(field)
+    shape = PLAIN_INTEGER_RE if rng.integer else PLAIN_DECIMAL_RE
+    return (
+        f"regexp_full_match({col}, {quote_literal(shape)}) "
+        f"AND TRY_CAST({col} AS DOUBLE) BETWEEN {_num(rng.min)} AND {_num(rng.max)}"
     )
 
 
-def _surely_number_in(field: str, rng: FieldRange) -> str:
-    """True only for a cell `numeric_check` passes: a cast and two string tests, no regex.
-
-    DuckDB's cast also accepts nan/inf (outside every finite range), digit separators
-    ('_') and surrounding tabs or line breaks (all below '+' and '.', which no number
-    starts or ends below); such cells fall back to the full check.
-    """
-    text, value = prepared_text(field), prepared_value(field)
-    ok = (
-        f"{value} BETWEEN {_num(rng.min)} AND {_num(rng.max)} AND NOT contains({text}, '_') "
-        f"AND ascii({text}) >= 43 AND right({text}, 1) >= '.'"
-    )
-    if rng.integer:
-        ok += f" AND {value} = floor({value})"
+def _plain_event_time(profile: RuleProfile, now_iso: str, parsed: str | None) -> str:
+    col = quote_ident("event_time")
+    if profile.timestamp != "iso8601":
+        return f"ascii({col}) > 32"  # its first character is not blank, so it is not blank
+    parsed = parsed or parsed_time_sql()
+    ok = f"regexp_full_match({col}, {quote_literal(PLAIN_INSTANT_RE)}) AND {parsed} IS NOT NULL"
+    if profile.max_future_hours is not None:
+        ok += f" AND {parsed} <= {_future_limit(profile, now_iso)}"
     return ok
 
 
 def row_surely_valid_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
-    """A cheap predicate that implies every per-row check passes (it may be false for a valid
-    row: then the full checks decide). Needs the columns of `prepared_columns_sql`."""
-    parts = [f"({check}) IS NULL" for check in reason_checks(profile, now_iso, parsed)[:2]]
-    parts += [_surely_number_in(f, profile.ranges[f]) for f in VITAL_COLUMNS]
-    sbp, dbp = prepared_value("systolic_bp"), prepared_value("diastolic_bp")
+    """A cheap predicate that implies every per-row check passes (it may be false, or NULL,
+    for a valid row: then the full checks decide). About a fifth of the full checks' cost."""
+    user = quote_ident("user_id")
+    user_ok = f"ascii({user}) > 32"
+    if profile.max_user_id_length is not None:
+        user_ok += f" AND length({user}) <= {profile.max_user_id_length}"
+    sbp, dbp = (f"TRY_CAST({quote_ident(c)} AS DOUBLE)" for c in ("systolic_bp", "diastolic_bp"))
+    parts = [_plain_event_time(profile, now_iso, parsed), user_ok]
+    parts += [_plain_number_in(f, profile.ranges[f]) for f in VITAL_COLUMNS]
     parts.append(f"{dbp} {'<=' if profile.bp_order == 'le' else '<'} {sbp}")
     return " AND ".join(f"({p})" for p in parts)
 
 
-def reasons_list_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
-    """A row's reasons in report order (empty when valid); the list is built only for rows
-    the cheap predicate cannot clear. Needs the columns of `prepared_columns_sql`."""
+def reasons_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -> str:
+    """A row's reasons in report order, joined by ';' ('' when valid); the full checks run
+    only for rows the cheap predicate cannot clear."""
     items = ",\n    ".join(reason_checks(profile, now_iso, parsed))
-    full = f"list_filter([\n    {items}\n  ], lambda r: r IS NOT NULL)"
+    full = f"concat_ws(';',\n    {items}\n  )"
     fast = row_surely_valid_sql(profile, now_iso, parsed)
-    return f"CASE WHEN {fast} THEN []::VARCHAR[] ELSE {full} END"
+    return f"CASE WHEN {fast} THEN '' ELSE {full} END"
 
 
 def safe_cell_sql(expr: str) -> str:

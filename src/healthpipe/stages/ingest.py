@@ -158,12 +158,16 @@ def _process(
     except InputError as exc:
         return _reject_file(exc, manifest, ports, timings, started)
     with timed(timings, "upload_ms"):
-        ports.store.put_file(keys.processed_csv, out.processed_csv, "text/csv")
-        ports.store.put_file(
-            keys.processed_parquet, out.processed_parquet, "application/vnd.apache.parquet"
+        store = ports.store
+        store.put_file(keys.processed_csv, out.processed_csv, "text/csv", consume=True)
+        store.put_file(
+            keys.processed_parquet,
+            out.processed_parquet,
+            "application/vnd.apache.parquet",
+            consume=True,
         )
         if validation.rows_rejected:
-            ports.store.put_file(keys.rejected_csv, out.rejected_csv, "text/csv")
+            store.put_file(keys.rejected_csv, out.rejected_csv, "text/csv", consume=True)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
     outputs = {
         "processed_csv": keys.processed_csv,

@@ -3,7 +3,9 @@ old file or the new one, never a half-written one; a failed write leaves no temp
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -30,3 +32,27 @@ def write_bytes_atomic(target: Path, data: bytes) -> None:
         out.write(data)
 
     write_atomic(target, write)
+
+
+def copy_atomic(source: Path, target: Path) -> None:
+    """Copy `source` to `target` (shutil.copyfile: the kernel copies, no bytes via Python)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX, suffix=target.name)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def move_atomic(source: Path, target: Path) -> None:
+    """Move `source` to `target`: a rename on the same file system, else a copy."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        copy_atomic(source, target)

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 from pathlib import Path
 
-from healthpipe.adapters.local.files import TEMP_PREFIX, write_atomic, write_bytes_atomic
+from healthpipe.adapters.local.files import (
+    TEMP_PREFIX,
+    copy_atomic,
+    move_atomic,
+    write_bytes_atomic,
+)
 from healthpipe.errors import PermanentError
 from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
 
@@ -42,8 +46,12 @@ class FolderObjectStore(ObjectStore):
 
     def _put_file(self, key: str, path: Path, content_type: str) -> str:
         target = self.path_for(key)
-        with path.open("rb") as src:
-            write_atomic(target, lambda out: shutil.copyfileobj(src, out, HASH_CHUNK))
+        copy_atomic(path, target)
+        return self.version_of(target)
+
+    def _adopt_file(self, key: str, path: Path, content_type: str) -> str:
+        target = self.path_for(key)
+        move_atomic(path, target)
         return self.version_of(target)
 
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str:
