@@ -82,12 +82,11 @@ def _clean(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
-    """Two scans of the file. One aggregate: readings, time range, per-metric moments and the
-    partial NEWS2 and BP-category distributions. One grouping: `value_counts` (metric,
-    user_id, x, n), how many readings of each user have each value of each vital (x NULL: the
-    value is missing; user_id NULL for steps, which has no baseline)."""
-    news2 = " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
-    top_score = sum(max(b.score for b in p.bands) for p in cl.NEWS2_PARAMETERS)
+    """Three scans of the file, each a cheap aggregate. Readings, time range and per-metric
+    moments; the partial NEWS2 and BP-category distributions (`scores`); and
+    `value_counts` (metric, user_id, x, n): how many readings of each user have each value of
+    each vital with a baseline (x NULL: missing), and of steps over all users (user_id NULL).
+    """
     parts = ["count(*) AS readings", "min(event_time) AS first", "max(event_time) AS last"]
     for i, metric in enumerate(VITAL_COLUMNS):
         col = quote_ident(metric)
@@ -98,24 +97,40 @@ def _scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
             f"min({col}) AS min_{i}",
             f"max({col}) AS max_{i}",
         ]
-    parts += [f"count(*) FILTER (WHERE news2 = {k}) AS news2_{k}" for k in range(top_score + 1)]
-    parts += [
-        f"count(*) FILTER (WHERE bp = {quote_literal(c.name)}) AS bp_{i}"
-        for i, c in enumerate(cl.BP_CATEGORIES)
+    (agg,) = _rows(con, f"SELECT {', '.join(parts)} FROM {src}")
+    news2 = " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
+    agg["scores"] = con.execute(
+        f"SELECT news2, bp, count(*) FROM (SELECT {news2} AS news2, {bp_category_sql()} AS bp "
+        f"FROM {src}) GROUP BY ALL"
+    ).fetchall()
+    per_user = [m for m in VITAL_COLUMNS if m in BASELINE_METRICS]
+    others = [m for m in VITAL_COLUMNS if m not in BASELINE_METRICS]
+    if VITAL_COLUMNS[0] not in per_user:
+        raise ValueError("readings per user are counted on the first vital, with a baseline")
+    sets = [f"(user_id, {quote_ident(m)})" for m in per_user] + [
+        f"({quote_ident(m)})" for m in others
     ]
-    vitals = ", ".join(quote_ident(m) for m in VITAL_COLUMNS)
-    (agg,) = _rows(
-        con,
-        f"SELECT {', '.join(parts)} FROM (SELECT event_time, {vitals}, {news2} AS news2, "
-        f"{bp_category_sql()} AS bp FROM {src})",
+    columns = ["user_id", *VITAL_COLUMNS]
+
+    def gid(*grouped: str) -> int:  # grouping_id: bit set for each column not grouped
+        return int("".join("0" if c in grouped else "1" for c in columns), 2)
+
+    con.execute(
+        f"CREATE TEMP TABLE grouped AS SELECT grouping_id({', '.join(columns)}) AS gid, "
+        f"{', '.join(quote_ident(c) for c in columns)}, count(*) AS n FROM {src} "
+        f"GROUP BY GROUPING SETS ({', '.join(sets)})"
     )
     con.execute(
-        "CREATE TEMP TABLE value_counts AS SELECT metric, "
-        f"CASE WHEN metric IN ({', '.join(quote_literal(m) for m in BASELINE_METRICS)}) "
-        f"OR metric = {quote_literal(VITAL_COLUMNS[0])} THEN user_id END AS user_id, x, "
-        f"count(*) AS n FROM (UNPIVOT (SELECT user_id, {vitals} FROM {src}) "
-        f"ON {vitals} INTO NAME metric VALUE x) GROUP BY ALL"
+        "CREATE TEMP TABLE value_counts AS "
+        + " UNION ALL ".join(
+            f"SELECT {quote_literal(m)} AS metric, "
+            f"{'user_id' if m in per_user else 'CAST(NULL AS VARCHAR)'} AS user_id, "
+            f"{quote_ident(m)} AS x, n FROM grouped "
+            f"WHERE gid = {gid('user_id', m) if m in per_user else gid(m)}"
+            for m in VITAL_COLUMNS
+        )
     )
+    con.execute("DROP TABLE grouped")
     return agg
 
 
@@ -170,19 +185,18 @@ def _metric_stats(con: duckdb.DuckDBPyConnection, agg: dict[str, Any]) -> dict[s
 
 
 def _distributions(agg: dict[str, Any]) -> dict[str, Any]:
-    dist = {
-        int(k.removeprefix("news2_")): int(v)
-        for k, v in agg.items()
-        if k.startswith("news2_") and v
-    }
-    bp = [(c.name, int(agg[f"bp_{i}"])) for i, c in enumerate(cl.BP_CATEGORIES)]
+    dist: dict[int, int] = {}
+    bp: dict[str, int] = {}
+    for score, category, n in agg["scores"]:
+        dist[int(score)] = dist.get(int(score), 0) + int(n)
+        bp[str(category)] = bp.get(str(category), 0) + int(n)
     return {
         "news2_partial": {
             "distribution": {str(k): v for k, v in sorted(dist.items())},
             "readings_score_5_or_more": sum(v for k, v in dist.items() if k >= 5),
             "readings_score_7_or_more": sum(v for k, v in dist.items() if k >= 7),
         },
-        "bp_categories": {name: n for name, n in sorted(bp, key=lambda item: -item[1]) if n},
+        "bp_categories": dict(sorted(bp.items(), key=lambda item: (-item[1], item[0]))),
     }
 
 
@@ -341,13 +355,16 @@ def _find_anomalies(
             ).fetchone() or (0,)
             flagged += int(count)
             con.execute("DROP TABLE group_anomalies")
-        if parts:
+        if parts:  # in order on one thread: two buffer row groups waiting for their turn
             files = "[" + ", ".join(quote_literal(str(p)) for p in parts) + "]"
+            (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (1,)
             con.execute("SET preserve_insertion_order = true")
+            con.execute("SET threads = 1")
             con.execute(
                 f"COPY ({_decorated_sql(f'read_parquet({files})')}) TO "
                 f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
             )
+            con.execute(f"SET threads = {int(threads)}")
             con.execute("SET preserve_insertion_order = false")
     return flagged
 
@@ -407,7 +424,8 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
         con,
         "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak_value, "
         "epoch(end_time) - epoch(start_time) AS duration_s FROM episodes "
-        f"ORDER BY severity DESC, readings DESC, start_time LIMIT {limits.top_episodes}",
+        "ORDER BY severity DESC, readings DESC, start_time, user_id, metric "
+        f"LIMIT {limits.top_episodes}",
     )
     for row in listed:
         row["severity"] = SEVERITY_NAMES[int(row["severity"])]

@@ -37,18 +37,45 @@ def partial_news2_sql() -> str:
     return " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
 
 
-def bp_category_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
+def _bp_case(sbp: str, dbp: str, pick: str) -> str:
     s, d = quote_ident(sbp), quote_ident(dbp)
+
+    def out(category: cl.BpCategory) -> str:
+        return str(int(category.severity)) if pick == "severity" else f"'{category.name}'"
+
     return (
         f"CASE WHEN {s} > {cl.CRISIS_SYSTOLIC_ABOVE} OR {d} > {cl.CRISIS_DIASTOLIC_ABOVE} "
-        f"THEN '{cl.BP_CRISIS.name}' "
+        f"THEN {out(cl.BP_CRISIS)} "
         f"WHEN {s} >= {cl.STAGE_2_SYSTOLIC_FROM} OR {d} >= {cl.STAGE_2_DIASTOLIC_FROM} "
-        f"THEN '{cl.BP_STAGE_2.name}' "
+        f"THEN {out(cl.BP_STAGE_2)} "
         f"WHEN {s} >= {cl.STAGE_1_SYSTOLIC_FROM} OR {d} >= {cl.STAGE_1_DIASTOLIC_FROM} "
-        f"THEN '{cl.BP_STAGE_1.name}' "
-        f"WHEN {s} >= {cl.ELEVATED_SYSTOLIC_FROM} THEN '{cl.BP_ELEVATED.name}' "
-        f"ELSE '{cl.BP_NORMAL.name}' END"
+        f"THEN {out(cl.BP_STAGE_1)} "
+        f"WHEN {s} >= {cl.ELEVATED_SYSTOLIC_FROM} THEN {out(cl.BP_ELEVATED)} "
+        f"ELSE {out(cl.BP_NORMAL)} END"
     )
+
+
+def bp_category_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
+    return _bp_case(sbp, dbp, "name")
+
+
+def bp_category_severity_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
+    """`bp_severity_sql(bp_category_sql())` without naming the category."""
+    return _bp_case(sbp, dbp, "severity")
+
+
+def news2_flag_sql(metric: str, col: str | None = None) -> str:
+    """The severity of the NEWS2 anomaly a value raises: its band's score, 0 for a missing
+    value or a kind the BP categories report (as `clinical_anomalies_sql` leaves out)."""
+    param = cl.NEWS2_BY_METRIC[metric]
+    col = col or quote_ident(metric)
+
+    def score(band: cl.Band) -> int:
+        return 0 if band.kind in cl.NEWS2_KINDS_COVERED_BY_BP else band.score
+
+    arms = [f"WHEN {col} <= {band.upper!r} THEN {score(band)}" for band in param.bands[:-1]]
+    arms.append(f"WHEN {col} IS NOT NULL THEN {score(param.bands[-1])}")
+    return "CASE " + " ".join(arms) + " ELSE 0 END"
 
 
 def bp_severity_sql(category_col: str) -> str:
@@ -89,28 +116,27 @@ def quantiles_from_counts_sql(
     per distinct non-null x of a group, n its number of readings).
 
     Rank (n - 1)·q, interpolated between its neighbours as DuckDB's quantile_cont does for
-    DOUBLE (lo·(1 - d) + hi·d), so the result equals `quantile_cont(x, q)` (`median` for
-    q = 0.5) over the readings themselves; but a grouping spills to disk where the holistic
+    DOUBLE (lo·(1 - d) + hi·d): a median (q = 0.5, halves are exact) equals `median(x)` over
+    the readings themselves bit for bit; other quantiles agree to the last bit or two (a
+    DuckDB build may fuse the multiply-add). A grouping spills to disk where the holistic
     aggregate holds every value in memory. Groups of fewer than `min_count` values are left
     out. Returns *keys, q, lo, hi, d and value.
     """
     k = ", ".join(keys)
-    on = " AND ".join(f"{{a}}.{key} = t.{key}" for key in keys)
+    on = " AND ".join(f"{{a}}.{key} = qr.{key}" for key in keys)
     qs = "[" + ", ".join(repr(q) for q in quantiles) + "]"
+    d = "(qr.rank - floor(qr.rank))"
     return (
-        f"WITH c AS (SELECT {k}, x, sum(n) OVER w - n AS first_i, sum(n) OVER w AS end_i "
+        f"WITH q_cum AS (SELECT {k}, x, sum(n) OVER w - n AS first_i, sum(n) OVER w AS end_i "
         f"FROM {counts} WINDOW w AS (PARTITION BY {k} ORDER BY x)), "
-        f"t AS (SELECT {k}, q, (total - 1) * q AS rank FROM (SELECT {k}, sum(n) AS total "
-        f"FROM {counts} GROUP BY {k} HAVING sum(n) >= {int(min_count)}), "
+        f"q_rank AS (SELECT {k}, q, (total - 1) * q AS rank FROM (SELECT {k}, "
+        f"sum(n) AS total FROM {counts} GROUP BY {k} HAVING sum(n) >= {int(min_count)}), "
         f"unnest(CAST({qs} AS DOUBLE[])) u(q)) "
-        f"SELECT {', '.join(f't.{key}' for key in keys)}, t.q, a.x AS lo, b.x AS hi, "
-        "t.rank - floor(t.rank) AS d, "
-        "CASE WHEN t.rank = floor(t.rank) THEN a.x "
-        "ELSE a.x * (1.0 - (t.rank - floor(t.rank))) + b.x * (t.rank - floor(t.rank)) END "
-        "AS value FROM t "
-        f"JOIN c a ON {on.format(a='a')} AND floor(t.rank) >= a.first_i "
-        "AND floor(t.rank) < a.end_i "
-        f"JOIN c b ON {on.format(a='b')} AND ceil(t.rank) >= b.first_i AND ceil(t.rank) < b.end_i"
+        f"SELECT {', '.join(f'qr.{key}' for key in keys)}, qr.q, a.x AS lo, b.x AS hi, "
+        f"{d} AS d, CASE WHEN {d} = 0 THEN a.x ELSE a.x * (1.0 - {d}) + b.x * {d} END AS value "
+        f"FROM q_rank qr JOIN q_cum a ON {on.format(a='a')} AND floor(qr.rank) >= a.first_i "
+        f"AND floor(qr.rank) < a.end_i JOIN q_cum b ON {on.format(a='b')} "
+        "AND ceil(qr.rank) >= b.first_i AND ceil(qr.rank) < b.end_i"
     )
 
 
@@ -160,13 +186,9 @@ if len(BP_KIND_BY_SEVERITY) != sum(1 for c in cl.BP_CATEGORIES if c.severity > 0
 def _item_severity_sql(item: AnomalyItem) -> str:
     col = quote_ident(item.column)
     if item.rule == "news2":
-        covered = ", ".join(quote_literal(k) for k in sorted(cl.NEWS2_KINDS_COVERED_BY_BP))
-        return (
-            f"CASE WHEN {col} IS NOT NULL AND {news2_kind_sql(item.metric)} NOT IN ({covered}) "
-            f"THEN {news2_score_sql(item.metric)} ELSE 0 END"
-        )
+        return news2_flag_sql(item.metric)
     if item.rule == "acc_aha":
-        return bp_severity_sql(bp_category_sql())
+        return bp_category_severity_sql()
     z = f"{bl.CONSISTENCY!r} * ({col} - {baseline_column('med', item.metric)}) / " + (
         baseline_column("mad", item.metric)
     )

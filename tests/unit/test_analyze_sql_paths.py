@@ -1,0 +1,237 @@
+"""The analysis SQL against a plain reference formulation on random readings.
+
+`analyze_parquet` finds anomalies from one coded BIGINT per reading, baselines from counts of
+distinct values, and works over groups of users; the reference here is the straightforward
+SQL (a sorted copy of every reading, `clinical_anomalies_sql`, `median`, `DISTINCT ON` and
+`mode`). Both must give the same anomalies (the same rows, in user, time order) and episodes,
+whatever the number of groups.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from healthpipe.dataops import analyze as an
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.domain import baseline as bl
+from healthpipe.domain.anomaly_sql import (
+    BASELINE_METRICS,
+    clinical_anomalies_sql,
+    quantiles_from_counts_sql,
+)
+from healthpipe.domain.clinical import LOW_SIDE_KINDS
+from healthpipe.domain.episodes import MIN_EPISODE_READINGS
+
+T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
+COLUMNS = ("source_row", "event_time", "user_id", "heart_rate", "spo2", "steps", "temp_c",
+           "systolic_bp", "diastolic_bp")  # fmt: skip
+ROW_ORDER = "user_id, event_time NULLS LAST, source_row, metric, rule"
+
+
+def _value(rng: random.Random, low: float, high: float, step: float) -> float | None:
+    if rng.random() < 0.03:
+        return None
+    return round(rng.randrange(int(low / step), int(high / step) + 1) * step, 1)
+
+
+def random_readings(seed: int, users: int = 7) -> list[tuple[Any, ...]]:
+    """Users with runs of abnormal values, gaps, duplicate and missing times, rows out of
+    time order; values on a coarse grid so medians fall between equal neighbours too."""
+    rng = random.Random(seed)
+    rows: list[tuple[Any, ...]] = []
+    for u in range(users):
+        count = rng.choice([5, 9, 40, 120])
+        sick = rng.random() < 0.6
+        for i in range(count):
+            minute = i if rng.random() > 0.1 else max(0, i - 1)  # some equal times
+            when = None if rng.random() < 0.02 else T0 + timedelta(minutes=minute)
+            bad = sick and (i // 4) % 2 == 0
+            rows.append(
+                (
+                    when,
+                    f"u{u:02d}",
+                    _value(rng, 35, 150, 1) if bad else _value(rng, 60, 95, 1),
+                    _value(rng, 85, 100, 1) if bad else _value(rng, 95, 100, 1),
+                    _value(rng, 0, 500, 1),
+                    _value(rng, 34.5, 40, 0.1) if bad else _value(rng, 36.2, 37.4, 0.1),
+                    _value(rng, 85, 230, 1) if bad else _value(rng, 110, 125, 1),
+                    _value(rng, 60, 125, 1) if bad else _value(rng, 70, 80, 1),
+                )
+            )
+    rng.shuffle(rows)
+    return [(n, *row) for n, row in enumerate(rows, start=1)]
+
+
+def write_parquet(path: Path, rows: list[tuple[Any, ...]]) -> Path:
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, user_id VARCHAR, "
+            "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
+            "diastolic_bp DOUBLE)"
+        )
+        con.executemany(f"INSERT INTO r VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
+    finally:
+        con.close()
+    return path
+
+
+def reference(parquet: Path) -> tuple[list[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """Anomaly rows (in file order) and episodes, the plain way."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(
+            "CREATE TABLE readings AS SELECT *, row_number() OVER () AS ord FROM ("
+            f"SELECT * FROM read_parquet('{parquet}') ORDER BY user_id, event_time NULLS LAST, "
+            "source_row)"
+        )
+        baseline = []
+        for m in BASELINE_METRICS:
+            baseline.append(
+                f"SELECT source_row, user_id, event_time, ord, '{m}' AS metric, "
+                "'baseline_deviation' AS kind, "
+                f"CASE WHEN abs(z) > {bl.STRONG_THRESHOLD} THEN 2 ELSE 1 END AS severity, "
+                "value, 'baseline' AS rule FROM ("
+                f"SELECT r.*, {bl.CONSISTENCY} * (r.{m} - b.med) / b.mad AS z, r.{m} AS value "
+                "FROM readings r JOIN ("
+                f"SELECT m.user_id, m.med, median(abs(x.{m} - m.med)) AS mad FROM readings x "
+                f"JOIN (SELECT user_id, median({m}) AS med FROM readings GROUP BY user_id "
+                f"HAVING count({m}) >= {bl.MIN_READINGS}) m USING (user_id) "
+                "GROUP BY m.user_id, m.med) b USING (user_id) WHERE b.mad > 0) "
+                f"WHERE abs(z) > {bl.THRESHOLD}"
+            )
+        con.execute(
+            f"CREATE TABLE anomalies AS {clinical_anomalies_sql('readings')} UNION ALL "
+            + " UNION ALL ".join(baseline)
+        )
+        rows = con.execute(
+            "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
+            f"FROM anomalies ORDER BY {ROW_ORDER}"
+        ).fetchall()
+        low = ", ".join(f"'{k}'" for k in sorted(LOW_SIDE_KINDS))
+        episodes = con.execute(
+            "WITH flagged AS (SELECT DISTINCT ON (user_id, metric, ord) * FROM anomalies "
+            "WHERE rule <> 'baseline' ORDER BY user_id, metric, ord, severity DESC), "
+            "runs AS (SELECT *, ord - row_number() OVER (PARTITION BY user_id, metric "
+            "ORDER BY ord) AS run FROM flagged) "
+            "SELECT user_id, metric, kind, severity, readings, start_time, end_time, "
+            f"CASE WHEN kind IN ({low}) THEN low ELSE high END FROM ("
+            "SELECT user_id, metric, mode(kind ORDER BY severity DESC, kind) AS kind, "
+            "max(severity) AS severity, count(*) AS readings, min(event_time) AS start_time, "
+            "max(event_time) AS end_time, min(value) AS low, max(value) AS high FROM runs "
+            f"GROUP BY user_id, metric, run HAVING count(*) >= {MIN_EPISODE_READINGS})"
+        ).fetchall()
+    finally:
+        con.close()
+    return rows, set(episodes)
+
+
+def analyzed(
+    tmp_path: Path, parquet: Path, name: str
+) -> tuple[dict[str, Any], list[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    out = tmp_path / f"{name}.parquet"
+    limits = EngineLimits(memory_limit_mb=128, threads=2, temp_dir=tmp_path / name)
+    top = an.AnalysisLimits(top_episodes=10_000)
+    facts = an.analyze_parquet(parquet, out, limits=limits, analysis_limits=top)
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        rows = con.execute(
+            "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
+            f"FROM read_parquet('{out}')"
+        ).fetchall()
+    finally:
+        con.close()
+    episodes = {
+        (
+            e["user_id"],
+            e["metric"],
+            e["kind"],
+            {"low": 1, "medium": 2, "high": 3}[e["severity"]],
+            e["readings"],
+            e["start_time"],
+            e["end_time"],
+            e["peak_value"],
+        )
+        for e in facts["episodes"]["list"]
+    }
+    return facts, rows, episodes
+
+
+def _iso(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    return [tuple(v.isoformat() if isinstance(v, datetime) else v for v in r) for r in rows]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_one_group_and_many_groups_match_the_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    parquet = write_parquet(tmp_path / "readings.parquet", random_readings(seed))
+    rows, episodes = reference(parquet)
+    assert rows and episodes  # the data has both
+    one, one_rows, one_episodes = analyzed(tmp_path, parquet, "one")
+    monkeypatch.setattr(an, "MIN_READINGS_PER_GROUP", 30)
+    monkeypatch.setattr(an, "READINGS_PER_MB", 0)
+    many, many_rows, many_episodes = analyzed(tmp_path, parquet, "many")
+    assert one_rows == rows  # same rows, same order
+    assert many_rows == rows
+    expected = {(*_iso([e])[0][:-1], round(e[-1], 4)) for e in episodes}
+    assert one_episodes == many_episodes == expected
+    assert one == many
+    assert one["anomalies"]["total"] == len(rows)
+    assert one["anomalies"]["readings_flagged"] == len({r[0] for r in rows})
+    assert one["episodes"]["total"] == len(episodes)
+
+
+def test_an_episode_kind_is_the_most_frequent_then_the_most_severe_then_by_name(
+    tmp_path: Path,
+) -> None:
+    # heart rate runs: 2 brady (score 1) + 2 tachy (score 1) -> tie, by name: bradycardia;
+    # then 2 brady (score 1) + 2 tachy (one scores 3) -> tachycardia
+    series = {"a": [45, 100, 45, 100, 70], "b": [45, 100, 45, 140, 70]}
+    rows = []
+    for user, values in series.items():
+        for i, hr in enumerate(values):
+            rows.append((len(rows) + 1, T0 + timedelta(minutes=i), user, float(hr), 98.0,
+                         10.0, 36.8, 115.0, 75.0))  # fmt: skip
+    parquet = write_parquet(tmp_path / "readings.parquet", rows)
+    _, _, episodes = analyzed(tmp_path, parquet, "run")
+    _, expected = reference(parquet)
+    assert {(e[0], e[2]) for e in episodes} == {("a", "bradycardia"), ("b", "tachycardia")}
+    assert {(e[0], e[2]) for e in expected} == {(e[0], e[2]) for e in episodes}
+
+
+def test_quantiles_from_counts_equal_quantile_cont() -> None:
+    rng = random.Random(7)
+    con = duckdb.connect(":memory:")
+    try:
+        grid = [0.1, 0.2, 0.7, 1.3, 2.9, 36.6, 36.7, 1e-3, 97.0]
+        values = [(g, rng.choice(grid) * rng.randint(1, 9))
+                  for g in range(12) for _ in range(rng.randint(1, 25))]  # fmt: skip
+        con.execute("CREATE TABLE v (g INTEGER, x DOUBLE)")
+        con.executemany("INSERT INTO v VALUES (?, ?)", values)
+        con.execute("CREATE TABLE c AS SELECT g, x, count(*) AS n FROM v GROUP BY g, x")
+        qs = (0.05, 0.25, 0.5, 0.75, 0.95)
+        got = con.execute(
+            f"SELECT g, q, value FROM ({quantiles_from_counts_sql('c', ('g',), qs)})"
+        ).fetchall()
+        for q in qs:
+            expected = dict(
+                con.execute(f"SELECT g, quantile_cont(x, {q}) FROM v GROUP BY g").fetchall()
+            )
+            found = {g: v for g, qq, v in got if qq == q}
+            assert found == pytest.approx(expected, rel=1e-12)
+        # the baselines' medians (of values and of deviations) are exact
+        medians = dict(con.execute("SELECT g, median(x) FROM v GROUP BY g").fetchall())
+        assert {g: v for g, qq, v in got if qq == 0.5} == medians
+    finally:
+        con.close()
