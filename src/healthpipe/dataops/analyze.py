@@ -31,6 +31,8 @@ from healthpipe.domain.anomaly_sql import (
     baselines_sql,
     bp_category_sql,
     clinical_items,
+    item_band_sql,
+    item_kind_rank_sql,
     item_kind_sql,
     item_metric_sql,
     item_rule_sql,
@@ -249,9 +251,10 @@ def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> lis
 def _group_anomalies_sql(src: str, where: str) -> str:
     """The anomalies of one group of users in (user, time, metric, rule) order: uid, ord (the
     reading's place in the group's readings in user, time order), source_row, event_time,
-    item (of ANOMALY_ITEMS), severity and value. Whether and how a reading is abnormal is
-    worked out before the sort, in one BIGINT; only the readings it flags are unnested after.
-    Needs preserve_insertion_order (one sort, then streaming operators that keep its order).
+    item (of ANOMALY_ITEMS), band (of the item) and value. Whether and how a reading is
+    abnormal is worked out before the sort, in one BIGINT; only the readings it flags are
+    unnested after. Needs preserve_insertion_order (one sort, then streaming operators that
+    keep its order).
     """
     used = sorted({i.column for i in ANOMALY_ITEMS})
     vitals = ", ".join(f"r.{quote_ident(m)}" for m in used)
@@ -265,13 +268,13 @@ def _group_anomalies_sql(src: str, where: str) -> str:
         f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where}) "
         "ORDER BY uid, event_time NULLS LAST, source_row"
     )
-    severity = item_severity_sql("code", "item")
+    band = item_band_sql("code", "item")
     return (
-        f"SELECT uid, ord, source_row, event_time, item, {severity} AS severity, value FROM ("
+        f"SELECT uid, ord, source_row, event_time, item, {band} AS band, value FROM ("
         f"SELECT uid, ord, source_row, event_time, code, unnest(range({len(ANOMALY_ITEMS)})) "
         f"AS item, unnest({item_values_sql()}) AS value FROM ("
         f"SELECT *, row_number() OVER () AS ord FROM ({coded})) WHERE code <> 0) "
-        f"WHERE {severity} > 0"
+        f"WHERE {band} > 0"
     )
 
 
@@ -279,11 +282,23 @@ def _decorated_sql(anomalies: str) -> str:
     """The anomaly rows as written: metric, kind and rule by name, the user by id."""
     return (
         f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, "
-        f"{item_metric_sql('a.item')} AS metric, "
-        f"{item_kind_sql('a.item', 'a.severity', 'a.value')} AS kind, a.severity, a.value, "
+        f"{item_metric_sql('a.item')} AS metric, {item_kind_sql('a.item', 'a.band')} AS kind, "
+        f"{item_severity_sql('a.item', 'a.band')} AS severity, a.value, "
         f"{item_rule_sql('a.item')} AS rule FROM {anomalies} a, "
         "(SELECT list(user_id ORDER BY uid) AS users FROM users)"
     )
+
+
+def _in_long_run_sql() -> str:
+    """Whether a flagged reading is one of MIN_EPISODE_READINGS consecutive ones (its
+    neighbours before_i / after_i, by ord): only those can make an episode."""
+    k = MIN_EPISODE_READINGS
+    blocks = []
+    for place in range(k):  # the reading's place in a block of k consecutive readings
+        terms = [f"before_{i} = ord - {i}" for i in range(1, place + 1)]
+        terms += [f"after_{i} = ord + {i}" for i in range(1, k - place)]
+        blocks.append("(" + (" AND ".join(terms) or "TRUE") + ")")
+    return " OR ".join(blocks)
 
 
 def _episodes_sql(anomalies: str) -> str:
@@ -291,22 +306,26 @@ def _episodes_sql(anomalies: str) -> str:
     the kind is the most frequent one (ties: the most severe, then by name, as
     mode(kind ORDER BY severity DESC, kind) gives); the peak is the worst value in the
     direction of the kind (lowest for low SpO2, highest for tachycardia)."""
-    names = kinds()
-    rank = "CASE kind " + " ".join(f"WHEN {quote_literal(k)} THEN {i}" for i, k in enumerate(names))
-    rank += " END"
-    places = len(names) + 1
+    places = len(kinds()) + 1
     low_kinds = ", ".join(quote_literal(k) for k in sorted(cl.LOW_SIDE_KINDS))
     clinical = ", ".join(map(str, clinical_items()))
     return (
-        "WITH runs AS (SELECT uid, item, event_time, value, severity, "
-        f"{item_kind_sql('item', 'severity', 'value')} AS kind, "
-        "ord - row_number() OVER (PARTITION BY uid, item ORDER BY ord) AS run "
-        f"FROM {anomalies} WHERE item IN ({clinical})), "
-        "by_kind AS (SELECT uid, item, run, kind, count(*) AS n, max(severity) AS severity, "
+        "WITH flagged AS (SELECT *, ord - row_number() OVER w AS run"
+        + "".join(
+            f", lag(ord, {i}) OVER w AS before_{i}, lead(ord, {i}) OVER w AS after_{i}"
+            for i in range(1, MIN_EPISODE_READINGS)
+        )
+        + f" FROM {anomalies} WHERE item IN ({clinical}) "
+        "WINDOW w AS (PARTITION BY uid, item ORDER BY ord)), "
+        f"runs AS (SELECT * FROM flagged WHERE {_in_long_run_sql()}), "
+        "by_kind AS (SELECT uid, item, run, "
+        f"{item_kind_sql('item', 'band')} AS kind, "
+        f"{item_kind_rank_sql('item', 'band')} AS rank, count(*) AS n, "
+        f"max({item_severity_sql('item', 'band')}) AS severity, "
         "min(event_time) AS start_time, max(event_time) AS end_time, min(value) AS low, "
-        "max(value) AS high FROM runs GROUP BY uid, item, run, kind), "
+        "max(value) AS high FROM runs GROUP BY uid, item, run, kind, rank), "
         "episodes AS (SELECT uid, item, "
-        f"arg_max(kind, (n * 4 + severity) * {places} + {places - 1} - {rank}) AS kind, "
+        f"arg_max(kind, (n * 4 + severity) * {places} + {places - 1} - rank) AS kind, "
         "max(severity) AS severity, sum(n) AS readings, min(start_time) AS start_time, "
         "max(end_time) AS end_time, min(low) AS low, max(high) AS high FROM by_kind "
         f"GROUP BY uid, item, run HAVING sum(n) >= {MIN_EPISODE_READINGS}) "
@@ -343,7 +362,7 @@ def _find_anomalies(
             else:  # narrow parts, named and joined into one file at the end
                 parts.append(Path(tmp) / f"part-{number:05d}.parquet")
                 con.execute(
-                    "COPY (SELECT uid, source_row, event_time, item, severity, value "
+                    "COPY (SELECT uid, source_row, event_time, item, band, value "
                     f"FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
                     "(FORMAT parquet, COMPRESSION uncompressed)"
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from healthpipe.domain import baseline as bl
@@ -37,12 +38,8 @@ def partial_news2_sql() -> str:
     return " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
 
 
-def _bp_case(sbp: str, dbp: str, pick: str) -> str:
+def _bp_case(sbp: str, dbp: str, out: Callable[[cl.BpCategory], str]) -> str:
     s, d = quote_ident(sbp), quote_ident(dbp)
-
-    def out(category: cl.BpCategory) -> str:
-        return str(int(category.severity)) if pick == "severity" else f"'{category.name}'"
-
     return (
         f"CASE WHEN {s} > {cl.CRISIS_SYSTOLIC_ABOVE} OR {d} > {cl.CRISIS_DIASTOLIC_ABOVE} "
         f"THEN {out(cl.BP_CRISIS)} "
@@ -56,26 +53,7 @@ def _bp_case(sbp: str, dbp: str, pick: str) -> str:
 
 
 def bp_category_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
-    return _bp_case(sbp, dbp, "name")
-
-
-def bp_category_severity_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
-    """`bp_severity_sql(bp_category_sql())` without naming the category."""
-    return _bp_case(sbp, dbp, "severity")
-
-
-def news2_flag_sql(metric: str, col: str | None = None) -> str:
-    """The severity of the NEWS2 anomaly a value raises: its band's score, 0 for a missing
-    value or a kind the BP categories report (as `clinical_anomalies_sql` leaves out)."""
-    param = cl.NEWS2_BY_METRIC[metric]
-    col = col or quote_ident(metric)
-
-    def score(band: cl.Band) -> int:
-        return 0 if band.kind in cl.NEWS2_KINDS_COVERED_BY_BP else band.score
-
-    arms = [f"WHEN {col} <= {band.upper!r} THEN {score(band)}" for band in param.bands[:-1]]
-    arms.append(f"WHEN {col} IS NOT NULL THEN {score(param.bands[-1])}")
-    return "CASE " + " ".join(arms) + " ELSE 0 END"
+    return _bp_case(sbp, dbp, lambda c: quote_literal(c.name))
 
 
 def bp_severity_sql(category_col: str) -> str:
@@ -161,34 +139,62 @@ def baselines_sql(counts: str) -> str:
 
 @dataclass(frozen=True)
 class AnomalyItem:
-    """One (metric, rule) a reading can be flagged for; `column` holds the reported value."""
+    """One (metric, rule) a reading can be flagged for; `column` holds the reported value;
+    `bands` the (kind, severity) of each band of the rule, None for a band that flags
+    nothing (a NEWS2 score of 0, a kind the BP categories report, a normal BP)."""
 
     metric: str
     rule: str
     column: str
+    bands: tuple[tuple[str, int] | None, ...]
+
+
+def _news2_bands(param: cl.News2Parameter) -> tuple[tuple[str, int] | None, ...]:
+    return tuple(
+        (b.kind, b.score)
+        if b.kind and b.score > 0 and b.kind not in cl.NEWS2_KINDS_COVERED_BY_BP
+        else None
+        for b in param.bands
+    )
 
 
 def _anomaly_items() -> tuple[AnomalyItem, ...]:
-    items = [AnomalyItem(p.metric, "news2", p.metric) for p in cl.NEWS2_PARAMETERS]
-    items.append(AnomalyItem("blood_pressure", "acc_aha", "systolic_bp"))
-    items += [AnomalyItem(m, "baseline", m) for m in BASELINE_METRICS]
+    items = [AnomalyItem(p.metric, "news2", p.metric, _news2_bands(p)) for p in cl.NEWS2_PARAMETERS]
+    bp = tuple((c.name, int(c.severity)) if c.severity > 0 else None for c in cl.BP_CATEGORIES)
+    items.append(AnomalyItem("blood_pressure", "acc_aha", "systolic_bp", bp))
+    deviation = (("baseline_deviation", 1), ("baseline_deviation", 2))  # low, strong
+    items += [AnomalyItem(m, "baseline", m, deviation) for m in BASELINE_METRICS]
     return tuple(sorted(items, key=lambda i: (i.metric, i.rule)))
 
 
 # In the order anomalies are listed for one reading (metric, rule).
 ANOMALY_ITEMS = _anomaly_items()
-SEVERITY_BITS = 2  # severities 0..3
-BP_KIND_BY_SEVERITY = {int(c.severity): c.name for c in cl.BP_CATEGORIES if c.severity > 0}
-if len(BP_KIND_BY_SEVERITY) != sum(1 for c in cl.BP_CATEGORIES if c.severity > 0):
-    raise ValueError("a flagged BP category must be known by its severity")
+BAND_BITS = 3  # band numbers 1..7 of an item, 0: not flagged
+SLOTS = 1 << BAND_BITS
+if max(len(i.bands) for i in ANOMALY_ITEMS) >= SLOTS:
+    raise ValueError("an anomaly rule has more bands than its code holds")
 
 
-def _item_severity_sql(item: AnomalyItem) -> str:
+def _band_number(item: AnomalyItem, index: int) -> int:
+    return index + 1 if item.bands[index] else 0
+
+
+def _item_band_sql(item: AnomalyItem) -> str:
+    """The number of the flagging band a reading falls in for `item`, 0 for none."""
     col = quote_ident(item.column)
     if item.rule == "news2":
-        return news2_flag_sql(item.metric)
+        param = cl.NEWS2_BY_METRIC[item.metric]
+        arms = [
+            f"WHEN {col} <= {band.upper!r} THEN {_band_number(item, i)}"
+            for i, band in enumerate(param.bands[:-1])
+        ]  # a missing value flags nothing; NaN falls in the last band, as in news2_score_sql
+        arms.append(f"WHEN {col} IS NOT NULL THEN {_band_number(item, len(param.bands) - 1)}")
+        return "CASE " + " ".join(arms) + " ELSE 0 END"
     if item.rule == "acc_aha":
-        return bp_category_severity_sql()
+        index = {c.name: i for i, c in enumerate(cl.BP_CATEGORIES)}
+        return _bp_case(
+            "systolic_bp", "diastolic_bp", lambda c: str(_band_number(item, index[c.name]))
+        )
     z = f"{bl.CONSISTENCY!r} * ({col} - {baseline_column('med', item.metric)}) / " + (
         baseline_column("mad", item.metric)
     )
@@ -204,19 +210,18 @@ def baseline_column(stat: str, metric: str) -> str:
 
 
 def anomaly_code_sql() -> str:
-    """Every anomaly of one reading in one BIGINT: the severity (0: not flagged) of item i of
-    ANOMALY_ITEMS in bits SEVERITY_BITS·i and up. Over a row of the vitals and the user's
+    """Every anomaly of one reading in one BIGINT: the band number (0: not flagged) of item i
+    of ANOMALY_ITEMS in bits BAND_BITS·i and up. Over a row of the vitals and the user's
     baseline columns (`baseline_column`), NULL when the user has none."""
-    width = SEVERITY_BITS
     return " | ".join(
-        f"(CAST(coalesce({_item_severity_sql(item)}, 0) AS BIGINT) << {width * i})"
+        f"(CAST(coalesce({_item_band_sql(item)}, 0) AS BIGINT) << {BAND_BITS * i})"
         for i, item in enumerate(ANOMALY_ITEMS)
     )
 
 
-def item_severity_sql(code: str, item: str) -> str:
-    """The severity of anomaly item number `item` in an `anomaly_code_sql` value."""
-    return f"CAST(({code} >> ({SEVERITY_BITS} * {item})) & {(1 << SEVERITY_BITS) - 1} AS INTEGER)"
+def item_band_sql(code: str, item: str) -> str:
+    """The band number of anomaly item number `item` in an `anomaly_code_sql` value."""
+    return f"CAST(({code} >> ({BAND_BITS} * {item})) & {SLOTS - 1} AS INTEGER)"
 
 
 def item_values_sql() -> str:
@@ -224,43 +229,45 @@ def item_values_sql() -> str:
     return "[" + ", ".join(quote_ident(i.column) for i in ANOMALY_ITEMS) + "]"
 
 
+def _lookup(values: list[str], index: str) -> str:
+    return "[" + ", ".join(values) + f"][{index} + 1]"
+
+
+def _per_band(pick: Callable[[tuple[str, int]], str]) -> list[str]:
+    out = []
+    for item in ANOMALY_ITEMS:
+        slots = [None, *item.bands] + [None] * (SLOTS - 1 - len(item.bands))
+        out += ["NULL" if band is None else pick(band) for band in slots]
+    return out
+
+
 def item_metric_sql(item: str) -> str:
-    return "[" + ", ".join(quote_literal(i.metric) for i in ANOMALY_ITEMS) + f"][{item} + 1]"
+    return _lookup([quote_literal(i.metric) for i in ANOMALY_ITEMS], item)
 
 
 def item_rule_sql(item: str) -> str:
-    return "[" + ", ".join(quote_literal(i.rule) for i in ANOMALY_ITEMS) + f"][{item} + 1]"
+    return _lookup([quote_literal(i.rule) for i in ANOMALY_ITEMS], item)
 
 
-def item_kind_sql(item: str, severity: str, value: str) -> str:
-    """The kind of an anomaly: the NEWS2 band of its value, the BP category of its severity,
-    or a baseline deviation."""
-    arms = []
-    for number, i in enumerate(ANOMALY_ITEMS):
-        if i.rule == "news2":
-            kind = news2_kind_sql(i.metric, value)
-        elif i.rule == "acc_aha":
-            kind = (
-                f"CASE {severity} "
-                + " ".join(
-                    f"WHEN {sev} THEN {quote_literal(name)}"
-                    for sev, name in sorted(BP_KIND_BY_SEVERITY.items())
-                )
-                + " END"
-            )
-        else:
-            kind = "'baseline_deviation'"
-        arms.append(f"WHEN {number} THEN {kind}")
-    return f"CASE {item} " + " ".join(arms) + " END"
+def item_kind_sql(item: str, band: str) -> str:
+    return _lookup(_per_band(lambda b: quote_literal(b[0])), f"{item} * {SLOTS} + {band}")
+
+
+def item_severity_sql(item: str, band: str) -> str:
+    return _lookup(_per_band(lambda b: str(b[1])), f"{item} * {SLOTS} + {band}")
+
+
+def kinds() -> tuple[str, ...]:
+    """Every kind an anomaly can have, in name order."""
+    return tuple(sorted({b[0] for i in ANOMALY_ITEMS for b in i.bands if b}))
+
+
+def item_kind_rank_sql(item: str, band: str) -> str:
+    """The place of the kind in `kinds()` (name order)."""
+    rank = {k: n for n, k in enumerate(kinds())}
+    return _lookup(_per_band(lambda b: str(rank[b[0]])), f"{item} * {SLOTS} + {band}")
 
 
 def clinical_items() -> tuple[int, ...]:
     """Numbers of the items episodes are made of (the clinical rules, not baselines)."""
     return tuple(n for n, i in enumerate(ANOMALY_ITEMS) if i.rule != "baseline")
-
-
-def kinds() -> tuple[str, ...]:
-    """Every kind an anomaly can have, in name order."""
-    found = {b.kind for p in cl.NEWS2_PARAMETERS for b in p.bands if b.kind}
-    found |= set(BP_KIND_BY_SEVERITY.values()) | {"baseline_deviation"}
-    return tuple(sorted(found))
