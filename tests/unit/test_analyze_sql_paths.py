@@ -77,7 +77,8 @@ def write_parquet(path: Path, rows: list[tuple[Any, ...]]) -> Path:
             "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
             "diastolic_bp DOUBLE)"
         )
-        con.executemany(f"INSERT INTO r VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+        if rows:
+            con.executemany(f"INSERT INTO r VALUES ({', '.join('?' * len(COLUMNS))})", rows)
         con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
     finally:
         con.close()
@@ -235,3 +236,22 @@ def test_quantiles_from_counts_equal_quantile_cont() -> None:
         assert {g: v for g, qq, v in got if qq == 0.5} == medians
     finally:
         con.close()
+
+
+def test_an_empty_file_gives_empty_facts_and_an_empty_anomaly_file(tmp_path: Path) -> None:
+    parquet = write_parquet(tmp_path / "readings.parquet", [])
+    facts, rows, episodes = analyzed(tmp_path, parquet, "empty")
+    assert facts["readings"] == 0 and rows == [] and episodes == set()
+    assert facts["anomalies"]["total"] == 0 and facts["users"]["total"] == 0
+    con = duckdb.connect(":memory:")
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                f"DESCRIBE SELECT * FROM '{tmp_path / 'empty.parquet'}'"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    assert names == ["source_row", "user_id", "event_time", "metric", "kind", "severity",
+                     "value", "rule"]  # fmt: skip

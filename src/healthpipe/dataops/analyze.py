@@ -14,6 +14,7 @@ of whole users of a bounded number of readings, each written to its own Parquet 
 from __future__ import annotations
 
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,7 +205,8 @@ def _distributions(agg: dict[str, Any]) -> dict[str, Any]:
 
 def _users_table(con: duckdb.DuckDBPyConnection) -> None:
     """`users`: uid (1, 2, ... in user_id order), user_id, readings and the user's baselines
-    (med_<metric>, mad_<metric>; NULL without one)."""
+    (med_<metric>, mad_<metric>; NULL without one). Not a temporary table: the parts of the
+    anomaly file are joined on a cursor of their own, which needs it."""
     metrics = ", ".join(quote_literal(m) for m in BASELINE_METRICS)
     counts = f"(SELECT * FROM value_counts WHERE x IS NOT NULL AND metric IN ({metrics}))"
     con.execute(f"CREATE TEMP TABLE baselines AS {baselines_sql(counts)}")
@@ -214,7 +216,7 @@ def _users_table(con: duckdb.DuckDBPyConnection) -> None:
         for stat in ("med", "mad")
     )
     con.execute(
-        "CREATE TEMP TABLE users AS SELECT row_number() OVER (ORDER BY r.user_id NULLS LAST) "
+        "CREATE TABLE users AS SELECT row_number() OVER (ORDER BY r.user_id NULLS LAST) "
         "AS uid, r.user_id, r.readings, b.* EXCLUDE (user_id) FROM (SELECT user_id, "
         f"sum(n) AS readings FROM value_counts WHERE metric = {quote_literal(VITAL_COLUMNS[0])} "
         f"GROUP BY user_id) r LEFT JOIN (SELECT user_id, {wide} FROM baselines "
@@ -337,55 +339,61 @@ def _episodes_sql(anomalies: str) -> str:
 
 
 def _find_anomalies(
-    con: duckdb.DuckDBPyConnection, src: str, anomalies_out: Path, limits: EngineLimits
-) -> int:
-    """Write every anomaly to `anomalies_out` (in user, time order) and fill `episodes`, one
-    group of users at a time; returns the number of readings flagged."""
+    con: duckdb.DuckDBPyConnection, src: str, anomalies_out: Path, limits: EngineLimits, tmp: Path
+) -> tuple[int, list[Path]]:
+    """Fill `episodes` and write every anomaly, one group of users at a time: to
+    `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
+    `_join_parts` makes into it. Returns the number of readings flagged and the parts."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
     filters = _user_groups(con, per_group)
     flagged = 0
-    with tempfile.TemporaryDirectory(
-        dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
-    ) as tmp:
-        parts: list[Path] = []
-        for number, where in enumerate(filters):
-            con.execute("SET preserve_insertion_order = true")
+    parts: list[Path] = []
+    for number, where in enumerate(filters):
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {_group_anomalies_sql(src, where)}"
+        )
+        if len(filters) == 1:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE group_anomalies AS "
-                f"{_group_anomalies_sql(src, where)}"
-            )
-            if len(filters) == 1:
-                con.execute(
-                    f"COPY ({_decorated_sql('group_anomalies')}) TO "
-                    f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
-                )
-            else:  # narrow parts, named and joined into one file at the end
-                parts.append(Path(tmp) / f"part-{number:05d}.parquet")
-                con.execute(
-                    "COPY (SELECT uid, source_row, event_time, item, band, value "
-                    f"FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
-                    "(FORMAT parquet, COMPRESSION uncompressed)"
-                )
-            con.execute("SET preserve_insertion_order = false")
-            verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
-            con.execute(f"{verb} {_episodes_sql('group_anomalies')}")
-            (count,) = con.execute(
-                "SELECT count(DISTINCT ord) FROM group_anomalies"
-            ).fetchone() or (0,)
-            flagged += int(count)
-            con.execute("DROP TABLE group_anomalies")
-        if parts:  # in order on one thread: two buffer row groups waiting for their turn
-            files = "[" + ", ".join(quote_literal(str(p)) for p in parts) + "]"
-            (threads,) = con.execute("SELECT current_setting('threads')").fetchone() or (1,)
-            con.execute("SET preserve_insertion_order = true")
-            con.execute("SET threads = 1")
-            con.execute(
-                f"COPY ({_decorated_sql(f'read_parquet({files})')}) TO "
+                f"COPY ({_decorated_sql('group_anomalies')}) TO "
                 f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
             )
-            con.execute(f"SET threads = {int(threads)}")
-            con.execute("SET preserve_insertion_order = false")
-    return flagged
+        else:
+            parts.append(tmp / f"part-{number:05d}.parquet")
+            con.execute(
+                "COPY (SELECT uid, source_row, event_time, item, band, value "
+                f"FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
+                "(FORMAT parquet, COMPRESSION uncompressed)"
+            )
+        con.execute("SET preserve_insertion_order = false")
+        verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
+        con.execute(f"{verb} {_episodes_sql('group_anomalies')}")
+        (count,) = con.execute("SELECT count(DISTINCT ord) FROM group_anomalies").fetchone() or (0,)
+        flagged += int(count)
+        con.execute("DROP TABLE group_anomalies")
+    return flagged, parts
+
+
+def _parts_sql(parts: list[Path]) -> str:
+    return "read_parquet([" + ", ".join(quote_literal(str(p)) for p in parts) + "])"
+
+
+def _join_parts(cursor: duckdb.DuckDBPyConnection, parts: list[Path], out: Path) -> None:
+    """The parts, named, as one file in order. On one thread: with two, row groups wait in
+    memory for their turn; the summaries run on the other core meanwhile."""
+    try:
+        (threads,) = cursor.execute("SELECT current_setting('threads')").fetchone() or (1,)
+        cursor.execute("SET preserve_insertion_order = true")
+        cursor.execute("SET threads = 1")
+        try:
+            cursor.execute(
+                f"COPY ({_decorated_sql(_parts_sql(parts))}) TO {quote_literal(str(out))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            cursor.execute(f"SET threads = {int(threads)}")
+    finally:
+        cursor.close()
 
 
 def _anomaly_summary(
@@ -498,16 +506,27 @@ def analyze_parquet(
         agg = _scan_counts(con, src)
         facts: dict[str, Any] = {**_metric_stats(con, agg), **_distributions(agg)}
         _users_table(con)
-        flagged = _find_anomalies(con, src, anomalies_out, limits)
-        con.execute(
-            f"CREATE TEMP VIEW anomalies AS SELECT * FROM "
-            f"read_parquet({quote_literal(str(anomalies_out))})"
-        )
-        facts |= {
-            "anomalies": _anomaly_summary(con, top, flagged),
-            "episodes": _episodes(con, top),
-            "users": _users(con, top),
-        }
+        with tempfile.TemporaryDirectory(
+            dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
+        ) as tmp:
+            flagged, parts = _find_anomalies(con, src, anomalies_out, limits, Path(tmp))
+            if parts:  # the summaries read the parts while they are joined into one file
+                con.execute(f"CREATE TEMP VIEW anomalies AS {_decorated_sql(_parts_sql(parts))}")
+            else:
+                con.execute(
+                    f"CREATE TEMP VIEW anomalies AS SELECT * FROM {_parts_sql([anomalies_out])}"
+                )
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                joined = (
+                    pool.submit(_join_parts, con.cursor(), parts, anomalies_out) if parts else None
+                )
+                facts |= {
+                    "anomalies": _anomaly_summary(con, top, flagged),
+                    "episodes": _episodes(con, top),
+                    "users": _users(con, top),
+                }
+                if joined is not None:
+                    joined.result()
     finally:
         con.close()
     return facts
