@@ -4,11 +4,13 @@ Returns bounded facts (sizes do not grow with the file): per-metric statistics a
 NEWS2 and BP-category distributions, anomaly counts, the top anomalies, episodes and per-user
 risk rows. The full anomaly list is written to a Parquet file next to the analysis.
 
-Memory stays flat as the file grows: the Parquet file is read where it lies (never copied into
-a table); statistics, quantiles, distributions and the per-user baselines come from one scan
-that counts each distinct value per user (a few hundred thousand rows, whatever the size);
-anomalies and episodes, which need each user's readings in time order, are found over groups
-of whole users of a bounded number of readings, each written to its own Parquet part.
+Memory stays flat as the file grows. The Parquet file is read where it lies, never copied
+into a table. Statistics, distributions, quantiles and the per-user baselines (median, MAD)
+come from three aggregate scans, one of them counting each distinct value per user (a table
+the size of the value grid, not of the file). Anomalies and episodes need each user's
+readings in time order: they are found over groups of whole users of a bounded number of
+readings (one sort each; how a reading is abnormal is coded in one BIGINT before it), written
+as narrow Parquet parts and joined, named, into the anomaly file at the end.
 """
 
 from __future__ import annotations
