@@ -67,6 +67,10 @@ class FaultyStore(FolderObjectStore):
         self.plan.check("store.put_file")
         return super()._put_file(key, path, content_type)
 
+    def _adopt_file(self, key: str, path: Path, content_type: str) -> str:
+        self.plan.check("store.put_file")
+        return super()._adopt_file(key, path, content_type)
+
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str:
         self.plan.check("store.put_bytes")
         return super()._put_bytes(key, data, content_type)

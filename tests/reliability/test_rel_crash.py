@@ -32,18 +32,20 @@ LEDGER_COMPLETE = "healthpipe.adapters.local.ledger:SqliteLedger.complete"
 BUS_FINISH = "healthpipe.adapters.local.event_bus:SqliteEventBus.finish"
 BUS_PUBLISH = "healthpipe.adapters.local.event_bus:SqliteEventBus._publish"
 STORE_PUT_FILE = "healthpipe.adapters.local.object_store:FolderObjectStore._put_file"
+STORE_ADOPT_FILE = "healthpipe.adapters.local.object_store:FolderObjectStore._adopt_file"
 STORE_PUT_BYTES = "healthpipe.adapters.local.object_store:FolderObjectStore._put_bytes"
 ANALYSES_SAVE = "healthpipe.adapters.local.analysis_store:SqliteAnalysisStore._save"
 MAILER_SEND = "healthpipe.adapters.local.mailer:OutboxMailer._send"
 
 # name -> crash arguments for rel_crash_entry.py. Call numbers follow one run of the input
 # (whose findings are severe enough for an alert email): put_file #1 copies the upload into
-# raw/; ledger.complete #1/#2/#3/#4 = ingest/analyze/alert/notify; mailer.send #1/#2 =
-# alert/report; bus.finish #1/#2/#3 = the ingest/analyze/notify deliveries.
+# raw/; ingest moves its outputs in with _adopt_file (#1 CSV, #2 Parquet); ledger.complete
+# #1/#2/#3/#4 = ingest/analyze/alert/notify; mailer.send #1/#2 = alert/report;
+# bus.finish #1/#2/#3 = the ingest/analyze/notify deliveries.
 CRASH_POINTS: dict[str, list[str]] = {
     "upload-published-not-drained": ["--kill", BUS_PUBLISH, "--nth", "1", "--when", "after"],
     "ingest-mid-duckdb": ["--duckdb", "healthpipe.dataops.validate", "--nth", "6"],
-    "ingest-between-output-files": ["--kill", STORE_PUT_FILE, "--nth", "3"],
+    "ingest-between-output-files": ["--kill", STORE_ADOPT_FILE, "--nth", "2"],
     "ingest-outputs-written-ledger-not-complete": ["--kill", LEDGER_COMPLETE, "--nth", "1"],
     "ingest-complete-event-not-published": ["--kill", BUS_FINISH, "--nth", "1"],
     "analyze-mid-duckdb": ["--duckdb", "healthpipe.dataops.analyze", "--nth", "8"],
