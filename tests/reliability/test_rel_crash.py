@@ -31,7 +31,6 @@ from healthpipe.ports import default_owner
 LEDGER_COMPLETE = "healthpipe.adapters.local.ledger:SqliteLedger.complete"
 BUS_FINISH = "healthpipe.adapters.local.event_bus:SqliteEventBus.finish"
 BUS_PUBLISH = "healthpipe.adapters.local.event_bus:SqliteEventBus._publish"
-STORE_PUT_FILE = "healthpipe.adapters.local.object_store:FolderObjectStore._put_file"
 STORE_ADOPT_FILE = "healthpipe.adapters.local.object_store:FolderObjectStore._adopt_file"
 STORE_PUT_BYTES = "healthpipe.adapters.local.object_store:FolderObjectStore._put_bytes"
 ANALYSES_SAVE = "healthpipe.adapters.local.analysis_store:SqliteAnalysisStore._save"
