@@ -1,5 +1,6 @@
 """Benchmark harness: our ingest, analyze, notify and `healthpipe run` against the original
-algorithm (baseline) and a DuckDB copy (floor), on the same generated files.
+algorithm (baseline), a DuckDB copy (floor) and a DuckDB copy into ingest's two output formats,
+CSV and Parquet (outputs floor), on the same generated files.
 
     .venv/bin/python benchmarks/run.py [--sizes 1k,100k,2m,10m]
         [--out benchmarks/out/results.json] [--workdir /tmp/healthpipe-bench]
@@ -90,9 +91,10 @@ def measure_size(rows: int, args: argparse.Namespace) -> dict[str, Any]:
         print(f"  generated {source.name} in {gen.seconds:.1f} s", flush=True)
     n = repeats_for(rows, args.repeat)
     runs: dict[str, list[Measurement]] = {k: [] for k in ("ingest", "analyze", "notify")}
-    runs |= {"run": [], "floor": [], "baseline": []}
+    runs |= {"run": [], "floor": [], "outputs_floor": [], "baseline": []}
     for _ in range(n):
         runs["floor"].append(task("floor", str(source), str(work / "floor.csv")))
+        runs["outputs_floor"].append(task("outputs_floor", str(source), str(work / "floor2")))
         for name, m in pipeline(source, work).items():
             runs[name].append(m)
         if rows <= args.baseline_max:
@@ -115,7 +117,7 @@ def measure_size(rows: int, args: argparse.Namespace) -> dict[str, Any]:
             "all_seconds": [round(x.seconds, 3) for x in measured],
             "max_peak_rss_mb": round(max(x.peak_rss_mb for x in measured), 1),
         }
-    for name in ("floor", "baseline"):
+    for name in ("floor", "outputs_floor", "baseline"):
         for f in ("bytes", "rows_input", "rows_valid", "rows_rejected"):
             result[name].pop(f, None)
     result["ratios"] = ratios(result)
@@ -135,6 +137,8 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
         "ingest_over_baseline": div(ingest, sec("baseline")),
         "baseline_over_ingest": div(sec("baseline"), ingest),
         "ingest_over_floor": div(ingest, sec("floor")),
+        "outputs_floor_over_floor": div(sec("outputs_floor"), sec("floor")),
+        "ingest_over_outputs_floor": div(ingest, sec("outputs_floor")),
         "analyze_over_ingest": div(sec("analyze"), ingest),
         "run_over_ingest": div(sec("run"), ingest),
     }

@@ -3,7 +3,8 @@
     python benchmarks/tasks.py TASK ARGS...   ->  prints one JSON line:
     {"task": ..., "seconds": ..., "peak_rss_mb": ..., ...}
 
-Tasks: generate ROWS USERS SEED OUT | floor IN OUT | baseline IN OUT_DIR |
+Tasks: generate ROWS USERS SEED OUT | floor IN OUT | outputs_floor IN OUT_STEM |
+baseline IN OUT_DIR |
 ingest IN WORKSPACE EVENT_OUT | analyze WORKSPACE EVENT_IN EVENT_OUT |
 notify WORKSPACE EVENT_IN | validate IN OUT_DIR MEMORY_MB
 The timed span excludes interpreter start-up and imports (the `run` task in run.py times
@@ -43,6 +44,23 @@ def _floor(source: str, out: str) -> dict[str, Any]:
         con.execute(
             f"COPY (SELECT * FROM read_csv('{source}')) TO '{out}' (FORMAT csv, HEADER true)"
         )
+    finally:
+        con.close()
+    return {}
+
+
+def _outputs_floor(source: str, out_stem: str) -> dict[str, Any]:
+    """The floor for ingest's output formats: DuckDB with its defaults reads the CSV and
+    writes it back out unchanged twice, as CSV and as Parquet (no checks, no duplicates).
+    A reference that shows what writing the two formats ingest must produce costs."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        for fmt, suffix in (("csv, HEADER true", "csv"), ("parquet", "parquet")):
+            con.execute(
+                f"COPY (SELECT * FROM read_csv('{source}')) TO '{out_stem}.{suffix}' (FORMAT {fmt})"
+            )
     finally:
         con.close()
     return {}
@@ -125,6 +143,7 @@ def _notify(workspace: str, event_in: str) -> dict[str, Any]:
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "generate": _generate,
     "floor": _floor,
+    "outputs_floor": _outputs_floor,
     "baseline": _baseline,
     "ingest": _ingest,
     "analyze": _analyze,

@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "benchmarks" / "run.py"
-TASKS = ("floor", "baseline", "ingest", "analyze", "notify", "run")
+TASKS = ("floor", "outputs_floor", "baseline", "ingest", "analyze", "notify", "run")
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +59,8 @@ def test_every_task_is_measured_in_its_own_process(smoke_run: tuple[dict, str]) 
         "ingest_over_baseline",
         "baseline_over_ingest",
         "ingest_over_floor",
+        "outputs_floor_over_floor",
+        "ingest_over_outputs_floor",
         "analyze_over_ingest",
         "run_over_ingest",
     }
@@ -76,6 +78,21 @@ def test_every_target_is_reported_with_its_status(smoke_run: tuple[dict, str]) -
     for t in targets:
         assert f"[{t['status']}] {t['target']}" in stdout
     assert "1k" in stdout and "ingest rows/s" in stdout
+
+
+def test_bounds_compare_the_targets_with_the_outputs_floor() -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from targets import bounds
+
+    sizes = {
+        "2m": {"baseline": {"seconds": 12.0}, "outputs_floor": {"seconds": 1.2}},
+        "10m": {"floor": {"seconds": 3.0}, "outputs_floor": {"seconds": 6.0}},
+    }
+    lines = bounds(sizes)
+    assert lines[0].startswith("15x at 2M allows ingest 0.8 s")
+    assert "takes 1.2 s, more than that" in lines[0]
+    assert "allows ingest 4.5 s" in lines[1] and "= 2.0x the floor" in lines[1]
+    assert bounds({}) == []
 
 
 def test_baseline_validates_like_the_original_rules() -> None:
