@@ -187,3 +187,31 @@ def test_numbers_with_signs_are_not_touched(tmp_path: Path) -> None:
     assert (processed[0]["delta"], processed[0]["offset"]) == ("-5", "+3.5")
     assert (rejected[0]["delta"], rejected[0]["offset"]) == ("-0.25", "+1e3")
     assert rejected[0]["heart_rate"] == "-5"
+
+
+def test_a_stray_quote_near_the_start_rejects_only_its_record(tmp_path: Path) -> None:
+    """DuckDB's dialect sniffer refused such a file whole; the dialect is now given."""
+    lines = [
+        HEADER,
+        good(0),  # 1
+        '2025-09-17T12:01:00Z,"bad "quote,70,98,100,36.8,120,80',  # 2: text after a quote
+        good(2),  # 3
+    ]
+    result, processed, rejected = run(tmp_path, "\n".join(lines) + "\n")
+    assert result.rows_input == 3
+    assert reasons(rejected) == {2: "malformed_row"}
+    assert '"bad "quote' in rejected[0]["raw_line"]
+    assert [p["event_time"][-9:] for p in processed] == ["12:00:00Z", "12:02:00Z"]
+
+
+def test_a_lone_malformed_record_is_rejected_not_the_file(tmp_path: Path) -> None:
+    result, processed, rejected = run(tmp_path, HEADER + '\n2025-09-17T12:00:00Z,"u1"x,70\n')
+    assert (result.rows_input, result.rows_valid) == (1, 0)
+    assert processed == [] and reasons(rejected) == {1: "malformed_row"}
+
+
+def test_a_cell_starting_with_hash_is_data_not_a_comment(tmp_path: Path) -> None:
+    lines = [HEADER, "#2025-09-17T12:00:00Z,u1,70,98,100,36.8,120,80", good(1)]
+    result, _, rejected = run(tmp_path, "\n".join(lines) + "\n")
+    assert result.rows_input == 2
+    assert reasons(rejected) == {1: "invalid_event_time"}

@@ -68,8 +68,12 @@ def read_csv_sql(
     path: Path, header: Header, *, rejects: bool = True, record_bytes: int = FAST_RECORD_BYTES
 ) -> str:
     """The file as text columns. With `rejects`, malformed records are skipped and recorded
-    in `hp_reject_errors`; without, any malformed record is an error."""
-    names = "[" + ", ".join(quote_literal(n) for n in header.canonical) + "]"
+    in `hp_reject_errors`; without, any malformed record is an error.
+
+    The dialect is given, not sniffed (`auto_detect = false`): the sniffer refuses a whole
+    file when a malformed record falls in its sample, where each such record should be
+    rejected on its own."""
+    columns = "{" + ", ".join(f"{quote_literal(n)}: 'VARCHAR'" for n in header.canonical) + "}"
     store = (
         "store_rejects = true, rejects_table = 'hp_reject_errors', "
         "rejects_scan = 'hp_reject_scans', "
@@ -77,8 +81,8 @@ def read_csv_sql(
         else ""
     )
     return (
-        f"read_csv({quote_literal(str(path))}, header = true, all_varchar = true, "
-        f"delim = ',', quote = '\"', escape = '\"', names = {names}, "
+        f"read_csv({quote_literal(str(path))}, header = true, auto_detect = false, "
+        f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, "
         f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
         f"{store}strict_mode = true, max_line_size = {record_bytes}, "
         f"buffer_size = {2 * record_bytes})"
