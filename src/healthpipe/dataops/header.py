@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import io
@@ -53,6 +54,23 @@ def _first_bytes(path: Path, gzipped: bool) -> bytes:
         raise InputError("not a valid gzip file", code="bad_gzip") from exc
 
 
+UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _wide_encoding(head: bytes) -> str | None:
+    """ "UTF-16" or "UTF-32" when the text is in one of them (by its byte-order mark, or
+    ASCII text with a zero byte beside every character), else None."""
+    for bom in UTF16_BOMS:
+        if head.startswith(bom):
+            return "UTF-32" if len(bom) == 4 else "UTF-16"
+    sample = head[:64]
+    text = sample.replace(b"\x00", b"")
+    ascii_text = len(text) >= 4 and all(b in b"\t\r\n" or 32 <= b < 127 for b in text)
+    if ascii_text and (not any(sample[1::2]) or not any(sample[0::2])):
+        return "UTF-32" if not any(sample[1::4] + sample[2::4]) else "UTF-16"
+    return None
+
+
 def read_header(path: Path) -> Header:
     """Parse and check the header line; raise InputError with a one-line reason if unusable."""
     if path.stat().st_size == 0:
@@ -61,6 +79,9 @@ def read_header(path: Path) -> Header:
     head = _first_bytes(path, gzipped)
     if not head.strip(b"\xef\xbb\xbf \r\n\t"):
         raise InputError("file is empty", code="empty_file")
+    wide = _wide_encoding(head)
+    if wide:
+        raise InputError(f"file is {wide} encoded; re-export it as UTF-8", code="not_utf8")
     if b"\x00" in head:
         raise InputError("not a CSV text file (binary content)", code="not_csv")
     first_line = head.split(b"\n", 1)[0]
