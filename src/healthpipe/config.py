@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     # validation and analysis
     rules: str = "plausible"
     lease_seconds: float = Field(default=900.0, gt=0)
-    duckdb_memory_mb: int = Field(default=192, ge=64)
+    duckdb_memory_mb: int = Field(default=256, ge=64)
     duckdb_threads: int = Field(default=0, ge=0)
     top_users: int = Field(default=25, ge=1, le=500)
     pseudonym_secret: SecretStr = SecretStr("")

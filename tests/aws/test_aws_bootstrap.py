@@ -35,7 +35,7 @@ def test_duckdb_gets_60_percent_of_the_function_memory(
     # outside Lambda the default stays
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     monkeypatch.delenv("HEALTHPIPE_DUCKDB_MEMORY_MB")
-    assert build_aws(load_settings({"bucket": "b"}), clients=aws).settings.duckdb_memory_mb == 192
+    assert build_aws(load_settings({"bucket": "b"}), clients=aws).settings.duckdb_memory_mb == 256
 
 
 def test_build_aws_wires_the_aws_adapters(aws: dict[str, Any], tmp_path: Path) -> None:
