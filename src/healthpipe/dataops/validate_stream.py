@@ -127,9 +127,10 @@ def _repeat_test(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, repeat: str) -> None:
-    """The processed CSV, the processed Parquet, then `rejected_rows` and the rejected CSV,
-    one after the other (the two processed writers run no faster at once on two cores, and
-    peak about 30 MB higher). Each is a filter over the staging file, in file order."""
+    """The processed CSV, the processed Parquet and the rejected CSV, one after the other
+    (the two processed writers run no faster at once on two cores, and peak about 30 MB
+    higher), each an ordered filter of the staging file; then `rejected_rows`, the reasons
+    of the rejected rows, for the counts."""
     keep = f"{REASONS} = '' AND NOT {repeat}"
     con.execute(
         f"COPY (SELECT {processed_csv_cells(header)} FROM {STAGED} WHERE {keep}) "
@@ -140,17 +141,20 @@ def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, repe
         f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)"
     )
     dup = quote_literal(DUPLICATE_REASON)
-    cols = ", ".join(quote_ident(c) for c in output_columns(header))
-    con.execute(
-        f"CREATE TEMP TABLE rejected_rows AS SELECT {ROW}, {cols}, "
+    rejected = f"{REASONS} <> '' OR {repeat}"
+    reasons = (
         f"CASE WHEN NOT {repeat} THEN {REASONS} WHEN {REASONS} = '' THEN {dup} "
-        f"ELSE {REASONS} || ';' || {dup} END AS {REASONS} "
-        f"FROM {STAGED} WHERE {REASONS} <> '' OR {repeat}"
+        f"ELSE {REASONS} || ';' || {dup} END"
+    )
+    # Straight from the staging file: a table in between lost the file order on large files.
+    con.execute(
+        f"COPY (SELECT {ROW} AS source_row, {reasons} AS reject_reason, "
+        f"{rejected_cells(header)}, NULL AS raw_line FROM {STAGED} WHERE {rejected}) "
+        f"TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
     con.execute(
-        f"COPY (SELECT {ROW} AS source_row, {REASONS} AS reject_reason, "
-        f"{rejected_cells(header)}, NULL AS raw_line FROM rejected_rows) "
-        f"TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
+        f"CREATE TEMP TABLE rejected_rows AS SELECT {reasons} AS {REASONS} "
+        f"FROM {STAGED} WHERE {rejected}"
     )
 
 

@@ -18,7 +18,9 @@ ISO8601_RE = (
 )
 # Spreadsheet formula triggers (OWASP CSV injection): = + - @ tab CR.
 FORMULA_START_RE = r"^[=+\-@\t\r]"
-FORMULA_START_CHARS = "('=', '+', '-', '@', chr(9), chr(13))"
+# A string, tested with contains(): DuckDB plans `x IN (six values)` (and list_contains on
+# a constant list) as a join, and that join let whole vectors of a COPY leave file order.
+FORMULA_START_CHARS = "('=+-@' || chr(9) || chr(13))"
 DUPLICATE_REASON = "duplicate_reading"
 
 
@@ -188,7 +190,7 @@ def reasons_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -
 def safe_cell_sql(expr: str) -> str:
     """Neutralise a text cell a spreadsheet would run as a formula (numbers stay as they are)."""
     return (
-        f"CASE WHEN left({expr}, 1) IN {FORMULA_START_CHARS} "
+        f"CASE WHEN left({expr}, 1) <> '' AND contains({FORMULA_START_CHARS}, left({expr}, 1)) "
         f"AND NOT regexp_full_match({expr}, {quote_literal(NUMBER_RE)}) "
         f"THEN '''' || {expr} ELSE {expr} END"
     )
