@@ -54,13 +54,13 @@ def _first_bytes(path: Path, gzipped: bool) -> bytes:
         raise InputError("not a valid gzip file", code="bad_gzip") from exc
 
 
-UTF16_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 
 
 def _wide_encoding(head: bytes) -> str | None:
-    """ "UTF-16" or "UTF-32" when the text is in one of them (by its byte-order mark, or
-    ASCII text with a zero byte beside every character), else None."""
-    for bom in UTF16_BOMS:
+    """The name of the wide encoding the text is in, UTF-16 or UTF-32 (by its byte-order
+    mark, or ASCII text with a zero byte beside every character), else None."""
+    for bom in WIDE_BOMS:
         if head.startswith(bom):
             return "UTF-32" if len(bom) == 4 else "UTF-16"
     sample = head[:64]
