@@ -43,16 +43,42 @@ def _run(path: Path, out: Path, profile: str) -> dict[str, object]:
     return result.__dict__
 
 
-@pytest.mark.parametrize("profile", ["plausible", "seed"])
+# Malformed records: too many cells, too few, a stray quote; first, consecutive, last.
+MALFORMED = {
+    0: "2026-10-31T23:59:00Z,u9,70,98,100,36.6,120,80,surplus",
+    500: "2026-11-01T00:00:00Z,u9,70",
+    501: '2026-11-01T00:00:00Z,"u9"x,70,98,100,36.6,120,80',
+    1700: "just text",
+}
+
+
+def _with_malformed(source: Path) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    for at, text in sorted(MALFORMED.items()):
+        rows.insert(at, text)
+    rows.append("2026-11-02T00:00:00Z,u9,70,98")
+    source.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("profile", "malformed"), [("plausible", False), ("seed", False), ("plausible", True)]
+)
 def test_streaming_and_table_paths_agree(
-    tmp_path: Path, profile: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, profile: str, malformed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = generate_csv(
         SyntheticSpec(rows=3000, users=7, seed=3, duplicate_rate=0.02), tmp_path / "in.csv"
     )
     with source.open("a", encoding="utf-8") as handle:
         handle.write(TRICKY_ROWS)
-    streamed = _run(source, tmp_path / "stream", profile)
+    if malformed:
+        _with_malformed(source)
+    table = validate_module._validate_table
+    monkeypatch.setattr(validate_module, "_validate_table", lambda *a, **k: 1 / 0)
+    streamed = _run(source, tmp_path / "stream", profile)  # the staged path alone
+    monkeypatch.setattr(validate_module, "_validate_table", table)
+    assert streamed["reasons"].get("malformed_row", 0) == (5 if malformed else 0)  # type: ignore[attr-defined]
     monkeypatch.setattr(validate_module, "validate_staged", lambda *a, **k: None)
     tabled = _run(source, tmp_path / "table", profile)
     assert json.dumps(streamed, sort_keys=True) == json.dumps(tabled, sort_keys=True)
@@ -69,3 +95,24 @@ def test_streaming_and_table_paths_agree(
     ]
     con.close()
     assert rows[0] == rows[1] and len(rows[0]) == streamed["rows_valid"]
+
+
+def test_many_runs_of_malformed_records_take_the_table_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from healthpipe.dataops import validate_stream
+
+    source = generate_csv(SyntheticSpec(rows=3000, users=7, seed=3), tmp_path / "in.csv")
+    _with_malformed(source)
+    staged = _run(source, tmp_path / "staged", "plausible")
+    monkeypatch.setattr(validate_stream, "MAX_MALFORMED_RUNS", 2)  # the file has 4 runs
+    calls: list[int] = []
+    table = validate_module._validate_table
+    monkeypatch.setattr(
+        validate_module, "_validate_table", lambda *a, **k: calls.append(1) or table(*a, **k)
+    )
+    tabled = _run(source, tmp_path / "table", "plausible")
+    assert calls == [1]
+    assert json.dumps(staged, sort_keys=True) == json.dumps(tabled, sort_keys=True)
+    for name in ("p.csv", "r.csv"):
+        assert (tmp_path / "staged" / name).read_bytes() == (tmp_path / "table" / name).read_bytes()

@@ -174,6 +174,26 @@ def rejected_nulls(header: Header) -> str:
     return ", ".join(f"NULL AS {quote_ident(c)}" for c in output_columns(header))
 
 
+def malformed_rejects_sql(header: Header) -> str:
+    """The rejected-CSV rows of the malformed records (table `malformed`): no cells, the raw
+    text instead."""
+    raw = safe_cell_sql("trim(raw_line, chr(10) || chr(13))")
+    return (
+        f"SELECT source_row, '{MALFORMED_REASON}' AS reject_reason, {rejected_nulls(header)}, "
+        f"{raw} AS raw_line FROM malformed"
+    )
+
+
+# One row per run of malformed records (table `malformed`): `before_no` parsed records come
+# before it and `skipped` malformed records up to its end. The k-th parsed record is data
+# record k + the `skipped` of the last gap with `before_no` < k.
+MALFORMED_GAPS_SQL = (
+    "SELECT before_no, max(skipped) AS skipped FROM ("
+    "SELECT source_row - row_number() OVER (ORDER BY source_row) AS before_no, "
+    "row_number() OVER (ORDER BY source_row) AS skipped FROM malformed) GROUP BY before_no"
+)
+
+
 def summarise(
     con: duckdb.DuckDBPyConnection, out: SplitPaths, rejected_rows: str, malformed: int
 ) -> ValidationResult:

@@ -19,6 +19,7 @@ from healthpipe.dataops.header import Header
 from healthpipe.dataops.split_sql import (
     FAST_RECORD_BYTES,
     INSTANT,
+    MALFORMED_GAPS_SQL,
     MALFORMED_REASON,
     MAX_RECORD_BYTES,
     REASONS,
@@ -28,11 +29,11 @@ from healthpipe.dataops.split_sql import (
     ValidationResult,
     check_reserved,
     load_malformed,
+    malformed_rejects_sql,
     output_columns,
     processed_csv_cells,
     processed_parquet_cells,
     rejected_cells,
-    rejected_nulls,
     summarise,
     timed_scan_sql,
     unreadable,
@@ -46,7 +47,6 @@ from healthpipe.domain.validation_sql import (
     quote_ident,
     quote_literal,
     reasons_sql,
-    safe_cell_sql,
 )
 from healthpipe.errors import InputError
 
@@ -85,11 +85,7 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
     no sort.
     """
     # The k-th parsed record sits at k + #{malformed j : m_j - j < k}.
-    con.execute(
-        "CREATE TEMP TABLE gaps AS SELECT before_no, max(skipped) AS skipped FROM ("
-        "SELECT source_row - row_number() OVER (ORDER BY source_row) AS before_no, "
-        "row_number() OVER (ORDER BY source_row) AS skipped FROM malformed) GROUP BY before_no"
-    )
+    con.execute(f"CREATE TEMP TABLE gaps AS {MALFORMED_GAPS_SQL}")
     con.execute(
         f"UPDATE checked SET {SOURCE_ROW} = checked.{ROW} + g.skipped FROM ("
         f"SELECT p.{ROW}, g.skipped FROM (SELECT {ROW} FROM checked) p "
@@ -139,8 +135,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPat
         "COPY ("
         f"SELECT {SOURCE_ROW} AS source_row, {REASONS} AS reject_reason, "
         f"{rejected_cells(header)}, NULL AS raw_line FROM checked WHERE {REASONS} <> '' "
-        f"UNION ALL SELECT source_row, '{MALFORMED_REASON}', {rejected_nulls(header)}, "
-        f"{safe_cell_sql('trim(raw_line, chr(10) || chr(13))')} FROM malformed "
+        f"UNION ALL {malformed_rejects_sql(header)} "
         f"ORDER BY source_row) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
 

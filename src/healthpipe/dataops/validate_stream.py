@@ -1,4 +1,4 @@
-"""The staged validation path, for files without malformed records (the usual case).
+"""The staged validation path, for files with no or few malformed records (the usual case).
 
 The CSV is parsed once, in file order, into a staging Parquet file that holds every
 record's cells, its reasons ('' when it passes every per-row check) and a hash of its
@@ -22,12 +22,14 @@ from healthpipe.dataops.header import Header
 from healthpipe.dataops.split_sql import (
     INSTANT,
     KEY,
+    MALFORMED_GAPS_SQL,
     REASONS,
     RESERVED_PREFIX,
     ROW,
     SplitPaths,
     ValidationResult,
     load_malformed,
+    malformed_rejects_sql,
     output_columns,
     processed_csv_cells,
     processed_parquet_cells,
@@ -49,6 +51,9 @@ from healthpipe.domain.validation_sql import (
 from healthpipe.errors import InputError
 
 STAGED = "hp_staged"
+# Runs of malformed records the staged path numbers with a CASE (each row tests the runs
+# before it); a file with more takes the table path.
+MAX_MALFORMED_RUNS = 64
 # Distinct duplicate identities counted per aggregate (about 60 MB of hash table).
 ROWS_PER_KEY_SLICE = 2_000_000
 
@@ -126,7 +131,29 @@ def _repeat_test(con: duckdb.DuckDBPyConnection) -> str:
     return f"({ROW} <= {int(last)} AND get_bit(getvariable('hp_excluded'), {index}) = 1)"
 
 
-def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, repeat: str) -> None:
+def _source_row_sql(con: duckdb.DuckDBPyConnection, malformed: int) -> str | None:
+    """The data-record index of each staged row: ROW plus the malformed records before it
+    (a CASE over the runs of malformed records), or None when there are too many runs."""
+    if not malformed:
+        return ROW
+    gaps = con.execute(
+        f"SELECT before_no, skipped FROM ({MALFORMED_GAPS_SQL}) ORDER BY before_no DESC "
+        f"LIMIT {MAX_MALFORMED_RUNS + 1}"
+    ).fetchall()
+    if len(gaps) > MAX_MALFORMED_RUNS:
+        return None
+    whens = " ".join(f"WHEN {ROW} > {int(b)} THEN {int(s)}" for b, s in gaps)
+    return f"({ROW} + CASE {whens} ELSE 0 END)"
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    header: Header,
+    out: SplitPaths,
+    repeat: str,
+    source: str,
+    malformed: int,
+) -> None:
     """The processed CSV, the processed Parquet and the rejected CSV, one after the other
     (the two processed writers run no faster at once on two cores, and peak about 30 MB
     higher), each an ordered filter of the staging file; then `rejected_rows`, the reasons
@@ -137,7 +164,7 @@ def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, repe
         f"TO {quote_literal(str(out.processed_csv))} (FORMAT csv, HEADER true)"
     )
     con.execute(
-        f"COPY (SELECT {processed_parquet_cells(header, ROW)} FROM {STAGED} WHERE {keep}) "
+        f"COPY (SELECT {processed_parquet_cells(header, source)} FROM {STAGED} WHERE {keep}) "
         f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)"
     )
     dup = quote_literal(DUPLICATE_REASON)
@@ -146,11 +173,14 @@ def _write(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPaths, repe
         f"CASE WHEN NOT {repeat} THEN {REASONS} WHEN {REASONS} = '' THEN {dup} "
         f"ELSE {REASONS} || ';' || {dup} END"
     )
-    # Straight from the staging file: a table in between lost the file order on large files.
+    rows = (
+        f"SELECT {source} AS source_row, {reasons} AS reject_reason, "
+        f"{rejected_cells(header)}, NULL AS raw_line FROM {STAGED} WHERE {rejected}"
+    )
+    if malformed:  # the malformed records go in among them: a sort of the rejected rows
+        rows = f"SELECT * FROM ({rows} UNION ALL {malformed_rejects_sql(header)}) ORDER BY 1"
     con.execute(
-        f"COPY (SELECT {ROW} AS source_row, {reasons} AS reject_reason, "
-        f"{rejected_cells(header)}, NULL AS raw_line FROM {STAGED} WHERE {rejected}) "
-        f"TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
+        f"COPY ({rows}) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
     con.execute(
         f"CREATE TEMP TABLE rejected_rows AS SELECT {reasons} AS {REASONS} "
@@ -167,19 +197,21 @@ def validate_staged(
     now_iso: str,
     record_bytes: int,
 ) -> ValidationResult | None:
-    """The split, or None when the file has malformed records (the table path numbers
-    those); `con` must preserve insertion order."""
+    """The split, or None when the malformed records form more than MAX_MALFORMED_RUNS runs
+    (the table path numbers those); `con` must preserve insertion order."""
     staged = out.processed_parquet.with_name(f"{out.processed_parquet.stem}.staged.parquet")
     try:
         _stage(con, path, header, profile, now_iso, staged, record_bytes)
-        if load_malformed(con):
+        malformed = load_malformed(con)
+        source = _source_row_sql(con, malformed)
+        if source is None:
             return None
         (rows,) = con.execute(f"SELECT count(*) FROM {STAGED}").fetchone() or (0,)
-        if not rows:
+        if not rows and not malformed:
             raise InputError("no data rows (header only)", code="no_rows")
         _repeats(con, profile, int(rows))
-        _write(con, header, out, _repeat_test(con))
-        return summarise(con, out, "rejected_rows", 0)
+        _write(con, header, out, _repeat_test(con), source, malformed)
+        return summarise(con, out, "rejected_rows", malformed)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {STAGED}")
         staged.unlink(missing_ok=True)
