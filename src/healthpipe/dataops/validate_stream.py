@@ -182,6 +182,8 @@ def _write(
     con.execute(
         f"COPY ({rows}) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
+    # A second, narrow pass for the counts: keeping the rejected rows with their cells in a
+    # table instead saves that pass (about 0.3 s at 20M rows) but peaked 24 MB higher there.
     con.execute(
         f"CREATE TEMP TABLE rejected_rows AS SELECT {reasons} AS {REASONS} "
         f"FROM {STAGED} WHERE {rejected}"
