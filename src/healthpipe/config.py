@@ -1,12 +1,14 @@
 """Settings: CLI flags > HEALTHPIPE_* environment variables > healthpipe.toml > defaults.
 
 The TOML file is `$HEALTHPIPE_CONFIG`, else `healthpipe.toml` in the current directory (if
-present). Keys are the field names below, at top level. Secrets (SMTP password, API keys)
-come from the environment only.
+present). Keys are the field names below, at top level; an unknown key is an error that names
+the closest valid one. Secrets (`SECRET_FIELDS`: SMTP password, API keys, the pseudonym key)
+come from the environment only: one in the file is an error naming the variable to use.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from pathlib import Path
@@ -137,6 +139,31 @@ class Settings(BaseSettings):
         return self.llm_prices.get(bare, (0.0, 0.0))
 
 
+SECRET_FIELDS: tuple[str, ...] = tuple(
+    name for name, field in Settings.model_fields.items() if field.annotation is SecretStr
+)
+
+
+def check_file_keys(path: Path) -> None:
+    """Unknown keys (typos) and secrets in the settings file are errors, not silently ignored."""
+    try:
+        with path.open("rb") as handle:
+            keys = list(tomllib.load(handle))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, OSError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    fields = list(Settings.model_fields)
+    for key in keys:
+        if key.lower() in SECRET_FIELDS:
+            raise ConfigError(
+                f"{path}: {key} is a secret and is read from the environment only: "
+                f"set {ENV_PREFIX}{key.upper()} instead"
+            )
+        if key.lower() not in fields:
+            close = difflib.get_close_matches(key.lower(), fields, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ConfigError(f"{path}: unknown setting {key!r}{hint}")
+
+
 def config_file(explicit: Path | None = None) -> Path | None:
     if explicit is not None:
         return explicit
@@ -152,6 +179,8 @@ def load_settings(overrides: dict[str, Any] | None = None, file: Path | None = N
     path = config_file(file)
     if path is not None and not path.is_file():
         raise ConfigError(f"config file not found: {path}")
+    if path is not None:
+        check_file_keys(path)
     cls: type[Settings] = Settings
     if path is not None:
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": path})

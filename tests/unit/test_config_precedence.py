@@ -233,3 +233,33 @@ def test_cli_missing_config_file_exit_2(tmp_path: Path) -> None:
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "nope.toml" in lines[0]
+
+
+def test_a_misspelt_key_in_the_file_is_an_error_naming_the_closest_key(tmp_path: Path) -> None:
+    # GIVEN a typo in healthpipe.toml (it used to be ignored silently)
+    write_toml(tmp_path / "healthpipe.toml", 'workspce = "/data/hp"\n')
+    # THEN loading the settings fails and suggests the valid name
+    expected = r"unknown setting 'workspce' \(did you mean workspace\?\)"
+    with pytest.raises(ConfigError, match=expected):
+        load_settings()
+
+
+def test_a_misspelt_key_in_the_file_is_one_line_and_exit_2_in_the_cli(tmp_path: Path) -> None:
+    write_toml(tmp_path / "healthpipe.toml", 'workspce = "/data/hp"\n')
+    result = CliRunner().invoke(app, ["status"])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "did you mean workspace?" in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("key", ["smtp_password", "openai_api_key", "pseudonym_secret"])
+def test_a_secret_in_the_file_is_an_error_naming_the_environment_variable(
+    tmp_path: Path, key: str
+) -> None:
+    # GIVEN a secret written into healthpipe.toml (the docs say: environment only)
+    write_toml(tmp_path / "healthpipe.toml", f'{key} = "hunter2"\n')
+    # THEN it is refused, naming the variable to use, and the value is not echoed
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert f"HEALTHPIPE_{key.upper()}" in str(info.value)
+    assert "hunter2" not in str(info.value)
