@@ -333,7 +333,7 @@ def main_options(
 
 
 # Sub-commands that live in their own modules (each module has `register(app)`).
-COMMAND_MODULES: tuple[str, ...] = ("digest", "watch", "aws")
+COMMAND_MODULES: tuple[str, ...] = ("digest", "watch", "aws", "pseudonym")
 
 
 def _register_commands() -> None:

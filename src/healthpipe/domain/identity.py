@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from healthpipe import constants as c
 
 SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
+# Each format under its own prefix, partitioned by ingestion day (`dt=YYYY-MM-DD/`), so a
+# table (the Glue table in infra/terraform/analytics.tf) can point at the Parquet alone.
+PROCESSED_PARQUET_PREFIX = f"{c.PROCESSED_PREFIX}parquet/"
+PROCESSED_CSV_PREFIX = f"{c.PROCESSED_PREFIX}csv/"
 
 
 def dataset_id_for(sha256_hex: str) -> str:
@@ -25,10 +29,17 @@ def ledger_key(stage: str, identity: str) -> str:
     return f"{stage}:{identity}"
 
 
+PSEUDONYM_HEX_CHARS = 16  # 64 bits: a collision is unlikely below ~10^9 participants
+
+
 def pseudonym(user_id: str, secret: str) -> str:
-    """A stable, non-reversible label for a user (HMAC-SHA256 of the id, 8 hex chars)."""
+    """A stable, non-reversible label for a user: `P-` and the first 64 bits of the
+    HMAC-SHA256 of the id under the workspace's (or deployment's) secret.
+
+    An authorised operator who holds the secret maps an id to its pseudonym by recomputing
+    this (`healthpipe pseudonym ID`); there is no stored table from pseudonym back to id."""
     digest = hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()
-    return f"P-{digest[:8]}"
+    return f"P-{digest[:PSEUDONYM_HEX_CHARS]}"
 
 
 def is_ingestible(key: str) -> bool:
@@ -55,11 +66,11 @@ class DatasetKeys:
 
     @property
     def processed_csv(self) -> str:
-        return f"{c.PROCESSED_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.csv"
+        return f"{PROCESSED_CSV_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.csv"
 
     @property
     def processed_parquet(self) -> str:
-        return f"{c.PROCESSED_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.parquet"
+        return f"{PROCESSED_PARQUET_PREFIX}dt={self.day}/{self.stem}-{self.dataset_id}.parquet"
 
     @property
     def rejected_csv(self) -> str:

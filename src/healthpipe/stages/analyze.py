@@ -119,7 +119,8 @@ def _analyze(
     ports.store.put_bytes(
         analysis_key(dataset_id), json.dumps(analysis, indent=1, default=str).encode()
     )
-    ports.analyses.save(_summary(analysis), _flagged(analysis, ports))
+    secret = ports.settings.pseudonym_secret.get_secret_value()
+    ports.analyses.save(_summary(analysis, secret), _flagged(analysis, secret))
     _record_metrics(ports, analysis)
     log_event(
         logger,
@@ -154,8 +155,15 @@ def _analyze(
     )
 
 
-def _summary(analysis: dict[str, Any]) -> dict[str, Any]:
-    """A bounded summary for the analysis store (full detail stays in the object store)."""
+def _without_raw_id(item: dict[str, Any], secret: str) -> dict[str, Any]:
+    """The item keyed by the participant's pseudonym (`user_key`) instead of the raw id."""
+    kept = {k: v for k, v in item.items() if k != "user_id"}
+    return {"user_key": pseudonym(str(item["user_id"]), secret), **kept}
+
+
+def _summary(analysis: dict[str, Any], secret: str) -> dict[str, Any]:
+    """A bounded summary for the analysis store (full detail stays in the object store).
+    Participants appear by pseudonym only."""
     return {
         "dataset_id": analysis["dataset_id"],
         "created_at": analysis["created_at"],
@@ -167,7 +175,9 @@ def _summary(analysis: dict[str, Any]) -> dict[str, Any]:
         "users": analysis["users"]["total"],
         "users_flagged": analysis["users"]["flagged"],
         "anomalies": {k: analysis["anomalies"][k] for k in ("total", "by_severity", "by_kind")},
-        "top_anomalies": analysis["anomalies"]["top"][:STORE_TOP_ANOMALIES],
+        "top_anomalies": [
+            _without_raw_id(a, secret) for a in analysis["anomalies"]["top"][:STORE_TOP_ANOMALIES]
+        ],
         "episodes": {k: analysis["episodes"][k] for k in ("total", "by_kind")},
         "worst_severity": analysis["worst_severity"],
         "risk_level": analysis["risk_level"],
@@ -178,32 +188,17 @@ def _summary(analysis: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _flagged(analysis: dict[str, Any], ports: Ports) -> list[dict[str, Any]]:
-    """One item per flagged user and per episode, keyed by a pseudonym of the user."""
-    secret = ports.settings.pseudonym_secret.get_secret_value()
+def _flagged(analysis: dict[str, Any], secret: str) -> list[dict[str, Any]]:
+    """One item per flagged user and per episode, keyed by a pseudonym of the user; the raw
+    participant id is not stored."""
     items: list[dict[str, Any]] = []
     for user in analysis["users"]["top"]:
         if user["anomalies"]:
-            uid = str(user["user_id"])
-            items.append(
-                {
-                    "item_key": f"user#{uid}",
-                    "user_key": pseudonym(uid, secret),
-                    "kind": "user",
-                    "user_id": uid,
-                    **{k: v for k, v in user.items() if k != "user_id"},
-                }
-            )
+            item = _without_raw_id(user, secret)
+            items.append({"item_key": f"user#{item['user_key']}", "kind": "user", **item})
     for index, episode in enumerate(analysis["episodes"]["list"]):
-        uid = str(episode["user_id"])
-        items.append(
-            {
-                "item_key": f"episode#{index:04d}",
-                "user_key": pseudonym(uid, secret),
-                "kind": "episode",
-                **episode,
-            }
-        )
+        item = _without_raw_id(episode, secret)
+        items.append({"item_key": f"episode#{index:04d}", "kind": "episode", **item})
     return items[:STORE_FLAGGED_LIMIT]
 
 
