@@ -23,9 +23,10 @@ from healthpipe.domain import baseline as bl
 from healthpipe.domain.anomaly_sql import (
     BASELINE_METRICS,
     clinical_anomalies_sql,
+    outside_normal_sql,
     quantiles_from_counts_sql,
 )
-from healthpipe.domain.clinical import LOW_SIDE_KINDS
+from healthpipe.domain.clinical import EPISODE_GAP_SECONDS, LOW_SIDE_KINDS, RESOLUTION
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
@@ -97,17 +98,24 @@ def reference(parquet: Path) -> tuple[list[tuple[Any, ...]], set[tuple[Any, ...]
         )
         baseline = []
         for m in BASELINE_METRICS:
+            res = RESOLUTION[m]
+            z = (
+                f"CASE WHEN b.mad > 0 THEN {bl.CONSISTENCY} * (r.{m} - b.med) / "
+                f"greatest(b.mad, {res}) ELSE (r.{m} - b.med) / "
+                f"({bl.MEANAD_CONSISTENCY} * greatest(b.meanad, {res})) END"
+            )
             baseline.append(
                 f"SELECT source_row, user_id, event_time, ord, '{m}' AS metric, "
                 "'baseline_deviation' AS kind, "
-                f"CASE WHEN abs(z) > {bl.STRONG_THRESHOLD} THEN 2 ELSE 1 END AS severity, "
-                "value, 'baseline' AS rule FROM ("
-                f"SELECT r.*, {bl.CONSISTENCY} * (r.{m} - b.med) / b.mad AS z, r.{m} AS value "
-                "FROM readings r JOIN ("
-                f"SELECT m.user_id, m.med, median(abs(x.{m} - m.med)) AS mad FROM readings x "
+                f"CASE WHEN abs(z) > {bl.STRONG_THRESHOLD} AND outside THEN 2 ELSE 1 END "
+                "AS severity, value, 'baseline' AS rule FROM ("
+                f"SELECT r.*, {z} AS z, r.{m} AS value, {outside_normal_sql(m, 'r.' + m)} "
+                "AS outside FROM readings r JOIN ("
+                f"SELECT m.user_id, m.med, median(abs(x.{m} - m.med)) AS mad, "
+                f"avg(abs(x.{m} - m.med)) AS meanad FROM readings x "
                 f"JOIN (SELECT user_id, median({m}) AS med FROM readings GROUP BY user_id "
                 f"HAVING count({m}) >= {bl.MIN_READINGS}) m USING (user_id) "
-                "GROUP BY m.user_id, m.med) b USING (user_id) WHERE b.mad > 0) "
+                "GROUP BY m.user_id, m.med) b USING (user_id)) "
                 f"WHERE abs(z) > {bl.THRESHOLD}"
             )
         con.execute(
@@ -119,17 +127,20 @@ def reference(parquet: Path) -> tuple[list[tuple[Any, ...]], set[tuple[Any, ...]
             f"FROM anomalies ORDER BY {ROW_ORDER}"
         ).fetchall()
         low = ", ".join(f"'{k}'" for k in sorted(LOW_SIDE_KINDS))
+        worst = "severity DESC, CASE WHEN dir = 'low' THEN value ELSE -value END, ord"
         episodes = con.execute(
-            "WITH flagged AS (SELECT DISTINCT ON (user_id, metric, ord) * FROM anomalies "
-            "WHERE rule <> 'baseline' ORDER BY user_id, metric, ord, severity DESC), "
-            "runs AS (SELECT *, ord - row_number() OVER (PARTITION BY user_id, metric "
-            "ORDER BY ord) AS run FROM flagged) "
-            "SELECT user_id, metric, kind, severity, readings, start_time, end_time, "
-            f"CASE WHEN kind IN ({low}) THEN low ELSE high END FROM ("
-            "SELECT user_id, metric, mode(kind ORDER BY severity DESC, kind) AS kind, "
+            f"WITH flagged AS (SELECT *, CASE WHEN kind IN ({low}) THEN 'low' ELSE 'high' END "
+            "AS dir FROM anomalies WHERE rule <> 'baseline'), "
+            "breaks AS (SELECT *, CASE WHEN lag(ord) OVER w = ord - 1 AND event_time - "
+            f"lag(event_time) OVER w <= INTERVAL {EPISODE_GAP_SECONDS} SECOND THEN 0 ELSE 1 END "
+            "AS starts FROM flagged WINDOW w AS (PARTITION BY user_id, metric, dir ORDER BY ord)), "
+            "runs AS (SELECT *, sum(starts) OVER (PARTITION BY user_id, metric, dir ORDER BY ord) "
+            "AS run FROM breaks) "
+            "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak FROM ("
+            f"SELECT user_id, metric, first(kind ORDER BY {worst}) AS kind, "
             "max(severity) AS severity, count(*) AS readings, min(event_time) AS start_time, "
-            "max(event_time) AS end_time, min(value) AS low, max(value) AS high FROM runs "
-            f"GROUP BY user_id, metric, run HAVING count(*) >= {MIN_EPISODE_READINGS})"
+            f"max(event_time) AS end_time, first(value ORDER BY {worst}) AS peak FROM runs "
+            f"GROUP BY user_id, metric, dir, run HAVING count(*) >= {MIN_EPISODE_READINGS})"
         ).fetchall()
     finally:
         con.close()
@@ -193,13 +204,11 @@ def test_one_group_and_many_groups_match_the_reference(
     assert one["episodes"]["total"] == len(episodes)
 
 
-def test_an_episode_kind_is_the_most_frequent_then_the_most_severe_then_by_name(
-    tmp_path: Path,
-) -> None:
-    # heart rate runs: 2 brady (score 1) + 2 tachy (score 1) -> tie, by name: bradycardia;
-    # then 2 brady (score 1) + 2 tachy (one scores 3) -> tachycardia
-    series = {"a": [45, 100, 45, 100, 70], "b": [45, 100, 45, 140, 70]}
-    rows = []
+def test_an_episode_kind_is_that_of_its_worst_reading(tmp_path: Path) -> None:
+    # "a": 112, 135, 120 bpm: the 135 (NEWS2 3) names the episode; "b": 45, 100, 45, 100: no
+    # run in one direction is long enough
+    series = {"a": [112, 135, 120, 70], "b": [45, 100, 45, 100, 70]}
+    rows: list[tuple[Any, ...]] = []
     for user, values in series.items():
         for i, hr in enumerate(values):
             rows.append((len(rows) + 1, T0 + timedelta(minutes=i), user, float(hr), 98.0,
@@ -207,7 +216,7 @@ def test_an_episode_kind_is_the_most_frequent_then_the_most_severe_then_by_name(
     parquet = write_parquet(tmp_path / "readings.parquet", rows)
     _, _, episodes = analyzed(tmp_path, parquet, "run")
     _, expected = reference(parquet)
-    assert {(e[0], e[2]) for e in episodes} == {("a", "bradycardia"), ("b", "tachycardia")}
+    assert {(e[0], e[2], e[-1]) for e in episodes} == {("a", "tachycardia_news2_3", 135.0)}
     assert {(e[0], e[2]) for e in expected} == {(e[0], e[2]) for e in episodes}
 
 
@@ -254,4 +263,5 @@ def test_an_empty_file_gives_empty_facts_and_an_empty_anomaly_file(tmp_path: Pat
     finally:
         con.close()
     assert names == ["source_row", "user_id", "event_time", "metric", "kind", "severity",
-                     "value", "rule"]  # fmt: skip
+                     "value", "rule", "systolic_bp", "diastolic_bp", "bp_trigger",
+                     "during_activity", "conflicting", "with_clinical_finding"]  # fmt: skip

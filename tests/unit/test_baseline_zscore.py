@@ -1,6 +1,8 @@
-"""The per-user robust baseline: modified z-score 0.6745·(x − median)/MAD, flagged when
-|M| > 3.5, only for users with ≥ 8 readings, none when MAD is 0 — in Python and in the SQL
-path (`dataops.analyze.analyze_parquet` on a crafted Parquet file)."""
+"""The per-user robust baseline: modified z-score 0.6745·(x − median)/MAD (MeanAD form when
+MAD is 0), the spread floored at the measuring resolution, flagged when |M| > 3.5, only for
+users with ≥ 8 readings; baseline-only findings at most low unless the value is outside the
+chart's normal band — in Python and in the SQL path (`dataops.analyze.analyze_parquet` on a
+crafted Parquet file)."""
 
 from __future__ import annotations
 
@@ -51,11 +53,32 @@ def test_fewer_than_eight_readings_have_no_baseline() -> None:
     assert all(s is not None for s in bl.modified_z_scores([60.0, 61, 62, 63, 64, 65, 66, 500]))
 
 
-def test_mad_zero_gives_no_baseline() -> None:
+def test_mad_zero_uses_the_mean_absolute_deviation() -> None:
     values = [70.0] * 5 + [71, 72, 300]
     assert bl.median_absolute_deviation(values) == 0
-    assert bl.modified_z_scores(values) == [None] * 8
-    assert bl.modified_z(300, 70, 0) is None
+    meanad = bl.mean_absolute_deviation(values)
+    assert meanad == pytest.approx((1 + 2 + 230) / 8)
+    scores = bl.modified_z_scores(values, "heart_rate")
+    assert scores[-1] == pytest.approx(230 / (1.253314 * meanad))
+    assert [bl.is_outlier(s) for s in scores] == [False] * 7 + [True]
+    assert bl.MEANAD_CONSISTENCY == 1.253314
+
+
+def test_a_constant_series_flags_nothing() -> None:
+    assert bl.modified_z_scores([70.0] * 9, "heart_rate") == [0.0] * 9
+    assert bl.modified_z(300, 70, 0) is None  # no spread at all and no resolution
+
+
+def test_the_spread_is_at_least_one_measuring_step() -> None:
+    # a flat heart rate with one reading 3 bpm higher: MeanAD 1/3 bpm would make it an
+    # outlier (M ≈ 7.2); with the spread floored at 1 bpm it is M ≈ 2.4, not an outlier
+    flat = [70.0] * 8 + [73]
+    assert bl.is_outlier(bl.modified_z_scores(flat)[-1])
+    assert not bl.is_outlier(bl.modified_z_scores(flat, "heart_rate")[-1])
+    # five steps is an outlier
+    assert bl.is_outlier(bl.modified_z_scores([70.0] * 8 + [75], "heart_rate")[-1])
+    # with a MAD below the resolution the MAD form is floored too
+    assert bl.modified_z(37.0, 36.8, 0.05, 0.05, 0.1) == pytest.approx(0.6745 * 0.2 / 0.1)
 
 
 def test_strong_deviation_is_medium_otherwise_low() -> None:
@@ -63,6 +86,18 @@ def test_strong_deviation_is_medium_otherwise_low() -> None:
     assert bl.baseline_severity(-4.0).label == "low"
     assert bl.baseline_severity(5.01).label == "medium"
     assert bl.baseline_severity(-6.0).label == "medium"
+
+
+def test_a_strong_deviation_inside_the_normal_band_is_low() -> None:
+    # issue 13: 37.6 °C is clinically normal (NEWS2 0): low however strong the deviation
+    assert bl.baseline_severity(5.4, "temp_c", 37.6).label == "low"
+    assert bl.baseline_severity(5.4, "temp_c", 38.1).label == "medium"
+    assert bl.baseline_severity(9.0, "heart_rate", 88).label == "low"
+    assert bl.baseline_severity(9.0, "heart_rate", 91).label == "medium"
+    assert bl.baseline_severity(9.0, "diastolic_bp", 79).label == "low"
+    assert bl.baseline_severity(9.0, "diastolic_bp", 80).label == "medium"
+    assert bl.baseline_severity(9.0, "systolic_bp", 125).label == "low"
+    assert bl.baseline_severity(9.0, "systolic_bp", 130).label == "medium"
 
 
 # --- the SQL path -----------------------------------------------------------------------------
@@ -142,10 +177,10 @@ def python_baseline(readings: list[dict[str, Any]], metric: str) -> dict[int, in
         by_user.setdefault(r["user_id"], []).append(r)
     flagged: dict[int, int] = {}
     for rows in by_user.values():
-        scores = bl.modified_z_scores([r[metric] for r in rows])
+        scores = bl.modified_z_scores([r[metric] for r in rows], metric)
         for r, score in zip(rows, scores, strict=True):
             if score is not None and bl.is_outlier(score):
-                flagged[r["source_row"]] = int(bl.baseline_severity(score))
+                flagged[r["source_row"]] = int(bl.baseline_severity(score, metric, r[metric]))
     return flagged
 
 
@@ -156,7 +191,7 @@ SERIES = {
     "bob": [80.0, 81, 79, 80, 82, 78, 80, 40],
     # 7 readings: no baseline however extreme
     "carol": [70.0, 71, 72, 73, 74, 75, 250],
-    # MAD 0: no baseline
+    # MAD 0: the MeanAD form flags 300
     "dave": [70.0, 70, 70, 70, 70, 71, 72, 300],
 }
 
@@ -175,8 +210,8 @@ def test_sql_baseline_matches_python(tmp_path: Path, metric: str) -> None:
     expected = python_baseline(readings, metric)
     assert sql == expected
     users = {r["source_row"]: r["user_id"] for r in readings}
-    assert {users[row] for row in sql} == {"alice", "bob"}
-    assert sorted(expected.values()) == [1, 2, 2]  # alice 94 low, alice 200 and bob 40 medium
+    assert {users[row] for row in sql} == {"alice", "bob", "dave"}
+    assert len(expected) == 4  # alice 94 and 200, bob 40, dave 300
     other = [a for a in anomalies if a["rule"] == "baseline" and a["metric"] != metric]
     assert other == []  # constant vitals never deviate
 
@@ -188,3 +223,25 @@ def test_sql_baseline_kind_and_value(tmp_path: Path) -> None:
     assert {a["kind"] for a in baseline} == {"baseline_deviation"}
     assert sorted(a["value"] for a in baseline) == [94.0, 200.0]
     assert facts["anomalies"]["by_rule"]["baseline"] == 2
+
+
+def test_sql_flat_baseline_and_resolution_floor(tmp_path: Path) -> None:
+    series = {
+        "flat": [70.0] * 8 + [73, 80],  # MAD 0: 73 is within a few steps, 80 is not
+        "temp": [36.7, 36.8, 36.9, 36.8, 36.7, 36.9, 36.8, 36.8, 37.6],
+    }
+    readings = readings_for({"flat": series["flat"]}, "heart_rate")
+    readings += [
+        {**r, "source_row": r["source_row"] + 100}
+        for r in readings_for({"temp": series["temp"]}, "temp_c")
+    ]
+    _, anomalies = analyze(tmp_path, readings)
+    found = {
+        (a["user_id"], a["metric"], a["value"], a["severity"])
+        for a in anomalies
+        if a["rule"] == "baseline"
+    }
+    # 80 bpm: a strong deviation (M ≈ 8) but NEWS2 0: low. 37.6 °C: M ≈ 5.4, normal: low
+    assert found == {("flat", "heart_rate", 80.0, 1), ("temp", "temp_c", 37.6, 1)}
+    assert python_baseline(readings, "heart_rate") == {10: 1}
+    assert python_baseline(readings, "temp_c") == {109: 1}

@@ -13,6 +13,7 @@ from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     bp_category_sql,
     bp_severity_sql,
+    bp_trigger_sql,
     clinical_anomalies_sql,
     news2_kind_sql,
     news2_score_sql,
@@ -36,11 +37,6 @@ NEWS2_EDGES: dict[str, list[tuple[float, int]]] = {
     ],
 }  # fmt: skip
 
-# The anomaly kind of a scoring band (None for the 0 band).
-LOW_KIND = {"heart_rate": "bradycardia", "spo2": "low_spo2", "systolic_bp": "hypotension",
-            "temp_c": "hypothermia"}  # fmt: skip
-HIGH_KIND = {"heart_rate": "tachycardia", "systolic_bp": "severe_hypertension",
-             "temp_c": "fever"}  # fmt: skip
 NORMAL_MIDDLE = {"heart_rate": 70, "spo2": 98, "systolic_bp": 150, "temp_c": 37.0}
 
 
@@ -88,10 +84,12 @@ def test_news2_kind_names_the_side_of_the_chart(
         assert kind == kind_sql
         if score == 0:
             assert kind is None
-        elif value < NORMAL_MIDDLE[metric]:
-            assert kind == LOW_KIND[metric]
-        else:
-            assert kind == HIGH_KIND[metric]
+            continue
+        assert kind is not None
+        info = cl.KINDS[kind]
+        assert info.metric == metric and info.reference == "NEWS2"
+        assert f"(NEWS2 {score})" in info.label  # the label states the chart's score
+        assert info.direction == ("low" if value < NORMAL_MIDDLE[metric] else "high")
 
 
 @pytest.mark.parametrize("metric", sorted(NEWS2_EDGES))
@@ -105,9 +103,13 @@ def test_news2_python_and_sql_agree_between_charted_values(
     assert sql_scores == py_scores
 
 
-def test_news2_values_between_charted_values_take_the_next_band_up() -> None:
-    # the chart is in whole units (0.1 °C for temperature); a reading between two charted
-    # values is scored by the band whose inclusive upper limit it does not exceed
+def test_news2_values_between_charted_values_round_half_up_to_the_chart() -> None:
+    # the chart is in whole units (0.1 °C for temperature): a reading is rounded half-up to
+    # the chart's resolution, then looked up (issue 13: 40.4 bpm scored 1, 90.4 bpm 1)
+    assert cl.news2_score("heart_rate", 40.4) == 3
+    assert cl.news2_score("systolic_bp", 90.4) == 3
+    assert cl.news2_score("temp_c", 35.04) == 3
+    assert cl.news2_score("heart_rate", 90.4) == 0
     assert cl.news2_score("heart_rate", 40.5) == 1
     assert cl.news2_score("heart_rate", 90.5) == 1
     assert cl.news2_score("temp_c", 35.05) == 1
@@ -227,8 +229,75 @@ def test_clinical_anomalies_flag_a_crisis_reading_once(con: duckdb.DuckDBPyConne
     ).fetchall()
     assert rows == [
         (1, "blood_pressure", "hypertensive_crisis", 3, "acc_aha"),
-        (3, "heart_rate", "bradycardia", 3, "news2"),
-        (3, "spo2", "low_spo2", 3, "news2"),
-        (3, "systolic_bp", "hypotension", 3, "news2"),
-        (3, "temp_c", "fever", 2, "news2"),
+        (3, "heart_rate", "bradycardia_news2_3", 3, "news2"),
+        (3, "spo2", "low_spo2_news2_3", 3, "news2"),
+        (3, "systolic_bp", "low_systolic_bp_news2_3", 3, "news2"),
+        (3, "temp_c", "fever_news2_2", 2, "news2"),
     ]
+
+
+# --- issue 13: chart resolution, wording, BP pair --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("metric", "value", "score"),
+    [("heart_rate", 40.4, 3), ("systolic_bp", 90.4, 3), ("temp_c", 35.04, 3),
+     ("heart_rate", 90.4, 0), ("temp_c", 35.05, 1), ("temp_c", 36.05, 0), ("temp_c", 38.05, 1),
+     ("spo2", 95.5, 0), ("spo2", 91.49, 3), ("heart_rate", 130.5, 3)],
+)  # fmt: skip
+def test_decimals_are_scored_at_chart_resolution_in_python_and_sql(
+    con: duckdb.DuckDBPyConnection, metric: str, value: float, score: int
+) -> None:
+    assert cl.news2_score(metric, value) == score
+    assert sql_over(con, news2_score_sql(metric, "v"), [value]) == [score]
+
+
+def test_half_up_is_not_bankers_rounding_nor_float_truncation() -> None:
+    # Python's round(0.5) is 0 and round(35.05, 1) is 35.0 (35.05 is stored as 35.0499...)
+    assert cl.chart_value("heart_rate", 90.5) == 91
+    assert cl.chart_value("heart_rate", 40.5) == 41
+    assert cl.chart_value("temp_c", 35.05) == 35.1
+    assert cl.chart_value("temp_c", 36.95) == 37.0
+    assert cl.chart_value("temp_c", 35.04) == 35.0
+
+
+def test_wording_states_the_criterion_applied() -> None:
+    band = cl.NEWS2_BY_METRIC["temp_c"].band_for(36.0)
+    assert band.kind is not None
+    assert "hypothermia" not in band.kind
+    assert cl.KINDS[band.kind].label == "Low temperature (NEWS2 1)"
+    assert cl.KINDS[band.kind].criterion == "temperature 35.1–36.0 °C"
+    cold = cl.NEWS2_BY_METRIC["temp_c"].band_for(35.0).kind
+    assert cold is not None and cl.KINDS[cold].label == "Hypothermia (NEWS2 3)"
+    sbp = cl.NEWS2_BY_METRIC["systolic_bp"].band_for(105).kind
+    assert sbp is not None and "hypotension" not in cl.KINDS[sbp].label.lower()
+    assert cl.KINDS[sbp].label == "Low systolic BP (NEWS2 1)"
+    fast = cl.NEWS2_BY_METRIC["heart_rate"].band_for(95).kind
+    assert fast is not None and "tachycardia" not in cl.KINDS[fast].label.lower()
+    crisis = cl.KINDS["hypertensive_crisis"].criterion
+    assert crisis == "systolic above 180 and/or diastolic above 120 mmHg"
+    # every kind a band can give is described
+    for param in cl.NEWS2_PARAMETERS:
+        for b in param.bands:
+            assert b.kind is None or b.kind in cl.KINDS
+    for category in cl.BP_CATEGORIES[2:]:
+        assert category.name in cl.KINDS
+
+
+@pytest.mark.parametrize(
+    ("sbp", "dbp", "trigger"),
+    [(170, 121, "diastolic"), (185, 90, "systolic"), (185, 125, "both"), (118, 95, "diastolic"),
+     (150, 70, "systolic"), (145, 95, "both"), (132, 70, "systolic"), (125, 85, "diastolic"),
+     (180.4, 120.4, "both"), (115, 75, None), (125, 75, None)],
+)  # fmt: skip
+def test_bp_trigger_names_the_part_that_reaches_the_category(
+    con: duckdb.DuckDBPyConnection, sbp: float, dbp: float, trigger: str | None
+) -> None:
+    # 180.4/120.4 is 180/120 at chart resolution: stage 2 (not a crisis), on both parts
+    assert cl.bp_trigger(sbp, dbp) == trigger
+    con.execute("CREATE OR REPLACE TABLE p (systolic_bp DOUBLE, diastolic_bp DOUBLE)")
+    con.execute("INSERT INTO p VALUES (?, ?)", [sbp, dbp])
+    (got,) = con.execute(
+        f"SELECT {bp_trigger_sql(bp_category_sql(), 'systolic_bp', 'diastolic_bp')} FROM p"
+    ).fetchone() or (None,)
+    assert got == trigger

@@ -18,7 +18,7 @@ from healthpipe.cli import app
 from healthpipe.domain import baseline as bl
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS
-from healthpipe.domain.episodes import find_episodes
+from healthpipe.domain.episodes import find_runs
 
 
 def processed_readings(bucket: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -33,45 +33,56 @@ def processed_readings(bucket: Path, manifest: dict[str, Any]) -> list[dict[str,
         con.close()
 
 
+def _epoch(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
 def python_analysis(readings: list[dict[str, Any]]) -> dict[str, Any]:
+    """The analysis recomputed with the domain's Python functions (the "Python twin")."""
     by_rule: Counter[str] = Counter()
     by_kind: Counter[str] = Counter()
     flagged_rows: set[int] = set()
-    abnormal: dict[tuple[str, str], dict[int, bool]] = {}
-    for r in readings:
-        for param in cl.NEWS2_PARAMETERS:
-            band = param.band_for(r[param.metric])
-            hit = band.score > 0 and band.kind not in cl.NEWS2_KINDS_COVERED_BY_BP
-            if hit:
-                by_rule["news2"] += 1
-                by_kind[str(band.kind)] += 1
-                flagged_rows.add(r["source_row"])
-            abnormal.setdefault((r["user_id"], param.metric), {})[r["source_row"]] = hit
-        category = cl.bp_category(r["systolic_bp"], r["diastolic_bp"])
-        hit = category.severity > cl.Severity.NONE
-        if hit:
-            by_rule["acc_aha"] += 1
-            by_kind[category.name] += 1
-            flagged_rows.add(r["source_row"])
-        abnormal.setdefault((r["user_id"], "blood_pressure"), {})[r["source_row"]] = hit
-
     users: dict[str, list[dict[str, Any]]] = {}
     for r in readings:
         users.setdefault(r["user_id"], []).append(r)
+    episodes = 0
     for rows in users.values():
+        ordered = sorted(rows, key=lambda x: (x["event_time"] or datetime.max, x["source_row"]))
+        active = [
+            r["steps"] > cl.ACTIVITY_STEPS_ABOVE
+            or (i > 0 and ordered[i - 1]["steps"] > cl.ACTIVITY_STEPS_ABOVE)
+            for i, r in enumerate(ordered)
+        ]
+        runs: dict[str, list[tuple[str | None, float | None]]] = {}
+        for r, is_active in zip(ordered, active, strict=True):
+            for param in cl.NEWS2_PARAMETERS:
+                band = param.band_for(r[param.metric])
+                hit = band.score > 0 and band.kind not in cl.NEWS2_KINDS_COVERED_BY_BP
+                direction = None
+                if hit:
+                    by_rule["news2"] += 1
+                    by_kind[str(band.kind)] += 1
+                    flagged_rows.add(r["source_row"])
+                    eligible = not (param.metric == "heart_rate" and is_active and band.score < 3)
+                    direction = cl.KINDS[str(band.kind)].direction if eligible else None
+                runs.setdefault(param.metric, []).append((direction, _epoch(r["event_time"])))
+            category = cl.bp_category(r["systolic_bp"], r["diastolic_bp"])
+            hit = category.severity > cl.Severity.NONE
+            if hit:
+                by_rule["acc_aha"] += 1
+                by_kind[category.name] += 1
+                flagged_rows.add(r["source_row"])
+            runs.setdefault("blood_pressure", []).append(
+                ("high" if hit else None, _epoch(r["event_time"]))
+            )
+        episodes += sum(len(find_runs(series)) for series in runs.values())
         for metric in BASELINE_METRICS:
-            for r, score in zip(rows, bl.modified_z_scores([x[metric] for x in rows]), strict=True):
+            scores = bl.modified_z_scores([x[metric] for x in rows], metric)
+            for r, score in zip(rows, scores, strict=True):
                 if bl.is_outlier(score):
                     by_rule["baseline"] += 1
                     by_kind["baseline_deviation"] += 1
                     flagged_rows.add(r["source_row"])
-
-    episodes = 0
-    for user, rows in users.items():
-        ordered = sorted(rows, key=lambda x: (x["event_time"] or datetime.max, x["source_row"]))
-        for (who, _metric), flags in abnormal.items():
-            if who == user:
-                episodes += len(find_episodes([flags[x["source_row"]] for x in ordered]))
     return {
         "by_rule": dict(by_rule),
         "by_kind": dict(by_kind),

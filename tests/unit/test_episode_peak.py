@@ -19,7 +19,18 @@ def _row(minute: int, user: str, hr: int, spo2: int) -> str:
 
 
 def test_low_side_kinds_are_the_bands_below_normal() -> None:
-    assert {"bradycardia", "low_spo2", "hypotension", "hypothermia"} == LOW_SIDE_KINDS
+    assert {
+        "bradycardia_news2_3",
+        "low_heart_rate_news2_1",
+        "low_spo2_news2_1",
+        "low_spo2_news2_2",
+        "low_spo2_news2_3",
+        "low_systolic_bp_news2_1",
+        "low_systolic_bp_news2_2",
+        "low_systolic_bp_news2_3",
+        "hypothermia_news2_3",
+        "low_temperature_news2_1",
+    } == LOW_SIDE_KINDS
 
 
 def test_peak_is_lowest_for_low_spo2_and_highest_for_tachycardia(tmp_path: Path) -> None:
@@ -43,6 +54,8 @@ def test_peak_is_lowest_for_low_spo2_and_highest_for_tachycardia(tmp_path: Path)
     # WHEN the dataset is analyzed
     facts = analyze_parquet(out.processed_parquet, tmp_path / "a.parquet", limits=limits)
     # THEN each episode's peak is its most abnormal value
-    peaks = {(e["user_id"], e["kind"]): e["peak_value"] for e in facts["episodes"]["list"]}
-    assert peaks[("a", "low_spo2")] == 88.0
-    assert peaks[("b", "tachycardia")] == 150.0
+    peaks = {(e["user_id"], e["kind"]): e for e in facts["episodes"]["list"]}
+    low = peaks[("a", "low_spo2_news2_3")]
+    assert (low["peak_value"], low["worst_value"], low["worst"]) == (88.0, 88.0, "lowest")
+    high = peaks[("b", "tachycardia_news2_3")]
+    assert (high["peak_value"], high["worst"], high["direction"]) == (150.0, "highest", "high")

@@ -29,24 +29,29 @@ from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     ANOMALY_ITEMS,
     BASELINE_METRICS,
+    BASELINE_STATS,
     anomaly_code_sql,
     baseline_column,
     baselines_sql,
     bp_category_sql,
+    bp_items,
+    bp_trigger_sql,
+    clinical_code_mask,
     clinical_items,
+    heart_rate_items,
     item_band_sql,
-    item_kind_rank_sql,
+    item_direction_sql,
     item_kind_sql,
     item_metric_sql,
     item_rule_sql,
     item_severity_sql,
     item_values_sql,
-    kinds,
     news2_score_sql,
     quantiles_from_counts_sql,
+    red_score_sql,
 )
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
-from healthpipe.domain.validation_sql import quote_ident, quote_literal
+from healthpipe.domain.validation_sql import FORMULA_START_CHARS, quote_ident, quote_literal
 
 HISTOGRAM_BINS = 24
 TOP_ANOMALIES = 50
@@ -105,7 +110,8 @@ def _scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
     (agg,) = _rows(con, f"SELECT {', '.join(parts)} FROM {src}")
     news2 = " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
     agg["scores"] = con.execute(
-        f"SELECT news2, bp, count(*) FROM (SELECT {news2} AS news2, {bp_category_sql()} AS bp "
+        f"SELECT news2, bp, red, count(*) FROM (SELECT {news2} AS news2, "
+        f"{bp_category_sql()} AS bp, coalesce({red_score_sql()}, FALSE) AS red "
         f"FROM {src}) GROUP BY ALL"
     ).fetchall()
     per_user = [m for m in VITAL_COLUMNS if m in BASELINE_METRICS]
@@ -192,14 +198,18 @@ def _metric_stats(con: duckdb.DuckDBPyConnection, agg: dict[str, Any]) -> dict[s
 def _distributions(agg: dict[str, Any]) -> dict[str, Any]:
     dist: dict[int, int] = {}
     bp: dict[str, int] = {}
-    for score, category, n in agg["scores"]:
+    red = 0
+    for score, category, has_red, n in agg["scores"]:
         dist[int(score)] = dist.get(int(score), 0) + int(n)
         bp[str(category)] = bp.get(str(category), 0) + int(n)
+        red += int(n) if has_red else 0
     return {
         "news2_partial": {
             "distribution": {str(k): v for k, v in sorted(dist.items())},
             "readings_score_5_or_more": sum(v for k, v in dist.items() if k >= 5),
             "readings_score_7_or_more": sum(v for k, v in dist.items() if k >= 7),
+            # readings where one parameter scores 3 (a red score: urgent review on its own)
+            "readings_with_red_score": red,
         },
         "bp_categories": dict(sorted(bp.items(), key=lambda item: (-item[1], item[0]))),
     }
@@ -215,7 +225,7 @@ def _users_table(con: duckdb.DuckDBPyConnection) -> None:
     wide = ", ".join(
         f"max({stat}) FILTER (WHERE metric = {quote_literal(m)}) AS {baseline_column(stat, m)}"
         for m in BASELINE_METRICS
-        for stat in ("med", "mad")
+        for stat in BASELINE_STATS
     )
     con.execute(
         "CREATE TABLE users AS SELECT row_number() OVER (ORDER BY r.user_id NULLS LAST) "
@@ -252,90 +262,114 @@ def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> lis
     return filters
 
 
+# Reading flags (bits of `flags` in the anomaly rows of a group).
+CONFLICTING_BIT = 1  # a conflicting reading (rejected as `conflicting_reading`), scored anyway
+ACTIVITY_BIT = 2  # steps above the threshold in the reading or the user's reading before
+CLINICAL_BIT = 4  # the reading has a NEWS2 or ACC/AHA finding
+
+
+def _in(items: tuple[int, ...]) -> str:
+    return "(" + ", ".join(map(str, items or (-1,))) + ")"
+
+
 def _group_anomalies_sql(src: str, where: str) -> str:
     """The anomalies of one group of users in (user, time, metric, rule) order: uid, ord (the
     reading's place in the group's readings in user, time order), source_row, event_time,
-    item (of ANOMALY_ITEMS), band (of the item) and value. Whether and how a reading is
-    abnormal is worked out before the sort, in one BIGINT; only the readings it flags are
-    unnested after. Needs preserve_insertion_order (one sort, then streaming operators that
-    keep its order).
+    item (of ANOMALY_ITEMS), band (of the item), severity (heart-rate findings during
+    activity capped at low below NEWS2 3), flags (CONFLICTING_BIT, ACTIVITY_BIT,
+    CLINICAL_BIT), value, and the pair sbp/dbp on blood-pressure items. Whether and how a
+    reading is abnormal is worked out before the sort, in one BIGINT; only the readings it
+    flags are unnested after. Needs preserve_insertion_order (one sort, then streaming
+    operators, the window included, that keep its order).
     """
-    used = sorted({i.column for i in ANOMALY_ITEMS})
+    used = sorted({i.column for i in ANOMALY_ITEMS} | {"systolic_bp", "diastolic_bp"})
     vitals = ", ".join(f"r.{quote_ident(m)}" for m in used)
     baselines = ", ".join(
-        f"u.{baseline_column(stat, m)}" for m in BASELINE_METRICS for stat in ("med", "mad")
+        f"u.{baseline_column(stat, m)}" for m in BASELINE_METRICS for stat in BASELINE_STATS
     )
     coded = (
         f"SELECT uid, source_row, event_time, {', '.join(quote_ident(m) for m in used)}, "
-        f"{anomaly_code_sql()} AS code FROM (SELECT u.uid, r.source_row, r.event_time, "
-        f"{vitals}, {baselines} FROM {src} r "
+        f"steps, conflicting, {anomaly_code_sql()} AS code FROM (SELECT u.uid, r.source_row, "
+        f"r.event_time, {vitals}, r.steps, r.conflicting, {baselines} FROM {src} r "
         f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where}) "
         "ORDER BY uid, event_time NULLS LAST, source_row"
     )
+    steps = cl.ACTIVITY_STEPS_ABOVE
+    flags = (
+        f"(CASE WHEN conflicting THEN {CONFLICTING_BIT} ELSE 0 END) | (CASE WHEN steps > {steps} "
+        f"OR (prev_uid = uid AND prev_steps > {steps}) THEN {ACTIVITY_BIT} ELSE 0 END) | "
+        f"(CASE WHEN (code & {clinical_code_mask()}) <> 0 THEN {CLINICAL_BIT} ELSE 0 END)"
+    )
     band = item_band_sql("code", "item")
+    severity = item_severity_sql("item", "band")
     return (
-        f"SELECT uid, ord, source_row, event_time, item, {band} AS band, value FROM ("
-        f"SELECT uid, ord, source_row, event_time, code, unnest(range({len(ANOMALY_ITEMS)})) "
-        f"AS item, unnest({item_values_sql()}) AS value FROM ("
-        f"SELECT *, row_number() OVER () AS ord FROM ({coded})) WHERE code <> 0) "
-        f"WHERE {band} > 0"
+        "SELECT uid, ord, source_row, event_time, item, band, CAST(CASE WHEN item IN "
+        f"{_in(heart_rate_items())} AND (flags & {ACTIVITY_BIT}) <> 0 AND {severity} < 3 "
+        f"THEN least({severity}, 1) ELSE {severity} END AS UTINYINT) AS severity, "
+        "CAST(flags AS UTINYINT) AS flags, value, "
+        f"CASE WHEN item IN {_in(bp_items())} THEN systolic_bp END AS sbp, "
+        f"CASE WHEN item IN {_in(bp_items())} THEN diastolic_bp END AS dbp FROM ("
+        f"SELECT uid, ord, source_row, event_time, item, {band} AS band, flags, value, "
+        "systolic_bp, diastolic_bp FROM ("
+        "SELECT uid, ord, source_row, event_time, code, systolic_bp, diastolic_bp, "
+        f"{flags} AS flags, unnest(range({len(ANOMALY_ITEMS)})) AS item, "
+        f"unnest({item_values_sql()}) AS value FROM ("
+        "SELECT *, row_number() OVER () AS ord, lag(steps) OVER () AS prev_steps, "
+        f"lag(uid) OVER () AS prev_uid FROM ({coded})) WHERE code <> 0) WHERE {band} > 0)"
     )
 
 
 def _decorated_sql(anomalies: str) -> str:
-    """The anomaly rows as written: metric, kind and rule by name, the user by id."""
-    return (
+    """The anomaly rows as written: metric, kind and rule by name, the user by id, the BP
+    pair and the part of it that triggered the category, and the reading's flags."""
+    named = (
         f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, "
         f"{item_metric_sql('a.item')} AS metric, {item_kind_sql('a.item', 'a.band')} AS kind, "
-        f"{item_severity_sql('a.item', 'a.band')} AS severity, a.value, "
-        f"{item_rule_sql('a.item')} AS rule FROM {anomalies} a, "
-        "(SELECT list(user_id ORDER BY uid) AS users FROM users)"
+        f"CAST(a.severity AS INTEGER) AS severity, a.value, {item_rule_sql('a.item')} AS rule, "
+        "a.sbp AS systolic_bp, a.dbp AS diastolic_bp, a.flags FROM "
+        f"{anomalies} a, (SELECT list(user_id ORDER BY uid) AS users FROM users)"
+    )
+    return (
+        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
+        "systolic_bp, diastolic_bp, CASE WHEN rule = 'acc_aha' THEN "
+        f"{bp_trigger_sql('kind', 'systolic_bp', 'diastolic_bp')} END AS bp_trigger, "
+        f"(flags & {ACTIVITY_BIT}) <> 0 AS during_activity, "
+        f"(flags & {CONFLICTING_BIT}) <> 0 AS conflicting, "
+        f"(flags & {CLINICAL_BIT}) <> 0 AS with_clinical_finding FROM ({named})"
     )
 
 
-def _in_long_run_sql() -> str:
-    """Whether a flagged reading is one of MIN_EPISODE_READINGS consecutive ones (its
-    neighbours before_i / after_i, by ord): only those can make an episode."""
-    k = MIN_EPISODE_READINGS
-    blocks = []
-    for place in range(k):  # the reading's place in a block of k consecutive readings
-        terms = [f"before_{i} = ord - {i}" for i in range(1, place + 1)]
-        terms += [f"after_{i} = ord + {i}" for i in range(1, k - place)]
-        blocks.append("(" + (" AND ".join(terms) or "TRUE") + ")")
-    return " OR ".join(blocks)
-
-
 def _episodes_sql(anomalies: str) -> str:
-    """Runs of consecutive abnormal readings of one user for one metric (consecutive `ord`);
-    the kind is the most frequent one (ties: the most severe, then by name, as
-    mode(kind ORDER BY severity DESC, kind) gives); the peak is the worst value in the
-    direction of the kind (lowest for low SpO2, highest for tachycardia)."""
-    places = len(kinds()) + 1
-    low_kinds = ", ".join(quote_literal(k) for k in sorted(cl.LOW_SIDE_KINDS))
-    clinical = ", ".join(map(str, clinical_items()))
+    """Runs of consecutive abnormal readings (consecutive `ord`) of one user for one vital
+    in one direction, broken where consecutive readings are more than EPISODE_GAP_SECONDS
+    apart (or a time is missing); heart-rate findings during activity below NEWS2 3 take no
+    part. The kind and the worst value are those of the worst reading: the most severe, then
+    the most extreme in the run's direction (lowest for low kinds, highest for high ones;
+    systolic for blood pressure), then the earliest."""
+    clinical = _in(clinical_items())
+    gap = float(cl.EPISODE_GAP_SECONDS)
+    key = "[CAST(severity AS DOUBLE), CASE WHEN dir = 'low' THEN -value ELSE value END, -ord]"
     return (
-        "WITH flagged AS (SELECT *, ord - row_number() OVER w AS run"
-        + "".join(
-            f", lag(ord, {i}) OVER w AS before_{i}, lead(ord, {i}) OVER w AS after_{i}"
-            for i in range(1, MIN_EPISODE_READINGS)
-        )
-        + f" FROM {anomalies} WHERE item IN ({clinical}) "
-        "WINDOW w AS (PARTITION BY uid, item ORDER BY ord)), "
-        f"runs AS (SELECT * FROM flagged WHERE {_in_long_run_sql()}), "
-        "by_kind AS (SELECT uid, item, run, "
-        f"{item_kind_sql('item', 'band')} AS kind, "
-        f"{item_kind_rank_sql('item', 'band')} AS rank, count(*) AS n, "
-        f"max({item_severity_sql('item', 'band')}) AS severity, "
-        "min(event_time) AS start_time, max(event_time) AS end_time, min(value) AS low, "
-        "max(value) AS high FROM runs GROUP BY uid, item, run, kind, rank), "
-        "episodes AS (SELECT uid, item, "
-        f"arg_max(kind, (n * 4 + severity) * {places} + {places - 1} - rank) AS kind, "
-        "max(severity) AS severity, sum(n) AS readings, min(start_time) AS start_time, "
-        "max(end_time) AS end_time, min(low) AS low, max(high) AS high FROM by_kind "
-        f"GROUP BY uid, item, run HAVING sum(n) >= {MIN_EPISODE_READINGS}) "
-        f"SELECT u.user_id, {item_metric_sql('e.item')} AS metric, e.kind, e.severity, "
-        "e.readings, e.start_time, e.end_time, "
-        f"CASE WHEN e.kind IN ({low_kinds}) THEN e.low ELSE e.high END AS peak_value "
+        "WITH flagged AS (SELECT uid, item, band, ord, event_time, value, sbp, dbp, severity, "
+        f"{item_direction_sql('item', 'band')} AS dir FROM {anomalies} "
+        f"WHERE item IN {clinical} AND NOT (item IN {_in(heart_rate_items())} "
+        f"AND (flags & {ACTIVITY_BIT}) <> 0 AND severity < 3)), "
+        "marked AS (SELECT *, CASE WHEN lag(ord) OVER w = ord - 1 AND epoch(event_time) - "
+        f"epoch(lag(event_time) OVER w) <= {gap!r} THEN 0 ELSE 1 END AS starts FROM flagged "
+        "WINDOW w AS (PARTITION BY uid, item, dir ORDER BY ord)), "
+        "runs AS (SELECT *, sum(starts) OVER (PARTITION BY uid, item, dir ORDER BY ord "
+        "ROWS UNBOUNDED PRECEDING) AS run FROM marked), "
+        "episodes AS (SELECT uid, item, dir, count(*) AS readings, max(severity) AS severity, "
+        f"arg_max(band, {key}) AS band, arg_max(value, {key}) AS worst_value, "
+        f"arg_max(sbp, {key}) AS sbp, arg_max(dbp, {key}) AS dbp, "
+        f"arg_max(event_time, {key}) AS worst_time, "
+        "min(event_time) AS start_time, max(event_time) AS end_time FROM runs "
+        f"GROUP BY uid, item, dir, run HAVING count(*) >= {MIN_EPISODE_READINGS}) "
+        f"SELECT u.user_id, {item_metric_sql('e.item')} AS metric, "
+        f"{item_kind_sql('e.item', 'e.band')} AS kind, e.severity, e.readings, e.start_time, "
+        "e.end_time, e.worst_value AS peak_value, e.dir AS direction, "
+        "CASE WHEN e.dir = 'low' THEN 'lowest' ELSE 'highest' END AS worst, "
+        "e.sbp AS worst_systolic_bp, e.dbp AS worst_diastolic_bp, e.worst_time "
         "FROM episodes e JOIN users u USING (uid)"
     )
 
@@ -363,8 +397,8 @@ def _find_anomalies(
         else:
             parts.append(tmp / f"part-{number:05d}.parquet")
             con.execute(
-                "COPY (SELECT uid, source_row, event_time, item, band, value "
-                f"FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
+                "COPY (SELECT uid, source_row, event_time, item, band, severity, flags, value, "
+                f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
                 "(FORMAT parquet, COMPRESSION uncompressed)"
             )
         con.execute("SET preserve_insertion_order = false")
@@ -413,8 +447,10 @@ def _anomaly_summary(
     by_severity = {SEVERITY_NAMES[int(k)]: v for k, v in counts("severity").items()}
     top = _rows(
         con,
-        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule "
-        "FROM anomalies ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
+        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
+        "systolic_bp, diastolic_bp, bp_trigger, during_activity, conflicting, "
+        "with_clinical_finding FROM anomalies "
+        "ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
         f"LIMIT {limits.top_anomalies}",
     )
     for row in top:
@@ -427,10 +463,20 @@ def _anomaly_summary(
         "severity, count(*) AS n FROM anomalies, b WHERE event_time IS NOT NULL "
         "GROUP BY bucket, severity ORDER BY bucket, severity",
     )
-    (total,) = con.execute("SELECT count(*) FROM anomalies").fetchone() or (0,)
+    (total, with_clinical, active, conflicting) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE rule = 'baseline' AND with_clinical_finding), "
+        "count(*) FILTER (WHERE during_activity AND metric = 'heart_rate'), "
+        "count(*) FILTER (WHERE conflicting) FROM anomalies"
+    ).fetchone() or (0, 0, 0, 0)
     return {
         "total": int(total),
         "readings_flagged": readings_flagged,
+        # baseline findings on readings that already have a clinical finding (not a second
+        # headline finding), heart-rate findings during activity, findings of conflicting
+        # readings
+        "baseline_with_clinical_finding": int(with_clinical or 0),
+        "heart_rate_during_activity": int(active or 0),
+        "conflicting": int(conflicting or 0),
         "by_severity": by_severity,
         "by_kind": counts("kind"),
         "by_metric": counts("metric"),
@@ -452,7 +498,9 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
     listed = _rows(
         con,
         "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak_value, "
-        "epoch(end_time) - epoch(start_time) AS duration_s FROM episodes "
+        "epoch(end_time) - epoch(start_time) AS duration_s, direction, worst, "
+        "peak_value AS worst_value, worst_systolic_bp, worst_diastolic_bp, worst_time "
+        "FROM episodes "
         "ORDER BY severity DESC, readings DESC, start_time, user_id, metric "
         f"LIMIT {limits.top_episodes}",
     )
@@ -474,17 +522,21 @@ def _users(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, 
         "a AS (SELECT user_id, count(*) AS anomalies, "
         "count(*) FILTER (WHERE severity = 3) AS high, "
         "count(*) FILTER (WHERE severity = 2) AS medium, "
-        "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst "
+        "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst, "
+        "count(DISTINCT source_row) FILTER (WHERE NOT conflicting) AS readings_flagged "
         "FROM anomalies GROUP BY user_id), "
         "e AS (SELECT user_id, count(*) AS episodes FROM episodes GROUP BY user_id) "
         "SELECT r.user_id, r.readings, coalesce(a.anomalies, 0) AS anomalies, "
         "coalesce(a.high, 0) AS high, coalesce(a.medium, 0) AS medium, "
         "coalesce(a.low, 0) AS low, coalesce(e.episodes, 0) AS episodes, "
-        "coalesce(a.worst, 0) AS worst, "
+        "coalesce(a.worst, 0) AS worst, coalesce(a.readings_flagged, 0) AS readings_flagged, "
+        "round(100.0 * coalesce(a.readings_flagged, 0) / r.readings, 1) AS flagged_pct, "
         "round((3 * coalesce(a.high, 0) + 2 * coalesce(a.medium, 0) + coalesce(a.low, 0)) "
         "/ r.readings, 4) AS risk_score "
         "FROM r LEFT JOIN a USING (user_id) LEFT JOIN e USING (user_id) "
-        f"ORDER BY risk_score DESC, worst DESC, r.user_id LIMIT {limits.top_users}",
+        # severity first: every participant with a high finding leads, whatever the rate
+        "ORDER BY worst DESC, high DESC, medium DESC, anomalies DESC, risk_score DESC, "
+        f"r.user_id LIMIT {limits.top_users}",
     )
     (total,) = con.execute("SELECT count(user_id) FROM users").fetchone() or (0,)
     (flagged,) = con.execute("SELECT count(DISTINCT user_id) FROM anomalies").fetchone() or (0,)
@@ -493,25 +545,74 @@ def _users(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, 
     return {"total": int(total), "flagged": int(flagged), "top": [_clean(r) for r in rows]}
 
 
+CONFLICTING_REASON = "conflicting_reading"
+
+
+def _unescaped_cell_sql(col: str) -> str:
+    """A rejected-CSV text cell as ingest read it: without the `'` put before a formula."""
+    return (
+        f"trim(CASE WHEN left({col}, 1) = chr(39) AND length({col}) > 1 "
+        f"AND contains({FORMULA_START_CHARS}, substr({col}, 2, 1)) THEN substr({col}, 2) "
+        f"ELSE {col} END)"
+    )
+
+
+def _conflicting_rows(con: duckdb.DuckDBPyConnection, rejected_csv: Path) -> int:
+    """Table `conflicting`: the rows of the rejected CSV whose only reason is
+    CONFLICTING_REASON (the same participant and instant as a kept reading, other values),
+    typed as the processed readings. Returns their number."""
+    vitals = ", ".join(
+        f"TRY_CAST(trim({quote_ident(m)}) AS DOUBLE) AS {quote_ident(m)}" for m in VITAL_COLUMNS
+    )
+    con.execute(
+        "CREATE TEMP TABLE conflicting AS SELECT CAST(source_row AS BIGINT) AS source_row, "
+        f"{_unescaped_cell_sql('user_id')} AS user_id, "
+        f"TRY_CAST(trim(event_time) AS TIMESTAMPTZ) AS event_time, {vitals} "
+        f"FROM read_csv({quote_literal(str(rejected_csv))}, header = true, all_varchar = true) "
+        f"WHERE reject_reason = {quote_literal(CONFLICTING_REASON)}"
+    )
+    (count,) = con.execute("SELECT count(*) FROM conflicting").fetchone() or (0,)
+    return int(count)
+
+
+def _readings_sql(parquet: str, with_conflicting: bool) -> str:
+    """The readings anomalies are found in: the processed ones, and the conflicting ones
+    (flagged `conflicting`) when there are any."""
+    names = ("source_row", "user_id", "event_time", *VITAL_COLUMNS)
+    columns = ", ".join(quote_ident(c) for c in names)
+    processed = f"SELECT {columns}, FALSE AS conflicting FROM {parquet}"
+    if not with_conflicting:
+        return f"({processed})"
+    return f"({processed} UNION ALL SELECT {columns}, TRUE AS conflicting FROM conflicting)"
+
+
 def analyze_parquet(
     parquet: Path,
     anomalies_out: Path,
     *,
     limits: EngineLimits,
     analysis_limits: AnalysisLimits | None = None,
+    rejected_csv: Path | None = None,
 ) -> dict[str, Any]:
-    """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`."""
+    """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`.
+
+    With `rejected_csv` (ingest's rejected rows), the rows rejected as `conflicting_reading`
+    are scored too: their findings are in the anomaly file, the summaries and episodes,
+    flagged `conflicting`; they are not in the statistics, distributions or baselines, which
+    describe the valid readings."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({quote_literal(str(parquet))})"
     con = connect(limits)
     try:
+        conflicting = _conflicting_rows(con, rejected_csv) if rejected_csv is not None else 0
         agg = _scan_counts(con, src)
         facts: dict[str, Any] = {**_metric_stats(con, agg), **_distributions(agg)}
         _users_table(con)
         with tempfile.TemporaryDirectory(
             dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
         ) as tmp:
-            flagged, parts = _find_anomalies(con, src, anomalies_out, limits, Path(tmp))
+            readings = _readings_sql(src, conflicting > 0)
+            flagged, parts = _find_anomalies(con, readings, anomalies_out, limits, Path(tmp))
             if parts:  # the summaries read the parts while they are joined into one file
                 con.execute(f"CREATE TEMP VIEW anomalies AS {_decorated_sql(_parts_sql(parts))}")
             else:

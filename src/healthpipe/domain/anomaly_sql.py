@@ -1,4 +1,7 @@
-"""SQL for the clinical and baseline anomaly rules, generated from the domain tables."""
+"""SQL for the clinical and baseline anomaly rules, generated from the domain tables.
+
+Every band lookup is on the value rounded half-up to the chart's resolution (`chart_sql`, the
+same arithmetic as `clinical.chart_value`)."""
 
 from __future__ import annotations
 
@@ -10,13 +13,25 @@ from healthpipe.domain import clinical as cl
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
 BASELINE_METRICS = ("heart_rate", "spo2", "temp_c", "systolic_bp", "diastolic_bp")
+BP_METRICS = ("blood_pressure", "systolic_bp", "diastolic_bp")
+
+
+def chart_sql(metric: str, col: str) -> str:
+    """`col` rounded half-up to the chart's resolution of `metric` (as `clinical.chart_value`:
+    floor(v · scale + 0.5 + ε) / scale, evaluated in the same order on DOUBLEs)."""
+    scale = cl.CHART_SCALE[metric]
+    eps = repr(cl.ROUNDING_EPSILON)
+    if scale == 1:
+        return f"floor({col} + CAST(0.5 AS DOUBLE) + CAST({eps} AS DOUBLE))"
+    return f"(floor({col} * {scale} + CAST(0.5 AS DOUBLE) + CAST({eps} AS DOUBLE)) / {scale})"
 
 
 def _band_case(param: cl.News2Parameter, col: str, pick: str) -> str:
+    charted = chart_sql(param.metric, col)
     arms = []
     for band in param.bands[:-1]:
         value = str(band.score) if pick == "score" else _kind(band.kind)
-        arms.append(f"WHEN {col} <= {band.upper!r} THEN {value}")
+        arms.append(f"WHEN {charted} <= {band.upper!r} THEN {value}")
     last = param.bands[-1]
     final = str(last.score) if pick == "score" else _kind(last.kind)
     return "CASE " + " ".join(arms) + f" ELSE {final} END"
@@ -34,12 +49,33 @@ def news2_kind_sql(metric: str, col: str | None = None) -> str:
     return _band_case(cl.NEWS2_BY_METRIC[metric], col or quote_ident(metric), "kind")
 
 
+def red_score_sql() -> str:
+    """Whether one NEWS2 parameter of a reading scores 3 (a red score)."""
+    return (
+        "(" + " OR ".join(f"({news2_score_sql(p.metric)}) = 3" for p in cl.NEWS2_PARAMETERS) + ")"
+    )
+
+
+def outside_normal_sql(metric: str, col: str | None = None) -> str:
+    """`clinical.outside_normal_band` in SQL (NULL for a missing value)."""
+    c = col or quote_ident(metric)
+    if metric == "diastolic_bp":
+        return f"({chart_sql(metric, c)} >= {cl.STAGE_1_DIASTOLIC_FROM})"
+    if metric not in cl.NEWS2_BY_METRIC:
+        return "FALSE"
+    news2 = f"(({news2_score_sql(metric, c)}) > 0)"
+    if metric == "systolic_bp":
+        return f"({chart_sql(metric, c)} >= {cl.STAGE_1_SYSTOLIC_FROM} OR {news2})"
+    return news2
+
+
 def partial_news2_sql() -> str:
     return " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
 
 
 def _bp_case(sbp: str, dbp: str, out: Callable[[cl.BpCategory], str]) -> str:
-    s, d = quote_ident(sbp), quote_ident(dbp)
+    s = chart_sql("systolic_bp", quote_ident(sbp))
+    d = chart_sql("diastolic_bp", quote_ident(dbp))
     return (
         f"CASE WHEN {s} > {cl.CRISIS_SYSTOLIC_ABOVE} OR {d} > {cl.CRISIS_DIASTOLIC_ABOVE} "
         f"THEN {out(cl.BP_CRISIS)} "
@@ -56,6 +92,23 @@ def bp_category_sql(sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
     return _bp_case(sbp, dbp, lambda c: quote_literal(c.name))
 
 
+def bp_trigger_sql(category: str, sbp: str = "systolic_bp", dbp: str = "diastolic_bp") -> str:
+    """Which part of the pair (`sbp`, `dbp`: SQL expressions) reaches `category` (an
+    expression naming the ACC/AHA category): 'systolic', 'diastolic' or 'both'; NULL below
+    stage 1 (`clinical.bp_trigger`)."""
+    s = chart_sql("systolic_bp", sbp)
+    d = chart_sql("diastolic_bp", dbp)
+    arms = []
+    for name, (s_limit, d_limit, inclusive) in cl.BP_TRIGGER_LIMITS.items():
+        op = ">=" if inclusive else ">"
+        by_s, by_d = f"{s} {op} {s_limit}", f"{d} {op} {d_limit}"
+        arms.append(
+            f"WHEN {quote_literal(name)} THEN CASE WHEN {by_s} AND {by_d} THEN 'both' "
+            f"WHEN {by_s} THEN 'systolic' ELSE 'diastolic' END"
+        )
+    return f"CASE {category} {' '.join(arms)} END"
+
+
 def bp_severity_sql(category_col: str) -> str:
     arms = " ".join(
         f"WHEN {quote_literal(c.name)} THEN {int(c.severity)}" for c in cl.BP_CATEGORIES
@@ -65,7 +118,8 @@ def bp_severity_sql(category_col: str) -> str:
 
 def clinical_anomalies_sql(readings: str) -> str:
     """One row per (reading, rule) that flags: source_row, user_id, event_time, ord,
-    metric, kind, severity (1..3), value, rule."""
+    metric, kind, severity (1..3), value, rule (a plain formulation, the reference the tests
+    hold the coded analysis to; no activity cap)."""
     parts = []
     covered = ", ".join(quote_literal(k) for k in sorted(cl.NEWS2_KINDS_COVERED_BY_BP))
     for param in cl.NEWS2_PARAMETERS:
@@ -119,8 +173,9 @@ def quantiles_from_counts_sql(
 
 
 def baselines_sql(counts: str) -> str:
-    """Per (metric, user_id): the median and MAD of the user's values, for users with at
-    least MIN_READINGS values and a MAD > 0; from `counts` (metric, user_id, x, n)."""
+    """Per (metric, user_id): the median, the MAD and the mean absolute deviation (about the
+    median) of the user's values, for users with at least MIN_READINGS values; from
+    `counts` (metric, user_id, x, n)."""
     keys = ("metric", "user_id")
     medians = quantiles_from_counts_sql(counts, keys, (0.5,), min_count=bl.MIN_READINGS)
     deviations = (
@@ -130,10 +185,28 @@ def baselines_sql(counts: str) -> str:
         "GROUP BY c.metric, c.user_id, abs(c.x - m.med))"
     )
     mads = quantiles_from_counts_sql(deviations, keys, (0.5,))
+    means = (
+        "SELECT metric, user_id, sum(x * n) / sum(n) AS meanad "
+        f"FROM {deviations} GROUP BY metric, user_id"
+    )
     return (
-        f"SELECT m.metric, m.user_id, m.value AS med, d.value AS mad FROM ({medians}) m "
-        f"JOIN ({mads}) d ON d.metric = m.metric AND d.user_id = m.user_id "
-        "WHERE d.value > 0"
+        f"SELECT m.metric, m.user_id, m.value AS med, d.value AS mad, a.meanad FROM "
+        f"({medians}) m JOIN ({mads}) d ON d.metric = m.metric AND d.user_id = m.user_id "
+        f"JOIN ({means}) a ON a.metric = m.metric AND a.user_id = m.user_id"
+    )
+
+
+def modified_z_sql(metric: str, col: str | None = None) -> str:
+    """`baseline.modified_z` over the user's baseline columns (`baseline_column`): MAD form
+    when MAD > 0, else the MeanAD form; the spread floored at the measuring resolution."""
+    c = col or quote_ident(metric)
+    med = baseline_column("med", metric)
+    mad = baseline_column("mad", metric)
+    meanad = baseline_column("meanad", metric)
+    res = repr(cl.RESOLUTION[metric])
+    return (
+        f"CASE WHEN {mad} > 0 THEN {bl.CONSISTENCY!r} * ({c} - {med}) / greatest({mad}, {res}) "
+        f"ELSE ({c} - {med}) / ({bl.MEANAD_CONSISTENCY!r} * greatest({meanad}, {res})) END"
     )
 
 
@@ -184,8 +257,9 @@ def _item_band_sql(item: AnomalyItem) -> str:
     col = quote_ident(item.column)
     if item.rule == "news2":
         param = cl.NEWS2_BY_METRIC[item.metric]
+        charted = chart_sql(item.metric, col)
         arms = [
-            f"WHEN {col} <= {band.upper!r} THEN {_band_number(item, i)}"
+            f"WHEN {charted} <= {band.upper!r} THEN {_band_number(item, i)}"
             for i, band in enumerate(param.bands[:-1])
         ]  # a missing value flags nothing; NaN falls in the last band, as in news2_score_sql
         arms.append(f"WHEN {col} IS NOT NULL THEN {_band_number(item, len(param.bands) - 1)}")
@@ -195,17 +269,18 @@ def _item_band_sql(item: AnomalyItem) -> str:
         return _bp_case(
             "systolic_bp", "diastolic_bp", lambda c: str(_band_number(item, index[c.name]))
         )
-    z = f"{bl.CONSISTENCY!r} * ({col} - {baseline_column('med', item.metric)}) / " + (
-        baseline_column("mad", item.metric)
-    )
+    z = modified_z_sql(item.metric, col)
     return (
-        f"CASE WHEN abs({z}) > {bl.STRONG_THRESHOLD!r} THEN 2 "
-        f"WHEN abs({z}) > {bl.THRESHOLD!r} THEN 1 ELSE 0 END"
+        f"CASE WHEN abs({z}) > {bl.STRONG_THRESHOLD!r} AND {outside_normal_sql(item.metric, col)} "
+        f"THEN 2 WHEN abs({z}) > {bl.THRESHOLD!r} THEN 1 ELSE 0 END"
     )
+
+
+BASELINE_STATS = ("med", "mad", "meanad")
 
 
 def baseline_column(stat: str, metric: str) -> str:
-    """The column of a user's baseline `stat` (med or mad) of `metric`."""
+    """The column of a user's baseline `stat` (med, mad or meanad) of `metric`."""
     return quote_ident(f"{stat}_{metric}")
 
 
@@ -266,6 +341,28 @@ def item_kind_rank_sql(item: str, band: str) -> str:
     """The place of the kind in `kinds()` (name order)."""
     rank = {k: n for n, k in enumerate(kinds())}
     return _lookup(_per_band(lambda b: str(rank[b[0]])), f"{item} * {SLOTS} + {band}")
+
+
+def item_direction_sql(item: str, band: str) -> str:
+    """'low' or 'high': the direction of the kind of (item, band) (`clinical.KINDS`)."""
+    return _lookup(
+        _per_band(lambda b: quote_literal(cl.KINDS[b[0]].direction)), f"{item} * {SLOTS} + {band}"
+    )
+
+
+def clinical_code_mask() -> int:
+    """The bits of an `anomaly_code_sql` value that hold the clinical (not baseline) items."""
+    return sum((SLOTS - 1) << (BAND_BITS * n) for n in clinical_items())
+
+
+def heart_rate_items() -> tuple[int, ...]:
+    """Numbers of the items about heart rate (activity context applies to them)."""
+    return tuple(n for n, i in enumerate(ANOMALY_ITEMS) if i.metric == "heart_rate")
+
+
+def bp_items() -> tuple[int, ...]:
+    """Numbers of the items about blood pressure (their rows carry the pair)."""
+    return tuple(n for n, i in enumerate(ANOMALY_ITEMS) if i.metric in BP_METRICS)
 
 
 def clinical_items() -> tuple[int, ...]:

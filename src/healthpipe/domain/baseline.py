@@ -1,9 +1,17 @@
 """Per-user robust baselines: the modified z-score of Iglewicz and Hoaglin (1993).
 
-    M = 0.6745 · (x − median) / MAD,   flagged when |M| > 3.5
+    M = 0.6745 · (x − median) / MAD                  when MAD > 0
+    M = (x − median) / (1.253314 · MeanAD)           when MAD = 0 (MeanAD: mean |x − median|)
 
-Only users with at least MIN_READINGS readings get a baseline; a MAD of 0 (a constant
-series) gives no baseline, since every deviation would be infinite.
+flagged when |M| > 3.5. Only users with at least MIN_READINGS readings of a vital get a
+baseline of it. The spread (MAD, or MeanAD) is at least one measuring step of the vital
+(`clinical.RESOLUTION`: 1 bpm, 1 %, 0.1 °C, 1 mmHg), so a change of a few steps is never an
+outlier: with MAD it takes more than 3.5 / 0.6745 ≈ 5.2 steps, with MeanAD more than
+3.5 · 1.253314 ≈ 4.4 steps. A series whose values are all equal has no deviation to flag.
+
+A baseline finding is a prompt to look, not a clinical alarm: low, or medium when strong
+(|M| > 5) *and* the value is also outside the chart's normal band
+(`clinical.outside_normal_band`); otherwise low.
 """
 
 from __future__ import annotations
@@ -11,9 +19,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from healthpipe.domain.clinical import Severity
+from healthpipe.domain.clinical import RESOLUTION, Severity, outside_normal_band
 
 CONSISTENCY = 0.6745
+MEANAD_CONSISTENCY = 1.253314
 THRESHOLD = 3.5
 STRONG_THRESHOLD = 5.0
 MIN_READINGS = 8
@@ -24,25 +33,48 @@ def median_absolute_deviation(values: Sequence[float]) -> float:
     return statistics.median(abs(v - center) for v in values)
 
 
-def modified_z(value: float, median: float, mad: float) -> float | None:
-    if mad <= 0:
+def mean_absolute_deviation(values: Sequence[float]) -> float:
+    """Mean |x − median| (Iglewicz & Hoaglin's MeanAD, about the median)."""
+    center = statistics.median(values)
+    return sum(abs(v - center) for v in values) / len(values)
+
+
+def modified_z(
+    value: float, median: float, mad: float, meanad: float = 0.0, resolution: float = 0.0
+) -> float | None:
+    """M of `value`; the spread (MAD, or MeanAD when MAD is 0) is floored at `resolution`.
+    None when there is no spread at all (every value equal and no resolution given)."""
+    if mad > 0:
+        return CONSISTENCY * (value - median) / max(mad, resolution)
+    spread = max(meanad, resolution)
+    if spread <= 0:
         return None
-    return CONSISTENCY * (value - median) / mad
+    return (value - median) / (MEANAD_CONSISTENCY * spread)
 
 
-def modified_z_scores(values: Sequence[float]) -> list[float | None]:
-    """One score per value, or Nones when there are too few readings or MAD is 0."""
+def modified_z_scores(values: Sequence[float], metric: str | None = None) -> list[float | None]:
+    """One score per value, or Nones when there are too few readings. With `metric`, the
+    spread is floored at its measuring resolution."""
     if len(values) < MIN_READINGS:
         return [None] * len(values)
     center = statistics.median(values)
     mad = median_absolute_deviation(values)
-    return [modified_z(v, center, mad) for v in values]
+    meanad = mean_absolute_deviation(values)
+    resolution = RESOLUTION.get(metric, 0.0) if metric else 0.0
+    return [modified_z(v, center, mad, meanad, resolution) for v in values]
 
 
 def is_outlier(score: float | None) -> bool:
     return score is not None and abs(score) > THRESHOLD
 
 
-def baseline_severity(score: float) -> Severity:
-    """A personal deviation is a prompt to look, not a clinical alarm: low, or medium if strong."""
-    return Severity.MEDIUM if abs(score) > STRONG_THRESHOLD else Severity.LOW
+def baseline_severity(
+    score: float, metric: str | None = None, value: float | None = None
+) -> Severity:
+    """Low, or medium if strong (|M| > 5) and, given a metric and value, the value is also
+    outside the chart's normal band."""
+    if abs(score) <= STRONG_THRESHOLD:
+        return Severity.LOW
+    if metric is not None and value is not None and not outside_normal_band(metric, value):
+        return Severity.LOW
+    return Severity.MEDIUM

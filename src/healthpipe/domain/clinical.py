@@ -1,7 +1,8 @@
 """Clinical reference bands: partial NEWS2 (RCP 2017, chart 1) and ACC/AHA 2017 BP categories.
 
-Pure data and functions. The analyze stage turns the same tables into SQL, so a unit test can
-hold the Python scoring and the SQL scoring against each other at every band edge.
+Pure data and functions. The analyze stage turns the same tables into SQL
+(`domain/anomaly_sql.py`), so tests hold the Python scoring (this module: the "Python twin")
+and the SQL scoring against each other and against the published charts.
 
 NEWS2 parameters used (respiration rate, consciousness and supplemental oxygen are not in the
 data, so the aggregate here is a *partial* NEWS2):
@@ -12,9 +13,18 @@ data, so the aggregate here is a *partial* NEWS2):
     systolic BP    ≤90    91–100    101–110     111–219          –           –       ≥220
     temperature   ≤35.0      –     35.1–36.0   36.1–38.0    38.1–39.0     ≥39.1       –
 
-Values are compared against each band's inclusive upper limit, so a reading between two
-charted values (36.05 °C) falls in the band of the next higher limit (the 35.1–36.0 band
-ends at 36.0; 36.05 scores 0).
+**Chart resolution.** The chart is written in whole units (0.1 °C for temperature); a reading
+is first rounded, half-up, to the chart's resolution (`chart_value`: heart rate, SpO2 and
+blood pressure to whole numbers, temperature to 0.1 °C) and then looked up, so 40.4 bpm is
+40 (score 3), 90.4 bpm is 90 (score 0), 35.04 °C is 35.0 (score 3) and 35.05 °C is 35.1
+(score 1). Half-up is computed as floor(v · scale + 0.5 + ROUNDING_EPSILON) / scale, the same
+arithmetic in Python and SQL (neither Python's banker's `round` nor DuckDB's `round` on a
+DOUBLE), with a tiny epsilon so that a decimal written as 35.05 (stored as 35.04999…) rounds up.
+
+**Kinds.** Every scoring band has its own kind (`KINDS`), named by what the chart says and
+with the criterion the code applies ("low temperature (NEWS2 1)": 35.1–36.0 °C; "hypothermia"
+only at ≤ 35.0 °C). `KINDS` is the single source of kind labels and criteria: the report's
+labels read it.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Literal
 
 
 class Severity(IntEnum):
@@ -39,9 +50,139 @@ class Severity(IntEnum):
         return cls[label.upper()]
 
 
+# --- chart resolution ----------------------------------------------------------------------
+
+# The chart's resolution, as a scale: a value is rounded to 1/scale (1: whole numbers).
+CHART_SCALE: dict[str, int] = {
+    "heart_rate": 1,
+    "spo2": 1,
+    "systolic_bp": 1,
+    "diastolic_bp": 1,
+    "temp_c": 10,
+}
+# The measuring resolution of each vital (one step of the chart), used as the floor of a
+# personal baseline's spread (`domain/baseline.py`).
+RESOLUTION: dict[str, float] = {m: 1.0 / s for m, s in CHART_SCALE.items()}
+# Added before the floor so that a decimal written as x.x5 but stored a hair below rounds up;
+# far below any real measuring resolution (values are at most a few hundred).
+ROUNDING_EPSILON = 1e-9
+
+
+def chart_value(metric: str, value: float) -> float:
+    """`value` rounded half-up to the chart's resolution for `metric` (NaN/inf unchanged)."""
+    if not math.isfinite(value):
+        return value
+    scale = CHART_SCALE[metric]
+    return math.floor(value * scale + 0.5 + ROUNDING_EPSILON) / scale
+
+
+# --- kinds ----------------------------------------------------------------------------------
+
+NEWS2 = "NEWS2"
+ACC_AHA = "ACC/AHA 2017"
+BASELINE = "Personal baseline"
+Direction = Literal["low", "high"]
+
+
+@dataclass(frozen=True)
+class KindInfo:
+    """What a kind of finding means: `label` (as a clinician reads it, with the chart score),
+    `reference` (the chart), `criterion` (exactly what the code applies, after rounding to
+    the chart's resolution), the vital and the `direction` (low: its worst value is the
+    lowest; high: the highest)."""
+
+    label: str
+    reference: str
+    criterion: str
+    metric: str
+    direction: Direction
+
+
+KINDS: dict[str, KindInfo] = {
+    # heart rate
+    "bradycardia_news2_3": KindInfo(
+        "Bradycardia (NEWS2 3)", NEWS2, "heart rate ≤ 40 bpm", "heart_rate", "low"
+    ),
+    "low_heart_rate_news2_1": KindInfo(
+        "Low heart rate (NEWS2 1)", NEWS2, "heart rate 41–50 bpm", "heart_rate", "low"
+    ),
+    "raised_heart_rate_news2_1": KindInfo(
+        "Raised heart rate (NEWS2 1)", NEWS2, "heart rate 91–110 bpm", "heart_rate", "high"
+    ),
+    "tachycardia_news2_2": KindInfo(
+        "Tachycardia (NEWS2 2)", NEWS2, "heart rate 111–130 bpm", "heart_rate", "high"
+    ),
+    "tachycardia_news2_3": KindInfo(
+        "Tachycardia (NEWS2 3)", NEWS2, "heart rate ≥ 131 bpm", "heart_rate", "high"
+    ),
+    # SpO2 (scale 1)
+    "low_spo2_news2_3": KindInfo("Low SpO2 (NEWS2 3)", NEWS2, "SpO2 ≤ 91 %", "spo2", "low"),
+    "low_spo2_news2_2": KindInfo("Low SpO2 (NEWS2 2)", NEWS2, "SpO2 92–93 %", "spo2", "low"),
+    "low_spo2_news2_1": KindInfo("Low SpO2 (NEWS2 1)", NEWS2, "SpO2 94–95 %", "spo2", "low"),
+    # systolic blood pressure
+    "low_systolic_bp_news2_3": KindInfo(
+        "Low systolic BP (NEWS2 3)", NEWS2, "systolic ≤ 90 mmHg", "systolic_bp", "low"
+    ),
+    "low_systolic_bp_news2_2": KindInfo(
+        "Low systolic BP (NEWS2 2)", NEWS2, "systolic 91–100 mmHg", "systolic_bp", "low"
+    ),
+    "low_systolic_bp_news2_1": KindInfo(
+        "Low systolic BP (NEWS2 1)", NEWS2, "systolic 101–110 mmHg", "systolic_bp", "low"
+    ),
+    "high_systolic_bp_news2_3": KindInfo(
+        "High systolic BP (NEWS2 3)", NEWS2, "systolic ≥ 220 mmHg", "systolic_bp", "high"
+    ),
+    # temperature
+    "hypothermia_news2_3": KindInfo(
+        "Hypothermia (NEWS2 3)", NEWS2, "temperature ≤ 35.0 °C", "temp_c", "low"
+    ),
+    "low_temperature_news2_1": KindInfo(
+        "Low temperature (NEWS2 1)", NEWS2, "temperature 35.1–36.0 °C", "temp_c", "low"
+    ),
+    "fever_news2_1": KindInfo(
+        "Fever (NEWS2 1)", NEWS2, "temperature 38.1–39.0 °C", "temp_c", "high"
+    ),
+    "fever_news2_2": KindInfo("Fever (NEWS2 2)", NEWS2, "temperature ≥ 39.1 °C", "temp_c", "high"),
+    # ACC/AHA 2017 blood-pressure categories (wording as in the guideline's table)
+    "hypertension_stage_1": KindInfo(
+        "Hypertension stage 1",
+        ACC_AHA,
+        "systolic 130–139 or diastolic 80–89 mmHg",
+        "blood_pressure",
+        "high",
+    ),
+    "hypertension_stage_2": KindInfo(
+        "Hypertension stage 2",
+        ACC_AHA,
+        "systolic ≥ 140 or diastolic ≥ 90 mmHg",
+        "blood_pressure",
+        "high",
+    ),
+    "hypertensive_crisis": KindInfo(
+        "Hypertensive crisis",
+        ACC_AHA,
+        "systolic above 180 and/or diastolic above 120 mmHg",
+        "blood_pressure",
+        "high",
+    ),
+    # personal baselines (`domain/baseline.py`); the direction is the deviation's sign
+    "baseline_deviation": KindInfo(
+        "Deviation from own baseline",
+        BASELINE,
+        "|modified z| > 3.5 (median and MAD, or mean absolute deviation when MAD is 0; "
+        "spread at least one measuring step)",
+        "",
+        "high",
+    ),
+}
+
+
+# --- NEWS2 ----------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Band:
-    """Values up to and including `upper` score `score`; `kind` names the anomaly."""
+    """Chart values up to and including `upper` score `score`; `kind` names the finding."""
 
     upper: float
     score: int
@@ -54,8 +195,10 @@ class News2Parameter:
     bands: tuple[Band, ...]  # ascending `upper`, the last one is +inf
 
     def band_for(self, value: float) -> Band:
+        """The band of `value` once rounded to the chart's resolution."""
+        charted = chart_value(self.metric, value)
         for band in self.bands:
-            if value <= band.upper:
+            if charted <= band.upper:
                 return band
         return self.bands[-1]
 
@@ -66,65 +209,53 @@ NEWS2_PARAMETERS: tuple[News2Parameter, ...] = (
     News2Parameter(
         "heart_rate",
         (
-            Band(40, 3, "bradycardia"),
-            Band(50, 1, "bradycardia"),
+            Band(40, 3, "bradycardia_news2_3"),
+            Band(50, 1, "low_heart_rate_news2_1"),
             Band(90, 0, None),
-            Band(110, 1, "tachycardia"),
-            Band(130, 2, "tachycardia"),
-            Band(INF, 3, "tachycardia"),
+            Band(110, 1, "raised_heart_rate_news2_1"),
+            Band(130, 2, "tachycardia_news2_2"),
+            Band(INF, 3, "tachycardia_news2_3"),
         ),
     ),
     News2Parameter(
         "spo2",
         (
-            Band(91, 3, "low_spo2"),
-            Band(93, 2, "low_spo2"),
-            Band(95, 1, "low_spo2"),
+            Band(91, 3, "low_spo2_news2_3"),
+            Band(93, 2, "low_spo2_news2_2"),
+            Band(95, 1, "low_spo2_news2_1"),
             Band(INF, 0, None),
         ),
     ),
     News2Parameter(
         "systolic_bp",
         (
-            Band(90, 3, "hypotension"),
-            Band(100, 2, "hypotension"),
-            Band(110, 1, "hypotension"),
+            Band(90, 3, "low_systolic_bp_news2_3"),
+            Band(100, 2, "low_systolic_bp_news2_2"),
+            Band(110, 1, "low_systolic_bp_news2_1"),
             Band(219, 0, None),
-            Band(INF, 3, "severe_hypertension"),
+            Band(INF, 3, "high_systolic_bp_news2_3"),
         ),
     ),
     News2Parameter(
         "temp_c",
         (
-            Band(35.0, 3, "hypothermia"),
-            Band(36.0, 1, "hypothermia"),
+            Band(35.0, 3, "hypothermia_news2_3"),
+            Band(36.0, 1, "low_temperature_news2_1"),
             Band(38.0, 0, None),
-            Band(39.0, 1, "fever"),
-            Band(INF, 2, "fever"),
+            Band(39.0, 1, "fever_news2_1"),
+            Band(INF, 2, "fever_news2_2"),
         ),
     ),
 )
 
 NEWS2_BY_METRIC = {p.metric: p for p in NEWS2_PARAMETERS}
 
-# NEWS2 kinds the BP categories already report (a crisis-level reading is flagged once).
-NEWS2_KINDS_COVERED_BY_BP = frozenset({"severe_hypertension"})
+# NEWS2 kinds the BP categories already report (systolic ≥ 220 is also a hypertensive
+# crisis: a reading is flagged once, as the crisis).
+NEWS2_KINDS_COVERED_BY_BP = frozenset({"high_systolic_bp_news2_3"})
 
-
-def _low_side_kinds() -> frozenset[str]:
-    """Kinds flagged below a parameter's zero-score band (their worst value is the lowest)."""
-    kinds: set[str] = set()
-    for param in NEWS2_PARAMETERS:
-        for band in param.bands:
-            if band.score == 0:
-                break
-            if band.kind:
-                kinds.add(band.kind)
-    return frozenset(kinds)
-
-
-# bradycardia, low_spo2, hypotension, hypothermia: an episode's peak is its lowest value
-LOW_SIDE_KINDS = _low_side_kinds()
+# Kinds whose worst value is the lowest (an episode of them states its "lowest" value).
+LOW_SIDE_KINDS = frozenset(k for k, info in KINDS.items() if info.direction == "low")
 
 
 def news2_score(metric: str, value: float) -> int:
@@ -145,6 +276,12 @@ def partial_news2(heart_rate: float, spo2: float, systolic_bp: float, temp_c: fl
     )
 
 
+def has_red_score(heart_rate: float, spo2: float, systolic_bp: float, temp_c: float) -> bool:
+    """Whether one parameter scores 3 (a NEWS2 'red score': urgent review on its own)."""
+    values = {"heart_rate": heart_rate, "spo2": spo2, "systolic_bp": systolic_bp, "temp_c": temp_c}
+    return any(news2_score(m, v) == 3 for m, v in values.items())
+
+
 # ACC/AHA 2017: the higher of the systolic and diastolic categories applies.
 @dataclass(frozen=True)
 class BpCategory:
@@ -159,7 +296,7 @@ BP_STAGE_2 = BpCategory("hypertension_stage_2", Severity.MEDIUM)
 BP_CRISIS = BpCategory("hypertensive_crisis", Severity.HIGH)
 BP_CATEGORIES = (BP_NORMAL, BP_ELEVATED, BP_STAGE_1, BP_STAGE_2, BP_CRISIS)
 
-# Thresholds (mmHg), kept as data so the SQL uses the same numbers.
+# Thresholds (mmHg, on whole-number chart values), kept as data so the SQL uses the same.
 CRISIS_SYSTOLIC_ABOVE = 180
 CRISIS_DIASTOLIC_ABOVE = 120
 STAGE_2_SYSTOLIC_FROM = 140
@@ -168,14 +305,76 @@ STAGE_1_SYSTOLIC_FROM = 130
 STAGE_1_DIASTOLIC_FROM = 80
 ELEVATED_SYSTOLIC_FROM = 120
 
+# Which part of a pair puts a reading in its category.
+BpTrigger = Literal["systolic", "diastolic", "both"]
+
 
 def bp_category(systolic: float, diastolic: float) -> BpCategory:
-    if systolic > CRISIS_SYSTOLIC_ABOVE or diastolic > CRISIS_DIASTOLIC_ABOVE:
+    s = chart_value("systolic_bp", systolic)
+    d = chart_value("diastolic_bp", diastolic)
+    if s > CRISIS_SYSTOLIC_ABOVE or d > CRISIS_DIASTOLIC_ABOVE:
         return BP_CRISIS
-    if systolic >= STAGE_2_SYSTOLIC_FROM or diastolic >= STAGE_2_DIASTOLIC_FROM:
+    if s >= STAGE_2_SYSTOLIC_FROM or d >= STAGE_2_DIASTOLIC_FROM:
         return BP_STAGE_2
-    if systolic >= STAGE_1_SYSTOLIC_FROM or diastolic >= STAGE_1_DIASTOLIC_FROM:
+    if s >= STAGE_1_SYSTOLIC_FROM or d >= STAGE_1_DIASTOLIC_FROM:
         return BP_STAGE_1
-    if systolic >= ELEVATED_SYSTOLIC_FROM:
+    if s >= ELEVATED_SYSTOLIC_FROM:
         return BP_ELEVATED
     return BP_NORMAL
+
+
+# category -> (systolic limit, diastolic limit, inclusive): a part triggers the category when
+# its chart value reaches the limit (is above it when not inclusive).
+BP_TRIGGER_LIMITS: dict[str, tuple[int, int, bool]] = {
+    BP_CRISIS.name: (CRISIS_SYSTOLIC_ABOVE, CRISIS_DIASTOLIC_ABOVE, False),
+    BP_STAGE_2.name: (STAGE_2_SYSTOLIC_FROM, STAGE_2_DIASTOLIC_FROM, True),
+    BP_STAGE_1.name: (STAGE_1_SYSTOLIC_FROM, STAGE_1_DIASTOLIC_FROM, True),
+}
+
+
+def bp_trigger(systolic: float, diastolic: float) -> BpTrigger | None:
+    """Which part of the pair reaches the pair's category (stage 1 and above), None below."""
+    category = bp_category(systolic, diastolic)
+    if category.name not in BP_TRIGGER_LIMITS:
+        return None
+    s_limit, d_limit, inclusive = BP_TRIGGER_LIMITS[category.name]
+    s = chart_value("systolic_bp", systolic)
+    d = chart_value("diastolic_bp", diastolic)
+    by_s = s >= s_limit if inclusive else s > s_limit
+    by_d = d >= d_limit if inclusive else d > d_limit
+    return "both" if by_s and by_d else "systolic" if by_s else "diastolic"
+
+
+# --- normal bands (for capping baseline-only findings) ------------------------------------
+
+
+def outside_normal_band(metric: str, value: float) -> bool:
+    """Whether `value` (at chart resolution) is outside the chart's normal band of `metric`:
+    a NEWS2 score above 0 (heart rate, SpO2, temperature, systolic BP), or an ACC/AHA
+    stage 1 or higher criterion met by that part of the pressure (systolic ≥ 130,
+    diastolic ≥ 80). Metrics without a chart (steps) are never outside."""
+    if metric == "diastolic_bp":
+        return chart_value(metric, value) >= STAGE_1_DIASTOLIC_FROM
+    if metric not in NEWS2_BY_METRIC:
+        return False
+    if metric == "systolic_bp" and chart_value(metric, value) >= STAGE_1_SYSTOLIC_FROM:
+        return True
+    return news2_score(metric, value) > 0
+
+
+# --- activity and episodes ------------------------------------------------------------------
+
+# A reading is "during activity" when its steps, or the steps of the participant's reading
+# before it, are above this many (about ten minutes of walking; the issue's exercise case
+# had 2,500). Heart-rate findings during activity are marked and at most low unless they
+# reach NEWS2 3, and they do not make episodes.
+ACTIVITY_STEPS_ABOVE = 1000
+# An episode is broken where two consecutive readings of a run are more than this apart.
+EPISODE_GAP_SECONDS = 2 * 3600
+
+
+def activity_capped_severity(metric: str, severity: int, during_activity: bool) -> int:
+    """A heart-rate finding during activity is at most low unless it is a NEWS2 3."""
+    if during_activity and metric == "heart_rate" and severity < 3:
+        return min(severity, int(Severity.LOW))
+    return severity
