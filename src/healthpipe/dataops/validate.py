@@ -4,8 +4,10 @@ Malformed records are captured by DuckDB's reject tables, never dropped; every r
 evaluated per row; every input record ends in exactly one of the two outputs, which keep
 the file's order. Files without malformed records take the staged path
 (`validate_stream`: one parse into a staging Parquet file); the others are numbered through
-a table, here. Files holding a record longer than FAST_RECORD_BYTES are read again with
-larger buffers.
+a table, here. The longest record is measured first (`record_scan`), since DuckDB loses a
+record longer than its buffers without a trace: files holding a record longer than
+FAST_RECORD_BYTES are read with larger buffers, and a file holding one longer than
+MAX_RECORD_BYTES is refused (`record_too_long`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import duckdb
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.record_scan import first_record_longer_than, longest_record
 from healthpipe.dataops.split_sql import (
     FAST_RECORD_BYTES,
     INSTANT,
@@ -185,6 +188,25 @@ def _validate(
     raise AssertionError("the table path always returns a result")
 
 
+def record_bytes_for(path: Path, header: Header) -> int:
+    """The longest record the file's buffers must hold: FAST_RECORD_BYTES or
+    MAX_RECORD_BYTES; InputError(`record_too_long`) when a record is longer than that."""
+    longest = longest_record(path, header.gzipped)
+    if longest <= FAST_RECORD_BYTES:
+        return FAST_RECORD_BYTES
+    if longest <= MAX_RECORD_BYTES:
+        return MAX_RECORD_BYTES
+    # The scan may measure long where a literal quote sits in an unquoted field: read it.
+    number = first_record_longer_than(path, header.gzipped, MAX_RECORD_BYTES)
+    if number is None:
+        return MAX_RECORD_BYTES
+    raise InputError(
+        f"data record {number} is longer than {MAX_RECORD_BYTES // (1024 * 1024)} MB, the "
+        "longest record healthpipe reads; shorten or remove it",
+        code="record_too_long",
+    )
+
+
 def validate_file(
     path: Path,
     header: Header,
@@ -197,7 +219,8 @@ def validate_file(
     """Validate `path` under `profile`, write the split, and count every row and reason."""
     check_reserved(header)
     try:
-        result = _validate(path, header, profile, out, now_iso, limits, FAST_RECORD_BYTES)
+        record_bytes = record_bytes_for(path, header)
+        result = _validate(path, header, profile, out, now_iso, limits, record_bytes)
     except RecordTooLong:
         result = _validate(path, header, profile, out, now_iso, limits, MAX_RECORD_BYTES)
     return ValidationResult(**{**result.__dict__, "columns": output_columns(header)})

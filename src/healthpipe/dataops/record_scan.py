@@ -1,0 +1,137 @@
+"""The length of a file's longest record, found before DuckDB reads it.
+
+DuckDB's CSV reader loses a record longer than its buffer without a trace (no row, no
+reject, and the records after it are numbered one too low), and splits a quoted multi-line
+record longer than its buffer into many bogus ones. Ingest therefore measures the longest
+record first and picks buffers that hold it, or refuses the file when no buffer it may use
+does (see `validate.validate_file`).
+
+The scan reads the file in blocks with C-speed byte methods only (`count`, `find`,
+`rfind`): a record boundary is a newline outside quotes, quotes tracked by parity. Only the
+first and last boundary of each block are looked at, so a record longer than a block is
+measured exactly and shorter ones are known to be shorter than a block. Parity treats a
+literal quote inside an unquoted field (`u"1`, which CSV readers keep as text) as opening a
+quoted field, so a file holding one may be measured longer than it is (never shorter,
+unless such a quote also precedes a long quoted multi-line field): `first_record_longer_than`,
+a record-by-record reader with CSV semantics, settles the rare files measured long.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import mmap
+import sys
+import zlib
+from pathlib import Path
+from typing import BinaryIO
+
+from healthpipe.errors import InputError
+
+BLOCK_BYTES = 1024 * 1024
+
+
+def _open(path: Path, gzipped: bool) -> BinaryIO:
+    if gzipped:
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return path.open("rb")
+
+
+def _first_boundary(block: bytearray, inside: bool, size: int) -> int:
+    """The first newline of block[:size] outside quotes (quote state `inside` at 0), or -1."""
+    at = 0
+    while True:
+        nl = block.find(b"\n", at, size)
+        if nl < 0:
+            return -1
+        inside = inside ^ (block.count(b'"', at, nl) & 1 == 1)
+        if not inside:
+            return nl
+        at = nl + 1
+
+
+def _last_boundary(block: bytearray, inside_at_end: bool, size: int) -> int:
+    """The last newline of block[:size] outside quotes (quote state `inside_at_end` at the
+    end of block[:size]), or -1."""
+    end = size
+    inside = inside_at_end
+    while True:
+        nl = block.rfind(b"\n", 0, end)
+        if nl < 0:
+            return -1
+        inside = inside ^ (block.count(b'"', nl + 1, end) & 1 == 1)
+        if not inside:
+            return nl
+        end = nl
+
+
+def _longest_line_unquoted(path: Path) -> int | None:
+    """The longest line of an uncompressed file without a quote, or None when it has a
+    quote. Memory-mapped: one memchr pass for the quote, then a find and an rfind at each
+    block's edges, so a quote-free file costs about one read at memory speed."""
+    if path.stat().st_size == 0:
+        return 0
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm.find(b'"') >= 0:
+            return None
+        size, longest, boundary = len(mm), 0, -1
+        for offset in range(0, size, BLOCK_BYTES):
+            end = min(offset + BLOCK_BYTES, size)
+            first = mm.find(b"\n", offset, end)
+            if first >= 0:
+                longest = max(longest, first - boundary)
+                boundary = mm.rfind(b"\n", offset, end)
+        return max(longest, size - 1 - boundary)
+
+
+def longest_record(path: Path, gzipped: bool) -> int:
+    """An upper bound of the byte length of the file's longest record (header included,
+    line ending included); exact for any record longer than BLOCK_BYTES unless a literal
+    quote inside an unquoted field shifts the quote parity (see the module docstring)."""
+    if not gzipped:
+        unquoted = _longest_line_unquoted(path)
+        if unquoted is not None:
+            return unquoted
+    longest = 0
+    boundary = -1  # absolute offset of the last record boundary seen
+    inside = False  # inside a quoted field at the start of the current block
+    offset = 0
+    block = bytearray(BLOCK_BYTES)
+    try:
+        with _open(path, gzipped) as handle:
+            while True:
+                size = handle.readinto(block)  # type: ignore[attr-defined]
+                if not size:
+                    break
+                quotes = block.count(b'"', 0, size)
+                inside_at_end = inside ^ (quotes & 1 == 1)
+                if quotes == 0 and not inside:
+                    first = block.find(b"\n", 0, size)
+                    last = block.rfind(b"\n", 0, size)
+                else:
+                    first = _first_boundary(block, inside, size)
+                    last = _last_boundary(block, inside_at_end, size) if first >= 0 else -1
+                if first >= 0:
+                    longest = max(longest, offset + first - boundary)
+                    boundary = offset + last
+                inside = inside_at_end
+                offset += size
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError("not a valid gzip file", code="bad_gzip") from exc
+    return max(longest, offset - 1 - boundary)
+
+
+def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | None:
+    """The data-record number (header excluded) of the first record whose cells and
+    separators alone exceed `limit` bytes, read with CSV semantics (Python's csv module: a
+    quote opens a quoted field only at the start of a field), or None when there is none.
+    Slow; for the rare files `longest_record` measures long."""
+    csv.field_size_limit(sys.maxsize)
+    with _open(path, gzipped) as raw:
+        text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+        for number, record in enumerate(csv.reader(text, strict=False)):
+            # At least the cells and a separator (or the newline) after each.
+            if sum(len(cell.encode()) for cell in record) + len(record) > limit:
+                return number
+    return None
