@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from healthpipe import constants as c
+from healthpipe import progress
+from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
-from healthpipe.domain.brief import build_brief
+from healthpipe.dataops.severe import add_severity_facts
+from healthpipe.domain.brief import assessment_fields, build_brief
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
@@ -63,6 +66,7 @@ def analyze(event: Event, ports: Ports) -> StageResult:
 def _analyze(
     detail: dict[str, Any], dataset_id: str, correlation_id: str, ports: Ports
 ) -> StageResult:
+    progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
     manifest = json.loads(ports.store.get_bytes(str(detail["manifest_key"])))
@@ -71,6 +75,14 @@ def _analyze(
         workdir = Path(tmp)
         with timed(timings, "fetch_ms"):
             local = ports.store.materialize(str(detail["processed_key"]), workdir)
+            # conflicting readings (rejected) are scored too, flagged `conflicting`
+            rejected_key = manifest.get("outputs", {}).get("rejected_csv")
+            conflicting = manifest.get("counts", {}).get("by_reason", {}).get(CONFLICTING)
+            rejected = (
+                ports.store.materialize(str(rejected_key), workdir).path
+                if rejected_key and conflicting
+                else None
+            )
         anomalies_file = workdir / "anomalies.parquet"
         with timed(timings, "compute_ms"):
             facts = analyze_parquet(
@@ -78,7 +90,9 @@ def _analyze(
                 anomalies_file,
                 limits=engine_limits(ports, workdir),
                 analysis_limits=AnalysisLimits(top_users=ports.settings.top_users),
+                rejected_csv=rejected,
             )
+            add_severity_facts(facts, anomalies_file, local.path, engine_limits(ports, workdir))
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -109,6 +123,7 @@ def _analyze(
         "grounding": report.grounding,
         "disclaimer": report.disclaimer,
         **report.result.model_dump(),
+        **assessment_fields(facts),
         "keys": {
             "manifest": detail["manifest_key"],
             "analysis": analysis_key(dataset_id),
@@ -142,7 +157,7 @@ def _analyze(
         worst_severity=worst,
         anomalies=facts["anomalies"]["total"],
         episodes=facts["episodes"]["total"],
-        risk_level=report.result.risk_level,
+        risk_level=analysis["risk_level"],
     )
     return StageResult(
         "done",
@@ -151,6 +166,7 @@ def _analyze(
             "dataset_id": dataset_id,
             "anomalies": facts["anomalies"]["total"],
             "analysis_key": analysis_key(dataset_id),
+            "assessment": analysis["assessment"]["status"],
         },
     )
 
