@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from healthpipe import constants as c
-from healthpipe import progress
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
-from healthpipe.dataops.severe import add_severity_facts
-from healthpipe.domain.brief import assessment_fields, build_brief
+from healthpipe.domain.brief import build_brief
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
@@ -66,7 +64,6 @@ def analyze(event: Event, ports: Ports) -> StageResult:
 def _analyze(
     detail: dict[str, Any], dataset_id: str, correlation_id: str, ports: Ports
 ) -> StageResult:
-    progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
     manifest = json.loads(ports.store.get_bytes(str(detail["manifest_key"])))
@@ -92,7 +89,6 @@ def _analyze(
                 analysis_limits=AnalysisLimits(top_users=ports.settings.top_users),
                 rejected_csv=rejected,
             )
-            add_severity_facts(facts, anomalies_file, local.path, engine_limits(ports, workdir))
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -123,7 +119,6 @@ def _analyze(
         "grounding": report.grounding,
         "disclaimer": report.disclaimer,
         **report.result.model_dump(),
-        **assessment_fields(facts),
         "keys": {
             "manifest": detail["manifest_key"],
             "analysis": analysis_key(dataset_id),
@@ -157,7 +152,7 @@ def _analyze(
         worst_severity=worst,
         anomalies=facts["anomalies"]["total"],
         episodes=facts["episodes"]["total"],
-        risk_level=analysis["risk_level"],
+        risk_level=report.result.risk_level,
     )
     return StageResult(
         "done",
@@ -166,7 +161,6 @@ def _analyze(
             "dataset_id": dataset_id,
             "anomalies": facts["anomalies"]["total"],
             "analysis_key": analysis_key(dataset_id),
-            "assessment": analysis["assessment"]["status"],
         },
     )
 
