@@ -1,7 +1,9 @@
-"""The saved HTML report in a real headless Chromium: it paints, and every chart loads.
+"""The saved HTML report in a real headless Chromium: it paints, every chart loads, and every
+page (report, email parts, digest, index) fits a 390 px phone and a 1280 px desktop.
 
 Skips when no Chromium is installed, unless HEALTHPIPE_REQUIRE_BROWSER=1 (set by `.ci/run`),
-in which case a missing browser is a failure.
+in which case a missing browser is a failure. Screenshots go to the test's temporary folder, or
+to $HEALTHPIPE_SCREENSHOTS when set (to look at them).
 """
 
 from __future__ import annotations
@@ -10,15 +12,25 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium_cdp import Chromium
 
+from healthpipe import constants as c
 from healthpipe.bootstrap import build_local
 from healthpipe.config import load_settings
+from healthpipe.events import Event
 from healthpipe.orchestration.runs import run_files
+from healthpipe.report.charts import css_px
+from healthpipe.stages.digest import digest
 from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+PHONE, DESKTOP = 390, 1280
+# A long file name with no break opportunity: the header must wrap it, not widen the page.
+SOURCE_NAME = "ward-7-" + "x" * 60 + ".csv"
 
 FLAGS = (
     "--headless",
@@ -52,17 +64,48 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def saved_report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def workspace_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One pipeline run and a digest: every HTML page healthpipe writes, by name."""
     root = tmp_path_factory.mktemp("browser")
-    source = root / "ward-7.csv"
+    source = root / SOURCE_NAME
     generate_csv(SyntheticSpec(rows=800, users=8, seed=5), source)
-    runtime = build_local(load_settings({"workspace": root / "ws"}))
+    workspace = root / "ws"
+    runtime = build_local(load_settings({"workspace": workspace}))
     try:
         (result,) = run_files(runtime, [source])
+        window = {"window_seconds": 86400, "until": time.time() + 60}
+        digest(Event(c.SOURCE_SCHEDULER, c.DIGEST_REQUESTED, window), runtime.ports)
     finally:
         runtime.close()
     assert result.report, result.error
-    yield Path(result.report)
+    reports, outbox = workspace / "bucket" / "reports", workspace / "outbox"
+    pages = {
+        "report": Path(result.report),
+        "index": reports / "index.html",
+        "digest": next(reports.glob("digest-*.html")),
+        "report-email": next(outbox.glob("report-*.html")),
+        "alert-email": next(outbox.glob("alert-*.html")),
+    }
+    assert all(p.is_file() for p in pages.values()), pages
+    return pages
+
+
+@pytest.fixture(scope="module")
+def saved_report(workspace_pages: dict[str, Path]) -> Path:
+    return workspace_pages["report"]
+
+
+@pytest.fixture(scope="module")
+def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
+    with Chromium(chromium, tmp_path_factory.mktemp("chromium-profile")) as page:
+        yield page
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    wanted = os.environ.get("HEALTHPIPE_SCREENSHOTS")
+    folder = Path(wanted) if wanted else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def run_chromium(chromium: str, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -115,3 +158,52 @@ def test_every_chart_in_the_saved_report_loads(
     widths = [int(w) for w in match.group(1).split(",") if w]
     assert len(widths) >= 3
     assert all(w > 0 for w in widths), widths
+
+
+@pytest.mark.parametrize("width", [PHONE, DESKTOP])
+@pytest.mark.parametrize("name", ["report", "report-email", "alert-email", "digest", "index"])
+def test_page_fits_the_viewport_at_phone_and_desktop_width(
+    browser: Chromium, workspace_pages: dict[str, Path], name: str, width: int, tmp_path: Path
+) -> None:
+    # GIVEN a page healthpipe wrote, in a viewport `width` CSS px wide
+    browser.open(workspace_pages[name].as_uri(), width)
+    # THEN nothing is wider than the viewport: wide tables scroll inside their own box
+    inner, scroll = browser.evaluate("[innerWidth, document.documentElement.scrollWidth]")
+    browser.screenshot(screenshot_dir(tmp_path) / f"{name}-{width}.png")
+    assert inner == width
+    assert scroll <= inner, f"{name} is {scroll} px wide in a {inner} px viewport"
+    overflowing = browser.evaluate(
+        "Array.from(document.querySelectorAll('body *'))"
+        ".filter(e => !e.closest('.hp-scroll'))"
+        ".filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)"
+        ".map(e => e.tagName + '.' + e.className).slice(0, 5)"
+    )
+    assert overflowing == [], overflowing
+
+
+def test_charts_show_at_their_full_design_width_at_1280(
+    browser: Chromium, saved_report: Path
+) -> None:
+    # GIVEN the saved report on a 1280 px screen
+    browser.open(saved_report.as_uri(), DESKTOP)
+    shown = browser.evaluate(
+        "Array.from(document.images).map(i => [i.clientWidth, +i.getAttribute('width')])"
+    )
+    # THEN every chart is displayed at the width its text size was designed for (not shrunk),
+    # so its smallest text reads at css_px(SMALL_PT) >= 11 px (tests/unit/test_report_layout.py)
+    assert len(shown) >= 3
+    assert all(client == designed for client, designed in shown), shown
+    assert css_px(9.0, min(client for client, _ in shown)) >= 11
+
+
+def test_wide_tables_scroll_inside_their_box_on_a_phone(
+    browser: Chromium, saved_report: Path
+) -> None:
+    browser.open(saved_report.as_uri(), PHONE)
+    boxes = browser.evaluate(
+        "Array.from(document.querySelectorAll('.hp-scroll'))"
+        ".map(d => [d.clientWidth, d.scrollWidth, getComputedStyle(d).overflowX])"
+    )
+    # THEN some table is wider than the phone, and it scrolls within its box
+    assert any(scroll > client for client, scroll, _ in boxes), boxes
+    assert all(client <= PHONE and overflow == "auto" for client, _, overflow in boxes), boxes

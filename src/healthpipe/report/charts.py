@@ -1,18 +1,33 @@
-"""Report charts as PNG bytes (matplotlib, Agg backend, imported only when drawing)."""
+"""Report charts as PNG bytes (matplotlib, Agg backend, imported only when drawing).
+
+Sizing: every figure is `FIGURE_WIDTH_IN` wide and saved without cropping, so its PNG is
+exactly `FIGURE_WIDTH_IN * DPI` pixels wide, and the HTML shows it at `DISPLAY_WIDTH_PX` CSS
+pixels (or less on a narrower screen). A font of `p` points then reads as
+`p / 72 * DISPLAY_WIDTH_PX / FIGURE_WIDTH_IN` CSS pixels: 9 pt → 12.5 px, the smallest text
+used (`SMALL_PT`). DPI is twice the display density, so charts stay sharp on high-density
+screens; it does not change the displayed text size.
+"""
 
 from __future__ import annotations
 
 import io
+import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
 
 from healthpipe.report import labels as lb
 from healthpipe.report.model import NORMAL_BANDS
 
-DPI = 100
+DISPLAY_WIDTH_PX = 640  # CSS pixels the report shows a chart at, when the screen allows
+FIGURE_WIDTH_IN = 6.4
+DPI = 200  # 2 image pixels per CSS pixel at DISPLAY_WIDTH_PX
+SMALL_PT = 9.0  # ticks, axis labels, legends: 12.5 CSS px at DISPLAY_WIDTH_PX
+TITLE_PT = 11.0
+LABEL_CHARS = 26  # wrap category labels longer than this
 BAR = "#2c7fb8"
 BAND = "#27ae60"
-REFERENCE_COLOURS = {lb.NEWS2: "#2c7fb8", lb.ACC_AHA: "#8e44ad", lb.BASELINE: "#7f8c8d"}
+# by the reference a finding kind cites (`labels.kind_reference`)
+REFERENCE_COLOURS = {"NEWS2": "#2c7fb8", "ACC/AHA 2017": "#8e44ad", "Personal baseline": "#7f8c8d"}
 
 
 @dataclass(frozen=True)
@@ -21,7 +36,12 @@ class Chart:
     filename: str
     alt: str
     png: bytes
-    width_px: int = 672
+    width_px: int = DISPLAY_WIDTH_PX
+
+
+def css_px(points: float, display_width_px: float = DISPLAY_WIDTH_PX) -> float:
+    """How tall `points` of chart text read, in CSS pixels, at `display_width_px`."""
+    return points / 72.0 * display_width_px / FIGURE_WIDTH_IN
 
 
 def _pyplot() -> Any:
@@ -33,9 +53,27 @@ def _pyplot() -> Any:
     return plt
 
 
+def _figure(plt: Any, height_in: float, rows: int = 1, cols: int = 1) -> tuple[Any, Any]:
+    """A figure of the fixed width; constrained layout keeps every label inside it."""
+    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_IN, height_in), layout="constrained")
+    return fig, axes
+
+
+def _wrapped(label: str) -> str:
+    return "\n".join(textwrap.wrap(label, LABEL_CHARS)) or label
+
+
+def _thousands(axis: Any) -> None:
+    """Counts on `axis` with thousands separators (1,234) and whole numbers only."""
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
+
+
 def _finish(plt: Any, fig: Any) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
     plt.close(fig)
     return buffer.getvalue()
 
@@ -43,13 +81,15 @@ def _finish(plt: Any, fig: Any) -> bytes:
 def _style(ax: Any) -> None:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    ax.tick_params(labelsize=8)
+    ax.tick_params(labelsize=SMALL_PT)
 
 
 def distributions_chart(metrics: dict[str, Any]) -> Chart:
     plt = _pyplot()
+    from matplotlib.ticker import FuncFormatter
+
     names = [m for m in metrics if (metrics[m].get("histogram") or {}).get("counts")]
-    fig, axes = plt.subplots(2, 3, figsize=(10, 5.6))
+    fig, axes = _figure(plt, 7.6, rows=3, cols=2)
     for ax, metric in zip(axes.flat, names, strict=False):
         hist = metrics[metric]["histogram"]
         edges, counts = hist["edges"], hist["counts"]
@@ -59,13 +99,14 @@ def distributions_chart(metrics: dict[str, Any]) -> Chart:
             lo, hi, _ = NORMAL_BANDS[metric]
             ax.axvspan(lo, hi, color=BAND, alpha=0.18, label="normal band")
             ax.set_xlim(edges[0], edges[-1])
-        ax.set_title(lb.metric_label(metric), fontsize=10)
-        ax.set_ylabel("readings", fontsize=8)
+        ax.set_title(lb.metric_label(metric), fontsize=SMALL_PT + 1)
+        ax.set_ylabel("readings", fontsize=SMALL_PT)
+        _thousands(ax.yaxis)
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,g}"))
         _style(ax)
     for ax in list(axes.flat)[len(names) :]:
         ax.set_visible(False)
-    fig.suptitle("Distribution of each vital sign — shaded green: normal band", fontsize=11)
-    fig.tight_layout()
+    fig.suptitle("Distribution of each vital sign\nshaded green: normal band", fontsize=TITLE_PT)
     return Chart(
         "chart-distributions",
         "distributions.png",
@@ -78,7 +119,7 @@ def distributions_chart(metrics: dict[str, Any]) -> Chart:
 def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
     plt = _pyplot()
     buckets = sorted({str(t["bucket"]) for t in timeline})
-    fig, ax = plt.subplots(figsize=(10, 3.2))
+    fig, ax = _figure(plt, 3.6)
     bottom = [0] * len(buckets)
     for severity in ("low", "medium", "high"):
         counts = {str(t["bucket"]): t["count"] for t in timeline if t["severity"] == severity}
@@ -93,18 +134,27 @@ def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
         )
         bottom = [a + b for a, b in zip(bottom, values, strict=True)]
     if buckets:
-        step = max(1, len(buckets) // 8)
+        step = max(1, -(-len(buckets) // 5))  # at most 5 labels: "MM-DD\nHH:MM"
         ax.set_xticks(range(0, len(buckets), step))
-        ax.set_xticklabels([b[5:16].replace("T", " ") for b in buckets[::step]], fontsize=8)
+        ax.set_xticklabels([f"{b[5:10]}\n{b[11:16]}" for b in buckets[::step]])
         handles, names = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], names[::-1], fontsize=8, title="severity", title_fontsize=8)
+        ax.legend(
+            handles[::-1],
+            names[::-1],
+            fontsize=SMALL_PT,
+            title="severity",
+            title_fontsize=SMALL_PT,
+            loc="upper left",
+            bbox_to_anchor=(1.0, 1.0),
+            frameon=False,
+        )
+        _thousands(ax.yaxis)
     else:
         ax.text(0.5, 0.5, "No findings", ha="center", va="center", transform=ax.transAxes)
-    ax.set_ylabel("findings", fontsize=9)
-    ax.set_xlabel("time (UTC)", fontsize=9)
-    ax.set_title("Findings over time, by severity", fontsize=11)
+    ax.set_ylabel("findings", fontsize=SMALL_PT)
+    ax.set_xlabel("time (UTC)", fontsize=SMALL_PT)
+    ax.set_title("Findings over time, by severity", fontsize=TITLE_PT)
     _style(ax)
-    fig.tight_layout()
     return Chart(
         "chart-timeline",
         "timeline.png",
@@ -117,24 +167,29 @@ def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
 def findings_by_type_chart(by_kind: dict[str, int]) -> Chart:
     plt = _pyplot()
     items = list(by_kind.items())[:12][::-1]
-    fig, ax = plt.subplots(figsize=(10, max(1.8, 0.35 * len(items) + 1.2)))
+    fig, ax = _figure(plt, max(2.2, 0.42 * len(items) + 1.4))
     if items:
         colours = [REFERENCE_COLOURS.get(lb.kind_reference(k)[0], BAR) for k, _ in items]
-        ax.barh([lb.kind_label(k) for k, _ in items], [v for _, v in items], color=colours)
+        ax.barh(
+            [_wrapped(lb.kind_label(k)) for k, _ in items], [v for _, v in items], color=colours
+        )
         used = {lb.kind_reference(k)[0] for k, _ in items}
         handles = [
             plt.Rectangle((0, 0), 1, 1, color=colour)
             for ref, colour in REFERENCE_COLOURS.items()
             if ref in used
         ]
-        ax.legend(handles, [r for r in REFERENCE_COLOURS if r in used], fontsize=8)
+        ax.legend(handles, [r for r in REFERENCE_COLOURS if r in used], fontsize=SMALL_PT)
+        _thousands(ax.xaxis)
     else:
         ax.text(0.5, 0.5, "No findings", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
-    ax.set_xlabel("findings", fontsize=9)
-    ax.set_title("Findings by type and reference (NEWS2, ACC/AHA 2017, baseline)", fontsize=11)
+    ax.set_xlabel("findings", fontsize=SMALL_PT)
+    ax.set_title(
+        "Findings by type and reference\n(NEWS2, ACC/AHA 2017, personal baseline)",
+        fontsize=TITLE_PT,
+    )
     _style(ax)
-    fig.tight_layout()
     return Chart(
         "chart-findings",
         "findings-by-type.png",
@@ -146,16 +201,20 @@ def findings_by_type_chart(by_kind: dict[str, int]) -> Chart:
 def rejections_chart(reasons: dict[str, int]) -> Chart:
     plt = _pyplot()
     items = list(reasons.items())[:10][::-1]
-    fig, ax = plt.subplots(figsize=(10, max(1.6, 0.35 * len(items) + 1.2)))
+    fig, ax = _figure(plt, max(2.0, 0.42 * len(items) + 1.3))
     if items:
-        ax.barh([lb.reason_label(k) for k, _ in items], [v for _, v in items], color="#7f8c8d")
+        ax.barh(
+            [_wrapped(lb.reason_label(k)) for k, _ in items],
+            [v for _, v in items],
+            color="#7f8c8d",
+        )
+        _thousands(ax.xaxis)
     else:
         ax.text(0.5, 0.5, "No rejected rows", ha="center", va="center", transform=ax.transAxes)
         ax.set_yticks([])
-    ax.set_xlabel("rejected rows (a row can fail several checks)", fontsize=9)
-    ax.set_title("Rejected rows by reason", fontsize=11)
+    ax.set_xlabel("rejected rows (a row can fail several checks)", fontsize=SMALL_PT)
+    ax.set_title("Rejected rows by reason", fontsize=TITLE_PT)
     _style(ax)
-    fig.tight_layout()
     return Chart(
         "chart-rejections",
         "rejections.png",
@@ -177,7 +236,7 @@ def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
     """Findings by severity in this window next to the previous one."""
     plt = _pyplot()
     severities = ("high", "medium", "low")
-    fig, ax = plt.subplots(figsize=(10, 2.8))
+    fig, ax = _figure(plt, 3.0)
     positions = range(len(severities))
     previous = [before.get(s, 0) for s in severities]
     current = [now.get(s, 0) for s in severities]
@@ -190,11 +249,13 @@ def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
         label="this window",
     )
     ax.set_xticks(list(positions))
-    ax.set_xticklabels([f"{s} severity" for s in severities], fontsize=9)
-    ax.set_ylabel("findings", fontsize=9)
-    ax.set_title("Findings by severity: this window (colour) vs previous (grey)", fontsize=11)
+    ax.set_xticklabels([f"{s} severity" for s in severities])
+    ax.set_ylabel("findings", fontsize=SMALL_PT)
+    _thousands(ax.yaxis)
+    ax.set_title(
+        "Findings by severity:\nthis window (colour) vs previous (grey)", fontsize=TITLE_PT
+    )
     _style(ax)
-    fig.tight_layout()
     return Chart(
         "chart-trend",
         "trend.png",

@@ -26,6 +26,53 @@ from healthpipe.report.model import ReportModel
 MAX_LINE = 900  # RFC 5322 allows 998 octets; leave room
 MAX_MESSAGE_BYTES = 10 * 1024 * 1024
 _HTML_BREAK = re.compile(r"(?<=>)(?=<)|(?<=\s)(?=\S)")
+_WHOLE_NUMBER = re.compile(r"-?\d+")
+# A whole number standing alone in prose: not part of a word, an id, a date or time (2026-01-03,
+# 10:00), a decimal's fraction or a number that already has separators. Its own fraction may
+# follow ("12345.6").
+_PROSE_NUMBER = re.compile(r"(?<![\w.,:/\-#])(\d{4,})(?=(?:\.\d+)?(?![\w,]|[.:/\-]\d))")
+_YEARS = range(1900, 2101)  # "ACC/AHA 2017" stays as written
+# Shown under the report's headline; worded after `stages/analyze.worst_severity` and
+# `analysts/builtin.risk_level` (a test holds it to the latter).
+SEVERITY_LEGEND = (
+    "Worst severity is per finding: the highest severity of any single finding in this file "
+    "(high: a NEWS2 single-parameter score of 3 or an ACC/AHA hypertensive crisis; medium; "
+    "low; none: no finding)."
+)
+RISK_LEGEND = (
+    "Overall risk is the analyst's judgement of the file as a whole, on its own scale "
+    "(low, moderate, high, critical). The builtin analyst says critical when there is a "
+    "hypertensive-crisis episode or high-severity findings reach 5% of valid readings, high "
+    "when there is any other high-severity finding, moderate when the worst finding is medium, "
+    "and low otherwise; an LLM analyst judges from the same facts."
+)
+
+
+def thousands(value: Any) -> str:
+    """A count with thousands separators: 867420 and "867420" → "867,420". Text that is not a
+    plain whole number (already "867,420", "97.8%", "–") is returned as it is."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float) and value.is_integer():
+        return f"{int(value):,}"
+    text = str(value)
+    return f"{int(text):,}" if _WHOLE_NUMBER.fullmatch(text.strip()) else text
+
+
+def group_digits(text: Any) -> str:
+    """Thousands separators in free text (the analyst's summary, insights, recommendations):
+    "331479 of 867420 readings" → "331,479 of 867,420 readings". Four-digit numbers from 1900
+    to 2100 are left alone, since in prose they are more often years than counts."""
+
+    def grouped(match: re.Match[str]) -> str:
+        digits = match.group(1)
+        if len(digits) == 4 and int(digits) in _YEARS:
+            return digits
+        return f"{int(digits):,}"
+
+    return _PROSE_NUMBER.sub(grouped, str(text))
 
 
 class MessageTooLarge(PermanentError):
@@ -33,13 +80,20 @@ class MessageTooLarge(PermanentError):
 
 
 def environment() -> Environment:
-    return Environment(
+    """Templates with two filters for numbers: `thousands` for every count shown on its own,
+    `group_digits` for counts inside free text."""
+    env = Environment(
         loader=PackageLoader("healthpipe.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["thousands"] = thousands
+    env.filters["group_digits"] = group_digits
+    env.globals["severity_legend"] = SEVERITY_LEGEND
+    env.globals["risk_legend"] = RISK_LEGEND
+    return env
 
 
 def fold_text(text: str) -> str:
