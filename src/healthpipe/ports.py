@@ -42,8 +42,11 @@ class ObjectStore(ABC):
 
     bucket: str
 
-    def materialize(self, key: str, workdir: Path) -> LocalObject:
-        """Make `key` a local file and hash it while streaming; never loads it whole."""
+    def materialize(self, key: str, workdir: Path, version_id: str | None = None) -> LocalObject:
+        """Make `key` a local file and hash it while streaming; never loads it whole. With
+        `version_id`, that version of the object (a store without versions has one)."""
+        if version_id:
+            return self._materialize_version(key, workdir, version_id)
         return self._materialize(key, workdir)
 
     def put_file(
@@ -74,6 +77,9 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _materialize(self, key: str, workdir: Path) -> LocalObject: ...
+
+    def _materialize_version(self, key: str, workdir: Path, version_id: str) -> LocalObject:
+        return self._materialize(key, workdir)
 
     @abstractmethod
     def _put_file(self, key: str, path: Path, content_type: str) -> str: ...

@@ -30,7 +30,7 @@ def aws(moto_endpoint: str) -> dict[str, Any]:
 
 @pytest.fixture
 def stack(
-    aws: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, Any], moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> Iterator[moto_env.Stack]:
     """The deployed stack, and the environment a Lambda function would see."""
     deployed = moto_env.create_stack(aws)
@@ -47,11 +47,14 @@ def stack(
         monkeypatch.setenv(name, value)
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
         monkeypatch.delenv(name, raising=False)
-    for module in HANDLERS.values():
+    for name, module in HANDLERS.items():
         module._function.reset()  # a new container: ports and logger built on first call
+        # its own /tmp: each invocation clears what it finds there (other test runs too)
+        module._function.workdir = tmp_path / f"lambda-{name}"
     yield deployed
     for module in HANDLERS.values():
         module._function.reset()
+        module._function.workdir = None
 
 
 @pytest.fixture

@@ -198,3 +198,16 @@ def sent_emails(region: str = REGION) -> list[Any]:
     from moto.ses.models import ses_backends
 
     return list(ses_backends[ACCOUNT][region].sent_messages)
+
+
+def as_s3_sends_it(event: dict[str, Any]) -> dict[str, Any]:
+    """moto's S3 → EventBridge event with its key URL-encoded (spaces as +), as S3 sends it
+    (and as Powertools' S3EventBridgeNotificationObject.key decodes it); moto sends it plain."""
+    detail = event.get("detail") or {}
+    obj = detail.get("object")
+    if event.get("source") != "aws.s3" or not isinstance(obj, dict) or "key" not in obj:
+        return event
+    from urllib.parse import quote_plus
+
+    encoded = {**obj, "key": quote_plus(str(obj["key"]), safe="/")}
+    return {**event, "detail": {**detail, "object": encoded}}

@@ -166,7 +166,7 @@ def test_every_event_delivered_twice_sends_one_email(
     assert len(keys(aws, stack.bucket, c.MANIFESTS_PREFIX)) == 1
 
 
-def test_poisoned_event_is_dead_lettered_while_others_proceed(
+def test_poisoned_event_fails_without_retry_while_others_proceed(
     aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
 ) -> None:
     # GIVEN a good upload and a "Data Processing Complete" whose processed file does not exist
@@ -190,33 +190,28 @@ def test_poisoned_event_is_dead_lettered_while_others_proceed(
             }
         ).encode(),
     )
-    aws["events"].put_events(
-        Entries=[
-            {
-                "EventBusName": stack.bus,
-                "Source": c.SOURCE_INGESTOR,
-                "DetailType": c.PROCESSING_COMPLETE,
-                "Detail": json.dumps(poison),
-            }
-        ]
-    )
+    poison_entry = {
+        "EventBusName": stack.bus,
+        "Source": c.SOURCE_INGESTOR,
+        "DetailType": c.PROCESSING_COMPLETE,
+        "Detail": json.dumps(poison),
+    }
+    aws["events"].put_events(Entries=[poison_entry])
     # WHEN all events are delivered
     drained = drain(aws, stack)
-    # THEN the poisoned one raised in the analyzer (→ its DLQ) and released its claim
-    assert [(f, e["detail"]["dataset_id"]) for f, e, _ in drained.dead_letters] == [
-        ("analyzer", "deadbeefdeadbeef")
-    ]
-    assert "no such object" in str(drained.dead_letters[0][2])
+    # THEN the poisoned one failed permanently in the analyzer: no retry, no dead letter, a
+    # Data Analysis Failed event with the reason, and its claim released
+    assert drained.dead_letters == []
+    [failed] = [a for a in drained.alerts if a["detail"]["dataset_id"] == "deadbeefdeadbeef"]
+    assert failed["detail-type"] == c.ANALYSIS_FAILED
+    assert "no such object" in failed["detail"]["error"]
     ledger = {i["pk"]["S"] for i in table_items(aws, stack.ledger_table)}
     assert "analyze:deadbeefdeadbeef" not in ledger
     # AND the good file went all the way to its email
     assert_one_report_email()
-    # AND the analyzer's DLQ holds the invocation record with the original event
-    [record] = moto_env.receive(aws["sqs"], stack.dlqs["analyzer"])
-    assert record["responsePayload"]["errorType"] == "PermanentError"
-    assert record["requestPayload"]["detail"] == poison
+    assert moto_env.receive(aws["sqs"], stack.dlqs["analyzer"]) == []
     # WHEN the cause is fixed (the processed file and its manifest put in place) and the
-    # request payload is replayed, as docs/operations.md says
+    # event is sent again, as docs/operations.md says
     s3 = aws["s3"]
     good = json.loads(
         s3.get_object(Bucket=stack.bucket, Key=keys(aws, stack.bucket, "manifests/")[0])[
@@ -230,7 +225,7 @@ def test_poisoned_event_is_dead_lettered_while_others_proceed(
     )
     fixed = {**good, "dataset_id": poison["dataset_id"], "correlation_id": poison["correlation_id"]}
     s3.put_object(Bucket=stack.bucket, Key=poison["manifest_key"], Body=json.dumps(fixed).encode())
-    HANDLERS["analyzer"].handler(record["requestPayload"], None)
+    aws["events"].put_events(Entries=[poison_entry])
     replayed = drain(aws, stack)
     # THEN it runs through to its own report email
     assert replayed.dead_letters == []

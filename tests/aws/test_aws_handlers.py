@@ -113,7 +113,7 @@ def test_claim_held_elsewhere_raises_a_retryable_error(
     assert isinstance(raised.value, TransientError)
 
 
-def test_several_records_one_failing_raises_after_the_others_ran(
+def test_several_records_one_missing_ends_without_retry_after_the_others_ran(
     aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
 ) -> None:
     # GIVEN a notification naming an existing raw file and one that does not exist
@@ -133,27 +133,56 @@ def test_several_records_one_failing_raises_after_the_others_ran(
             },
         ]
     }
-    # WHEN it is delivered, the missing file raises
-    with pytest.raises(Exception, match="no such object"):
-        HANDLERS["ingestor"].handler(records, None)
-    # THEN the good file was still ingested and its event published
+    # WHEN it is delivered: the missing file is a permanent error, no retry can help
+    result = HANDLERS["ingestor"].handler(records, None)
+    # THEN the invocation ends normally (no Lambda retry) with Data Processing Failed
+    assert [r["outcome"] for r in result["results"]] == ["failed", "done"]
+    [failed] = moto_env.receive(aws["sqs"], stack.queues["alerts"])
+    assert failed["detail-type"] == "Data Processing Failed"
+    assert "no such object" in failed["detail"]["error"]
+    assert failed["detail"]["retryable"] is False
+    # AND the good file was still ingested and its event published
     manifests = aws["s3"].list_objects_v2(Bucket=stack.bucket, Prefix="manifests/")
     assert manifests["KeyCount"] == 1
     [event] = moto_env.receive(aws["sqs"], stack.queues["analyzer"])
     assert event["detail"]["correlation_id"].startswith(f"{stack.bucket}/raw/good file.csv@")
 
 
-def test_eventbridge_keys_are_plain_a_plus_stays_a_plus(
-    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
+def test_a_transient_error_is_still_raised_for_a_retry(
+    aws: dict[str, Any], stack: moto_env.Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # GIVEN a raw file whose name has a space, a plus and a percent sign
-    key = "raw/ward a+b 100%.csv"
+    # GIVEN S3 answers with a throttling error
+    from healthpipe.adapters.aws.s3 import S3ObjectStore
+
+    def throttled(self: Any, key: str, workdir: Path, version_id: str | None) -> Any:
+        raise TransientError("SlowDown: reduce your request rate")
+
+    monkeypatch.setattr(S3ObjectStore, "_download", throttled)
+    event = payload("eventbridge_object_created.json")
+    event["detail"]["bucket"]["name"] = stack.bucket
+    # WHEN the upload's event is delivered THEN the handler raises (Lambda retries it)
+    with pytest.raises(TransientError):
+        HANDLERS["ingestor"].handler(event, None)
+    assert moto_env.receive(aws["sqs"], stack.queues["alerts"]) == []
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["raw/ward a+b 100%.csv", "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv", "raw/plain.csv"],
+)
+def test_eventbridge_keys_arrive_url_encoded_and_name_the_object(
+    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path, key: str
+) -> None:
+    # GIVEN a raw file whose name needs encoding (space, +, %, :, non-ASCII)
     aws["s3"].upload_file(str(sample_file), stack.bucket, key)
-    # WHEN S3's EventBridge event reaches the ingestor
+    # WHEN S3's EventBridge event reaches the ingestor with the key URL-encoded as S3 sends
+    # it (spaces as +; moto sends it plain, so the test encodes it)
     [event] = moto_env.receive(aws["sqs"], stack.queues["ingestor"])
-    assert event["detail"]["object"]["key"] == key
-    HANDLERS["ingestor"].handler(event, None)
-    # THEN that very object was ingested
+    sent = moto_env.as_s3_sends_it(event)
+    if key != "raw/plain.csv":
+        assert sent["detail"]["object"]["key"] != key
+    HANDLERS["ingestor"].handler(sent, None)
+    # THEN that very object (and version) was ingested
     [manifest_key] = [
         o["Key"]
         for o in aws["s3"].list_objects_v2(Bucket=stack.bucket, Prefix="manifests/")["Contents"]
@@ -163,3 +192,20 @@ def test_eventbridge_keys_are_plain_a_plus_stays_a_plus(
     )
     assert manifest["status"] == "processed"
     assert manifest["source"]["key"] == key
+    assert manifest["source"]["version_id"] == event["detail"]["object"]["version-id"]
+
+
+def test_the_documented_eventbridge_shape_decodes_like_powertools() -> None:
+    # GIVEN the S3 "Object Created" event as AWS documents it, with an encoded key
+    from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent
+    from aws_lambda_powertools.utilities.data_classes.s3_event import (
+        S3EventBridgeNotificationObject,
+    )
+
+    raw = payload("eventbridge_object_created.json")
+    raw["detail"]["object"]["key"] = "raw/ward+3%2B4+10%3A00+Z%C3%BCrich.csv"
+    # WHEN the ingestor parses it
+    [work] = ingestor.parse(raw)
+    # THEN the key is the one Powertools decodes
+    expected = S3EventBridgeNotificationObject(EventBridgeEvent(raw).detail["object"]).key
+    assert object_of(work.event)[1] == expected == "raw/ward 3+4 10:00 Zürich.csv"

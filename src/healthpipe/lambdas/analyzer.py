@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.lambdas.pipeline_events import parse_for
 from healthpipe.lambdas.runtime import LambdaFunction, Work
@@ -15,7 +16,9 @@ def parse(raw: dict[str, Any]) -> list[Work]:
     return parse_for("analyzer", set(STAGES), raw)
 
 
-_function = LambdaFunction("analyzer", STAGES, parse)
+_function = LambdaFunction(
+    "analyzer", STAGES, parse, failure=(c.SOURCE_ANALYZER, c.ANALYSIS_FAILED)
+)
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

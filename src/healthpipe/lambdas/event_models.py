@@ -1,20 +1,21 @@
 """Typed shapes of the events the functions receive (validated with pydantic).
 
 - EventBridge envelope: `{"source", "detail-type", "detail", "id", "time", ...}`; for S3
-  "Object Created" the detail holds `bucket.name`, `object.key` (plain), `object.version-id`.
+  "Object Created" the detail holds `bucket.name`, `object.key` (URL-encoded, spaces as +,
+  as Powertools' `S3EventBridgeNotificationObject.key` decodes it), `object.version-id`,
+  `object.size`.
 - Classic S3 notification: `{"Records": [{"eventSource": "aws:s3", "s3": {"bucket":
   {"name"}, "object": {"key" (URL-encoded, spaces as +), "versionId", "size"}}}, ...]}`.
 
-Inside the pipeline an `Object Created` event carries its key URL-encoded, as S3 notification
-records do (the ingest stage decodes it; the local runtime encodes its keys the same way).
-S3's EventBridge events carry the plain key (a `+` in it is a plus), so the ingestor encodes
-it on the way in.
+Inside the pipeline an `Object Created` event carries its key URL-encoded, as S3 sends it in
+both shapes (the ingest stage decodes it with `unquote_plus`; the local runtime encodes its
+keys the same way). moto's EventBridge events carry the plain key instead; the tests encode
+it as S3 does (tests/aws/moto_env.py `as_s3_sends_it`).
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -32,12 +33,8 @@ class EventBridgeEnvelope(BaseModel):
     time: str | None = None
 
     def to_s3_event(self) -> Event:
-        """An S3 `Object Created` event with its plain key URL-encoded (see above)."""
-        detail = dict(self.detail)
-        obj = dict(detail.get("object") or {})
-        obj["key"] = quote_plus(str(obj.get("key", "")), safe="/")
-        detail["object"] = obj
-        return self.model_copy(update={"detail": detail}).to_event()
+        """An S3 `Object Created` event; its key stays URL-encoded, as S3 sent it."""
+        return self.to_event()
 
     def to_event(self) -> Event:
         data: dict[str, Any] = {

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
+from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.domain.identity import correlation_id_for, is_ingestible
 from healthpipe.events import Event
+from healthpipe.lambdas.capacity import capacity_now
 from healthpipe.lambdas.event_models import (
     EventBridgeEnvelope,
     S3Notification,
@@ -50,11 +53,21 @@ def upload_correlation_id(event: Event) -> str | None:
     return correlation_id_for(bucket, key, version) if version else None
 
 
+def too_large(item: Work, workdir: Path, context: Any) -> str | None:
+    """Why the object is refused before its download (its size, from the event, exceeds
+    what this function's /tmp, memory and remaining time can take), or None."""
+    _, key, _ = object_of(item.event)
+    size = item.event.detail.get("object", {}).get("size")
+    return capacity_now(workdir, context).refusal(key, int(size) if size is not None else None)
+
+
 _function = LambdaFunction(
     "ingestor",
     {routing.INGEST: "healthpipe.stages.ingest:ingest"},
     parse,
     correlation_of=upload_correlation_id,
+    failure=(c.SOURCE_INGESTOR, c.PROCESSING_FAILED),
+    admit=too_large,
 )
 
 

@@ -18,6 +18,8 @@ def parse(raw: dict[str, Any]) -> list[Work]:
     return parse_for("notifier", set(STAGES), raw)
 
 
+# The notifier publishes nothing (its role has no events:PutEvents): a permanent failure
+# ends the invocation with an ERROR log line and the StageFailures metric.
 _function = LambdaFunction("notifier", STAGES, parse)
 
 

@@ -2,28 +2,43 @@
 
 A `LambdaFunction` is created at import but does nothing until its first invocation: then
 it configures Powertools logging (JSON with the correlation id) and builds the ports through
-`bootstrap.build_aws`, and keeps both for the container's life. A stage failure is raised
-(after the other records of the event ran), so Lambda's retries and the dead-letter queue
-see it. A claim held by another worker raises `ClaimHeldError`, a retryable error: the
-retry runs after that worker finished (skipped) or its lease expired (taken over).
+`bootstrap.build_aws`, and keeps both for the container's life.
+
+Each invocation works in a fresh directory under `<workdir>/invocations/`; the directories
+left there by invocations Lambda killed (timeout, out of memory: no cleanup ran, and `/tmp`
+survives into the next invocation) are removed first.
+
+Failures, by kind:
+- transient (`TransientError`: throttling, 5xx, lost connections; `ClaimHeldError`, a
+  claim held by another worker) and unexpected errors are raised, after the other records
+  of the event ran, so Lambda retries them and then dead-letters the event;
+- permanent (`PermanentError`: a missing object, access denied, a file too large for this
+  function, refused by `admit` before any download) cannot succeed on a retry: the
+  invocation ends normally and publishes the function's failure event (`Data Processing
+  Failed` from the ingestor, `Data Analysis Failed` from the others) with the reason.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
+import shutil
 import sys
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from healthpipe.errors import PermanentError, StageError, TransientError
-from healthpipe.events import Event
+from healthpipe.events import Event, make_detail
 from healthpipe.stages.base import Ports, StageResult
 
 Stage = Callable[[Event, Ports], StageResult]
 log = logging.getLogger("healthpipe.lambda")
+INVOCATIONS = "invocations"
 
 
 class ClaimHeldError(TransientError):
@@ -59,6 +74,8 @@ class LambdaFunction:
         ports_factory: Callable[[], Ports] | None = None,
         log_stream: IO[str] | None = None,
         correlation_of: Callable[[Event], str | None] = lambda event: event.correlation_id,
+        failure: tuple[str, str] | None = None,
+        admit: Callable[[Work, Path, Any], str | None] | None = None,
     ) -> None:
         self.name = name
         self.stages = stages
@@ -66,8 +83,11 @@ class LambdaFunction:
         self._ports_factory = ports_factory
         self._log_stream = log_stream
         self.correlation_of = correlation_of
+        self.failure = failure  # (source, detail-type) of the event a permanent failure emits
+        self.admit = admit  # (work, work dir, context) -> why it is refused, before any I/O
         self._ports: Ports | None = None
         self._logger: Any = None
+        self.workdir: Path | None = None  # None: /tmp/healthpipe (tests give their own)
 
     # -- lifecycle -------------------------------------------------------------------------
     def reset(self) -> None:
@@ -87,7 +107,7 @@ class LambdaFunction:
                 from healthpipe.bootstrap import build_aws
                 from healthpipe.config import load_settings
 
-                self._ports = build_aws(load_settings())
+                self._ports = build_aws(load_settings(), workdir=self.workdir)
         return self._ports
 
     def logger(self) -> Any:
@@ -109,22 +129,27 @@ class LambdaFunction:
         work = self.parse(raw)
         results: list[dict[str, Any]] = []
         failures: list[BaseException] = []
-        for item in work:
-            try:
-                results.append(self._run(item, logger))
-            except Exception as exc:  # raised below, after the other records ran
-                failures.append(exc)
-                log.error(
-                    "stage failed",
-                    extra={
-                        "fields": {
-                            "target": item.target,
-                            "dataset_id": item.event.dataset_id,
-                            "error_type": type(exc).__name__,
-                            "error": str(exc)[:300],
-                        }
-                    },
-                )
+        ports = self.ports()
+        workdir = fresh_workdir(ports.workdir / INVOCATIONS)
+        try:
+            invocation = dataclasses.replace(ports, workdir=workdir)
+            for item in work:
+                try:
+                    refusal = self.admit(item, workdir, context) if self.admit else None
+                    if refusal is not None:
+                        results.append(self._give_up(item, refusal, "refused", logger))
+                    else:
+                        results.append(self._run(item, invocation, logger))
+                except PermanentError as exc:
+                    try:
+                        results.append(self._give_up(item, str(exc), "failed", logger))
+                    except Exception as publishing:  # the failure event itself failed
+                        failures.append(publishing)
+                except Exception as exc:  # raised below, after the other records ran
+                    failures.append(exc)
+                    self._log_failure(item, exc, retry=True)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
         if len(failures) == 1:
             raise failures[0]
         if failures:
@@ -133,18 +158,18 @@ class LambdaFunction:
             ) from failures[0]
         return {"function": self.name, "results": results}
 
-    def _run(self, item: Work, logger: Any) -> dict[str, Any]:
+    def _run(self, item: Work, ports: Ports, logger: Any) -> dict[str, Any]:
         stage = load_stage(self.stages[item.target])
         correlation_id = self.correlation_of(item.event) or item.event.id
         logger.set_correlation_id(correlation_id)
         started = time.perf_counter()
-        result = stage(item.event, self.ports())
+        result = stage(item.event, ports)
         if result.outcome == "in_progress":
             raise ClaimHeldError(
                 f"{item.target}: another worker holds the claim on dataset "
                 f"{result.info.get('dataset_id')}; retry after its lease"
             )
-        self.ports().bus.publish_many(result.events)
+        ports.bus.publish_many(result.events)
         outcome = {
             "target": item.target,
             "outcome": result.outcome,
@@ -158,3 +183,59 @@ class LambdaFunction:
             },
         )
         return outcome
+
+    def _give_up(self, item: Work, reason: str, outcome: str, logger: Any) -> dict[str, Any]:
+        """A permanent failure: publish the failure event (no Lambda retry can help)."""
+        correlation_id = self.correlation_of(item.event) or item.event.id
+        logger.set_correlation_id(correlation_id)
+        self._log_failure(item, PermanentError(reason), retry=False)
+        events = []
+        if self.failure is not None:
+            source, detail_type = self.failure
+            detail = make_detail(
+                correlation_id=correlation_id,
+                dataset_id=item.event.dataset_id,
+                status=outcome,
+                error=reason[:1000],
+                error_code=f"{item.target}_{outcome}",
+                retryable=False,
+            )
+            events = [Event(source, detail_type, detail)]
+            self.ports().bus.publish_many(events)
+        return {
+            "target": item.target,
+            "outcome": outcome,
+            "dataset_id": item.event.dataset_id,
+            "events": [event.detail_type for event in events],
+            "error": reason[:300],
+        }
+
+    def _log_failure(self, item: Work, exc: BaseException, *, retry: bool) -> None:
+        log.error(
+            "stage failed",
+            extra={
+                "fields": {
+                    "target": item.target,
+                    "dataset_id": item.event.dataset_id,
+                    "error_type": type(exc).__name__,
+                    "error": str(exc)[:300],
+                    "retry": retry,
+                }
+            },
+        )
+
+
+def fresh_workdir(root: Path) -> Path:
+    """A new, empty directory under `root`, after removing what killed invocations left.
+
+    One execution environment runs one invocation at a time, so whatever is under `root`
+    when an invocation starts belongs to an invocation that did not finish."""
+    if root.exists():
+        for stale in root.iterdir():
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
+    workdir = root / uuid.uuid4().hex
+    workdir.mkdir(parents=True)
+    return workdir

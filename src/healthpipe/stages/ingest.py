@@ -64,7 +64,7 @@ def ingest(event: Event, ports: Ports) -> StageResult:
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="ingest-") as tmp:
         workdir = Path(tmp)
         with timed(timings, "fetch_hash_ms"):
-            obj = ports.store.materialize(key, workdir)
+            obj = ports.store.materialize(key, workdir, version)
         version = version or obj.version_id
         dataset_id = dataset_id_for(obj.sha256)
         correlation_id = correlation_id_for(bucket or ports.store.bucket, key, version)

@@ -1,22 +1,31 @@
-"""S3 as the object store: streamed, hashed downloads and multipart uploads (SSE-KMS optional)."""
+"""S3 as the object store: streamed, hashed downloads and multipart uploads (SSE-KMS optional).
+
+Every call is one the function's IAM role allows (infra/terraform/iam.tf, tested under
+enforced IAM in tests/aws/test_aws_iam_e2e.py): uploads take their version id from the
+PutObject / CompleteMultipartUpload response, never from a HeadObject that would need
+s3:GetObject on the written prefix; a download of a given version uses GetObject with
+`VersionId` (s3:GetObjectVersion).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 from healthpipe.adapters.aws.clients import error_code, translate
-from healthpipe.errors import AdapterError, PermanentError
+from healthpipe.errors import PermanentError
 from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
 
 IAM_ACTIONS: tuple[str, ...] = (
     "s3:GetObject",
+    "s3:GetObjectVersion",
     "s3:PutObject",
     "s3:AbortMultipartUpload",
     "s3:ListBucket",
@@ -58,13 +67,20 @@ class S3ObjectStore(ObjectStore):
         return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id}
 
     def _materialize(self, key: str, workdir: Path) -> LocalObject:
+        return self._download(key, workdir, None)
+
+    def _materialize_version(self, key: str, workdir: Path, version_id: str) -> LocalObject:
+        return self._download(key, workdir, version_id)
+
+    def _download(self, key: str, workdir: Path, version_id: str | None) -> LocalObject:
         workdir.mkdir(parents=True, exist_ok=True)
         name = UNSAFE_NAME.sub("_", key.rsplit("/", 1)[-1]) or "object"
         target = workdir / name
         digest = hashlib.sha256()
         size = 0
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=key)
+            versioned = {"VersionId": version_id} if version_id else {}
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **versioned)
             with target.open("wb") as out:
                 for chunk in response["Body"].iter_chunks(HASH_CHUNK):
                     digest.update(chunk)
@@ -76,24 +92,61 @@ class S3ObjectStore(ObjectStore):
             raise translate(exc, f"downloading s3://{self.bucket}/{key}") from exc
         except BotoCoreError as exc:
             raise translate(exc, f"downloading s3://{self.bucket}/{key}") from exc
-        version = response.get("VersionId")
+        version = response.get("VersionId") or version_id
         return LocalObject(key, target, size, digest.hexdigest(), version or None)
 
     def _put_file(self, key: str, path: Path, content_type: str) -> str:
         if path.stat().st_size < self.transfer_config.multipart_threshold:
             with path.open("rb") as body:
                 return self._put_object(key, body, content_type)
-        extra = {"ContentType": content_type, **self._encryption()}
+        return self._put_multipart(key, path, content_type)
+
+    def _put_multipart(self, key: str, path: Path, content_type: str) -> str:
+        """Create, upload the parts (a few at a time), complete; the version id comes from
+        CompleteMultipartUpload. A failure aborts the upload (no orphaned parts)."""
+        doing = f"uploading s3://{self.bucket}/{key}"
+        chunk = self.transfer_config.multipart_chunksize
+        size = path.stat().st_size
+        offsets = range(0, size, chunk)
         try:
-            self.client.upload_file(
-                str(path), self.bucket, key, ExtraArgs=extra, Config=self.transfer_config
+            created = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, **self._encryption()
             )
-            head = self.client.head_object(Bucket=self.bucket, Key=key)
         except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, f"uploading s3://{self.bucket}/{key}") from exc
-        except S3UploadFailedError as exc:  # s3transfer wraps the ClientError in this
-            raise translate_transfer(exc, f"uploading s3://{self.bucket}/{key}") from exc
-        return str(head.get("VersionId") or "")
+            raise translate(exc, doing) from exc
+        upload_id = created["UploadId"]
+
+        def upload_part(number: int, offset: int) -> dict[str, Any]:
+            with path.open("rb") as source:
+                source.seek(offset)
+                body = source.read(chunk)
+            part = self.client.upload_part(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+            )
+            return {"PartNumber": number, "ETag": part["ETag"]}
+
+        try:
+            concurrency = int(getattr(self.transfer_config, "max_concurrency", 4))
+            workers = max(1, min(concurrency, len(offsets)))
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3-part") as pool:
+                parts = list(pool.map(upload_part, range(1, len(offsets) + 1), offsets))
+            done = self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self._abort(key, upload_id)
+            raise translate(exc, doing) from exc
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        return str(done.get("VersionId") or "")
+
+    def _abort(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(ClientError, BotoCoreError):  # best effort: it failed already
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
 
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str:
         return self._put_object(key, data, content_type)
@@ -144,11 +197,3 @@ class S3ObjectStore(ObjectStore):
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"listing s3://{self.bucket}/{prefix}") from exc
         return keys
-
-
-def translate_transfer(exc: S3UploadFailedError, doing: str) -> AdapterError:
-    """The ClientError behind an S3UploadFailedError decides transient vs permanent."""
-    cause = exc.__cause__ or exc.__context__
-    if isinstance(cause, ClientError | BotoCoreError):
-        return translate(cause, doing)
-    return PermanentError(f"{doing} failed ({exc})")
