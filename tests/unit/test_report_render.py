@@ -216,14 +216,21 @@ class _Text(HTMLParser):
         self.chunks: list[str] = []
         self.tags: list[str] = []
         self.imgs: list[dict[str, str | None]] = []
+        self.in_style = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        self.in_style = self.in_style or tag == "style"
         if tag == "img":
             self.imgs.append(dict(attrs))
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self.in_style = False
+
     def handle_data(self, data: str) -> None:
-        self.chunks.append(data)
+        if not self.in_style:  # a <style> block's rules are not shown
+            self.chunks.append(data)
 
 
 def parse_html(html: str) -> _Text:
