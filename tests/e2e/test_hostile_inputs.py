@@ -247,7 +247,8 @@ def test_duplicates(tmp_path: Path) -> None:
         good(1),
     )
     out = run_file(tmp_path, "dups.csv", content)
-    assert out.reasons() == {2: "duplicate_reading", 3: "duplicate_reading"}
+    # other values than the first reading's (80, 90 against 70): conflicting, not duplicates
+    assert out.reasons() == {2: "conflicting_reading", 3: "conflicting_reading"}
     assert out.item["rows"] == {"input": 4, "valid": 2, "rejected": 2}
 
 

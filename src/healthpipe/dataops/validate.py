@@ -44,12 +44,13 @@ from healthpipe.dataops.split_sql import (
 from healthpipe.dataops.validate_stream import validate_staged
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
-    DUPLICATE_REASON,
     duplicate_candidate_sql,
     duplicate_key_columns,
     quote_ident,
     quote_literal,
+    reading_values_sql,
     reasons_sql,
+    repeat_reason_sql,
 )
 from healthpipe.errors import InputError
 
@@ -97,7 +98,8 @@ def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> None:
-    """Append `duplicate_reading` to every repeat of an earlier (user, instant) reading.
+    """Append `duplicate_reading` to every repeat of an earlier (user, instant) reading
+    (`conflicting_reading` when its vital values differ from the first reading's).
 
     A hash pass finds the few keys seen more than once; only those rows are compared
     exactly and ranked, so no window or sort runs over the whole file.
@@ -112,15 +114,18 @@ def _mark_duplicates(con: duckdb.DuckDBPyConnection, profile: RuleProfile) -> No
         f"SELECT hash({', '.join(key)}) AS h FROM checked) GROUP BY h HAVING count(*) > 1"
     )
     con.execute(
-        f"CREATE TEMP TABLE duplicates AS SELECT {ROW} FROM ("
-        f"SELECT {ROW}, row_number() OVER (PARTITION BY {names} ORDER BY {ROW}) AS n "
-        f"FROM (SELECT {ROW}, {keys} FROM checked WHERE {duplicate_candidate_sql()} "
-        f"AND hash({', '.join(key)}) IN (SELECT h FROM repeated_hashes))) WHERE n > 1"
+        f"CREATE TEMP TABLE duplicates AS SELECT {ROW}, conflict FROM ("
+        f"SELECT {ROW}, row_number() OVER w AS n, "
+        "vals IS DISTINCT FROM first_value(vals) OVER w AS conflict "
+        f"FROM (SELECT {ROW}, {keys}, {reading_values_sql()} AS vals FROM checked "
+        f"WHERE {duplicate_candidate_sql()} "
+        f"AND hash({', '.join(key)}) IN (SELECT h FROM repeated_hashes)) "
+        f"WINDOW w AS (PARTITION BY {names} ORDER BY {ROW})) WHERE n > 1"
     )
-    dup = quote_literal(DUPLICATE_REASON)
+    dup = repeat_reason_sql(profile, "d.conflict")
     con.execute(
         f"UPDATE checked SET {REASONS} = CASE WHEN {REASONS} = '' THEN {dup} "
-        f"ELSE {REASONS} || ';' || {dup} END WHERE {ROW} IN (SELECT {ROW} FROM duplicates)"
+        f"ELSE {REASONS} || ';' || {dup} END FROM duplicates d WHERE checked.{ROW} = d.{ROW}"
     )
 
 

@@ -6,7 +6,8 @@ duplicate identity. Parquet numbers rows for free (`file_row_number`), so every 
 reads the staging file, column by column, instead of parsing the CSV again:
 
 1. the duplicate identities seen more than once (a hash aggregate over one column), then the
-   exact repeats among the few rows with those hashes;
+   exact repeats among the few rows with those hashes, each marked conflicting when its
+   vital values differ from the first reading's;
 2. the processed CSV and Parquet, and the rejected rows (failing a check or repeating):
    filters over the staging file, where repeats are a bitstring tested per row (no join and
    no sort, so every output keeps the file order).
@@ -40,13 +41,14 @@ from healthpipe.dataops.split_sql import (
 )
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
-    DUPLICATE_REASON,
     duplicate_candidate_sql,
     duplicate_key_columns,
     parsed_time_sql,
     quote_ident,
     quote_literal,
+    reading_values_sql,
     reasons_sql,
+    repeat_reason_sql,
 )
 from healthpipe.errors import InputError
 
@@ -92,9 +94,13 @@ def _stage(
     )
 
 
+CONFLICT = quote_ident(f"{RESERVED_PREFIX}conflict__")
+
+
 def _repeats(con: duckdb.DuckDBPyConnection, profile: RuleProfile, rows: int) -> None:
-    """`repeats`: the ROW of every row repeating an earlier one's (user, instant)."""
-    con.execute(f"CREATE TEMP TABLE repeats ({ROW} BIGINT)")
+    """`repeats`: the ROW of every row repeating an earlier one's (user, instant), and
+    CONFLICT, true when its vital values differ from the first such reading's."""
+    con.execute(f"CREATE TEMP TABLE repeats ({ROW} BIGINT, {CONFLICT} BOOLEAN)")
     if not profile.reject_duplicates:
         return
     # One hash aggregate per slice of the key space keeps its table small at any file size.
@@ -109,26 +115,33 @@ def _repeats(con: duckdb.DuckDBPyConnection, profile: RuleProfile, rows: int) ->
     keys = ", ".join(f"{expr} AS {RESERVED_PREFIX}k{i}" for i, expr in enumerate(key))
     names = ", ".join(f"{RESERVED_PREFIX}k{i}" for i in range(len(key)))
     rank = quote_ident(f"{RESERVED_PREFIX}n__")
+    values = quote_ident(f"{RESERVED_PREFIX}values__")
     con.execute(
-        f"INSERT INTO repeats SELECT {ROW} FROM ("
-        f"SELECT {ROW}, row_number() OVER (PARTITION BY {names} ORDER BY {ROW}) AS {rank} "
-        f"FROM (SELECT {ROW}, {keys} FROM {STAGED} WHERE {duplicate_candidate_sql()} "
-        f"AND {KEY} IN (SELECT {KEY} FROM repeated_keys))) WHERE {rank} > 1"
+        f"INSERT INTO repeats SELECT {ROW}, {CONFLICT} FROM ("
+        f"SELECT {ROW}, row_number() OVER w AS {rank}, "
+        f"{values} IS DISTINCT FROM first_value({values}) OVER w AS {CONFLICT} "
+        f"FROM (SELECT {ROW}, {keys}, {reading_values_sql()} AS {values} FROM {STAGED} "
+        f"WHERE {duplicate_candidate_sql()} AND {KEY} IN (SELECT {KEY} FROM repeated_keys)) "
+        f"WINDOW w AS (PARTITION BY {names} ORDER BY {ROW})) WHERE {rank} > 1"
     )
 
 
-def _repeat_test(con: duckdb.DuckDBPyConnection) -> str:
-    """A per-row test, true for the rows in `repeats`: a bit of the variable `hp_excluded`
-    (a filter, not a join, so every output keeps the file order without a sort)."""
-    (count, last) = con.execute(f"SELECT count(*), max({ROW}) FROM repeats").fetchone() or (0, 0)
+def _bit_test(con: duckdb.DuckDBPyConnection, variable: str, where: str) -> str:
+    """A per-row test, true for the rows of `repeats` matching `where`: a bit of the
+    variable `variable` (a filter, not a join, so every output keeps the file order without
+    a sort)."""
+    (count, last) = con.execute(
+        f"SELECT count(*), max({ROW}) FROM repeats WHERE {where}"
+    ).fetchone() or (0, 0)
     if not count:
         return "false"
     con.execute(
-        f"SET VARIABLE hp_excluded = (SELECT bitstring_agg({ROW}, 1, {int(last)}) FROM repeats)"
+        f"SET VARIABLE {variable} = (SELECT bitstring_agg({ROW}, 1, {int(last)}) "
+        f"FROM repeats WHERE {where})"
     )
     # least(): the bit index stays in range where AND does not short-circuit (in a CASE).
     index = f"CAST(least({ROW}, {int(last)}) - 1 AS INTEGER)"
-    return f"({ROW} <= {int(last)} AND get_bit(getvariable('hp_excluded'), {index}) = 1)"
+    return f"({ROW} <= {int(last)} AND get_bit(getvariable('{variable}'), {index}) = 1)"
 
 
 def _source_row_sql(con: duckdb.DuckDBPyConnection, malformed: int) -> str | None:
@@ -151,6 +164,7 @@ def _write(
     header: Header,
     out: SplitPaths,
     repeat: str,
+    repeat_reason: str,
     source: str,
     malformed: int,
 ) -> None:
@@ -167,7 +181,7 @@ def _write(
         f"COPY (SELECT {processed_parquet_cells(header, source)} FROM {STAGED} WHERE {keep}) "
         f"TO {quote_literal(str(out.processed_parquet))} (FORMAT parquet, COMPRESSION zstd)"
     )
-    dup = quote_literal(DUPLICATE_REASON)
+    dup = repeat_reason
     rejected = f"{REASONS} <> '' OR {repeat}"
     reasons = (
         f"CASE WHEN NOT {repeat} THEN {REASONS} WHEN {REASONS} = '' THEN {dup} "
@@ -212,7 +226,10 @@ def validate_staged(
         if not rows and not malformed:
             raise InputError("no data rows (header only)", code="no_rows")
         _repeats(con, profile, int(rows))
-        _write(con, header, out, _repeat_test(con), source, malformed)
+        repeat = _bit_test(con, "hp_excluded", "true")
+        conflict = _bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""
+        reason = repeat_reason_sql(profile, conflict)
+        _write(con, header, out, repeat, reason, source, malformed)
         return summarise(con, out, "rejected_rows", malformed)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {STAGED}")

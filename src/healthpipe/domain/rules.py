@@ -37,6 +37,9 @@ class RuleProfile(BaseModel):
     `bp_order`: `le` rejects diastolic > systolic (seed); `lt` rejects diastolic >= systolic.
     `timestamp`: `nonempty` only requires a value (seed); `iso8601` requires a parseable time
     (and, with `max_future_hours`, one not further in the future than that).
+    `conflicting_readings`: a repeat of an earlier reading (same user and instant) whose vital
+    values differ from the first reading's is `conflicting_reading`, not `duplicate_reading`
+    (seed: off, as the original system had no such notion).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -48,6 +51,7 @@ class RuleProfile(BaseModel):
     bp_order: Literal["le", "lt"] = "le"
     timestamp: Literal["nonempty", "iso8601"] = "nonempty"
     reject_duplicates: bool = True
+    conflicting_readings: bool = True
     max_user_id_length: int | None = Field(default=None, ge=1)
     max_future_hours: float | None = Field(default=None, ge=0)
 

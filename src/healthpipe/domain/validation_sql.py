@@ -22,6 +22,8 @@ FORMULA_START_RE = r"^[=+\-@\t\r]"
 # a constant list) as a join, and that join let whole vectors of a COPY leave file order.
 FORMULA_START_CHARS = "('=+-@' || chr(9) || chr(13))"
 DUPLICATE_REASON = "duplicate_reading"
+# A repeat of an earlier reading's user and instant with other vital values.
+CONFLICT_REASON = "conflicting_reading"
 
 
 def quote_ident(name: str) -> str:
@@ -118,6 +120,25 @@ def duplicate_key_columns(profile: RuleProfile, parsed: str | None = None) -> li
         return [user, when]
     parsed = parsed or parsed_time_sql()
     return [user, parsed, f"CASE WHEN {parsed} IS NULL THEN {when} END"]
+
+
+def reading_values_sql() -> str:
+    """A reading's vital values, to tell an exact repeat from a conflicting one: each as its
+    number when it is one (70 and 70.0 agree), else its trimmed text (NULL when absent)."""
+    cells = [
+        f"coalesce(CAST({as_double(quote_ident(f))} AS VARCHAR), trim({quote_ident(f)}))"
+        for f in VITAL_COLUMNS
+    ]
+    return "list_value(" + ", ".join(cells) + ")"
+
+
+def repeat_reason_sql(profile: RuleProfile, conflict: str) -> str:
+    """The reason of a repeated reading; `conflict`: true when its values differ from the
+    first reading's."""
+    dup = quote_literal(DUPLICATE_REASON)
+    if not profile.conflicting_readings or conflict == "false":
+        return dup
+    return f"CASE WHEN {conflict} THEN {quote_literal(CONFLICT_REASON)} ELSE {dup} END"
 
 
 def duplicate_candidate_sql() -> str:
