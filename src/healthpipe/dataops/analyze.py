@@ -348,7 +348,15 @@ def _episodes_sql(anomalies: str) -> str:
     systolic for blood pressure), then the earliest."""
     clinical = _in(clinical_items())
     gap = float(cl.EPISODE_GAP_SECONDS)
-    key = "[CAST(severity AS DOUBLE), CASE WHEN dir = 'low' THEN -value ELSE value END, -ord]"
+    # the worst reading as one BIGINT (a LIST key doubled the analysis time): severity in
+    # bits 61-62, the value signed by direction in hundredths (clamped) in bits 35-60, and
+    # the reverse of `ord` below, so ties go to the earliest reading
+    cap = (1 << 25) - 1
+    signed = "round((CASE WHEN dir = 'low' THEN -value ELSE value END) * 100)"
+    key = (
+        f"((CAST(severity AS BIGINT) << 61) | ((CAST(greatest(least({signed}, {cap}), -{cap}) "
+        f"AS BIGINT) + {cap + 1}) << 35) | ({(1 << 35) - 1} - ord))"
+    )
     return (
         "WITH flagged AS (SELECT uid, item, band, ord, event_time, value, sbp, dbp, severity, "
         f"{item_direction_sql('item', 'band')} AS dir FROM {anomalies} "
@@ -358,11 +366,11 @@ def _episodes_sql(anomalies: str) -> str:
         f"epoch(lag(event_time) OVER w) <= {gap!r} THEN 0 ELSE 1 END AS starts FROM flagged "
         "WINDOW w AS (PARTITION BY uid, item, dir ORDER BY ord)), "
         "runs AS (SELECT *, sum(starts) OVER (PARTITION BY uid, item, dir ORDER BY ord "
-        "ROWS UNBOUNDED PRECEDING) AS run FROM marked), "
+        f"ROWS UNBOUNDED PRECEDING) AS run, {key} AS worst_key FROM marked), "
         "episodes AS (SELECT uid, item, dir, count(*) AS readings, max(severity) AS severity, "
-        f"arg_max(band, {key}) AS band, arg_max(value, {key}) AS worst_value, "
-        f"arg_max(sbp, {key}) AS sbp, arg_max(dbp, {key}) AS dbp, "
-        f"arg_max(event_time, {key}) AS worst_time, "
+        "arg_max(band, worst_key) AS band, arg_max(value, worst_key) AS worst_value, "
+        "arg_max(sbp, worst_key) AS sbp, arg_max(dbp, worst_key) AS dbp, "
+        "arg_max(event_time, worst_key) AS worst_time, "
         "min(event_time) AS start_time, max(event_time) AS end_time FROM runs "
         f"GROUP BY uid, item, dir, run HAVING count(*) >= {MIN_EPISODE_READINGS}) "
         f"SELECT u.user_id, {item_metric_sql('e.item')} AS metric, "
