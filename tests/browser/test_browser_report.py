@@ -31,6 +31,8 @@ from healthpipe.synthetic import SyntheticSpec, generate_csv
 PHONE, DESKTOP = 390, 1280
 # A long file name with no break opportunity: the header must wrap it, not widen the page.
 SOURCE_NAME = "ward-7-" + "x" * 60 + ".csv"
+# Read at import: the autouse fixture in tests/conftest.py clears HEALTHPIPE_* for each test.
+SCREENSHOTS = os.environ.get("HEALTHPIPE_SCREENSHOTS", "")
 
 FLAGS = (
     "--headless",
@@ -102,8 +104,7 @@ def browser(chromium: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def screenshot_dir(tmp_path: Path) -> Path:
-    wanted = os.environ.get("HEALTHPIPE_SCREENSHOTS")
-    folder = Path(wanted) if wanted else tmp_path
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
