@@ -1,14 +1,22 @@
-"""Grounding: every number an analyst writes must be a number of the facts it was given.
+"""Grounding: every number an analyst writes must be a number of the facts it was given,
+and of the same vital.
 
 A number matches a fact when one rounds to the other ("140" and "140.2" both match the fact
 140.24, and "140.2397" matches it too; "2,500" matches 2,499.25 because a round number
 with two or more significant digits is read at the precision of its last non-zero digit).
 A percentage matches a fact, or the share of two numbers quoted in the same text ("928 of
-951 readings (97.6%)"). Numbers inside words and labels (SpO2, NEWS2, P01) are not numbers.
+951 readings (97.6%)"). Numbers inside words and labels (SpO2, NEWS2, P01) are not numbers;
+numbers written as words ("two hundred and thirty") are (`numbers.py`).
 
-An insight or recommendation quoting an unsupported number is dropped and recorded. The
-whole output is rejected (`ok` is False) when the summary is unsupported, when a list
-would become empty, or when more than `max_dropped_share` of the texts are dropped.
+A number said of a vital ("mean heart rate 230 bpm", see `numbers.said_of`) must match a
+fact of that vital (under `metrics.heart_rate`, an episode of metric `heart_rate`, …) or a
+fact of no vital in particular (a count, a share); matching only another vital's facts
+makes it `misattributed` (230 was a systolic value).
+
+An insight or recommendation quoting an unsupported or misattributed number is dropped and
+recorded. The whole output is rejected (`ok` is False) when the summary is unsupported,
+when a list would become empty, or when more than `max_dropped_share` of the texts are
+dropped. `check_llm_output` first applies the meaning guard (`sanitize.py`, `meaning.py`).
 """
 
 from __future__ import annotations
@@ -18,26 +26,35 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthpipe.analysts.meaning import guard_text, has_high_findings, risk_floor
+from healthpipe.analysts.numbers import NO_METRIC, Quoted, key_metrics, quoted_numbers
+from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.insights import InsightSet
 
-NUMBER = re.compile(r"(?<![A-Za-z0-9_.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(\s?%)?")
+__all__ = [
+    "Fact",
+    "GroundingResult",
+    "Quoted",
+    "check_grounding",
+    "check_llm_output",
+    "fact_numbers",
+    "quoted_numbers",
+    "removed_statements",
+    "unsupported_numbers",
+]
+
 EMBEDDED_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 MAX_DROPPED_SHARE = 0.5
 EPSILON = 1e-9
-
-
-@dataclass(frozen=True)
-class Quoted:
-    text: str
-    value: float
-    tolerance: float
-    percent: bool
+LABEL_KEYS = ("metric", "vital", "kind", "parameter", "category")
+FIELDS = ("insights", "recommendations")
 
 
 @dataclass(frozen=True)
 class Fact:
     value: float
     tolerance: float  # a float fact given as 1.54 also supports a quoted 1.5422
+    metrics: frozenset[str] = NO_METRIC  # the vital(s) the fact is of (empty: none)
 
 
 @dataclass
@@ -48,38 +65,27 @@ class GroundingResult:
     dropped: list[dict[str, Any]] = field(default_factory=list)
     ok: bool = True
     problem: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # risk, stripped (LLM output only)
 
     def record(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "checked": self.checked,
             "numbers": self.numbers,
             "dropped": self.dropped,
+            "removed": len(self.dropped),
+            **self.extra,
         }
         if self.problem:
             out["problem"] = self.problem
         return out
 
 
-def _tolerance(integer: str, decimals: str | None) -> float:
-    if decimals:
-        return 0.5 * 10.0 ** -len(decimals) + EPSILON
-    digits = integer.replace(",", "").lstrip("0")
-    trailing = len(digits) - len(digits.rstrip("0"))
-    significant = len(digits) - trailing
-    if trailing and significant >= 2:
-        return 0.5 * 10.0**trailing + EPSILON
-    return 0.5 + EPSILON
-
-
-def quoted_numbers(text: str) -> list[Quoted]:
-    out = []
-    for match in NUMBER.finditer(text):
-        integer, decimals, percent = match.group(1), match.group(2), match.group(3)
-        value = float(integer.replace(",", "") + (f".{decimals}" if decimals else ""))
-        out.append(
-            Quoted(match.group(0).strip(), value, _tolerance(integer, decimals), bool(percent))
-        )
-    return out
+def removed_statements(grounding: dict[str, Any]) -> int:
+    """Statements removed from what a reader was about to see, the LLM's included after a
+    fallback."""
+    own = len(grounding.get("dropped") or [])
+    llm = grounding.get("llm") or {}
+    return own + len(llm.get("dropped") or [])
 
 
 def _float_tolerance(value: float) -> float:
@@ -91,32 +97,39 @@ def _float_tolerance(value: float) -> float:
 
 
 def fact_numbers(facts: Any) -> list[Fact]:
-    """Every number in the facts: values, and numbers inside keys and strings."""
-    found: dict[float, float] = {0.0: 0.0}  # "0 in crisis" states an absence, not a figure
+    """Every number in the facts (values, numbers inside keys and strings), each with the
+    vital(s) its place names: a key on its path ("heart_rate", "low_spo2") or a label of its
+    object ({"metric": "systolic_bp", "peak_value": 230})."""
+    found: dict[tuple[float, frozenset[str]], float] = {(0.0, NO_METRIC): 0.0}
+    # "0 in crisis" states an absence, not a figure
 
-    def add(value: float, tolerance: float) -> None:
-        found[value] = max(found.get(value, 0.0), tolerance)
+    def add(value: float, tolerance: float, scope: frozenset[str]) -> None:
+        key = (value, scope)
+        found[key] = max(found.get(key, 0.0), tolerance)
 
-    def walk(node: Any) -> None:
+    def walk(node: Any, scope: frozenset[str]) -> None:
         if isinstance(node, bool) or node is None:
             return
         if isinstance(node, int):
-            add(abs(float(node)), 0.0)
+            add(abs(float(node)), 0.0, scope)
         elif isinstance(node, float):
-            add(abs(node), _float_tolerance(node))
+            add(abs(node), _float_tolerance(node), scope)
         elif isinstance(node, str):
             for number in EMBEDDED_NUMBER.findall(node):
-                add(float(number), 0.0)
+                add(float(number), 0.0, scope)
         elif isinstance(node, dict):
+            labels = [node[k] for k in LABEL_KEYS if isinstance(node.get(k), str)]
+            inner = scope.union(*(key_metrics(label) for label in labels))
             for key, value in node.items():
-                walk(str(key))
-                walk(value)
+                child = inner | key_metrics(str(key))
+                walk(str(key), child)
+                walk(value, child)
         elif isinstance(node, list | tuple):
             for value in node:
-                walk(value)
+                walk(value, scope)
 
-    walk(facts)
-    return [Fact(value, tolerance) for value, tolerance in sorted(found.items())]
+    walk(facts, NO_METRIC)
+    return [Fact(v, t, m) for (v, m), t in sorted(found.items(), key=lambda kv: kv[0][0])]
 
 
 def _near(quoted: Quoted, facts: Iterable[Fact]) -> bool:
@@ -124,48 +137,149 @@ def _near(quoted: Quoted, facts: Iterable[Fact]) -> bool:
     return any(abs(quoted.value - f.value) <= max(quoted.tolerance, f.tolerance) for f in facts)
 
 
-def unsupported_numbers(text: str, facts: list[Fact]) -> tuple[int, list[str]]:
-    """(how many numbers were checked, the ones no fact supports)."""
+def _check_numbers(text: str, facts: list[Fact]) -> tuple[int, list[str], list[str]]:
+    """(numbers checked, unsupported ones, misattributed ones as "230 (heart_rate)")."""
     quoted = quoted_numbers(text)
     plain = [q.value for q in quoted if not q.percent]
     shares = [Fact(100.0 * a / b, 0.0) for a in plain for b in plain if b > 0 and a <= b]
-    bad = []
+    bad: list[str] = []
+    misattributed: list[str] = []
     for q in quoted:
-        if _near(q, facts) or (q.percent and _near(q, shares)):
+        if q.percent and _near(q, shares):
             continue
-        bad.append(q.text)
-    return len(quoted), bad
+        if not q.metrics:
+            if not _near(q, facts):
+                bad.append(q.text)
+            continue
+        fitting = [f for f in facts if not f.metrics or f.metrics & q.metrics]
+        if _near(q, fitting):
+            continue
+        if _near(q, facts):
+            misattributed.append(f"{q.text} ({'/'.join(sorted(q.metrics))})")
+        else:
+            bad.append(q.text)
+    return len(quoted), bad, misattributed
+
+
+def unsupported_numbers(text: str, facts: list[Fact]) -> tuple[int, list[str]]:
+    """(how many numbers were checked, the ones no fact of their vital supports)."""
+    count, bad, misattributed = _check_numbers(text, facts)
+    return count, bad + [m.split(" (", 1)[0] for m in misattributed]
+
+
+def _drop_record(field_name: str, text: str, bad: list[str], wrong: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "field": field_name,
+        "text": text,
+        "reason": "unsupported_number" if bad else "misattributed_number",
+        "unsupported": bad + [m.split(" (", 1)[0] for m in wrong],
+    }
+    if wrong:
+        record["misattributed"] = wrong
+    return record
+
+
+def _ground(
+    texts: dict[str, list[str]],
+    summary: str,
+    facts: dict[str, Any],
+    *,
+    checked: int,
+    dropped: list[dict[str, Any]],
+    max_dropped_share: float,
+) -> tuple[dict[str, list[str]], int, str | None]:
+    """Drop the texts quoting unsupported numbers; (kept texts, numbers checked, problem)."""
+    numbers = fact_numbers(facts)
+    quoted_total = 0
+    kept: dict[str, list[str]] = {name: [] for name in FIELDS}
+    for field_name in FIELDS:
+        for text in texts[field_name]:
+            count, bad, wrong = _check_numbers(text, numbers)
+            quoted_total += count
+            if bad or wrong:
+                dropped.append(_drop_record(field_name, text, bad, wrong))
+            else:
+                kept[field_name].append(text)
+    count, bad, wrong = _check_numbers(summary, numbers)
+    quoted_total += count
+    texts_dropped = sum(1 for d in dropped if d["field"] in FIELDS and d.get("whole", True))
+    problem = None
+    if bad or wrong:
+        dropped.append(_drop_record("summary", summary, bad, wrong))
+        problem = "the summary quotes unsupported numbers"
+    elif not summary:
+        problem = "no statement of the summary is left after removing unsafe ones"
+    elif not kept["insights"] or not kept["recommendations"]:
+        problem = "no insight or no recommendation is left after dropping unsupported ones"
+    elif texts_dropped > max_dropped_share * checked:
+        problem = f"{texts_dropped} of {checked} texts quote unsupported numbers"
+    return kept, quoted_total, problem
 
 
 def check_grounding(
     result: InsightSet, facts: dict[str, Any], *, max_dropped_share: float = MAX_DROPPED_SHARE
 ) -> GroundingResult:
-    numbers = fact_numbers(facts)
-    checked = 0
-    quoted_total = 0
+    """The number check alone (the builtin analyst's text)."""
+    texts = {name: list(getattr(result, name)) for name in FIELDS}
+    checked = sum(len(v) for v in texts.values()) + 1
     dropped: list[dict[str, Any]] = []
-    kept: dict[str, list[str]] = {"insights": [], "recommendations": []}
-    for field_name in ("insights", "recommendations"):
-        for text in getattr(result, field_name):
-            checked += 1
-            count, bad = unsupported_numbers(text, numbers)
-            quoted_total += count
-            if bad:
-                dropped.append({"field": field_name, "text": text, "unsupported": bad})
-            else:
-                kept[field_name].append(text)
-    checked += 1
-    count, summary_bad = unsupported_numbers(result.summary, numbers)
-    quoted_total += count
-    problem = None
-    if summary_bad:
-        dropped.append({"field": "summary", "text": result.summary, "unsupported": summary_bad})
-        problem = "the summary quotes unsupported numbers"
-    elif not kept["insights"] or not kept["recommendations"]:
-        problem = "no insight or no recommendation is left after dropping unsupported ones"
-    elif len(dropped) > max_dropped_share * checked:
-        problem = f"{len(dropped)} of {checked} texts quote unsupported numbers"
+    kept, quoted, problem = _ground(
+        texts,
+        result.summary,
+        facts,
+        checked=checked,
+        dropped=dropped,
+        max_dropped_share=max_dropped_share,
+    )
     if problem:
-        return GroundingResult(None, checked, quoted_total, dropped, ok=False, problem=problem)
-    grounded = result.model_copy(update=kept)
-    return GroundingResult(grounded, checked, quoted_total, dropped)
+        return GroundingResult(None, checked, quoted, dropped, ok=False, problem=problem)
+    return GroundingResult(result.model_copy(update=kept), checked, quoted, dropped)
+
+
+def check_llm_output(
+    result: InsightSet,
+    facts: dict[str, Any],
+    brief: dict[str, Any],
+    *,
+    max_dropped_share: float = MAX_DROPPED_SHARE,
+) -> GroundingResult:
+    """A model's output made safe to show: URLs and markup stripped, risk raised to the
+    computed one, unsafe statements removed (`meaning.py`), then the number check."""
+    high = has_high_findings(brief)
+    dropped: list[dict[str, Any]] = []
+    stripped: dict[str, int] = {}
+    texts: dict[str, list[str]] = {name: [] for name in FIELDS}
+
+    def clean(field_name: str, text: str) -> str:
+        plain = strip_markup(text)
+        for kind, n in plain.kinds.items():
+            stripped[kind] = stripped.get(kind, 0) + n
+        guarded = guard_text(field_name, plain.text, high_findings=high)
+        for i, record in enumerate(guarded.removed):
+            record["whole"] = i == 0 and not guarded.kept  # one text, counted once
+        dropped.extend(guarded.removed)
+        if not guarded.kept and not guarded.removed and field_name != "summary":
+            dropped.append(
+                {"field": field_name, "text": "", "reason": "empty_after_stripping", "whole": True}
+            )
+        return guarded.kept
+
+    for field_name in FIELDS:
+        for text in getattr(result, field_name):
+            kept_text = clean(field_name, text)
+            if kept_text:
+                texts[field_name].append(kept_text)
+    summary = clean("summary", result.summary)
+    checked = len(result.insights) + len(result.recommendations) + 1
+    kept, quoted, problem = _ground(
+        texts, summary, facts, checked=checked, dropped=dropped,
+        max_dropped_share=max_dropped_share,
+    )  # fmt: skip
+    risk, risk_record = risk_floor(result.risk_level, brief)
+    extra: dict[str, Any] = {"risk": risk_record, "stripped": stripped}
+    for record in dropped:
+        record.pop("whole", None)
+    if problem:
+        return GroundingResult(None, checked, quoted, dropped, False, problem, extra)
+    safe = result.model_copy(update={**kept, "summary": summary, "risk_level": risk})
+    return GroundingResult(safe, checked, quoted, dropped, extra=extra)

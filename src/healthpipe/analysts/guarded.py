@@ -6,8 +6,10 @@ a retry after a rejected answer tells the model why it was rejected (at temperat
 same prompt would likely give the same answer).
 Timeouts, missing credentials, access denied, unknown models, bad requests, refusals and
 truncated output are not: a second identical call would fail the same way, or double the
-wait. Then the builtin analyst writes the result, and the report records the reason, the
-model that was tried and the tokens the failed attempts cost. LLM failures never raise.
+wait. One deadline (the primary's `deadline_seconds`) covers every attempt and the wait
+between them: a retry that would start after it is not made. Then the builtin analyst
+writes the result, and the report records the reason, the model that was tried, the tokens
+the failed attempts cost and what the failed answers had removed. LLM failures never raise.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.errors import AnalystError
+from healthpipe.analysts.grounding import removed_statements
 from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.domain.insights import AnalystReport, Usage
 from healthpipe.ports import Analyst
@@ -29,15 +32,28 @@ logger = logging.getLogger("healthpipe.analyst")
 
 
 FEEDBACK_REASONS = frozenset({"malformed_output", "schema_invalid", "ungrounded"})
+MIN_ATTEMPT_SECONDS = 0.05  # a retry with less time than this left is not made
+UNSAFE_REASONS = {
+    "reassurance": "reassurance while high findings exist",
+    "diagnosis": "diagnosis",
+    "medication": "medication",
+}
 
 
 def _feedback(error: AnalystError) -> str:
     """Why the previous answer was rejected, for the retry prompt."""
     text = error.detail
     if error.grounding:
-        bad = [n for d in error.grounding.get("dropped", []) for n in d.get("unsupported", [])]
+        dropped = error.grounding.get("dropped", [])
+        bad = [n for d in dropped if "misattributed" not in d for n in d.get("unsupported", [])]
         if bad:
             text += "; numbers not in the facts: " + ", ".join(dict.fromkeys(bad))
+        wrong = [n for d in dropped for n in d.get("misattributed", [])]
+        if wrong:
+            text += "; numbers of another vital: " + ", ".join(dict.fromkeys(wrong))
+        unsafe = [UNSAFE_REASONS[d["reason"]] for d in dropped if d.get("reason") in UNSAFE_REASONS]
+        if unsafe:
+            text += "; statements removed as " + ", ".join(dict.fromkeys(unsafe))
     return text
 
 
@@ -61,13 +77,14 @@ class GuardedAnalyst(Analyst):
         spent = Usage()
         error: AnalystError | None = None
         attempts = 0
+        deadline = self.primary.new_deadline()
         while attempts < MAX_ATTEMPTS:
             attempts += 1
             try:
+                feedback = None
                 if error is not None and error.reason in FEEDBACK_REASONS:
-                    report = self.primary.analyze_again(brief, _feedback(error))
-                else:
-                    report = self.primary.analyze(brief)
+                    feedback = _feedback(error)
+                report = self.primary.attempt(brief, feedback=feedback, deadline=deadline)
             except AnalystError as exc:
                 error, spent = exc, spent.plus(exc.usage)
             except Exception as exc:  # an adapter bug must not stop the pipeline
@@ -95,10 +112,13 @@ class GuardedAnalyst(Analyst):
                     }
                 },
             )
-            if not error.retryable:
+            if not error.retryable or attempts >= MAX_ATTEMPTS:
                 break
-            if attempts < MAX_ATTEMPTS:
-                self.sleep(self._delay(error))
+            delay = self._delay(error)
+            if deadline - time.monotonic() - delay < MIN_ATTEMPT_SECONDS:
+                error.detail += "; no time left for a retry within the total deadline"
+                break
+            self.sleep(delay)
         assert error is not None
         return self._fall_back(brief, error, attempts, spent)
 
@@ -113,6 +133,7 @@ class GuardedAnalyst(Analyst):
         grounding = dict(report.grounding)
         if error.grounding is not None:
             grounding["llm"] = error.grounding
+        grounding["removed"] = removed_statements(grounding)
         return report.model_copy(
             update={
                 "fallback_reason": error.reason,

@@ -1,14 +1,24 @@
-"""The shared half of every LLM analyst: prompt, parse, validate, ground, account.
+"""The shared half of every LLM analyst: prompt, parse, validate, guard, ground, account.
 
 An adapter (Bedrock Converse, an OpenAI-compatible endpoint) only fills in `_complete`:
 send the prompt, return the raw output and token counts, and translate its library's
 errors into AnalystError. Failures propagate as AnalystError; the guarded analyst decides
 whether to retry or fall back.
+
+Every answer goes through `grounding.check_llm_output`: URLs and markup stripped, the risk
+level raised to the computed one, unsafe statements (reassurance while high findings exist,
+diagnoses, medications) removed, numbers checked against the facts of their vital.
+
+One deadline (`deadline_seconds`, from `llm_timeout_seconds`) covers the whole exchange:
+the call runs in a worker thread and the analyst stops waiting for it when the deadline
+passes, whatever the library does (an endpoint trickling one byte at a time never trips a
+read timeout). The guarded analyst gives its retries the same deadline.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from abc import abstractmethod
 from dataclasses import dataclass
@@ -16,7 +26,7 @@ from typing import Any
 
 from healthpipe.analysts.cost import Prices, usage_with_cost
 from healthpipe.analysts.errors import AnalystError
-from healthpipe.analysts.grounding import MAX_DROPPED_SHARE, check_grounding
+from healthpipe.analysts.grounding import MAX_DROPPED_SHARE, check_llm_output
 from healthpipe.analysts.output import parse_insight_set
 from healthpipe.analysts.prompt import (
     MAX_INPUT_TOKENS,
@@ -29,6 +39,7 @@ from healthpipe.domain.insights import AnalystReport, Usage
 from healthpipe.ports import Analyst
 
 DEFAULT_MAX_OUTPUT_TOKENS = 1200
+DEFAULT_DEADLINE_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,11 @@ class LLMAnalyst(Analyst):
         max_input_tokens: int = MAX_INPUT_TOKENS,
         max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
         max_dropped_share: float = MAX_DROPPED_SHARE,
+        deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
         self.model = model
+        self.deadline_seconds = deadline_seconds
+        self.deadline_at: float | None = None  # time.monotonic() value of the current call
         self.prices = prices
         self.max_input_tokens = max_input_tokens
         self.max_output_tokens = max_output_tokens
@@ -77,21 +91,59 @@ class LLMAnalyst(Analyst):
             estimated=estimated,
         )
 
-    def analyze_again(self, brief: dict[str, Any], feedback: str) -> AnalystReport:
-        """A second attempt that tells the model why its first answer was rejected."""
+    def new_deadline(self) -> float:
+        return time.monotonic() + self.deadline_seconds
+
+    def attempt(
+        self, brief: dict[str, Any], *, feedback: str | None = None, deadline: float | None = None
+    ) -> AnalystReport:
+        """One attempt before `deadline` (a time.monotonic() value); `feedback` tells the
+        model why its previous answer was rejected."""
         started = time.perf_counter()
-        report = self._run(brief, feedback)
+        report = self._run(brief, feedback, self.new_deadline() if deadline is None else deadline)
         report.latency_ms = int((time.perf_counter() - started) * 1000)
         return report
 
-    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
-        return self._run(brief, None)
+    def analyze_again(self, brief: dict[str, Any], feedback: str) -> AnalystReport:
+        """A second attempt that tells the model why its first answer was rejected."""
+        return self.attempt(brief, feedback=feedback)
 
-    def _run(self, brief: dict[str, Any], feedback: str | None) -> AnalystReport:
+    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
+        return self._run(brief, None, self.new_deadline())
+
+    def _complete_before(self, prompt: Prompt, deadline: float) -> Completion:
+        """`_complete` in a worker thread; a timeout AnalystError once `deadline` passes."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AnalystError("timeout", "the total deadline passed before the call")
+        self.deadline_at = deadline
+        outcome: list[Completion | BaseException] = []
+        done = threading.Event()
+
+        def call() -> None:
+            try:
+                outcome.append(self._complete(prompt))
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name="llm-call", daemon=True).start()
+        if not done.wait(remaining):
+            raise AnalystError(
+                "timeout",
+                f"no complete answer within the total deadline of {self.deadline_seconds:g}s",
+            )
+        result = outcome[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def _run(self, brief: dict[str, Any], feedback: str | None, deadline: float) -> AnalystReport:
         prompt = build_prompt(
             brief, self.output_mode, max_input_tokens=self.max_input_tokens, feedback=feedback
         )
-        completion = self._complete(prompt)
+        completion = self._complete_before(prompt, deadline)
         usage = self.usage(
             prompt, completion.input_tokens, completion.output_tokens, completion.output
         )
@@ -100,7 +152,9 @@ class LLMAnalyst(Analyst):
         except AnalystError as exc:
             exc.usage = usage
             raise
-        grounding = check_grounding(parsed, prompt.facts, max_dropped_share=self.max_dropped_share)
+        grounding = check_llm_output(
+            parsed, prompt.facts, brief, max_dropped_share=self.max_dropped_share
+        )
         record = grounding.record() | {"prompt_tokens_estimate": prompt.estimated_input_tokens}
         if grounding.result is None:
             raise AnalystError(
@@ -120,4 +174,7 @@ class LLMAnalyst(Analyst):
 
     @abstractmethod
     def _complete(self, prompt: Prompt) -> Completion:
-        """Send `prompt`; raise AnalystError (with the usage spent, if known) on failure."""
+        """Send `prompt`; raise AnalystError (with the usage spent, if known) on failure.
+
+        Runs in a worker thread; `self.deadline_at` is the deadline it may use to stop early.
+        """

@@ -17,6 +17,7 @@ from botocore.stub import ANY, Stubber
 
 from healthpipe.adapters.aws import bedrock_analyst
 from healthpipe.adapters.aws.bedrock_analyst import BedrockAnalyst
+from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.prompt import TOOL_NAME, insight_schema
 from healthpipe.config import Settings
@@ -99,7 +100,9 @@ def test_tool_use_answer_becomes_the_report_with_usage_and_cost(
     assert report.provider == "bedrock" and report.model == MODEL
     assert report.fallback_reason is None and report.attempts == 1
     assert report.result.insights == good_answer["insights"]
-    assert report.result.risk_level == "high"
+    computed = risk_level(synthetic_brief)  # never below what the facts give
+    assert report.result.risk_level == computed
+    assert report.grounding["risk"]["raised"] == (computed != good_answer["risk_level"])
     assert (report.usage.input_tokens, report.usage.output_tokens) == (2000, 300)
     assert report.usage.cost_usd == pytest.approx(2000 / 1000 * 0.00006 + 300 / 1000 * 0.00024)
     assert report.grounding["dropped"] == [] and report.grounding["checked"] == 6

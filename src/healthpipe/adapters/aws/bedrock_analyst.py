@@ -6,6 +6,11 @@ The client is built on first use (so missing credentials become a fallback, not 
 with botocore's standard retry mode (exponential backoff with jitter on throttling), a
 connect and a read timeout. `modelId` may be a foundation-model id
 (`amazon.nova-lite-v1:0`) or an inference-profile id (`us.amazon.nova-lite-v1:0`).
+
+botocore's read timeout and retries are per call; the one total deadline of the exchange
+(`deadline_seconds`, from `llm_timeout_seconds`) is enforced by LLMAnalyst, which stops
+waiting for the call when it passes. The answer goes through the same meaning guard and
+grounding as every LLM analyst's (`analysts/llm.py`).
 """
 
 from __future__ import annotations

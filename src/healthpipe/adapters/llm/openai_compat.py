@@ -7,10 +7,16 @@ temperature 0. HTTP failures are translated at the boundary: 429 -> throttled (w
 server's Retry-After), 5xx -> server_error, 401/403 -> access_denied, 404 ->
 model_not_found, other 4xx -> bad_request, timeouts -> timeout, refused connections ->
 unavailable.
+
+The body is streamed and the call's deadline (`deadline_at`, set by LLMAnalyst) is checked
+after every chunk, with no read waiting longer than the time left: an endpoint that sends
+one byte every 2 s cannot hold the call past its deadline (httpx's read timeout restarts
+on every byte). Bodies above MAX_BODY_BYTES are refused as malformed.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -20,6 +26,8 @@ from healthpipe.analysts.llm import Completion, LLMAnalyst
 from healthpipe.analysts.prompt import Prompt
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+MAX_BODY_BYTES = 4_000_000
+KEPT_HEADERS = ("content-type", "retry-after")
 STATUS_REASONS = {
     401: "access_denied",
     403: "access_denied",
@@ -60,13 +68,17 @@ class OpenAICompatAnalyst(LLMAnalyst):
         transport: httpx.BaseTransport | None = None,
         **options: Any,
     ) -> None:
+        options.setdefault("deadline_seconds", timeout_seconds)
         super().__init__(model, **options)
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key
-        self.timeout = httpx.Timeout(
-            timeout_seconds, connect=min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
-        )
+        self.timeout_seconds = timeout_seconds
         self.transport = transport
+
+    def _timeout(self, deadline: float) -> httpx.Timeout:
+        """The per-operation timeouts, never longer than the time left."""
+        left = max(0.001, min(self.timeout_seconds, deadline - time.monotonic()))
+        return httpx.Timeout(left, connect=min(CONNECT_TIMEOUT_SECONDS, left))
 
     def request_body(self, prompt: Prompt) -> dict[str, Any]:
         return {
@@ -82,15 +94,38 @@ class OpenAICompatAnalyst(LLMAnalyst):
 
     def _post(self, prompt: Prompt) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        deadline = self.deadline_at or self.new_deadline()
+        timeout = self._timeout(deadline)
         try:
-            with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
-                return client.post(self.url, json=self.request_body(prompt), headers=headers)
+            with (
+                httpx.Client(timeout=timeout, transport=self.transport) as client,
+                client.stream(
+                    "POST", self.url, json=self.request_body(prompt), headers=headers
+                ) as response,
+            ):
+                body = self._read_body(response, deadline)
         except httpx.TimeoutException as exc:
-            raise AnalystError(
-                "timeout", f"{type(exc).__name__} after {self.timeout.read}s"
-            ) from exc
+            raise AnalystError("timeout", f"{type(exc).__name__} after {timeout.read:g}s") from exc
         except httpx.HTTPError as exc:
             raise AnalystError("unavailable", f"{type(exc).__name__}: {exc}") from exc
+        kept = {k: v for k, v in response.headers.items() if k.lower() in KEPT_HEADERS}
+        return httpx.Response(response.status_code, headers=kept, content=body)
+
+    def _read_body(self, response: httpx.Response, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise AnalystError(
+                    "timeout",
+                    f"the answer was still arriving at the total deadline of "
+                    f"{self.deadline_seconds:g}s",
+                )
+            if size > MAX_BODY_BYTES:
+                raise AnalystError("malformed_output", f"the answer exceeds {MAX_BODY_BYTES} bytes")
+        return b"".join(chunks)
 
     def _complete(self, prompt: Prompt) -> Completion:
         response = self._post(prompt)
