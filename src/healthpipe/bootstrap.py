@@ -67,6 +67,7 @@ def build_analyst(settings: Settings, session: Any | None = None) -> Analyst:
                 session=session,
             ),
             prices=settings.llm_price(settings.bedrock_model_id),
+            deadline_seconds=settings.llm_timeout_seconds,
         )
     elif settings.analyst == "openai":
         from healthpipe.adapters.llm.openai_compat import OpenAICompatAnalyst

@@ -249,7 +249,10 @@ def _metrics(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _analyst(analysis: dict[str, Any]) -> dict[str, str]:
     info, usage = analysis.get("analyst") or {}, analysis.get("usage") or {}
-    dropped = len((analysis.get("grounding") or {}).get("dropped") or [])
+    grounding = analysis.get("grounding") or {}  # "removed": all the guards took out
+    dropped = int(grounding.get("removed", len(grounding.get("dropped") or [])))
+    risk = grounding.get("risk") or {}
+    raised_from = str(risk.get("model") or "") if risk.get("raised") else ""
     return {
         "provider": neutralise(info.get("provider") or "unknown", 60),
         "model": neutralise(info.get("model") or "unknown", 100),
@@ -257,6 +260,7 @@ def _analyst(analysis: dict[str, Any]) -> dict[str, str]:
         "tokens": count(int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)),
         "cost": f"${float(usage.get('cost_usd') or 0):.4f}",
         "dropped": str(dropped),
+        "risk_raised_from": neutralise(raised_from, 10),
     }
 
 
