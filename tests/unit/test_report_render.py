@@ -75,13 +75,17 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
             "total": 321,
             "readings_flagged": 250,
             "by_severity": {"low": 200, "medium": 80, "high": 41},
-            "by_kind": {"tachycardia": 150, "low_spo2": 100, "hypertensive_crisis": 71},
+            "by_kind": {
+                "tachycardia_news2_3": 150,
+                "low_spo2_news2_2": 100,
+                "hypertensive_crisis": 71,
+            },
             "top": [
                 {
                     "user_id": "u1",
                     "event_time": "2026-11-01T01:00:00+00:00",
                     "metric": "heart_rate",
-                    "kind": "tachycardia",
+                    "kind": "tachycardia_news2_3",
                     "severity": "high",
                     "value": 151.0,
                     "rule": "news2",
@@ -90,7 +94,7 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
                     "user_id": "u2",
                     "event_time": "2026-11-01T01:05:00+00:00",
                     "metric": "spo2",
-                    "kind": "low_spo2",
+                    "kind": "low_spo2_news2_2",
                     "severity": "medium",
                     "value": 93.0,
                     "rule": "news2",
@@ -108,7 +112,7 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
                 {
                     "user_id": "u1",
                     "metric": "heart_rate",
-                    "kind": "tachycardia",
+                    "kind": "tachycardia_news2_3",
                     "severity": "high",
                     "readings": 12,
                     "start_time": "2026-11-01T01:00:00+00:00",
@@ -119,7 +123,7 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
                 {
                     "user_id": "u2",
                     "metric": "spo2",
-                    "kind": "low_spo2",
+                    "kind": "low_spo2_news2_2",
                     "severity": "medium",
                     "readings": 4,
                     "start_time": "2026-11-01T03:00:00+00:00",
@@ -293,7 +297,7 @@ def test_report_names_the_clinical_references_and_disclaimer(charts: list[Chart]
     text, html = _parts(_message(make_analysis(), charts))
     for part in (text, html):
         assert "NEWS2" in part and "ACC/AHA 2017" in part
-        assert "Tachycardia" in part and "heart rate ≥ 91 bpm" in part
+        assert "Tachycardia (NEWS2 3)" in part and "heart rate ≥ 131 bpm" in part
         assert "not a diagnosis" in part.lower()
         assert "bedrock" in part and "amazon.nova-lite-v1:0" in part  # provenance
         assert "rejected/dt=2026-11-25/ward-7-0123456789abcdef_rejected.csv" in part

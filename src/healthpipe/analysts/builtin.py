@@ -10,28 +10,38 @@ from __future__ import annotations
 from typing import Any
 
 from healthpipe.analysts.grounding import check_grounding
-from healthpipe.domain.insights import AnalystReport, InsightSet, RiskLevel
+from healthpipe.domain import clinical
+from healthpipe.domain.brief import NOT_ASSESSABLE, VITAL_WORDS, plural
+from healthpipe.domain.insights import MAX_ITEMS, AnalystReport, InsightSet, RiskLevel
 from healthpipe.ports import Analyst
 
-KIND_LABELS = {
-    "tachycardia": "tachycardia (heart rate above 90 bpm)",
-    "bradycardia": "bradycardia (heart rate of 50 bpm or less)",
-    "low_spo2": "low SpO2 (95% or less)",
-    "hypotension": "low systolic pressure (110 mmHg or less)",
-    "hypothermia": "low temperature (36.0 °C or less)",
-    "fever": "raised temperature (above 38.0 °C)",
-    "hypertension_stage_1": "stage 1 hypertension",
-    "hypertension_stage_2": "stage 2 hypertension",
-    "hypertensive_crisis": "hypertensive crisis (above 180/120 mmHg)",
-    "baseline_deviation": "deviation from a participant's own baseline",
-}
+HIGH_SENTENCES = 5  # participants named one by one in the insights; all are in the review list
 
 
 def _label(kind: str) -> str:
-    return KIND_LABELS.get(kind, kind.replace("_", " "))
+    """A kind as the chart names it, from the single source (`clinical.KINDS`)."""
+    if kind == "baseline_deviation":
+        return "deviation from a participant's own baseline"
+    info = clinical.KINDS.get(kind)
+    if info is None:
+        return kind.replace("_", " ")
+    return f"{info.label[:1].lower()}{info.label[1:]} ({info.criterion})"
+
+
+def _assessable(brief: dict[str, Any]) -> bool:
+    return bool((brief.get("assessment") or {}).get("assessable", int(brief["readings"]) > 0))
+
+
+def _has_kind(by_kind: dict[str, Any], *prefixes: str) -> bool:
+    return any(str(k).startswith(prefixes) and int(n or 0) for k, n in by_kind.items())
 
 
 def risk_level(brief: dict[str, Any]) -> RiskLevel:
+    """The cohort's risk from its findings. A file without valid readings has no risk level:
+    the analysis stores "not assessable" instead (`domain/brief.assessment_fields`); the
+    level returned for it here is never "low"."""
+    if not _assessable(brief):
+        return "moderate"
     severity = brief["anomalies"]["by_severity"]
     readings = max(int(brief["readings"]), 1)
     high = int(severity.get("high", 0))
@@ -66,98 +76,195 @@ class BuiltinAnalyst(Analyst):
 
     @staticmethod
     def _insights(brief: dict[str, Any]) -> list[str]:
+        if not _assessable(brief):
+            return _not_assessable_insights(brief)
+        out = _high_insights(brief)
         readings = int(brief["readings"])
         anomalies = brief["anomalies"]
         severity = anomalies["by_severity"]
         shares = brief["shares_pct"]
-        out = [
-            f"{anomalies['readings_flagged']} of {readings} valid readings "
-            f"({shares['readings_flagged']}%) had at least one finding; "
-            f"{severity.get('high', 0)} findings were high severity, "
-            f"{severity.get('medium', 0)} medium and {severity.get('low', 0)} low."
-        ]
-        by_kind = anomalies["by_kind"]
-        if by_kind:
-            kind, count = next(iter(by_kind.items()))
-            out.append(f"The most frequent finding was {_label(kind)}: {count} findings.")
-        news2 = brief["news2_partial"]
+        high, medium = int(severity.get("high", 0)), int(severity.get("medium", 0))
         out.append(
-            f"{news2['readings_score_5_or_more']} readings had a partial NEWS2 score of 5 or "
-            f"more (the urgent-review threshold) and {news2['readings_score_7_or_more']} of 7 "
-            "or more; respiration rate and consciousness are not in the data."
+            f"{anomalies['readings_flagged']:,} of {plural(readings, 'valid reading')} "
+            f"({shares['readings_flagged']}%) had at least one finding; "
+            f"{plural(high, 'finding')} {'was' if high == 1 else 'were'} high severity, "
+            f"{medium:,} medium and {int(severity.get('low', 0)):,} low."
         )
+        by_kind = anomalies.get("headline_by_kind") or anomalies["by_kind"]
+        clinical_kinds = {k: n for k, n in by_kind.items() if k != "baseline_deviation" and n}
+        if clinical_kinds:
+            kind, n = next(iter(clinical_kinds.items()))
+            out.append(
+                f"The most frequent clinical finding was {_label(kind)}: "
+                f"{plural(int(n), 'finding')}."
+            )
+        if by_kind.get("baseline_deviation"):
+            n = int(by_kind["baseline_deviation"])
+            out.append(
+                f"{plural(n, 'reading')} deviated from the participant's own baseline without "
+                "reaching a clinical threshold."
+            )
+        out.append(_news2_insight(brief))
         bp = brief["bp_categories"]
-        stage_2, crisis = bp.get("hypertension_stage_2", 0), bp.get("hypertensive_crisis", 0)
+        stage_2, crisis = (
+            int(bp.get("hypertension_stage_2", 0)),
+            int(bp.get("hypertensive_crisis", 0)),
+        )
         if stage_2 or crisis:
             out.append(
-                f"{stage_2} readings were in ACC/AHA stage 2 hypertension and {crisis} in "
-                f"hypertensive crisis ({shares['bp_stage_2_or_crisis']}% of readings together)."
+                f"{plural(stage_2, 'reading')} {'was' if stage_2 == 1 else 'were'} in ACC/AHA "
+                f"stage 2 hypertension and {crisis:,} in hypertensive crisis (systolic above 180 "
+                f"and/or diastolic above 120 mmHg; {shares['bp_stage_2_or_crisis']}% of readings "
+                "together)."
             )
-        episodes = brief["episodes"]
-        if episodes["total"]:
-            longest = max(episodes["top"], key=lambda e: e["readings"], default=None)
-            text = (
-                f"{episodes['total']} sustained episodes (3 or more consecutive abnormal "
-                f"readings of one vital) were found"
-            )
-            if longest:
-                text += (
-                    f"; the longest was {_label(longest['kind'])} in {longest['participant']} "
-                    f"over {longest['readings']} readings"
-                )
-            out.append(text + ".")
-        quality = brief["data_quality"]
-        if quality["rows_rejected"]:
-            reason, count = next(iter(quality["reject_reasons"].items()), ("", 0))
-            out.append(
-                f"{quality['rows_rejected']} of {quality['rows_input']} rows "
-                f"({shares['rows_rejected']}%) failed validation; "
-                f"the most common reason was {reason} ({count} rows)."
-            )
-        return out
+        out += _episode_insights(brief)
+        out += _quality_insights(brief)
+        return out[:MAX_ITEMS]
 
     @staticmethod
     def _recommendations(brief: dict[str, Any]) -> list[str]:
+        quality = brief["data_quality"]
+        if not _assessable(brief):
+            return [
+                "No clinical assessment was possible (not assessable: no valid readings): check "
+                "the device export and the rejected-rows file, then upload the file again."
+            ]
         out: list[str] = []
-        high_risk = [
-            p["participant"] for p in brief["participants_at_risk"] if p["worst"] == "high"
-        ]
-        if high_risk:
+        high = [p["participant"] for p in brief.get("high_severity", {}).get("list", [])]
+        if high:
             out.append(
-                "Review first the participants with high-severity findings, in order of risk: "
-                + ", ".join(high_risk[:5])
+                "Review first the participants with high-severity findings, worst first: "
+                + ", ".join(high)
                 + "."
+            )
+        if int((brief.get("red_scores") or {}).get("readings") or 0):
+            out.append(
+                "A NEWS2 red score (one parameter scoring 3) calls for an urgent clinical review "
+                "on its own: confirm the reading and escalate if it is confirmed."
             )
         by_kind = brief["anomalies"]["by_kind"]
         if by_kind.get("hypertensive_crisis"):
             out.append(
-                "Repeat the blood-pressure measurements in crisis range (above 180/120 mmHg) "
-                "and escalate if confirmed."
+                "Repeat the blood-pressure measurements in crisis range (systolic above 180 "
+                "and/or diastolic above 120 mmHg) and escalate if confirmed."
             )
-        if brief["episodes"]["by_kind"].get("low_spo2"):
+        if _has_kind(brief["episodes"]["by_kind"], "low_spo2"):
             out.append(
                 "Check oximeter fit and placement for participants with sustained low SpO2 "
                 "before escalating; persistent readings of 91% or less need clinical review."
             )
-        if by_kind.get("fever") or by_kind.get("hypothermia"):
+        if _has_kind(by_kind, "fever", "hypothermia", "low_temperature"):
             out.append("Correlate abnormal temperatures with symptoms and device placement.")
-        quality = brief["data_quality"]
         if quality["rows_input"] and quality["rows_rejected"] / quality["rows_input"] > 0.05:
             out.append(
                 "More than 5% of rows failed validation: check the device export and the "
                 "rejected-rows file before relying on trends."
             )
         if not out:
-            out.append("No urgent action is indicated; continue routine monitoring.")
-        return out
+            out.append(
+                "No high-severity finding: review the listed findings at the next scheduled check."
+            )
+        return out[:MAX_ITEMS]
 
     @staticmethod
     def _summary(brief: dict[str, Any]) -> str:
+        quality = brief["data_quality"]
+        if not _assessable(brief):
+            return (
+                f"Overall risk is {NOT_ASSESSABLE}. {quality['rows_rejected']:,} of "
+                f"{plural(int(quality['rows_input']), 'row')} failed validation, so no vital "
+                "sign could be assessed."
+            )
         level = risk_level(brief)
-        anomalies = brief["anomalies"]
+        high = int(brief["anomalies"]["by_severity"].get("high", 0))
+        people = brief.get("high_severity", {}).get("list", [])
+        named = ""
+        if people:
+            refs = ", ".join(p["participant"] for p in people[:HIGH_SENTENCES])
+            more = len(people) - HIGH_SENTENCES
+            named = f" (review first: {refs}{f' and {more} more' if more > 0 else ''})"
         return (
-            f"Overall risk is {level}. {brief['participants']} participants contributed "
-            f"{brief['readings']} valid readings; {brief['participants_flagged']} had findings, "
-            f"with {anomalies['by_severity'].get('high', 0)} high-severity findings and "
-            f"{brief['episodes']['total']} sustained episodes."
+            f"Overall risk is {level}. {plural(int(brief['participants']), 'participant')} "
+            f"contributed {plural(int(brief['readings']), 'valid reading')}; "
+            f"{brief['participants_flagged']:,} had findings, with "
+            f"{plural(high, 'high-severity finding')}{named} and "
+            f"{plural(int(brief['episodes']['total']), 'sustained episode')}."
         )
+
+
+def _high_insights(brief: dict[str, Any]) -> list[str]:
+    """One sentence per participant with a high-severity finding, worst first."""
+    high = brief.get("high_severity") or {}
+    people = high.get("list") or []
+    out = [
+        f"High-severity finding, review first: {p['sentence']}." for p in people[:HIGH_SENTENCES]
+    ]
+    more = int(high.get("participants") or 0) - len(out)
+    if more > 0:
+        out.append(
+            f"{plural(more, 'more participant')} had high-severity findings; all are named in "
+            "the review list and the participant table."
+        )
+    return out
+
+
+def _news2_insight(brief: dict[str, Any]) -> str:
+    news2 = brief["news2_partial"]
+    red = brief.get("red_scores") or {}
+    readings = int(red.get("readings") or 0)
+    text = (
+        f"{plural(readings, 'reading')} had a NEWS2 red score (one parameter scoring 3, an "
+        "urgent-review trigger on its own)"
+    )
+    parts = [
+        f"{VITAL_WORDS.get(m, (m, ''))[0]} {int(n):,}"
+        for m, n in (red.get("by_metric") or {}).items()
+        if int(n)
+    ]
+    if parts:
+        text += ": " + ", ".join(parts)
+    return (
+        text + f"; {int(news2['readings_score_5_or_more']):,} had a partial NEWS2 score of 5 or "
+        f"more and {int(news2['readings_score_7_or_more']):,} of 7 or more; respiration rate "
+        "and consciousness are not in the data."
+    )
+
+
+def _episode_insights(brief: dict[str, Any]) -> list[str]:
+    episodes = brief["episodes"]
+    total = int(episodes["total"])
+    if not total:
+        return []
+    text = (
+        f"{plural(total, 'sustained episode')} (3 or more consecutive abnormal readings of one "
+        f"vital) {'was' if total == 1 else 'were'} found"
+    )
+    longest = episodes.get("longest")
+    if longest:
+        who = f" in {longest['participant']}" if longest.get("participant") else ""
+        scope = "the longest" if longest.get("whole_file") else "the longest of the most severe"
+        text += (
+            f"; {scope} was {_label(str(longest['kind']))}{who} over "
+            f"{plural(int(longest['readings']), 'reading')}"
+        )
+    return [text + "."]
+
+
+def _quality_insights(brief: dict[str, Any]) -> list[str]:
+    quality = brief["data_quality"]
+    if not quality["rows_rejected"]:
+        return []
+    reason, n = next(iter(quality["reject_reasons"].items()), ("", 0))
+    return [
+        f"{quality['rows_rejected']:,} of {plural(int(quality['rows_input']), 'row')} "
+        f"({brief['shares_pct']['rows_rejected']}%) failed validation; "
+        f"the most common reason was {reason} ({plural(int(n), 'row')})."
+    ]
+
+
+def _not_assessable_insights(brief: dict[str, Any]) -> list[str]:
+    return [
+        "Not assessable: no valid readings. No vital sign could be scored, so no risk level "
+        "applies to this file.",
+        *_quality_insights(brief),
+    ]

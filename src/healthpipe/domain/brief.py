@@ -1,10 +1,17 @@
 """The analyst's brief: de-identified aggregates only.
 
-No raw rows, no user ids, no timestamps of individuals: participants appear as P01, P02, …
-in order of risk, and the brief stays the same size whatever the file size. Besides the
-counts it carries the shares an analyst is likely to quote (`shares_pct`) and the clinical
-thresholds the findings are based on (`reference`), so that every number a grounded text
-needs is in the brief itself.
+No raw rows and no user ids: participants appear as P01, P02, … in order of severity (the
+worst finding first, then the number of findings), and the brief stays the same size whatever
+the file size. Besides the counts it carries the shares an analyst is likely to quote
+(`shares_pct`) and the clinical thresholds the findings are based on (`reference`), so that
+every number a grounded text needs is in the brief itself.
+
+Severity first: every participant with a high-severity finding (a NEWS2 single-parameter
+score of 3, or an ACC/AHA hypertensive crisis) is in `participants_at_risk` and in
+`high_severity`, whatever the ranking, each with a deterministic sentence naming the vital,
+the value and the time of the worst reading ("SpO2 85 % at 2026-01-03 10:00 UTC"): the only
+individual timestamps in the brief. A file without valid readings is `not assessable`
+(`assessment`), never "low risk".
 """
 
 from __future__ import annotations
@@ -16,6 +23,18 @@ from healthpipe.domain import clinical
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 
 BRIEF_TOP_USERS = 10
+NOT_ASSESSABLE = "not assessable: no valid readings"
+CLINICAL_VITALS = ("heart_rate", "spo2", "temp_c", "systolic_bp", "diastolic_bp")
+SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+# vital -> (name in a sentence, unit)
+VITAL_WORDS = {
+    "heart_rate": ("heart rate", "bpm"),
+    "spo2": ("SpO2", "%"),
+    "temp_c": ("temperature", "°C"),
+    "systolic_bp": ("systolic BP", "mmHg"),
+    "diastolic_bp": ("diastolic BP", "mmHg"),
+    "blood_pressure": ("blood pressure", "mmHg"),
+}
 BRIEF_TOP_EPISODES = 10
 STAT_KEYS = ("count", "mean", "std", "min", "p05", "median", "p95", "max")
 USER_KEYS = ("readings", "anomalies", "high", "medium", "low", "episodes", "worst", "risk_score")
@@ -60,8 +79,184 @@ def reference_thresholds() -> dict[str, Any]:
             "stage_1_diastolic_from": clinical.STAGE_1_DIASTOLIC_FROM,
             "elevated_systolic_from": clinical.ELEVATED_SYSTOLIC_FROM,
         },
+        "news2_red_score": 3,
+        "criteria": {kind: info.criterion for kind, info in clinical.KINDS.items()},
         "episode_min_consecutive_readings": MIN_EPISODE_READINGS,
         "reject_rate_warning_pct": REJECT_RATE_WARNING_PCT,
+    }
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 finding', '2 findings' (`many` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def number_text(value: Any) -> str:
+    """A reading as written on a chart: 85, 36.4 (no trailing .0)."""
+    return f"{round(float(value), 2):g}"
+
+
+def time_text(iso: Any) -> str:
+    """2026-01-03T10:00:00+00:00 -> '2026-01-03 10:00 UTC'."""
+    text = str(iso or "")
+    return text[:16].replace("T", " ") + " UTC" if len(text) >= 16 else text
+
+
+def assessment(facts: dict[str, Any]) -> dict[str, Any]:
+    """Whether the file could be assessed: no valid reading (or no reading of a vital) is
+    "not assessable: no valid readings", which no risk level stands for."""
+    readings = int(facts.get("readings") or 0)
+    metrics = facts.get("metrics") or {}
+    missing = [
+        m for m in CLINICAL_VITALS if readings and not int((metrics.get(m) or {}).get("count") or 0)
+    ]
+    return {
+        "assessable": readings > 0,
+        "status": "assessed" if readings else NOT_ASSESSABLE,
+        "vitals_not_assessable": {
+            m: NOT_ASSESSABLE for m in (CLINICAL_VITALS if not readings else missing)
+        },
+    }
+
+
+def assessment_fields(facts: dict[str, Any]) -> dict[str, Any]:
+    """What the stored analysis adds: the assessment, and for a file that could not be
+    assessed a risk level that says so (never "low")."""
+    found = assessment(facts)
+    if found["assessable"]:
+        return {"assessment": found}
+    return {"assessment": found, "risk_level": NOT_ASSESSABLE}
+
+
+def rank_key(user: dict[str, Any]) -> tuple[int, int, int, int]:
+    """Worst severity first, then the number of high, medium and all findings."""
+    return (
+        -SEVERITY_RANK.get(str(user.get("worst")), 0),
+        -int(user.get("high") or 0),
+        -int(user.get("medium") or 0),
+        -int(user.get("anomalies") or 0),
+    )
+
+
+def ranked_users(facts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The listed participants, worst severity first (a stable sort keeps the analysis's
+    order among equals)."""
+    return sorted(facts["users"]["top"], key=rank_key)
+
+
+def review_user_ids(facts: dict[str, Any], top: int = BRIEF_TOP_USERS) -> list[str]:
+    """Who an analyst and a reader see, in order: the `top` first participants by severity,
+    plus every participant with a high-severity finding, whatever the ranking."""
+    ids = [str(u["user_id"]) for u in ranked_users(facts)[:top]]
+    for person in (facts.get("high_participants") or {}).get("list", []):
+        if str(person["user_id"]) not in ids:
+            ids.append(str(person["user_id"]))
+    return ids
+
+
+def bp_trigger_text(kind: str, systolic: float, diastolic: float) -> str:
+    """Which part of the pair puts it in its ACC/AHA category, in the guideline's words."""
+    limits = {
+        "hypertensive_crisis": (
+            "above",
+            clinical.CRISIS_SYSTOLIC_ABOVE,
+            clinical.CRISIS_DIASTOLIC_ABOVE,
+        ),
+        "hypertension_stage_2": (
+            "≥",
+            clinical.STAGE_2_SYSTOLIC_FROM,
+            clinical.STAGE_2_DIASTOLIC_FROM,
+        ),
+        "hypertension_stage_1": (
+            "≥",
+            clinical.STAGE_1_SYSTOLIC_FROM,
+            clinical.STAGE_1_DIASTOLIC_FROM,
+        ),
+    }
+    if kind not in limits:
+        return ""
+    word, s_limit, d_limit = limits[kind]
+    part = clinical.bp_trigger(systolic, diastolic)
+    texts = {
+        "systolic": f"systolic {word} {s_limit}",
+        "diastolic": f"diastolic {word} {d_limit}",
+        "both": f"systolic {word} {s_limit} and diastolic {word} {d_limit}",
+    }
+    return texts.get(str(part), "")
+
+
+def bp_pair_text(systolic: Any, diastolic: Any) -> str:
+    return f"{number_text(systolic)}/{number_text(diastolic)} mmHg"
+
+
+def kind_text(kind: str) -> str:
+    info = clinical.KINDS.get(kind)
+    return info.label if info else kind.replace("_", " ")
+
+
+def finding_sentence(finding: dict[str, Any]) -> str:
+    """'SpO2 85 % at 2026-01-03 10:00 UTC — Low SpO2 (NEWS2 3)'; blood pressure as a pair
+    with the part that triggered its category."""
+    metric, kind = str(finding["metric"]), str(finding["kind"])
+    name, unit = VITAL_WORDS.get(metric, (metric.replace("_", " "), ""))
+    at = time_text(finding.get("event_time"))
+    if finding.get("systolic") is not None and finding.get("diastolic") is not None:
+        s, d = float(finding["systolic"]), float(finding["diastolic"])
+        trigger = bp_trigger_text(kind, s, d)
+        what = kind_text(kind) + (f": {trigger}" if trigger else "")
+        return f"{name} {bp_pair_text(s, d)} at {at} — {what}"
+    value = f"{number_text(finding['value'])} {unit}".strip()
+    return f"{name} {value} at {at} — {kind_text(kind)}"
+
+
+def high_severity(facts: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    """Every participant with a high-severity finding, with the sentences naming them."""
+    high = facts.get("high_participants") or {"total": 0, "list": []}
+    people = []
+    for person in high["list"]:
+        ref = labels.get(str(person["user_id"]), "")
+        sentences = [finding_sentence(f) for f in person["findings"]]
+        people.append(
+            {
+                "participant": ref,
+                "high_findings": int(person["high"]),
+                "readings": sentences,
+                "sentence": f"{ref} ({plural(int(person['high']), 'high-severity finding')}): "
+                + "; ".join(sentences),
+            }
+        )
+    return {"participants": int(high["total"]), "list": people}
+
+
+def red_scores(facts: dict[str, Any]) -> dict[str, Any]:
+    red = facts.get("red_scores") or {}
+    return {
+        "readings": int(red.get("readings") or 0),
+        "by_metric": dict(red.get("by_metric") or {}),
+    }
+
+
+def headline_by_kind(facts: dict[str, Any]) -> dict[str, int]:
+    """Findings by kind, a baseline finding on a reading with a clinical finding not counted
+    again (H2a's `on_clinical` flag when present; else from the reading's source row)."""
+    headline = (facts.get("headline") or {}).get("by_kind")
+    return dict(headline) if headline is not None else dict(facts["anomalies"]["by_kind"])
+
+
+def longest_episode(facts: dict[str, Any]) -> dict[str, Any] | None:
+    """The longest episode of the whole file (by readings), and whether that is certain: the
+    listed episodes are the most severe ones, so when some are not listed the longest
+    listed one is said to be that."""
+    episodes = facts["episodes"]
+    listed = episodes.get("list") or []
+    longest = episodes.get("longest") or max(
+        listed, key=lambda e: (int(e["readings"]), float(e.get("duration_s") or 0)), default=None
+    )
+    if not longest:
+        return None
+    return {
+        **longest,
+        "complete": bool(episodes.get("longest")) or len(listed) >= int(episodes["total"]),
     }
 
 
@@ -83,10 +278,13 @@ def _shares(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
 
 def build_brief(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
     """Reduce the analysis facts to what an analyst may see."""
-    top_users = facts["users"]["top"][:BRIEF_TOP_USERS]
-    labels = participant_labels([str(u["user_id"]) for u in top_users])
+    ids = review_user_ids(facts)
+    labels = participant_labels(ids)
+    users = {str(u["user_id"]): u for u in facts["users"]["top"]}
+    longest = longest_episode(facts)
     episodes = [e for e in facts["episodes"]["list"] if str(e["user_id"]) in labels]
     return {
+        "assessment": assessment(facts),
         "data_quality": {
             "rows_input": quality.get("rows_input", 0),
             "rows_valid": quality.get("rows_valid", 0),
@@ -103,30 +301,40 @@ def build_brief(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
             for metric, stats in facts["metrics"].items()
         },
         "news2_partial": facts["news2_partial"],
+        "red_scores": red_scores(facts),
+        "high_severity": high_severity(facts, labels),
         "bp_categories": facts["bp_categories"],
         "anomalies": {
-            key: facts["anomalies"][key]
-            for key in ("total", "readings_flagged", "by_severity", "by_kind", "by_metric")
+            **{
+                key: facts["anomalies"][key]
+                for key in ("total", "readings_flagged", "by_severity", "by_kind", "by_metric")
+            },
+            "headline_by_kind": headline_by_kind(facts),
         },
         "episodes": {
             "total": facts["episodes"]["total"],
             "by_kind": facts["episodes"]["by_kind"],
-            "top": [
-                {
-                    "participant": labels[str(e["user_id"])],
-                    "metric": e["metric"],
-                    "kind": e["kind"],
-                    "severity": e["severity"],
-                    "readings": e["readings"],
-                    "duration_minutes": round(float(e.get("duration_s") or 0) / 60, 1),
-                    "peak_value": e["peak_value"],
-                }
-                for e in episodes[:BRIEF_TOP_EPISODES]
-            ],
+            "longest": _episode(longest, labels) | {"whole_file": longest["complete"]}
+            if longest
+            else None,
+            "top": [_episode(e, labels) for e in episodes[:BRIEF_TOP_EPISODES]],
         },
         "participants_at_risk": [
-            {"participant": labels[str(u["user_id"])], **{k: u[k] for k in USER_KEYS}}
-            for u in top_users
+            {"participant": labels[uid], **{k: users[uid][k] for k in USER_KEYS}}
+            for uid in ids
+            if uid in users
         ],
         "reference": reference_thresholds(),
+    }
+
+
+def _episode(e: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+    return {
+        "participant": labels.get(str(e["user_id"]), ""),
+        "metric": e["metric"],
+        "kind": e["kind"],
+        "severity": e["severity"],
+        "readings": e["readings"],
+        "duration_minutes": round(float(e.get("duration_s") or 0) / 60, 1),
+        "peak_value": e["peak_value"],
     }

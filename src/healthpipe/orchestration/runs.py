@@ -29,6 +29,8 @@ class FileOutcome:
     report: str | None = None
     email: str | None = None
     error: str | None = None
+    # "assessed", or "not assessable: no valid readings" (a file with no valid reading)
+    assessment: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +118,7 @@ def collect(
         result = delivery["result"]
         if delivery["target"] == "analyze" and "anomalies" in result:
             outcome.anomalies = int(result["anomalies"])
+            outcome.assessment = result.get("assessment")
         if delivery["target"] == "notify" and delivery["outcome"] == "done":
             outcome.email = result.get("email")
     if outcome.dataset_id:

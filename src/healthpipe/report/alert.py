@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
+from healthpipe.domain.brief import finding_sentence, plural
 from healthpipe.report import labels as lb
 from healthpipe.report.model import (
     DEFAULT_DISCLAIMER,
@@ -14,14 +15,15 @@ from healthpipe.report.model import (
     People,
     count,
     findings_at_or_above,
-    number,
     short_time,
+    worst_value_text,
 )
 from healthpipe.report.render import mime_message, render_template
 from healthpipe.report.safe import neutralise
 
 ALERT_PREFIX = "[ALERT]"
 ALERT_ROWS = 10
+ALERT_READINGS = 3  # readings named per participant
 
 
 @dataclass
@@ -34,7 +36,7 @@ class AlertModel:
     flagged: str
     by_severity: list[dict[str, str]]
     episodes: list[dict[str, str]]
-    findings: list[dict[str, str]]
+    findings: list[dict[str, Any]]
     report_key: str
     disclaimer: str
     severity_colours: dict[str, str]
@@ -50,6 +52,57 @@ def alert_count(analysis: dict[str, Any], threshold: str) -> int:
 
 def _at_or_above(severity: Any, threshold: str) -> bool:
     return SEVERITY_RANK.get(str(severity), 0) >= SEVERITY_RANK.get(threshold, 99)
+
+
+def _bp_pair(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with `systolic`/`diastolic` when it carries the blood-pressure pair."""
+    if row.get("systolic_bp") is not None and row.get("diastolic_bp") is not None:
+        return {**row, "systolic": row["systolic_bp"], "diastolic": row["diastolic_bp"]}
+    return row
+
+
+def participant_findings(
+    analysis: dict[str, Any], people: People, threshold: str
+) -> list[dict[str, Any]]:
+    """Findings at or above `threshold`, one entry per participant, worst first (then by the
+    number of such findings): every participant with a high-severity finding (named with
+    the worst reading of each vital, blood pressure as a pair), then the others among the
+    analysis's top findings."""
+    groups: dict[str, dict[str, Any]] = {}
+    if _at_or_above("high", threshold):
+        for person in (analysis.get("high_participants") or {}).get("list", []):
+            groups[str(person["user_id"])] = {
+                "user_id": person["user_id"],
+                "severity": "high",
+                "n": int(person["high"]),
+                "readings": [finding_sentence(f) for f in person["findings"]],
+            }
+    for row in analysis["anomalies"].get("top", []):
+        uid = str(row["user_id"])
+        if not _at_or_above(row["severity"], threshold) or (
+            uid in groups and groups[uid]["severity"] == "high"
+        ):
+            continue
+        group = groups.setdefault(
+            uid,
+            {"user_id": row["user_id"], "severity": str(row["severity"]), "n": 0, "readings": []},
+        )
+        if SEVERITY_RANK.get(str(row["severity"]), 0) > SEVERITY_RANK.get(group["severity"], 0):
+            group["severity"] = str(row["severity"])
+        group["n"] += 1
+        if len(group["readings"]) < ALERT_READINGS:
+            group["readings"].append(finding_sentence(_bp_pair(row)))
+    ordered = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), -g["n"]))
+    return [
+        {
+            "ref": people.ref(g["user_id"]),
+            "who": people.who(g["user_id"]),
+            "severity": g["severity"],
+            "count": plural(g["n"], "finding") + f" at {threshold} severity or above",
+            "readings": [neutralise(text, 300) for text in g["readings"]],
+        }
+        for g in ordered
+    ]
 
 
 def build_alert_model(
@@ -69,28 +122,17 @@ def build_alert_model(
             "severity": str(e["severity"]),
             "start": short_time(e.get("start_time")),
             "duration": lb.duration_text(float(e.get("duration_s") or 0)),
-            "peak": f"{number(e['peak_value'])} {lb.metric_unit(str(e['metric']))}".strip(),
+            "peak": worst_value_text(e),
         }
         for e in analysis["episodes"]["list"]
         if _at_or_above(e["severity"], threshold)
     ][:ALERT_ROWS]
-    findings = [
-        {
-            "ref": people.ref(a["user_id"]),
-            "who": people.who(a["user_id"]),
-            "what": lb.kind_label(str(a["kind"])),
-            "severity": str(a["severity"]),
-            "time": short_time(a.get("event_time")),
-            "value": f"{number(a['value'])} {lb.metric_unit(str(a['metric']))}".strip(),
-        }
-        for a in analysis["anomalies"].get("top", [])
-        if _at_or_above(a["severity"], threshold)
-    ][:ALERT_ROWS]
+    findings = participant_findings(analysis, people, threshold)[:ALERT_ROWS]
     return AlertModel(
         dataset_id=dataset_id,
         subject=(
             f"{ALERT_PREFIX} healthpipe {day} | {source_name} | dataset {dataset_id}"
-            f" | {flagged} finding(s) at {threshold} severity or above | worst: {worst}"
+            f" | {plural(flagged, 'finding')} at {threshold} severity or above | worst: {worst}"
         ),
         source_name=source_name,
         generated_at=short_time(analysis.get("created_at")),

@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
+from healthpipe.domain import clinical
+
 METRIC_LABELS = {
     "heart_rate": ("Heart rate", "bpm"),
     "spo2": ("SpO2", "%"),
-    "steps": ("Steps", "per reading"),
+    "steps": ("Activity (steps)", "per reading"),
     "temp_c": ("Temperature", "°C"),
     "systolic_bp": ("Systolic BP", "mmHg"),
     "diastolic_bp": ("Diastolic BP", "mmHg"),
     "blood_pressure": ("Blood pressure", "mmHg"),
 }
 
-NEWS2 = "NEWS2"
-ACC_AHA = "ACC/AHA 2017"
-BASELINE = "Personal baseline"
 
-# kind -> (label, reference, criterion)
-KIND_INFO: dict[str, tuple[str, str, str]] = {
-    "bradycardia": ("Bradycardia", NEWS2, "heart rate ≤ 50 bpm"),
-    "tachycardia": ("Tachycardia", NEWS2, "heart rate ≥ 91 bpm"),
-    "low_spo2": ("Low oxygen saturation", NEWS2, "SpO2 ≤ 95 %"),
-    "hypotension": ("Low systolic BP", NEWS2, "systolic ≤ 110 mmHg"),
-    "severe_hypertension": ("Severe hypertension", NEWS2, "systolic ≥ 220 mmHg"),
-    "hypothermia": ("Low temperature", NEWS2, "≤ 36.0 °C"),
-    "fever": ("Fever", NEWS2, "≥ 38.1 °C"),
-    "hypertension_stage_1": ("Hypertension stage 1", ACC_AHA, "130–139 or 80–89 mmHg"),
-    "hypertension_stage_2": ("Hypertension stage 2", ACC_AHA, "≥ 140 or ≥ 90 mmHg"),
-    "hypertensive_crisis": ("Hypertensive crisis", ACC_AHA, "> 180 and/or > 120 mmHg"),
-    "baseline_deviation": (
-        "Deviation from own baseline",
-        BASELINE,
-        "|modified z| > 3.5 (median/MAD)",
-    ),
-}
+NEWS2, ACC_AHA, BASELINE = clinical.NEWS2, clinical.ACC_AHA, clinical.BASELINE
+
+
+def _kind_info() -> dict[str, tuple[str, str, str]]:
+    """kind -> (label, reference, criterion), from the single source `clinical.KINDS`: every
+    label states the criterion the code applies."""
+    return {k: (i.label, i.reference, i.criterion) for k, i in clinical.KINDS.items()}
+
+
+KIND_INFO = _kind_info()
 
 SEVERITY_MEANING = {
     "high": "NEWS2 single-parameter score 3 (red score) or ACC/AHA hypertensive crisis",
-    "medium": "NEWS2 score 2, ACC/AHA stage 2, or a strong baseline deviation (|z| > 5)",
-    "low": "NEWS2 score 1, ACC/AHA stage 1, or a baseline deviation",
+    "medium": "NEWS2 score 2, ACC/AHA stage 2, or a strong baseline deviation (|z| > 5) "
+    "outside the chart's normal band",
+    "low": "NEWS2 score 1, ACC/AHA stage 1, a baseline deviation, or a heart-rate finding "
+    "during activity",
 }
 
 SEVERITY_COLOURS = {"high": "#b03a2e", "medium": "#d35400", "low": "#9a7d0a", "none": "#1e8449"}
@@ -48,7 +41,7 @@ BP_CATEGORY_LABELS = {
     "elevated": "Elevated (120–129 / < 80)",
     "hypertension_stage_1": "Stage 1 (130–139 or 80–89)",
     "hypertension_stage_2": "Stage 2 (≥ 140 or ≥ 90)",
-    "hypertensive_crisis": "Crisis (> 180 and/or > 120)",
+    "hypertensive_crisis": "Crisis (above 180 and/or above 120)",
 }
 
 _REASONS = {
@@ -107,3 +100,8 @@ def duration_text(seconds: float) -> str:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)
     return f"{hours} h {rest:02d} min"
+
+
+def worst_word(kind: str) -> str:
+    """'lowest' for kinds whose worst value is the lowest (low SpO2), else 'highest'."""
+    return "lowest" if kind in clinical.LOW_SIDE_KINDS else "highest"

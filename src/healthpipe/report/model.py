@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthpipe.domain.brief import BRIEF_TOP_USERS, participant_labels
+from healthpipe.domain.brief import (
+    NOT_ASSESSABLE,
+    bp_pair_text,
+    finding_sentence,
+    participant_labels,
+    plural,
+    ranked_users,
+    review_user_ids,
+)
 from healthpipe.domain.identity import pseudonym
 from healthpipe.report import labels as lb
 from healthpipe.report.safe import neutralise, neutralise_all
@@ -66,6 +74,10 @@ class ReportModel:
     users_total: str
     users_flagged: str
     metrics: list[dict[str, Any]]
+    high: list[dict[str, Any]]
+    high_total: str
+    assessable: bool
+    assessment: str
     insights: list[str]
     recommendations: list[str]
     summary: str
@@ -99,8 +111,7 @@ class People:
     """Pseudonyms (HMAC of the id) plus the analyst's P01… references for the top users."""
 
     def __init__(self, analysis: dict[str, Any], secret: str, reveal: bool) -> None:
-        top = [str(u["user_id"]) for u in analysis["users"]["top"][:BRIEF_TOP_USERS]]
-        self.refs = participant_labels(top)
+        self.refs = participant_labels(review_user_ids(analysis))
         self.secret, self.reveal = secret, reveal
 
     def who(self, user_id: Any) -> str:
@@ -154,6 +165,8 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "total": count(total),
+        "headline": f"{plural(total, 'finding')} on "
+        f"{plural(int(a['readings_flagged'] or 0), 'reading')}",
         "readings_flagged": count(a["readings_flagged"]),
         "flagged_pct": pct(a["readings_flagged"], analysis.get("readings")),
         "by_severity": [
@@ -171,6 +184,7 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
 
 def _news2(analysis: dict[str, Any]) -> dict[str, Any]:
     news2 = analysis.get("news2_partial") or {}
+    red = analysis.get("red_scores") or {}
     distribution = news2.get("distribution") or {}
     total = sum(int(n) for n in distribution.values())
     return {
@@ -180,6 +194,12 @@ def _news2(analysis: dict[str, Any]) -> dict[str, Any]:
         ],
         "ge5": count(news2.get("readings_score_5_or_more", 0)),
         "ge7": count(news2.get("readings_score_7_or_more", 0)),
+        "red": count(red.get("readings", 0)),
+        "red_by_metric": ", ".join(
+            f"{lb.METRIC_LABELS.get(str(m), (str(m), ''))[0]} {count(n)}"
+            for m, n in (red.get("by_metric") or {}).items()
+            if int(n or 0)
+        ),
     }
 
 
@@ -200,7 +220,6 @@ def _episodes(analysis: dict[str, Any], people: People, limit: int) -> list[dict
     rows = []
     for e in analysis["episodes"]["list"][:limit]:
         metric = str(e["metric"])
-        unit = lb.metric_unit(metric)
         rows.append(
             {
                 "ref": people.ref(e["user_id"]),
@@ -211,17 +230,28 @@ def _episodes(analysis: dict[str, Any], people: People, limit: int) -> list[dict
                 "start": short_time(e.get("start_time")),
                 "duration": lb.duration_text(float(e.get("duration_s") or 0)),
                 "readings": count(e["readings"]),
-                "peak": f"{number(e['peak_value'])} {unit}".strip(),
+                "peak": worst_value_text(e),
             }
         )
     return rows
 
 
 def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
-    return [
+    """The participant table, worst severity first; every participant with a high-severity
+    finding is in it, whatever the limit."""
+    ranked = ranked_users(analysis)
+    shown = ranked[:limit]
+    listed = {str(u["user_id"]) for u in shown}
+    high_ids = [
+        str(p["user_id"]) for p in (analysis.get("high_participants") or {}).get("list", [])
+    ]
+    shown += [u for u in ranked[limit:] if str(u["user_id"]) in high_ids]
+    listed |= {str(u["user_id"]) for u in shown}
+    rows = [
         {
             "ref": people.ref(u["user_id"]),
             "who": people.who(u["user_id"]),
+            "worst": str(u.get("worst") or "none"),
             "risk": number(u["risk_score"], 2),
             "findings": count(u["anomalies"]),
             "high": count(u["high"]),
@@ -229,9 +259,62 @@ def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[st
             "low": count(u["low"]),
             "episodes": count(u["episodes"]),
             "readings": count(u["readings"]),
-            "flagged_pct": pct(u["anomalies"], u["readings"]),
+            "flagged_pct": flagged_share(u),
         }
-        for u in analysis["users"]["top"][:limit]
+        for u in shown
+    ]
+    for person in (analysis.get("high_participants") or {}).get("list", []):
+        if str(person["user_id"]) not in listed:  # beyond the analysis's own top list
+            rows.append(
+                {
+                    "ref": people.ref(person["user_id"]),
+                    "who": people.who(person["user_id"]),
+                    "worst": "high",
+                    "risk": "–",
+                    "findings": "–",
+                    "high": count(person["high"]),
+                    "medium": "–",
+                    "low": "–",
+                    "episodes": "–",
+                    "readings": "–",
+                    "flagged_pct": "–",
+                }
+            )
+    return rows
+
+
+def flagged_share(user: dict[str, Any]) -> str:
+    """The share of a participant's readings with at least one finding (never above 100 %)."""
+    readings = int(user.get("readings") or 0)
+    if "readings_flagged" not in user or not readings:
+        return "–"
+    return pct(min(int(user["readings_flagged"]), readings), readings)
+
+
+def worst_value_text(episode: dict[str, Any]) -> str:
+    """'lowest 85 %' for low kinds, 'highest 131 bpm' for high ones; blood pressure by its
+    systolic value unless the episode carries the pair."""
+    kind, metric = str(episode["kind"]), str(episode["metric"])
+    word = str(episode.get("worst") or lb.worst_word(kind))
+    systolic, diastolic = episode.get("worst_systolic_bp"), episode.get("worst_diastolic_bp")
+    if systolic is not None and diastolic is not None:
+        return f"{word} {bp_pair_text(systolic, diastolic)}"
+    unit = lb.metric_unit(metric)
+    part = " systolic" if metric == "blood_pressure" else ""
+    return f"{word}{part} {number(episode['peak_value'])} {unit}".strip()
+
+
+def _high(analysis: dict[str, Any], people: People) -> list[dict[str, Any]]:
+    """Every participant with a high-severity finding, worst first, with the sentences naming
+    the vital, the value and the time (blood pressure as a pair)."""
+    return [
+        {
+            "ref": people.ref(p["user_id"]),
+            "who": people.who(p["user_id"]),
+            "count": plural(int(p["high"]), "high-severity finding"),
+            "readings": [neutralise(finding_sentence(f), 300) for f in p["findings"]],
+        }
+        for p in (analysis.get("high_participants") or {}).get("list", [])
     ]
 
 
@@ -239,7 +322,9 @@ def _metrics(analysis: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "name": lb.metric_label(m),
-            "band": NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–",
+            "band": (NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–")
+            if int(s.get("count") or 0) or m not in NORMAL_BANDS
+            else NOT_ASSESSABLE,
             "count": count(s.get("count")),
             **{k: number(s.get(k)) for k in ("mean", "min", "median", "p95", "max")},
         }
@@ -273,7 +358,11 @@ def build_report_model(
     top_episodes: int = 15,
 ) -> ReportModel:
     people = People(analysis, secret, reveal_ids)
-    worst = neutralise(analysis.get("worst_severity") or "none", 10)
+    assessment = analysis.get("assessment") or {}
+    assessable = bool(assessment.get("assessable", int(analysis.get("readings") or 0) > 0))
+    worst = (
+        neutralise(analysis.get("worst_severity") or "none", 10) if assessable else NOT_ASSESSABLE
+    )
     day = str(analysis.get("created_at", ""))[:10]
     source_key = neutralise(analysis["source"]["key"], 300)
     source_name = neutralise(str(analysis["source"]["key"]).rsplit("/", 1)[-1], 80)
@@ -284,7 +373,7 @@ def build_report_model(
         title=f"Vitals report · {source_name}",
         subject=(
             f"healthpipe report {day} | {source_name} | dataset {dataset_id}"
-            f" | worst severity: {worst}"
+            f" | {'worst severity: ' if assessable else ''}{worst}"
         ),
         generated_at=short_time(analysis.get("created_at")),
         source_key=source_key,
@@ -293,7 +382,9 @@ def build_report_model(
         if span
         else "–",
         worst_severity=worst,
-        risk_level=neutralise(analysis.get("risk_level") or "low", 20),
+        risk_level=neutralise(analysis.get("risk_level") or "low", 40)
+        if assessable
+        else NOT_ASSESSABLE,
         quality=_quality(analysis),
         anomalies=_anomalies(analysis),
         news2=_news2(analysis),
@@ -304,6 +395,10 @@ def build_report_model(
         users_total=count(analysis["users"]["total"]),
         users_flagged=count(analysis["users"].get("flagged", 0)),
         metrics=_metrics(analysis),
+        high=_high(analysis, people),
+        high_total=count((analysis.get("high_participants") or {}).get("total", 0)),
+        assessable=assessable,
+        assessment="assessed" if assessable else NOT_ASSESSABLE,
         insights=neutralise_all(list(analysis.get("insights", []))),
         recommendations=neutralise_all(list(analysis.get("recommendations", []))),
         summary=neutralise(analysis.get("summary", ""), 2000),

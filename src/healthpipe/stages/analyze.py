@@ -12,7 +12,8 @@ from typing import Any
 from healthpipe import constants as c
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
-from healthpipe.domain.brief import build_brief
+from healthpipe.dataops.severe import add_severity_facts
+from healthpipe.domain.brief import assessment_fields, build_brief
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
@@ -89,6 +90,7 @@ def _analyze(
                 analysis_limits=AnalysisLimits(top_users=ports.settings.top_users),
                 rejected_csv=rejected,
             )
+            add_severity_facts(facts, anomalies_file, engine_limits(ports, workdir))
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -119,6 +121,7 @@ def _analyze(
         "grounding": report.grounding,
         "disclaimer": report.disclaimer,
         **report.result.model_dump(),
+        **assessment_fields(facts),
         "keys": {
             "manifest": detail["manifest_key"],
             "analysis": analysis_key(dataset_id),
@@ -152,7 +155,7 @@ def _analyze(
         worst_severity=worst,
         anomalies=facts["anomalies"]["total"],
         episodes=facts["episodes"]["total"],
-        risk_level=report.result.risk_level,
+        risk_level=analysis["risk_level"],
     )
     return StageResult(
         "done",
@@ -161,6 +164,7 @@ def _analyze(
             "dataset_id": dataset_id,
             "anomalies": facts["anomalies"]["total"],
             "analysis_key": analysis_key(dataset_id),
+            "assessment": analysis["assessment"]["status"],
         },
     )
 

@@ -1,0 +1,169 @@
+"""Severity-first facts, read from the anomaly file after the analysis.
+
+The summaries of `dataops/analyze.py` rank and count; a care team needs, besides, every
+participant with a high-severity finding named with the reading itself, whatever the
+ranking. This module reads the anomaly Parquet file (its rows carry the blood-pressure pair
+and whether a reading also has a clinical finding) and returns:
+
+- `red_scores`: readings with a NEWS2 single-parameter score of 3 (a "red score", urgent
+  review in NEWS2), in total and per parameter. Systolic BP ≥ 220 scores 3 too; its
+  readings are reported as a hypertensive crisis, so they are found among the crisis rows.
+- `high_participants`: every participant (up to `MAX_HIGH_PARTICIPANTS`, with the total)
+  with a high-severity clinical finding: how many, and for each vital and kind the worst
+  reading (lowest for low kinds, highest for high kinds) with its time; blood pressure with
+  both values.
+- `headline`: findings counted once per reading: a baseline finding on a reading that
+  already has a clinical finding is not a second headline finding.
+- `readings_flagged`: per listed user, how many readings have at least one finding (the
+  analysis's own count is kept when it has one).
+
+Sizes are bounded; the high-severity rows are filtered out of the anomaly file first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain import clinical as cl
+from healthpipe.domain.anomaly_sql import news2_score_sql
+from healthpipe.domain.validation_sql import quote_literal
+
+MAX_HIGH_PARTICIPANTS = 50
+MAX_FINDINGS_PER_PARTICIPANT = 3
+HIGH = 3
+BASELINE_RULE = "baseline"
+BP_METRIC = "blood_pressure"
+
+
+def _red_score_sql(metric: str, value: str) -> str:
+    """1 when `value` of `metric` scores 3 on its NEWS2 parameter, else 0."""
+    return f"CAST(({news2_score_sql(metric, value)}) = 3 AS INTEGER)"
+
+
+def _worst_order_sql() -> str:
+    low = ", ".join(quote_literal(k) for k in sorted(cl.LOW_SIDE_KINDS))
+    return (
+        f"CASE WHEN a.kind IN ({low or 'NULL'}) THEN a.value ELSE -a.value END, "
+        "a.event_time NULLS LAST, a.source_row"
+    )
+
+
+def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits) -> dict[str, Any]:
+    """The severity-first facts of one analysis (see the module docstring)."""
+    src = f"read_parquet({quote_literal(str(anomalies))})"
+    con = connect(limits)
+    try:
+        con.execute(
+            "CREATE TEMP TABLE high AS SELECT user_id, metric, kind, value, event_time, "
+            f"source_row, systolic_bp, diastolic_bp FROM {src} WHERE severity >= {HIGH} "
+            f"AND rule <> {quote_literal(BASELINE_RULE)}"
+        )
+        red_terms = " ".join(
+            f"WHEN {quote_literal(p.metric)} THEN {_red_score_sql(p.metric, 'value')}"
+            for p in cl.NEWS2_PARAMETERS
+        )
+        sbp_red = _red_score_sql("systolic_bp", "systolic_bp")
+        red_rows = con.execute(
+            "SELECT metric, count(DISTINCT source_row) FROM ("
+            f"SELECT source_row, metric FROM high WHERE (CASE metric {red_terms} ELSE 0 END) = 1 "
+            f"UNION ALL SELECT source_row, 'systolic_bp' AS metric FROM high "
+            f"WHERE metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1) GROUP BY metric"
+        ).fetchall()
+        (red_readings,) = con.execute(
+            "SELECT count(DISTINCT source_row) FROM high WHERE "
+            f"(CASE metric {red_terms} ELSE 0 END) = 1 OR "
+            f"(metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1)"
+        ).fetchone() or (0,)
+        (total_high_users,) = con.execute(
+            "SELECT count(DISTINCT user_id) FROM high"
+        ).fetchone() or (0,)
+        per_user = con.execute(
+            "SELECT user_id, count(*) AS n, min(event_time) AS first FROM high GROUP BY user_id "
+            f"ORDER BY n DESC, first NULLS LAST, user_id LIMIT {MAX_HIGH_PARTICIPANTS}"
+        ).fetchall()
+        worst = con.execute(
+            "SELECT user_id, metric, kind, n, value, event_time, systolic_bp, diastolic_bp FROM ("
+            "SELECT a.*, count(*) OVER k AS n, "
+            f"row_number() OVER (PARTITION BY a.user_id, a.metric, a.kind ORDER BY "
+            f"{_worst_order_sql()}) AS place FROM high a "
+            "WINDOW k AS (PARTITION BY a.user_id, a.metric, a.kind)) WHERE place = 1 "
+            "ORDER BY user_id, event_time NULLS LAST, metric, kind"
+        ).fetchall()
+        by_kind = con.execute(
+            f"SELECT kind, count(*) AS n FROM {src} WHERE NOT coalesce(rule = "
+            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
+            "GROUP BY kind ORDER BY n DESC, kind"
+        ).fetchall()
+        (on_clinical,) = con.execute(
+            f"SELECT count(*) FROM {src} WHERE rule = {quote_literal(BASELINE_RULE)} "
+            "AND with_clinical_finding"
+        ).fetchone() or (0,)
+        flagged: dict[str, int] = {}
+        if user_ids:
+            listed = ", ".join(quote_literal(u) for u in user_ids)
+            flagged = {
+                str(u): int(n)
+                for u, n in con.execute(
+                    f"SELECT user_id, count(DISTINCT source_row) FROM {src} "
+                    f"WHERE user_id IN ({listed}) AND NOT conflicting GROUP BY user_id"
+                ).fetchall()
+            }
+    finally:
+        con.close()
+    findings: dict[str, list[dict[str, Any]]] = {}
+    for user, metric, kind, n, value, at, sbp, dbp in worst:
+        item: dict[str, Any] = {
+            "metric": str(metric),
+            "kind": str(kind),
+            "count": int(n),
+            "value": _num(value),
+            "event_time": at.isoformat() if hasattr(at, "isoformat") else at,
+        }
+        if metric == BP_METRIC and sbp is not None and dbp is not None:
+            item |= {"systolic": _num(sbp), "diastolic": _num(dbp)}
+        findings.setdefault(str(user), []).append(item)
+    return {
+        "red_scores": {
+            "readings": int(red_readings),
+            "by_metric": {str(m): int(n) for m, n in sorted(red_rows)},
+        },
+        "high_participants": {
+            "total": int(total_high_users),
+            "list": [
+                {
+                    "user_id": str(user),
+                    "high": int(n),
+                    "findings": findings.get(str(user), [])[:MAX_FINDINGS_PER_PARTICIPANT],
+                }
+                for user, n, _ in per_user
+            ],
+        },
+        "headline": {
+            "by_kind": {str(k): int(n) for k, n in by_kind},
+            "baseline_on_clinical": int(on_clinical),
+        },
+        "readings_flagged": flagged,
+    }
+
+
+def _num(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    number = round(float(value), 4)
+    return int(number) if number.is_integer() else number
+
+
+def add_severity_facts(
+    facts: dict[str, Any], anomalies: Path, limits: EngineLimits
+) -> dict[str, Any]:
+    """Add the severity-first facts to `facts` (in place, and returned): `red_scores`,
+    `high_participants`, `headline`, and `readings_flagged` on each listed user."""
+    users = facts["users"]["top"]
+    found = severity_facts(anomalies, [str(u["user_id"]) for u in users], limits=limits)
+    flagged = found.pop("readings_flagged")
+    for user in users:  # the analysis's own count when it has one
+        user.setdefault("readings_flagged", flagged.get(str(user["user_id"]), 0))
+    facts.update(found)
+    return facts
