@@ -1,72 +1,67 @@
 """The `healthpipe` command (Typer + Rich).
 
 Exit codes: 0 every file processed or skipped; 2 a file is unusable or the command's input
-(settings, rules, arguments) is wrong; 1 an internal failure. No traceback on bad input.
+(arguments, settings, rules, credentials, an unwritable output) is wrong; 1 an internal
+failure. Errors are one line on stderr, with no traceback and no log line before them; logs go
+to stderr only with `-v` (readable) or `--log-json`. Progress goes to stderr on a terminal only.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+from rich import box
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from healthpipe import __version__, logs
+from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime, build_local
-from healthpipe.commands.options import AnalystOpt, ConfigOpt, RulesOpt, VerboseOpt, WorkspaceOpt
-from healthpipe.config import Settings, load_settings
-from healthpipe.errors import ConfigError, HealthpipeError
+from healthpipe.commands.options import (
+    AnalystOpt,
+    ConfigOpt,
+    JsonOpt,
+    LogJsonOpt,
+    RulesOpt,
+    VerboseOpt,
+    WideOpt,
+    WorkspaceOpt,
+    flag_help,
+)
+from healthpipe.commands.output import (
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_UNUSABLE,
+    OneLineErrors,
+    PlainUsage,
+    cli_errors,
+    err,
+    fail,
+    out,
+    require_workspace,
+    settings_from,
+)
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.orchestration.runs import FileOutcome, run_files
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
-EXIT_OK, EXIT_INTERNAL, EXIT_UNUSABLE = 0, 1, 2
+__all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_UNUSABLE", "app", "cli_errors", "main"]
 
 app = typer.Typer(
     name="healthpipe",
+    cls=OneLineErrors,
     help="Validate, analyze and report health-vitals CSV files — on AWS or on one machine.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
-out = Console()
-err = Console(stderr=True)
-
-
-def fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code)
-
-
-@contextmanager
-def cli_errors(verbose: bool) -> Iterator[None]:
-    """One clear line and a documented exit code instead of a traceback."""
-    try:
-        yield
-    except (typer.Exit, typer.Abort):
-        raise
-    except ConfigError as exc:
-        raise fail(str(exc), EXIT_UNUSABLE) from None
-    except HealthpipeError as exc:
-        raise fail(str(exc), EXIT_INTERNAL) from None
-    except Exception as exc:
-        if verbose:
-            raise
-        raise fail(f"internal error: {type(exc).__name__}: {exc}", EXIT_INTERNAL) from None
-
-
-def settings_from(workspace: Path | None, config: Path | None, **flags: Any) -> Settings:
-    return load_settings({"workspace": workspace, **flags}, config)
 
 
 def exit_code(results: list[FileOutcome]) -> int:
@@ -77,20 +72,28 @@ def exit_code(results: list[FileOutcome]) -> int:
     return EXIT_OK
 
 
-def _print_outcomes(results: list[FileOutcome]) -> None:
-    table = Table(title="healthpipe run", show_lines=False)
-    for column in ("file", "status", "dataset", "rows in", "valid", "rejected", "findings"):
-        table.add_column(column)
+def _table(title: str, wide: bool) -> Table:
+    """A table that fits the terminal: light borders; long text folds instead of being cut."""
+    return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=wide)
+
+
+def _print_outcomes(results: list[FileOutcome], wide: bool = False) -> None:
+    table = _table("healthpipe run", wide)
+    table.add_column("file", overflow="fold")
+    table.add_column("status")
+    table.add_column("dataset", no_wrap=True, min_width=16 if wide else None)
+    for column in ("rows in", "valid", "rejected", "findings"):
+        table.add_column(column, justify="right")
     colours = {"processed": "green", "skipped": "cyan", "rejected": "yellow", "failed": "red"}
     for r in results:
         table.add_row(
             escape(Path(r.source).name),
             f"[{colours[r.status]}]{r.status}[/]",
-            r.dataset_id or "-",
-            str(r.rows["input"]),
-            str(r.rows["valid"]),
-            str(r.rows["rejected"]),
-            str(r.anomalies),
+            (r.dataset_id or "-") if wide else (r.dataset_id or "-")[:12],
+            f"{r.rows['input']:,}",
+            f"{r.rows['valid']:,}",
+            f"{r.rows['rejected']:,}",
+            f"{r.anomalies:,}",
         )
     out.print(table)
     for r in results:
@@ -100,6 +103,8 @@ def _print_outcomes(results: list[FileOutcome]) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+        if r.note:
+            out.print(f"{escape(Path(r.source).name)}: {escape(r.note)}", highlight=False)
         if r.report:
             out.print(f"report: {r.report}", highlight=False, soft_wrap=True)
         if r.email:
@@ -109,36 +114,37 @@ def _print_outcomes(results: list[FileOutcome]) -> None:
 def _run(runtime: LocalRuntime, files: list[Path], show_progress: bool) -> list[FileOutcome]:
     if not show_progress:
         return run_files(runtime, files)
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} files"),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task("processing", total=len(files))
-        return run_files(runtime, files, on_file=lambda _: progress.advance(task))
+    from healthpipe.commands.live import RunDisplay
+
+    with RunDisplay(err, len(files)) as display:
+        return run_files(runtime, files, on_file=display.done, on_start=display.start)
 
 
-@app.command()
+def _check_rules(rules: str) -> None:
+    from healthpipe.domain.rules import load_profile
+
+    load_profile(rules)  # a bad profile is the user's error: say so before any work
+
+
+@app.command(cls=PlainUsage)
 def run(
-    files: Annotated[list[Path], typer.Argument(help="CSV or CSV.GZ files of vitals")],
+    files: Annotated[
+        list[Path], typer.Argument(metavar="FILE...", help="CSV or CSV.GZ files of vitals")
+    ],
     workspace: WorkspaceOpt = None,
     rules: RulesOpt = None,
     analyst: AnalystOpt = None,
     config: ConfigOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout")] = False,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
     verbose: VerboseOpt = False,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Ingest, validate, analyze and report each FILE (copied into the workspace's raw/)."""
-    logs.configure(logging.INFO if verbose else logging.WARNING)
+    logs.configure(verbose, log_json)
     with cli_errors(verbose):
         settings = settings_from(workspace, config, rules=rules, analyst=analyst)
-        from healthpipe.domain.rules import load_profile
-
-        load_profile(settings.rules)  # a bad profile is the user's error: say so before work
+        _check_rules(settings.rules)
         runtime = build_local(settings)
         try:
             results = _run(runtime, files, show_progress=not as_json and err.is_terminal)
@@ -147,30 +153,92 @@ def run(
     if as_json:
         sys.stdout.write(json.dumps({"files": [r.to_dict() for r in results]}) + "\n")
     else:
-        _print_outcomes(results)
+        _print_outcomes(results, wide)
     raise typer.Exit(exit_code(results))
+
+
+def _check_output(path: Path) -> None:
+    """`generate` writes only what `run` accepts, and says at once when it cannot write."""
+    if not path.name.lower().endswith(c.ACCEPTED_SUFFIXES):
+        raise fail(
+            f"--out must end in .csv or .csv.gz (`healthpipe run` accepts only those): {path}",
+            EXIT_UNUSABLE,
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        raise fail(f"cannot write {path}: {exc.strerror or exc}", EXIT_UNUSABLE) from None
+
+
+def _generate(spec: SyntheticSpec, path: Path, show_progress: bool) -> None:
+    if not show_progress:
+        generate_csv(spec, path)
+        return
+    from healthpipe.commands.live import rows_written
+
+    with rows_written(err, spec.rows):
+        generate_csv(spec, path)
 
 
 @app.command()
 def generate(
-    out_file: Annotated[Path, typer.Option("--out", help="Output .csv or .csv.gz")],
-    rows: Annotated[int, typer.Option(min=1, help="Rows to generate")] = 5000,
-    users: Annotated[int, typer.Option(min=1, help="Distinct users")] = 20,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same file)")] = 42,
-    bad_rate: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of bad rows")] = 0.02,
-    upload: Annotated[bool, typer.Option("--upload", help="Then put it under raw/ in S3")] = False,
-    bucket: Annotated[str | None, typer.Option("--bucket", help="Bucket for --upload")] = None,
+    out_file: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Output .csv or .csv.gz (required)")
+    ],
+    rows: Annotated[
+        int, typer.Option(min=1, metavar="N", help="Data rows to write, exactly")
+    ] = 5000,
+    users: Annotated[int, typer.Option(min=1, metavar="N", help="Distinct users")] = 20,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Random seed (same seed and --end, same file)")
+    ] = 42,
+    bad_rate: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="RATE",
+            help="Share of bad rows; a tenth as many repeated readings",
+        ),
+    ] = 0.02,
+    end: Annotated[
+        datetime | None,
+        typer.Option(
+            "--end",
+            metavar="TIME",
+            help=flag_help("Time of the last reading, UTC (2026-01-31T12:00:00)", "now"),
+            show_default=False,
+        ),
+    ] = None,
+    upload: Annotated[
+        bool,
+        typer.Option(
+            "--upload", help=flag_help("Then put it under raw/ in S3"), show_default=False
+        ),
+    ] = False,
+    bucket: Annotated[
+        str | None,
+        typer.Option(
+            "--bucket",
+            metavar="NAME",
+            help="Bucket for --upload [env HEALTHPIPE_BUCKET; default none]",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Write synthetic vitals with injected clinical episodes and bad rows."""
+    """Write synthetic vitals ending now, with injected clinical episodes and bad rows."""
     with cli_errors(False):
+        _check_output(out_file)
         started = time.perf_counter()
-        generate_csv(
-            SyntheticSpec(rows=rows, users=users, seed=seed, bad_row_rate=bad_rate), out_file
-        )
+        spec = SyntheticSpec(rows=rows, users=users, seed=seed, bad_row_rate=bad_rate, end=end)
+        _generate(spec, out_file, show_progress=err.is_terminal)
         out.print(
-            f"wrote {out_file} ({rows} rows, {users} users) in "
+            f"wrote {out_file} ({rows:,} rows, {min(users, rows):,} users) in "
             f"{time.perf_counter() - started:.1f}s",
             highlight=False,
+            soft_wrap=True,
         )
         if upload:
             from healthpipe.commands.aws import upload_files
@@ -181,18 +249,21 @@ def generate(
 @app.command()
 def demo(
     workspace: WorkspaceOpt = None,
-    rows: Annotated[int, typer.Option(min=100, help="Rows of sample data")] = 5000,
-    users: Annotated[int, typer.Option(min=1, help="Users in the sample data")] = 20,
-    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    rows: Annotated[int, typer.Option(min=100, metavar="N", help="Rows of sample data")] = 5000,
+    users: Annotated[int, typer.Option(min=1, metavar="N", help="Users in the sample data")] = 20,
+    seed: Annotated[int, typer.Option(metavar="N", help="Random seed")] = 7,
     verbose: VerboseOpt = False,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Generate realistic sample data and run the whole pipeline on it, on this machine."""
-    logs.configure(logging.INFO if verbose else logging.WARNING)
+    logs.configure(verbose, log_json)
     with cli_errors(verbose):
         settings = settings_from(workspace, None)
         sample = settings.workspace / "samples" / f"demo-vitals-{seed}-{rows}.csv"
         generate_csv(SyntheticSpec(rows=rows, users=users, seed=seed), sample)
-        out.print(f"generated {sample} ({rows} rows, {users} users)", highlight=False)
+        out.print(
+            f"generated {sample} ({rows:,} rows, {min(users, rows):,} users)", highlight=False
+        )
         runtime = build_local(settings)
         try:
             results = _run(runtime, [sample], show_progress=err.is_terminal)
@@ -205,20 +276,30 @@ def demo(
     raise typer.Exit(exit_code(results))
 
 
+def reject_ratio(items: list[dict[str, Any]]) -> tuple[int, int]:
+    """(rejected, input) summed over datasets: the overall ratio is their quotient, never a
+    sum of per-file ratios."""
+    rejected = sum(int(i["rows"]["rejected"]) for i in items)
+    rows_in = sum(int(i["rows"]["input"]) for i in items)
+    return rejected, rows_in
+
+
+def _ratio(rejected: int, rows_in: int) -> str:
+    return f"{rejected / rows_in:.3f}" if rows_in else "-"
+
+
 @app.command()
 def status(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
-    limit: Annotated[int, typer.Option(min=1, help="Datasets to list")] = 10,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout")] = False,
+    limit: Annotated[int, typer.Option(min=1, metavar="N", help="Datasets to list")] = 10,
+    as_json: JsonOpt = False,
+    wide: WideOpt = False,
 ) -> None:
     """Recent datasets, counts, dead letters and metric totals of a workspace."""
     with cli_errors(False):
         settings = settings_from(workspace, config)
-        if not settings.db_path.exists():
-            raise fail(
-                f"no workspace at {settings.workspace} (run `healthpipe demo` first)", EXIT_UNUSABLE
-            )
+        require_workspace(settings)
         runtime = build_local(settings)
         try:
             recent = runtime.ports.analyses.recent(limit)
@@ -227,44 +308,26 @@ def status(
             totals = runtime.ports.metrics.totals()
         finally:
             runtime.close()
+    rejected, rows_in = reject_ratio(recent)
+    totals.pop("RejectRatio", None)  # a sum of per-file ratios means nothing
     if as_json:
-        sys.stdout.write(
-            json.dumps(
-                {
-                    "datasets": recent,
-                    "dead_letters": dead,
-                    "deliveries": deliveries,
-                    "metrics": totals,
-                },
-                default=str,
-            )
-            + "\n"
-        )
+        overall = {"rejected": rejected, "input": rows_in, "datasets": len(recent)}
+        overall["ratio"] = rejected / rows_in if rows_in else None  # type: ignore[assignment]
+        document = {
+            "datasets": [{**i, "reject_ratio": _item_ratio(i)} for i in recent],
+            "reject_ratio": overall,
+            "dead_letters": dead,
+            "deliveries": deliveries,
+            "metrics": totals,
+        }
+        sys.stdout.write(json.dumps(document, default=str) + "\n")
         return
-    table = Table(title=f"Recent datasets in {settings.workspace}")
-    for column in (
-        "created",
-        "dataset",
-        "source",
-        "rows in",
-        "rejected",
-        "findings",
-        "worst",
-        "analyst",
-    ):
-        table.add_column(column)
-    for item in recent:
-        table.add_row(
-            str(item["created_at"]),
-            item["dataset_id"],
-            escape(item["source_key"]),
-            str(item["rows"]["input"]),
-            str(item["rows"]["rejected"]),
-            str(item["anomalies"]["total"]),
-            item["worst_severity"],
-            _analyst_label(item["analyst"]),
-        )
-    out.print(table)
+    _print_status(settings.workspace, recent, wide)
+    out.print(
+        f"reject ratio: {_ratio(rejected, rows_in)} overall "
+        f"({rejected:,} rejected of {rows_in:,} rows in {len(recent)} dataset(s))",
+        highlight=False,
+    )
     out.print(
         "deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(deliveries.items())),
         highlight=False,
@@ -279,9 +342,8 @@ def status(
         )
     if totals:
         out.print(
-            "metrics: " + ", ".join(f"{k}={v:g}" for k, v in sorted(totals.items())),
+            "metrics: " + ", ".join(f"{k}={v:,.0f}" for k, v in sorted(totals.items())),
             highlight=False,
-            soft_wrap=True,
         )
         out.print(
             f"LLM usage: {totals.get('LLMInputTokens', 0):,.0f} input tokens, "
@@ -290,6 +352,39 @@ def status(
             f"{totals.get('AnalystFallbacks', 0):,.0f} analyst fallback(s)",
             highlight=False,
         )
+
+
+def _item_ratio(item: dict[str, Any]) -> float | None:
+    rows_in = int(item["rows"]["input"])
+    return int(item["rows"]["rejected"]) / rows_in if rows_in else None
+
+
+def _print_status(workspace: Path, recent: list[dict[str, Any]], wide: bool) -> None:
+    table = _table(f"Recent datasets in {escape(str(workspace))}", wide)
+    table.add_column("created", no_wrap=True)
+    table.add_column("dataset", no_wrap=True)
+    table.add_column("source", overflow="fold")
+    for column in ("rows in", "rejected", "ratio", "findings"):
+        table.add_column(column, justify="right")
+    table.add_column("worst")
+    if wide:
+        table.add_column("analyst", overflow="fold")
+    for item in recent:
+        created = str(item["created_at"])
+        row = [
+            created if wide else created[5:16].replace("T", " "),
+            item["dataset_id"] if wide else item["dataset_id"][:8],
+            escape(Path(str(item["source_key"])).name if not wide else str(item["source_key"])),
+            f"{int(item['rows']['input']):,}",
+            f"{int(item['rows']['rejected']):,}",
+            _ratio(int(item["rows"]["rejected"]), int(item["rows"]["input"])),
+            f"{int(item['anomalies']['total']):,}",
+            str(item["worst_severity"]),
+        ]
+        if wide:
+            row.append(escape(_analyst_label(item["analyst"])))
+        table.add_row(*row)
+    out.print(table)
 
 
 def _analyst_label(analyst: dict[str, Any]) -> str:
@@ -304,16 +399,28 @@ def retry(
     workspace: WorkspaceOpt = None,
     config: ConfigOpt = None,
     delivery: Annotated[
-        list[int] | None, typer.Option("--id", help="Dead letter id(s); default: all")
+        list[int] | None,
+        typer.Option("--id", metavar="ID", help="Dead letter id(s) [default all]"),
     ] = None,
     verbose: VerboseOpt = False,
+    log_json: LogJsonOpt = False,
 ) -> None:
     """Re-drive dead-lettered deliveries (after fixing their cause) and run them to completion."""
-    logs.configure(logging.INFO if verbose else logging.WARNING)
+    logs.configure(verbose, log_json)
     with cli_errors(verbose):
         settings = settings_from(workspace, config)
+        require_workspace(settings)
         runtime = build_local(settings)
         try:
+            if delivery:
+                known = {int(letter["id"]) for letter in runtime.bus.dead_letters()}
+                unknown = sorted(set(delivery) - known)
+                if unknown:
+                    raise fail(
+                        f"no dead letter with id {', '.join(map(str, unknown))} "
+                        "(`healthpipe status` lists them)",
+                        EXIT_UNUSABLE,
+                    )
             count = runtime.bus.redrive(delivery or None)
             Dispatcher(runtime.ports, runtime.bus).drain()
             remaining = len(runtime.bus.dead_letters())

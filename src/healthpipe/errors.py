@@ -7,6 +7,7 @@ HealthpipeError
 ├── AdapterError           a port's backing service failed
 │   ├── TransientError     worth retrying (throttling, timeouts, lost connections)
 │   └── PermanentError     retrying will not help (access denied, missing bucket)
+│       └── CredentialsError   no or invalid cloud credentials (exit 2 in the CLI)
 └── StageError             a stage could not finish; carries the stage name
 """
 
@@ -40,6 +41,10 @@ class TransientError(AdapterError):
 
 class PermanentError(AdapterError):
     """A failure that retrying will not fix."""
+
+
+class CredentialsError(PermanentError):
+    """No usable cloud credentials: the user's set-up, not a failure of the service."""
 
 
 class StageError(HealthpipeError):

@@ -1,4 +1,6 @@
-"""Structured JSON logs: one line per event with ids, counts and timings (no health data)."""
+"""Logs of the `healthpipe` command: nothing by default (the command prints its own one-line
+outcome and errors), readable lines on stderr with `-v`, JSON lines with `--log-json`.
+One line per event with ids, counts and timings (no health data)."""
 
 from __future__ import annotations
 
@@ -40,15 +42,33 @@ class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
         pass
 
 
-def configure(level: int = logging.WARNING) -> None:
-    """Send healthpipe's logs to stderr as JSON lines (idempotent)."""
+class TextFormatter(logging.Formatter):
+    """`LEVEL logger: message key=value ...` for a person reading a terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = f"{record.levelname} {record.name}: {record.getMessage()}"
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict) and fields:
+            line += " (" + ", ".join(f"{k}={v}" for k, v in fields.items()) + ")"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def configure(verbose: bool = False, as_json: bool = False) -> None:
+    """healthpipe's logs on stderr at INFO: readable with `verbose`, JSON lines with `as_json`;
+    neither: no log output at all (idempotent; the last call wins)."""
     logger = logging.getLogger("healthpipe")
-    logger.setLevel(level)
-    if not any(getattr(h, "_healthpipe", False) for h in logger.handlers):
+    logger.propagate = False
+    for existing in [h for h in logger.handlers if getattr(h, "_healthpipe", False)]:
+        logger.removeHandler(existing)
+    handler: logging.Handler
+    if verbose or as_json:
+        logger.setLevel(logging.INFO)
         handler = StderrHandler()
-        handler.setFormatter(JsonFormatter())
-        handler._healthpipe = True  # type: ignore[attr-defined]
-        logger.addHandler(handler)
-        logger.propagate = False
-    for existing in logger.handlers:
-        existing.setLevel(level)
+        handler.setFormatter(JsonFormatter() if as_json else TextFormatter())
+    else:  # a handler that drops everything, or Python's last resort would print warnings
+        logger.setLevel(logging.WARNING)
+        handler = logging.NullHandler()
+    setattr(handler, "_healthpipe", True)  # noqa: B010 (marks our handler)
+    logger.addHandler(handler)

@@ -1,28 +1,47 @@
 """Synthetic vitals: realistic per-user series with injected clinical episodes and bad rows.
 
 Generated in DuckDB from a hash of (row, seed), so the output is identical for the same
-arguments on any machine and any thread count, and 10 million rows take seconds.
+arguments (and the same `end`) on any machine and any thread count, and 10 million rows take
+seconds. The readings end at `end` (default: now, to the minute), one per user per minute, so a
+file of any size passes rules that refuse readings in the future. `rows` is the exact number of
+data rows written: the bad rows and repeated readings are among them, never added.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.validation_sql import quote_literal
 
-START = "2026-11-01 00:00:00"
-
 
 @dataclass(frozen=True)
 class SyntheticSpec:
+    """`duplicate_rate` defaults to a tenth of `bad_row_rate` (so `bad_row_rate=0` writes a
+    clean file); `end` is the time of the last reading (naive = UTC; default now)."""
+
     rows: int = 5000
     users: int = 20
     seed: int = 42
     bad_row_rate: float = 0.02
-    duplicate_rate: float = 0.002
+    duplicate_rate: float | None = None
     anomalies: bool = True
+    end: datetime | None = None
+
+    @property
+    def repeat_rate(self) -> float:
+        return self.bad_row_rate / 10 if self.duplicate_rate is None else self.duplicate_rate
+
+    def start(self) -> datetime:
+        """The first reading's time: the last one (row rows-1) falls on `end` or just before."""
+        end = self.end or datetime.now(UTC).replace(second=0, microsecond=0)
+        if end.tzinfo is not None:
+            end = end.astimezone(UTC).replace(tzinfo=None)
+        last = self.rows - 1
+        minutes, user = last // self.users, last % self.users
+        return end.replace(microsecond=0) - timedelta(minutes=minutes, seconds=user)
 
 
 def _u(expr: str, salt: int, seed: int) -> str:
@@ -39,26 +58,32 @@ def _normal(expr: str, salt: int, seed: int) -> str:
 
 def synthetic_sql(spec: SyntheticSpec) -> str:
     s = spec.seed
-    minute = f"(i // {spec.users})"
-    user = f"(i % {spec.users})"
+    start = spec.start().strftime("%Y-%m-%d %H:%M:%S")
+    # row i repeats row i-1's reading (same user and time) when it is drawn as a repeat;
+    # every value below derives from j, the row whose reading is written
+    repeat = f"(i > 0 AND {_u('i', 31, s)} < {spec.repeat_rate})"
+    minute = f"(j // {spec.users})"
+    user = f"(j % {spec.users})"
     # episodes: a 40-minute window in every ~6 hours, for a subset of users, per type
     window = f"(({minute} + {user} * 37) % 360)"
     episode = "0" if not spec.anomalies else f"({window} < 40)"
     kind = f"({user} % 6)"
     base = (
         f"SELECT i, {user} AS u, {minute} AS m, "
-        f"TIMESTAMP {quote_literal(START)} + to_minutes(CAST({minute} AS BIGINT)) "
+        f"TIMESTAMP {quote_literal(start)} + to_minutes(CAST({minute} AS BIGINT)) "
         f"+ to_seconds(CAST({user} AS BIGINT)) AS t, "
-        f"(68 + ({user} % 9) * 2 + 6 * {_normal('i', 1, s)}) AS hr, "
-        f"(97.6 + 1.1 * {_normal('i', 3, s)}) AS spo2, "
-        f"(36.7 + 0.3 * {_normal('i', 5, s)}) AS temp, "
-        f"(119 + ({user} % 5) * 2 + 6 * {_normal('i', 7, s)}) AS sbp, "
-        f"(72 + ({user} % 4) + 4 * {_normal('i', 9, s)}) AS dbp, "
-        f"greatest(0, 400 + 300 * {_normal('i', 11, s)}) AS steps, "
-        f"{episode} AS ep, {kind} AS kind FROM range({spec.rows}) r(i)"
+        f"(68 + ({user} % 9) * 2 + 6 * {_normal('j', 1, s)}) AS hr, "
+        f"(97.6 + 1.1 * {_normal('j', 3, s)}) AS spo2, "
+        f"(36.7 + 0.3 * {_normal('j', 5, s)}) AS temp, "
+        f"(119 + ({user} % 5) * 2 + 6 * {_normal('j', 7, s)}) AS sbp, "
+        f"(72 + ({user} % 4) + 4 * {_normal('j', 9, s)}) AS dbp, "
+        f"greatest(0, 400 + 300 * {_normal('j', 11, s)}) AS steps, "
+        f"{episode} AS ep, {kind} AS kind, {repeat} AS rep "
+        f"FROM (SELECT i, CASE WHEN {repeat} THEN i - 1 ELSE i END AS j "
+        f"FROM range({spec.rows}) r(i))"
     )
     shaped = (
-        "SELECT i, u, t, "
+        "SELECT i, u, t, rep, "
         "CASE WHEN ep AND kind = 0 THEN hr + 65 WHEN ep AND kind = 1 THEN hr - 30 "
         "ELSE hr END AS hr, "
         "CASE WHEN ep AND kind = 2 THEN spo2 - 9 ELSE least(spo2, 100) END AS spo2, "
@@ -68,7 +93,7 @@ def synthetic_sql(spec: SyntheticSpec) -> str:
         f"FROM ({base})"
     )
     text = (
-        "SELECT i, strftime(t, '%Y-%m-%dT%H:%M:%SZ') AS event_time, "
+        "SELECT i, rep, strftime(t, '%Y-%m-%dT%H:%M:%SZ') AS event_time, "
         "printf('user_%03d', u) AS user_id, "
         "CAST(round(hr) AS INTEGER)::VARCHAR AS heart_rate, "
         "CAST(round(least(spo2, 100)) AS INTEGER)::VARCHAR AS spo2, "
@@ -81,27 +106,23 @@ def synthetic_sql(spec: SyntheticSpec) -> str:
     variant = f"CAST(floor({_u('i', 23, s)} * 8) AS INTEGER)"
     broken = (
         f"SELECT i, CASE WHEN b AND v = 0 THEN 'not-a-time' ELSE event_time END AS event_time, "
-        "CASE WHEN b AND v = 1 THEN '' WHEN b AND v = 7 THEN '=HYPERLINK(\"http://x\",\"y\")' "
-        "ELSE user_id END AS user_id, "
+        "CASE WHEN b AND v = 1 THEN '' ELSE user_id END AS user_id, "
         "CASE WHEN b AND v = 2 THEN 'abc' WHEN b AND v = 6 THEN '' "
+        'WHEN b AND v = 7 THEN \'=HYPERLINK("http://x","y")\' '
         "ELSE heart_rate END AS heart_rate, "
         "CASE WHEN b AND v = 3 THEN '120' ELSE spo2 END AS spo2, steps, "
         "CASE WHEN b AND v = 4 THEN 'NaN' ELSE temp_c END AS temp_c, systolic_bp, "
         "CASE WHEN b AND v = 5 THEN CAST(CAST(systolic_bp AS INTEGER) + 10 AS VARCHAR) "
         "ELSE diastolic_bp END AS diastolic_bp "
-        f"FROM (SELECT *, {bad} < {spec.bad_row_rate} AS b, {variant} AS v FROM ({text}))"
+        f"FROM (SELECT *, NOT rep AND {bad} < {spec.bad_row_rate} AS b, {variant} AS v "
+        f"FROM ({text}))"
     )
-    dup = f"{_u('i', 31, s)} < {spec.duplicate_rate}"
     columns = "event_time, user_id, heart_rate, spo2, steps, temp_c, systolic_bp, diastolic_bp"
-    return (
-        f"SELECT {columns} FROM (SELECT i, 0 AS copy, * EXCLUDE (i) FROM ({broken}) "
-        f"UNION ALL SELECT i, 1 AS copy, * EXCLUDE (i) FROM ({text}) WHERE {dup}) "
-        "ORDER BY i, copy"
-    )
+    return f"SELECT {columns} FROM ({broken}) ORDER BY i"
 
 
 def generate_csv(spec: SyntheticSpec, out: Path, *, limits: EngineLimits | None = None) -> Path:
-    """Write `spec.rows` rows (plus a few duplicate readings) to `out` (.csv or .csv.gz)."""
+    """Write exactly `spec.rows` data rows to `out` (.csv or .csv.gz)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     con = connect(limits or EngineLimits(memory_limit_mb=512))
     try:

@@ -25,6 +25,7 @@ FILE_KEYS: dict[str, type | tuple[type, ...]] = {
     "report": (str, type(None)),
     "email": (str, type(None)),
     "error": (str, type(None)),
+    "note": (str, type(None)),
     "assessment": (str, type(None)),
 }
 STATUSES = {"processed", "skipped", "rejected", "failed"}

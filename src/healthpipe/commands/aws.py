@@ -10,6 +10,7 @@ from rich.console import Console
 
 from healthpipe import constants as c
 from healthpipe.commands.options import ConfigOpt
+from healthpipe.commands.output import PlainUsage
 from healthpipe.domain.identity import is_ingestible
 
 out = Console()
@@ -17,12 +18,20 @@ MB = 1024 * 1024
 CONTENT_TYPES = {".csv": "text/csv", ".gz": "application/gzip"}
 
 BucketOpt = Annotated[
-    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET]")
+    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET; default none]")
 ]
-PrefixOpt = Annotated[str, typer.Option("--prefix", help="Key prefix (raw/ starts the pipeline)")]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefix", help="Key prefix (raw/ starts the pipeline) [default raw/]", show_default=False
+    ),
+]
 KmsOpt = Annotated[
     str | None,
-    typer.Option("--kms-key-id", help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID]"),
+    typer.Option(
+        "--kms-key-id",
+        help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID; default the bucket's]",
+    ),
 ]
 
 
@@ -73,16 +82,16 @@ def upload_files(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(cls=PlainUsage)
     def upload(
-        files: Annotated[list[Path], typer.Argument(help="Files to upload")],
+        files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Files to upload")],
         bucket: BucketOpt = None,
         prefix: PrefixOpt = c.RAW_PREFIX,
         kms_key_id: KmsOpt = None,
         config: ConfigOpt = None,
     ) -> None:
         """Put files into a deployed bucket (under raw/ they start the pipeline)."""
-        from healthpipe.cli import cli_errors
+        from healthpipe.commands.output import cli_errors
 
         missing = [str(f) for f in files if not f.is_file()]
         if missing:  # the user's input: exit 2 with a usage message
@@ -93,26 +102,44 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def package(
         arch: Annotated[
-            str, typer.Option("--arch", help="Lambda architecture: x86_64 or arm64")
-        ] = "x86_64",
+            str, typer.Option("--arch", help="Lambda architecture: arm64 or x86_64")
+        ] = "arm64",
         python_version: Annotated[
             str, typer.Option("--python-version", help="Lambda Python runtime version")
         ] = "3.12",
         out_dir: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("dist"),
+        compile_: Annotated[
+            bool,
+            typer.Option("--compile/--no-compile", help="Byte-compile for the target Python"),
+        ] = True,
+        python: Annotated[
+            str | None,
+            typer.Option("--python", help="Interpreter of the target version, for the .pyc"),
+        ] = None,
     ) -> None:
-        """Build the Lambda deployment zip (all three handlers) from manylinux wheels."""
-        from healthpipe.cli import cli_errors
+        """Build one Lambda deployment zip per function from manylinux wheels."""
+        from healthpipe.commands.output import cli_errors
         from healthpipe.packaging import UNZIPPED_LIMIT, PackageSpec, build_package
 
         if arch not in ("x86_64", "arm64"):
             raise typer.BadParameter("--arch must be x86_64 or arm64")
+        spec = PackageSpec(
+            arch=arch,  # type: ignore[arg-type]
+            python_version=python_version,
+            out=out_dir,
+            compile=compile_,
+            python=python,
+        )
         with cli_errors(False):
-            built = build_package(
-                PackageSpec(arch=arch, python_version=python_version, out=out_dir)  # type: ignore[arg-type]
-            )
-        out.print(f"built {built.zip_path} ({built.zipped_bytes / MB:.1f} MB zipped)")
-        for function, size in built.sizes().items():
+            built = build_package(spec)
+        for function, item in built.functions.items():
             out.print(
-                f"  {function}: {size / MB:.1f} MB unzipped (limit {UNZIPPED_LIMIT / MB:.0f} MB)",
+                f"built {item.zip_path} ({item.zipped_bytes / MB:.1f} MB zipped); "
+                f"{function}: {item.unzipped_bytes / MB:.1f} MB unzipped "
+                f"(limit {UNZIPPED_LIMIT / MB:.0f} MB)",
                 highlight=False,
+                soft_wrap=True,
             )
+        out.print(f"bytecode: {'compiled' if built.compiled else 'source only'}", highlight=False)
+        for note in built.notes:
+            out.print(f"note: {note}", highlight=False, soft_wrap=True)

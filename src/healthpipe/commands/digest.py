@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 import time
@@ -11,13 +10,15 @@ from typing import Annotated
 
 import typer
 
-from healthpipe.commands.options import ConfigOpt, JsonOpt, VerboseOpt, WorkspaceOpt
+from healthpipe.commands.options import ConfigOpt, JsonOpt, LogJsonOpt, VerboseOpt, WorkspaceOpt
+from healthpipe.commands.output import EXIT_OK, cli_errors, out, require_workspace, settings_from
 
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 UNIT_SECONDS = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 SinceOpt = Annotated[
-    str, typer.Option("--since", help="Window length ending now: 24h, 90m, 7d, 1w")
+    str,
+    typer.Option("--since", help="Window length ending now: 24h, 90m, 7d, 1w [default 24h]"),
 ]
 
 
@@ -37,25 +38,34 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         as_json: JsonOpt = False,
         verbose: VerboseOpt = False,
+        log_json: LogJsonOpt = False,
     ) -> None:
         """Email a digest of all datasets analysed in the window, with trends vs the one before."""
         from healthpipe import constants as c
         from healthpipe import logs
         from healthpipe.bootstrap import build_local
-        from healthpipe.cli import EXIT_OK, cli_errors, out, settings_from
         from healthpipe.events import Event
         from healthpipe.stages.digest import digest as digest_stage
 
-        logs.configure(logging.INFO if verbose else logging.WARNING)
+        logs.configure(verbose, log_json)
         seconds = parse_duration(since)
         with cli_errors(verbose):
             settings = settings_from(workspace, config)
+            require_workspace(settings)
             runtime = build_local(settings)
             try:
+                until = time.time()
+                if not runtime.ports.analyses.recent(1, since_epoch=until - seconds):
+                    runtime.close()
+                    if as_json:
+                        sys.stdout.write(json.dumps({"outcome": "empty", "datasets": 0}) + "\n")
+                    else:
+                        out.print(f"no dataset analysed in the last {since}: no digest sent")
+                    raise typer.Exit(EXIT_OK)
                 event = Event(
                     c.SOURCE_SCHEDULER,
                     c.DIGEST_REQUESTED,
-                    {"window_seconds": seconds, "until": time.time()},
+                    {"window_seconds": seconds, "until": until},
                 )
                 result = digest_stage(event, runtime.ports)
             finally:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 from pathlib import Path
@@ -15,6 +14,7 @@ import typer
 from healthpipe.commands.options import (
     AnalystOpt,
     ConfigOpt,
+    LogJsonOpt,
     RulesOpt,
     VerboseOpt,
     WorkspaceOpt,
@@ -25,10 +25,15 @@ SettleOpt = Annotated[
     typer.Option(
         "--settle",
         min=0.0,
-        help="Seconds a file's size must stay unchanged before it is processed",
+        help="Seconds a file's size must stay unchanged before it is processed [default 2]",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON object per finished file")]
+JsonOpt = Annotated[
+    bool,
+    typer.Option(
+        "--json", help="One JSON object per finished file [default off]", show_default=False
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -41,6 +46,7 @@ def register(app: typer.Typer) -> None:
         settle: SettleOpt = 2.0,
         as_json: JsonOpt = False,
         verbose: VerboseOpt = False,
+        log_json: LogJsonOpt = False,
     ) -> None:
         """Watch the workspace's bucket/raw/ and process each file once it has settled.
 
@@ -48,12 +54,12 @@ def register(app: typer.Typer) -> None:
         """
         from healthpipe import logs
         from healthpipe.bootstrap import build_local
-        from healthpipe.cli import EXIT_OK, cli_errors, err, out, settings_from
+        from healthpipe.commands.output import EXIT_OK, cli_errors, err, out, settings_from
         from healthpipe.domain.rules import load_profile
         from healthpipe.orchestration.runs import FileOutcome
         from healthpipe.orchestration.watch import RawWatcher
 
-        logs.configure(logging.INFO if verbose else logging.WARNING)
+        logs.configure(verbose, log_json)
 
         def show(outcome: FileOutcome) -> None:
             if as_json:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from healthpipe import progress
+
 
 @dataclass(frozen=True)
 class EngineLimits:
@@ -28,4 +30,5 @@ def connect(limits: EngineLimits) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:", config=config)
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")
+    progress.track(con)  # a display on a terminal polls its progress; else nothing
     return con

@@ -74,7 +74,11 @@ def load_profile(name_or_path: str) -> RuleProfile:
     path = Path(name_or_path)
     if name_or_path in BUILTIN_PROFILES:
         path = PROFILES_DIR / f"{name_or_path}.toml"
-    elif not path.is_file():
+    elif path.suffix.lower() == ".toml" or len(path.parts) > 1 or path.exists():
+        if not path.is_file():
+            what = "is a directory" if path.is_dir() else "not found"
+            raise ConfigError(f"rules file {what}: {name_or_path}")
+    else:
         raise ConfigError(
             f"unknown rules profile {name_or_path!r}: use one of "
             f"{', '.join(BUILTIN_PROFILES)} or a path to a TOML file"
@@ -89,7 +93,9 @@ def load_profile(name_or_path: str) -> RuleProfile:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"invalid rules file {path}: {where}: {first['msg']}") from exc
+        message = first["msg"].removeprefix("Value error, ")
+        where = f"{where}: " if where else ""
+        raise ConfigError(f"invalid rules file {path}: {where}{message}") from exc
 
 
 def bp_reason(profile: RuleProfile) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +12,8 @@ from urllib.parse import quote_plus
 
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime
-from healthpipe.domain.identity import correlation_id_for, file_stem, report_key
+from healthpipe.domain.identity import correlation_id_for, file_stem, manifest_key, report_key
+from healthpipe.errors import HealthpipeError
 from healthpipe.events import Event, object_created
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.ports import HASH_CHUNK
@@ -29,6 +31,8 @@ class FileOutcome:
     report: str | None = None
     email: str | None = None
     error: str | None = None
+    # why a file was skipped: "same content already processed with rules <profile>"
+    note: str | None = None
     # "assessed", or "not assessable: no valid readings" (a file with no valid reading)
     assessment: str | None = None
 
@@ -76,7 +80,8 @@ def upload_event(runtime: LocalRuntime, key: str) -> Event:
 def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> FileOutcome:
     outcome = FileOutcome(source=str(source))
     if not source.is_file():
-        outcome.status, outcome.error = "rejected", f"no such file: {source}"
+        what = "is a directory, not a file" if source.is_dir() else "no such file"
+        outcome.status, outcome.error = "rejected", f"{what}: {source}"
         return outcome
     name = source.name.lower()
     if not name.endswith(c.ACCEPTED_SUFFIXES):
@@ -111,6 +116,8 @@ def collect(
         outcome.status, outcome.error = "rejected", info.get("error") or "file rejected"
         return outcome
     outcome.status = "processed" if ingest["outcome"] == "done" else "skipped"
+    if outcome.status == "skipped" and outcome.dataset_id:
+        outcome.note = skipped_note(runtime, outcome.dataset_id)
     for delivery in runtime.bus.deliveries_for(correlation_id, after_id=int(ingest["id"])):
         if delivery["status"] != "delivered":
             outcome.status = "failed"
@@ -127,15 +134,28 @@ def collect(
     return outcome
 
 
+def skipped_note(runtime: LocalRuntime, dataset_id: str) -> str:
+    """Which rules the earlier run of the same content applied (this run's are not)."""
+    try:
+        manifest = json.loads(runtime.store.get_bytes(manifest_key(dataset_id)))
+        rules = manifest.get("rules_profile") or "unknown"
+    except (HealthpipeError, OSError, ValueError):
+        rules = "unknown"
+    return f"skipped: same content already processed with rules {rules}"
+
+
 def run_files(
     runtime: LocalRuntime,
     sources: list[Path],
     on_file: Callable[[FileOutcome], None] | None = None,
+    on_start: Callable[[Path], None] | None = None,
 ) -> list[FileOutcome]:
     dispatcher = Dispatcher(runtime.ports, runtime.bus)
     dispatcher.drain()  # finish work a crashed earlier run left pending
     results = []
     for source in sources:
+        if on_start is not None:
+            on_start(source)
         result = run_file(runtime, dispatcher, source)
         results.append(result)
         if on_file is not None:

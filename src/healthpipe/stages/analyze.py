@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from healthpipe import constants as c
+from healthpipe import progress
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
@@ -65,6 +66,7 @@ def analyze(event: Event, ports: Ports) -> StageResult:
 def _analyze(
     detail: dict[str, Any], dataset_id: str, correlation_id: str, ports: Ports
 ) -> StageResult:
+    progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
     manifest = json.loads(ports.store.get_bytes(str(detail["manifest_key"])))

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import unquote_plus
 
 from healthpipe import constants as c
+from healthpipe import progress
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
@@ -63,6 +64,7 @@ def ingest(event: Event, ports: Ports) -> StageResult:
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="ingest-") as tmp:
         workdir = Path(tmp)
+        progress.step("hash")
         with timed(timings, "fetch_hash_ms"):
             obj = ports.store.materialize(key, workdir, version)
         version = version or obj.version_id
@@ -145,6 +147,7 @@ def _process(
         workdir / "processed.csv", workdir / "processed.parquet", workdir / "rejected.csv"
     )
     try:
+        progress.step("validate")
         with timed(timings, "validate_ms"):
             header = read_header(obj.path)
             validation = validate_file(

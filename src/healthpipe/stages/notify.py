@@ -16,6 +16,7 @@ import logging
 import time
 from typing import Any
 
+from healthpipe import progress
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
@@ -48,6 +49,7 @@ def notify(event: Event, ports: Ports) -> StageResult:
 
 
 def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
+    progress.step("report")
     started = time.perf_counter()
     settings = ports.settings
     key = str(event.detail.get("analysis_key") or analysis_key(dataset_id))
@@ -81,6 +83,7 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
         message = build_message(
             model, charts, sender=settings.email_from, recipients=settings.email_to
         )
+        progress.step("send")
         info["email"] = ports.mailer.send(message, name=f"report-{dataset_id}")
         info["subject"] = model.subject
         ports.metrics.add("EmailsSent", 1, stage=STAGE)

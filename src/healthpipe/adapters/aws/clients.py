@@ -5,6 +5,7 @@ with botocore's `standard` retry mode. Errors are translated at the boundary:
 
     botocore ClientError / BotoCoreError
     ├── throttling, 5xx, timeouts, lost connections  -> TransientError
+    ├── no or invalid credentials                     -> CredentialsError (a PermanentError)
     └── everything else (access denied, not found…)  -> PermanentError
 """
 
@@ -20,10 +21,15 @@ from botocore.exceptions import (
     ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
     ReadTimeoutError,
 )
 
-from healthpipe.errors import AdapterError, PermanentError, TransientError
+from healthpipe.errors import AdapterError, CredentialsError, PermanentError, TransientError
+
+CREDENTIAL_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "UnrecognizedClientException"}
+)
 
 BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 5},
@@ -83,4 +89,8 @@ def translate(exc: ClientError | BotoCoreError, doing: str) -> AdapterError:
     else:
         detail = f"{type(exc).__name__}: {exc}"
     message = f"{doing} failed ({detail})"
+    if isinstance(exc, NoCredentialsError) or (
+        isinstance(exc, ClientError) and error_code(exc) in CREDENTIAL_CODES
+    ):
+        return CredentialsError(message)
     return TransientError(message) if is_transient(exc) else PermanentError(message)
