@@ -2,28 +2,43 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# runtime only (what `make demo` needs) / runtime + dev tools (what `make test` needs)
+RUNTIME := $(VENV)/.runtime
+DEV     := $(VENV)/.installed
+# tests run in parallel (pytest-xdist); PYTEST_ARGS adds to or overrides it
+PYTEST_WORKERS ?= auto
 
-.PHONY: setup demo test unit lint typecheck checkov bench clean
+.PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov bench clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-setup: $(STAMP)
+$(RUNTIME): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $(RUNTIME)
 
-## Run the whole pipeline on generated sample data, on this machine (no cloud).
-demo: setup
+$(DEV): pyproject.toml $(RUNTIME)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(DEV)
+
+setup-runtime: $(RUNTIME)
+
+setup: $(DEV)
+
+## Run the whole pipeline on generated sample data, on this machine (no cloud, no dev tools).
+demo: setup-runtime
 	$(BIN)/healthpipe demo
 
-## Lint, type-check and run the whole test suite.
+## Lint, type-check and run the whole test suite, in parallel.
 test: setup lint typecheck
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+## The end-to-end tests only (CI also runs them with the clock shifted by faketime).
+test-e2e: setup
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/e2e $(PYTEST_ARGS)
 
 unit: setup
-	$(BIN)/python -m pytest -q tests/unit
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
