@@ -80,8 +80,10 @@ locals {
     { ingest = jsonencode(local.ingest_pattern) },
   )
 
-  route_dlq        = { for route, r in local.routes : route => r.target }
-  function_routes  = { for route, r in local.routes : route => r if r.target != "alerts" }
+  route_dlq = { for route, r in local.routes : route => r.target }
+  # Targets EventBridge invokes directly; the analyzer is fed through its SQS queue.
+  queued_targets   = ["analyzer"]
+  function_routes  = { for route, r in local.routes : route => r if r.target != "alerts" && !contains(local.queued_targets, r.target) }
   bus_name_of_rule = { for route, r in local.routes : route => r.bus == "default" ? "default" : aws_cloudwatch_event_bus.this.name }
 }
 
@@ -101,7 +103,7 @@ resource "aws_cloudwatch_event_target" "this" {
   rule           = aws_cloudwatch_event_rule.this[each.key].name
   event_bus_name = local.bus_name_of_rule[each.key]
   target_id      = each.value.target
-  arn            = each.value.target == "alerts" ? aws_sns_topic.alerts.arn : aws_lambda_function.this[each.value.target].arn
+  arn            = each.value.target == "alerts" ? aws_sns_topic.alerts.arn : contains(local.queued_targets, each.value.target) ? aws_sqs_queue.analyze.arn : aws_lambda_function.this[each.value.target].arn
 
   retry_policy {
     maximum_event_age_in_seconds = var.event_retry.maximum_event_age_in_seconds

@@ -15,36 +15,78 @@ locals {
     notifier = { read = ["analyzed/", "reports/"], write = ["reports/"] }
   }
 
-  bedrock_profile = can(regex("^(us|eu|apac|us-gov|global)\\.", var.bedrock_model_id))
-  bedrock_model   = local.bedrock_profile ? join(".", slice(split(".", var.bedrock_model_id), 1, length(split(".", var.bedrock_model_id)))) : var.bedrock_model_id
-  bedrock_region  = var.bedrock_region != "" ? var.bedrock_region : local.region
-  # A cross-region inference profile may route to the model in any region of its geography.
-  bedrock_resources = local.bedrock_profile ? [
-    "arn:${local.partition}:bedrock:${local.bedrock_region}:${local.account_id}:inference-profile/${var.bedrock_model_id}",
-    "arn:${local.partition}:bedrock:*::foundation-model/${local.bedrock_model}",
-    ] : [
-    "arn:${local.partition}:bedrock:${local.bedrock_region}::foundation-model/${var.bedrock_model_id}",
+  # Bedrock. A cross-region inference profile id starts with its geography; the profile may
+  # route a call to the model in any region of that geography, so the role is granted the
+  # profile and the foundation model in those regions (region globs, same partition).
+  bedrock_profile_regions = {
+    us       = ["us-*"]
+    "us-gov" = ["us-gov-*"]
+    eu       = ["eu-*"]
+    apac     = ["ap-*"]
+    jp       = ["ap-northeast-*"]
+    au       = ["ap-southeast-*"]
+    ca       = ["ca-*"]
+    global   = ["*"]
+  }
+  # The geography whose profile a region calls by default ("" : no profile there).
+  bedrock_region = var.bedrock_region != "" ? var.bedrock_region : local.region
+  bedrock_geo = (
+    startswith(local.bedrock_region, "us-gov-") ? "us-gov" :
+    startswith(local.bedrock_region, "us-") ? "us" :
+    startswith(local.bedrock_region, "eu-") ? "eu" :
+    startswith(local.bedrock_region, "ap-") ? "apac" :
+    startswith(local.bedrock_region, "ca-") ? "ca" : ""
+  )
+  # Models only offered through inference profiles outside these regions (on-demand there).
+  bedrock_on_demand_regions = {
+    "amazon.nova-micro-v1:0"   = ["us-east-1"]
+    "amazon.nova-lite-v1:0"    = ["us-east-1"]
+    "amazon.nova-pro-v1:0"     = ["us-east-1"]
+    "amazon.nova-premier-v1:0" = []
+  }
+  bedrock_model_id   = var.bedrock_model_id != "" ? var.bedrock_model_id : "${local.bedrock_geo}.amazon.nova-lite-v1:0"
+  bedrock_geo_prefix = split(".", local.bedrock_model_id)[0]
+  bedrock_profile    = contains(keys(local.bedrock_profile_regions), local.bedrock_geo_prefix)
+  bedrock_model      = local.bedrock_profile ? join(".", slice(split(".", local.bedrock_model_id), 1, length(split(".", local.bedrock_model_id)))) : local.bedrock_model_id
+  bedrock_resources = local.bedrock_profile ? concat(
+    ["arn:${local.partition}:bedrock:${local.bedrock_region}:${local.account_id}:inference-profile/${local.bedrock_model_id}"],
+    [for glob in local.bedrock_profile_regions[local.bedrock_geo_prefix] : "arn:${local.partition}:bedrock:${glob}::foundation-model/${local.bedrock_model}"],
+    ) : [
+    "arn:${local.partition}:bedrock:${local.bedrock_region}::foundation-model/${local.bedrock_model_id}",
+  ]
+  # The profile must belong to the region's geography (jp./au. are Asia Pacific profiles).
+  bedrock_profile_fits_region = !local.bedrock_profile || local.bedrock_geo_prefix == "global" || (
+    local.bedrock_geo_prefix == local.bedrock_geo ||
+    (contains(["jp", "au"], local.bedrock_geo_prefix) && local.bedrock_geo == "apac")
+  )
+  bedrock_model_fits_region = local.bedrock_profile || !contains(keys(local.bedrock_on_demand_regions), local.bedrock_model_id) || contains(lookup(local.bedrock_on_demand_regions, local.bedrock_model_id, []), local.bedrock_region)
+
+  # The sender identity and the configuration set: SendRawEmail is authorised against the
+  # From identity, never against the recipients' identities (those exist only for the sandbox).
+  ses_resources = [
+    aws_sesv2_email_identity.this[var.sender_email].arn,
+    aws_sesv2_configuration_set.this.arn,
   ]
 
-  ses_resources = concat(
-    [for identity in aws_sesv2_email_identity.this : identity.arn],
-    [aws_sesv2_configuration_set.this.arn],
-  )
-
   # adapter => the statements its calls need. The actions are the module's IAM_ACTIONS;
-  # `scope` names the resources (function_resources below) the statement applies to.
+  # `scope` names the resources (function_resources below) the statement applies to;
+  # `conditions` (optional) narrow it; `access = "write"` marks a statement a function whose
+  # adapter use is read-only (read_only_adapters) does not get.
   adapter_statements = {
     s3 = [
-      { sid = "ReadObjects", actions = ["s3:GetObject"], scope = "s3_read" },
+      { sid = "ReadObjects", actions = ["s3:GetObject", "s3:GetObjectVersion"], scope = "s3_read" },
       { sid = "WriteObjects", actions = ["s3:PutObject", "s3:AbortMultipartUpload"], scope = "s3_write" },
-      { sid = "ListDataBucket", actions = ["s3:ListBucket"], scope = "data_bucket" }, # and: a missing key is a 404, not a 403
+      # A missing key is a 404 rather than a 403 only with ListBucket; listing is limited to
+      # the prefixes the function reads or writes.
+      { sid = "ListDataBucket", actions = ["s3:ListBucket"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "s3_list_prefixes" }] },
       { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
     ]
     ledger = [
       { sid = "LedgerTable", actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], scope = "ledger_table" },
     ]
     analysis_store = [
-      { sid = "AnalysesTable", actions = ["dynamodb:BatchWriteItem", "dynamodb:GetItem", "dynamodb:Query"], scope = "analyses_table" },
+      { sid = "ReadAnalyses", actions = ["dynamodb:GetItem", "dynamodb:Query"], scope = "analyses_table" },
+      { sid = "WriteAnalyses", actions = ["dynamodb:BatchWriteItem"], scope = "analyses_table", access = "write" },
     ]
     event_bus = [
       { sid = "PublishToPipelineBus", actions = ["events:PutEvents"], scope = "event_bus" },
@@ -66,6 +108,20 @@ locals {
     { sid = "DeadLetterFailedInvocations", actions = ["sqs:SendMessage"], scope = "own_dlq" },
   ]
 
+  # Lambda's SQS event source polls the analyzer's queue with the function's role.
+  event_source_statements = {
+    ingestor = []
+    analyzer = [
+      { sid = "ReceiveAnalyzeQueue", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], scope = "own_queue" },
+    ]
+    notifier = []
+  }
+
+  # X-Ray accepts segments only on "*" (PutTraceSegments has no resource-level permission).
+  tracing_statements = var.tracing_enabled ? [
+    { sid = "WriteTraces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], scope = "xray" },
+  ] : []
+
   # Must equal healthpipe.lambdas.FUNCTIONS[f].adapters (module names under healthpipe.adapters.aws).
   function_adapters = {
     ingestor = ["s3", "ledger", "event_bus", "metrics"]
@@ -73,30 +129,52 @@ locals {
     notifier = ["s3", "ledger", "analysis_store", "mailer", "metrics"]
   }
 
+  # Adapters a function only reads through (its stages call no write method of the port;
+  # tests/infra/test_infra_iam.py checks the stages' code).
+  read_only_adapters = {
+    ingestor = []
+    analyzer = []
+    notifier = ["analysis_store"]
+  }
+
   # scope => resources, per function.
   function_resources = {
     for f in local.functions : f => {
-      s3_read        = [for prefix in local.s3_prefixes[f].read : "${local.data_bucket_arn}/${prefix}*"]
-      s3_write       = [for prefix in local.s3_prefixes[f].write : "${local.data_bucket_arn}/${prefix}*"]
-      data_bucket    = [local.data_bucket_arn]
-      kms_key        = [aws_kms_key.this.arn]
-      ledger_table   = [aws_dynamodb_table.ledger.arn]
-      analyses_table = [aws_dynamodb_table.analyses.arn, "${aws_dynamodb_table.analyses.arn}/index/*"]
-      event_bus      = [aws_cloudwatch_event_bus.this.arn]
-      ses            = local.ses_resources
-      bedrock_model  = local.bedrock_resources
-      own_log_group  = ["${aws_cloudwatch_log_group.function[f].arn}:*"]
-      own_dlq        = [aws_sqs_queue.dlq[f].arn]
+      s3_read          = [for prefix in local.s3_prefixes[f].read : "${local.data_bucket_arn}/${prefix}*"]
+      s3_write         = [for prefix in local.s3_prefixes[f].write : "${local.data_bucket_arn}/${prefix}*"]
+      s3_list_prefixes = [for prefix in distinct(concat(local.s3_prefixes[f].read, local.s3_prefixes[f].write)) : "${prefix}*"]
+      data_bucket      = [local.data_bucket_arn]
+      kms_key          = [aws_kms_key.this.arn]
+      ledger_table     = [aws_dynamodb_table.ledger.arn]
+      analyses_table   = [aws_dynamodb_table.analyses.arn, "${aws_dynamodb_table.analyses.arn}/index/*"]
+      event_bus        = [aws_cloudwatch_event_bus.this.arn]
+      ses              = local.ses_resources
+      bedrock_model    = local.bedrock_resources
+      own_log_group    = ["${aws_cloudwatch_log_group.function[f].arn}:*"]
+      own_dlq          = [aws_sqs_queue.dlq[f].arn]
+      own_queue        = [aws_sqs_queue.analyze.arn]
+      xray             = ["*"]
     }
   }
 
-  # function => [{sid, actions, resources}]: its adapters' statements, then the platform's.
+  # function => [{sid, actions, resources, conditions}]: its adapters' statements (without
+  # the writes of a read-only adapter), then the platform's, the event source's and tracing's.
   function_statements = {
     for f in local.functions : f => [
-      for s in concat(flatten([for adapter in local.function_adapters[f] : local.adapter_statements[adapter]]), local.platform_statements) : {
-        sid       = s.sid
-        actions   = s.actions
-        resources = local.function_resources[f][s.scope]
+      for s in concat(
+        flatten([
+          for adapter in local.function_adapters[f] : [
+            for st in local.adapter_statements[adapter] : st if !contains(local.read_only_adapters[f], adapter) || try(st.access, "read") != "write"
+          ]
+        ]),
+        local.platform_statements,
+        local.event_source_statements[f],
+        local.tracing_statements,
+        ) : {
+        sid        = s.sid
+        actions    = s.actions
+        resources  = local.function_resources[f][s.scope]
+        conditions = [for c in try(s.conditions, []) : { test = c.test, variable = c.variable, values = local.function_resources[f][c.scope] }]
       }
     ]
   }
@@ -138,6 +216,15 @@ data "aws_iam_policy_document" "function" {
       effect    = "Allow"
       actions   = statement.value.actions
       resources = statement.value.resources
+
+      dynamic "condition" {
+        for_each = statement.value.conditions
+        content {
+          test     = condition.value.test
+          variable = condition.value.variable
+          values   = condition.value.values
+        }
+      }
     }
   }
 }

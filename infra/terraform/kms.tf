@@ -108,7 +108,7 @@ data "aws_iam_policy_document" "kms" {
   }
 
   # CloudWatch alarms publish to the encrypted alert topic (the statement AWS documents for
-  # alarm actions on an SSE-KMS topic).
+  # alarm actions on an SSE-KMS topic), only for this account's <prefix>-* alarms.
   statement {
     sid = "CloudWatchAlarmsUseEncryptedTopic"
     principals {
@@ -117,5 +117,15 @@ data "aws_iam_policy_document" "kms" {
     }
     actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"]
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*"]
+    }
   }
 }

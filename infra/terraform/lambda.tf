@@ -17,7 +17,7 @@ locals {
     top_users             = tostring(var.top_users)
     pseudonym_secret      = local.pseudonym_secret
     analyst               = var.analyst
-    bedrock_model_id      = var.bedrock_model_id
+    bedrock_model_id      = local.bedrock_model_id
     bedrock_region        = local.bedrock_region
     llm_timeout_seconds   = tostring(var.llm_timeout_seconds)
     mailer                = "ses"
@@ -50,6 +50,7 @@ locals {
     HEALTHPIPE_RUNTIME           = "aws"
     POWERTOOLS_METRICS_NAMESPACE = "healthpipe"
     POWERTOOLS_LOG_LEVEL         = "INFO"
+    POWERTOOLS_TRACE_DISABLED    = tostring(!var.tracing_enabled)
   }
 
   function_environment = {
@@ -79,13 +80,12 @@ resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_117:No VPC: the functions call only AWS APIs over TLS, and a VPC would add NAT/endpoints cost without reducing exposure
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile outside this module; the package is built and deployed by the pipeline's own CodeBuild
   #checkov:skip=CKV_AWS_116:Failed async invocations go to the function's SQS queue through an on-failure destination (aws_lambda_function_event_invoke_config), which supersedes the legacy DLQ
-  #checkov:skip=CKV_AWS_50:No X-Ray instrumentation in the code; correlation ids in the JSON logs and EMF metrics trace a file through the stages
 
   function_name = local.function_names[each.key]
   description   = "healthpipe ${each.key}"
   role          = aws_iam_role.function[each.key].arn
   handler       = local.handlers[each.key]
-  runtime       = "python3.12"
+  runtime       = "python${local.python_version}"
   architectures = [var.architecture]
   memory_size   = var.lambda_memory_mb[each.key]
   timeout       = var.lambda_timeout_seconds[each.key]
@@ -96,11 +96,16 @@ resource "aws_lambda_function" "this" {
   s3_object_version = aws_s3_object.package[each.key].version_id
   source_code_hash  = filebase64sha256(local.packages[each.key])
 
-  # The analyzer is capped (Bedrock quotas); the others use the unreserved pool (-1).
-  reserved_concurrent_executions = each.key == "analyzer" ? var.analyzer_reserved_concurrency : -1
+  # Nothing reserved by default (-1: the unreserved pool), so a new account with a quota of
+  # 10 can deploy; the analyzer's Bedrock load is bounded by its SQS event source instead.
+  reserved_concurrent_executions = coalesce(var.lambda_reserved_concurrency[each.key], -1)
 
   ephemeral_storage {
-    size = 2048 # DuckDB spills to /tmp
+    size = var.lambda_ephemeral_storage_mb[each.key] # DuckDB spills to /tmp
+  }
+
+  tracing_config {
+    mode = var.tracing_enabled ? "Active" : "PassThrough"
   }
 
   environment {
@@ -113,6 +118,38 @@ resource "aws_lambda_function" "this" {
   }
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.analyst != "bedrock" || local.bedrock_model_id != ".amazon.nova-lite-v1:0"
+      error_message = "No default Bedrock inference profile for region ${local.bedrock_region}: set bedrock_model_id (a model or profile offered there) or analyst = \"builtin\"."
+    }
+    precondition {
+      condition     = var.analyst != "bedrock" || local.bedrock_profile_fits_region
+      error_message = "bedrock_model_id ${local.bedrock_model_id} is an inference profile of another geography than ${local.bedrock_region}: use the ${local.bedrock_geo}. profile (or global.)."
+    }
+    precondition {
+      condition     = var.analyst != "bedrock" || local.bedrock_model_fits_region
+      error_message = "${local.bedrock_model_id} is not offered on demand in ${local.bedrock_region}: use its inference profile ${local.bedrock_geo}.${local.bedrock_model_id}."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.function]
+}
+
+# The analyzer reads its events from an SQS queue (the analyze rule's target): the event
+# source runs at most analyzer_max_concurrency invocations at once, which bounds the Bedrock
+# calls without reserving account concurrency. One message per invocation; a failed one is
+# received again after the visibility timeout and, after maxReceiveCount, dead-lettered.
+resource "aws_lambda_event_source_mapping" "analyze" {
+  function_name    = aws_lambda_function.this["analyzer"].arn
+  event_source_arn = aws_sqs_queue.analyze.arn
+  batch_size       = 1
+  enabled          = true
+
+  scaling_config {
+    maximum_concurrency = var.analyzer_max_concurrency
+  }
 
   depends_on = [aws_iam_role_policy.function]
 }

@@ -23,22 +23,36 @@ locals {
     notifier = "healthpipe.lambdas.notifier.handler"
   }
   functions = toset(keys(local.handlers))
+  # The Lambda runtime (python3.12); the packages are built and byte-compiled for it.
+  python_version = "3.12"
+
+  # Bucket names carry the account and region (global namespace). S3 allows 63 characters: a
+  # longer name keeps its first 54 and ends with 8 hex characters of its SHA-1, so it stays
+  # unique and still starts with the prefix (the deploy role's <prefix>-* scope).
+  bucket_names_full = {
+    data      = "${var.name_prefix}-data-${local.account_id}-${local.region}"
+    artifacts = "${var.name_prefix}-artifacts-${local.account_id}-${local.region}"
+    logs      = "${var.name_prefix}-access-logs-${local.account_id}-${local.region}"
+  }
+  bucket_names = { for k, n in local.bucket_names_full : k => length(n) <= 63 ? n : "${substr(n, 0, 54)}-${substr(sha1(n), 0, 8)}" }
 
   names = {
-    data_bucket      = "${var.name_prefix}-data-${local.account_id}-${local.region}"
-    artifacts_bucket = "${var.name_prefix}-artifacts-${local.account_id}-${local.region}"
-    logs_bucket      = "${var.name_prefix}-access-logs-${local.account_id}-${local.region}"
+    data_bucket      = local.bucket_names.data
+    artifacts_bucket = local.bucket_names.artifacts
+    logs_bucket      = local.bucket_names.logs
     ledger_table     = "${var.name_prefix}-ledger"
     analyses_table   = "${var.name_prefix}-analyses"
     bus              = "${var.name_prefix}-bus"
     alerts_topic     = "${var.name_prefix}-alerts"
     alerts_dlq       = "${var.name_prefix}-alerts-dlq"
     scheduler_dlq    = "${var.name_prefix}-scheduler-dlq"
+    analyze_queue    = "${var.name_prefix}-analyze-queue"
     config_set       = "${var.name_prefix}-reports"
   }
 
   function_names = { for f in local.functions : f => "${var.name_prefix}-${f}" }
-  packages       = { for f in local.functions : f => lookup(var.lambda_packages, f, var.lambda_package) }
+  # The zips `healthpipe package` writes (healthpipe.packaging.zip_name; tests/infra checks it).
+  packages = { for f in local.functions : f => "${var.lambda_package_dir}/healthpipe-${f}-${var.architecture}-py${local.python_version}.zip" }
 }
 
 resource "random_password" "pseudonym_secret" {

@@ -18,6 +18,61 @@ resource "aws_sqs_queue" "dlq" {
   tags                              = local.tags
 }
 
+# The analyze rule's target: the analyzer polls it (aws_lambda_event_source_mapping.analyze).
+# Visibility timeout = 6 x the analyzer's timeout (AWS's advice for Lambda event sources); a
+# message received analyze_max_receive_count times moves to the analyzer's dead-letter queue.
+resource "aws_sqs_queue" "analyze" {
+  name                              = local.names.analyze_queue
+  visibility_timeout_seconds        = min(43200, var.lambda_timeout_seconds.analyzer * 6)
+  message_retention_seconds         = 345600
+  kms_master_key_id                 = aws_kms_key.this.arn
+  kms_data_key_reuse_period_seconds = 300
+  tags                              = local.tags
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq["analyzer"].arn
+    maxReceiveCount     = 3
+  })
+}
+
+data "aws_iam_policy_document" "analyze_queue" {
+  statement {
+    sid = "AnalyzeRuleDelivers"
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.analyze.arn]
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.this["analyze"].arn]
+    }
+  }
+
+  statement {
+    sid    = "DenyInsecureTransport"
+    effect = "Deny"
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+    actions   = ["sqs:*"]
+    resources = [aws_sqs_queue.analyze.arn]
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "analyze" {
+  queue_url = aws_sqs_queue.analyze.id
+  policy    = data.aws_iam_policy_document.analyze_queue.json
+}
+
 locals {
   # queue => ARNs of the EventBridge rules whose target dead-letters into it (none for the
   # scheduler queue: the schedule's role sends to it).

@@ -10,6 +10,8 @@ locals {
     manifests = var.data_retention.manifests
     analyzed  = var.data_retention.analyzed
     reports   = var.data_retention.reports
+    # Athena query results (analytics.tf): re-runnable, kept a week.
+    athena-results = 7
   }
 }
 

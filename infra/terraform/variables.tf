@@ -64,13 +64,13 @@ variable "alarm_email" {
 }
 
 variable "bedrock_model_id" {
-  description = "Bedrock model id or inference profile id used by the analyzer (e.g. amazon.nova-lite-v1:0 or us.amazon.nova-lite-v1:0). Enable access to it in the Bedrock console first."
+  description = "Bedrock model id or inference profile id of the analyzer. Empty (default): Amazon Nova Lite through the cross-region inference profile of the deployment region's geography (us. in us-*, eu. in eu-*, apac. in ap-*, ca. in ca-*, us-gov. in us-gov-*). A profile must belong to the region's geography (checked at plan); a bare model id is refused where the model is only offered through a profile (local.bedrock_on_demand_regions). Enable access to the model in the Bedrock console first."
   type        = string
-  default     = "amazon.nova-lite-v1:0"
+  default     = ""
 
   validation {
-    condition     = can(regex("^((us|eu|apac|us-gov|global)\\.)?[a-z0-9-]+\\.[a-zA-Z0-9.:_-]+$", var.bedrock_model_id))
-    error_message = "bedrock_model_id must be a Bedrock model id such as amazon.nova-lite-v1:0, optionally with an inference profile prefix (us., eu., apac., global.)."
+    condition     = var.bedrock_model_id == "" || can(regex("^((us|eu|apac|jp|au|ca|us-gov|global)\\.)?[a-z0-9-]+\\.[a-zA-Z0-9.:_-]+$", var.bedrock_model_id))
+    error_message = "bedrock_model_id must be empty or a Bedrock model id such as amazon.nova-lite-v1:0, optionally with an inference profile prefix (us., eu., apac., jp., au., ca., us-gov., global.)."
   }
 }
 
@@ -177,9 +177,9 @@ variable "analysis_ttl_days" {
 }
 
 variable "architecture" {
-  description = "Lambda instruction set; build the package for the same one (`healthpipe package --arch ...`)."
+  description = "Lambda instruction set; build the packages for the same one (`healthpipe package --arch ...`). arm64 (Graviton) costs about 20% less per GB-second."
   type        = string
-  default     = "x86_64"
+  default     = "arm64"
 
   validation {
     condition     = contains(["x86_64", "arm64"], var.architecture)
@@ -188,11 +188,11 @@ variable "architecture" {
 }
 
 variable "lambda_memory_mb" {
-  description = "Memory of each function in MB."
+  description = "Memory of each function in MB. 1769 MB is one full vCPU: the ingestor and the analyzer run DuckDB, which uses every core it gets."
   type = object({
-    ingestor = optional(number, 1024)
-    analyzer = optional(number, 1024)
-    notifier = optional(number, 512)
+    ingestor = optional(number, 1769)
+    analyzer = optional(number, 1769)
+    notifier = optional(number, 1024)
   })
   default = {}
 
@@ -217,35 +217,60 @@ variable "lambda_timeout_seconds" {
   }
 }
 
-variable "analyzer_reserved_concurrency" {
-  description = "Concurrent analyzer executions reserved (and capped): keeps Bedrock calls under the account's quota."
+variable "lambda_ephemeral_storage_mb" {
+  description = "Size of each function's /tmp in MB (DuckDB spills there; the ingestor holds the download and its outputs)."
+  type = object({
+    ingestor = optional(number, 2048)
+    analyzer = optional(number, 2048)
+    notifier = optional(number, 512)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for mb in values(var.lambda_ephemeral_storage_mb) : mb >= 512 && mb <= 10240])
+    error_message = "Lambda ephemeral storage must be between 512 and 10240 MB."
+  }
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved (and capped) concurrent executions per function; null (default) uses the account's unreserved pool. New accounts often have a quota of 10, and AWS keeps 10 unreserved: reserve nothing there. The analyzer's Bedrock load is bounded by analyzer_max_concurrency instead."
+  type = object({
+    ingestor = optional(number)
+    analyzer = optional(number)
+    notifier = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.lambda_reserved_concurrency) : n == null ? true : n >= 0])
+    error_message = "Reserved concurrency must be null or 0 and more."
+  }
+}
+
+variable "analyzer_max_concurrency" {
+  description = "Most analyzer invocations the SQS event source runs at once (scaling_config.maximum_concurrency): bounds the Bedrock calls without reserving account concurrency."
   type        = number
   default     = 2
 
   validation {
-    condition     = var.analyzer_reserved_concurrency >= 1
-    error_message = "analyzer_reserved_concurrency must be at least 1."
+    condition     = var.analyzer_max_concurrency >= 2 && var.analyzer_max_concurrency <= 1000
+    error_message = "analyzer_max_concurrency must be between 2 and 1000 (the event source mapping's limits)."
   }
 }
 
-variable "lambda_package" {
-  description = "Path of the Lambda deployment zip built by `healthpipe package` (one zip holds all three handlers)."
+variable "tracing_enabled" {
+  description = "X-Ray tracing of the functions (Lambda tracing_config Active and the Powertools Tracer). false: PassThrough and POWERTOOLS_TRACE_DISABLED=true."
+  type        = bool
+  default     = true
+}
+
+variable "lambda_package_dir" {
+  description = "Folder holding the three deployment zips written by `healthpipe package --arch <architecture> --out <folder>`: healthpipe-<function>-<architecture>-py3.12.zip."
   type        = string
 
   validation {
-    condition     = endswith(var.lambda_package, ".zip")
-    error_message = "lambda_package must be the path of a .zip file."
-  }
-}
-
-variable "lambda_packages" {
-  description = "Optional per-function zips (function name => path) overriding lambda_package."
-  type        = map(string)
-  default     = {}
-
-  validation {
-    condition     = alltrue([for name in keys(var.lambda_packages) : contains(["ingestor", "analyzer", "notifier"], name)])
-    error_message = "lambda_packages keys must be ingestor, analyzer or notifier."
+    condition     = length(trimspace(var.lambda_package_dir)) > 0
+    error_message = "lambda_package_dir must be the folder of the packages."
   }
 }
 

@@ -1,17 +1,27 @@
-"""`healthpipe package`: the Lambda deployment zip, built from manylinux wheels.
+"""`healthpipe package`: one Lambda deployment zip per function, from manylinux wheels.
 
-One zip holds the three handlers (`healthpipe.lambdas.FUNCTIONS`) and their dependencies,
-installed for the Lambda runtime's platform and Python (`pip install --platform
-manylinux2014_<arch> --platform manylinux_2_28_<arch> --only-binary=:all: --python-version
-3.12 --implementation cp --target …`). boto3, botocore and s3transfer are left out: the
-runtime provides them. CLI-only dependencies (typer, rich, watchdog) are left out too.
-The zip is reproducible (sorted entries, fixed timestamps), so its hash changes only when
-its content does. A function's code package may not exceed 250 MB unzipped.
+Each function (`healthpipe.lambdas.FUNCTIONS`) gets its own zip,
+`healthpipe-<function>-<arch>-py<version>.zip`, holding healthpipe and only the
+distributions its code imports (`function_requirements`: the third-party imports reachable
+from its handler, stages and adapters, found by reading the code, function-level imports
+included). The ingestor and the analyzer carry no matplotlib, numpy, Pillow or fontTools:
+only the notifier draws charts.
+
+Dependencies are installed for the Lambda runtime's platform and Python (`pip install
+--platform manylinux2014_<arch> --platform manylinux_2_28_<arch> --only-binary=:all:
+--python-version 3.12 --implementation cp --target …`). boto3, botocore and s3transfer are
+left out: the runtime provides them. Everything is byte-compiled for the target Python
+(unchecked-hash `.pyc`: valid whatever the file times in the zip, never re-checked on a
+read-only /var/task), which roughly halves the cold import of a handler. The zips are
+reproducible (sorted entries, fixed timestamps), so a hash changes only when the content
+does. A function's code package may not exceed 250 MB unzipped.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.metadata
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -19,7 +29,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -30,11 +40,19 @@ from healthpipe.lambdas import FUNCTIONS
 Arch = Literal["x86_64", "arm64"]
 UNZIPPED_LIMIT = 250 * 1024 * 1024
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
-CLI_ONLY = frozenset({"typer", "rich", "watchdog"})
 LAMBDA_EXTRAS = ("aws",)
 PLATFORM_ARCH = {"x86_64": "x86_64", "arm64": "aarch64"}
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*")
+# Distribution => the top-level module it is imported as, where the two differ.
+IMPORT_NAMES = {
+    "pillow": "PIL",
+    "pydantic-settings": "pydantic_settings",
+    "aws-lambda-powertools": "aws_lambda_powertools",
+}
+# Extras a function's distributions are installed with (the Powertools Tracer needs the
+# X-Ray SDK).
+EXTRAS = {"aws-lambda-powertools": "tracer"}
 
 
 class PackagingError(HealthpipeError):
@@ -43,20 +61,31 @@ class PackagingError(HealthpipeError):
 
 @dataclass(frozen=True)
 class PackageSpec:
-    arch: Arch = "x86_64"
+    arch: Arch = "arm64"
     python_version: str = "3.12"
     out: Path = Path("dist")
+    compile: bool = True
+    python: str | None = None  # interpreter of the target version (default: found on PATH)
+
+
+@dataclass(frozen=True)
+class BuiltFunction:
+    function: str
+    zip_path: Path
+    unzipped_bytes: int
+    zipped_bytes: int
+    requirements: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class BuiltPackage:
-    zip_path: Path
-    unzipped_bytes: int
-    zipped_bytes: int
+    functions: dict[str, BuiltFunction]
+    compiled: bool
+    notes: list[str] = field(default_factory=list)
 
     def sizes(self) -> dict[str, int]:
-        """Unzipped size of each function's package (all three deploy this zip)."""
-        return {name: self.unzipped_bytes for name in FUNCTIONS}
+        """Unzipped size of each function's package."""
+        return {name: built.unzipped_bytes for name, built in self.functions.items()}
 
 
 def dist_name(requirement: str) -> str:
@@ -64,6 +93,11 @@ def dist_name(requirement: str) -> str:
     if not match:
         raise PackagingError(f"unreadable requirement: {requirement!r}")
     return match.group(0).lower().replace("_", "-")
+
+
+def import_name(requirement: str) -> str:
+    dist = dist_name(requirement)
+    return IMPORT_NAMES.get(dist, dist.replace("-", "_"))
 
 
 def _declared_requirements() -> tuple[list[str], dict[str, list[str]]]:
@@ -85,22 +119,70 @@ def _declared_requirements() -> tuple[list[str], dict[str, list[str]]]:
 
 
 def lambda_requirements() -> list[str]:
+    """Every declared requirement a Lambda function could need (the runtime's boto3 aside)."""
     core, extras = _declared_requirements()
     wanted = core + [r for extra in LAMBDA_EXTRAS for r in extras.get(extra, [])]
-    skip = RUNTIME_PROVIDED | CLI_ONLY | {"healthpipe"}
+    skip = RUNTIME_PROVIDED | {"healthpipe"}
     return sorted({r for r in wanted if dist_name(r) not in skip})
 
 
-def pip_command(spec: PackageSpec, target: Path, requirements: list[str]) -> list[str]:
+def _module_imports(path: Path) -> tuple[set[str], set[str]]:
+    """(healthpipe modules, other top-level modules) a source file imports, anywhere in it."""
+    own: set[str] = set()
+    other: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        for name in names:
+            (own if name.split(".")[0] == "healthpipe" else other).add(name)
+    return own, {name.split(".")[0] for name in other}
+
+
+def code_imports(function: str) -> set[str]:
+    """Top-level third-party modules reachable from the function's handler, stages,
+    adapters and bootstrap, following healthpipe imports (function-level ones included)."""
+    spec = FUNCTIONS[function]
+    handler = spec.handler.rsplit(".", 1)[0]
+    stages = importlib.import_module(handler)._function.stages.values()
+    queue = [handler, *(path.split(":")[0] for path in stages), *spec.adapters]
+    queue.append("healthpipe.bootstrap")
+    seen: set[str] = set()
+    third_party: set[str] = set()
+    while queue:
+        name = queue.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            found = importlib.util.find_spec(name)
+        except (ImportError, AttributeError, ValueError):  # `from module import name`
+            continue
+        if found is None or not found.origin or not found.origin.endswith(".py"):
+            continue
+        own, other = _module_imports(Path(found.origin))
+        queue.extend(own)
+        third_party |= other - set(sys.stdlib_module_names)
+    return third_party
+
+
+def function_requirements(function: str) -> list[str]:
+    """The declared requirements whose modules the function's code imports, with extras."""
+    imported = code_imports(function)
+    out = []
+    for requirement in lambda_requirements():
+        if import_name(requirement) in imported:
+            dist = dist_name(requirement)
+            extra = EXTRAS.get(dist)
+            out.append(requirement.replace(dist, f"{dist}[{extra}]", 1) if extra else requirement)
+    return out
+
+
+def _platform_args(spec: PackageSpec) -> list[str]:
     machine = PLATFORM_ARCH[spec.arch]
     return [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        "--no-compile",
         "--platform",
         f"manylinux2014_{machine}",
         "--platform",
@@ -110,14 +192,54 @@ def pip_command(spec: PackageSpec, target: Path, requirements: list[str]) -> lis
         "cp",
         "--python-version",
         spec.python_version,
+    ]
+
+
+def pip_download_command(spec: PackageSpec, wheelhouse: Path, requirements: list[str]) -> list[str]:
+    """Fetch every wheel the functions need once (the only step that uses the index)."""
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--disable-pip-version-check",
+        *_platform_args(spec),
+        "--dest",
+        str(wheelhouse),
+        *requirements,
+    ]
+
+
+def pip_command(
+    spec: PackageSpec, target: Path, requirements: list[str], wheelhouse: Path | None = None
+) -> list[str]:
+    """Install for the Lambda platform into `target` (from `wheelhouse` only, when given)."""
+    source = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse else []
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-compile",
+        *_platform_args(spec),
+        *source,
         "--target",
         str(target),
         *requirements,
     ]
 
 
+def _pip(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise PackagingError(f"pip {command[3]} failed: {done.stderr.strip()[-2000:]}")
+
+
 def _prune(root: Path) -> None:
-    """Drop what the runtime provides and bytecode caches (rebuilt on the runtime)."""
+    """Drop what the runtime provides and bytecode caches (compiled again below)."""
     for entry in list(root.iterdir()):
         stem = entry.name.split("-")[0].lower().replace("_", "-")
         if stem in RUNTIME_PROVIDED:
@@ -134,6 +256,52 @@ def _copy_healthpipe(root: Path) -> None:
     shutil.copytree(
         source, root / "healthpipe", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
+
+
+COMPILE_SCRIPT = (
+    "import compileall, py_compile, sys\n"
+    "ok = compileall.compile_dir(sys.argv[1], quiet=2, workers=0, "
+    "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)\n"
+)
+
+
+def _runs_as(python: str, version: str) -> bool:
+    try:
+        done = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except OSError:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == version
+
+
+def target_python(version: str, given: str | None = None) -> str | None:
+    """A working interpreter of the target version: `given`, this one, or `python<version>`
+    on PATH (a version-manager shim that does not run is no interpreter)."""
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    candidates = [given] if given else []
+    candidates += [sys.executable] if here == version else []
+    candidates += [found] if (found := shutil.which(f"python{version}")) else []
+    return next((python for python in candidates if _runs_as(python, version)), None)
+
+
+def compile_tree(root: Path, version: str, python: str | None = None) -> bool:
+    """Byte-compile every module for the target Python (False: no such interpreter here).
+
+    Files that do not compile (test data in some wheels) are left as source."""
+    interpreter = target_python(version, python)
+    if interpreter is None:
+        return False
+    done = subprocess.run(
+        [interpreter, "-c", COMPILE_SCRIPT, str(root)], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise PackagingError(f"byte-compiling failed: {done.stderr.strip()[-2000:]}")
+    return True
 
 
 def tree_size(root: Path) -> int:
@@ -154,26 +322,61 @@ def write_zip(root: Path, zip_path: Path) -> None:
     tmp.replace(zip_path)
 
 
-def zip_name(spec: PackageSpec) -> str:
-    return f"healthpipe-lambda-{spec.arch}-py{spec.python_version}.zip"
+def zip_name(spec: PackageSpec, function: str) -> str:
+    """`healthpipe-<function>-<arch>-py<version>.zip` (infra/terraform/main.tf reads it)."""
+    return f"healthpipe-{function}-{spec.arch}-py{spec.python_version}.zip"
+
+
+def build_function(
+    spec: PackageSpec, function: str, work: Path, wheelhouse: Path
+) -> tuple[BuiltFunction, bool]:
+    root = work / function
+    root.mkdir()
+    requirements = function_requirements(function)
+    _pip(pip_command(spec, root, requirements, wheelhouse))
+    _prune(root)
+    _copy_healthpipe(root)
+    compiled = spec.compile and compile_tree(root, spec.python_version, spec.python)
+    unzipped = tree_size(root)
+    if unzipped >= UNZIPPED_LIMIT:
+        raise PackagingError(
+            f"{function} package is {unzipped / 1e6:.1f} MB unzipped; Lambda allows under 250 MB"
+        )
+    zip_path = spec.out / zip_name(spec, function)
+    write_zip(root, zip_path)
+    built = BuiltFunction(
+        function, zip_path, unzipped, zip_path.stat().st_size, tuple(requirements)
+    )
+    return built, compiled
 
 
 def build_package(spec: PackageSpec, *, workdir: Path | None = None) -> BuiltPackage:
-    """Install, prune, check the size limit, and zip; raises PackagingError on failure."""
+    """Download the wheels once, then install, prune, compile, check the size limit and zip,
+    for each function; raises PackagingError on failure."""
+    functions: dict[str, BuiltFunction] = {}
+    notes: list[str] = []
+    compiled_all = True
+    wanted = sorted({r for f in FUNCTIONS for r in function_requirements(f)})
     with tempfile.TemporaryDirectory(dir=workdir, prefix="healthpipe-package-") as tmp:
-        root = Path(tmp) / "package"
-        root.mkdir()
-        command = pip_command(spec, root, lambda_requirements())
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise PackagingError(f"pip install failed: {done.stderr.strip()[-2000:]}")
-        _prune(root)
-        _copy_healthpipe(root)
-        unzipped = tree_size(root)
-        if unzipped >= UNZIPPED_LIMIT:
-            raise PackagingError(
-                f"package is {unzipped / 1e6:.1f} MB unzipped; Lambda allows under 250 MB"
-            )
-        zip_path = spec.out / zip_name(spec)
-        write_zip(root, zip_path)
-    return BuiltPackage(zip_path, unzipped, zip_path.stat().st_size)
+        wheelhouse = Path(tmp) / "wheels"
+        _pip(pip_download_command(spec, wheelhouse, wanted))
+        for function in FUNCTIONS:
+            functions[function], compiled = build_function(spec, function, Path(tmp), wheelhouse)
+            compiled_all = compiled_all and compiled
+    if spec.compile and not compiled_all:
+        notes.append(
+            f"no working python{spec.python_version} here: the packages hold source only "
+            f"(slower cold starts); pass --python PATH of a Python {spec.python_version}"
+        )
+    return BuiltPackage(functions, spec.compile and compiled_all, notes)
+
+
+__all__ = [
+    "BuiltFunction",
+    "BuiltPackage",
+    "PackageSpec",
+    "PackagingError",
+    "build_package",
+    "function_requirements",
+    "zip_name",
+]

@@ -1,15 +1,20 @@
-"""`healthpipe package`: the zip holds every handler and imports from a clean directory.
+"""`healthpipe package`: one zip per function, each with only what its code imports,
+byte-compiled for the target Python, importing from a clean directory.
 
 Built once per session for THIS machine's architecture and THIS interpreter's Python (the
-default target is Lambda's python3.12; here the interpreter is the one running the tests),
-from manylinux wheels on PyPI.
+default target is Lambda's python3.12 on arm64; here the interpreter is the one running the
+tests, so the .pyc match it), from manylinux wheels on PyPI. Without the package index the
+build tests skip, saying so.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import platform
 import re
+import socket
 import subprocess
 import sys
 import textwrap
@@ -17,49 +22,80 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
 from healthpipe.lambdas import FUNCTIONS
-from healthpipe.packaging import RUNTIME_PROVIDED, UNZIPPED_LIMIT
+from healthpipe.packaging import (
+    RUNTIME_PROVIDED,
+    UNZIPPED_LIMIT,
+    PackageSpec,
+    function_requirements,
+    zip_name,
+)
 
 BOTO_RUNTIME = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 HERE_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
     platform.machine().lower()
 ]
 HERE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+CHARTS_ONLY = ("matplotlib", "numpy", "PIL", "fontTools", "pillow", "contourpy", "kiwisolver")
+
+
+def index_reachable() -> bool:
+    """Whether pip's package index answers (PIP_INDEX_URL, else pypi.org)."""
+    url = urlparse(os.environ.get("PIP_INDEX_URL") or "https://pypi.org/simple")
+    try:
+        with socket.create_connection((url.hostname or "pypi.org", url.port or 443), timeout=5):
+            return True
+    except OSError:
+        return False
 
 
 @dataclass(frozen=True)
 class Built:
-    zip_path: Path
+    out: Path
     printed: str
+
+    def zip_of(self, function: str) -> Path:
+        spec = PackageSpec(arch=HERE_ARCH, python_version=HERE_PYTHON)  # type: ignore[arg-type]
+        return self.out / zip_name(spec, function)
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
     """`healthpipe package --arch <here> --python-version <here> --out <tmp>`, run once."""
+    if not index_reachable():
+        pytest.skip("the package index (PyPI or PIP_INDEX_URL) is unreachable: cannot build")
     out = tmp_path_factory.mktemp("dist")
     result = CliRunner().invoke(
         app,
         ["package", "--arch", HERE_ARCH, "--python-version", HERE_PYTHON, "--out", str(out)],
     )
     assert result.exit_code == 0, result.output
-    [zip_path] = sorted(out.glob("*.zip"))
-    yield Built(zip_path, result.output)
+    yield Built(out, result.output)
+
+
+def names_in(path: Path) -> list[str]:
+    with zipfile.ZipFile(path) as archive:
+        return archive.namelist()
+
+
+def top_levels(path: Path) -> set[str]:
+    return {name.split("/")[0].split("-")[0] for name in names_in(path)}
 
 
 def runtime_boto(tmp: Path) -> Path:
     """What the Lambda runtime provides: boto3 and its dependencies, and nothing else."""
-    import importlib
-
     folder = tmp / "runtime"
     folder.mkdir()
     for name in BOTO_RUNTIME:
-        module = importlib.import_module(name)
-        source = Path(module.__file__ or "")
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin, name
+        source = Path(spec.origin)
         source = source.parent if source.name == "__init__.py" else source
         (folder / source.name).symlink_to(source)
     return folder
@@ -70,54 +106,103 @@ IMPORT_PROBE = textwrap.dedent(
     import importlib, json, sys
     sys.path[:0] = [PACKAGE, RUNTIME]
     from healthpipe.lambdas import FUNCTIONS
-    loaded = {}
-    for spec in FUNCTIONS.values():
-        module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
-        assert callable(module.handler)
-        for path in module._function.stages.values():
-            importlib.import_module(path.split(":")[0])
-        for adapter in spec.adapters:
-            importlib.import_module(adapter)
-        loaded[spec.name] = module.__file__
+    spec = FUNCTIONS[FUNCTION]
+    module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
+    assert callable(module.handler)
+    for path in module._function.stages.values():
+        importlib.import_module(path.split(":")[0])
+    for adapter in spec.adapters:
+        importlib.import_module(adapter)
     import healthpipe.bootstrap, healthpipe.lambdas.logging_setup
-    import duckdb, matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot
-    assert duckdb.sql("SELECT 40 + 2").fetchall() == [(42,)]
+    extra = {}
+    if FUNCTION == "notifier":
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+        extra["matplotlib"] = matplotlib.__file__
+    else:
+        import duckdb
+        assert duckdb.sql("SELECT 40 + 2").fetchall() == [(42,)]
+        extra["duckdb"] = duckdb.__file__
     import boto3, healthpipe
-    print(json.dumps({"handlers": loaded, "healthpipe": healthpipe.__file__,
-                      "duckdb": duckdb.__file__, "boto3": boto3.__file__}))
+    compiled = [m.__cached__ for m in list(sys.modules.values())
+                if getattr(m, "__file__", "") and str(m.__file__).startswith(PACKAGE)
+                and str(m.__file__).endswith(".py")]
+    print(json.dumps({"handler": module.__file__, "healthpipe": healthpipe.__file__,
+                      "boto3": boto3.__file__, "extra": extra, "cached": compiled,
+                      "modules": sorted(sys.modules)}))
     """
 )
 
 
-def test_package_is_under_the_limit_without_boto3(built: Built) -> None:
-    assert built.zip_path.name == f"healthpipe-lambda-{HERE_ARCH}-py{HERE_PYTHON}.zip"
+def test_each_function_has_its_own_zip_under_the_limit_without_boto3(built: Built) -> None:
     printed = dict(re.findall(r"(\w+): ([\d.]+) MB unzipped", built.printed))
     assert set(printed) == set(FUNCTIONS)
-    assert all(0 < float(mb) < UNZIPPED_LIMIT / 1024 / 1024 for mb in printed.values())
-    with zipfile.ZipFile(built.zip_path) as archive:
-        unzipped = sum(info.file_size for info in archive.infolist())
-    assert abs(unzipped / 1024 / 1024 - float(printed["ingestor"])) < 0.1
-    with zipfile.ZipFile(built.zip_path) as archive:
-        names = archive.namelist()
-    top = {name.split("/")[0].split("-")[0].lower() for name in names}
-    assert not top & RUNTIME_PROVIDED
-    assert {"healthpipe", "duckdb", "aws_lambda_powertools", "pydantic"} <= top
-    assert "healthpipe/lambdas/ingestor.py" in names
-    assert not any("__pycache__" in name for name in names)
+    for function in FUNCTIONS:
+        path = built.zip_of(function)
+        assert path.name == f"healthpipe-{function}-{HERE_ARCH}-py{HERE_PYTHON}.zip"
+        with zipfile.ZipFile(path) as archive:
+            unzipped = sum(info.file_size for info in archive.infolist())
+        assert abs(unzipped / 1024 / 1024 - float(printed[function])) < 0.1
+        assert 0 < unzipped < UNZIPPED_LIMIT
+        top = {t.lower() for t in top_levels(path)}
+        assert not top & RUNTIME_PROVIDED
+        assert {"healthpipe", "aws_lambda_powertools", "pydantic"} <= top
+        assert f"healthpipe/lambdas/{function}.py" in names_in(path)
 
 
-def test_each_handler_imports_from_the_unpacked_zip_alone(built: Built, tmp_path: Path) -> None:
-    # GIVEN the zip unpacked into a clean directory, plus boto3 as the runtime provides it
+@pytest.mark.parametrize("function", ["ingestor", "analyzer"])
+def test_ingestor_and_analyzer_carry_no_charting_libraries(built: Built, function: str) -> None:
+    top = top_levels(built.zip_of(function))
+    assert not top & set(CHARTS_ONLY), sorted(top & set(CHARTS_ONLY))
+    assert "duckdb" in top
+    notifier = top_levels(built.zip_of("notifier"))
+    assert {"matplotlib", "numpy", "PIL"} <= notifier
+    notifier_mb = built.zip_of("notifier").stat().st_size
+    assert built.zip_of(function).stat().st_size < notifier_mb
+
+
+def test_the_code_scan_finds_each_function_s_imports() -> None:
+    assert not any("matplotlib" in r for r in function_requirements("ingestor"))
+    assert not any("matplotlib" in r for r in function_requirements("analyzer"))
+    assert any(r.startswith("matplotlib") for r in function_requirements("notifier"))
+    assert any(r.startswith("duckdb") for r in function_requirements("ingestor"))
+
+
+def test_every_module_is_byte_compiled_for_the_target_python_with_unchecked_hashes(
+    built: Built,
+) -> None:
+    tag = f"cpython-{sys.version_info.major}{sys.version_info.minor}"
+    for function in FUNCTIONS:
+        names = set(names_in(built.zip_of(function)))
+        sources = [n for n in names if n.startswith("healthpipe/") and n.endswith(".py")]
+        assert sources
+        for source in sources:
+            folder, _, file = source.rpartition("/")
+            cached = f"{folder}/__pycache__/{file[:-3]}.{tag}.pyc"
+            assert cached in names, cached
+        with zipfile.ZipFile(built.zip_of(function)) as archive:
+            header = archive.read(f"healthpipe/lambdas/__pycache__/{function}.{tag}.pyc")[:16]
+        flags = int.from_bytes(header[4:8], "little")
+        assert flags == 0b01  # hash-based, source not checked (PEP 552)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_each_handler_imports_from_its_unpacked_zip_alone(
+    built: Built, function: str, tmp_path: Path
+) -> None:
+    # GIVEN the function's zip unpacked into a clean directory, plus boto3 as the runtime has it
     package = tmp_path / "task"
-    with zipfile.ZipFile(built.zip_path) as archive:
+    with zipfile.ZipFile(built.zip_of(function)) as archive:
         archive.extractall(package)
     runtime = runtime_boto(tmp_path)
-    probe = IMPORT_PROBE.replace("PACKAGE", repr(str(package))).replace(
-        "RUNTIME", repr(str(runtime))
+    probe = (
+        IMPORT_PROBE.replace("PACKAGE", repr(str(package)))
+        .replace("RUNTIME", repr(str(runtime)))
+        .replace("FUNCTION", repr(function))
     )
-    # WHEN each handler is imported by an isolated interpreter without site-packages
+    # WHEN the handler and everything its first call loads are imported by an isolated
+    # interpreter without site-packages
     done = subprocess.run(
         [sys.executable, "-I", "-S", "-c", probe],
         capture_output=True,
@@ -127,12 +212,15 @@ def test_each_handler_imports_from_the_unpacked_zip_alone(built: Built, tmp_path
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    # THEN everything came from the package (and boto3 from the runtime stand-in)
+    # THEN everything came from the package (boto3 from the runtime stand-in), every module
+    # of the package that was imported had its .pyc in the zip
     found = json.loads(done.stdout.strip().splitlines()[-1])
-    assert set(found["handlers"]) == set(FUNCTIONS)
-    for path in [*found["handlers"].values(), found["healthpipe"], found["duckdb"]]:
+    for path in [found["handler"], found["healthpipe"], *found["extra"].values()]:
         assert path.startswith(str(package))
     assert found["boto3"].startswith(str(runtime))
+    assert all(Path(cached).is_file() for cached in found["cached"])
+    if function != "notifier":
+        assert not any(m.split(".")[0] in CHARTS_ONLY for m in found["modules"])
 
 
 def test_package_refuses_an_unknown_architecture(tmp_path: Path) -> None:

@@ -98,10 +98,14 @@ def test_free_form_inputs_of_the_module_are_validated() -> None:
         "architecture",
         "lambda_memory_mb",
         "lambda_timeout_seconds",
-        "lambda_package",
+        "lambda_ephemeral_storage_mb",
+        "lambda_reserved_concurrency",
+        "analyzer_max_concurrency",
+        "lambda_package_dir",
     ):
         assert "validation" in variables[name], f"variable {name} is not validated"
-    assert attr(variables["bedrock_model_id"], "default") == "amazon.nova-lite-v1:0"
+    # empty: the Nova Lite inference profile of the region's geography (iam.tf)
+    assert attr(variables["bedrock_model_id"], "default") == ""
 
 
 def test_the_pipeline_keeps_its_state_remotely_with_locking() -> None:

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from infra_terraform import Module, attr, load_module
+from infra_terraform import Module, attr, load_module, squash
 
 from healthpipe import constants as c
 from healthpipe.config import Settings, load_settings
@@ -28,7 +28,8 @@ def test_terraform_deploys_exactly_the_functions_the_code_declares(module: Modul
     function = module.resource("aws_lambda_function", "this")
     assert attr(function, "for_each") == "${local.functions}"
     assert attr(function, "handler") == "${local.handlers[each.key]}"
-    assert attr(function, "runtime") == "python3.12"
+    assert attr(function, "runtime") == "python${local.python_version}"
+    assert module.local("python_version") == "3.12"
 
 
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
@@ -60,7 +61,11 @@ def test_the_environment_is_built_from_those_settings_under_the_code_s_names(
         c.ENV_RUNTIME: "aws",
         "POWERTOOLS_METRICS_NAMESPACE": c.METRICS_NAMESPACE,
         "POWERTOOLS_LOG_LEVEL": "INFO",
+        # the Powertools Tracer is on exactly when Lambda's tracing is Active
+        "POWERTOOLS_TRACE_DISABLED": "${tostring(!var.tracing_enabled)}",
     }
+    tracing = attr(attr(module.resource("aws_lambda_function", "this"), "tracing_config"), "mode")
+    assert tracing == '${var.tracing_enabled ? "Active" : "PassThrough"}'
     assert "local.base_environment" in expression
     assert "POWERTOOLS_SERVICE_NAME" in expression and "healthpipe-${f}" in expression
     function = module.resource("aws_lambda_function", "this")
@@ -86,6 +91,7 @@ def _resolve(expression: Any, module: Module) -> str:
         "aws_sesv2_configuration_set.this.configuration_set_name": "healthpipe-reports",
         "local.pseudonym_secret": "s3cr3t" * 8,
         "local.bedrock_region": "us-east-1",
+        "local.bedrock_model_id": "us.amazon.nova-lite-v1:0",
         'join(",",var.recipient_emails)': "a@example.com,b@example.com",
         "var.sender_email": "reports@example.com",
     }
@@ -151,8 +157,13 @@ def test_every_function_has_a_per_function_role_log_group_and_failure_destinatio
     invoke = module.resource("aws_lambda_function_event_invoke_config", "this")
     on_failure = attr(attr(invoke, "destination_config"), "on_failure")
     assert attr(on_failure, "destination") == "${aws_sqs_queue.dlq[each.key].arn}"
+    # nothing reserved unless asked: a new account (quota 10) can deploy the defaults
     concurrency = attr(function, "reserved_concurrent_executions")
-    assert "var.analyzer_reserved_concurrency" in concurrency and '"analyzer"' in concurrency
+    assert squash(concurrency) == "${coalesce(var.lambda_reserved_concurrency[each.key],-1)}"
+    reserved = module.variables["lambda_reserved_concurrency"]
+    assert attr(reserved, "default") == {}
+    assert squash(attr(reserved, "type")).count("optional(number)") == len(FUNCTIONS)
+    assert "analyzer_reserved_concurrency" not in module.variables
 
 
 def test_contract_names(module: Module) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import hcl2
 import pytest
+from iam_policy import function_policies
 from infra_terraform import TERRAFORM, Module, attr, load_module, squash, tf_files
 
 from healthpipe import constants as c
@@ -35,20 +36,28 @@ def declared_actions(adapter: str) -> set[str]:
     return set(importlib.import_module(AWS_ADAPTERS + adapter).IAM_ACTIONS)
 
 
+# What a function gets beside its adapters' calls: Lambda's SQS event source (the analyzer
+# polls its queue) and X-Ray (when tracing is on).
+EVENT_SOURCE_ACTIONS = {
+    "analyzer": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+}
+TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# The write methods of the AnalysisStore port (ports.py): a function whose stages call none
+# of them gets only the read statements of the analysis_store adapter.
+ANALYSIS_STORE_WRITES = {"save"}
+
+
 def granted(module: Module) -> dict[str, set[str]]:
     """function -> actions its policy grants, as function_statements assembles them."""
-    statements = module.local("adapter_statements")
-    platform = module.local("platform_statements")
-    out: dict[str, set[str]] = {}
-    for function, adapters in module.local("function_adapters").items():
-        actions: set[str] = set()
-        for adapter in adapters:
-            for statement in statements[adapter]:
-                actions |= set(statement["actions"])
-        for statement in platform:
-            actions |= set(statement["actions"])
-        out[function] = actions
-    return out
+    return {
+        function: {a for s in statements for a in s["Action"]}
+        for function, statements in function_policies(module).items()
+    }
+
+
+def write_actions(adapter: str, module: Module) -> set[str]:
+    blocks = module.local("adapter_statements")[adapter]
+    return {a for s in blocks if s.get("access") == "write" for a in s["actions"]}
 
 
 def test_terraform_knows_the_adapters_each_function_uses(module: Module) -> None:
@@ -72,10 +81,15 @@ def test_each_adapter_s_statements_hold_exactly_its_declared_actions(module: Mod
 def test_a_function_is_granted_its_adapters_actions_and_only_those(
     function: str, module: Module
 ) -> None:
+    read_only = set(module.local("read_only_adapters")[function])
     needed: set[str] = set()
     for adapter in FUNCTIONS[function].adapters:
-        needed |= declared_actions(adapter_name(adapter))
-    assert granted(module)[function] == needed | PLATFORM_ACTIONS
+        name = adapter_name(adapter)
+        needed |= declared_actions(name) - (
+            write_actions(name, module) if name in read_only else set()
+        )
+    extra = EVENT_SOURCE_ACTIONS.get(function, set()) | TRACING_ACTIONS
+    assert granted(module)[function] == needed | PLATFORM_ACTIONS | extra
 
 
 def test_every_declared_action_is_granted_to_exactly_the_functions_using_its_adapter(
@@ -94,14 +108,28 @@ def test_every_declared_action_is_granted_to_exactly_the_functions_using_its_ada
                 if any(action in declared_actions(adapter_name(a)) for a in spec.adapters)
             }
             holders = {f for f, actions in grants.items() if action in actions}
-            assert users <= holders == declaring, (adapter, action)
+            read_only = {
+                f
+                for f in users
+                if adapter in module.local("read_only_adapters")[f]
+                and action in write_actions(adapter, module)
+            }
+            assert users - read_only <= holders == declaring - read_only, (adapter, action)
 
 
 def test_the_policy_document_is_assembled_from_those_statements(module: Module) -> None:
     expression = squash(module.local("function_statements"))
-    assert "foradapterinlocal.function_adapters[f]:local.adapter_statements[adapter]" in expression
-    assert "local.platform_statements" in expression
+    assert "foradapterinlocal.function_adapters[f]:[forstinlocal.adapter_statements[adapter]" in (
+        expression
+    )
+    assert (
+        'if!contains(local.read_only_adapters[f],adapter)||try(st.access,"read")!="write"'
+        in expression
+    )
+    for part in ("platform_statements", "event_source_statements[f]", "tracing_statements"):
+        assert f"local.{part}" in expression, part
     assert "local.function_resources[f][s.scope]" in expression
+    assert "local.function_resources[f][c.scope]" in expression
     document = module.data["aws_iam_policy_document"]["function"]
     statement = attr(document, "dynamic")["statement"]
     assert attr(statement, "for_each") == "${local.function_statements[each.key]}"
@@ -129,7 +157,12 @@ def test_every_statement_has_scoped_resources(module: Module) -> None:
     resources = squash(module.local("function_resources"))
     for scope in scopes:
         assert f"'{scope}':" in resources, f"scope {scope} has no resources"
-    assert "'*'" not in resources and '["*"]' not in resources
+    # "*" only for X-Ray, whose PutTraceSegments/PutTelemetryRecords take no resource ARN
+    assert resources.count("'*'") == 1 and "'xray':['*']" in resources
+    for function, statements in function_policies(module).items():
+        for statement in statements:
+            if "*" in statement["Resource"]:
+                assert set(statement["Action"]) == TRACING_ACTIONS, (function, statement)
 
 
 def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) -> None:

@@ -13,6 +13,7 @@ locals {
 
   artifact_objects = "${aws_s3_bucket.artifacts.arn}/*"
   build_log_arns   = [for group in aws_cloudwatch_log_group.build : "${group.arn}:*"]
+  glue_database    = replace(var.name_prefix, "-", "_")
   state_objects = [
     "${local.arn}:s3:::${var.state_bucket}/${var.app_state_key}",
     "${local.arn}:s3:::${var.state_bucket}/${var.app_state_key}.tflock",
@@ -64,7 +65,7 @@ data "aws_iam_policy_document" "pipeline" {
   statement {
     sid       = "Builds"
     actions   = ["codebuild:StartBuild", "codebuild:BatchGetBuilds"]
-    resources = [aws_codebuild_project.ci.arn, aws_codebuild_project.deploy.arn]
+    resources = [aws_codebuild_project.ci.arn, aws_codebuild_project.plan.arn, aws_codebuild_project.deploy.arn]
   }
   statement {
     sid       = "ApprovalNotice"
@@ -138,11 +139,11 @@ data "aws_iam_policy_document" "deploy" {
   statement {
     sid       = "BuildLogs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.build[local.deploy_project].arn}:*"]
+    resources = ["${aws_cloudwatch_log_group.build[local.plan_project].arn}:*", "${aws_cloudwatch_log_group.build[local.deploy_project].arn}:*"]
   }
   statement {
     sid       = "Artifacts"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject"]
     resources = [local.artifact_objects]
   }
   statement {
@@ -243,6 +244,44 @@ data "aws_iam_policy_document" "deploy" {
       "lambda:TagResource", "lambda:UntagResource",
     ]
     resources = ["${local.arn}:lambda:${local.region}:${local.acct}:function:${local.p}-*"]
+  }
+  # CreateEventSourceMapping and ListEventSourceMappings take no resource ARN, and a mapping's
+  # ARN is a generated UUID: every mapping call is limited to <prefix>-* functions instead.
+  statement {
+    sid = "AppEventSourceMappings"
+    actions = [
+      "lambda:CreateEventSourceMapping", "lambda:GetEventSourceMapping",
+      "lambda:UpdateEventSourceMapping", "lambda:DeleteEventSourceMapping",
+      "lambda:ListEventSourceMappings",
+    ]
+    resources = ["*"]
+    condition {
+      test     = "ArnLike"
+      variable = "lambda:FunctionArn"
+      values   = ["${local.arn}:lambda:${local.region}:${local.acct}:function:${local.p}-*"]
+    }
+  }
+  statement {
+    sid = "AppCatalog"
+    actions = [
+      "glue:CreateDatabase", "glue:DeleteDatabase", "glue:GetDatabase", "glue:UpdateDatabase",
+      "glue:CreateTable", "glue:DeleteTable", "glue:GetTable", "glue:UpdateTable",
+      "glue:GetTags", "glue:TagResource", "glue:UntagResource",
+    ]
+    resources = [
+      "${local.arn}:glue:${local.region}:${local.acct}:catalog",
+      "${local.arn}:glue:${local.region}:${local.acct}:database/${local.glue_database}",
+      "${local.arn}:glue:${local.region}:${local.acct}:table/${local.glue_database}/*",
+    ]
+  }
+  statement {
+    sid = "AppWorkgroup"
+    actions = [
+      "athena:CreateWorkGroup", "athena:DeleteWorkGroup", "athena:GetWorkGroup",
+      "athena:UpdateWorkGroup", "athena:ListTagsForResource", "athena:TagResource",
+      "athena:UntagResource",
+    ]
+    resources = ["${local.arn}:athena:${local.region}:${local.acct}:workgroup/${local.p}"]
   }
   statement {
     sid = "AppEvents"

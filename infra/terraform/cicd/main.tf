@@ -1,6 +1,8 @@
 # CodePipeline for healthpipe: source (CodeStar connection) -> CI build (tests, ruff, mypy,
-# checkov, package) -> manual approval -> deploy build (terraform init/plan/apply of
-# infra/terraform/examples/minimal with the package artifact). State: S3 + native locking.
+# checkov, packages) -> plan build (terraform plan -out of infra/terraform/examples/minimal
+# with the packages; the saved plan is an artifact) -> manual approval showing the plan
+# summary -> deploy build (terraform apply of exactly that saved plan). State: S3 + native
+# locking.
 
 data "aws_caller_identity" "current" {}
 
@@ -10,11 +12,16 @@ locals {
   account_id      = data.aws_caller_identity.current.account_id
   partition       = data.aws_partition.current.partition
   connection_arn  = var.connection_arn != "" ? var.connection_arn : aws_codestarconnections_connection.this[0].arn
-  artifacts_name  = "${var.name_prefix}-pipeline-${local.account_id}-${var.region}"
+  artifacts_full  = "${var.name_prefix}-pipeline-${local.account_id}-${var.region}"
+  artifacts_name  = length(local.artifacts_full) <= 63 ? local.artifacts_full : "${substr(local.artifacts_full, 0, 54)}-${substr(sha1(local.artifacts_full), 0, 8)}"
   ci_project      = "${var.name_prefix}-ci"
+  plan_project    = "${var.name_prefix}-plan"
   deploy_project  = "${var.name_prefix}-deploy"
   app_deploy_root = "infra/terraform/examples/minimal"
-  package_file    = "dist/healthpipe-lambda-${var.lambda_architecture}-py3.12.zip"
+  # The zips `healthpipe package` writes into dist/ (one per function), and the fixed folder
+  # both Terraform builds copy them to.
+  package_files = [for f in ["ingestor", "analyzer", "notifier"] : "dist/healthpipe-${f}-${var.lambda_architecture}-py3.12.zip"]
+  package_dir   = "/tmp/healthpipe-packages"
 }
 
 resource "aws_codestarconnections_connection" "this" {
@@ -131,7 +138,7 @@ resource "aws_sns_topic_subscription" "approvals" {
 
 # --- build logs -----------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "build" {
-  for_each = toset([local.ci_project, local.deploy_project])
+  for_each = toset([local.ci_project, local.plan_project, local.deploy_project])
   #checkov:skip=CKV_AWS_338:Build logs hold test and plan output, kept for log_retention_days (default 90), not a year
 
   name              = "/aws/codebuild/${each.value}"

@@ -97,9 +97,9 @@ variable "terraform_version" {
 }
 
 variable "lambda_architecture" {
-  description = "Architecture the package is built for and the functions run on."
+  description = "Architecture the packages are built for and the functions run on."
   type        = string
-  default     = "x86_64"
+  default     = "arm64"
 
   validation {
     condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
@@ -113,7 +113,7 @@ variable "deployment" {
     sender_email     = string
     recipient_emails = list(string)
     alarm_email      = optional(string, "")
-    bedrock_model_id = optional(string, "amazon.nova-lite-v1:0")
+    bedrock_model_id = optional(string, "")
   })
 }
 

@@ -10,7 +10,6 @@ from rich.console import Console
 
 from healthpipe import constants as c
 from healthpipe.commands.options import ConfigOpt
-from healthpipe.commands.output import PlainUsage
 from healthpipe.domain.identity import is_ingestible
 
 out = Console()
@@ -18,20 +17,12 @@ MB = 1024 * 1024
 CONTENT_TYPES = {".csv": "text/csv", ".gz": "application/gzip"}
 
 BucketOpt = Annotated[
-    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET; default none]")
+    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET]")
 ]
-PrefixOpt = Annotated[
-    str,
-    typer.Option(
-        "--prefix", help="Key prefix (raw/ starts the pipeline) [default raw/]", show_default=False
-    ),
-]
+PrefixOpt = Annotated[str, typer.Option("--prefix", help="Key prefix (raw/ starts the pipeline)")]
 KmsOpt = Annotated[
     str | None,
-    typer.Option(
-        "--kms-key-id",
-        help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID; default the bucket's]",
-    ),
+    typer.Option("--kms-key-id", help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID]"),
 ]
 
 
@@ -82,16 +73,16 @@ def upload_files(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command(cls=PlainUsage)
+    @app.command()
     def upload(
-        files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Files to upload")],
+        files: Annotated[list[Path], typer.Argument(help="Files to upload")],
         bucket: BucketOpt = None,
         prefix: PrefixOpt = c.RAW_PREFIX,
         kms_key_id: KmsOpt = None,
         config: ConfigOpt = None,
     ) -> None:
         """Put files into a deployed bucket (under raw/ they start the pipeline)."""
-        from healthpipe.commands.output import cli_errors
+        from healthpipe.cli import cli_errors
 
         missing = [str(f) for f in files if not f.is_file()]
         if missing:  # the user's input: exit 2 with a usage message
@@ -118,7 +109,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Build one Lambda deployment zip per function from manylinux wheels."""
-        from healthpipe.commands.output import cli_errors
+        from healthpipe.cli import cli_errors
         from healthpipe.packaging import UNZIPPED_LIMIT, PackageSpec, build_package
 
         if arch not in ("x86_64", "arm64"):

@@ -7,7 +7,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.80.0, < 7.0.0"
+      version = "~> 5.80"
     }
   }
 }
@@ -52,11 +52,14 @@ data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
 
+# Bucket names: S3 allows 63 characters; a longer name keeps its first 54 and 8 hex of its SHA-1.
 locals {
   account_id  = data.aws_caller_identity.current.account_id
   partition   = data.aws_partition.current.partition
-  state_name  = "${var.name_prefix}-tfstate-${local.account_id}-${var.region}"
-  access_name = "${var.name_prefix}-cicd-access-logs-${local.account_id}-${var.region}"
+  state_full  = "${var.name_prefix}-tfstate-${local.account_id}-${var.region}"
+  access_full = "${var.name_prefix}-cicd-access-logs-${local.account_id}-${var.region}"
+  state_name  = length(local.state_full) <= 63 ? local.state_full : "${substr(local.state_full, 0, 54)}-${substr(sha1(local.state_full), 0, 8)}"
+  access_name = length(local.access_full) <= 63 ? local.access_full : "${substr(local.access_full, 0, 54)}-${substr(sha1(local.access_full), 0, 8)}"
 }
 
 resource "aws_kms_key" "this" {

@@ -1,5 +1,5 @@
 # The smallest deployment: healthpipe with defaults, one sender and one recipient.
-#   healthpipe package --out dist/
+#   healthpipe package --arch arm64 --out dist/     (three zips, one per function)
 #   terraform init && terraform apply -var-file=terraform.tfvars
 
 provider "aws" {
@@ -13,14 +13,14 @@ provider "aws" {
 module "healthpipe" {
   source = "../../"
 
-  name_prefix      = var.name_prefix
-  region           = var.region
-  tags             = var.tags
-  sender_email     = var.sender_email
-  recipient_emails = var.recipient_emails
-  alarm_email      = var.alarm_email
-  bedrock_model_id = var.bedrock_model_id
-  lambda_package   = var.lambda_package
-  architecture     = var.architecture
-  force_destroy    = var.force_destroy
+  name_prefix        = var.name_prefix
+  region             = var.region
+  tags               = var.tags
+  sender_email       = var.sender_email
+  recipient_emails   = var.recipient_emails
+  alarm_email        = var.alarm_email
+  bedrock_model_id   = var.bedrock_model_id
+  lambda_package_dir = var.lambda_package_dir
+  architecture       = var.architecture
+  force_destroy      = var.force_destroy
 }

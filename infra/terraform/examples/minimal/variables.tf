@@ -33,21 +33,21 @@ variable "alarm_email" {
 }
 
 variable "bedrock_model_id" {
-  description = "Bedrock model or inference profile of the analyst."
+  description = "Bedrock model or inference profile of the analyst. Empty: Nova Lite through the region's geography profile (us., eu., apac., ...)."
   type        = string
-  default     = "amazon.nova-lite-v1:0"
+  default     = ""
 }
 
-variable "lambda_package" {
-  description = "Path of the zip built by `healthpipe package`."
+variable "lambda_package_dir" {
+  description = "Folder of the three zips written by `healthpipe package --arch <architecture> --out <folder>`."
   type        = string
-  default     = "../../../../dist/healthpipe-lambda-x86_64-py3.12.zip"
+  default     = "../../../../dist"
 }
 
 variable "architecture" {
-  description = "Lambda architecture the package was built for (x86_64 or arm64)."
+  description = "Lambda architecture the packages were built for (arm64 or x86_64)."
   type        = string
-  default     = "x86_64"
+  default     = "arm64"
 }
 
 variable "force_destroy" {
