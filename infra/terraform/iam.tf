@@ -11,7 +11,7 @@ locals {
   # Which prefixes each stage reads and writes (stages/ingest.py, analyze.py, notify.py, digest.py).
   s3_prefixes = {
     ingestor = { read = ["raw/"], write = ["processed/", "rejected/", "manifests/"] }
-    analyzer = { read = ["manifests/", "processed/"], write = ["analyzed/"] }
+    analyzer = { read = ["manifests/", "processed/", "rejected/"], write = ["analyzed/"] }
     notifier = { read = ["analyzed/", "reports/"], write = ["reports/"] }
   }
 
