@@ -72,6 +72,11 @@ def test_one_dangerous_reading_among_many_leads_everything(tmp_path: Path) -> No
     assert review and re.search(r": P01\b", review[0]), analysis["recommendations"]
     # AND named with the reading in the insights
     assert any("P01" in t and "SpO2 85 %" in t for t in analysis["insights"]), analysis["insights"]
+    # AND the baseline deviation on that same reading is not a second headline finding
+    assert any(
+        t.startswith("13 of 124 valid readings") and "1 finding was high severity, 0 medium" in t
+        for t in analysis["insights"]
+    ), analysis["insights"]
     # AND in the alert email and the report email of the workspace outbox
     outbox = workspace / "outbox"
     alert = email_text(outbox / f"alert-{outcome['dataset_id']}.eml")

@@ -269,3 +269,19 @@ def test_wording_states_the_criterion_the_code_applies() -> None:
         if "101–110" in criterion:
             assert "hypotension" not in label.lower(), kind
     assert "Hypothermia" not in kind_label("low_temperature_news2_1")
+
+
+def test_baseline_finding_on_a_clinical_reading_is_not_a_second_headline() -> None:
+    # GIVEN three red readings that also deviate from the participant's baseline
+    users = [user("p1", 20, high=3, medium=3)]
+    f = facts(users, [spo2_85("p1")])
+    f["anomalies"]["by_severity"] = {"high": 3, "medium": 3}
+    f["anomalies"]["by_kind"] = {"baseline_deviation": 3, "low_spo2_news2_3": 3}
+    f["headline"] = {"by_kind": {"low_spo2_news2_3": 3}, "by_severity": {"high": 3}}
+    # WHEN the builtin analyst writes its insights
+    insights = analysis_of(f)["insights"]
+    # THEN the baseline does not lead and is not counted again
+    text = " ".join(insights)
+    assert "3 findings were high severity, 0 medium" in text
+    assert "own baseline" not in text and "deviated" not in text
+    assert any(t.startswith("The most frequent clinical finding was low SpO2") for t in insights)

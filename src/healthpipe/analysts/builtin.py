@@ -81,7 +81,7 @@ class BuiltinAnalyst(Analyst):
         out = _high_insights(brief)
         readings = int(brief["readings"])
         anomalies = brief["anomalies"]
-        severity = anomalies["by_severity"]
+        severity = anomalies.get("headline_by_severity") or anomalies["by_severity"]
         shares = brief["shares_pct"]
         high, medium = int(severity.get("high", 0)), int(severity.get("medium", 0))
         out.append(

@@ -12,8 +12,8 @@ and whether a reading also has a clinical finding) and returns:
   with a high-severity clinical finding: how many, and for each vital and kind the worst
   reading (lowest for low kinds, highest for high kinds) with its time; blood pressure with
   both values.
-- `headline`: findings counted once per reading: a baseline finding on a reading that
-  already has a clinical finding is not a second headline finding.
+- `headline`: findings by kind and by severity, a baseline finding on a reading that
+  already has a clinical finding not counted as a second headline finding.
 - `readings_flagged`: per listed user, how many readings have at least one finding (the
   analysis's own count is kept when it has one).
 
@@ -33,6 +33,7 @@ from healthpipe.domain.validation_sql import quote_literal
 MAX_HIGH_PARTICIPANTS = 50
 MAX_FINDINGS_PER_PARTICIPANT = 3
 HIGH = 3
+SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
 BASELINE_RULE = "baseline"
 BP_METRIC = "blood_pressure"
 
@@ -96,6 +97,10 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
             f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
             "GROUP BY kind ORDER BY n DESC, kind"
         ).fetchall()
+        by_severity = con.execute(
+            f"SELECT severity, count(*) FROM {src} WHERE NOT coalesce(rule = "
+            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) GROUP BY severity"
+        ).fetchall()
         (on_clinical,) = con.execute(
             f"SELECT count(*) FROM {src} WHERE rule = {quote_literal(BASELINE_RULE)} "
             "AND with_clinical_finding"
@@ -142,6 +147,9 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
         },
         "headline": {
             "by_kind": {str(k): int(n) for k, n in by_kind},
+            "by_severity": {
+                SEVERITY_NAMES[int(k)]: int(n) for k, n in by_severity if int(k) in SEVERITY_NAMES
+            },
             "baseline_on_clinical": int(on_clinical),
         },
         "readings_flagged": flagged,

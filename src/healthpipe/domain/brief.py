@@ -209,11 +209,18 @@ def finding_sentence(finding: dict[str, Any]) -> str:
     return f"{name} {value} at {at} — {kind_text(kind)}"
 
 
+def review_place(order: list[str], user_id: Any) -> int:
+    """Where a participant is in the review order (unknown ones last)."""
+    uid = str(user_id)
+    return order.index(uid) if uid in order else len(order)
+
+
 def high_severity(facts: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """Every participant with a high-severity finding, with the sentences naming them."""
     high = facts.get("high_participants") or {"total": 0, "list": []}
     people = []
-    for person in high["list"]:
+    order = list(labels)
+    for person in sorted(high["list"], key=lambda p: review_place(order, p["user_id"])):
         ref = labels.get(str(person["user_id"]), "")
         sentences = [finding_sentence(f) for f in person["findings"]]
         people.append(
@@ -236,9 +243,16 @@ def red_scores(facts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def headline_by_severity(facts: dict[str, Any]) -> dict[str, int]:
+    """Findings by severity, a baseline finding on a reading with a clinical finding not
+    counted again."""
+    headline = (facts.get("headline") or {}).get("by_severity")
+    return dict(headline) if headline is not None else dict(facts["anomalies"]["by_severity"])
+
+
 def headline_by_kind(facts: dict[str, Any]) -> dict[str, int]:
     """Findings by kind, a baseline finding on a reading with a clinical finding not counted
-    again (H2a's `on_clinical` flag when present; else from the reading's source row)."""
+    again (the anomaly rows' `with_clinical_finding`, read by `dataops/severe.py`)."""
     headline = (facts.get("headline") or {}).get("by_kind")
     return dict(headline) if headline is not None else dict(facts["anomalies"]["by_kind"])
 
@@ -310,6 +324,7 @@ def build_brief(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
                 for key in ("total", "readings_flagged", "by_severity", "by_kind", "by_metric")
             },
             "headline_by_kind": headline_by_kind(facts),
+            "headline_by_severity": headline_by_severity(facts),
         },
         "episodes": {
             "total": facts["episodes"]["total"],

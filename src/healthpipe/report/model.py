@@ -16,6 +16,7 @@ from healthpipe.domain.brief import (
     participant_labels,
     plural,
     ranked_users,
+    review_place,
     review_user_ids,
 )
 from healthpipe.domain.identity import pseudonym
@@ -307,6 +308,8 @@ def worst_value_text(episode: dict[str, Any]) -> str:
 def _high(analysis: dict[str, Any], people: People) -> list[dict[str, Any]]:
     """Every participant with a high-severity finding, worst first, with the sentences naming
     the vital, the value and the time (blood pressure as a pair)."""
+    listed = (analysis.get("high_participants") or {}).get("list", [])
+    order = list(people.refs)
     return [
         {
             "ref": people.ref(p["user_id"]),
@@ -314,7 +317,7 @@ def _high(analysis: dict[str, Any], people: People) -> list[dict[str, Any]]:
             "count": plural(int(p["high"]), "high-severity finding"),
             "readings": [neutralise(finding_sentence(f), 300) for f in p["findings"]],
         }
-        for p in (analysis.get("high_participants") or {}).get("list", [])
+        for p in sorted(listed, key=lambda p: review_place(order, p["user_id"]))
     ]
 
 
