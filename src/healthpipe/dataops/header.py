@@ -84,13 +84,20 @@ def read_header(path: Path) -> Header:
         raise InputError(f"file is {wide} encoded; re-export it as UTF-8", code="not_utf8")
     if b"\x00" in head:
         raise InputError("not a CSV text file (binary content)", code="not_csv")
-    first_line = head.split(b"\n", 1)[0]
+    first_line = head.split(b"\n", 1)[0].rstrip(b"\r").split(b"\r", 1)[0]  # CR-only endings too
     try:
         text = first_line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError("header is not UTF-8 encoded", code="not_utf8") from exc
-    names = next(csv.reader(io.StringIO(text.rstrip("\r"))), [])
+    try:
+        names = next(csv.reader(io.StringIO(text.rstrip("\r"))), [])
+    except csv.Error as exc:  # e.g. CR-only line endings: the whole file on one "line"
+        raise InputError(f"not a readable CSV header: {exc}", code="not_csv") from exc
     canonical = tuple(canonical_name(name) for name in names)
+    if len(canonical) > 1 and canonical[-1] == "" and all(canonical[:-1]):
+        # A trailing delimiter (some exports end every line with one): the last column has
+        # no name; it is kept, as an extra column, so that nothing in it is lost.
+        canonical = (*canonical[:-1], f"unnamed_{len(canonical)}")
     if not any(canonical):
         raise InputError("no header row", code="no_header")
     repeated = sorted(name for name, count in Counter(canonical).items() if count > 1 and name)

@@ -24,6 +24,7 @@ import io
 import mmap
 import sys
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -85,18 +86,32 @@ def _longest_line_unquoted(path: Path) -> int | None:
         return max(longest, size - 1 - boundary)
 
 
+@dataclass(frozen=True)
+class RecordScan:
+    longest: int  # see `longest_record`
+    # Both CRLF and bare LF seen (only looked for in files with quotes: with quotes DuckDB
+    # misreads such a file without an error, without them it stops with one).
+    mixed_endings: bool = False
+
+
 def longest_record(path: Path, gzipped: bool) -> int:
     """An upper bound of the byte length of the file's longest record (header included,
     line ending included); exact for any record longer than BLOCK_BYTES unless a literal
     quote inside an unquoted field shifts the quote parity (see the module docstring)."""
+    return scan_records(path, gzipped).longest
+
+
+def scan_records(path: Path, gzipped: bool) -> RecordScan:
+    """The longest record, and whether a file with quotes mixes CRLF and LF endings."""
     if not gzipped:
         unquoted = _longest_line_unquoted(path)
         if unquoted is not None:
-            return unquoted
+            return RecordScan(unquoted)
     longest = 0
     boundary = -1  # absolute offset of the last record boundary seen
     inside = False  # inside a quoted field at the start of the current block
     offset = 0
+    crlf = bare_lf = ends_with_cr = False
     block = bytearray(BLOCK_BYTES)
     try:
         with _open(path, gzipped) as handle:
@@ -115,11 +130,20 @@ def longest_record(path: Path, gzipped: bool) -> int:
                 if first >= 0:
                     longest = max(longest, offset + first - boundary)
                     boundary = offset + last
+                split_pair = 1 if ends_with_cr and block[0] == 10 else 0  # CR|LF across blocks
+                if block.find(b"\r", 0, size) < 0:
+                    crlf = crlf or split_pair > 0
+                    bare_lf = bare_lf or block.find(b"\n", split_pair, size) >= 0
+                else:
+                    pairs = block.count(b"\r\n", 0, size) + split_pair
+                    crlf = crlf or pairs > 0
+                    bare_lf = bare_lf or block.count(b"\n", 0, size) > pairs
+                ends_with_cr = block[size - 1] == 13
                 inside = inside_at_end
                 offset += size
     except (OSError, EOFError, zlib.error) as exc:
         raise InputError("not a valid gzip file", code="bad_gzip") from exc
-    return max(longest, offset - 1 - boundary)
+    return RecordScan(max(longest, offset - 1 - boundary), crlf and bare_lf)
 
 
 def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | None:
@@ -135,3 +159,16 @@ def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | Non
             if sum(len(cell.encode()) for cell in record) + len(record) > limit:
                 return number
     return None
+
+
+def with_lf_line_endings(path: Path, gzipped: bool, target: Path) -> Path:
+    """`target`: the file, uncompressed, with every CRLF turned into LF (DuckDB's strict
+    parser refuses a file that mixes the two; records and their numbers are unchanged)."""
+    with _open(path, gzipped) as source, target.open("wb") as out:
+        carry = b""
+        while chunk := source.read(BLOCK_BYTES):
+            chunk = carry + chunk
+            carry = b"\r" if chunk.endswith(b"\r") else b""
+            out.write(chunk[: len(chunk) - len(carry)].replace(b"\r\n", b"\n"))
+        out.write(carry)
+    return target

@@ -102,6 +102,13 @@ class RecordTooLong(Exception):
     """A record is longer than the buffers the file was read with."""
 
 
+class MixedLineEndings(Exception):
+    """DuckDB's strict parser stopped on a file mixing CRLF and LF line endings."""
+
+
+MIXED_LINE_ENDINGS = "state machine reached an invalid state"
+
+
 def duckdb_reason(exc: duckdb.Error) -> str:
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return first[:200]
@@ -111,6 +118,8 @@ def unreadable(exc: duckdb.Error, record_bytes: int) -> Exception:
     """The error for a CSV DuckDB could not read: RecordTooLong when larger buffers may help."""
     if RECORD_TOO_LONG in str(exc) and record_bytes < MAX_RECORD_BYTES:
         return RecordTooLong()
+    if MIXED_LINE_ENDINGS in str(exc):
+        return MixedLineEndings()
     return InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv")
 
 

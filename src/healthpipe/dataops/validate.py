@@ -18,7 +18,12 @@ import duckdb
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
-from healthpipe.dataops.record_scan import first_record_longer_than, longest_record
+from healthpipe.dataops.record_scan import (
+    RecordScan,
+    first_record_longer_than,
+    scan_records,
+    with_lf_line_endings,
+)
 from healthpipe.dataops.split_sql import (
     FAST_RECORD_BYTES,
     INSTANT,
@@ -27,6 +32,7 @@ from healthpipe.dataops.split_sql import (
     MAX_RECORD_BYTES,
     REASONS,
     ROW,
+    MixedLineEndings,
     RecordTooLong,
     SplitPaths,
     ValidationResult,
@@ -193,10 +199,10 @@ def _validate(
     raise AssertionError("the table path always returns a result")
 
 
-def record_bytes_for(path: Path, header: Header) -> int:
+def record_bytes_for(path: Path, header: Header, scan: RecordScan) -> int:
     """The longest record the file's buffers must hold: FAST_RECORD_BYTES or
     MAX_RECORD_BYTES; InputError(`record_too_long`) when a record is longer than that."""
-    longest = longest_record(path, header.gzipped)
+    longest = scan.longest
     if longest <= FAST_RECORD_BYTES:
         return FAST_RECORD_BYTES
     if longest <= MAX_RECORD_BYTES:
@@ -221,10 +227,40 @@ def validate_file(
     now_iso: str,
     limits: EngineLimits,
 ) -> ValidationResult:
-    """Validate `path` under `profile`, write the split, and count every row and reason."""
+    """Validate `path` under `profile`, write the split, and count every row and reason.
+    A file mixing CRLF and LF line endings is read from a copy with LF endings only."""
     check_reserved(header)
+    scan = scan_records(path, header.gzipped)
+    if not scan.mixed_endings:
+        try:
+            return _validate_file(path, header, profile, out, now_iso, limits, scan)
+        except MixedLineEndings:
+            pass
+    copy = out.processed_csv.with_name(f"{out.processed_csv.stem}.lf.csv")
     try:
-        record_bytes = record_bytes_for(path, header)
+        with_lf_line_endings(path, header.gzipped, copy)
+        plain = Header(header.raw_names, header.canonical, gzipped=False)
+        try:
+            scan = scan_records(copy, gzipped=False)
+            return _validate_file(copy, plain, profile, out, now_iso, limits, scan)
+        except MixedLineEndings:
+            reason = "not a readable CSV file: the CSV parser reached an invalid state"
+            raise InputError(reason, code="not_csv") from None
+    finally:
+        copy.unlink(missing_ok=True)
+
+
+def _validate_file(
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    out: SplitPaths,
+    now_iso: str,
+    limits: EngineLimits,
+    scan: RecordScan,
+) -> ValidationResult:
+    try:
+        record_bytes = record_bytes_for(path, header, scan)
         result = _validate(path, header, profile, out, now_iso, limits, record_bytes)
     except RecordTooLong:
         result = _validate(path, header, profile, out, now_iso, limits, MAX_RECORD_BYTES)
