@@ -102,7 +102,7 @@ def test_a_long_quoted_multiline_field_is_one_record(tmp_path: Path) -> None:
 
 
 def test_a_record_longer_than_the_limit_refuses_the_file_in_one_line(tmp_path: Path) -> None:
-    lines = [HEADER, good(0), good(1), good(2, heart_rate="7" * (MAX_RECORD_BYTES + 10))]
+    lines = [HEADER, good(0), "", good(1), good(2, heart_rate="7" * (MAX_RECORD_BYTES + 10))]
     with pytest.raises(InputError) as caught:
         run(tmp_path, ("\n".join(lines) + "\n").encode())
     assert caught.value.code == "record_too_long"

@@ -154,7 +154,8 @@ def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | Non
     csv.field_size_limit(sys.maxsize)
     with _open(path, gzipped) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
-        for number, record in enumerate(csv.reader(text, strict=False)):
+        records = (record for record in csv.reader(text, strict=False) if record)  # no blanks
+        for number, record in enumerate(records):
             # At least the cells and a separator (or the newline) after each.
             if sum(len(cell.encode()) for cell in record) + len(record) > limit:
                 return number
