@@ -19,7 +19,7 @@ from healthpipe.events import Event
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.ports import Mailer
 from healthpipe.report.browse import INDEX_KEY, ReportCard, load_cards, publish
-from healthpipe.report.digest import Window, change
+from healthpipe.report.digest import Window, build_digest_model, change
 from healthpipe.stages.digest import digest, window_for
 
 END = datetime(2026, 11, 25, 7, 0, tzinfo=UTC).timestamp()
@@ -173,3 +173,15 @@ def test_index_lists_every_report_newest_first_and_escapes_titles(
     assert positions == sorted(positions)
     assert "<b>x</b>" not in index and "&lt;b&gt;x&lt;/b&gt;" in index
     assert store.get_bytes("reports/mid.html") == b"<p>mid</p>"
+
+
+def test_dataset_without_valid_readings_is_not_assessable_in_the_digest() -> None:
+    # GIVEN a window with a file whose rows were all rejected, and an ordinary one
+    rejected = summary("d-rejected", 1_000.0, high=0, rows=10, worst_severity="none")
+    rejected["anomalies"] = {"total": 0, "by_severity": {}, "by_kind": {}}
+    ordinary = summary("d-ok", 1_100.0, high=1, rows=100, worst_severity="high")
+    # WHEN the digest model is built
+    model = build_digest_model(Window(0.0, 2_000.0), [rejected, ordinary], [])
+    # THEN the rejected file reads "not assessable", never "none"
+    worst = {d["dataset_id"]: d["worst"] for d in model.datasets}
+    assert worst == {"d-rejected": "not assessable: no valid readings", "d-ok": "high"}

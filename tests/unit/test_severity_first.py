@@ -285,3 +285,17 @@ def test_baseline_finding_on_a_clinical_reading_is_not_a_second_headline() -> No
     assert "3 findings were high severity, 0 medium" in text
     assert "own baseline" not in text and "deviated" not in text
     assert any(t.startswith("The most frequent clinical finding was low SpO2") for t in insights)
+
+
+def test_a_vital_without_readings_is_not_assessable_not_normal() -> None:
+    # GIVEN a file where no reading has an SpO2 (a profile that makes it optional)
+    f = diluted()
+    f["metrics"]["spo2"] |= {"count": 0, "mean": None, "min": None, "max": None}
+    analysis = analysis_of(f)
+    # THEN the insights and the report's vital table say so
+    assert any(
+        t.startswith("SpO2: not assessable: no valid readings") for t in analysis["insights"]
+    )
+    model = build_report_model(analysis, secret="s")
+    (spo2,) = [m for m in model.metrics if m["name"].startswith("SpO2")]
+    assert spo2["band"] == NOT_ASSESSABLE

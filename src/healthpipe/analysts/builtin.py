@@ -118,6 +118,7 @@ class BuiltinAnalyst(Analyst):
                 "together)."
             )
         out += _episode_insights(brief)
+        out += _missing_vitals(brief)
         out += _quality_insights(brief)
         return out[:MAX_ITEMS]
 
@@ -248,6 +249,15 @@ def _episode_insights(brief: dict[str, Any]) -> list[str]:
             f"{plural(int(longest['readings']), 'reading')}"
         )
     return [text + "."]
+
+
+def _missing_vitals(brief: dict[str, Any]) -> list[str]:
+    """A vital without any reading is not assessable (its absence is not a normal result)."""
+    missing = (brief.get("assessment") or {}).get("vitals_not_assessable") or {}
+    names = [VITAL_WORDS.get(m, (m, ""))[0] for m in missing]
+    if not names:
+        return []
+    return [f"{', '.join(names)}: {NOT_ASSESSABLE} for this vital in this file."]
 
 
 def _quality_insights(brief: dict[str, Any]) -> list[str]:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
 
+from healthpipe.domain.brief import NOT_ASSESSABLE
 from healthpipe.report import labels as lb
 from healthpipe.report.charts import Chart, trend_chart
 from healthpipe.report.model import DEFAULT_DISCLAIMER, SEVERITIES, SEVERITY_RANK, count, pct
@@ -81,6 +82,14 @@ _TREND_LABELS = {
 }
 
 
+def dataset_worst(summary: dict[str, Any]) -> str:
+    """A dataset's worst severity; a file with no valid reading is not assessable, not 'none'."""
+    rows = summary.get("rows") or {}
+    if rows and not int(rows.get("valid") or 0):
+        return NOT_ASSESSABLE
+    return neutralise(summary.get("worst_severity") or "none", 10)
+
+
 def change(current: int, previous: int) -> str:
     delta = current - previous
     if delta == 0:
@@ -143,7 +152,7 @@ def build_digest_model(
             ),
             "findings": count((s.get("anomalies") or {}).get("total")),
             "high": count(((s.get("anomalies") or {}).get("by_severity") or {}).get("high")),
-            "worst": neutralise(s.get("worst_severity") or "none", 10),
+            "worst": dataset_worst(s),
         }
         for s in sorted(current, key=lambda s: float(s.get("created_epoch") or 0), reverse=True)
     ]
