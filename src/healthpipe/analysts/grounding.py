@@ -98,8 +98,9 @@ def _float_tolerance(value: float) -> float:
 
 def fact_numbers(facts: Any) -> list[Fact]:
     """Every number in the facts (values, numbers inside keys and strings), each with the
-    vital(s) its place names: a key on its path ("heart_rate", "low_spo2") or a label of its
-    object ({"metric": "systolic_bp", "peak_value": 230})."""
+    vital(s) its place names: a key on its path ("heart_rate", "low_spo2"), a label of its
+    object ({"metric": "systolic_bp", "peak_value": 230}), or, inside a string, the vital
+    the string says it of ("blood pressure 209/121 mmHg", as in a quoted text)."""
     found: dict[tuple[float, frozenset[str]], float] = {(0.0, NO_METRIC): 0.0}
     # "0 in crisis" states an absence, not a figure
 
@@ -115,8 +116,13 @@ def fact_numbers(facts: Any) -> list[Fact]:
         elif isinstance(node, float):
             add(abs(node), _float_tolerance(node), scope)
         elif isinstance(node, str):
-            for number in EMBEDDED_NUMBER.findall(node):
-                add(float(number), 0.0, scope)
+            quoted = quoted_numbers(node)  # "blood pressure 209/121 mmHg": of BP only
+            for q in quoted:
+                add(q.value, 0.0, scope | q.metrics)
+            starts = {q.start for q in quoted}
+            for match in EMBEDDED_NUMBER.finditer(node):
+                if match.start() not in starts:
+                    add(float(match.group(0)), 0.0, scope)
         elif isinstance(node, dict):
             labels = [node[k] for k in LABEL_KEYS if isinstance(node.get(k), str)]
             inner = scope.union(*(key_metrics(label) for label in labels))

@@ -78,6 +78,7 @@ class Quoted:
     tolerance: float
     percent: bool
     metrics: frozenset[str] = NO_METRIC  # the vital(s) the number is said of
+    start: int = -1  # where it starts in the text
 
 
 EPSILON = 1e-9
@@ -160,7 +161,12 @@ def quoted_numbers(text: str) -> list[Quoted]:
         value = float(integer.replace(",", "") + (f".{decimals}" if decimals else ""))
         metrics = said_of(text, match.start(), match.end(1) if not decimals else match.end(2))
         quoted = Quoted(
-            match.group(0).strip(), value, tolerance(integer, decimals), bool(percent), metrics
+            match.group(0).strip(),
+            value,
+            tolerance(integer, decimals),
+            bool(percent),
+            metrics,
+            match.start(),
         )
         found.append((match.start(), quoted))
     for match in WORDS.finditer(text):
@@ -176,7 +182,14 @@ def quoted_numbers(text: str) -> list[Quoted]:
         found.append(
             (
                 match.start(),
-                Quoted(words.strip(), value, tolerance(integer, decimals), percent, metrics),
+                Quoted(
+                    words.strip(),
+                    value,
+                    tolerance(integer, decimals),
+                    percent,
+                    metrics,
+                    match.start(),
+                ),
             )
         )
     return [q for _, q in sorted(found, key=lambda item: item[0])]

@@ -1,10 +1,13 @@
 """The LLM prompt: a fixed system prompt, and the de-identified facts as the user message.
 
 Instructions and data are kept apart (the facts are JSON between <facts> tags in the user
-turn; the system prompt says they are data). The prompt's size is bounded: when the facts
-would exceed the token budget, the per-participant and per-episode lists are cut first
-(they are sorted by risk), then the detail of distributions, so a 1M-row file gives a
-prompt of the same size as a 1k-row one.
+turn; the system prompt says they are data). The model never sees a timestamp of an
+individual: date-times in the brief's strings (the high-severity sentences name the time of
+a reading, for the report) are removed from the facts, and so is each high-severity
+participant's `sentence` (the same text as its `readings`). The prompt's size is bounded:
+when the facts would exceed the token budget, the per-participant and per-episode lists are
+cut first (they are sorted by risk; the high-severity list last), then the detail of
+distributions, so a 1M-row file gives a prompt of the same size as a 1k-row one.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -101,6 +105,23 @@ def _round_floats(node: Any) -> Any:
     return node
 
 
+DATE_TIME = re.compile(
+    r"\s*(?:\bat\s+|\bon\s+)?\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?"
+    r"(?:\s*UTC|Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _without_timestamps(node: Any) -> Any:
+    """The facts with every date-time removed from strings, and no duplicate sentences."""
+    if isinstance(node, str):
+        return " ".join(DATE_TIME.sub("", node).split())
+    if isinstance(node, dict):
+        return {k: _without_timestamps(v) for k, v in node.items() if k != "sentence"}
+    if isinstance(node, list):
+        return [_without_timestamps(v) for v in node]
+    return node
+
+
 def facts_json(facts: dict[str, Any]) -> str:
     return json.dumps(facts, separators=(",", ":"), ensure_ascii=False, default=str)
 
@@ -127,6 +148,20 @@ def _drop(path: tuple[str, ...]) -> Callable[[dict[str, Any]], None]:
     return drop
 
 
+def _cut_each(path: tuple[str, ...], key: str, keep: int) -> Callable[[dict[str, Any]], None]:
+    """Keep the first `keep` items of `key` in every object of the list at `path`."""
+
+    def cut(facts: dict[str, Any]) -> None:
+        node: Any = facts
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        for item in node if isinstance(node, list) else []:
+            if isinstance(item, dict) and isinstance(item.get(key), list):
+                item[key] = item[key][:keep]
+
+    return cut
+
+
 def _top_n(key: tuple[str, ...], limit: int) -> Callable[[dict[str, Any]], None]:
     """Keep the `limit` largest entries of a count mapping."""
 
@@ -141,9 +176,14 @@ def _top_n(key: tuple[str, ...], limit: int) -> Callable[[dict[str, Any]], None]
     return cut
 
 
+HIGH = ("high_severity", "list")
 REDUCTIONS: tuple[Callable[[dict[str, Any]], None], ...] = (
+    _cut_each(HIGH, "readings", 3),
+    _cut_list(HIGH, 20),
     _cut_list(("episodes", "top"), 5),
     _cut_list(("participants_at_risk",), 5),
+    _cut_each(HIGH, "readings", 1),
+    _cut_list(HIGH, 10),
     _drop(("news2_partial", "distribution")),
     _top_n(("data_quality", "reject_reasons"), 3),
     _cut_list(("episodes", "top"), 2),
@@ -156,11 +196,13 @@ REDUCTIONS: tuple[Callable[[dict[str, Any]], None], ...] = (
     _drop(("metrics",)),
     _drop(("episodes", "top")),
     _drop(("participants_at_risk",)),
+    _cut_list(HIGH, 5),
+    _cut_list(HIGH, 3),
 )
 
 
 def _candidates(brief: dict[str, Any]) -> Iterator[tuple[int, dict[str, Any]]]:
-    facts = _round_floats(copy.deepcopy(brief))
+    facts = _round_floats(_without_timestamps(brief))
     yield 0, facts
     for step, reduce in enumerate(REDUCTIONS, start=1):
         facts = copy.deepcopy(facts)

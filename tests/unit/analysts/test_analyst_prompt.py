@@ -105,3 +105,39 @@ def test_a_tighter_budget_trims_more(synthetic_brief: dict[str, Any]) -> None:
     assert tight.estimated_input_tokens <= roomy.estimated_input_tokens - 200
     with pytest.raises(ValueError, match="does not fit"):
         build_prompt(synthetic_brief, "json", max_input_tokens=300)
+
+
+def test_the_prompt_names_steps_as_activity_not_as_a_vital_sign() -> None:
+    # issue 13: the prompt listed steps among the vital signs
+    system = build_prompt(
+        {"readings": 1, "participants": 1}, "json", max_input_tokens=100_000
+    ).system
+    vitals = re.search(r"vital signs \(([^)]*)\)", system)
+    assert vitals is not None and "step" not in vitals.group(1)
+    assert "activity (step counts)" in system and "not a vital sign" in system
+
+
+def test_high_severity_sentences_reach_the_model_without_their_timestamps(
+    synthetic_brief: dict[str, Any],
+) -> None:
+    # GIVEN a brief whose high-severity sentences name the time of the reading (for the report)
+    brief = copy.deepcopy(synthetic_brief)
+    brief["high_severity"] = {
+        "participants": 1,
+        "list": [
+            {
+                "participant": "P01",
+                "high_findings": 1,
+                "readings": ["SpO2 85 % at 2026-01-03 10:00 UTC — Low SpO2 (NEWS2 3)"],
+                "sentence": "P01 (1 high-severity finding): SpO2 85 % at 2026-01-03 10:00 UTC",
+            }
+        ],
+    }
+    # WHEN the prompt is built
+    prompt = build_prompt(brief, "json")
+    # THEN the finding is there, its time is not
+    assert prompt.facts["high_severity"]["list"][0]["readings"] == [
+        "SpO2 85 % — Low SpO2 (NEWS2 3)"
+    ]
+    assert "sentence" not in prompt.facts["high_severity"]["list"][0]
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", prompt.user)

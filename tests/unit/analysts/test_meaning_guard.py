@@ -15,7 +15,10 @@ from meaning_corpus import FAIL, PASS
 
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.grounding import check_llm_output, fact_numbers, unsupported_numbers
+from healthpipe.analysts.guarded import GuardedAnalyst
+from healthpipe.analysts.llm import Completion, LLMAnalyst
 from healthpipe.analysts.meaning import guard_text
+from healthpipe.analysts.prompt import Prompt
 from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.insights import RISK_LEVELS, InsightSet
 
@@ -178,3 +181,50 @@ def test_risk_is_kept_when_the_model_says_more_than_the_facts(
     checked = check_llm_output(answer, synthetic_brief, synthetic_brief)
     assert checked.result is not None and checked.result.risk_level == "critical"
     assert checked.record()["risk"]["raised"] is False
+
+
+class ScriptedLLM(LLMAnalyst):
+    """Answers every prompt with the same completion; keeps the prompts it was sent."""
+
+    provider = "scripted"
+
+    def __init__(self, answer: dict[str, Any]) -> None:
+        super().__init__("scripted-1")
+        self.answer = answer
+        self.prompts: list[Prompt] = []
+
+    def _complete(self, prompt: Prompt) -> Completion:
+        self.prompts.append(prompt)
+        return Completion(self.answer, 100, 50)
+
+
+def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_count(
+    synthetic_brief: dict[str, Any],
+) -> None:
+    # GIVEN a model whose every statement is reassurance, a diagnosis or a drug
+    llm = ScriptedLLM(
+        {
+            "insights": ["All readings were normal.", "P01 probably has sepsis."],
+            "recommendations": ["No action is needed.", "Start antibiotics."],
+            "summary": "The cohort is healthy.",
+            "risk_level": "low",
+        }
+    )
+    # WHEN the guarded analyst runs it (one retry with feedback, then the builtin analyst)
+    report = GuardedAnalyst(llm, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
+        synthetic_brief
+    )
+    # THEN the builtin analyst wrote the text, and the model's removals are recorded and counted
+    assert report.provider == "builtin" and report.fallback_reason == "ungrounded"
+    removed = report.grounding["llm"]["dropped"]
+    assert sorted(d["reason"] for d in removed) == [
+        "diagnosis",
+        "medication",
+        "reassurance",
+        "reassurance",
+        "reassurance",
+    ]
+    assert report.grounding["removed"] == len(report.grounding["dropped"]) + 5
+    # AND the retry told the model which kinds of statements were removed
+    retry = llm.prompts[1].user
+    assert "reassurance while high findings exist" in retry and "medication" in retry
