@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
@@ -35,7 +34,7 @@ import zipfile
 from pathlib import Path
 
 from healthpipe.lambdas import FUNCTIONS
-from healthpipe.packaging import PackageSpec, build_package, zip_name
+from healthpipe.packaging import PackageSpec, build_package, target_python, zip_name
 
 TARGETS_S = {"ingestor": 0.6, "analyzer": 0.6, "notifier": 1.5}
 RUNTIME_PACKAGES = ("boto3",)
@@ -130,11 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dist", type=Path, help="folder of zips already built")
     parser.add_argument("--python-version", default="3.12")
+    parser.add_argument("--python", help="interpreter of that version (default: found on PATH)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--no-compile", action="store_true", help="build without .pyc")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
-    python = shutil.which(f"python{args.python_version}")
+    python = target_python(args.python_version, args.python)
     if python is None:
         raise SystemExit(f"no python{args.python_version} here to import the artifacts with")
     spec = PackageSpec(arch=HERE_ARCH, python_version=args.python_version)  # type: ignore[arg-type]
@@ -144,7 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         if dist is None:
             dist = tmp / "dist"
             build_package(
-                PackageSpec(spec.arch, spec.python_version, dist, compile=not args.no_compile)
+                PackageSpec(
+                    spec.arch, spec.python_version, dist, not args.no_compile, python=python
+                )
             )
         runtime = runtime_stand_in(python, tmp)
         results: dict[str, dict[str, float]] = {}

@@ -28,14 +28,16 @@ Failures, by kind:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import logging
+import os
 import shutil
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -70,6 +72,25 @@ def load_stage(path: str) -> Stage:
     module, _, name = path.partition(":")
     stage: Stage = getattr(importlib.import_module(module), name)
     return stage
+
+
+@contextlib.contextmanager
+def traced(name: str, dataset_id: str | None) -> Iterator[None]:
+    """An X-Ray subsegment around a stage, through the Powertools Tracer, when tracing is on
+    (`POWERTOOLS_TRACE_DISABLED` is not true and this runs in Lambda: Terraform's
+    `tracing_enabled`). The Tracer (and the X-Ray SDK) is imported on the first traced call
+    only, so a function with tracing off never pays for the import."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "").lower() == "true" or not os.environ.get(
+        "AWS_LAMBDA_FUNCTION_NAME"
+    ):
+        yield
+        return
+    from aws_lambda_powertools import Tracer
+
+    with Tracer().provider.in_subsegment(name) as subsegment:
+        if dataset_id:
+            subsegment.put_annotation("dataset_id", dataset_id)
+        yield
 
 
 class LambdaFunction:
@@ -174,7 +195,8 @@ class LambdaFunction:
         correlation_id = self.correlation_of(item.event) or item.event.id
         logger.set_correlation_id(correlation_id)
         started = time.perf_counter()
-        result = stage(item.event, ports)
+        with traced(f"## {item.target}", item.event.dataset_id):
+            result = stage(item.event, ports)
         if result.outcome == "in_progress":
             raise ClaimHeldError(
                 f"{item.target}: another worker holds the claim on dataset "
