@@ -299,3 +299,37 @@ def test_a_vital_without_readings_is_not_assessable_not_normal() -> None:
     model = build_report_model(analysis, secret="s")
     (spo2,) = [m for m in model.metrics if m["name"].startswith("SpO2")]
     assert spo2["band"] == NOT_ASSESSABLE
+
+
+def test_longest_episode_beyond_the_listed_ones_is_the_one_named() -> None:
+    # GIVEN 150 episodes of which the list holds the most severe, and the longest is not listed
+    users = [user("p1", 100, high=3), user("p2", 300, low=40)]
+    short = {
+        "user_id": "p1",
+        "metric": "spo2",
+        "kind": "low_spo2_news2_3",
+        "severity": "high",
+        "readings": 3,
+        "duration_s": 600,
+        "peak_value": 88,
+    }
+    longest = {
+        **short,
+        "user_id": "p2",
+        "metric": "heart_rate",
+        "kind": "raised_heart_rate_news2_1",
+        "severity": "low",
+        "readings": 40,
+        "duration_s": 36000,
+        "peak_value": 104,
+    }
+    f = facts(
+        users,
+        [spo2_85("p1")],
+        episodes={"total": 150, "by_kind": {}, "list": [short], "longest": longest},
+    )
+    # WHEN the builtin analyst writes about episodes
+    (text,) = [t for t in analysis_of(f)["insights"] if "sustained episode" in t]
+    # THEN it names the whole file's longest, as the longest
+    assert "the longest was raised heart rate (NEWS2 1; heart rate 91–110 bpm)" in text, text
+    assert "over 40 readings" in text

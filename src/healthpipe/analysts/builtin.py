@@ -25,7 +25,10 @@ def _label(kind: str) -> str:
     info = clinical.KINDS.get(kind)
     if info is None:
         return kind.replace("_", " ")
-    return f"{info.label[:1].lower()}{info.label[1:]} ({info.criterion})"
+    label = f"{info.label[:1].lower()}{info.label[1:]}"
+    if label.endswith(")"):  # "tachycardia (NEWS2 3; heart rate ≥ 131 bpm)"
+        return f"{label[:-1]}; {info.criterion})"
+    return f"{label} ({info.criterion})"
 
 
 def _assessable(brief: dict[str, Any]) -> bool:

@@ -520,7 +520,21 @@ def _episodes(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[st
             con, "SELECT kind, count(*) AS n FROM episodes GROUP BY kind ORDER BY n DESC, kind"
         )
     }
-    return {"total": int(total), "by_kind": by_kind, "list": [_clean(r) for r in listed]}
+    # the longest of the whole file (the list holds the most severe): the analyst quotes it
+    longest = _rows(
+        con,
+        "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak_value, "
+        "epoch(end_time) - epoch(start_time) AS duration_s, worst FROM episodes "
+        "ORDER BY readings DESC, duration_s DESC, start_time, user_id, metric LIMIT 1",
+    )
+    for row in longest:
+        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    return {
+        "total": int(total),
+        "by_kind": by_kind,
+        "list": [_clean(r) for r in listed],
+        "longest": _clean(longest[0]) if longest else None,
+    }
 
 
 def _users(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
