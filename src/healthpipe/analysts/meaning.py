@@ -180,7 +180,8 @@ def unsafe_reasons(statement: str, *, high_findings: bool) -> dict[str, list[str
 def has_high_findings(brief: dict[str, Any]) -> bool:
     """A high-severity finding exists (a NEWS2 parameter scoring 3, a crisis, …)."""
     severity = (brief.get("anomalies") or {}).get("by_severity") or {}
-    return int(severity.get("high") or 0) > 0 or int(severity.get("critical") or 0) > 0
+    listed = (brief.get("high_severity") or {}).get("participants") or 0
+    return any(int(n or 0) > 0 for n in (severity.get("high"), severity.get("critical"), listed))
 
 
 def computed_risk(brief: dict[str, Any]) -> RiskLevel:

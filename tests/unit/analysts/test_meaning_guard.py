@@ -17,7 +17,7 @@ from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.grounding import check_llm_output, fact_numbers, unsupported_numbers
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.llm import Completion, LLMAnalyst
-from healthpipe.analysts.meaning import guard_text
+from healthpipe.analysts.meaning import guard_text, has_high_findings
 from healthpipe.analysts.prompt import Prompt
 from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.insights import RISK_LEVELS, InsightSet
@@ -228,3 +228,17 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
     # AND the retry told the model which kinds of statements were removed
     retry = llm.prompts[1].user
     assert "reassurance while high findings exist" in retry and "medication" in retry
+
+
+@pytest.mark.parametrize(
+    ("brief", "high"),
+    [
+        ({"anomalies": {"by_severity": {"high": 0, "medium": 3}}}, False),
+        ({"anomalies": {"by_severity": {"high": 1}}}, True),
+        ({"anomalies": {"by_severity": {}}, "high_severity": {"participants": 2}}, True),
+    ],
+)
+def test_high_findings_are_read_from_the_counts_or_the_high_severity_list(
+    brief: dict[str, Any], high: bool
+) -> None:
+    assert has_high_findings(brief) is high
