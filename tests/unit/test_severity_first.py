@@ -333,3 +333,14 @@ def test_longest_episode_beyond_the_listed_ones_is_the_one_named() -> None:
     # THEN it names the whole file's longest, as the longest
     assert "the longest was raised heart rate (NEWS2 1; heart rate 91–110 bpm)" in text, text
     assert "over 40 readings" in text
+
+
+def test_alert_says_how_many_participants_it_leaves_out() -> None:
+    users = [user(f"p{i:02d}", 10, high=1) for i in range(12)]
+    f = facts(users, [spo2_85(f"p{i:02d}") for i in range(12)])
+    model = build_alert_model(analysis_of(f), secret="s", threshold="high", report_key="r")
+    assert len(model.findings) == 10 and model.more_participants == 2
+    assert model.flagged_text == "12 findings"
+    one = facts([user("p1", 10, high=1)], [spo2_85("p1")])
+    single = build_alert_model(analysis_of(one), secret="s", threshold="high", report_key="r")
+    assert single.flagged_text == "1 finding" and single.more_participants == 0

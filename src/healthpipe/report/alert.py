@@ -34,6 +34,8 @@ class AlertModel:
     generated_at: str
     threshold: str
     flagged: str
+    flagged_text: str
+    more_participants: int
     by_severity: list[dict[str, str]]
     episodes: list[dict[str, str]]
     findings: list[dict[str, Any]]
@@ -127,7 +129,8 @@ def build_alert_model(
         for e in analysis["episodes"]["list"]
         if _at_or_above(e["severity"], threshold)
     ][:ALERT_ROWS]
-    findings = participant_findings(analysis, people, threshold)[:ALERT_ROWS]
+    grouped = participant_findings(analysis, people, threshold)
+    findings = grouped[:ALERT_ROWS]
     return AlertModel(
         dataset_id=dataset_id,
         subject=(
@@ -138,6 +141,8 @@ def build_alert_model(
         generated_at=short_time(analysis.get("created_at")),
         threshold=threshold,
         flagged=count(flagged),
+        flagged_text=plural(flagged, "finding"),
+        more_participants=len(grouped) - len(findings),
         by_severity=[
             {"severity": s, "count": count(analysis["anomalies"]["by_severity"].get(s, 0))}
             for s in SEVERITIES
