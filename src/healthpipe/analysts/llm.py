@@ -104,10 +104,6 @@ class LLMAnalyst(Analyst):
         report.latency_ms = int((time.perf_counter() - started) * 1000)
         return report
 
-    def analyze_again(self, brief: dict[str, Any], feedback: str) -> AnalystReport:
-        """A second attempt that tells the model why its first answer was rejected."""
-        return self.attempt(brief, feedback=feedback)
-
     def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
         return self._run(brief, None, self.new_deadline())
 
