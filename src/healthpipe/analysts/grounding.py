@@ -48,6 +48,7 @@ MAX_DROPPED_SHARE = 0.5
 EPSILON = 1e-9
 LABEL_KEYS = ("metric", "vital", "kind", "parameter", "category")
 FIELDS = ("insights", "recommendations")
+NUMBER_REASONS = frozenset({"unsupported_number", "misattributed_number"})
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,9 @@ def _ground(
     elif not kept["insights"] or not kept["recommendations"]:
         problem = "no insight or no recommendation is left after dropping unsupported ones"
     elif texts_dropped > max_dropped_share * checked:
-        problem = f"{texts_dropped} of {checked} texts quote unsupported numbers"
+        unsafe = any(d["reason"] not in NUMBER_REASONS for d in dropped)
+        what = "were removed as unsafe or ungrounded" if unsafe else "quote unsupported numbers"
+        problem = f"{texts_dropped} of {checked} texts {what}"
     return kept, quoted_total, problem
 
 
