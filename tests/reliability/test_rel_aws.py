@@ -7,10 +7,20 @@ GIVEN a claim left by a crashed container
 THEN it blocks others while its lease runs, and is taken over once the lease has expired.
 GIVEN a transient fault in S3, DynamoDB or SES during a stage
 THEN the stage raises (Lambda retries), its claim is released, and the retry completes once.
+
+Through the Lambda handlers:
+GIVEN a permanent fault (the analyzer's input object is gone)
+THEN the invocation ends without a retry, `Data Analysis Failed` says so (retryable false),
+the claim is released, and replaying the event once the object is back completes once.
+GIVEN an ingestor invocation killed (SIGKILL) mid-stage, its downloaded file left in /tmp
+THEN the next invocation in that environment removes it first and leaves /tmp clean.
 """
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 import sys
 import threading
 import time
@@ -26,6 +36,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aws"))
 
 import moto_env
+from lambda_harness import HANDLERS
 from rel_helpers import make_input
 
 from healthpipe.adapters.aws.ledger import DynamoLedger
@@ -35,6 +46,7 @@ from healthpipe.bootstrap import build_aws
 from healthpipe.config import Settings, load_settings
 from healthpipe.errors import TransientError
 from healthpipe.events import Event, object_created
+from healthpipe.lambdas.runtime import INVOCATIONS
 from healthpipe.stages.analyze import analyze
 from healthpipe.stages.base import Ports, StageResult
 from healthpipe.stages.ingest import ingest
@@ -271,3 +283,136 @@ def test_aws_transient_fault_releases_the_claim_and_the_retry_completes_once(
         event = result.events[0] if result.events else None
     assert failures == 1
     assert_once(aws, stack)
+
+
+# --- through the Lambda handlers ---------------------------------------------------------
+@pytest.fixture
+def lambda_env(
+    stack: moto_env.Stack, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[Path]:
+    """The environment a Lambda function sees; yields the functions' /tmp (one per function)."""
+    for name, value in {
+        **stack.env(),
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": moto_env.REGION,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "MPLCONFIGDIR": str(tmp_path / "mpl"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, module in HANDLERS.items():
+        module._function.reset()
+        module._function.workdir = tmp_path / "tmp" / name
+    yield tmp_path / "tmp"
+    for module in HANDLERS.values():
+        module._function.reset()
+        module._function.workdir = None
+
+
+def deliver(aws: dict[str, Any], stack: moto_env.Stack, function: str) -> list[dict[str, Any]]:
+    """Every event queued for `function`, run through its handler; the results."""
+    return [
+        HANDLERS[function].handler(moto_env.as_s3_sends_it(event), None)
+        for event in moto_env.receive(aws["sqs"], stack.queues[function])
+    ]
+
+
+def test_aws_permanent_fault_ends_without_retry_and_the_replay_completes_once(
+    aws: dict[str, Any], stack: moto_env.Stack, lambda_env: Path, tmp_path: Path
+) -> None:
+    # GIVEN a file ingested, whose processed Parquet is then lost (every version)
+    source = make_input(tmp_path / "vitals.csv")
+    aws["s3"].upload_file(str(source), stack.bucket, "raw/vitals.csv")
+    assert [r["results"][0]["outcome"] for r in deliver(aws, stack, "ingestor")] == ["done"]
+    [analyze_event] = moto_env.receive(aws["sqs"], stack.queues["analyzer"])
+    parquet = analyze_event["detail"]["processed_key"]
+    kept = aws["s3"].get_object(Bucket=stack.bucket, Key=parquet)["Body"].read()
+    for version in aws["s3"].list_object_versions(Bucket=stack.bucket, Prefix=parquet)["Versions"]:
+        aws["s3"].delete_object(Bucket=stack.bucket, Key=parquet, VersionId=version["VersionId"])
+    # WHEN the analyzer gets the event: a missing object, no retry can help
+    result = HANDLERS["analyzer"].handler(analyze_event, None)
+    # THEN the invocation ends normally (no Lambda retry, no dead letter)
+    [outcome] = result["results"]
+    assert outcome["outcome"] == "failed"
+    # AND Data Analysis Failed says why, and that retrying will not help
+    [failed] = moto_env.receive(aws["sqs"], stack.queues["alerts"])
+    assert failed["detail-type"] == "Data Analysis Failed"
+    assert failed["detail"]["retryable"] is False
+    assert failed["detail"]["dataset_id"] == analyze_event["detail"]["dataset_id"]
+    assert parquet in failed["detail"]["error"]
+    # AND the analyze claim was released: nothing is left in progress
+    statuses = ledger_statuses(aws, stack.ledger_table)
+    assert "in_progress" not in statuses.values(), statuses
+    assert moto_env.receive(aws["sqs"], stack.queues["notifier"]) == []
+    # WHEN the object is restored and the same event replayed (docs/operations.md)
+    aws["s3"].put_object(Bucket=stack.bucket, Key=parquet, Body=kept)
+    replayed = HANDLERS["analyzer"].handler(analyze_event, None)
+    assert [r["outcome"] for r in replayed["results"]] == ["done"]
+    deliver(aws, stack, "notifier")
+    # THEN the file is analysed and reported exactly once
+    assert_once(aws, stack)
+    assert moto_env.receive(aws["sqs"], stack.queues["alerts"]) == []
+
+
+# A child process: the ingestor downloads the object, then dies (SIGKILL) mid-stage.
+KILLED_DURING_INGEST = """
+import json, os, signal, sys
+from pathlib import Path
+from healthpipe.adapters.aws.s3 import S3ObjectStore
+from healthpipe.lambdas import ingestor
+
+real = S3ObjectStore._download
+
+def download_then_die(self, key, workdir, version):
+    real(self, key, workdir, version)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+S3ObjectStore._download = download_then_die
+ingestor._function.workdir = Path(sys.argv[1])
+ingestor.handler(json.loads(sys.argv[2]), None)
+"""
+
+
+def test_aws_invocation_killed_mid_stage_leaves_tmp_that_the_next_one_clears(
+    aws: dict[str, Any],
+    stack: moto_env.Stack,
+    lambda_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = make_input(tmp_path / "vitals.csv", rows=5000)
+    aws["s3"].upload_file(str(source), stack.bucket, "raw/vitals.csv")
+    [event] = moto_env.receive(aws["sqs"], stack.queues["ingestor"])
+    event = moto_env.as_s3_sends_it(event)
+    invocations = lambda_env / "ingestor" / INVOCATIONS
+    # GIVEN an ingestor killed by Lambda (timeout, out of memory) after its download
+    workdir = HANDLERS["ingestor"]._function.workdir
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_DURING_INGEST, str(workdir), json.dumps(event)],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    [left] = list(invocations.iterdir())
+    left_bytes = sum(p.stat().st_size for p in left.rglob("*") if p.is_file())
+    assert left_bytes >= source.stat().st_size  # the download stayed in /tmp
+    # WHEN the retry runs in the same execution environment (same /tmp)
+    used: list[Path] = []
+    real = S3ObjectStore._download
+
+    def spy(self: S3ObjectStore, key: str, workdir: Path, version: Any) -> Any:
+        used.append(workdir)
+        assert not left.exists()  # removed before the work started
+        return real(self, key, workdir, version)
+
+    monkeypatch.setattr(S3ObjectStore, "_download", spy)
+    result = HANDLERS["ingestor"].handler(event, None)
+    # THEN it worked in a fresh directory under invocations/, and /tmp is clean after it
+    assert [r["outcome"] for r in result["results"]] == ["done"]
+    assert used and all(invocations in w.parents for w in used)
+    assert not any(left in w.parents or w == left for w in used)
+    assert list(invocations.iterdir()) == []
