@@ -350,6 +350,19 @@ def item_direction_sql(item: str, band: str) -> str:
     )
 
 
+# Direction codes of `item_direction_code_sql`.
+DIRECTION_CODES: dict[str, int] = {"low": 1, "high": 2}
+
+
+def item_direction_code_sql(item: str, band: str) -> str:
+    """`item_direction_sql` as a code of DIRECTION_CODES (a number sorts and groups faster
+    than a string)."""
+    return _lookup(
+        _per_band(lambda b: str(DIRECTION_CODES[cl.KINDS[b[0]].direction])),
+        f"{item} * {SLOTS} + {band}",
+    )
+
+
 def clinical_code_mask() -> int:
     """The bits of an `anomaly_code_sql` value that hold the clinical (not baseline) items."""
     return sum((SLOTS - 1) << (BAND_BITS * n) for n in clinical_items())
