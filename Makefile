@@ -10,15 +10,22 @@ PYTEST_WORKERS ?= auto
 
 .PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov bench clean
 
+# The host's pip installs into the venv when it can (`pip --python`, pip >= 22.3): creating a
+# venv without its own pip copy is seconds faster; .pyc files are compiled on first import.
+PIP_FLAGS := --quiet --disable-pip-version-check --no-compile
+pip_install = if [ -x $(BIN)/pip ]; then $(BIN)/python -m pip install $(PIP_FLAGS) $(1); \
+	else $(PYTHON) -m pip --python $(BIN)/python install $(PIP_FLAGS) $(1); fi
+
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	if $(PYTHON) -m pip --version >/dev/null 2>&1; then \
+		$(PYTHON) -m venv --without-pip $(VENV); else $(PYTHON) -m venv $(VENV); fi
 
 $(RUNTIME): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	$(call pip_install,-e .)
 	touch $(RUNTIME)
 
 $(DEV): pyproject.toml $(RUNTIME)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(call pip_install,-e '.[dev]')
 	touch $(DEV)
 
 setup-runtime: $(RUNTIME)
