@@ -42,6 +42,9 @@ HERE_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64":
     platform.machine().lower()
 ]
 HERE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+# Building downloads the wheels once, installs and byte-compiles three trees: about 6 min on
+# 2 shared cores (network and load dominate), beyond the suite's per-test default.
+pytestmark = pytest.mark.timeout(1800)
 CHARTS_ONLY = ("matplotlib", "numpy", "PIL", "fontTools", "pillow", "contourpy", "kiwisolver")
 
 
@@ -106,7 +109,7 @@ IMPORT_PROBE = textwrap.dedent(
     import importlib, json, sys
     sys.path[:0] = [PACKAGE, RUNTIME]
     from healthpipe.lambdas import FUNCTIONS
-    spec = FUNCTIONS[FUNCTION]
+    spec = FUNCTIONS[THE_FUNCTION]
     module = importlib.import_module(spec.handler.rsplit(".", 1)[0])
     assert callable(module.handler)
     for path in module._function.stages.values():
@@ -115,7 +118,7 @@ IMPORT_PROBE = textwrap.dedent(
         importlib.import_module(adapter)
     import healthpipe.bootstrap, healthpipe.lambdas.logging_setup
     extra = {}
-    if FUNCTION == "notifier":
+    if THE_FUNCTION == "notifier":
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot
@@ -199,7 +202,7 @@ def test_each_handler_imports_from_its_unpacked_zip_alone(
     probe = (
         IMPORT_PROBE.replace("PACKAGE", repr(str(package)))
         .replace("RUNTIME", repr(str(runtime)))
-        .replace("FUNCTION", repr(function))
+        .replace("THE_FUNCTION", repr(function))
     )
     # WHEN the handler and everything its first call loads are imported by an isolated
     # interpreter without site-packages
