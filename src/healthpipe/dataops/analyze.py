@@ -414,29 +414,38 @@ def _episodes_sql(anomalies: str) -> str:
 
 
 def _find_anomalies(
-    con: duckdb.DuckDBPyConnection, src: str, limits: EngineLimits, tmp: Path
+    con: duckdb.DuckDBPyConnection, src: str, anomalies_out: Path, limits: EngineLimits, tmp: Path
 ) -> tuple[int, list[Path]]:
-    """Fill `episodes` and write every anomaly, one group of users at a time, to narrow
-    Parquet parts in `tmp` (in order) that `_join_parts` makes into the anomaly file. Each
-    part is written as its query streams (the group's anomalies are never held in memory);
-    its episodes and flagged readings are read back from it. Returns the number of readings
-    flagged and the parts."""
+    """Fill `episodes` and write every anomaly, one group of users at a time: to
+    `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
+    `_join_parts` makes into it. Returns the number of readings flagged and the parts."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
+    filters = _user_groups(con, per_group)
     flagged = 0
     parts: list[Path] = []
-    for number, where in enumerate(_user_groups(con, per_group)):
-        parts.append(tmp / f"part-{number:05d}.parquet")
-        part = _parts_sql(parts[-1:])
+    for number, where in enumerate(filters):
         con.execute("SET preserve_insertion_order = true")
         con.execute(
-            f"COPY ({_group_anomalies_sql(src, where)}) TO {quote_literal(str(parts[-1]))} "
-            "(FORMAT parquet, COMPRESSION uncompressed)"
+            f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {_group_anomalies_sql(src, where)}"
         )
+        if len(filters) == 1:
+            con.execute(
+                f"COPY ({_decorated_sql('group_anomalies')}) TO "
+                f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+        else:
+            parts.append(tmp / f"part-{number:05d}.parquet")
+            con.execute(
+                "COPY (SELECT uid, source_row, event_time, item, band, severity, flags, value, "
+                f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
+                "(FORMAT parquet, COMPRESSION uncompressed)"
+            )
         verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
-        con.execute(f"{verb} {_episodes_sql(part)}")  # streaming windows: in order too
+        con.execute(f"{verb} {_episodes_sql('group_anomalies')}")  # streaming windows: in order
         con.execute("SET preserve_insertion_order = false")
-        (count,) = con.execute(f"SELECT count(DISTINCT ord) FROM {part}").fetchone() or (0,)
+        (count,) = con.execute("SELECT count(DISTINCT ord) FROM group_anomalies").fetchone() or (0,)
         flagged += int(count)
+        con.execute("DROP TABLE group_anomalies")
     return flagged, parts
 
 
@@ -656,17 +665,24 @@ def analyze_parquet(
             dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
         ) as tmp:
             readings = _readings_sql(src, conflicting > 0)
-            flagged, parts = _find_anomalies(con, readings, limits, Path(tmp))
-            # the summaries read the parts while they are joined into one file
-            con.execute(f"CREATE TEMP VIEW anomalies AS {_decorated_sql(_parts_sql(parts))}")
+            flagged, parts = _find_anomalies(con, readings, anomalies_out, limits, Path(tmp))
+            if parts:  # the summaries read the parts while they are joined into one file
+                con.execute(f"CREATE TEMP VIEW anomalies AS {_decorated_sql(_parts_sql(parts))}")
+            else:
+                con.execute(
+                    f"CREATE TEMP VIEW anomalies AS SELECT * FROM {_parts_sql([anomalies_out])}"
+                )
             with ThreadPoolExecutor(max_workers=1) as pool:
-                joined = pool.submit(_join_parts, con.cursor(), parts, anomalies_out)
+                joined = (
+                    pool.submit(_join_parts, con.cursor(), parts, anomalies_out) if parts else None
+                )
                 facts |= {
                     "anomalies": _anomaly_summary(con, top, flagged),
                     "episodes": _episodes(con, top),
                     "users": _users(con, top),
                 }
-                joined.result()
+                if joined is not None:
+                    joined.result()
     finally:
         con.close()
     return facts
