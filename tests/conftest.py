@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,20 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith("HEALTHPIPE_") and name != "HEALTHPIPE_REQUIRE_BROWSER":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
+
+
+# Fixed-date test data (the seed sample, hand-written rows) is dated 2023-2025. Validation may
+# not see "now" before this instant, so that such readings are never "in the future" when the
+# suite runs with the clock shifted back (CI runs the e2e tests under faketime at 2024-01-01);
+# with today's clock or a later one nothing changes.
+DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _clock_after_fixed_test_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    import healthpipe.stages.ingest as ingest
+
+    monkeypatch.setattr(ingest, "utc_now", lambda: max(datetime.now(UTC), DATA_NOT_BEFORE))
 
 
 @pytest.fixture
