@@ -1,27 +1,28 @@
 """Each function's IAM policy, resolved from infra/terraform, enforced by the moto server.
 
-`function_policies()` reads `local.function_statements`' ingredients from iam.tf with
-python-hcl2 (the adapters' and platform statements, `function_adapters`, and each scope's
-resource expression in `function_resources`) and resolves every resource expression to the
-test stack's names: `${…}` references through `REFERENCES`, `[for p in local.s3_prefixes[f]
-.read : "…${p}*"]` comprehensions, `local.*` indirections. An expression it cannot resolve
-raises `Unresolved` (the tests fail), except for the scopes in `NOT_ON_MOTO`, whose calls
-the tests cannot make on moto (Bedrock, Lambda's own logs and DLQ, X-Ray, KMS).
+`function_statements(stack)` takes each function's statements from the same resolver as
+tests/infra and the permissions table of docs/deploy.md (tests/infra/iam_policy.py: it walks
+iam.tf's locals `function_adapters` → `adapter_statements` less the writes of
+`read_only_adapters`, `platform_statements`, `event_source_statements`, `tracing_statements`,
+and raises `Unresolved` on any expression it cannot evaluate), with the test stack's names.
+Statements for services the code never calls on moto with the function's credentials are
+set aside (`NOT_ON_MOTO`: Bedrock is stubbed; Lambda itself writes the logs, reads the
+analyzer's queue and sends to the DLQ; the X-Ray daemon sends traces; moto's S3 does not
+call KMS); every other statement goes into the function's moto policy.
 
 moto enforces IAM once `INITIAL_NO_AUTH_ACTION_COUNT` is 0 (`/moto-api/reset-auth`). Two of
 its gaps are closed here, in the test process that runs the server:
 - it authorizes DynamoDB, EventBridge and SES calls against the resource `*`, which no
-  scoped statement matches: `teach_moto_resources()` gives those handlers the ARN of the
-  table (index), bus or sender identity the request names, as AWS does;
+  scoped statement matches: `moto_resources()` gives those handlers the ARN of the table
+  (index), bus or sender identity the request names, as AWS does;
 - a statement with a `Condition` is an explicit deny when moto has no context value for it
-  (it evaluates none for S3): conditions are left out of the moto policy and returned
-  alongside, for the tests to check separately.
+  (it evaluates none for S3): conditions are left out of the moto policy and kept on the
+  `Statement`, for the tests to check separately.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -34,20 +35,18 @@ from urllib.parse import parse_qs
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
 
 import moto_env
+from iam_policy import Deployment, Unresolved, function_policies
 from infra_terraform import Module, load_module
 
+__all__ = ["NOT_ON_MOTO", "Statement", "Unresolved", "function_statements"]
+
 NOT_ON_MOTO = {
-    "bedrock_model": "moto has no Bedrock Runtime Converse (the analyst is stubbed)",
-    "own_log_group": "Lambda writes the function's logs, not the code",
-    "own_dlq": "Lambda sends failed invocations to the DLQ, not the code",
-    "own_queue": "the event-source mapping reads the analyzer's queue, not the code",
+    "bedrock": "moto has no Bedrock Runtime Converse (the analyst is stubbed)",
+    "logs": "Lambda writes the function's logs, not the code",
+    "sqs": "Lambda reads the analyzer's queue and sends failed invocations to the DLQ",
     "xray": "the X-Ray daemon sends traces, not the code",
-    "kms_key": "moto's S3 does not call KMS with the caller's credentials",
+    "kms": "moto's S3 does not call KMS with the caller's credentials",
 }
-
-
-class Unresolved(Exception):
-    """A Terraform expression the resolver cannot turn into test values."""
 
 
 @dataclass
@@ -56,9 +55,10 @@ class Statement:
     sid: str
     actions: list[str]
     resources: list[str]
-    conditions: list[dict[str, Any]] = field(default_factory=list)
+    conditions: dict[str, Any] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
+        """The statement as moto gets it (without its conditions: see the module doc)."""
         return {
             "Sid": self.sid,
             "Effect": "Allow",
@@ -67,134 +67,44 @@ class Statement:
         }
 
 
-def references(stack: moto_env.Stack, function: str) -> dict[str, str]:
-    r, a = moto_env.REGION, moto_env.ACCOUNT
-    return {
-        "local.partition": "aws",
-        "local.account_id": a,
-        "local.region": r,
-        "local.data_bucket_arn": f"arn:aws:s3:::{stack.bucket}",
-        "aws_s3_bucket.data.arn": f"arn:aws:s3:::{stack.bucket}",
-        "aws_kms_key.this.arn": f"arn:aws:kms:{r}:{a}:key/test-key",
-        "aws_dynamodb_table.ledger.arn": f"arn:aws:dynamodb:{r}:{a}:table/{stack.ledger_table}",
-        "aws_dynamodb_table.analyses.arn": (
-            f"arn:aws:dynamodb:{r}:{a}:table/{stack.analyses_table}"
-        ),
-        "aws_cloudwatch_event_bus.this.arn": f"arn:aws:events:{r}:{a}:event-bus/{stack.bus}",
-        "aws_sesv2_email_identity.this[var.sender_email].arn": (
-            f"arn:aws:ses:{r}:{a}:identity/{moto_env.SENDER}"
-        ),
-        "aws_sesv2_configuration_set.this.arn": (
-            f"arn:aws:ses:{r}:{a}:configuration-set/{stack.prefix}"
-        ),
-        "aws_cloudwatch_log_group.function[f].arn": (
-            f"arn:aws:logs:{r}:{a}:log-group:/aws/lambda/{stack.prefix}-{function}"
-        ),
-        "aws_sqs_queue.dlq[f].arn": f"arn:aws:sqs:{r}:{a}:{stack.prefix}-{function}-dlq",
-        "aws_sqs_queue.analyze.arn": f"arn:aws:sqs:{r}:{a}:{stack.prefix}-analyze",
-    }
+def deployment(stack: moto_env.Stack) -> Deployment:
+    """The Terraform's values for the moto stack (its names, region, account, sender)."""
+    return Deployment(
+        region=moto_env.REGION,
+        account=moto_env.ACCOUNT,
+        prefix=stack.prefix,
+        bucket=stack.bucket,
+        sender_email=moto_env.SENDER,
+    )
 
 
-WHOLE = re.compile(r"^\$\{(.*)\}$", re.S)
-FOR_LIST = re.compile(r'^\[for (\w+) in (.+?) : "(.*)"\]$', re.S)
-INTERPOLATION = re.compile(r"\$\{([^{}]+)\}")
-
-
-class Resolver:
-    def __init__(self, module: Module, stack: moto_env.Stack, function: str) -> None:
-        self.module = module
-        self.function = function
-        self.refs = references(stack, function)
-
-    def values(self, expression: Any) -> list[str]:
-        """A list-valued expression (a scope's resources) as strings."""
-        if isinstance(expression, list):
-            return [v for item in expression for v in self.values(item)]
-        if not isinstance(expression, str):
-            raise Unresolved(repr(expression))
-        whole = WHOLE.match(expression.strip())
-        inner = whole.group(1).strip() if whole else None
-        if inner is not None and re.fullmatch(r"local\.\w+", inner):
-            return self.values(self.module.local(inner.removeprefix("local.")))
-        if inner is not None and (loop := FOR_LIST.match(inner)):
-            name, source, template = loop.groups()
-            return [self.template(template, {name: item}) for item in self.sequence(source.strip())]
-        if inner is not None and not INTERPOLATION.search(inner) and inner in self.refs:
-            return [self.refs[inner]]
-        return [self.template(expression, {})]
-
-    def sequence(self, source: str) -> list[str]:
-        """`local.s3_prefixes[f].read`, and `distinct(concat(…, …))` of such."""
-        prefixes = self.module.local("s3_prefixes")[self.function]
-        plain = re.fullmatch(r"local\.s3_prefixes\[f\]\.(\w+)", source)
-        if plain:
-            return list(prefixes[plain.group(1)])
-        union = re.fullmatch(
-            r"distinct\(concat\(local\.s3_prefixes\[f\]\.(\w+),\s*local\.s3_prefixes\[f\]\.(\w+)\)\)",
-            source,
-        )
-        if union:
-            return list(dict.fromkeys([*prefixes[union.group(1)], *prefixes[union.group(2)]]))
-        raise Unresolved(source)
-
-    def template(self, text: str, bound: dict[str, str]) -> str:
-        def one(match: re.Match[str]) -> str:
-            ref = match.group(1).strip()
-            if ref in bound:
-                return bound[ref]
-            if ref in self.refs:
-                return self.refs[ref]
-            raise Unresolved(ref)
-
-        return INTERPOLATION.sub(one, text)
-
-
-def function_statements(stack: moto_env.Stack, module: Module | None = None) -> dict[str, Any]:
-    """function -> (statements resolved for moto, {sid: scope} of those left out)."""
-    module = module or load_module()
-    adapter_statements = module.local("adapter_statements")
-    platform = module.local("platform_statements")
-    scopes = module.local("function_resources")
-    inner = WHOLE.match(scopes.strip()) if isinstance(scopes, str) else None
-    if inner is None:
-        raise Unresolved("function_resources is not a for expression")
-    body = re.fullmatch(r"\{for f in local\.functions : f => (\{.*\})\}", inner.group(1), re.S)
-    if body is None:
-        raise Unresolved("function_resources: " + inner.group(1)[:80])
-    per_scope: dict[str, Any] = _python_literal(body.group(1))
-    out: dict[str, Any] = {}
-    for function, adapters in module.local("function_adapters").items():
-        resolver = Resolver(module, stack, function)
-        blocks = [s for a in adapters for s in adapter_statements[a]] + list(platform)
+def function_statements(
+    stack: moto_env.Stack, module: Module | None = None
+) -> dict[str, tuple[list[Statement], dict[str, str]]]:
+    """function -> (statements for moto, {sid: service} of those set aside)."""
+    policies = function_policies(module or load_module(), deployment(stack))
+    out: dict[str, tuple[list[Statement], dict[str, str]]] = {}
+    for function, documents in policies.items():
         statements: list[Statement] = []
         skipped: dict[str, str] = {}
-        for block in blocks:
-            scope = block["scope"]
-            if scope not in per_scope:
-                raise Unresolved(f"{function}/{block['sid']}: scope {scope} has no resources")
-            try:
-                resources = resolver.values(per_scope[scope])
-                conditions = [
-                    {**c, "values": resolver.values(per_scope[c["scope"]])}
-                    for c in block.get("conditions", [])
-                ]
-            except Unresolved:
-                if scope in NOT_ON_MOTO:
-                    skipped[block["sid"]] = scope
-                    continue
-                raise
+        for doc in documents:
+            services = {action.partition(":")[0] for action in doc["Action"]}
+            if services <= set(NOT_ON_MOTO):
+                skipped[doc["Sid"]] = ",".join(sorted(services))
+                continue
+            if services & set(NOT_ON_MOTO):
+                raise Unresolved(f"{function}/{doc['Sid']} mixes services: {sorted(services)}")
             statements.append(
-                Statement(function, block["sid"], list(block["actions"]), resources, conditions)
+                Statement(
+                    function,
+                    doc["Sid"],
+                    list(doc["Action"]),
+                    list(doc["Resource"]),
+                    dict(doc.get("Condition", {})),
+                )
             )
         out[function] = (statements, skipped)
     return out
-
-
-def _python_literal(text: str) -> Any:
-    """python-hcl2 writes a nested object as a Python repr: read it as one."""
-    import ast
-
-    return ast.literal_eval(text)
 
 
 # --- moto: enforcement, principals, resources of non-S3 calls ------------------------------
@@ -267,7 +177,10 @@ def _events_resource(handler: Any) -> str:
 
 
 def _ses_resource(handler: Any) -> str:
-    source = parse_qs(_body(handler).decode()).get("Source", [""])[0]
+    # SES's query parameters are parsed into `querystring` before the check (its body is
+    # consumed by then)
+    query = getattr(handler, "querystring", None) or parse_qs(_body(handler).decode())
+    source = (query.get("Source") or [""])[0]
     if not source:
         return "*"
     return f"arn:aws:ses:{handler.region}:{handler.current_account}:identity/{source}"

@@ -4,7 +4,14 @@ policy is the function's statements in infra/terraform/iam.tf (see iam_enforced.
 Files take every path: a small file, a processed output over the 16 MiB multipart threshold,
 a `.csv.gz` that expands past it, a file whose rejected rows pass it, and a key with spaces,
 `+`, `:` and non-ASCII characters. Any AccessDenied ends a stage: as a raised error (dead
-letter) or, being permanent, as a failure event; either fails these tests.
+letter) or, being permanent, as a `failed` record and a failure event; any of them fails
+these tests.
+
+Removing any one statement moto can check from a function's policy stops that function with
+AccessDenied, and the same input goes through once the statement is back. One test per
+function removes its statements in turn on one stack; the function's input is made once, by
+the upstream functions under their whole policies (a failed stage releases its claim, so
+the next case runs the same input). A 40 MB file (800k rows) goes through all three.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from lambda_harness import HANDLERS
 
 from healthpipe import constants as c
 from healthpipe.adapters.aws.clients import BOTO_CONFIG
+from healthpipe.domain.identity import report_key
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 MIB = 1024 * 1024
@@ -39,6 +47,19 @@ class Enforced:
     principals: dict[str, iam_enforced.Principal]
     statements: dict[str, list[iam_enforced.Statement]]
 
+    def restrict(self, function: str, without: str | None) -> None:
+        """Replace the function's policy by its Terraform statements less `without`."""
+        kept = [s for s in self.statements[function] if s.sid != without]
+        assert without is None or len(kept) == len(self.statements[function]) - 1, without
+        name = self.principals[function].name
+        self.admin["iam"].put_user_policy(
+            UserName=name,
+            PolicyName=name,
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [s.document() for s in kept]}
+            ),
+        )
+
 
 @dataclass
 class Run:
@@ -46,10 +67,28 @@ class Run:
     dead_letters: list[tuple[str, Exception]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # failure events (alerts)
 
-    def problems(self) -> list[str]:
-        raised = [f"{f}: {type(e).__name__}: {e}" for f, e in self.dead_letters]
-        failed = [f"{e['detail-type']}: {e['detail'].get('error')}" for e in self.failures]
-        return raised + failed
+    def problems(self) -> list[tuple[str, str]]:
+        """(function, what went wrong): raised errors (Lambda would retry, then dead-letter
+        them), records that ended `failed` or `refused` (permanent: no retry; the notifier's
+        publish no event), and the failure events on the alert route."""
+        raised = [(f, f"{type(e).__name__}: {e}") for f, e in self.dead_letters]
+        ended = [
+            (f, f"{r['outcome']}: {r.get('error')}")
+            for f, result in self.results
+            for r in result["results"]
+            if r["outcome"] in ("failed", "refused")
+        ]
+        published = [
+            (
+                FUNCTION_OF_SOURCE.get(e["source"], e["source"]),
+                f"{e['detail-type']}: {e['detail'].get('error')}",
+            )
+            for e in self.failures
+        ]
+        return raised + ended + published
+
+
+FUNCTION_OF_SOURCE = {c.SOURCE_INGESTOR: "ingestor", c.SOURCE_ANALYZER: "analyzer"}
 
 
 def admin_clients(endpoint: str, principal: iam_enforced.Principal) -> dict[str, Any]:
@@ -60,27 +99,20 @@ def admin_clients(endpoint: str, principal: iam_enforced.Principal) -> dict[str,
     )
     return {
         name: session.client(name, endpoint_url=endpoint, config=BOTO_CONFIG)
-        for name in moto_env.SERVICES
+        for name in (*moto_env.SERVICES, "iam")
     }
 
 
-def enforce(
-    aws: dict[str, Any],
-    stack: moto_env.Stack,
-    endpoint: str,
-    drop: tuple[str, str] | None = None,
-) -> Iterator[Enforced]:
-    """Principals from the Terraform statements (less `drop` = (function, sid)), then IAM on."""
+def enforce(aws: dict[str, Any], stack: moto_env.Stack, endpoint: str) -> Iterator[Enforced]:
+    """One IAM user per function with its Terraform statements, an admin, then IAM on."""
     resolved = iam_enforced.function_statements(stack)
     iam = moto_env.session().client("iam", endpoint_url=endpoint)
     admin = iam_enforced.create_principal(iam, "test-admin", iam_enforced.ADMIN)
     principals, statements = {}, {}
     for function, (kept, _) in resolved.items():
-        chosen = [s for s in kept if (function, s.sid) != drop]
-        assert drop is None or drop[0] != function or len(chosen) == len(kept) - 1, drop
-        statements[function] = chosen
+        statements[function] = kept
         principals[function] = iam_enforced.create_principal(
-            iam, f"{stack.prefix}-{function}", [s.document() for s in chosen]
+            iam, f"{stack.prefix}-{function}", [s.document() for s in kept]
         )
     with iam_enforced.moto_resources():
         iam_enforced.set_enforcement(endpoint, True)
@@ -95,21 +127,32 @@ def enforced(aws: dict[str, Any], stack: moto_env.Stack, moto_endpoint: str) -> 
     yield from enforce(aws, stack, moto_endpoint)
 
 
+def deliver(
+    enforced: Enforced,
+    function: str,
+    event: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    run: Run,
+) -> None:
+    """One event to one function, under that function's principal (as its Lambda role)."""
+    for name, value in enforced.principals[function].env().items():
+        monkeypatch.setenv(name, value)
+    try:
+        run.results.append((function, HANDLERS[function].handler(moto_env.as_s3_sends_it(event))))
+    except Exception as exc:  # Lambda would retry, then dead-letter it
+        run.dead_letters.append((function, exc))
+
+
 def drain(enforced: Enforced, stack: moto_env.Stack, monkeypatch: pytest.MonkeyPatch) -> Run:
     """Deliver every queued event to its function, each under its own principal."""
     sqs = enforced.admin["sqs"]
     run = Run()
     for _ in range(20):
         moved = 0
-        for function, module in HANDLERS.items():
+        for function in HANDLERS:
             for event in moto_env.receive(sqs, stack.queues[function]):
                 moved += 1
-                for name, value in enforced.principals[function].env().items():
-                    monkeypatch.setenv(name, value)
-                try:
-                    run.results.append((function, module.handler(moto_env.as_s3_sends_it(event))))
-                except Exception as exc:  # Lambda would retry, then dead-letter it
-                    run.dead_letters.append((function, exc))
+                deliver(enforced, function, event, monkeypatch, run)
         run.failures += moto_env.receive(sqs, stack.queues["alerts"])
         if not moved:
             return run
@@ -159,11 +202,30 @@ def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Sta
         for statement in statements:
             assert statement.actions and statement.resources, statement
             assert all("${" not in r for r in statement.resources), statement
-    ingestor = {s.sid: s for s in resolved["ingestor"][0]}
+    sids = {f: {s.sid: s for s in statements} for f, (statements, _) in resolved.items()}
+    ingestor = sids["ingestor"]
     assert ingestor["ReadObjects"].resources == [f"arn:aws:s3:::{stack.bucket}/raw/*"]
     assert "s3:GetObjectVersion" in ingestor["ReadObjects"].actions
+    # the analyzer reads the rejected rows (conflicting readings are scored)
+    rejected = f"arn:aws:s3:::{stack.bucket}/rejected/*"
+    assert rejected in sids["analyzer"]["ReadObjects"].resources
+    # the notifier only reads the analyses (read_only_adapters): no write statement
+    assert "WriteAnalyses" in sids["analyzer"] and "WriteAnalyses" not in sids["notifier"]
+    # listing keeps its prefix condition (checked here: moto gets the statement without it)
+    listing = sids["notifier"]["ListDataBucket"].conditions
+    assert listing == {"StringLike": {"s3:prefix": ["analyzed/*", "reports/*"]}}
+    # what moto cannot check, by service: the analyzer's model, queue, logs, traces, key
+    assert set(resolved["analyzer"][1]) == {
+        "UseDataKey",
+        "WriteOwnLogs",
+        "DeadLetterFailedInvocations",
+        "ReceiveAnalyzeQueue",
+        "WriteTraces",
+        "InvokeAnalystModel",
+    }
 
 
+@pytest.mark.timeout(900)
 def test_every_path_runs_under_each_function_s_own_policy(
     aws: dict[str, Any],
     stack: moto_env.Stack,
@@ -191,7 +253,7 @@ def test_every_path_runs_under_each_function_s_own_policy(
     run = drain(enforced, stack, monkeypatch)
     # THEN nothing was denied or failed
     problems = run.problems()
-    assert not problems, "\n".join(problems)
+    assert not problems, "\n".join(f"{f}: {p}" for f, p in problems)
     # AND every upload has its processed manifest naming the uploaded version
     by_key = {m["source"]["key"]: m for m in manifests(s3, stack.bucket)}
     assert set(by_key) == set(uploads)
@@ -208,51 +270,118 @@ def test_every_path_runs_under_each_function_s_own_policy(
     rejected = by_key["raw/all-rejected.csv"]
     assert rejected["counts"]["valid"] == 0
     assert size_of(s3, stack.bucket, rejected["outputs"]["rejected_csv"]) > 16 * MIB
-    # AND each file with valid rows got its report (the all-rejected one too: it is a report
-    # of a file with no valid rows)
-    assert len(reports(s3, stack.bucket)) == len(
-        {m["dataset_id"] for m in by_key.values() if m["counts"]["valid"] > 0}
-    ) or len(reports(s3, stack.bucket)) == len(by_key)
+    # AND every file was analysed and reported once: one report and one email per dataset
+    # (the all-rejected file too: a report of a file with no valid rows)
+    datasets = {m["dataset_id"] for m in by_key.values()}
+    assert len(datasets) == len(uploads)
+    report_keys = set(reports(s3, stack.bucket))
+    assert report_keys == {report_key(d) for d in datasets} | {f"{c.REPORTS_PREFIX}index.html"}
+    assert len(moto_env.sent_emails()) == len(datasets)
+    notified = [r for f, result in run.results if f == "notifier" for r in result["results"]]
+    done = [r["dataset_id"] for r in notified if r["outcome"] == "done"]
+    # (an upload's event can come twice, as from S3: the repeat is skipped downstream)
+    assert sorted(done) == sorted(datasets)
+    assert {r["outcome"] for r in notified} <= {"done", "skipped"}
 
 
-# (function, sid): a statement whose removal must break the pipeline
-REQUIRED = [
-    ("ingestor", "ReadObjects"),
-    ("ingestor", "WriteObjects"),
-    ("ingestor", "LedgerTable"),
-    ("ingestor", "PublishToPipelineBus"),
-    ("analyzer", "ReadObjects"),
-    ("analyzer", "WriteObjects"),
-    ("analyzer", "AnalysesTable"),
-    ("analyzer", "PublishToPipelineBus"),
-    ("notifier", "ReadObjects"),
-    ("notifier", "AnalysesTable"),
-    ("notifier", "SendReportEmail"),
-]
+# Per function, the statements whose removal must stop its stage: every statement moto can
+# check (iam_enforced.NOT_ON_MOTO lists the others). The analyzer's PublishToPipelineBus comes
+# last: the stage completes before its event is published, so a later case would be skipped.
+REMOVABLE = {
+    "ingestor": ["ReadObjects", "WriteObjects", "LedgerTable", "PublishToPipelineBus"],
+    "analyzer": [
+        "ReadObjects",
+        "WriteObjects",
+        "LedgerTable",
+        "ReadAnalyses",
+        "WriteAnalyses",
+        "PublishToPipelineBus",
+    ],
+    "notifier": ["ReadObjects", "WriteObjects", "LedgerTable", "ReadAnalyses", "SendReportEmail"],
+}
+UPSTREAM = {"ingestor": [], "analyzer": ["ingestor"], "notifier": ["ingestor", "analyzer"]}
+# The notifier reads the analyses table for the daily digest only (notify reads analyzed/)
+THROUGH_DIGEST = {("notifier", "ReadAnalyses")}
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
-@pytest.mark.parametrize(("function", "sid"), REQUIRED, ids=[f"{f}-{s}" for f, s in REQUIRED])
-def test_removing_one_statement_breaks_the_pipeline(
+def digest_requested() -> dict[str, Any]:
+    """The scheduler's `Digest Requested`, for the day up to now."""
+    event: dict[str, Any] = json.loads((EVENTS / "digest_requested.json").read_text())
+    event["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return event
+
+
+def test_every_statement_moto_can_check_is_in_a_removal_case(stack: moto_env.Stack) -> None:
+    resolved = iam_enforced.function_statements(stack)
+    listed = {f: sorted(sids) for f, sids in REMOVABLE.items()}
+    # ListDataBucket: no stage lists; it only turns a missing key's 403 into a 404
+    checked = {
+        f: sorted(s.sid for s in statements if s.sid != "ListDataBucket")
+        for f, (statements, _) in resolved.items()
+    }
+    assert listed == checked
+
+
+@pytest.mark.parametrize("function", sorted(REMOVABLE))
+def test_removing_any_one_statement_of_a_function_stops_it_with_access_denied(
     aws: dict[str, Any],
     stack: moto_env.Stack,
-    moto_endpoint: str,
+    enforced: Enforced,
     sample_file: Path,
     monkeypatch: pytest.MonkeyPatch,
     function: str,
-    sid: str,
 ) -> None:
-    # GIVEN the policies from the Terraform, less one statement of one function
-    for enforced in enforce(aws, stack, moto_endpoint, drop=(function, sid)):
-        enforced.admin["s3"].upload_file(str(sample_file), stack.bucket, "raw/sample.csv")
-        # WHEN the file goes through the pipeline
-        run = drain(enforced, stack, monkeypatch)
-        # THEN that function was denied: a dead letter or a failure event names it
-        assert any("AccessDenied" in p or "not authorized" in p for p in run.problems()), (
-            run.problems()
-        )
-        assert not moto_env.sent_emails() or function != "notifier"
+    s3, sqs = enforced.admin["s3"], enforced.admin["sqs"]
+
+    def next_input(case: int) -> dict[str, Any]:
+        """The function's input event: a new upload for the ingestor (other bytes, another
+        dataset); for the others, the one event the upstream functions produced."""
+        if function == "ingestor" or case == 0:
+            body = sample_file.read_bytes() + b"\n" * case
+            s3.put_object(Bucket=stack.bucket, Key=f"raw/case-{case}.csv", Body=body)
+            upstream = Run()
+            for producer in UPSTREAM[function]:
+                [event] = moto_env.receive(sqs, stack.queues[producer])
+                deliver(enforced, producer, event, monkeypatch, upstream)
+            assert upstream.problems() == []
+            [event] = moto_env.receive(sqs, stack.queues[function])
+            inputs.append(event)
+        return inputs[-1]
+
+    inputs: list[dict[str, Any]] = []
+    not_stopped: dict[str, list[tuple[str, str]]] = {}
+    for case, sid in enumerate(REMOVABLE[function]):
+        # GIVEN the function's policy from the Terraform, less one statement
+        event = next_input(case)
+        if (function, sid) in THROUGH_DIGEST:
+            event = digest_requested()
+        enforced.restrict(function, without=sid)
+        # WHEN its input is delivered to it
+        run = Run()
+        deliver(enforced, function, event, monkeypatch, run)
+        run.failures += moto_env.receive(sqs, stack.queues["alerts"])
+        for queue in stack.queues.values():  # nothing may go further; start clean
+            moto_env.receive(sqs, queue)
+        # THEN it was stopped by AccessDenied, and no email went out
+        problems = run.problems()
+        if not problems or not all(f == function and "AccessDenied" in p for f, p in problems):
+            not_stopped[sid] = problems
+        assert moto_env.sent_emails() == [], sid
+    assert not_stopped == {}, not_stopped
+    # AND with its whole policy back, the same inputs go through (the denial was the cause)
+    enforced.restrict(function, without=None)
+    run = Run()
+    deliver(enforced, function, inputs[-1], monkeypatch, run)
+    if function == "notifier":
+        deliver(enforced, function, digest_requested(), monkeypatch, run)
+    assert run.problems() == []
+    outcomes = [r["outcome"] for _, result in run.results for r in result["results"]]
+    assert outcomes in (["done"], ["skipped"], ["done", "done"]), outcomes
+    assert len(moto_env.sent_emails()) == (2 if function == "notifier" else 0)  # report, digest
 
 
+@pytest.mark.timeout(900)
 def test_a_40_mb_file_goes_through_with_enforced_iam(
     aws: dict[str, Any],
     stack: moto_env.Stack,
