@@ -10,6 +10,7 @@ from rich.console import Console
 
 from healthpipe import constants as c
 from healthpipe.commands.options import ConfigOpt
+from healthpipe.commands.output import PlainUsage
 from healthpipe.domain.identity import is_ingestible
 
 out = Console()
@@ -17,12 +18,20 @@ MB = 1024 * 1024
 CONTENT_TYPES = {".csv": "text/csv", ".gz": "application/gzip"}
 
 BucketOpt = Annotated[
-    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET]")
+    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET; default none]")
 ]
-PrefixOpt = Annotated[str, typer.Option("--prefix", help="Key prefix (raw/ starts the pipeline)")]
+PrefixOpt = Annotated[
+    str,
+    typer.Option(
+        "--prefix", help="Key prefix (raw/ starts the pipeline) [default raw/]", show_default=False
+    ),
+]
 KmsOpt = Annotated[
     str | None,
-    typer.Option("--kms-key-id", help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID]"),
+    typer.Option(
+        "--kms-key-id",
+        help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID; default the bucket's]",
+    ),
 ]
 
 
@@ -73,16 +82,16 @@ def upload_files(
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(cls=PlainUsage)
     def upload(
-        files: Annotated[list[Path], typer.Argument(help="Files to upload")],
+        files: Annotated[list[Path], typer.Argument(metavar="FILE...", help="Files to upload")],
         bucket: BucketOpt = None,
         prefix: PrefixOpt = c.RAW_PREFIX,
         kms_key_id: KmsOpt = None,
         config: ConfigOpt = None,
     ) -> None:
         """Put files into a deployed bucket (under raw/ they start the pipeline)."""
-        from healthpipe.cli import cli_errors
+        from healthpipe.commands.output import cli_errors
 
         missing = [str(f) for f in files if not f.is_file()]
         if missing:  # the user's input: exit 2 with a usage message
@@ -109,7 +118,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Build one Lambda deployment zip per function from manylinux wheels."""
-        from healthpipe.cli import cli_errors
+        from healthpipe.commands.output import cli_errors
         from healthpipe.packaging import UNZIPPED_LIMIT, PackageSpec, build_package
 
         if arch not in ("x86_64", "arm64"):
