@@ -15,6 +15,8 @@ locals {
     rules                 = var.rules_profile
     duckdb_threads        = "0"
     top_users             = tostring(var.top_users)
+    episode_gap_minutes   = tostring(var.episode_gap_minutes)
+    activity_steps_above  = tostring(var.activity_steps_above)
     pseudonym_secret      = local.pseudonym_secret
     analyst               = var.analyst
     bedrock_model_id      = local.bedrock_model_id
@@ -37,7 +39,8 @@ locals {
     analyzer = [
       "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
       "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
-      "duckdb_threads", "analyst", "bedrock_model_id", "bedrock_region", "llm_timeout_seconds",
+      "duckdb_threads", "episode_gap_minutes", "activity_steps_above",
+      "analyst", "bedrock_model_id", "bedrock_region", "llm_timeout_seconds",
     ]
     notifier = [
       "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",

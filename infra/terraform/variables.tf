@@ -292,6 +292,28 @@ variable "top_users" {
   }
 }
 
+variable "episode_gap_minutes" {
+  description = "An episode is broken where consecutive abnormal readings are more than this many minutes apart (docs/clinical-rules.md)."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.episode_gap_minutes >= 1 && var.episode_gap_minutes <= 10080
+    error_message = "episode_gap_minutes must be between 1 and 10080 (one week)."
+  }
+}
+
+variable "activity_steps_above" {
+  description = "A reading with more steps than this (or the participant's reading just before it, within 10 minutes) is during activity (docs/clinical-rules.md)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.activity_steps_above >= 0 && var.activity_steps_above <= 100000
+    error_message = "activity_steps_above must be between 0 and 100000."
+  }
+}
+
 variable "llm_timeout_seconds" {
   description = "Timeout of one Bedrock call, in seconds."
   type        = number

@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     duckdb_memory_mb: int = Field(default=256, ge=64)
     duckdb_threads: int = Field(default=0, ge=0)
     top_users: int = Field(default=25, ge=1, le=500)
+    # clinical context (docs/clinical-rules.md): an episode is broken where consecutive
+    # readings are more than this apart; a reading with more steps than this (or the
+    # participant's reading just before it) is during activity
+    episode_gap_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    activity_steps_above: int = Field(default=1000, ge=0, le=100_000)
     pseudonym_secret: SecretStr = SecretStr("")
 
     # analyst (LLM)

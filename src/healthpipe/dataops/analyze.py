@@ -68,9 +68,15 @@ MIN_READINGS_PER_GROUP = 50_000
 
 @dataclass(frozen=True)
 class AnalysisLimits:
+    """How much the analysis lists, and its clinical context settings: the gap that breaks
+    an episode (`episode_gap_seconds`) and the steps above which a reading is during
+    activity (`activity_steps_above`)."""
+
     top_anomalies: int = TOP_ANOMALIES
     top_episodes: int = TOP_EPISODES
     top_users: int = TOP_USERS
+    episode_gap_seconds: float = cl.EPISODE_GAP_SECONDS
+    activity_steps_above: float = cl.ACTIVITY_STEPS_ABOVE
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
@@ -267,7 +273,7 @@ def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> lis
 CONFLICTING_BIT = 1  # a conflicting reading (rejected as `conflicting_reading`), scored anyway
 ACTIVITY_BIT = 2  # steps above the threshold in the reading or the user's one just before
 CLINICAL_BIT = 4  # the reading has a NEWS2 or ACC/AHA finding
-# the reading is not within EPISODE_GAP_SECONDS of the user's reading before (or is the
+# the reading is not within the episode gap of the user's reading before (or is the
 # user's first, or a time is missing): no episode runs across it
 BREAK_BIT = 8
 
@@ -276,14 +282,15 @@ def _in(items: tuple[int, ...]) -> str:
     return "(" + ", ".join(map(str, items or (-1,))) + ")"
 
 
-def _group_anomalies_sql(src: str, where: str) -> str:
+def _group_anomalies_sql(src: str, where: str, limits: AnalysisLimits) -> str:
     """The anomalies of one group of users in (user, time, metric, rule) order: uid, ord (the
     reading's place in the group's readings in user, time order), source_row, event_time,
     item (of ANOMALY_ITEMS), band (of the item), severity (heart-rate findings during
     activity capped at low below NEWS2 3), flags (CONFLICTING_BIT, ACTIVITY_BIT,
     CLINICAL_BIT, BREAK_BIT), value, and the pair sbp/dbp on blood-pressure items. Whether
     and how a reading is abnormal is worked out before the sort, in one BIGINT; only the
-    readings it flags are unnested after. Needs preserve_insertion_order (one sort, then
+    readings it flags are unnested after. The activity threshold and the episode gap are
+    those of `limits`. Needs preserve_insertion_order (one sort, then
     streaming operators, the window included, that keep its order).
     """
     used = sorted({i.column for i in ANOMALY_ITEMS} | {"systolic_bp", "diastolic_bp"})
@@ -298,15 +305,15 @@ def _group_anomalies_sql(src: str, where: str) -> str:
         f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where}) "
         "ORDER BY uid, event_time NULLS LAST, source_row"
     )
-    steps = cl.ACTIVITY_STEPS_ABOVE
+    steps = float(limits.activity_steps_above)
     since = "(epoch(event_time) - epoch(prev_time))"
     within = float(cl.ACTIVITY_PREVIOUS_WITHIN_SECONDS)
     flags = (
-        f"(CASE WHEN conflicting THEN {CONFLICTING_BIT} ELSE 0 END) | (CASE WHEN steps > {steps} "
-        f"OR (prev_uid = uid AND prev_steps > {steps} AND {since} <= {within!r}) "
+        f"(CASE WHEN conflicting THEN {CONFLICTING_BIT} ELSE 0 END) | (CASE WHEN steps > {steps!r} "
+        f"OR (prev_uid = uid AND prev_steps > {steps!r} AND {since} <= {within!r}) "
         f"THEN {ACTIVITY_BIT} ELSE 0 END) | "
         f"(CASE WHEN (code & {clinical_code_mask()}) <> 0 THEN {CLINICAL_BIT} ELSE 0 END) | "
-        f"(CASE WHEN prev_uid = uid AND {since} <= {float(cl.EPISODE_GAP_SECONDS)!r} THEN 0 "
+        f"(CASE WHEN prev_uid = uid AND {since} <= {float(limits.episode_gap_seconds)!r} THEN 0 "
         f"ELSE {BREAK_BIT} END)"
     )
     band = item_band_sql("code", "item")
@@ -351,7 +358,7 @@ def _decorated_sql(anomalies: str) -> str:
 
 def _episodes_sql(anomalies: str) -> str:
     """Runs of consecutive abnormal readings (consecutive `ord`) of one user for one vital
-    in one direction, broken where consecutive readings are more than EPISODE_GAP_SECONDS
+    in one direction, broken where consecutive readings are more than the episode gap
     apart (or a time is missing: BREAK_BIT); heart-rate findings during activity below
     NEWS2 3 take no part. The kind and the worst value are those of the worst reading: the
     most severe, then the most extreme in the run's direction (lowest for low kinds, highest
@@ -414,7 +421,12 @@ def _episodes_sql(anomalies: str) -> str:
 
 
 def _find_anomalies(
-    con: duckdb.DuckDBPyConnection, src: str, anomalies_out: Path, limits: EngineLimits, tmp: Path
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    anomalies_out: Path,
+    limits: EngineLimits,
+    tmp: Path,
+    analysis: AnalysisLimits,
 ) -> tuple[int, list[Path]]:
     """Fill `episodes` and write every anomaly, one group of users at a time: to
     `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
@@ -425,9 +437,8 @@ def _find_anomalies(
     parts: list[Path] = []
     for number, where in enumerate(filters):
         con.execute("SET preserve_insertion_order = true")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {_group_anomalies_sql(src, where)}"
-        )
+        group_sql = _group_anomalies_sql(src, where, analysis)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {group_sql}")
         if len(filters) == 1:
             con.execute(
                 f"COPY ({_decorated_sql('group_anomalies')}) TO "
@@ -665,7 +676,7 @@ def analyze_parquet(
             dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
         ) as tmp:
             readings = _readings_sql(src, conflicting > 0)
-            flagged, parts = _find_anomalies(con, readings, anomalies_out, limits, Path(tmp))
+            flagged, parts = _find_anomalies(con, readings, anomalies_out, limits, Path(tmp), top)
             if parts:  # the summaries read the parts while they are joined into one file
                 con.execute(f"CREATE TEMP VIEW anomalies AS {_decorated_sql(_parts_sql(parts))}")
             else:

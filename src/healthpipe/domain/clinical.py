@@ -368,27 +368,31 @@ def outside_normal_band(metric: str, value: float) -> bool:
 # just before it (if that one is at most ACTIVITY_PREVIOUS_WITHIN_SECONDS earlier), are
 # above this many (about ten minutes of walking; the issue's exercise case had 2,500).
 # Heart-rate findings during activity are marked and at most low unless they reach NEWS2 3,
-# and they do not make episodes.
+# and they do not make episodes. The default of the `activity_steps_above` setting.
 ACTIVITY_STEPS_ABOVE = 1000
 # How recent the reading before must be for its steps to count: heart rate is back near
 # rest within minutes of stopping, so activity an hour ago explains nothing now.
 ACTIVITY_PREVIOUS_WITHIN_SECONDS = 10 * 60
 # An episode is broken where two consecutive readings of a run are more than this apart.
+# The default of the `episode_gap_minutes` setting (120).
 EPISODE_GAP_SECONDS = 2 * 3600
 
 
 def during_activity(
-    steps: float | None, previous_steps: float | None, seconds_since_previous: float | None
+    steps: float | None,
+    previous_steps: float | None,
+    seconds_since_previous: float | None,
+    steps_above: float = ACTIVITY_STEPS_ABOVE,
 ) -> bool:
-    """Whether a reading is during activity: its steps above ACTIVITY_STEPS_ABOVE, or those of
+    """Whether a reading is during activity: its steps above `steps_above`, or those of
     the participant's reading just before it (`previous_steps`, taken
     `seconds_since_previous` earlier; None: no such reading or no time) when that one is at
     most ACTIVITY_PREVIOUS_WITHIN_SECONDS earlier."""
-    if steps is not None and steps > ACTIVITY_STEPS_ABOVE:
+    if steps is not None and steps > steps_above:
         return True
     return (
         previous_steps is not None
-        and previous_steps > ACTIVITY_STEPS_ABOVE
+        and previous_steps > steps_above
         and seconds_since_previous is not None
         and seconds_since_previous <= ACTIVITY_PREVIOUS_WITHIN_SECONDS
     )

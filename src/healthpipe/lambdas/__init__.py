@@ -46,6 +46,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             *COMMON_SETTINGS,
             *ANALYSIS_SETTINGS,
             "duckdb_threads",
+            "episode_gap_minutes",
+            "activity_steps_above",
             "analyst",
             "bedrock_model_id",
             "bedrock_region",

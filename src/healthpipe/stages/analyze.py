@@ -11,6 +11,7 @@ from typing import Any
 
 from healthpipe import constants as c
 from healthpipe import progress
+from healthpipe.config import Settings
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
@@ -30,6 +31,15 @@ logger = logging.getLogger("healthpipe.analyze")
 def worst_severity(by_severity: dict[str, int]) -> str:
     present = [s for s in SEVERITY_ORDER if by_severity.get(s)]
     return present[-1] if present else "none"
+
+
+def analysis_limits(settings: Settings) -> AnalysisLimits:
+    """What the analysis lists and its clinical context, from the settings."""
+    return AnalysisLimits(
+        top_users=settings.top_users,
+        episode_gap_seconds=settings.episode_gap_minutes * 60.0,
+        activity_steps_above=settings.activity_steps_above,
+    )
 
 
 def analyze(event: Event, ports: Ports) -> StageResult:
@@ -89,7 +99,7 @@ def _analyze(
                 local.path,
                 anomalies_file,
                 limits=engine_limits(ports, workdir),
-                analysis_limits=AnalysisLimits(top_users=ports.settings.top_users),
+                analysis_limits=analysis_limits(ports.settings),
                 rejected_csv=rejected,
             )
             add_severity_facts(facts, anomalies_file, engine_limits(ports, workdir))
