@@ -80,7 +80,7 @@ def test_digest_command_summarises_the_recent_window(tmp_path: Path) -> None:
     info = json.loads(first.output)
     assert info["outcome"] == "done" and info["datasets"] == 1
     digest = _parse(Path(info["email"]))
-    assert "1 dataset(s)" in str(digest["Subject"])
+    assert "1 dataset |" in str(digest["Subject"])
     text = digest.get_body(("plain",))
     assert text is not None and "Datasets analysed: 1 (before 0; +1 (new))" in text.get_content()
     bad = runner.invoke(app, ["digest", "-w", str(workspace), "--since", "soon"])

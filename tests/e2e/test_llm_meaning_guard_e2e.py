@@ -188,6 +188,6 @@ def test_an_unsafe_llm_reply_cannot_change_the_report(tmp_path: Path, unsafe_llm
         for phrase in UNSAFE:
             assert phrase.lower() not in text.lower(), (name, phrase)
         # AND the reader is told how many statements were removed
-        assert "5 statement(s) removed" in text, name
+        assert "5 statements removed" in text, name
         assert "risk raised from the model's low" in text, name
         assert "Low SpO2 was the most serious finding." in text, name

@@ -110,7 +110,7 @@ def test_digest_summarises_the_window_with_trends_and_sends_once(
     ((name, message),) = mailer.sent
     assert name == "digest-20261125T0700Z-24h"
     subject = str(message["Subject"])
-    assert "2 dataset(s)" in subject and "worst severity: high" in subject
+    assert "2 datasets |" in subject and "worst severity: high" in subject
     text, html = _body(message, "plain"), _body(message, "html")
     for part in (text, html):
         assert "a" * 16 in part and "b" * 16 in part

@@ -16,6 +16,8 @@ and whether a reading also has a clinical finding) and returns:
   already has a clinical finding not counted as a second headline finding.
 - `readings_flagged`: per listed user, how many readings have at least one finding (the
   analysis's own count is kept when it has one).
+- `headline` on each listed user: its findings and their severities counted as the headline
+  counts them (without a baseline finding on a reading that has a clinical finding).
 
 Sizes are bounded; the high-severity rows are filtered out of the anomaly file first.
 """
@@ -106,6 +108,7 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
             "AND with_clinical_finding"
         ).fetchone() or (0,)
         flagged: dict[str, int] = {}
+        counted: dict[str, dict[str, int]] = {}
         if user_ids:
             listed = ", ".join(quote_literal(u) for u in user_ids)
             flagged = {
@@ -113,6 +116,16 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
                 for u, n in con.execute(
                     f"SELECT user_id, count(DISTINCT source_row) FROM {src} "
                     f"WHERE user_id IN ({listed}) AND NOT conflicting GROUP BY user_id"
+                ).fetchall()
+            }
+            counted = {
+                str(u): {"findings": int(n), "high": int(h), "medium": int(m), "low": int(lo)}
+                for u, n, h, m, lo in con.execute(
+                    "SELECT user_id, count(*), count(*) FILTER (WHERE severity = 3), "
+                    "count(*) FILTER (WHERE severity = 2), count(*) FILTER (WHERE severity = 1) "
+                    f"FROM {src} WHERE user_id IN ({listed}) AND NOT coalesce(rule = "
+                    f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
+                    "GROUP BY user_id"
                 ).fetchall()
             }
     finally:
@@ -153,6 +166,7 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
             "baseline_on_clinical": int(on_clinical),
         },
         "readings_flagged": flagged,
+        "headline_by_user": counted,
     }
 
 
@@ -167,11 +181,15 @@ def add_severity_facts(
     facts: dict[str, Any], anomalies: Path, limits: EngineLimits
 ) -> dict[str, Any]:
     """Add the severity-first facts to `facts` (in place, and returned): `red_scores`,
-    `high_participants`, `headline`, and `readings_flagged` on each listed user."""
+    `high_participants`, `headline`, and `readings_flagged` and `headline` on each listed
+    user."""
     users = facts["users"]["top"]
     found = severity_facts(anomalies, [str(u["user_id"]) for u in users], limits=limits)
     flagged = found.pop("readings_flagged")
+    counted = found.pop("headline_by_user")
+    none = {"findings": 0, "high": 0, "medium": 0, "low": 0}
     for user in users:  # the analysis's own count when it has one
         user.setdefault("readings_flagged", flagged.get(str(user["user_id"]), 0))
+        user["headline"] = counted.get(str(user["user_id"]), none)
     facts.update(found)
     return facts

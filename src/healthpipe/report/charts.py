@@ -15,6 +15,7 @@ import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
 
+from healthpipe.domain.brief import headline_by_kind
 from healthpipe.report import labels as lb
 from healthpipe.report.model import NORMAL_BANDS
 
@@ -227,7 +228,7 @@ def report_charts(analysis: dict[str, Any]) -> list[Chart]:
     return [
         distributions_chart(analysis["metrics"]),
         timeline_chart(analysis["anomalies"].get("timeline", [])),
-        findings_by_type_chart(analysis["anomalies"].get("by_kind", {})),
+        findings_by_type_chart(headline_by_kind(analysis)),
         rejections_chart(analysis["data_quality"].get("reasons", {})),
     ]
 

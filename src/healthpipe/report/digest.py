@@ -13,7 +13,7 @@ from healthpipe.domain.brief import NOT_ASSESSABLE
 from healthpipe.report import labels as lb
 from healthpipe.report.charts import Chart, trend_chart
 from healthpipe.report.model import DEFAULT_DISCLAIMER, SEVERITIES, SEVERITY_RANK, count, pct
-from healthpipe.report.render import chart_views, mime_message, render_template
+from healthpipe.report.render import chart_views, counted, mime_message, render_template
 from healthpipe.report.safe import neutralise
 
 DIGEST_ROWS = 50
@@ -163,7 +163,7 @@ def build_digest_model(
         name=window.name,
         subject=(
             f"healthpipe digest {_when(window.start, '%Y-%m-%d %H:%M')} to "
-            f"{_when(window.end)} | {n} dataset(s) | worst severity: {worst}"
+            f"{_when(window.end)} | {counted(n, 'dataset')} | worst severity: {worst}"
         ),
         period=f"{_when(window.start)} → {_when(window.end)}",
         previous_period=f"{_when(window.previous.start)} → {_when(window.previous.end)}",

@@ -13,6 +13,8 @@ from healthpipe.domain.brief import (
     NOT_ASSESSABLE,
     bp_pair_text,
     finding_sentence,
+    headline_by_kind,
+    headline_by_severity,
     participant_labels,
     plural,
     ranked_users,
@@ -150,10 +152,14 @@ def _quality(analysis: dict[str, Any]) -> dict[str, Any]:
 
 
 def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
+    """Findings as the headline counts them: a baseline finding on a reading that already has
+    a clinical finding is not a second finding (`not_counted` says how many were left out;
+    the anomaly file keeps them)."""
     a = analysis["anomalies"]
-    total = int(a["total"] or 0)
+    by_severity = headline_by_severity(analysis)
+    total = sum(int(n or 0) for n in by_severity.values())
     by_kind = []
-    for kind, n in a.get("by_kind", {}).items():
+    for kind, n in headline_by_kind(analysis).items():
         reference, criterion = lb.kind_reference(str(kind))
         by_kind.append(
             {
@@ -166,6 +172,7 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "total": count(total),
+        "not_counted": count(max(0, int(a["total"] or 0) - total)),
         "headline": f"{plural(total, 'finding')} on "
         f"{plural(int(a['readings_flagged'] or 0), 'reading')}",
         "readings_flagged": count(a["readings_flagged"]),
@@ -173,8 +180,8 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
         "by_severity": [
             {
                 "severity": s,
-                "count": count(a["by_severity"].get(s, 0)),
-                "pct": pct(a["by_severity"].get(s, 0), total),
+                "count": count(by_severity.get(s, 0)),
+                "pct": pct(by_severity.get(s, 0), total),
                 "meaning": lb.SEVERITY_MEANING[s],
             }
             for s in SEVERITIES
@@ -237,6 +244,19 @@ def _episodes(analysis: dict[str, Any], people: People, limit: int) -> list[dict
     return rows
 
 
+def headline_counts(user: dict[str, Any]) -> dict[str, int]:
+    """A participant's findings, high, medium and low as the headline counts them: without a
+    baseline finding on a reading that has a clinical finding (an analysis from before
+    `headline` was added: every finding)."""
+    counted = user.get("headline")
+    if counted:
+        return {k: int(counted[k]) for k in ("findings", "high", "medium", "low")}
+    return {
+        "findings": int(user["anomalies"]),
+        **{k: int(user[k]) for k in ("high", "medium", "low")},
+    }
+
+
 def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
     """The participant table, worst severity first; every participant with a high-severity
     finding is in it, whatever the limit."""
@@ -254,10 +274,7 @@ def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[st
             "who": people.who(u["user_id"]),
             "worst": str(u.get("worst") or "none"),
             "risk": number(u["risk_score"], 2),
-            "findings": count(u["anomalies"]),
-            "high": count(u["high"]),
-            "medium": count(u["medium"]),
-            "low": count(u["low"]),
+            **{k: count(n) for k, n in headline_counts(u).items()},
             "episodes": count(u["episodes"]),
             "readings": count(u["readings"]),
             "flagged_pct": flagged_share(u),
@@ -293,16 +310,24 @@ def flagged_share(user: dict[str, Any]) -> str:
 
 
 def worst_value_text(episode: dict[str, Any]) -> str:
-    """'lowest 85 %' for low kinds, 'highest 131 bpm' for high ones; blood pressure by its
-    systolic value unless the episode carries the pair."""
+    """'lowest 85 %' for low kinds, 'highest 131 bpm' for high ones; blood pressure always as
+    a pair, a part the reading lacks as '–' ('highest –/125 mmHg'; an analysis from before
+    the pair was stored: 'highest 172/– mmHg', its systolic value)."""
     kind, metric = str(episode["kind"]), str(episode["metric"])
     word = str(episode.get("worst") or lb.worst_word(kind))
     systolic, diastolic = episode.get("worst_systolic_bp"), episode.get("worst_diastolic_bp")
     if systolic is not None and diastolic is not None:
         return f"{word} {bp_pair_text(systolic, diastolic)}"
+    if metric == "blood_pressure":
+        if systolic is None and diastolic is None:
+            systolic = episode.get("peak_value")
+        return f"{word} {_part(systolic)}/{_part(diastolic)} mmHg"
     unit = lb.metric_unit(metric)
-    part = " systolic" if metric == "blood_pressure" else ""
-    return f"{word}{part} {number(episode['peak_value'])} {unit}".strip()
+    return f"{word} {number(episode['peak_value'])} {unit}".strip()
+
+
+def _part(value: Any) -> str:
+    return "–" if value is None else f"{round(float(value), 2):g}"
 
 
 def _high(analysis: dict[str, Any], people: People) -> list[dict[str, Any]]:

@@ -75,13 +75,23 @@ def group_digits(text: Any) -> str:
     return _PROSE_NUMBER.sub(grouped, str(text))
 
 
+def counted(value: Any, word: str, many: str = "") -> str:
+    """A count with its noun in the right number: "1 participant", "2 participants",
+    "1,234 participants" (`many` for irregular plurals). A value that is not a count ("–")
+    keeps the plural."""
+    shown = thousands(value)
+    digits = shown.replace(",", "").strip()
+    one = digits.isdigit() and int(digits) == 1
+    return f"{shown} {word if one else (many or word + 's')}"
+
+
 class MessageTooLarge(PermanentError):
     """Even without charts, the message is above the size limit."""
 
 
 def environment() -> Environment:
-    """Templates with two filters for numbers: `thousands` for every count shown on its own,
-    `group_digits` for counts inside free text."""
+    """Templates with three filters for numbers: `thousands` for every count shown on its own,
+    `group_digits` for counts inside free text, `counted` for a count and its noun."""
     env = Environment(
         loader=PackageLoader("healthpipe.report", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=True),
@@ -91,6 +101,7 @@ def environment() -> Environment:
     )
     env.filters["thousands"] = thousands
     env.filters["group_digits"] = group_digits
+    env.filters["counted"] = counted
     env.globals["severity_legend"] = SEVERITY_LEGEND
     env.globals["risk_legend"] = RISK_LEGEND
     return env

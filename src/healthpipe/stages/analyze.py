@@ -15,7 +15,12 @@ from healthpipe.config import Settings
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
-from healthpipe.domain.brief import assessment_fields, build_brief
+from healthpipe.domain.brief import (
+    assessment_fields,
+    build_brief,
+    headline_by_kind,
+    headline_by_severity,
+)
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
@@ -200,7 +205,8 @@ def _summary(analysis: dict[str, Any], secret: str) -> dict[str, Any]:
         "readings": analysis["readings"],
         "users": analysis["users"]["total"],
         "users_flagged": analysis["users"]["flagged"],
-        "anomalies": {k: analysis["anomalies"][k] for k in ("total", "by_severity", "by_kind")},
+        # as the report counts them: no baseline finding on a clinical reading counted again
+        "anomalies": _headline_counts(analysis),
         "top_anomalies": [
             _without_raw_id(a, secret) for a in analysis["anomalies"]["top"][:STORE_TOP_ANOMALIES]
         ],
@@ -211,6 +217,15 @@ def _summary(analysis: dict[str, Any], secret: str) -> dict[str, Any]:
         "analyst": analysis["analyst"],
         "usage": analysis["usage"],
         "keys": analysis["keys"],
+    }
+
+
+def _headline_counts(analysis: dict[str, Any]) -> dict[str, Any]:
+    by_severity = headline_by_severity(analysis)
+    return {
+        "total": sum(by_severity.values()),
+        "by_severity": by_severity,
+        "by_kind": headline_by_kind(analysis),
     }
 
 
