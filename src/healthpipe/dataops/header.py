@@ -15,6 +15,8 @@ from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_SUFFIXES = (".gz", ".gzip")
+CORRUPT_GZIP = "corrupt gzip file: the compressed data is damaged or cut short"
 SNIFF_BYTES = 64 * 1024
 
 
@@ -51,7 +53,7 @@ def _first_bytes(path: Path, gzipped: bool) -> bytes:
         with path.open("rb") as handle:
             return handle.read(SNIFF_BYTES)
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError("not a valid gzip file", code="bad_gzip") from exc
+        raise InputError(CORRUPT_GZIP, code="corrupt_gzip") from exc
 
 
 WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
@@ -72,10 +74,17 @@ def _wide_encoding(head: bytes) -> str | None:
 
 
 def read_header(path: Path) -> Header:
-    """Parse and check the header line; raise InputError with a one-line reason if unusable."""
+    """Parse and check the header line; raise InputError with a one-line reason if unusable.
+    A file named `.gz` must be gzip (`not_gzip`) and decompress (`corrupt_gzip`): its bytes
+    are never judged as a CSV header."""
     if path.stat().st_size == 0:
         raise InputError("file is empty", code="empty_file")
     gzipped = is_gzip(path)
+    if not gzipped and path.name.lower().endswith(GZIP_SUFFIXES):
+        raise InputError(
+            "not a gzip file: the name ends in .gz but the content is not gzip-compressed",
+            code="not_gzip",
+        )
     head = _first_bytes(path, gzipped)
     if not head.strip(b"\xef\xbb\xbf \r\n\t"):
         raise InputError("file is empty", code="empty_file")

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from healthpipe.dataops.header import CORRUPT_GZIP
 from healthpipe.errors import InputError
 
 BLOCK_BYTES = 1024 * 1024
@@ -142,7 +143,7 @@ def scan_records(path: Path, gzipped: bool) -> RecordScan:
                 inside = inside_at_end
                 offset += size
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError("not a valid gzip file", code="bad_gzip") from exc
+        raise InputError(CORRUPT_GZIP, code="corrupt_gzip") from exc
     return RecordScan(max(longest, offset - 1 - boundary), crlf and bare_lf)
 
 
