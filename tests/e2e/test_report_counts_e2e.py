@@ -1,6 +1,6 @@
 """Issue 13 through `healthpipe run`: the report counts findings one way everywhere (a
 baseline finding on a reading that already has a clinical finding is not a second finding in
-the headline, "Findings by type", the participant table or the stored summary), blood
+the headline, "Findings by type" or the participant table), blood
 pressure reads as a pair in every part, and counted nouns are singular or plural."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def parts(path: Path) -> dict[str, str]:
     return found
 
 
-def test_counts_pairs_and_plurals_in_report_alert_and_summary(tmp_path: Path) -> None:
+def test_counts_pairs_and_plurals_in_report_and_alert(tmp_path: Path) -> None:
     # GIVEN p_flat: a steady 70 bpm, then 140 bpm (a NEWS2 3 tachycardia that is also a
     # baseline deviation), and p_bp: one crisis found on the diastolic, 170/121
     rows = [
