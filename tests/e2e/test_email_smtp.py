@@ -96,14 +96,21 @@ class Visible(HTMLParser):
         self.text: list[str] = []
         self.tags: list[str] = []
         self.srcs: list[str] = []
+        self.in_style = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
+        self.in_style = tag == "style"
         if tag == "img":
             self.srcs.append(str(dict(attrs).get("src")))
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "style":
+            self.in_style = False
+
     def handle_data(self, data: str) -> None:
-        self.text.append(data)
+        if not self.in_style:  # a <style> block's CSS is not shown text
+            self.text.append(data)
 
 
 def parse(raw: bytes) -> EmailMessage:

@@ -72,12 +72,15 @@ class RuleProfile(BaseModel):
 def load_profile(name_or_path: str) -> RuleProfile:
     """A builtin profile by name (`seed`, `plausible`) or a user's TOML file by path."""
     path = Path(name_or_path)
+    choices = f"profiles: {', '.join(BUILTIN_PROFILES)}, or a path to a TOML file"
     if name_or_path in BUILTIN_PROFILES:
         path = PROFILES_DIR / f"{name_or_path}.toml"
-    elif path.suffix.lower() == ".toml" or len(path.parts) > 1 or path.exists():
+    elif name_or_path.strip() and (
+        path.suffix.lower() == ".toml" or len(path.parts) > 1 or path.exists()
+    ):
         if not path.is_file():
             what = "is a directory" if path.is_dir() else "not found"
-            raise ConfigError(f"rules file {what}: {name_or_path}")
+            raise ConfigError(f"rules file {what}: {name_or_path} ({choices})")
     else:
         raise ConfigError(
             f"unknown rules profile {name_or_path!r}: use one of "
