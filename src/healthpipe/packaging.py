@@ -233,6 +233,10 @@ def pip_command(
 
 
 def _pip(command: list[str]) -> None:
+    if importlib.util.find_spec("pip") is None:
+        raise PackagingError(
+            "pip is not installed for this Python: `pip install 'healthpipe[aws]'` brings it"
+        )
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise PackagingError(f"pip {command[3]} failed: {done.stderr.strip()[-2000:]}")

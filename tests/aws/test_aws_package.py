@@ -230,3 +230,20 @@ def test_package_refuses_an_unknown_architecture(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["package", "--arch", "sparc", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert not list(tmp_path.glob("*.zip"))
+
+
+def test_package_without_pip_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a Python without pip (a venv made with --without-pip and runtime deps only)
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "pip" else real_find_spec(name, *a),
+    )
+    # WHEN packaging THEN one line names what to install, and the exit code is not 0
+    result = CliRunner().invoke(app, ["package", "--arch", HERE_ARCH, "--out", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "pip is not installed" in result.output + result.stderr
+    assert "Traceback" not in result.output + result.stderr
