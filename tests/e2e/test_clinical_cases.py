@@ -23,18 +23,18 @@ def row(
 def test_clinical_cases_end_to_end(tmp_path: Path) -> None:
     rows = [
         # heart rate 45, 95, 45: no bradycardia episode
-        *(row(f"2026-01-03T10:{m:02d}:00Z", "p_brady", hr=v)
+        *(row(f"2025-06-03T10:{m:02d}:00Z", "p_brady", hr=v)
           for m, v in [(0, 45), (10, 95), (20, 45)]),
         # 132/70, 134/70, 190/100: one episode, counted as a crisis
-        *(row(f"2026-01-03T10:{m:02d}:00Z", "p_bp", sbp=s, dbp=d)
+        *(row(f"2025-06-03T10:{m:02d}:00Z", "p_bp", sbp=s, dbp=d)
           for m, (s, d) in [(0, (132, 70)), (10, (134, 70)), (20, (190, 100))]),
         # fast heart rate on Jan 3, 7 and 12: no 216-hour episode
-        *(row(f"2026-01-{d:02d}T10:00:00Z", "p_days", hr=130) for d in (3, 7, 12)),
+        *(row(f"2025-06-{d:02d}T10:00:00Z", "p_days", hr=130) for d in (3, 7, 12)),
         # 122 bpm while walking: marked, low, no episode
-        *(row(f"2026-01-03T10:{m:02d}:00Z", "p_walk", hr=122, steps=2500) for m in (0, 10, 20)),
+        *(row(f"2025-06-03T10:{m:02d}:00Z", "p_walk", hr=122, steps=2500) for m in (0, 10, 20)),
         # a flat heart rate, then 80 bpm: a baseline finding (MeanAD form), low (NEWS2 0)
-        *(row(f"2026-01-03T{h:02d}:00:00Z", "p_flat") for h in range(9)),
-        row("2026-01-03T09:00:00Z", "p_flat", hr=80),
+        *(row(f"2025-06-03T{h:02d}:00:00Z", "p_flat") for h in range(9)),
+        row("2025-06-03T09:00:00Z", "p_flat", hr=80),
     ]  # fmt: skip
     source = tmp_path / "cases.csv"
     source.write_text("\n".join([HEADER, *rows]) + "\n")

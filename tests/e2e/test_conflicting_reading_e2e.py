@@ -19,9 +19,9 @@ HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_
 def test_a_conflicting_dangerous_reading_is_analysed(tmp_path: Path) -> None:
     # GIVEN a participant with normal readings and, at 10:10, a second reading of 135 bpm
     # (NEWS2 3) beside the kept 70 bpm; another participant with normal readings only
-    rows = [f"2026-01-03T10:{m:02d}:00Z,p_conf,70,98,10,36.8,115,75" for m in (0, 10, 20)]
-    rows.insert(2, "2026-01-03T10:10:00Z,p_conf,135,98,10,36.8,115,75")
-    rows += [f"2026-01-03T10:{m:02d}:00Z,p_calm,72,98,10,36.8,115,75" for m in (0, 10, 20)]
+    rows = [f"2025-06-03T10:{m:02d}:00Z,p_conf,70,98,10,36.8,115,75" for m in (0, 10, 20)]
+    rows.insert(2, "2025-06-03T10:10:00Z,p_conf,135,98,10,36.8,115,75")
+    rows += [f"2025-06-03T10:{m:02d}:00Z,p_calm,72,98,10,36.8,115,75" for m in (0, 10, 20)]
     source = tmp_path / "conflict.csv"
     source.write_text("\n".join([HEADER, *rows]) + "\n")
     workspace = tmp_path / "ws"
