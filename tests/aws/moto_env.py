@@ -8,13 +8,20 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
 
 from healthpipe import routing
 from healthpipe.adapters.aws.clients import BOTO_CONFIG
@@ -39,10 +46,41 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class AtomicDynamoDB:
+    """WSGI wrapper: one DynamoDB request at a time, as DynamoDB's conditional writes are atomic.
+
+    moto's backend checks a `ConditionExpression` and then writes, and its threaded server can
+    switch threads in between: two racing `attribute_not_exists` puts could both succeed, which
+    real DynamoDB never allows (seen as a flaky "lost the claim" with ten racing containers).
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if not str(environ.get("HTTP_X_AMZ_TARGET", "")).startswith("DynamoDB"):
+            return self.app(environ, start_response)
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+class AtomicMotoServer(ThreadedMotoServer):
+    """ThreadedMotoServer whose DynamoDB requests are serialised (see `AtomicDynamoDB`)."""
+
+    def _server_entry(self) -> None:
+        app = AtomicDynamoDB(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 def moto_server() -> Iterator[str]:
     """Start a moto server on 127.0.0.1 (never 0.0.0.0); yields its endpoint URL."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     try:
