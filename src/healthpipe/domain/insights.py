@@ -48,6 +48,10 @@ class Usage(BaseModel):
     cost_usd: float = 0.0
     estimated: bool = False  # True when the provider did not report token counts
 
+    def model_post_init(self, context: Any, /) -> None:
+        # always written whole inside a document (domain/documents/base.py dumps set fields)
+        self.__pydantic_fields_set__.update(type(self).model_fields)
+
     def plus(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
