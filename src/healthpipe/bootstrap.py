@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from healthpipe import routing
 from healthpipe.adapters.local.analysis_store import SqliteAnalysisStore
 from healthpipe.adapters.local.event_bus import SqliteEventBus
 from healthpipe.adapters.local.ledger import SqliteLedger
@@ -123,7 +124,7 @@ def build_local(settings: Settings) -> LocalRuntime:
         settings = settings.model_copy(update={"pseudonym_secret": secret})
     db = Database(settings.db_path)
     store = FolderObjectStore(settings.bucket_dir)
-    bus = SqliteEventBus(db)
+    bus = SqliteEventBus(db, routing.routes_for)
     ports = Ports(
         settings=settings,
         store=store,

@@ -121,7 +121,7 @@ def _run(runtime: LocalRuntime, files: list[Path], show_progress: bool) -> list[
 
 
 def _check_rules(rules: str) -> None:
-    from healthpipe.domain.rules import load_profile
+    from healthpipe.dataops.profiles import load_profile
 
     load_profile(rules)  # a bad profile is the user's error: say so before any work
 

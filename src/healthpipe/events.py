@@ -6,6 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from healthpipe import constants as c
 
@@ -67,6 +68,18 @@ def object_created(bucket: str, key: str, version_id: str | None, size: int | No
         detail_type=c.OBJECT_CREATED,
         detail={"version": "0", "bucket": {"name": bucket}, "object": obj},
     )
+
+
+def object_of(event: Event) -> tuple[str, str, str | None]:
+    """(bucket, key, version id) of an S3 'Object Created' event (keys may be URL-encoded)."""
+    detail = event.detail
+    bucket = str(detail.get("bucket", {}).get("name", ""))
+    obj = detail.get("object", {})
+    key = str(obj.get("key", ""))
+    if "%" in key or "+" in key:
+        key = unquote_plus(key)
+    version = obj.get("version-id") or obj.get("versionId")
+    return bucket, key, str(version) if version else None
 
 
 def make_detail(

@@ -14,9 +14,9 @@ from lambda_harness import HANDLERS
 from healthpipe import routing
 from healthpipe.adapters.aws.ledger import DynamoLedger
 from healthpipe.errors import TransientError
+from healthpipe.events import object_of
 from healthpipe.lambdas import FUNCTIONS, analyzer, ingestor, notifier
 from healthpipe.lambdas.runtime import ClaimHeldError, UnroutableEventError
-from healthpipe.stages.ingest import object_of
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 

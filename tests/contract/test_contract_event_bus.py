@@ -16,6 +16,7 @@ import pytest
 from botocore.stub import Stubber
 
 from healthpipe import constants as c
+from healthpipe import routing
 from healthpipe.adapters.aws.event_bus import EventBridgeBus
 from healthpipe.adapters.local.event_bus import SqliteEventBus
 from healthpipe.adapters.local.sqlite import Database
@@ -39,7 +40,7 @@ def bus_and_deliveries(request: pytest.FixtureRequest, db: Database) -> tuple[Ev
             )
             return [json.loads(r["detail"]) for r in rows]
 
-        return SqliteEventBus(db), local
+        return SqliteEventBus(db, routing.routes_for), local
     aws: dict[str, Any] = request.getfixturevalue("aws")
     stack = moto_env.create_stack(aws, moto_env.unique("contract-bus"))
 

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
-from healthpipe.domain.rules import load_profile
+from healthpipe.dataops.profiles import load_profile
 
 NOW = "2025-09-18T00:00:00+00:00"
 

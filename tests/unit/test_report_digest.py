@@ -18,8 +18,9 @@ from healthpipe.errors import PermanentError
 from healthpipe.events import Event
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.ports import Mailer
-from healthpipe.report.browse import INDEX_KEY, ReportCard, load_cards, publish
+from healthpipe.report.browse import INDEX_KEY, ReportCard
 from healthpipe.report.digest import Window, build_digest_model, change
+from healthpipe.stages.archive import load_cards, publish
 from healthpipe.stages.digest import digest, window_for
 
 END = datetime(2026, 11, 25, 7, 0, tzinfo=UTC).timestamp()

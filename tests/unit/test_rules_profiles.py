@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
-from healthpipe.domain.rules import BUILTIN_PROFILES, bp_reason, load_profile
+from healthpipe.dataops.profiles import load_profile
+from healthpipe.domain.rules import BUILTIN_PROFILES, bp_reason
 from healthpipe.errors import ConfigError
 
 

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         from healthpipe import logs
         from healthpipe.bootstrap import build_local
         from healthpipe.commands.output import EXIT_OK, cli_errors, err, out, settings_from
-        from healthpipe.domain.rules import load_profile
+        from healthpipe.dataops.profiles import load_profile
         from healthpipe.orchestration.runs import FileOutcome
         from healthpipe.orchestration.watch import RawWatcher
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -11,8 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
 from healthpipe.errors import ConfigError
 
-PROFILES_DIR = Path(__file__).with_name("profiles")
-BUILTIN_PROFILES = ("plausible", "seed")
+BUILTIN_PROFILES = ("plausible", "seed")  # shipped as domain/profiles/<name>.toml
 
 
 class FieldRange(BaseModel):
@@ -69,28 +67,14 @@ class RuleProfile(BaseModel):
         return self
 
 
-def load_profile(name_or_path: str) -> RuleProfile:
-    """A builtin profile by name (`seed`, `plausible`) or a user's TOML file by path."""
-    path = Path(name_or_path)
-    choices = f"profiles: {', '.join(BUILTIN_PROFILES)}, or a path to a TOML file"
-    if name_or_path in BUILTIN_PROFILES:
-        path = PROFILES_DIR / f"{name_or_path}.toml"
-    elif name_or_path.strip() and (
-        path.suffix.lower() == ".toml" or len(path.parts) > 1 or path.exists()
-    ):
-        if not path.is_file():
-            what = "is a directory" if path.is_dir() else "not found"
-            raise ConfigError(f"rules file {what}: {name_or_path} ({choices})")
-    else:
-        raise ConfigError(
-            f"unknown rules profile {name_or_path!r}: use one of "
-            f"{', '.join(BUILTIN_PROFILES)} or a path to a TOML file"
-        )
+def parse_profile(text: str, *, name: str, source: str) -> RuleProfile:
+    """The profile written in TOML `text`; `name` when it names none; `source` (a profile
+    name or a path) in the ConfigError that an invalid profile raises."""
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read rules file {path}: {exc}") from exc
-    data.setdefault("name", path.stem)
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"cannot read rules file {source}: {exc}") from exc
+    data.setdefault("name", name)
     try:
         return RuleProfile.model_validate(data)
     except ValidationError as exc:
@@ -98,7 +82,7 @@ def load_profile(name_or_path: str) -> RuleProfile:
         where = ".".join(str(p) for p in first["loc"])
         message = first["msg"].removeprefix("Value error, ")
         where = f"{where}: " if where else ""
-        raise ConfigError(f"invalid rules file {path}: {where}{message}") from exc
+        raise ConfigError(f"invalid rules file {source}: {where}{message}") from exc
 
 
 def bp_reason(profile: RuleProfile) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.domain.identity import correlation_id_for, is_ingestible
-from healthpipe.events import Event
+from healthpipe.events import Event, object_of
 from healthpipe.lambdas.capacity import capacity_now
 from healthpipe.lambdas.event_models import (
     EventBridgeEnvelope,
@@ -17,7 +17,6 @@ from healthpipe.lambdas.event_models import (
     is_s3_notification,
 )
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
-from healthpipe.stages.ingest import object_of
 
 log = logging.getLogger("healthpipe.lambda")
 

@@ -1,6 +1,7 @@
 """Saved reports under `reports/`, each with a small JSON card, and an `index.html` of them all.
 
-Each notifier writes only its own files (`reports/<name>.html` and a card under
+Pure: the cards, their JSON and the index page; `stages/archive.py` saves them through the
+`ObjectStore` port. Each notifier writes only its own files (`reports/<name>.html` and a card under
 `reports/cards/`); the index is rebuilt from the cards, so two notifiers running at once never
 lose a report (the later rebuild includes both). Card keys start with the creation time, so
 the newest `INDEX_LIMIT` are found from one listing without reading every card.
@@ -13,7 +14,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from healthpipe.constants import REPORTS_PREFIX
-from healthpipe.ports import ObjectStore
 from healthpipe.report.labels import SEVERITY_COLOURS
 from healthpipe.report.render import render_template
 from healthpipe.report.safe import neutralise
@@ -55,16 +55,17 @@ def _card(data: dict[str, Any]) -> ReportCard:
     )
 
 
-def load_cards(store: ObjectStore, limit: int = INDEX_LIMIT) -> tuple[list[ReportCard], int]:
-    """The newest `limit` cards, newest first, and how many cards there are in all."""
-    keys = [k for k in store.list_keys(CARDS_PREFIX) if k.endswith(".json")]
-    cards = []
-    for key in keys[-limit:]:
-        try:
-            cards.append(_card(json.loads(store.get_bytes(key))))
-        except (ValueError, KeyError, TypeError):
-            continue  # a damaged card costs one index line, not the index
-    return sorted(cards, key=lambda c: (c.created_at, c.name), reverse=True), len(keys)
+def card_from_json(data: bytes) -> ReportCard:
+    """A card as saved by `card_json`; ValueError, KeyError or TypeError when damaged."""
+    return _card(json.loads(data))
+
+
+def card_json(card: ReportCard) -> bytes:
+    return json.dumps(asdict(card)).encode()
+
+
+def newest_first(cards: list[ReportCard]) -> list[ReportCard]:
+    return sorted(cards, key=lambda c: (c.created_at, c.name), reverse=True)
 
 
 def render_index(cards: list[ReportCard], total: int | None = None) -> str:
@@ -84,12 +85,3 @@ def render_index(cards: list[ReportCard], total: int | None = None) -> str:
         "index.html",
         {"rows": rows, "total": len(rows) if total is None else total, "colours": SEVERITY_COLOURS},
     )
-
-
-def publish(store: ObjectStore, card: ReportCard, html: str) -> str:
-    """Save one report and its card, then rebuild the index. Returns the report's key."""
-    store.put_bytes(card.html_key, html.encode(), "text/html; charset=utf-8")
-    store.put_bytes(card.card_key, json.dumps(asdict(card)).encode(), "application/json")
-    cards, total = load_cards(store)
-    store.put_bytes(INDEX_KEY, render_index(cards, total).encode(), "text/html; charset=utf-8")
-    return card.html_key

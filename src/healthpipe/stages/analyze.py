@@ -24,7 +24,7 @@ from healthpipe.domain.brief import (
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
-from healthpipe.stages.ingest import engine_limits
+from healthpipe.stages.engine import engine_limits
 
 STAGE = "analyze"
 SEVERITY_ORDER = ("none", "low", "medium", "high")

@@ -20,7 +20,7 @@ from typing import Any
 from healthpipe.domain.identity import ledger_key
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
-from healthpipe.report.browse import ReportCard, publish
+from healthpipe.report.browse import ReportCard
 from healthpipe.report.digest import (
     Window,
     build_digest_message,
@@ -28,6 +28,7 @@ from healthpipe.report.digest import (
     render_digest_html,
     window_totals,
 )
+from healthpipe.stages.archive import publish
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed
 
 STAGE = "digest"

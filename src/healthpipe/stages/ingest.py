@@ -8,12 +8,11 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_plus
 
 from healthpipe import constants as c
 from healthpipe import progress
-from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
+from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
 from healthpipe.domain.identity import (
     DatasetKeys,
@@ -24,34 +23,14 @@ from healthpipe.domain.identity import (
     ledger_key,
     manifest_key,
 )
-from healthpipe.domain.rules import load_profile
 from healthpipe.errors import InputError
-from healthpipe.events import Event, make_detail, utc_now
+from healthpipe.events import Event, make_detail, object_of, utc_now
 from healthpipe.ports import LocalObject
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
+from healthpipe.stages.engine import engine_limits
 
 STAGE = "ingest"
 logger = logging.getLogger("healthpipe.ingest")
-
-
-def object_of(event: Event) -> tuple[str, str, str | None]:
-    """(bucket, key, version id) of an S3 'Object Created' event (keys may be URL-encoded)."""
-    detail = event.detail
-    bucket = str(detail.get("bucket", {}).get("name", ""))
-    obj = detail.get("object", {})
-    key = str(obj.get("key", ""))
-    if "%" in key or "+" in key:
-        key = unquote_plus(key)
-    version = obj.get("version-id") or obj.get("versionId")
-    return bucket, key, str(version) if version else None
-
-
-def engine_limits(ports: Ports, workdir: Path) -> EngineLimits:
-    return EngineLimits(
-        memory_limit_mb=ports.settings.duckdb_memory_mb,
-        threads=ports.settings.duckdb_threads,
-        temp_dir=workdir / "duckdb-tmp",
-    )
 
 
 def ingest(event: Event, ports: Ports) -> StageResult:

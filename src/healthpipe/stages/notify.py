@@ -20,10 +20,11 @@ from healthpipe import progress
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
-from healthpipe.report.browse import ReportCard, publish
+from healthpipe.report.browse import ReportCard
 from healthpipe.report.charts import report_charts
 from healthpipe.report.model import build_report_model
 from healthpipe.report.render import build_message, render_html
+from healthpipe.stages.archive import publish
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed
 
 STAGE = "notify"

@@ -12,14 +12,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from healthpipe.adapters.local.ledger import owner_is_dead
+from healthpipe.adapters.local.owners import owner_is_dead
 from healthpipe.adapters.local.sqlite import Database
 from healthpipe.events import Event
 from healthpipe.ports import EventBus
-from healthpipe.routing import routes_for
 
 MAX_ERROR_CHARS = 2000
 
@@ -33,17 +33,33 @@ class Delivery:
     attempts: int
 
 
+class Route(Protocol):
+    """A rule matching an event: its name and the target it delivers to."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def target(self) -> str: ...
+
+
+Router = Callable[[dict[str, Any]], Iterable[Route]]
+
+
 class SqliteEventBus(EventBus):
-    def __init__(self, db: Database) -> None:
+    """`routes_for` gives the rules matching an event (EventBridge's rules, as data: bootstrap
+    passes `routing.routes_for`), as the bus's rules are configuration on AWS too."""
+
+    def __init__(self, db: Database, routes_for: Router) -> None:
         self.db = db
+        self.routes_for = routes_for
 
     # -- publishing ------------------------------------------------------------------------
     def _publish(self, events: list[Event]) -> None:
         with self.db.transaction() as conn:
             self._insert(conn, events)
 
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, events: list[Event]) -> None:
+    def _insert(self, conn: sqlite3.Connection, events: list[Event]) -> None:
         now = time.time()
         for event in events:
             conn.execute(
@@ -60,7 +76,7 @@ class SqliteEventBus(EventBus):
                     now,
                 ),
             )
-            for route in routes_for(event.to_dict()):
+            for route in self.routes_for(event.to_dict()):
                 conn.execute(
                     "INSERT OR IGNORE INTO deliveries (event_id, route, target, status, "
                     "next_attempt_at, updated_at) VALUES (?, ?, ?, 'pending', ?, ?)",

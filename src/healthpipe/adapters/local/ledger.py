@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 from typing import Any
 
+from healthpipe.adapters.local.owners import owner_is_dead
 from healthpipe.adapters.local.sqlite import Database
 from healthpipe.errors import PermanentError
 from healthpipe.ports import Ledger, LedgerRecord
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True when `owner` (`host:pid:nonce`) names a process on this host that has exited."""
-    host, _, rest = owner.partition(":")
-    pid_text = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid_text.isdigit():
-        return False
-    return not pid_alive(int(pid_text))
 
 
 class SqliteLedger(Ledger):
