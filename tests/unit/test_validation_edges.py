@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from healthpipe.dataops.validate import SplitPaths, validate_file
 
 from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.validate import SplitPaths, validate_file
 
 NOW = "2025-09-18T00:00:00+00:00"
 GOOD: dict[str, str] = {

@@ -7,12 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
-from healthpipe.dataops.validate import SplitPaths, validate_file
 
 from healthpipe.dataops import validate as validate_module
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.validate import SplitPaths, validate_file
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 NOW = "2026-11-25T12:00:00+00:00"
