@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import SecretStr
 
@@ -29,6 +29,15 @@ from healthpipe.config import Settings
 from healthpipe.errors import ConfigError
 from healthpipe.ports import Analyst, Mailer, ObjectStore
 from healthpipe.stages.base import Ports
+from healthpipe.stages.settings import (
+    AnalyzeSettings,
+    DeliverySettings,
+    DigestSettings,
+    EngineSettings,
+    IngestSettings,
+    MailSettings,
+    NotifySettings,
+)
 
 
 @dataclass
@@ -42,6 +51,44 @@ class LocalRuntime:
 
     def close(self) -> None:
         self.db.close()
+
+
+class StageSettings(TypedDict):
+    ingest_settings: IngestSettings
+    analyze_settings: AnalyzeSettings
+    notify_settings: NotifySettings
+    digest_settings: DigestSettings
+    delivery_settings: DeliverySettings
+
+
+def stage_settings(settings: Settings) -> StageSettings:
+    """Each stage's own settings (and the dispatcher's), read from `settings` here only."""
+    engine = EngineSettings(settings.duckdb_memory_mb, settings.duckdb_threads)
+    mail = MailSettings(settings.email_from, tuple(settings.email_to))
+    secret = settings.pseudonym_secret.get_secret_value()
+    return StageSettings(
+        ingest_settings=IngestSettings(rules=settings.rules, engine=engine),
+        analyze_settings=AnalyzeSettings(
+            pseudonym_secret=secret,
+            engine=engine,
+            top_users=settings.top_users,
+            episode_gap_minutes=settings.episode_gap_minutes,
+            activity_steps_above=settings.activity_steps_above,
+        ),
+        notify_settings=NotifySettings(
+            pseudonym_secret=secret,
+            mail=mail,
+            top_users=settings.top_users,
+            alert_min_severity=settings.alert_min_severity,
+            digest_only=settings.digest_only,
+        ),
+        digest_settings=DigestSettings(mail=mail),
+        delivery_settings=DeliverySettings(
+            lease_seconds=settings.lease_seconds,
+            max_attempts=settings.max_attempts,
+            retry_base_seconds=settings.retry_base_seconds,
+        ),
+    )
 
 
 def build_analyst(settings: Settings, session: Any | None = None) -> Analyst:
@@ -126,7 +173,7 @@ def build_local(settings: Settings) -> LocalRuntime:
     store = FolderObjectStore(settings.bucket_dir)
     bus = SqliteEventBus(db, routing.routes_for)
     ports = Ports(
-        settings=settings,
+        **stage_settings(settings),
         store=store,
         ledger=SqliteLedger(db, lease_seconds=settings.lease_seconds),
         bus=bus,
@@ -221,7 +268,7 @@ def build_aws(
     os.environ.setdefault("MPLCONFIGDIR", str(workdir / "matplotlib"))
     dynamodb = _aws_client("dynamodb", clients, session)
     return Ports(
-        settings=settings,
+        **stage_settings(settings),
         store=build_aws_store(settings, session=session, clients=clients),
         ledger=DynamoLedger(settings.ledger_table, dynamodb, lease_seconds=settings.lease_seconds),
         bus=EventBridgeBus(settings.event_bus_name, _aws_client("events", clients, session)),

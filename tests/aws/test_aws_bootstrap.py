@@ -28,14 +28,16 @@ def test_duckdb_gets_60_percent_of_the_function_memory(
 ) -> None:
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
     ports = build_aws(load_settings({"bucket": "b"}), clients=aws)
-    assert ports.settings.duckdb_memory_mb == 1228
+    assert ports.analyze_settings.engine.memory_limit_mb == 1228
     # an explicit setting wins (flag or HEALTHPIPE_DUCKDB_MEMORY_MB)
     monkeypatch.setenv("HEALTHPIPE_DUCKDB_MEMORY_MB", "300")
-    assert build_aws(load_settings({"bucket": "b"}), clients=aws).settings.duckdb_memory_mb == 300
+    ports = build_aws(load_settings({"bucket": "b"}), clients=aws)
+    assert ports.ingest_settings.engine.memory_limit_mb == 300
     # outside Lambda the default stays
     monkeypatch.delenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE")
     monkeypatch.delenv("HEALTHPIPE_DUCKDB_MEMORY_MB")
-    assert build_aws(load_settings({"bucket": "b"}), clients=aws).settings.duckdb_memory_mb == 256
+    ports = build_aws(load_settings({"bucket": "b"}), clients=aws)
+    assert ports.analyze_settings.engine.memory_limit_mb == 256
 
 
 def test_build_aws_wires_the_aws_adapters(aws: dict[str, Any], tmp_path: Path) -> None:

@@ -17,10 +17,10 @@ def test_a_workspace_key_is_created_once_and_kept_private(tmp_path: Path) -> Non
     first = build_local(settings)
     second = build_local(settings)
     try:
-        key = first.ports.settings.pseudonym_secret.get_secret_value()
+        key = first.ports.analyze_settings.pseudonym_secret
         # THEN both use the same random key, stored readable by the owner only
         assert len(key) == 64
-        assert second.ports.settings.pseudonym_secret.get_secret_value() == key
+        assert second.ports.notify_settings.pseudonym_secret == key
         path = tmp_path / "ws" / PSEUDONYM_KEY_FILE
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
     finally:
@@ -32,7 +32,7 @@ def test_a_configured_secret_wins(tmp_path: Path) -> None:
     settings = load_settings({"workspace": tmp_path / "ws", "pseudonym_secret": "s3cret"})
     runtime = build_local(settings)
     try:
-        assert runtime.ports.settings.pseudonym_secret.get_secret_value() == "s3cret"
+        assert runtime.ports.analyze_settings.pseudonym_secret == "s3cret"
         assert not (tmp_path / "ws" / PSEUDONYM_KEY_FILE).exists()
     finally:
         runtime.close()

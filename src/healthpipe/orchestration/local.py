@@ -63,7 +63,7 @@ class Dispatcher:
         self.bus = bus
         self.handlers = handlers if handlers is not None else default_handlers()
         self.owner = default_owner()
-        self.lease_seconds = lease_seconds or ports.settings.lease_seconds
+        self.lease_seconds = lease_seconds or ports.delivery_settings.lease_seconds
         self.sleep = sleep
 
     def submit(self, event: Event) -> None:
@@ -108,7 +108,7 @@ class Dispatcher:
             self._failed(delivery, exc)
 
     def _failed(self, delivery: Delivery, exc: Exception) -> None:
-        settings = self.ports.settings
+        settings = self.ports.delivery_settings
         permanent = isinstance(exc, PermanentError)
         error = f"{type(exc).__name__}: {exc}"
         retry_in = None

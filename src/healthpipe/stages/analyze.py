@@ -11,7 +11,6 @@ from typing import Any
 
 from healthpipe import constants as c
 from healthpipe import progress
-from healthpipe.config import Settings
 from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
@@ -25,6 +24,7 @@ from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, 
 from healthpipe.events import Event, make_detail, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
+from healthpipe.stages.settings import AnalyzeSettings
 
 STAGE = "analyze"
 SEVERITY_ORDER = ("none", "low", "medium", "high")
@@ -38,8 +38,8 @@ def worst_severity(by_severity: dict[str, int]) -> str:
     return present[-1] if present else "none"
 
 
-def analysis_limits(settings: Settings) -> AnalysisLimits:
-    """What the analysis lists and its clinical context, from the settings."""
+def analysis_limits(settings: AnalyzeSettings) -> AnalysisLimits:
+    """What the analysis lists and its clinical context, from the stage's settings."""
     return AnalysisLimits(
         top_users=settings.top_users,
         episode_gap_seconds=settings.episode_gap_minutes * 60.0,
@@ -51,31 +51,26 @@ def analyze(event: Event, ports: Ports) -> StageResult:
     detail = event.detail
     dataset_id = str(detail["dataset_id"])
     correlation_id = str(detail.get("correlation_id") or "")
-    claim_key = ledger_key(STAGE, dataset_id)
-    claim = ports.ledger.claim(claim_key)
-    if not claim.acquired:
-        log_event(logger, "duplicate delivery skipped", dataset_id=dataset_id, claim=claim.outcome)
-        replay = []
-        if claim.outcome == "completed" and claim.record.result.get("event"):
-            replay = [
-                Event(
-                    c.SOURCE_ANALYZER,
-                    c.ANALYSIS_COMPLETE,
-                    {**claim.record.result["event"], "correlation_id": correlation_id},
-                )
-            ]
-        return StageResult(
-            "in_progress" if claim.outcome == "in_progress" else "skipped",
-            replay,
-            {"dataset_id": dataset_id, **claim.record.result},
-        )
     return run_claimed(
         ports,
-        claim_key,
+        ledger_key(STAGE, dataset_id),
         STAGE,
         lambda: _analyze(detail, dataset_id, correlation_id, ports),
-        lambda result: result.info | {"event": result.events[0].detail},
+        logger=logger,
+        context={"dataset_id": dataset_id},
+        save=lambda result: result.info | {"event": result.events[0].detail},
+        replay=lambda stored: _replay(stored, correlation_id),
     )
+
+
+def _replay(stored: dict[str, Any], correlation_id: str) -> list[Event]:
+    """Re-emit the completion event of a finished analysis (its downstream is idempotent)."""
+    detail = stored.get("event")
+    if not detail:
+        return []
+    return [
+        Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, {**detail, "correlation_id": correlation_id})
+    ]
 
 
 def _analyze(
@@ -103,11 +98,13 @@ def _analyze(
             facts = analyze_parquet(
                 local.path,
                 anomalies_file,
-                limits=engine_limits(ports, workdir),
-                analysis_limits=analysis_limits(ports.settings),
+                limits=engine_limits(ports.analyze_settings.engine, workdir),
+                analysis_limits=analysis_limits(ports.analyze_settings),
                 rejected_csv=rejected,
             )
-            add_severity_facts(facts, anomalies_file, engine_limits(ports, workdir))
+            add_severity_facts(
+                facts, anomalies_file, engine_limits(ports.analyze_settings.engine, workdir)
+            )
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -149,7 +146,7 @@ def _analyze(
     ports.store.put_bytes(
         analysis_key(dataset_id), json.dumps(analysis, indent=1, default=str).encode()
     )
-    secret = ports.settings.pseudonym_secret.get_secret_value()
+    secret = ports.analyze_settings.pseudonym_secret
     ports.analyses.save(_summary(analysis, secret), _flagged(analysis, secret))
     _record_metrics(ports, analysis)
     log_event(

@@ -10,9 +10,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from healthpipe.config import Settings
+from healthpipe.errors import TransientError
 from healthpipe.events import Event
-from healthpipe.ports import AnalysisStore, Analyst, EventBus, Ledger, Mailer, Metrics, ObjectStore
+from healthpipe.ports import (
+    AnalysisStore,
+    Analyst,
+    EventBus,
+    Ledger,
+    LedgerRecord,
+    Mailer,
+    Metrics,
+    ObjectStore,
+)
+from healthpipe.stages.settings import (
+    AnalyzeSettings,
+    DeliverySettings,
+    DigestSettings,
+    IngestSettings,
+    NotifySettings,
+)
 
 T = TypeVar("T")
 
@@ -21,9 +37,9 @@ Outcome = Literal["done", "skipped", "in_progress", "rejected", "ignored"]
 
 @dataclass
 class Ports:
-    """The dependencies of the stages, built by `bootstrap` for one runtime."""
+    """The dependencies of the stages, built by `bootstrap` for one runtime: the ports, and
+    each stage's own typed settings (no stage sees the whole `Settings`)."""
 
-    settings: Settings
     store: ObjectStore
     ledger: Ledger
     bus: EventBus
@@ -32,6 +48,11 @@ class Ports:
     analyst: Analyst
     metrics: Metrics
     workdir: Path
+    ingest_settings: IngestSettings
+    analyze_settings: AnalyzeSettings
+    notify_settings: NotifySettings
+    digest_settings: DigestSettings
+    delivery_settings: DeliverySettings
 
 
 @dataclass
@@ -55,24 +76,90 @@ def log_event(logger: logging.Logger, message: str, **fields: Any) -> None:
     logger.info(message, extra={"fields": fields})
 
 
+class ClaimHeldError(TransientError):
+    """Another worker holds a live claim on `key`: retry after its lease."""
+
+    def __init__(self, key: str, record: LedgerRecord) -> None:
+        super().__init__(f"another worker holds the claim on {key}; retry after its lease")
+        self.key = key
+        self.record = record
+
+
+def run_once(
+    ledger: Ledger,
+    key: str,
+    work: Callable[[], T],
+    *,
+    save: Callable[[T], dict[str, Any]],
+    replay: Callable[[dict[str, Any]], T],
+    now: float,
+) -> T:
+    """Run `work` at most once per `key`, in the shape of Powertools' `idempotent_function`.
+
+    The one place that decides from the ledger claim at `now` (epoch seconds):
+    - acquired (no record, an expired lease, or a dead owner): run `work`, store
+      `save(value)` as the claim's result, and return the value. On any failure, the
+      completion included, release the claim (a retry can take it at once, instead of
+      finding our own live claim "in progress" until the lease runs out) and re-raise;
+    - completed: return `replay(stored result)` without running `work`;
+    - in progress under another live owner: raise `ClaimHeldError` (retry later).
+    """
+    claim = ledger.claim(key, now=now)
+    if claim.outcome == "completed":
+        return replay(claim.record.result)
+    if claim.outcome == "in_progress":
+        raise ClaimHeldError(key, claim.record)
+    try:
+        value = work()
+        ledger.complete(key, save(value))
+    except Exception:
+        ledger.release(key)
+        raise
+    return value
+
+
 def run_claimed(
     ports: Ports,
     claim_key: str,
     stage: str,
-    work: Callable[[], T],
-    result_of: Callable[[T], dict[str, Any]],
-) -> T:
-    """Run `work` under our ledger claim on `claim_key` and complete the claim with
-    `result_of(value)`. On any failure — the completion included, or every retry would find
-    our own live claim "in progress" and the upload would stall — release the claim so that
-    the retry can take it at once, count a StageFailure, and re-raise."""
+    work: Callable[[], StageResult],
+    *,
+    logger: logging.Logger,
+    context: dict[str, Any],
+    save: Callable[[StageResult], dict[str, Any]] = lambda result: result.info,
+    replay: Callable[[dict[str, Any]], list[Event]] = lambda stored: [],
+    log_fields: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> StageResult:
+    """A stage's run under its claim on `claim_key` (`run_once`), as a `StageResult`:
+    `work()`'s result when acquired; `skipped` with `replay(stored result)` (the events to
+    emit again) when completed; `in_progress` when another worker holds the claim. Both
+    skip outcomes carry `context` (the ids of the work) and the stored result, and log it
+    with `log_fields`. Any failure (the claim's, `work`'s, the completion's) counts a
+    StageFailure and is re-raised. `now` defaults to the clock.
+    """
+    logged = {**context, **(log_fields or {})}
+
+    def replayed(stored: dict[str, Any]) -> StageResult:
+        log_event(logger, "duplicate delivery skipped", claim="completed", **logged)
+        return StageResult("skipped", replay(stored), {**context, **stored})
+
+    at = time.time() if now is None else now
     try:
-        value = work()
-        ports.ledger.complete(claim_key, result_of(value))
+        result = run_once(ports.ledger, claim_key, work, save=save, replay=replayed, now=at)
+    except ClaimHeldError as held:
+        if held.key == claim_key:  # not a nested claim (the alert's) held elsewhere
+            log_event(logger, "duplicate delivery skipped", claim="in_progress", **logged)
+            return StageResult("in_progress", [], {**context, **held.record.result})
+        _count_failure(ports, stage)
+        raise
     except Exception:
-        ports.ledger.release(claim_key)
-        ports.metrics.add("StageFailures", 1, stage=stage)
-        ports.metrics.flush()
+        _count_failure(ports, stage)
         raise
     ports.metrics.flush()
-    return value
+    return result
+
+
+def _count_failure(ports: Ports, stage: str) -> None:
+    ports.metrics.add("StageFailures", 1, stage=stage)
+    ports.metrics.flush()

@@ -63,22 +63,19 @@ def window_for(event: Event) -> Window:
 
 def digest(event: Event, ports: Ports) -> StageResult:
     window = window_for(event)
-    claim_key = ledger_key(STAGE, window.identity)
-    claim = ports.ledger.claim(claim_key)
-    if not claim.acquired:
-        log_event(logger, "digest already sent or in progress", window=window.identity)
-        return StageResult(
-            "in_progress" if claim.outcome == "in_progress" else "skipped",
-            [],
-            {"window": window.identity, **claim.record.result},
-        )
-    info = run_claimed(ports, claim_key, STAGE, lambda: _send_digest(window, ports), dict)
-    return StageResult("done", [], info)
+    return run_claimed(
+        ports,
+        ledger_key(STAGE, window.identity),
+        STAGE,
+        lambda: StageResult("done", [], _send_digest(window, ports)),
+        logger=logger,
+        context={"window": window.identity},
+    )
 
 
 def _send_digest(window: Window, ports: Ports) -> dict[str, Any]:
     started = time.perf_counter()
-    settings = ports.settings
+    mail = ports.digest_settings.mail
     summaries = ports.analyses.recent(limit=MAX_DATASETS, since_epoch=window.previous.start)
     current = [s for s in summaries if window.holds(s)]
     previous = [s for s in summaries if window.previous.holds(s)]
@@ -100,7 +97,7 @@ def _send_digest(window: Window, ports: Ports) -> dict[str, Any]:
         render_digest_html(model, charts),
     )
     message = build_digest_message(
-        model, charts, sender=settings.email_from, recipients=settings.email_to
+        model, charts, sender=mail.sender, recipients=list(mail.recipients)
     )
     sent_to = ports.mailer.send(message, name=window.name)
     duration = int((time.perf_counter() - started) * 1000)

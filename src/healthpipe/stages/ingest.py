@@ -49,32 +49,18 @@ def ingest(event: Event, ports: Ports) -> StageResult:
         version = version or obj.version_id
         dataset_id = dataset_id_for(obj.sha256)
         correlation_id = correlation_id_for(bucket or ports.store.bucket, key, version)
-        claim_key = ledger_key(STAGE, obj.sha256)
-        claim = ports.ledger.claim(claim_key)
-        if not claim.acquired:
-            log_event(
-                logger,
-                "duplicate delivery skipped",
-                dataset_id=dataset_id,
-                claim=claim.outcome,
-                correlation_id=correlation_id,
-            )
-            replay = (
-                _replay(claim.record.result, correlation_id) if claim.outcome == "completed" else []
-            )
-            return StageResult(
-                claim.outcome if claim.outcome == "in_progress" else "skipped",
-                replay,
-                {"dataset_id": dataset_id, **claim.record.result},
-            )
         return run_claimed(
             ports,
-            claim_key,
+            ledger_key(STAGE, obj.sha256),
             STAGE,
             lambda: _process(
                 obj, dataset_id, correlation_id, bucket, ports, workdir, timings, started
             ),
-            lambda result: result.info | {"event": result.events[0].detail},
+            logger=logger,
+            context={"dataset_id": dataset_id},
+            save=lambda result: result.info | {"event": result.events[0].detail},
+            replay=lambda stored: _replay(stored, correlation_id),
+            log_fields={"correlation_id": correlation_id},
         )
 
 
@@ -106,7 +92,7 @@ def _process(
     started: float,
 ) -> StageResult:
     keys = DatasetKeys(dataset_id, file_stem(obj.key), utc_now().strftime("%Y-%m-%d"))
-    profile = load_profile(ports.settings.rules)
+    profile = load_profile(ports.ingest_settings.rules)
     source = {
         "bucket": bucket or ports.store.bucket,
         "key": obj.key,
@@ -135,7 +121,7 @@ def _process(
                 profile,
                 out,
                 now_iso=utc_now().isoformat(),
-                limits=engine_limits(ports, workdir),
+                limits=engine_limits(ports.ingest_settings.engine, workdir),
             )
     except InputError as exc:
         return _reject_file(exc, manifest, ports, timings, started)

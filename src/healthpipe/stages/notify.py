@@ -25,7 +25,7 @@ from healthpipe.report.charts import report_charts
 from healthpipe.report.model import build_report_model
 from healthpipe.report.render import build_message, render_html
 from healthpipe.stages.archive import publish
-from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed
+from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, run_once
 
 STAGE = "notify"
 ALERT = "alert"
@@ -34,28 +34,23 @@ logger = logging.getLogger("healthpipe.notify")
 
 def notify(event: Event, ports: Ports) -> StageResult:
     dataset_id = str(event.detail["dataset_id"])
-    claim_key = ledger_key(STAGE, dataset_id)
-    claim = ports.ledger.claim(claim_key)
-    if not claim.acquired:
-        log_event(
-            logger, "report already sent or in progress", dataset_id=dataset_id, claim=claim.outcome
-        )
-        return StageResult(
-            "in_progress" if claim.outcome == "in_progress" else "skipped",
-            [],
-            {"dataset_id": dataset_id, **claim.record.result},
-        )
-    info = run_claimed(ports, claim_key, STAGE, lambda: _notify(event, dataset_id, ports), dict)
-    return StageResult("done", [], info)
+    return run_claimed(
+        ports,
+        ledger_key(STAGE, dataset_id),
+        STAGE,
+        lambda: StageResult("done", [], _notify(event, dataset_id, ports)),
+        logger=logger,
+        context={"dataset_id": dataset_id},
+    )
 
 
 def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     progress.step("report")
     started = time.perf_counter()
-    settings = ports.settings
+    settings = ports.notify_settings
     key = str(event.detail.get("analysis_key") or analysis_key(dataset_id))
     analysis = json.loads(ports.store.get_bytes(key))
-    secret = settings.pseudonym_secret.get_secret_value()
+    secret = settings.pseudonym_secret
     model = build_report_model(analysis, secret=secret, top_users=min(settings.top_users, 25))
     charts = report_charts(analysis)
     model.index_href = "index.html"
@@ -82,7 +77,7 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
         info["routed"] = "digest_only"
     else:
         message = build_message(
-            model, charts, sender=settings.email_from, recipients=settings.email_to
+            model, charts, sender=settings.mail.sender, recipients=list(settings.mail.recipients)
         )
         progress.step("send")
         info["email"] = ports.mailer.send(message, name=f"report-{dataset_id}")
@@ -103,27 +98,32 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
 
 
 def _send_alert(analysis: dict[str, Any], dataset_id: str, ports: Ports, saved: str) -> Any:
-    """Send the alert once (its own ledger claim); returns where it went, or its old record."""
-    claim_key = ledger_key(ALERT, dataset_id)
-    claim = ports.ledger.claim(claim_key)
-    if not claim.acquired:
-        return claim.record.result.get("email", claim.outcome)
-    settings = ports.settings
-    try:
+    """Send the alert once, under its own claim (`run_once`): returns where it went, or
+    where it went the first time. Raises `ClaimHeldError` while another worker holds the
+    alert's claim, so that the report waits for the alert instead of going without it."""
+    settings = ports.notify_settings
+
+    def send() -> dict[str, Any]:
         model = build_alert_model(
             analysis,
-            secret=settings.pseudonym_secret.get_secret_value(),
+            secret=settings.pseudonym_secret,
             threshold=settings.alert_min_severity,
             report_key=saved or report_key(dataset_id),
         )
         message = build_alert_message(
-            model, sender=settings.email_from, recipients=settings.email_to
+            model, sender=settings.mail.sender, recipients=list(settings.mail.recipients)
         )
         sent_to = ports.mailer.send(message, name=f"alert-{dataset_id}")
-        ports.ledger.complete(claim_key, {"email": sent_to, "subject": model.subject})
-    except Exception:
-        ports.ledger.release(claim_key)
-        raise
-    ports.metrics.add("EmailsSent", 1, stage=STAGE)
-    ports.metrics.add("AlertsSent", 1, stage=STAGE)
-    return sent_to
+        ports.metrics.add("EmailsSent", 1, stage=STAGE)
+        ports.metrics.add("AlertsSent", 1, stage=STAGE)
+        return {"email": sent_to, "subject": model.subject}
+
+    result = run_once(
+        ports.ledger,
+        ledger_key(ALERT, dataset_id),
+        send,
+        save=lambda sent: sent,
+        replay=lambda stored: stored,
+        now=time.time(),
+    )
+    return result.get("email", "completed")
