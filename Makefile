@@ -47,9 +47,12 @@ test-e2e: setup
 unit: setup
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit
 
+## Ruff, and the import contracts of docs/architecture.md's layer table (pyproject.toml).
 lint: setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/lint-imports --no-logo
+	$(BIN)/python scripts/layers_doc.py --check
 
 typecheck: setup
 	$(BIN)/mypy

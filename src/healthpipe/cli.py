@@ -23,6 +23,10 @@ from rich.table import Table
 from healthpipe import __version__, logs
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime, build_local
+from healthpipe.commands import aws as aws_commands
+from healthpipe.commands import digest as digest_commands
+from healthpipe.commands import pseudonym as pseudonym_commands
+from healthpipe.commands import watch as watch_commands
 from healthpipe.commands.options import (
     AnalystOpt,
     ConfigOpt,
@@ -302,7 +306,7 @@ def status(
         require_workspace(settings)
         runtime = build_local(settings)
         try:
-            recent = runtime.ports.analyses.recent(limit)
+            recent = [s.as_json() for s in runtime.ports.analyses.recent(limit)]
             dead = runtime.bus.dead_letters()
             deliveries = runtime.bus.counts()
             totals = runtime.ports.metrics.totals()
@@ -439,18 +443,10 @@ def main_options(
         raise typer.Exit(0)
 
 
-# Sub-commands that live in their own modules (each module has `register(app)`).
-COMMAND_MODULES: tuple[str, ...] = ("digest", "watch", "aws", "pseudonym")
-
-
-def _register_commands() -> None:
-    import importlib
-
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"healthpipe.commands.{name}").register(app)
-
-
-_register_commands()
+# Sub-commands that live in their own modules (each module has `register(app)`); imported
+# by name, so `lint-imports` sees cli -> commands (and commands never import cli).
+for _commands in (digest_commands, watch_commands, aws_commands, pseudonym_commands):
+    _commands.register(app)
 
 
 def main() -> None:
