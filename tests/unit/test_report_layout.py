@@ -33,8 +33,8 @@ def _drawn_figures(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, bytes]]:
     drawn: list[tuple[Any, bytes]] = []
     finish = charts._finish
 
-    def spy(plt: Any, fig: Any) -> bytes:
-        png = finish(plt, fig)
+    def spy(fig: Any) -> bytes:
+        png = finish(fig)
         drawn.append((fig, png))
         return png
 

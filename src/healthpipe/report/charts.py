@@ -45,19 +45,15 @@ def css_px(points: float, display_width_px: float = DISPLAY_WIDTH_PX) -> float:
     return points / 72.0 * display_width_px / FIGURE_WIDTH_IN
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(height_in: float, rows: int = 1, cols: int = 1) -> tuple[Any, Any]:
+    """A figure of the fixed width; constrained layout keeps every label inside it.
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Built with matplotlib's object API, not pyplot: no global figure registry to close, safe
+    from several threads, and the PNG is written by the Agg canvas that `savefig` picks."""
+    from matplotlib.figure import Figure
 
-    return plt
-
-
-def _figure(plt: Any, height_in: float, rows: int = 1, cols: int = 1) -> tuple[Any, Any]:
-    """A figure of the fixed width; constrained layout keeps every label inside it."""
-    fig, axes = plt.subplots(rows, cols, figsize=(FIGURE_WIDTH_IN, height_in), layout="constrained")
-    return fig, axes
+    fig = Figure(figsize=(FIGURE_WIDTH_IN, height_in), layout="constrained")
+    return fig, fig.subplots(rows, cols, squeeze=True)
 
 
 def _wrapped(label: str) -> str:
@@ -72,10 +68,9 @@ def _thousands(axis: Any) -> None:
     axis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,.0f}"))
 
 
-def _finish(plt: Any, fig: Any) -> bytes:
+def _finish(fig: Any) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, facecolor="white")
-    plt.close(fig)
     return buffer.getvalue()
 
 
@@ -86,16 +81,15 @@ def _style(ax: Any) -> None:
 
 
 def distributions_chart(metrics: dict[str, Any]) -> Chart:
-    plt = _pyplot()
     from matplotlib.ticker import FuncFormatter
 
     names = [m for m in metrics if (metrics[m].get("histogram") or {}).get("counts")]
-    fig, axes = _figure(plt, 7.6, rows=3, cols=2)
+    fig, axes = _figure(7.6, rows=3, cols=2)
     for ax, metric in zip(axes.flat, names, strict=False):
         hist = metrics[metric]["histogram"]
         edges, counts = hist["edges"], hist["counts"]
-        widths = [edges[i + 1] - edges[i] for i in range(len(counts))]
-        ax.bar(edges[:-1], counts, width=widths, align="edge", color=BAR, edgecolor="white")
+        # one filled step outline per histogram (a bar per bin costs a patch per bin to lay out)
+        ax.stairs(counts, edges, fill=True, color=BAR)
         if metric in NORMAL_BANDS:
             lo, hi, _ = NORMAL_BANDS[metric]
             ax.axvspan(lo, hi, color=BAND, alpha=0.18, label="normal band")
@@ -113,14 +107,13 @@ def distributions_chart(metrics: dict[str, Any]) -> Chart:
         "distributions.png",
         "Histograms of heart rate, SpO2, steps, temperature, systolic and diastolic blood "
         "pressure; the normal band (NEWS2 score 0, ACC/AHA normal diastolic) is shaded green",
-        _finish(plt, fig),
+        _finish(fig),
     )
 
 
 def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
-    plt = _pyplot()
     buckets = sorted({str(t["bucket"]) for t in timeline})
-    fig, ax = _figure(plt, 3.6)
+    fig, ax = _figure(3.6)
     bottom = [0] * len(buckets)
     for severity in ("low", "medium", "high"):
         counts = {str(t["bucket"]): t["count"] for t in timeline if t["severity"] == severity}
@@ -161,22 +154,23 @@ def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
         "timeline.png",
         "Stacked bar chart of findings over time (UTC): high severity in red, medium in "
         "orange, low in yellow",
-        _finish(plt, fig),
+        _finish(fig),
     )
 
 
 def findings_by_type_chart(by_kind: dict[str, int]) -> Chart:
-    plt = _pyplot()
     items = list(by_kind.items())[:12][::-1]
-    fig, ax = _figure(plt, max(2.2, 0.42 * len(items) + 1.4))
+    fig, ax = _figure(max(2.2, 0.42 * len(items) + 1.4))
     if items:
+        from matplotlib.patches import Rectangle
+
         colours = [REFERENCE_COLOURS.get(lb.kind_reference(k)[0], BAR) for k, _ in items]
         ax.barh(
             [_wrapped(lb.kind_label(k)) for k, _ in items], [v for _, v in items], color=colours
         )
         used = {lb.kind_reference(k)[0] for k, _ in items}
         handles = [
-            plt.Rectangle((0, 0), 1, 1, color=colour)
+            Rectangle((0, 0), 1, 1, color=colour)
             for ref, colour in REFERENCE_COLOURS.items()
             if ref in used
         ]
@@ -195,14 +189,13 @@ def findings_by_type_chart(by_kind: dict[str, int]) -> Chart:
         "chart-findings",
         "findings-by-type.png",
         "Horizontal bar chart of findings by type, coloured by the clinical reference used",
-        _finish(plt, fig),
+        _finish(fig),
     )
 
 
 def rejections_chart(reasons: dict[str, int]) -> Chart:
-    plt = _pyplot()
     items = list(reasons.items())[:10][::-1]
-    fig, ax = _figure(plt, max(2.0, 0.42 * len(items) + 1.3))
+    fig, ax = _figure(max(2.0, 0.42 * len(items) + 1.3))
     if items:
         ax.barh(
             [_wrapped(lb.reason_label(k)) for k, _ in items],
@@ -220,7 +213,7 @@ def rejections_chart(reasons: dict[str, int]) -> Chart:
         "chart-rejections",
         "rejections.png",
         "Horizontal bar chart of rejected rows by validation reason",
-        _finish(plt, fig),
+        _finish(fig),
     )
 
 
@@ -235,9 +228,8 @@ def report_charts(analysis: dict[str, Any]) -> list[Chart]:
 
 def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
     """Findings by severity in this window next to the previous one."""
-    plt = _pyplot()
     severities = ("high", "medium", "low")
-    fig, ax = _figure(plt, 3.0)
+    fig, ax = _figure(3.0)
     positions = range(len(severities))
     previous = [before.get(s, 0) for s in severities]
     current = [now.get(s, 0) for s in severities]
@@ -262,7 +254,7 @@ def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
         "trend.png",
         "Bar chart of high, medium and low severity findings in this window next to the "
         "previous window",
-        _finish(plt, fig),
+        _finish(fig),
     )
 
 
