@@ -18,7 +18,7 @@ from pathlib import Path
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, validate_file
+from healthpipe.dataops.validation import SplitPaths, validate_file
 from healthpipe.domain.rules import BUILTIN_PROFILES
 from healthpipe.errors import InputError
 from healthpipe.synthetic import SyntheticSpec, generate_csv

@@ -43,11 +43,11 @@ MAILER_SEND = "healthpipe.adapters.local.mailer:OutboxMailer._send"
 # bus.finish #1/#2/#3 = the ingest/analyze/notify deliveries.
 CRASH_POINTS: dict[str, list[str]] = {
     "upload-published-not-drained": ["--kill", BUS_PUBLISH, "--nth", "1", "--when", "after"],
-    "ingest-mid-duckdb": ["--duckdb", "healthpipe.dataops.validate", "--nth", "6"],
+    "ingest-mid-duckdb": ["--duckdb", "healthpipe.dataops.validation.file", "--nth", "6"],
     "ingest-between-output-files": ["--kill", STORE_ADOPT_FILE, "--nth", "2"],
     "ingest-outputs-written-ledger-not-complete": ["--kill", LEDGER_COMPLETE, "--nth", "1"],
     "ingest-complete-event-not-published": ["--kill", BUS_FINISH, "--nth", "1"],
-    "analyze-mid-duckdb": ["--duckdb", "healthpipe.dataops.analyze", "--nth", "8"],
+    "analyze-mid-duckdb": ["--duckdb", "healthpipe.dataops.analysis.facts", "--nth", "8"],
     "analysis-json-written-not-stored": ["--kill", ANALYSES_SAVE, "--nth", "1"],
     "analysis-stored-ledger-not-complete": [
         "--kill",

@@ -17,7 +17,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from healthpipe.dataops import analyze as an
+from healthpipe.dataops import analysis as an
+from healthpipe.dataops.analysis import findings
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
 from healthpipe.domain.anomaly_sql import (
@@ -191,8 +192,8 @@ def test_one_group_and_many_groups_match_the_reference(
     rows, episodes = reference(parquet)
     assert rows and episodes  # the data has both
     one, one_rows, one_episodes = analyzed(tmp_path, parquet, "one")
-    monkeypatch.setattr(an, "MIN_READINGS_PER_GROUP", 30)
-    monkeypatch.setattr(an, "READINGS_PER_MB", 0)
+    monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 30)
+    monkeypatch.setattr(findings, "READINGS_PER_MB", 0)
     many, many_rows, many_episodes = analyzed(tmp_path, parquet, "many")
     assert one_rows == rows  # same rows, same order
     assert many_rows == rows

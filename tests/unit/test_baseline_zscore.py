@@ -1,7 +1,7 @@
 """The per-user robust baseline: modified z-score 0.6745·(x − median)/MAD (MeanAD form when
 MAD is 0), the spread floored at the measuring resolution, flagged when |M| > 3.5, only for
 users with ≥ 8 readings; baseline-only findings at most low unless the value is outside the
-chart's normal band — in Python and in the SQL path (`dataops.analyze.analyze_parquet` on a
+chart's normal band — in Python and in the SQL path (`dataops.analysis.analyze_parquet` on a
 crafted Parquet file)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
 

@@ -3,7 +3,7 @@ with the expected band written here from the chart (NEWS2 chart 1, RCP 2017; ACC
 BP categories), never computed by the code. A reading is scored at the chart's resolution
 (whole numbers; 0.1 °C), rounded half-up. The corpus runs against the Python twin
 (`domain/clinical.py`), the SQL expressions (`domain/anomaly_sql.py`) and the analysis SQL
-path (`dataops/analyze.analyze_parquet`, one participant per case).
+path (`dataops.analysis.analyze_parquet`, one participant per case).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import bp_category_sql, news2_score_sql

@@ -9,7 +9,7 @@ from typing import Any
 
 import duckdb
 
-from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 
 COLUMNS = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"

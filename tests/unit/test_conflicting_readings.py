@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from healthpipe.dataops import validate as validate_module
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import file as validate_module
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 NOW = "2025-09-18T00:00:00+00:00"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, validate_file
+from healthpipe.dataops.validation import SplitPaths, validate_file
 from healthpipe.domain.clinical import LOW_SIDE_KINDS
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"

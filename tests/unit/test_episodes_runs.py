@@ -1,6 +1,6 @@
 """Episodes: ≥ 3 consecutive abnormal readings of one user for one vital in one direction,
 broken by a gap of more than 2 h, in Python (`find_runs`, `find_episodes`) and in the SQL
-episodes of `dataops.analyze.analyze_parquet`."""
+episodes of `dataops.analysis.analyze_parquet`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from healthpipe.dataops.analyze import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS, Episode, find_episodes, find_runs

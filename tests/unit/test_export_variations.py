@@ -28,7 +28,7 @@ from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 
 NOW = "2025-09-18T00:00:00+00:00"
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.split_sql import INSTANT
+from healthpipe.dataops.validation.common import INSTANT
 from healthpipe.domain.validation_sql import (
     parsed_time_sql,
     quote_ident,

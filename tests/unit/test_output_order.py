@@ -14,12 +14,12 @@ import duckdb
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.split_sql import (
+from healthpipe.dataops.validation import SplitPaths, validate_file
+from healthpipe.dataops.validation.common import (
     processed_csv_cells,
     processed_parquet_cells,
     rejected_cells,
 )
-from healthpipe.dataops.validate import SplitPaths, validate_file
 from healthpipe.domain.validation_sql import safe_cell_sql
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note"

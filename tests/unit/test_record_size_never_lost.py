@@ -28,8 +28,8 @@ from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.record_scan import BLOCK_BYTES, longest_record
-from healthpipe.dataops.split_sql import MAX_RECORD_BYTES
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation.types import MAX_RECORD_BYTES
 from healthpipe.errors import InputError
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"

@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.severe import add_severity_facts
 

@@ -65,7 +65,7 @@ def facts(
     episodes: dict[str, Any] | None = None,
     readings: int = 124,
 ) -> dict[str, Any]:
-    """Analysis facts shaped as `dataops/analyze.py` + `dataops/severe.py` produce them."""
+    """Analysis facts shaped as `dataops/analysis/` + `dataops/severe.py` produce them."""
     n_high = sum(u["high"] for u in users)
     n_low = sum(u["low"] for u in users)
     stats = {"count": readings, "mean": 1.0, "std": 0.0, "min": 1.0, "max": 1.0}

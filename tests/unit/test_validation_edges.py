@@ -1,6 +1,6 @@
 """Every rule edge of the `seed` and `plausible` profiles, through the real DuckDB validation.
 
-Each test writes a small CSV, validates it with `dataops.validate.validate_file` and reads the
+Each test writes a small CSV, validates it with `dataops.validation.validate_file` and reads the
 processed and rejected CSVs back: a row is valid iff it is in processed, and a rejected row's
 `reject_reason` lists every rule it fails, `;`-joined, in the fixed order
 event_time, user_id, heart_rate, spo2, steps, temp_c, systolic_bp, diastolic_bp, bp order,
@@ -19,7 +19,7 @@ from healthpipe.constants import REQUIRED_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, validate_file
+from healthpipe.dataops.validation import SplitPaths, validate_file
 
 NOW = "2025-09-18T00:00:00+00:00"
 GOOD: dict[str, str] = {

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from healthpipe.dataops import validate as validate_module
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, validate_file
+from healthpipe.dataops.validation import SplitPaths, validate_file
+from healthpipe.dataops.validation import file as validate_module
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -74,10 +74,10 @@ def test_streaming_and_table_paths_agree(
         handle.write(TRICKY_ROWS)
     if malformed:
         _with_malformed(source)
-    table = validate_module._validate_table
-    monkeypatch.setattr(validate_module, "_validate_table", lambda *a, **k: 1 / 0)
+    table = validate_module.validate_table
+    monkeypatch.setattr(validate_module, "validate_table", lambda *a, **k: 1 / 0)
     streamed = _run(source, tmp_path / "stream", profile)  # the staged path alone
-    monkeypatch.setattr(validate_module, "_validate_table", table)
+    monkeypatch.setattr(validate_module, "validate_table", table)
     assert streamed["reasons"].get("malformed_row", 0) == (5 if malformed else 0)  # type: ignore[attr-defined]
     monkeypatch.setattr(validate_module, "validate_staged", lambda *a, **k: None)
     tabled = _run(source, tmp_path / "table", profile)
@@ -100,16 +100,16 @@ def test_streaming_and_table_paths_agree(
 def test_many_runs_of_malformed_records_take_the_table_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from healthpipe.dataops import validate_stream
+    from healthpipe.dataops.validation import staged as validate_stream
 
     source = generate_csv(SyntheticSpec(rows=3000, users=7, seed=3), tmp_path / "in.csv")
     _with_malformed(source)
     staged = _run(source, tmp_path / "staged", "plausible")
     monkeypatch.setattr(validate_stream, "MAX_MALFORMED_RUNS", 2)  # the file has 4 runs
     calls: list[int] = []
-    table = validate_module._validate_table
+    table = validate_module.validate_table
     monkeypatch.setattr(
-        validate_module, "_validate_table", lambda *a, **k: calls.append(1) or table(*a, **k)
+        validate_module, "validate_table", lambda *a, **k: calls.append(1) or table(*a, **k)
     )
     tabled = _run(source, tmp_path / "table", "plausible")
     assert calls == [1]

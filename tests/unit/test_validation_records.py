@@ -11,7 +11,7 @@ from pathlib import Path
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 

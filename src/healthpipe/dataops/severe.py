@@ -1,6 +1,6 @@
 """Severity-first facts, read from the anomaly file after the analysis.
 
-The summaries of `dataops/analyze.py` rank and count; a care team needs, besides, every
+The summaries of `dataops/analysis/` rank and count; a care team needs, besides, every
 participant with a high-severity finding named with the reading itself, whatever the
 ranking. This module reads the anomaly Parquet file (its rows carry the blood-pressure pair
 and whether a reading also has a clinical finding) and returns:

@@ -11,8 +11,8 @@ from typing import Any
 
 from healthpipe import constants as c
 from healthpipe import progress
-from healthpipe.dataops.analyze import CONFLICTING_REASON as CONFLICTING
-from healthpipe.dataops.analyze import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
+from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.brief import (
     assessment_fields,

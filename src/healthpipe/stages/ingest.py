@@ -13,7 +13,7 @@ from healthpipe import constants as c
 from healthpipe import progress
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validate import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 from healthpipe.domain.identity import (
     DatasetKeys,
     correlation_id_for,

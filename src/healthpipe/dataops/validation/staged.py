@@ -20,15 +20,13 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.dataops.header import Header
-from healthpipe.dataops.split_sql import (
+from healthpipe.dataops.validation.common import (
     INSTANT,
     KEY,
     MALFORMED_GAPS_SQL,
     REASONS,
     RESERVED_PREFIX,
     ROW,
-    SplitPaths,
-    ValidationResult,
     load_malformed,
     malformed_rejects_sql,
     output_columns,
@@ -39,6 +37,7 @@ from healthpipe.dataops.split_sql import (
     timed_scan_sql,
     unreadable,
 )
+from healthpipe.dataops.validation.types import SplitPaths, ValidationResult
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
     duplicate_candidate_sql,

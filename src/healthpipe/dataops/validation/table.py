@@ -1,14 +1,7 @@
-"""Validates a vitals CSV with DuckDB and splits it into processed and rejected outputs.
-
-Malformed records are captured by DuckDB's reject tables, never dropped; every rule is
-evaluated per row; every input record ends in exactly one of the two outputs, which keep
-the file's order. Files without malformed records take the staged path
-(`validate_stream`: one parse into a staging Parquet file); the others are numbered through
-a table, here. The longest record is measured first (`record_scan`), since DuckDB loses a
-record longer than its buffers without a trace: files holding a record longer than
-FAST_RECORD_BYTES are read with larger buffers, and a file holding one longer than
-MAX_RECORD_BYTES is refused (`record_too_long`).
-"""
+"""The table path, for files whose malformed records form many runs: the CSV is parsed once
+into a table (`checked`) whose rows are numbered, counting the malformed records, by an
+as-of join on the runs; duplicates are marked by an update; the outputs are ordered
+selections of the table."""
 
 from __future__ import annotations
 
@@ -16,30 +9,14 @@ from pathlib import Path
 
 import duckdb
 
-from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
-from healthpipe.dataops.record_scan import (
-    RecordScan,
-    first_record_longer_than,
-    scan_records,
-    with_lf_line_endings,
-)
-from healthpipe.dataops.split_sql import (
-    FAST_RECORD_BYTES,
+from healthpipe.dataops.validation.common import (
     INSTANT,
     MALFORMED_GAPS_SQL,
-    MALFORMED_REASON,
-    MAX_RECORD_BYTES,
     REASONS,
     ROW,
-    MixedLineEndings,
-    RecordTooLong,
-    SplitPaths,
-    ValidationResult,
-    check_reserved,
     load_malformed,
     malformed_rejects_sql,
-    output_columns,
     processed_csv_cells,
     processed_parquet_cells,
     rejected_cells,
@@ -47,7 +24,7 @@ from healthpipe.dataops.split_sql import (
     timed_scan_sql,
     unreadable,
 )
-from healthpipe.dataops.validate_stream import validate_staged
+from healthpipe.dataops.validation.types import SplitPaths, ValidationResult
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import (
     duplicate_candidate_sql,
@@ -60,7 +37,6 @@ from healthpipe.domain.validation_sql import (
 )
 from healthpipe.errors import InputError
 
-__all__ = ["MALFORMED_REASON", "SplitPaths", "ValidationResult", "validate_file"]
 # The data-record index of each row (ROW counts parsed records only).
 SOURCE_ROW = '"__hp_source_row__"'
 
@@ -154,7 +130,7 @@ def _write_outputs(con: duckdb.DuckDBPyConnection, header: Header, out: SplitPat
     )
 
 
-def _validate_table(
+def validate_table(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     header: Header,
@@ -163,6 +139,7 @@ def _validate_table(
     now_iso: str,
     record_bytes: int,
 ) -> ValidationResult:
+    """The split; `con` must preserve insertion order."""
     malformed = _load(con, path, header, profile, now_iso, record_bytes)
     if malformed:
         _number_rows(con)
@@ -172,96 +149,3 @@ def _validate_table(
         raise InputError("no data rows (header only)", code="no_rows")
     _write_outputs(con, header, out)
     return summarise(con, out, f"(SELECT {REASONS} FROM checked WHERE {REASONS} <> '')", malformed)
-
-
-def _validate(
-    path: Path,
-    header: Header,
-    profile: RuleProfile,
-    out: SplitPaths,
-    now_iso: str,
-    limits: EngineLimits,
-    record_bytes: int,
-) -> ValidationResult:
-    for staged in (True, False):
-        con = connect(limits)
-        try:
-            # Rows keep the file's order from the scan to the outputs: no sort of the file.
-            con.execute("SET preserve_insertion_order = true")
-            if staged:
-                result = validate_staged(con, path, header, profile, out, now_iso, record_bytes)
-            else:
-                result = _validate_table(con, path, header, profile, out, now_iso, record_bytes)
-        finally:
-            con.close()
-        if result is not None:
-            return result
-    raise AssertionError("the table path always returns a result")
-
-
-def record_bytes_for(path: Path, header: Header, scan: RecordScan) -> int:
-    """The longest record the file's buffers must hold: FAST_RECORD_BYTES or
-    MAX_RECORD_BYTES; InputError(`record_too_long`) when a record is longer than that."""
-    longest = scan.longest
-    if longest <= FAST_RECORD_BYTES:
-        return FAST_RECORD_BYTES
-    if longest <= MAX_RECORD_BYTES:
-        return MAX_RECORD_BYTES
-    # The scan may measure long where a literal quote sits in an unquoted field: read it.
-    number = first_record_longer_than(path, header.gzipped, MAX_RECORD_BYTES)
-    if number is None:
-        return MAX_RECORD_BYTES
-    raise InputError(
-        f"data record {number} is longer than {MAX_RECORD_BYTES // (1024 * 1024)} MB, the "
-        "longest record healthpipe reads; shorten or remove it",
-        code="record_too_long",
-    )
-
-
-def validate_file(
-    path: Path,
-    header: Header,
-    profile: RuleProfile,
-    out: SplitPaths,
-    *,
-    now_iso: str,
-    limits: EngineLimits,
-) -> ValidationResult:
-    """Validate `path` under `profile`, write the split, and count every row and reason.
-    A file mixing CRLF and LF line endings is read from a copy with LF endings only."""
-    check_reserved(header)
-    scan = scan_records(path, header.gzipped)
-    if not scan.mixed_endings:
-        try:
-            return _validate_file(path, header, profile, out, now_iso, limits, scan)
-        except MixedLineEndings:
-            pass
-    copy = out.processed_csv.with_name(f"{out.processed_csv.stem}.lf.csv")
-    try:
-        with_lf_line_endings(path, header.gzipped, copy)
-        plain = Header(header.raw_names, header.canonical, gzipped=False)
-        try:
-            scan = scan_records(copy, gzipped=False)
-            return _validate_file(copy, plain, profile, out, now_iso, limits, scan)
-        except MixedLineEndings:
-            reason = "not a readable CSV file: the CSV parser reached an invalid state"
-            raise InputError(reason, code="not_csv") from None
-    finally:
-        copy.unlink(missing_ok=True)
-
-
-def _validate_file(
-    path: Path,
-    header: Header,
-    profile: RuleProfile,
-    out: SplitPaths,
-    now_iso: str,
-    limits: EngineLimits,
-    scan: RecordScan,
-) -> ValidationResult:
-    try:
-        record_bytes = record_bytes_for(path, header, scan)
-        result = _validate(path, header, profile, out, now_iso, limits, record_bytes)
-    except RecordTooLong:
-        result = _validate(path, header, profile, out, now_iso, limits, MAX_RECORD_BYTES)
-    return ValidationResult(**{**result.__dict__, "columns": output_columns(header)})

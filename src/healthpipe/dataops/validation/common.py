@@ -1,15 +1,24 @@
-"""Pieces shared by both validation paths: the CSV scan, the output columns and cells,
-the malformed-record table and the result types."""
+"""SQL pieces shared by both validation paths (`staged`, `table`): the CSV scan, the
+working column names, the output columns and cells, the malformed-record table and the
+counts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
 from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.validation.types import (
+    FAST_RECORD_BYTES,
+    MALFORMED_REASON,
+    MAX_RECORD_BYTES,
+    MixedLineEndings,
+    RecordTooLong,
+    SplitPaths,
+    ValidationResult,
+)
 from healthpipe.domain.validation_sql import (
     parsed_time_sql,
     quote_ident,
@@ -18,31 +27,11 @@ from healthpipe.domain.validation_sql import (
 )
 from healthpipe.errors import InputError
 
-MALFORMED_REASON = "malformed_row"
 # Working columns are named __hp_…__ (the parsed event time, computed once per row, and
 # the prepared vitals); DuckDB matches names case-insensitively, so a header holding such
 # a name is refused (see `check_reserved`).
 RESERVED_PREFIX = "__hp_"
 INSTANT = f'"{RESERVED_PREFIX}event_instant__"'
-
-
-@dataclass(frozen=True)
-class SplitPaths:
-    processed_csv: Path
-    processed_parquet: Path
-    rejected_csv: Path
-
-
-@dataclass(frozen=True)
-class ValidationResult:
-    rows_input: int
-    rows_valid: int
-    rows_rejected: int
-    reasons: dict[str, int]
-    users: int
-    first_event: str | None
-    last_event: str | None
-    columns: list[str] = field(default_factory=list)
 
 
 def check_reserved(header: Header) -> None:
@@ -51,12 +40,6 @@ def check_reserved(header: Header) -> None:
         raise InputError(f"reserved column name in header: {reserved[0]}", code="bad_header")
 
 
-# Records up to this size are read with small buffers (DuckDB's ordered writers keep a few
-# buffers per thread, so smaller ones run faster in less memory); a file holding a longer
-# record is read again with buffers for records up to MAX_RECORD_BYTES, and one longer
-# than that makes the file unusable.
-FAST_RECORD_BYTES = 2 * 1024 * 1024
-MAX_RECORD_BYTES = 16 * 1024 * 1024
 RECORD_TOO_LONG = "Maximum line size of"
 # Working columns (all under the reserved prefix, so no header name can collide):
 ROW = f'"{RESERVED_PREFIX}row__"'  # the 1-based index among parsed records, in file order
@@ -96,14 +79,6 @@ def timed_scan_sql(path: Path, header: Header, record_bytes: int) -> str:
         f"(SELECT *, {parsed_time_sql()} AS {INSTANT} "
         f"FROM {read_csv_sql(path, header, record_bytes=record_bytes)})"
     )
-
-
-class RecordTooLong(Exception):
-    """A record is longer than the buffers the file was read with."""
-
-
-class MixedLineEndings(Exception):
-    """DuckDB's strict parser stopped on a file mixing CRLF and LF line endings."""
 
 
 MIXED_LINE_ENDINGS = "state machine reached an invalid state"

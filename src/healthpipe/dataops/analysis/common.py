@@ -1,0 +1,48 @@
+"""What every part of the analysis shares: its limits and settings, and rows fetched as
+plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from healthpipe.domain import clinical as cl
+
+TOP_ANOMALIES = 50
+TOP_EPISODES = 100
+TOP_USERS = 25
+SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
+
+
+@dataclass(frozen=True)
+class AnalysisLimits:
+    """How much the analysis lists, and its clinical context settings: the gap that breaks
+    an episode (`episode_gap_seconds`) and the steps above which a reading is during
+    activity (`activity_steps_above`)."""
+
+    top_anomalies: int = TOP_ANOMALIES
+    top_episodes: int = TOP_EPISODES
+    top_users: int = TOP_USERS
+    episode_gap_seconds: float = cl.EPISODE_GAP_SECONDS
+    activity_steps_above: float = cl.ACTIVITY_STEPS_ABOVE
+
+
+def fetch_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+def clean(row: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, float):
+            value = round(value, 4)
+        out[key] = iso(value)
+    return out

@@ -1,0 +1,80 @@
+"""Statistics, anomalies and episodes over a processed Parquet file, in DuckDB SQL.
+
+Returns bounded facts (sizes do not grow with the file): per-metric statistics and histograms,
+NEWS2 and BP-category distributions, anomaly counts, the top anomalies, episodes and per-user
+risk rows. The full anomaly list is written to a Parquet file next to the analysis.
+
+Memory stays flat as the file grows. The Parquet file is read where it lies, never copied
+into a table: `stats` scans it, `readings` numbers its users with their baselines,
+`findings` finds the anomalies (and, through `episodes`, the episodes) a group of users at a
+time, and `summaries` reduces them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from healthpipe.dataops.analysis.common import AnalysisLimits
+from healthpipe.dataops.analysis.findings import (
+    decorated_sql,
+    find_anomalies,
+    join_parts,
+    parts_sql,
+)
+from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql, users_table
+from healthpipe.dataops.analysis.stats import distributions, metric_stats, scan_counts
+from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain.validation_sql import quote_literal
+
+
+def analyze_parquet(
+    parquet: Path,
+    anomalies_out: Path,
+    *,
+    limits: EngineLimits,
+    analysis_limits: AnalysisLimits | None = None,
+    rejected_csv: Path | None = None,
+) -> dict[str, Any]:
+    """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`.
+
+    With `rejected_csv` (ingest's rejected rows), the rows rejected as `conflicting_reading`
+    are scored too: their findings are in the anomaly file, the summaries and episodes,
+    flagged `conflicting`; they are not in the statistics, distributions or baselines, which
+    describe the valid readings."""
+    top = analysis_limits or AnalysisLimits()
+    src = f"read_parquet({quote_literal(str(parquet))})"
+    con = connect(limits)
+    try:
+        conflicting = conflicting_rows(con, rejected_csv) if rejected_csv is not None else 0
+        agg = scan_counts(con, src)
+        facts: dict[str, Any] = {**metric_stats(con, agg), **distributions(agg)}
+        users_table(con)
+        with tempfile.TemporaryDirectory(
+            dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
+        ) as tmp:
+            readings = readings_sql(src, conflicting > 0)
+            flagged, parts = find_anomalies(con, readings, anomalies_out, limits, Path(tmp), top)
+            if parts:  # the summaries read the parts while they are joined into one file
+                con.execute(f"CREATE TEMP VIEW anomalies AS {decorated_sql(parts_sql(parts))}")
+            else:
+                con.execute(
+                    f"CREATE TEMP VIEW anomalies AS SELECT * FROM {parts_sql([anomalies_out])}"
+                )
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                joined = (
+                    pool.submit(join_parts, con.cursor(), parts, anomalies_out) if parts else None
+                )
+                facts |= {
+                    "anomalies": anomaly_summary(con, top, flagged),
+                    "episodes": episode_summary(con, top),
+                    "users": user_summary(con, top),
+                }
+                if joined is not None:
+                    joined.result()
+    finally:
+        con.close()
+    return facts

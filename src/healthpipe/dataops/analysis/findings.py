@@ -1,0 +1,241 @@
+"""The findings: every anomaly of every reading, found over groups of whole users of a
+bounded number of readings (one sort each; how a reading is abnormal is coded in one BIGINT
+before it), written as narrow Parquet parts and joined, named, into the anomaly file at the
+end. Each group's episodes are found on the way (`episodes`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from healthpipe.dataops.analysis.common import AnalysisLimits
+from healthpipe.dataops.analysis.episodes import episodes_sql
+from healthpipe.dataops.analysis.flags import (
+    ACTIVITY_BIT,
+    BREAK_BIT,
+    CLINICAL_BIT,
+    CONFLICTING_BIT,
+    in_list,
+)
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.domain import clinical as cl
+from healthpipe.domain.anomaly_sql import (
+    ANOMALY_ITEMS,
+    BASELINE_METRICS,
+    BASELINE_STATS,
+    anomaly_code_sql,
+    baseline_column,
+    bp_items,
+    bp_trigger_sql,
+    clinical_code_mask,
+    heart_rate_items,
+    item_band_sql,
+    item_kind_sql,
+    item_metric_sql,
+    item_rule_sql,
+    item_severity_sql,
+    item_values_sql,
+)
+from healthpipe.domain.validation_sql import quote_ident, quote_literal
+
+# Anomalies and episodes run over groups of whole users of about this many readings per MB
+# of the engine's memory limit (a group's readings are sorted in memory, with its anomalies).
+READINGS_PER_MB = 4000
+MIN_READINGS_PER_GROUP = 50_000
+
+
+def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> list[str]:
+    """Filters on user_id that split the users, in user order, into groups of about
+    `readings_per_group` readings (a user is never split; one group needs no filter)."""
+    users = con.execute("SELECT user_id, readings FROM users ORDER BY uid").fetchall()
+    groups: list[list[str | None]] = [[]]
+    size = 0
+    for user, readings in users:
+        if size and size + int(readings) > readings_per_group:
+            groups.append([])
+            size = 0
+        groups[-1].append(user)
+        size += int(readings)
+    if len(groups) == 1:
+        return ["TRUE"]
+    filters = []
+    for group in groups:
+        named = [u for u in group if u is not None]
+        terms = ["r.user_id IS NULL"] if len(named) < len(group) else []
+        if named:
+            terms.append(
+                f"r.user_id BETWEEN {quote_literal(named[0])} AND {quote_literal(named[-1])}"
+            )
+        filters.append("(" + " OR ".join(terms) + ")")
+    return filters
+
+
+USED_COLUMNS = sorted({i.column for i in ANOMALY_ITEMS} | {"systolic_bp", "diastolic_bp"})
+
+
+def _coded_readings_sql(src: str, where: str) -> str:
+    """The group's readings, each with its user's number (uid) and `code`: whether and how
+    it is abnormal, one BIGINT worked out before the sort; in user, time order."""
+    vitals = ", ".join(f"r.{quote_ident(m)}" for m in USED_COLUMNS)
+    baselines = ", ".join(
+        f"u.{baseline_column(stat, m)}" for m in BASELINE_METRICS for stat in BASELINE_STATS
+    )
+    return (
+        f"SELECT uid, source_row, event_time, {', '.join(quote_ident(m) for m in USED_COLUMNS)}, "
+        f"steps, conflicting, {anomaly_code_sql()} AS code FROM (SELECT u.uid, r.source_row, "
+        f"r.event_time, {vitals}, r.steps, r.conflicting, {baselines} FROM {src} r "
+        f"JOIN users u ON u.user_id IS NOT DISTINCT FROM r.user_id WHERE {where}) "
+        "ORDER BY uid, event_time NULLS LAST, source_row"
+    )
+
+
+def _ordered_readings_sql(coded: str) -> str:
+    """The coded readings with `ord` (their place in the group) and the steps, user and time
+    of the reading before (streaming windows: they keep the order)."""
+    return (
+        "SELECT *, row_number() OVER () AS ord, lag(steps) OVER () AS prev_steps, "
+        "lag(uid) OVER () AS prev_uid, lag(event_time) OVER () AS prev_time "
+        f"FROM ({coded})"
+    )
+
+
+def _flags_sql(limits: AnalysisLimits) -> str:
+    """A reading's flags (CONFLICTING_BIT, ACTIVITY_BIT, CLINICAL_BIT, BREAK_BIT) under the
+    activity threshold and the episode gap of `limits`."""
+    steps = float(limits.activity_steps_above)
+    since = "(epoch(event_time) - epoch(prev_time))"
+    within = float(cl.ACTIVITY_PREVIOUS_WITHIN_SECONDS)
+    return (
+        f"(CASE WHEN conflicting THEN {CONFLICTING_BIT} ELSE 0 END) | (CASE WHEN steps > {steps!r} "
+        f"OR (prev_uid = uid AND prev_steps > {steps!r} AND {since} <= {within!r}) "
+        f"THEN {ACTIVITY_BIT} ELSE 0 END) | "
+        f"(CASE WHEN (code & {clinical_code_mask()}) <> 0 THEN {CLINICAL_BIT} ELSE 0 END) | "
+        f"(CASE WHEN prev_uid = uid AND {since} <= {float(limits.episode_gap_seconds)!r} THEN 0 "
+        f"ELSE {BREAK_BIT} END)"
+    )
+
+
+def _flagged_items_sql(ordered: str, limits: AnalysisLimits) -> str:
+    """One row per item of each reading its code flags (the others are never unnested)."""
+    return (
+        "SELECT uid, ord, source_row, event_time, code, systolic_bp, diastolic_bp, "
+        f"{_flags_sql(limits)} AS flags, unnest(range({len(ANOMALY_ITEMS)})) AS item, "
+        f"unnest({item_values_sql()}) AS value FROM ({ordered}) WHERE code <> 0"
+    )
+
+
+def _banded_items_sql(items: str) -> str:
+    """The flagged items that fall in one of their bands, with the band."""
+    band = item_band_sql("code", "item")
+    return (
+        f"SELECT uid, ord, source_row, event_time, CAST(item AS UTINYINT) AS item, "
+        f"CAST({band} AS UTINYINT) AS band, flags, value, systolic_bp, diastolic_bp FROM ("
+        f"{items}) WHERE {band} > 0"
+    )
+
+
+def _group_anomalies_sql(src: str, where: str, limits: AnalysisLimits) -> str:
+    """The anomalies of one group of users in (user, time, metric, rule) order: uid, ord (the
+    reading's place in the group's readings in user, time order), source_row, event_time,
+    item (of ANOMALY_ITEMS), band (of the item), severity (heart-rate findings during
+    activity capped at low below NEWS2 3), flags (CONFLICTING_BIT, ACTIVITY_BIT,
+    CLINICAL_BIT, BREAK_BIT), value, and the pair sbp/dbp on blood-pressure items. Needs
+    preserve_insertion_order (one sort, then streaming operators, the window included, that
+    keep its order).
+    """
+    banded = _banded_items_sql(
+        _flagged_items_sql(_ordered_readings_sql(_coded_readings_sql(src, where)), limits)
+    )
+    severity = item_severity_sql("item", "band")
+    return (
+        "SELECT uid, ord, source_row, event_time, item, band, CAST(CASE WHEN item IN "
+        f"{in_list(heart_rate_items())} AND (flags & {ACTIVITY_BIT}) <> 0 AND {severity} < 3 "
+        f"THEN least({severity}, 1) ELSE {severity} END AS UTINYINT) AS severity, "
+        "CAST(flags AS UTINYINT) AS flags, value, "
+        f"CASE WHEN item IN {in_list(bp_items())} THEN systolic_bp END AS sbp, "
+        f"CASE WHEN item IN {in_list(bp_items())} THEN diastolic_bp END AS dbp FROM ("
+        f"{banded})"
+    )
+
+
+def decorated_sql(anomalies: str) -> str:
+    """The anomaly rows as written: metric, kind and rule by name, the user by id, the BP
+    pair and the part of it that triggered the category, and the reading's flags."""
+    named = (
+        f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, "
+        f"{item_metric_sql('a.item')} AS metric, {item_kind_sql('a.item', 'a.band')} AS kind, "
+        f"CAST(a.severity AS INTEGER) AS severity, a.value, {item_rule_sql('a.item')} AS rule, "
+        "a.sbp AS systolic_bp, a.dbp AS diastolic_bp, a.flags FROM "
+        f"{anomalies} a, (SELECT list(user_id ORDER BY uid) AS users FROM users)"
+    )
+    return (
+        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
+        "systolic_bp, diastolic_bp, CASE WHEN rule = 'acc_aha' THEN "
+        f"{bp_trigger_sql('kind', 'systolic_bp', 'diastolic_bp')} END AS bp_trigger, "
+        f"(flags & {ACTIVITY_BIT}) <> 0 AS during_activity, "
+        f"(flags & {CONFLICTING_BIT}) <> 0 AS conflicting, "
+        f"(flags & {CLINICAL_BIT}) <> 0 AS with_clinical_finding FROM ({named})"
+    )
+
+
+def find_anomalies(
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    anomalies_out: Path,
+    limits: EngineLimits,
+    tmp: Path,
+    analysis: AnalysisLimits,
+) -> tuple[int, list[Path]]:
+    """Fill `episodes` and write every anomaly, one group of users at a time: to
+    `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
+    `join_parts` makes into it. Returns the number of readings flagged and the parts."""
+    per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
+    filters = _user_groups(con, per_group)
+    flagged = 0
+    parts: list[Path] = []
+    for number, where in enumerate(filters):
+        con.execute("SET preserve_insertion_order = true")
+        group_sql = _group_anomalies_sql(src, where, analysis)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {group_sql}")
+        if len(filters) == 1:
+            con.execute(
+                f"COPY ({decorated_sql('group_anomalies')}) TO "
+                f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
+            )
+        else:
+            parts.append(tmp / f"part-{number:05d}.parquet")
+            con.execute(
+                "COPY (SELECT uid, source_row, event_time, item, band, severity, flags, value, "
+                f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
+                "(FORMAT parquet, COMPRESSION uncompressed)"
+            )
+        verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
+        con.execute(f"{verb} {episodes_sql('group_anomalies')}")  # streaming windows: in order
+        con.execute("SET preserve_insertion_order = false")
+        (count,) = con.execute("SELECT count(DISTINCT ord) FROM group_anomalies").fetchone() or (0,)
+        flagged += int(count)
+        con.execute("DROP TABLE group_anomalies")
+    return flagged, parts
+
+
+def parts_sql(parts: list[Path]) -> str:
+    return "read_parquet([" + ", ".join(quote_literal(str(p)) for p in parts) + "])"
+
+
+def join_parts(cursor: duckdb.DuckDBPyConnection, parts: list[Path], out: Path) -> None:
+    """The parts, named, as one file in order. On one thread: with two, row groups wait in
+    memory for their turn; the summaries run on the other core meanwhile."""
+    try:
+        (threads,) = cursor.execute("SELECT current_setting('threads')").fetchone() or (1,)
+        cursor.execute("SET preserve_insertion_order = true")
+        cursor.execute("SET threads = 1")
+        try:
+            cursor.execute(
+                f"COPY ({decorated_sql(parts_sql(parts))}) TO {quote_literal(str(out))} "
+                "(FORMAT parquet, COMPRESSION zstd)"
+            )
+        finally:
+            cursor.execute(f"SET threads = {int(threads)}")
+    finally:
+        cursor.close()

@@ -1,0 +1,145 @@
+"""The bounded summaries of the anomaly file (view `anomalies`), the episodes (table
+`episodes`) and the users (table `users`): counts, the top rows and a timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from healthpipe.dataops.analysis.common import (
+    SEVERITY_NAMES,
+    AnalysisLimits,
+    clean,
+    fetch_rows,
+    iso,
+)
+
+TIMELINE_BUCKETS = 48
+
+
+def anomaly_summary(
+    con: duckdb.DuckDBPyConnection, limits: AnalysisLimits, readings_flagged: int
+) -> dict[str, Any]:
+    def counts(col: str) -> dict[str, int]:
+        return {
+            str(r["k"]): int(r["n"])
+            for r in fetch_rows(
+                con,
+                f"SELECT {col} AS k, count(*) AS n FROM anomalies GROUP BY k ORDER BY n DESC, k",
+            )
+        }
+
+    by_severity = {SEVERITY_NAMES[int(k)]: v for k, v in counts("severity").items()}
+    top = fetch_rows(
+        con,
+        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
+        "systolic_bp, diastolic_bp, bp_trigger, during_activity, conflicting, "
+        "with_clinical_finding FROM anomalies "
+        "ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
+        f"LIMIT {limits.top_anomalies}",
+    )
+    for row in top:
+        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    timeline = fetch_rows(
+        con,
+        "WITH b AS (SELECT min(event_time) AS lo, max(event_time) AS hi FROM anomalies) "
+        "SELECT time_bucket(greatest(to_seconds(CAST(ceil(epoch(hi) - epoch(lo)) AS BIGINT) "
+        f"// {TIMELINE_BUCKETS}), INTERVAL 1 MINUTE), event_time, lo) AS bucket, "
+        "severity, count(*) AS n FROM anomalies, b WHERE event_time IS NOT NULL "
+        "GROUP BY bucket, severity ORDER BY bucket, severity",
+    )
+    (total, with_clinical, active, conflicting) = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE rule = 'baseline' AND with_clinical_finding), "
+        "count(*) FILTER (WHERE during_activity AND metric = 'heart_rate'), "
+        "count(*) FILTER (WHERE conflicting) FROM anomalies"
+    ).fetchone() or (0, 0, 0, 0)
+    return {
+        "total": int(total),
+        "readings_flagged": readings_flagged,
+        # baseline findings on readings that already have a clinical finding (not a second
+        # headline finding), heart-rate findings during activity, findings of conflicting
+        # readings
+        "baseline_with_clinical_finding": int(with_clinical or 0),
+        "heart_rate_during_activity": int(active or 0),
+        "conflicting": int(conflicting or 0),
+        "by_severity": by_severity,
+        "by_kind": counts("kind"),
+        "by_metric": counts("metric"),
+        "by_rule": counts("rule"),
+        "top": [clean(r) for r in top],
+        "timeline": [
+            {
+                "bucket": iso(r["bucket"]),
+                "severity": SEVERITY_NAMES[int(r["severity"])],
+                "count": int(r["n"]),
+            }
+            for r in timeline
+        ],
+    }
+
+
+def episode_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
+    (total,) = con.execute("SELECT count(*) FROM episodes").fetchone() or (0,)
+    listed = fetch_rows(
+        con,
+        "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak_value, "
+        "epoch(end_time) - epoch(start_time) AS duration_s, direction, worst, "
+        "peak_value AS worst_value, worst_systolic_bp, worst_diastolic_bp, worst_time "
+        "FROM episodes "
+        "ORDER BY severity DESC, readings DESC, start_time, user_id, metric "
+        f"LIMIT {limits.top_episodes}",
+    )
+    for row in listed:
+        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    by_kind = {
+        str(r["kind"]): int(r["n"])
+        for r in fetch_rows(
+            con, "SELECT kind, count(*) AS n FROM episodes GROUP BY kind ORDER BY n DESC, kind"
+        )
+    }
+    # the longest of the whole file (the list holds the most severe): the analyst quotes it
+    longest = fetch_rows(
+        con,
+        "SELECT user_id, metric, kind, severity, readings, start_time, end_time, peak_value, "
+        "epoch(end_time) - epoch(start_time) AS duration_s, worst FROM episodes "
+        "ORDER BY readings DESC, duration_s DESC, start_time, user_id, metric LIMIT 1",
+    )
+    for row in longest:
+        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    return {
+        "total": int(total),
+        "by_kind": by_kind,
+        "list": [clean(r) for r in listed],
+        "longest": clean(longest[0]) if longest else None,
+    }
+
+
+def user_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict[str, Any]:
+    rows = fetch_rows(
+        con,
+        "WITH r AS (SELECT user_id, readings FROM users), "
+        "a AS (SELECT user_id, count(*) AS anomalies, "
+        "count(*) FILTER (WHERE severity = 3) AS high, "
+        "count(*) FILTER (WHERE severity = 2) AS medium, "
+        "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst, "
+        "count(DISTINCT source_row) FILTER (WHERE NOT conflicting) AS readings_flagged "
+        "FROM anomalies GROUP BY user_id), "
+        "e AS (SELECT user_id, count(*) AS episodes FROM episodes GROUP BY user_id) "
+        "SELECT r.user_id, r.readings, coalesce(a.anomalies, 0) AS anomalies, "
+        "coalesce(a.high, 0) AS high, coalesce(a.medium, 0) AS medium, "
+        "coalesce(a.low, 0) AS low, coalesce(e.episodes, 0) AS episodes, "
+        "coalesce(a.worst, 0) AS worst, coalesce(a.readings_flagged, 0) AS readings_flagged, "
+        "round(100.0 * coalesce(a.readings_flagged, 0) / r.readings, 1) AS flagged_pct, "
+        "round((3 * coalesce(a.high, 0) + 2 * coalesce(a.medium, 0) + coalesce(a.low, 0)) "
+        "/ r.readings, 4) AS risk_score "
+        "FROM r LEFT JOIN a USING (user_id) LEFT JOIN e USING (user_id) "
+        # severity first: every participant with a high finding leads, whatever the rate
+        "ORDER BY worst DESC, high DESC, medium DESC, anomalies DESC, risk_score DESC, "
+        f"r.user_id LIMIT {limits.top_users}",
+    )
+    (total,) = con.execute("SELECT count(user_id) FROM users").fetchone() or (0,)
+    (flagged,) = con.execute("SELECT count(DISTINCT user_id) FROM anomalies").fetchone() or (0,)
+    for row in rows:
+        row["worst"] = SEVERITY_NAMES.get(int(row["worst"]), "none")
+    return {"total": int(total), "flagged": int(flagged), "top": [clean(r) for r in rows]}
