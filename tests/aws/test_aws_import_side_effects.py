@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+from healthpipe.lambdas import FUNCTIONS
+
 PROBE = textwrap.dedent(
     """
     import json, os, sys, traceback
@@ -87,3 +91,43 @@ def test_the_probe_sees_env_reads_and_clients() -> None:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["clients"] == ["s3"]
     assert any(key == "HEALTHPIPE_BUCKET" for key, _ in result["reads"])
+
+
+HEAVY = (
+    "pydantic",
+    "pydantic_settings",
+    "duckdb",
+    "aws_lambda_powertools",
+    "boto3",
+    "botocore",
+    "jinja2",
+    "httpx",
+    "numpy",
+    "matplotlib",
+)
+IMPORTED = textwrap.dedent(
+    """
+    import importlib, json, sys
+    importlib.import_module(sys.argv[1])
+    print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
+    """
+)
+
+
+@pytest.mark.parametrize("function", sorted(FUNCTIONS))
+def test_handler_import_loads_no_third_party_module(function: str) -> None:
+    """Lambda's init phase imports the handler: the cold-start target (issue 14) is for that
+    import. The event models (pydantic), the stages (DuckDB, jinja2, matplotlib), settings,
+    Powertools and boto3 load with the first invocation, which needs them."""
+    # GIVEN a fresh interpreter WHEN it imports only the function's handler module
+    module = FUNCTIONS[function].handler.rsplit(".", 1)[0]
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTED, module],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    # THEN none of the heavy distributions is loaded yet
+    assert sorted(loaded & set(HEAVY)) == []

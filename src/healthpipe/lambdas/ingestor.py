@@ -11,17 +11,19 @@ from healthpipe import routing
 from healthpipe.domain.identity import correlation_id_for, is_ingestible
 from healthpipe.events import Event, object_of
 from healthpipe.lambdas.capacity import capacity_now
-from healthpipe.lambdas.event_models import (
-    EventBridgeEnvelope,
-    S3Notification,
-    is_s3_notification,
-)
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
 
 log = logging.getLogger("healthpipe.lambda")
 
 
 def parse(raw: dict[str, Any]) -> list[Work]:
+    # The event models (pydantic) load on the first invocation, not in Lambda's init phase.
+    from healthpipe.lambdas.event_models import (
+        EventBridgeEnvelope,
+        S3Notification,
+        is_s3_notification,
+    )
+
     if is_s3_notification(raw):
         events = [
             record.to_event()

@@ -40,13 +40,16 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from healthpipe.errors import PermanentError, StageError, TransientError
 from healthpipe.events import Event, make_detail
-from healthpipe.stages.base import Ports, StageResult
 
-Stage = Callable[[Event, Ports], StageResult]
+if TYPE_CHECKING:  # the stages (settings, pydantic) load with the first invocation's stage
+    from healthpipe.stages.base import Ports, StageResult
+
+    Stage = Callable[[Event, Ports], StageResult]
+
 log = logging.getLogger("healthpipe.lambda")
 INVOCATIONS = "invocations"
 
