@@ -306,7 +306,7 @@ def status(
         require_workspace(settings)
         runtime = build_local(settings)
         try:
-            recent = runtime.ports.analyses.recent(limit)
+            recent = [s.as_json() for s in runtime.ports.analyses.recent(limit)]
             dead = runtime.bus.dead_letters()
             deliveries = runtime.bus.counts()
             totals = runtime.ports.metrics.totals()

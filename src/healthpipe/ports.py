@@ -17,12 +17,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+from healthpipe.domain.documents import (
+    AnalysisSummary,
+    Document,
+    FlaggedItem,
+    JsonObject,
+    flagged_item,
+)
 from healthpipe.domain.insights import AnalystReport
 from healthpipe.events import Event
 
 HASH_CHUNK = 1024 * 1024
+DocumentT = TypeVar("DocumentT", bound=Document)
 
 
 # --------------------------------------------------------------------------- object store
@@ -68,6 +76,16 @@ class ObjectStore(ABC):
 
     def get_bytes(self, key: str) -> bytes:
         return self._get_bytes(key)
+
+    def put_document(self, key: str, document: Document, *, indent: int = 1) -> str:
+        """Write a typed document as JSON (`indent` as that document was always written)."""
+        return self._put_bytes(
+            key, document.dumps(indent=indent, default=str).encode(), "application/json"
+        )
+
+    def get_document(self, key: str, model: type[DocumentT]) -> DocumentT:
+        """Read a JSON document written by any version into its model."""
+        return model.model_validate_json(self._get_bytes(key))
 
     def exists(self, key: str) -> bool:
         return self._exists(key)
@@ -227,33 +245,36 @@ class EventBus(ABC):
 
 # --------------------------------------------------------------------------- analysis store
 class AnalysisStore(ABC):
-    """Analysis summaries (one per dataset) plus flagged users/episodes, queryable per user."""
+    """Analysis summaries (one per dataset) plus flagged users/episodes, queryable per user.
+    Documents written before the models existed load unchanged (tests/fixtures/documents)."""
 
-    def save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
-        if "dataset_id" not in summary:
+    def save(self, summary: AnalysisSummary, flagged: list[FlaggedItem]) -> None:
+        if not summary.dataset_id:
             raise ValueError("summary needs a dataset_id")
-        self._save(summary, flagged)
+        self._save(summary.as_json(), [item.as_json() for item in flagged])
 
-    def get(self, dataset_id: str) -> dict[str, Any] | None:
-        return self._get(dataset_id)
+    def get(self, dataset_id: str) -> AnalysisSummary | None:
+        found = self._get(dataset_id)
+        return AnalysisSummary.model_validate(found) if found is not None else None
 
-    def recent(self, limit: int = 20, since_epoch: float | None = None) -> list[dict[str, Any]]:
-        return self._recent(limit, since_epoch)
+    def recent(self, limit: int = 20, since_epoch: float | None = None) -> list[AnalysisSummary]:
+        return [AnalysisSummary.model_validate(doc) for doc in self._recent(limit, since_epoch)]
 
-    def flagged_for_user(self, user_key: str) -> list[dict[str, Any]]:
-        return self._flagged_for_user(user_key)
+    def flagged_for_user(self, user_key: str) -> list[FlaggedItem]:
+        return [flagged_item(doc) for doc in self._flagged_for_user(user_key)]
+
+    # primitives: stored documents as JSON objects, exactly as written
+    @abstractmethod
+    def _save(self, summary: JsonObject, flagged: list[JsonObject]) -> None: ...
 
     @abstractmethod
-    def _save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None: ...
+    def _get(self, dataset_id: str) -> JsonObject | None: ...
 
     @abstractmethod
-    def _get(self, dataset_id: str) -> dict[str, Any] | None: ...
+    def _recent(self, limit: int, since_epoch: float | None) -> list[JsonObject]: ...
 
     @abstractmethod
-    def _recent(self, limit: int, since_epoch: float | None) -> list[dict[str, Any]]: ...
-
-    @abstractmethod
-    def _flagged_for_user(self, user_key: str) -> list[dict[str, Any]]: ...
+    def _flagged_for_user(self, user_key: str) -> list[JsonObject]: ...
 
 
 # --------------------------------------------------------------------------- mailer

@@ -12,6 +12,7 @@ import pytest
 from healthpipe.adapters.aws.analysis_store import SUMMARY_BUDGET, DynamoAnalysisStore
 from healthpipe.adapters.local.analysis_store import SqliteAnalysisStore
 from healthpipe.adapters.local.sqlite import Database
+from healthpipe.domain.documents import AnalysisSummary, FlaggedEpisode, FlaggedItem, FlaggedUser
 from healthpipe.ports import AnalysisStore
 
 
@@ -25,33 +26,29 @@ def store(request: pytest.FixtureRequest, db: Database) -> AnalysisStore:
     return DynamoAnalysisStore(table, aws["dynamodb"], ttl_days=30)
 
 
-def summary(dataset_id: str, epoch: float, **extra: Any) -> dict[str, Any]:
-    return {
-        "dataset_id": dataset_id,
-        "created_epoch": epoch,
-        "rows": {"input": 100, "valid": 98, "rejected": 2},
-        "anomalies": {"total": 3, "by_severity": {"high": 1, "low": 2}},
-        "worst_severity": "high",
-        **extra,
-    }
+def summary(dataset_id: str, epoch: float, **extra: Any) -> AnalysisSummary:
+    return AnalysisSummary.model_validate(
+        {
+            "dataset_id": dataset_id,
+            "created_epoch": epoch,
+            "rows": {"input": 100, "valid": 98, "rejected": 2},
+            "anomalies": {"total": 3, "by_severity": {"high": 1, "low": 2}},
+            "worst_severity": "high",
+            **extra,
+        }
+    )
 
 
-def flagged_user(user_key: str, anomalies: int) -> dict[str, Any]:
-    return {
-        "item_key": f"user#{user_key}",
-        "user_key": user_key,
-        "kind": "user",
-        "anomalies": anomalies,
-    }
+def flagged_user(user_key: str, anomalies: int, **extra: Any) -> FlaggedUser:
+    return FlaggedUser(
+        item_key=f"user#{user_key}", user_key=user_key, kind="user", anomalies=anomalies, **extra
+    )
 
 
-def episode(index: int, user_key: str) -> dict[str, Any]:
-    return {
-        "item_key": f"episode#{index:04d}",
-        "user_key": user_key,
-        "kind": "episode",
-        "readings": 4,
-    }
+def episode(index: int, user_key: str) -> FlaggedEpisode:
+    return FlaggedEpisode(
+        item_key=f"episode#{index:04d}", user_key=user_key, kind="episode", readings=4
+    )
 
 
 def test_save_get_and_flagged_per_user(store: AnalysisStore) -> None:
@@ -62,9 +59,10 @@ def test_save_get_and_flagged_per_user(store: AnalysisStore) -> None:
     assert store.get("missing") is None
     mine = store.flagged_for_user("P-aaaa")
     assert len(mine) == 3
-    assert mine[0]["anomalies"] == 5  # newest first
-    assert {item["kind"] for item in mine} == {"user", "episode"}
-    assert [item["anomalies"] for item in store.flagged_for_user("P-bbbb")] == [1]
+    assert isinstance(mine[0], FlaggedUser) and mine[0].anomalies == 5  # newest first
+    assert {item.kind for item in mine} == {"user", "episode"}
+    assert [item.readings for item in mine if isinstance(item, FlaggedEpisode)] == [4]
+    assert [getattr(item, "anomalies", None) for item in store.flagged_for_user("P-bbbb")] == [1]
     assert store.flagged_for_user("P-nobody") == []
 
 
@@ -72,9 +70,9 @@ def test_recent_is_newest_first_with_limit_and_since(store: AnalysisStore) -> No
     now = time.time()
     for n, age in enumerate((3 * 86400, 7200, 60)):
         store.save(summary(f"r{n}", now - age), [])
-    assert [s["dataset_id"] for s in store.recent(limit=10)] == ["r2", "r1", "r0"]
-    assert [s["dataset_id"] for s in store.recent(limit=2)] == ["r2", "r1"]
-    assert [s["dataset_id"] for s in store.recent(limit=10, since_epoch=now - 86400)] == [
+    assert [s.dataset_id for s in store.recent(limit=10)] == ["r2", "r1", "r0"]
+    assert [s.dataset_id for s in store.recent(limit=2)] == ["r2", "r1"]
+    assert [s.dataset_id for s in store.recent(limit=10, since_epoch=now - 86400)] == [
         "r2",
         "r1",
     ]
@@ -84,13 +82,14 @@ def test_saving_again_replaces_the_flagged_items(store: AnalysisStore) -> None:
     now = time.time()
     store.save(summary("d3", now), [flagged_user("P-cccc", 1), episode(0, "P-cccc")])
     store.save(summary("d3", now, worst_severity="low"), [flagged_user("P-cccc", 1)])
-    assert store.get("d3")["worst_severity"] == "low"  # type: ignore[index]
-    assert [item["kind"] for item in store.flagged_for_user("P-cccc")] == ["user"]
+    again = store.get("d3")
+    assert again is not None and again.worst_severity == "low"
+    assert [item.kind for item in store.flagged_for_user("P-cccc")] == ["user"]
 
 
 def test_summary_without_dataset_id_is_refused(store: AnalysisStore) -> None:
     with pytest.raises(ValueError, match="dataset_id"):
-        store.save({"rows": {}}, [])
+        store.save(AnalysisSummary(dataset_id=""), [])
 
 
 def test_dynamo_items_stay_small_whatever_the_summary(aws: dict[str, Any]) -> None:
@@ -102,12 +101,21 @@ def test_dynamo_items_stay_small_whatever_the_summary(aws: dict[str, Any]) -> No
         "big",
         time.time(),
         top_anomalies=[
-            {"user": f"P-{n:08x}", "kind": "hr_high", "value": n} for n in range(50_000)
+            {
+                "user_key": f"P-{n:08x}",
+                "metric": "heart_rate",
+                "kind": "hr_high",
+                "severity": "high",
+                "value": n,
+            }
+            for n in range(50_000)
         ],
         reject_reasons={f"reason_{n}": n for n in range(5000)},
         summary="word " * 400_000,
     )
-    flagged = [{**flagged_user(f"P-{n:08x}", n), "notes": ["x" * 200] * 200} for n in range(600)]
+    flagged: list[FlaggedItem] = [
+        flagged_user(f"P-{n:08x}", n, notes=["x" * 200] * 200) for n in range(600)
+    ]
     # WHEN it is saved
     store.save(huge, flagged)
     # THEN every item is far below 400 KB, still readable, and marked as trimmed
@@ -117,10 +125,10 @@ def test_dynamo_items_stay_small_whatever_the_summary(aws: dict[str, Any]) -> No
     sizes = [sum(len(k) + len(json.dumps(v)) for k, v in item.items()) for item in items]
     assert max(sizes) < 100 * 1024
     stored = store.get("big")
-    assert stored is not None and stored["_trimmed"] is True
-    assert stored["dataset_id"] == "big" and stored["rows"]["valid"] == 98
+    assert stored is not None and stored.trimmed is True
+    assert stored.dataset_id == "big" and stored.rows.valid == 98
     summary_item = next(item for item in items if item["sk"]["S"] == "SUMMARY")
     assert len(summary_item["doc"]["S"].encode()) <= SUMMARY_BUDGET
-    assert 0 < len(stored["top_anomalies"]) < 50_000
+    assert 0 < len(stored.top_anomalies) < 50_000
     ttl = {int(item["expires_at"]["N"]) for item in items}
-    assert len(ttl) == 1 and ttl.pop() == int(huge["created_epoch"] + 7 * 86400)
+    assert len(ttl) == 1 and ttl.pop() == int(huge.created_epoch + 7 * 86400)

@@ -14,6 +14,7 @@ import pytest
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime, build_local
 from healthpipe.config import load_settings
+from healthpipe.domain.documents import AnalysisSummary, HeadlineCounts
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
 from healthpipe.orchestration.local import Dispatcher
@@ -45,8 +46,10 @@ def rt(tmp_path: Path) -> Iterator[tuple[LocalRuntime, RecordingMailer]]:
     runtime.close()
 
 
-def summary(dataset_id: str, epoch: float, *, high: int, rows: int, **extra: Any) -> dict[str, Any]:
-    return {
+def summary(
+    dataset_id: str, epoch: float, *, high: int, rows: int, **extra: Any
+) -> AnalysisSummary:
+    doc = {
         "dataset_id": dataset_id,
         "created_at": datetime.fromtimestamp(epoch, UTC).isoformat(),
         "created_epoch": epoch,
@@ -62,6 +65,7 @@ def summary(dataset_id: str, epoch: float, *, high: int, rows: int, **extra: Any
         "worst_severity": "high" if high else "low",
         **extra,
     }
+    return AnalysisSummary.model_validate(doc)
 
 
 def digest_event(until: float | str | None = None, **detail: Any) -> Event:
@@ -147,7 +151,7 @@ def test_digest_is_reachable_through_the_local_event_routes(
 def test_digest_escapes_hostile_file_names(rt: tuple[LocalRuntime, RecordingMailer]) -> None:
     runtime, mailer = rt
     evil = summary("f" * 16, END - 60, high=1, rows=10)
-    evil["source_key"] = 'raw/<img src=x onerror=alert(1)>=HYPERLINK("x").csv'
+    evil.source_key = 'raw/<img src=x onerror=alert(1)>=HYPERLINK("x").csv'
     runtime.ports.analyses.save(evil, [])
     digest(digest_event(), runtime.ports)
     html = _body(mailer.sent[0][1], "html")
@@ -179,7 +183,7 @@ def test_index_lists_every_report_newest_first_and_escapes_titles(
 def test_dataset_without_valid_readings_is_not_assessable_in_the_digest() -> None:
     # GIVEN a window with a file whose rows were all rejected, and an ordinary one
     rejected = summary("d-rejected", 1_000.0, high=0, rows=10, worst_severity="none")
-    rejected["anomalies"] = {"total": 0, "by_severity": {}, "by_kind": {}}
+    rejected.anomalies = HeadlineCounts(total=0, by_severity={}, by_kind={})
     ordinary = summary("d-ok", 1_100.0, high=1, rows=100, worst_severity="high")
     # WHEN the digest model is built
     model = build_digest_model(Window(0.0, 2_000.0), [rejected, ordinary], [])

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from healthpipe.domain.brief import NOT_ASSESSABLE
+from healthpipe.domain.documents import AnalysisSummary
 from healthpipe.report import labels as lb
 from healthpipe.report.charts import Chart, trend_chart
 from healthpipe.report.model import DEFAULT_DISCLAIMER, SEVERITIES, SEVERITY_RANK, count, pct
@@ -37,32 +38,31 @@ class Window:
     def identity(self) -> str:
         return f"{int(self.start)}-{int(self.end)}"
 
-    def holds(self, summary: dict[str, Any]) -> bool:
-        return self.start <= float(summary.get("created_epoch") or 0) < self.end
+    def holds(self, summary: AnalysisSummary) -> bool:
+        return self.start <= summary.created_epoch < self.end
 
 
 def _when(epoch: float, fmt: str = "%Y-%m-%d %H:%M UTC") -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime(fmt)
 
 
-def window_totals(summaries: list[dict[str, Any]]) -> dict[str, int]:
+def window_totals(summaries: list[AnalysisSummary]) -> dict[str, int]:
     totals: Counter[str] = Counter()
     for s in summaries:
-        rows = s.get("rows") or {}
-        anomalies = s.get("anomalies") or {}
         totals["datasets"] += 1
-        for k in ("input", "valid", "rejected"):
-            totals[f"rows_{k}"] += int(rows.get(k) or 0)
-        totals["findings"] += int(anomalies.get("total") or 0)
+        totals["rows_input"] += s.rows.input
+        totals["rows_valid"] += s.rows.valid
+        totals["rows_rejected"] += s.rows.rejected
+        totals["findings"] += s.anomalies.total
         for sev in SEVERITIES:
-            totals[sev] += int((anomalies.get("by_severity") or {}).get(sev) or 0)
-        totals["episodes"] += int((s.get("episodes") or {}).get("total") or 0)
+            totals[sev] += s.anomalies.by_severity.get(sev, 0)
+        totals["episodes"] += s.episodes.total
     return {k: totals[k] for k in _TREND_LABELS}
 
 
-def worst_of(summaries: list[dict[str, Any]]) -> str:
+def worst_of(summaries: list[AnalysisSummary]) -> str:
     worst = max(
-        (str(s.get("worst_severity") or "none") for s in summaries),
+        (s.worst_severity or "none" for s in summaries),
         default="none",
         key=lambda w: SEVERITY_RANK.get(w, 0),
     )
@@ -82,12 +82,11 @@ _TREND_LABELS = {
 }
 
 
-def dataset_worst(summary: dict[str, Any]) -> str:
+def dataset_worst(summary: AnalysisSummary) -> str:
     """A dataset's worst severity; a file with no valid reading is not assessable, not 'none'."""
-    rows = summary.get("rows") or {}
-    if rows and not int(rows.get("valid") or 0):
+    if summary.rows.model_fields_set and not summary.rows.valid:
         return NOT_ASSESSABLE
-    return neutralise(summary.get("worst_severity") or "none", 10)
+    return neutralise(summary.worst_severity or "none", 10)
 
 
 def change(current: int, previous: int) -> str:
@@ -126,38 +125,35 @@ class DigestModel:
         return trend_chart(self.totals_now, self.totals_before)
 
 
-def _aggregate(summaries: list[dict[str, Any]], field: str, sub: str | None) -> Counter[str]:
+def _aggregate(counts: list[dict[str, int]]) -> Counter[str]:
     total: Counter[str] = Counter()
-    for s in summaries:
-        block = s.get(field) or {}
-        for k, n in (block.get(sub) or {} if sub else block).items():
-            total[str(k)] += int(n or 0)
+    for block in counts:
+        for k, n in block.items():
+            total[k] += n
     return total
 
 
 def build_digest_model(
-    window: Window, current: list[dict[str, Any]], previous: list[dict[str, Any]]
+    window: Window, current: list[AnalysisSummary], previous: list[AnalysisSummary]
 ) -> DigestModel:
     now, before = window_totals(current), window_totals(previous)
     worst = worst_of(current)
     datasets = [
         {
-            "created": _when(float(s.get("created_epoch") or 0)),
-            "name": neutralise(str(s.get("source_key", "")).rsplit("/", 1)[-1], 80),
-            "dataset_id": neutralise(s.get("dataset_id", ""), 40),
-            "href": f"{neutralise(s.get('dataset_id', ''), 40)}.html",
-            "rows": count((s.get("rows") or {}).get("input")),
-            "valid_pct": pct(
-                (s.get("rows") or {}).get("valid"), (s.get("rows") or {}).get("input")
-            ),
-            "findings": count((s.get("anomalies") or {}).get("total")),
-            "high": count(((s.get("anomalies") or {}).get("by_severity") or {}).get("high")),
+            "created": _when(s.created_epoch),
+            "name": neutralise(s.source_key.rsplit("/", 1)[-1], 80),
+            "dataset_id": neutralise(s.dataset_id, 40),
+            "href": f"{neutralise(s.dataset_id, 40)}.html",
+            "rows": count(s.rows.input),
+            "valid_pct": pct(s.rows.valid, s.rows.input),
+            "findings": count(s.anomalies.total),
+            "high": count(s.anomalies.by_severity.get("high")),
             "worst": dataset_worst(s),
         }
-        for s in sorted(current, key=lambda s: float(s.get("created_epoch") or 0), reverse=True)
+        for s in sorted(current, key=lambda s: s.created_epoch, reverse=True)
     ]
-    reasons = _aggregate(current, "reject_reasons", None)
-    kinds = _aggregate(current, "anomalies", "by_kind")
+    reasons = _aggregate([s.reject_reasons for s in current])
+    kinds = _aggregate([s.anomalies.by_kind for s in current])
     n = len(current)
     return DigestModel(
         name=window.name,

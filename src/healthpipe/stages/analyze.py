@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -17,8 +16,27 @@ from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.brief import (
     assessment_fields,
     build_brief,
-    headline_by_kind,
-    headline_by_severity,
+)
+from healthpipe.domain.documents import (
+    Analysis,
+    AnalysisKeys,
+    AnalysisSummary,
+    AnalystProvenance,
+    Assessment,
+    DataQuality,
+    Episode,
+    EpisodeCounts,
+    Finding,
+    FlaggedEpisode,
+    FlaggedItem,
+    FlaggedUser,
+    Grounding,
+    HeadlineCounts,
+    JsonObject,
+    Manifest,
+    Participant,
+    StoredFinding,
+    SummaryRows,
 )
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
 from healthpipe.events import Event, make_detail, utc_now
@@ -79,15 +97,15 @@ def _analyze(
     progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
-    manifest = json.loads(ports.store.get_bytes(str(detail["manifest_key"])))
+    manifest = ports.store.get_document(str(detail["manifest_key"]), Manifest)
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:
         workdir = Path(tmp)
         with timed(timings, "fetch_ms"):
             local = ports.store.materialize(str(detail["processed_key"]), workdir)
             # conflicting readings (rejected) are scored too, flagged `conflicting`
-            rejected_key = manifest.get("outputs", {}).get("rejected_csv")
-            conflicting = manifest.get("counts", {}).get("by_reason", {}).get(CONFLICTING)
+            rejected_key = manifest.outputs.rejected_csv
+            conflicting = manifest.counts.by_reason.get(CONFLICTING)
             rejected = (
                 ports.store.materialize(str(rejected_key), workdir).path
                 if rejected_key and conflicting
@@ -108,44 +126,44 @@ def _analyze(
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
-    quality = {
-        "rows_input": manifest["counts"]["input"],
-        "rows_valid": manifest["counts"]["valid"],
-        "rows_rejected": manifest["counts"]["rejected"],
-        "reasons": manifest["counts"]["by_reason"],
-        "rules_profile": manifest.get("rules_profile"),
-        "rejected_key": manifest["outputs"].get("rejected_csv"),
-    }
-    brief = build_brief(facts, quality)
+    quality = DataQuality(
+        rows_input=manifest.counts.input,
+        rows_valid=manifest.counts.valid,
+        rows_rejected=manifest.counts.rejected,
+        reasons=manifest.counts.by_reason,
+        rules_profile=manifest.rules_profile,
+        rejected_key=manifest.outputs.rejected_csv,
+    )
+    brief = build_brief(facts, quality.as_json())
     with timed(timings, "analyst_ms"):
         report = ports.analyst.analyze(brief)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
-    worst = worst_severity(facts["anomalies"]["by_severity"])
-    analysis = {
-        "schema_version": c.SCHEMA_VERSION,
-        "dataset_id": dataset_id,
-        "correlation_id": correlation_id,
-        "created_at": utc_now().isoformat(timespec="seconds"),
-        "source": manifest["source"],
-        "data_quality": quality,
-        "worst_severity": worst,
-        **facts,
-        "analyst": report.provenance(),
-        "usage": report.usage.model_dump(),
-        "grounding": report.grounding,
-        "disclaimer": report.disclaimer,
-        **report.result.model_dump(),
-        **assessment_fields(facts),
-        "keys": {
-            "manifest": detail["manifest_key"],
-            "analysis": analysis_key(dataset_id),
-            "anomalies": anomalies_key(dataset_id),
-        },
-        "timings": timings,
-    }
-    ports.store.put_bytes(
-        analysis_key(dataset_id), json.dumps(analysis, indent=1, default=str).encode()
+    assessed = assessment_fields(facts)
+    analysis = Analysis(
+        dataset_id=dataset_id,
+        correlation_id=correlation_id,
+        created_at=utc_now().isoformat(timespec="seconds"),
+        source=manifest.source,
+        data_quality=quality,
+        worst_severity=worst_severity(facts["anomalies"]["by_severity"]),
+        **facts,  # dataops' plain facts, typed here at the stage boundary
+        analyst=AnalystProvenance.model_validate(report.provenance()),
+        usage=report.usage,
+        grounding=Grounding.model_validate(report.grounding),
+        disclaimer=report.disclaimer,
+        insights=report.result.insights,
+        recommendations=report.result.recommendations,
+        summary=report.result.summary,
+        risk_level=assessed.get("risk_level", report.result.risk_level),
+        assessment=Assessment.model_validate(assessed["assessment"]),
+        keys=AnalysisKeys(
+            manifest=str(detail["manifest_key"]),
+            analysis=analysis_key(dataset_id),
+            anomalies=anomalies_key(dataset_id),
+        ),
+        timings=timings,
     )
+    ports.store.put_document(analysis_key(dataset_id), analysis, indent=1)
     secret = ports.analyze_settings.pseudonym_secret
     ports.analyses.save(_summary(analysis, secret), _flagged(analysis, secret))
     _record_metrics(ports, analysis)
@@ -154,8 +172,8 @@ def _analyze(
         "analyzed",
         dataset_id=dataset_id,
         correlation_id=correlation_id,
-        anomalies=facts["anomalies"]["total"],
-        episodes=facts["episodes"]["total"],
+        anomalies=analysis.anomalies.total,
+        episodes=analysis.episodes.total,
         analyst=report.provider,
         fallback=report.fallback_reason,
         duration_ms=timings["total_ms"],
@@ -166,86 +184,89 @@ def _analyze(
         status="success",
         analysis_key=analysis_key(dataset_id),
         manifest_key=detail["manifest_key"],
-        worst_severity=worst,
-        anomalies=facts["anomalies"]["total"],
-        episodes=facts["episodes"]["total"],
-        risk_level=analysis["risk_level"],
+        worst_severity=analysis.worst_severity,
+        anomalies=analysis.anomalies.total,
+        episodes=analysis.episodes.total,
+        risk_level=analysis.risk_level,
     )
     return StageResult(
         "done",
         [Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, event_detail)],
         {
             "dataset_id": dataset_id,
-            "anomalies": facts["anomalies"]["total"],
+            "anomalies": analysis.anomalies.total,
             "analysis_key": analysis_key(dataset_id),
-            "assessment": analysis["assessment"]["status"],
+            "assessment": analysis.assessment.status if analysis.assessment else None,
         },
     )
 
 
-def _without_raw_id(item: dict[str, Any], secret: str) -> dict[str, Any]:
-    """The item keyed by the participant's pseudonym (`user_key`) instead of the raw id."""
-    kept = {k: v for k, v in item.items() if k != "user_id"}
-    return {"user_key": pseudonym(str(item["user_id"]), secret), **kept}
-
-
-def _summary(analysis: dict[str, Any], secret: str) -> dict[str, Any]:
+def _summary(analysis: Analysis, secret: str) -> AnalysisSummary:
     """A bounded summary for the analysis store (full detail stays in the object store).
     Participants appear by pseudonym only."""
-    return {
-        "dataset_id": analysis["dataset_id"],
-        "created_at": analysis["created_at"],
-        "created_epoch": time.time(),
-        "source_key": analysis["source"]["key"],
-        "rows": {k: analysis["data_quality"][f"rows_{k}"] for k in ("input", "valid", "rejected")},
-        "reject_reasons": dict(list(analysis["data_quality"]["reasons"].items())[:10]),
-        "readings": analysis["readings"],
-        "users": analysis["users"]["total"],
-        "users_flagged": analysis["users"]["flagged"],
-        # as the report counts them: no baseline finding on a clinical reading counted again
-        "anomalies": _headline_counts(analysis),
-        "top_anomalies": [
-            _without_raw_id(a, secret) for a in analysis["anomalies"]["top"][:STORE_TOP_ANOMALIES]
+    quality = analysis.data_quality
+    # as the report counts them: no baseline finding on a clinical reading counted again
+    by_severity = analysis.headline_by_severity()
+    return AnalysisSummary(
+        dataset_id=analysis.dataset_id,
+        created_at=analysis.created_at,
+        created_epoch=time.time(),
+        source_key=analysis.source.key,
+        rows=SummaryRows(
+            input=quality.rows_input, valid=quality.rows_valid, rejected=quality.rows_rejected
+        ),
+        reject_reasons=dict(list(quality.reasons.items())[:10]),
+        readings=analysis.readings,
+        users=analysis.users.total,
+        users_flagged=analysis.users.flagged,
+        anomalies=HeadlineCounts(
+            total=sum(by_severity.values()),
+            by_severity=by_severity,
+            by_kind=analysis.headline_by_kind(),
+        ),
+        top_anomalies=[
+            StoredFinding.model_validate(_without_raw_id(finding, secret))
+            for finding in analysis.anomalies.top[:STORE_TOP_ANOMALIES]
         ],
-        "episodes": {k: analysis["episodes"][k] for k in ("total", "by_kind")},
-        "worst_severity": analysis["worst_severity"],
-        "risk_level": analysis["risk_level"],
-        "summary": analysis["summary"],
-        "analyst": analysis["analyst"],
-        "usage": analysis["usage"],
-        "keys": analysis["keys"],
-    }
+        episodes=EpisodeCounts(total=analysis.episodes.total, by_kind=analysis.episodes.by_kind),
+        worst_severity=analysis.worst_severity,
+        risk_level=analysis.risk_level,
+        summary=analysis.summary,
+        analyst=analysis.analyst,
+        usage=analysis.usage,
+        keys=analysis.keys,
+    )
 
 
-def _headline_counts(analysis: dict[str, Any]) -> dict[str, Any]:
-    by_severity = headline_by_severity(analysis)
-    return {
-        "total": sum(by_severity.values()),
-        "by_severity": by_severity,
-        "by_kind": headline_by_kind(analysis),
-    }
+def _without_raw_id(document: Finding | Participant | Episode, secret: str) -> JsonObject:
+    """The item keyed by the participant's pseudonym (`user_key`) instead of the raw id."""
+    kept = {k: v for k, v in document.as_json().items() if k != "user_id"}
+    return {"user_key": pseudonym(str(document.user_id), secret), **kept}
 
 
-def _flagged(analysis: dict[str, Any], secret: str) -> list[dict[str, Any]]:
+def _flagged(analysis: Analysis, secret: str) -> list[FlaggedItem]:
     """One item per flagged user and per episode, keyed by a pseudonym of the user; the raw
     participant id is not stored."""
-    items: list[dict[str, Any]] = []
-    for user in analysis["users"]["top"]:
-        if user["anomalies"]:
+    items: list[FlaggedItem] = []
+    for user in analysis.users.top:
+        if user.anomalies:
             item = _without_raw_id(user, secret)
-            items.append({"item_key": f"user#{item['user_key']}", "kind": "user", **item})
-    for index, episode in enumerate(analysis["episodes"]["list"]):
+            key = f"user#{item['user_key']}"
+            items.append(FlaggedUser.model_validate({"item_key": key, "kind": "user", **item}))
+    for index, episode in enumerate(analysis.episodes.items):
         item = _without_raw_id(episode, secret)
-        items.append({"item_key": f"episode#{index:04d}", "kind": "episode", **item})
+        # the episode's own `kind` (its finding kind) takes the place of "episode"
+        doc = {"item_key": f"episode#{index:04d}", "kind": "episode", **item}
+        items.append(FlaggedEpisode.model_validate(doc))
     return items[:STORE_FLAGGED_LIMIT]
 
 
-def _record_metrics(ports: Ports, analysis: dict[str, Any]) -> None:
+def _record_metrics(ports: Ports, analysis: Analysis) -> None:
     m = ports.metrics
-    m.add("AnomaliesDetected", analysis["anomalies"]["total"], stage=STAGE)
-    m.add("EpisodesDetected", analysis["episodes"]["total"], stage=STAGE)
-    m.add("LLMInputTokens", analysis["usage"]["input_tokens"], stage=STAGE)
-    m.add("LLMOutputTokens", analysis["usage"]["output_tokens"], stage=STAGE)
-    m.add("LLMCostUSD", analysis["usage"]["cost_usd"], stage=STAGE, unit="None")
-    m.add("AnalystFallbacks", 1 if analysis["analyst"]["fallback_reason"] else 0, stage=STAGE)
-    m.add("StageDurationMs", analysis["timings"]["total_ms"], stage=STAGE, unit="Milliseconds")
+    m.add("AnomaliesDetected", analysis.anomalies.total, stage=STAGE)
+    m.add("EpisodesDetected", analysis.episodes.total, stage=STAGE)
+    m.add("LLMInputTokens", analysis.usage.input_tokens, stage=STAGE)
+    m.add("LLMOutputTokens", analysis.usage.output_tokens, stage=STAGE)
+    m.add("LLMCostUSD", analysis.usage.cost_usd, stage=STAGE, unit="None")
+    m.add("AnalystFallbacks", 1 if analysis.analyst.fallback_reason else 0, stage=STAGE)
+    m.add("StageDurationMs", analysis.timings["total_ms"], stage=STAGE, unit="Milliseconds")

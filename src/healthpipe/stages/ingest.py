@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import time
@@ -14,6 +13,14 @@ from healthpipe import progress
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
+from healthpipe.domain.documents import (
+    FileError,
+    Manifest,
+    Outputs,
+    RowCounts,
+    Source,
+    TimeRange,
+)
 from healthpipe.domain.identity import (
     DatasetKeys,
     correlation_id_for,
@@ -93,21 +100,20 @@ def _process(
 ) -> StageResult:
     keys = DatasetKeys(dataset_id, file_stem(obj.key), utc_now().strftime("%Y-%m-%d"))
     profile = load_profile(ports.ingest_settings.rules)
-    source = {
-        "bucket": bucket or ports.store.bucket,
-        "key": obj.key,
-        "version_id": obj.version_id,
-        "sha256": obj.sha256,
-        "size": obj.size,
-    }
-    manifest: dict[str, Any] = {
-        "schema_version": c.SCHEMA_VERSION,
-        "dataset_id": dataset_id,
-        "correlation_id": correlation_id,
-        "source": source,
-        "rules_profile": profile.name,
-        "ingested_at": utc_now().isoformat(timespec="seconds"),
-    }
+    source = Source(
+        bucket=bucket or ports.store.bucket,
+        key=obj.key,
+        version_id=obj.version_id,
+        sha256=obj.sha256,
+        size=obj.size,
+    )
+    manifest = Manifest(
+        dataset_id=dataset_id,
+        correlation_id=correlation_id,
+        source=source,
+        rules_profile=profile.name,
+        ingested_at=utc_now().isoformat(timespec="seconds"),
+    )
     out = SplitPaths(
         workdir / "processed.csv", workdir / "processed.parquet", workdir / "rejected.csv"
     )
@@ -137,21 +143,19 @@ def _process(
         if validation.rows_rejected:
             store.put_file(keys.rejected_csv, out.rejected_csv, "text/csv", consume=True)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
-    outputs = {
-        "processed_csv": keys.processed_csv,
-        "processed_parquet": keys.processed_parquet,
-        "rejected_csv": keys.rejected_csv if validation.rows_rejected else None,
-    }
-    manifest |= {
-        "status": "processed",
-        "counts": _counts(validation),
-        "outputs": outputs,
-        "columns": validation.columns,
-        "users": validation.users,
-        "time_range": {"start": validation.first_event, "end": validation.last_event},
-        "timings": timings,
-    }
-    ports.store.put_bytes(keys.manifest, json.dumps(manifest, indent=2).encode())
+    outputs = Outputs(
+        processed_csv=keys.processed_csv,
+        processed_parquet=keys.processed_parquet,
+        rejected_csv=keys.rejected_csv if validation.rows_rejected else None,
+    )
+    manifest.status = "processed"
+    manifest.counts = _counts(validation)
+    manifest.outputs = outputs
+    manifest.columns = validation.columns
+    manifest.users = validation.users
+    manifest.time_range = TimeRange(start=validation.first_event, end=validation.last_event)
+    manifest.timings = timings
+    ports.store.put_document(keys.manifest, manifest, indent=2)
     _record_metrics(ports, validation)
     ports.metrics.add("StageDurationMs", timings["total_ms"], stage=STAGE, unit="Milliseconds")
     log_event(
@@ -171,7 +175,7 @@ def _process(
         manifest_key=keys.manifest,
         processed_key=keys.processed_parquet,
         processed_csv_key=keys.processed_csv,
-        rejected_key=outputs["rejected_csv"],
+        rejected_key=outputs.rejected_csv,
         rows=_rows(validation),
     )
     return StageResult(
@@ -190,8 +194,10 @@ def _rows(v: ValidationResult) -> dict[str, int]:
     return {"input": v.rows_input, "valid": v.rows_valid, "rejected": v.rows_rejected}
 
 
-def _counts(v: ValidationResult) -> dict[str, Any]:
-    return {**_rows(v), "by_reason": v.reasons}
+def _counts(v: ValidationResult) -> RowCounts:
+    return RowCounts(
+        input=v.rows_input, valid=v.rows_valid, rejected=v.rows_rejected, by_reason=v.reasons
+    )
 
 
 def _record_metrics(ports: Ports, v: ValidationResult) -> None:
@@ -210,39 +216,37 @@ def _record_metrics(ports: Ports, v: ValidationResult) -> None:
 
 def _reject_file(
     exc: InputError,
-    manifest: dict[str, Any],
+    manifest: Manifest,
     ports: Ports,
     timings: dict[str, int],
     started: float,
 ) -> StageResult:
     """The file cannot be used: it stays in raw/, a rejected manifest says why."""
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
-    dataset_id = manifest["dataset_id"]
-    manifest |= {
-        "status": "rejected",
-        "error": {"code": exc.code, "reason": exc.reason},
-        "counts": {"input": 0, "valid": 0, "rejected": 0, "by_reason": {}},
-        "outputs": {},
-        "timings": timings,
-    }
+    dataset_id = manifest.dataset_id
+    manifest.status = "rejected"
+    manifest.error = FileError(code=exc.code, reason=exc.reason)
+    manifest.counts = RowCounts(input=0, valid=0, rejected=0, by_reason={})
+    manifest.outputs = Outputs()
+    manifest.timings = timings
     key = manifest_key(dataset_id)
-    ports.store.put_bytes(key, json.dumps(manifest, indent=2).encode())
+    ports.store.put_document(key, manifest, indent=2)
     ports.metrics.add("FilesRejected", 1, stage=STAGE)
     log_event(
         logger,
         "file rejected",
         dataset_id=dataset_id,
         code=exc.code,
-        correlation_id=manifest["correlation_id"],
+        correlation_id=manifest.correlation_id,
     )
     detail = make_detail(
-        correlation_id=manifest["correlation_id"],
+        correlation_id=manifest.correlation_id,
         dataset_id=dataset_id,
         status="rejected",
         manifest_key=key,
         error=exc.reason,
         error_code=exc.code,
-        source_key=manifest["source"]["key"],
+        source_key=manifest.source.key,
     )
     return StageResult(
         "rejected",

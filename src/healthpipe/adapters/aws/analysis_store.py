@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from healthpipe.adapters.aws.clients import translate
 from healthpipe.adapters.aws.item_budget import fit
+from healthpipe.domain.documents import JsonObject
 from healthpipe.errors import ConfigError, TransientError
 from healthpipe.ports import AnalysisStore
 
@@ -36,7 +37,7 @@ BATCH_ATTEMPTS = 5
 SUMMARY_SK = "SUMMARY"
 
 
-def compact(doc: dict[str, Any]) -> str:
+def compact(doc: JsonObject) -> str:
     return json.dumps(doc, default=str, separators=(",", ":"))
 
 
@@ -44,7 +45,7 @@ def dataset_pk(dataset_id: str) -> str:
     return f"DATASET#{dataset_id}"
 
 
-def flagged_sk(item: dict[str, Any]) -> str:
+def flagged_sk(item: JsonObject) -> str:
     """USER#<pseudonym> for a flagged user, EPISODE#<nnnn> for an episode."""
     if item.get("kind") == "user":
         return f"USER#{item['user_key']}"
@@ -72,8 +73,9 @@ class DynamoAnalysisStore(AnalysisStore):
         return self.table
 
     # -- writing ---------------------------------------------------------------------------
-    def _save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
-        epoch = float(summary.get("created_epoch") or time.time())
+    def _save(self, summary: JsonObject, flagged: list[JsonObject]) -> None:
+        created = summary.get("created_epoch")
+        epoch = float(created) if isinstance(created, int | float) and created else time.time()
         stamp = datetime.fromtimestamp(epoch, UTC)
         created_at = stamp.isoformat(timespec="microseconds")
         expires = str(int(epoch + self.ttl_days * 86400))
@@ -143,7 +145,7 @@ class DynamoAnalysisStore(AnalysisStore):
             raise translate(exc, "analysis store query") from exc
         return items
 
-    def _get(self, dataset_id: str) -> dict[str, Any] | None:
+    def _get(self, dataset_id: str) -> JsonObject | None:
         try:
             response = self.client.get_item(
                 TableName=self._table(),
@@ -154,7 +156,7 @@ class DynamoAnalysisStore(AnalysisStore):
         item = response.get("Item")
         return json.loads(item["doc"]["S"]) if item else None
 
-    def _recent(self, limit: int, since_epoch: float | None) -> list[dict[str, Any]]:
+    def _recent(self, limit: int, since_epoch: float | None) -> list[JsonObject]:
         """Newest first, one GSI query per day back to `since_epoch` (or the TTL horizon)."""
         now = datetime.now(UTC)
         oldest = (
@@ -163,7 +165,7 @@ class DynamoAnalysisStore(AnalysisStore):
             else now - timedelta(days=self.ttl_days)
         )
         since_at = oldest.isoformat(timespec="microseconds")
-        found: list[tuple[str, dict[str, Any]]] = []
+        found: list[tuple[str, JsonObject]] = []
         day = now.date()
         while day >= oldest.date() and len(found) < limit:
             items = self._query(
@@ -181,7 +183,7 @@ class DynamoAnalysisStore(AnalysisStore):
         found.sort(key=lambda pair: pair[0], reverse=True)
         return [doc for _, doc in found[:limit]]
 
-    def _flagged_for_user(self, user_key: str) -> list[dict[str, Any]]:
+    def _flagged_for_user(self, user_key: str) -> list[JsonObject]:
         items = self._query(
             IndexName="by_user",
             KeyConditionExpression="user_key = :u",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from healthpipe.adapters.local.sqlite import Database
+from healthpipe.domain.documents import JsonObject
 from healthpipe.ports import AnalysisStore
 
 
@@ -14,8 +14,9 @@ class SqliteAnalysisStore(AnalysisStore):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _save(self, summary: dict[str, Any], flagged: list[dict[str, Any]]) -> None:
-        now = float(summary.get("created_epoch") or time.time())
+    def _save(self, summary: JsonObject, flagged: list[JsonObject]) -> None:
+        epoch = summary.get("created_epoch")
+        now = float(epoch) if isinstance(epoch, int | float) and epoch else time.time()
         dataset_id = summary["dataset_id"]
         with self.db.transaction() as conn:
             conn.execute(
@@ -40,18 +41,18 @@ class SqliteAnalysisStore(AnalysisStore):
                 ],
             )
 
-    def _get(self, dataset_id: str) -> dict[str, Any] | None:
+    def _get(self, dataset_id: str) -> JsonObject | None:
         rows = self.db.query("SELECT summary FROM analyses WHERE dataset_id = ?", (dataset_id,))
         return json.loads(rows[0]["summary"]) if rows else None
 
-    def _recent(self, limit: int, since_epoch: float | None) -> list[dict[str, Any]]:
+    def _recent(self, limit: int, since_epoch: float | None) -> list[JsonObject]:
         rows = self.db.query(
             "SELECT summary FROM analyses WHERE created_at >= ? ORDER BY created_at DESC LIMIT ?",
             (since_epoch or 0.0, limit),
         )
         return [json.loads(r["summary"]) for r in rows]
 
-    def _flagged_for_user(self, user_key: str) -> list[dict[str, Any]]:
+    def _flagged_for_user(self, user_key: str) -> list[JsonObject]:
         rows = self.db.query(
             "SELECT item FROM flagged WHERE user_key = ? ORDER BY created_at DESC", (user_key,)
         )

@@ -252,3 +252,16 @@ class Analysis(Document):
     assessment: Assessment | None = None
     keys: AnalysisKeys
     timings: Counts = Field(default_factory=dict)
+
+    def headline_by_severity(self) -> Counts:
+        """Findings by severity, a baseline finding on a reading with a clinical finding not
+        counted again (older analyses without `headline`: every finding)."""
+        if self.headline is not None and "by_severity" in self.headline.model_fields_set:
+            return dict(self.headline.by_severity)
+        return dict(self.anomalies.by_severity)
+
+    def headline_by_kind(self) -> Counts:
+        """Findings by kind, counted as `headline_by_severity` counts them."""
+        if self.headline is not None and "by_kind" in self.headline.model_fields_set:
+            return dict(self.headline.by_kind)
+        return dict(self.anomalies.by_kind)

@@ -26,6 +26,11 @@ class Document(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
+    def model_post_init(self, context: Any, /) -> None:
+        # a document always says which version it is, even when built with the default
+        if "schema_version" in type(self).model_fields:
+            self.__pydantic_fields_set__.add("schema_version")
+
     def as_json(self) -> JsonObject:
         """The JSON object: set fields in declared order, then unknown keys."""
         dumped: JsonObject = self.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -40,4 +45,5 @@ class Complete(Document):
     """A document whose every field is always written, defaults included."""
 
     def model_post_init(self, context: Any, /) -> None:
+        super().model_post_init(context)
         self.__pydantic_fields_set__.update(type(self).model_fields)

@@ -9,6 +9,7 @@ every field here has a default.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 from pydantic import Field
@@ -132,7 +133,7 @@ class FlaggedEpisode(Document):
 FlaggedItem = FlaggedUser | FlaggedEpisode
 
 
-def flagged_item(doc: dict[str, object]) -> FlaggedItem:
+def flagged_item(doc: Mapping[str, object]) -> FlaggedItem:
     """A stored flagged item as its model: `item_key` `user#…` is a participant."""
     if str(doc.get("item_key", "")).startswith("user#"):
         return FlaggedUser.model_validate(doc)
