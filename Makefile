@@ -53,6 +53,7 @@ lint: setup
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python scripts/layers_doc.py --check
+	$(BIN)/python scripts/count_untyped.py --check
 
 typecheck: setup
 	$(BIN)/mypy
