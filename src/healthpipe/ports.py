@@ -133,12 +133,16 @@ ClaimOutcome = Literal["acquired", "in_progress", "completed"]
 
 @dataclass(frozen=True)
 class LedgerRecord:
+    """One idempotency record. Times are epoch seconds: `updated_at` is the `now` of the
+    claim that wrote it, `lease_expires_at` that `now` plus the ledger's lease."""
+
     key: str
     status: Literal["in_progress", "completed"]
     owner: str
     lease_expires_at: float
     result: dict[str, Any] = field(default_factory=dict)
     attempts: int = 1
+    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -161,6 +165,21 @@ class Ledger(ABC):
 
     A claim succeeds when no record exists, or the existing in-progress record's lease has
     expired (a crashed worker), or its owner is provably dead. Completed records are final.
+    Stages do not call these methods by hand: `stages.base.run_once` runs the whole
+    lifecycle (claim, then complete or release; replay a completed result).
+
+    The decisions live here; an adapter fills in the primitives below, and must guarantee:
+    - each write primitive is one atomic conditional write on one record (SQLite: one
+      statement in a transaction; DynamoDB: a condition expression), so that two workers
+      racing on one key can never both see True;
+    - `_get` reads the latest committed write (DynamoDB: `ConsistentRead`);
+    - records keep `result` as JSON (values that are not JSON are written with `str`);
+    - failures of the store are raised as `TransientError` (worth a retry) or
+      `PermanentError` (a missing table, access denied), never swallowed.
+
+    Parameters common to the constructor: `lease_seconds`, how long a claim holds before
+    another worker may take it over (longer than the longest stage run); `owner`, who we
+    are (default `host:pid:nonce`, see `default_owner`).
     """
 
     def __init__(self, lease_seconds: float = 900.0, owner: str | None = None) -> None:
@@ -168,8 +187,17 @@ class Ledger(ABC):
         self.owner = owner or default_owner()
 
     def claim(self, key: str, *, now: float | None = None) -> Claim:
+        """Try to take `key` for this owner at `now` (epoch seconds; default the clock).
+
+        Returns a `Claim`: `acquired` with our in-progress record (a first claim, or a
+        takeover of an expired lease or a dead owner's claim, `attempts` counting up);
+        `completed` with the stored record and its `result`; `in_progress` with the record
+        of the live owner. Raises `TransientError` / `PermanentError` from the store.
+        """
         now = time.time() if now is None else now
-        record = LedgerRecord(key, "in_progress", self.owner, now + self.lease_seconds)
+        record = LedgerRecord(
+            key, "in_progress", self.owner, now + self.lease_seconds, updated_at=now
+        )
         if self._insert_if_absent(record):
             return Claim("acquired", record)
         existing = self._get(key)
@@ -187,6 +215,7 @@ class Ledger(ABC):
                 self.owner,
                 now + self.lease_seconds,
                 attempts=existing.attempts + 1,
+                updated_at=now,
             )
             if self._replace_if_owner(taken, expected_owner=existing.owner):
                 return Claim("acquired", taken)
@@ -198,34 +227,50 @@ class Ledger(ABC):
         return Claim("in_progress", existing)
 
     def complete(self, key: str, result: dict[str, Any]) -> None:
-        """Mark our claim completed with its result (raises if we no longer own it)."""
+        """Mark our claim on `key` completed, storing `result` (final: every later claim
+        returns it). Raises `PermanentError` when we no longer own the claim (it expired
+        and another worker took it over)."""
         self._complete(key, self.owner, result)
 
     def release(self, key: str) -> None:
-        """Give up our claim after a failure so that a retry can claim at once."""
+        """Give up our in-progress claim on `key` after a failure, so that a retry can claim
+        at once. Does nothing when the record is another owner's, completed, or gone."""
         self._delete_if_owner(key, self.owner)
 
     def get(self, key: str) -> LedgerRecord | None:
+        """The record of `key`, or None."""
         return self._get(key)
 
     def _owner_is_dead(self, owner: str) -> bool:
-        """Only the local runtime can tell; elsewhere the lease expiry decides."""
+        """True only when `owner` is provably gone (then its claim is taken over before its
+        lease ends). Only the local runtime can tell; elsewhere the lease expiry decides."""
         return False
 
     @abstractmethod
-    def _insert_if_absent(self, record: LedgerRecord) -> bool: ...
+    def _insert_if_absent(self, record: LedgerRecord) -> bool:
+        """Write `record` if no record of `record.key` exists (its `updated_at` is the
+        time of the write). Returns True if written, False if one existed."""
 
     @abstractmethod
-    def _replace_if_owner(self, record: LedgerRecord, expected_owner: str) -> bool: ...
+    def _replace_if_owner(self, record: LedgerRecord, expected_owner: str) -> bool:
+        """Take over an in-progress record: set `record`'s owner, lease, attempts and
+        `updated_at` if the stored record is still in progress and owned by
+        `expected_owner` (an adapter that can also check the stored lease against
+        `record.updated_at`, the claim's `now`, does). Returns True if replaced."""
 
     @abstractmethod
-    def _get(self, key: str) -> LedgerRecord | None: ...
+    def _get(self, key: str) -> LedgerRecord | None:
+        """The stored record of `key` (a consistent read), or None."""
 
     @abstractmethod
-    def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None: ...
+    def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None:
+        """Set the record completed with `result` if it is owned by `owner`; raise
+        `PermanentError` otherwise (the claim was lost). `updated_at` is the adapter's
+        clock: a bookkeeping stamp that no decision reads."""
 
     @abstractmethod
-    def _delete_if_owner(self, key: str, owner: str) -> None: ...
+    def _delete_if_owner(self, key: str, owner: str) -> None:
+        """Delete the record if it is in progress and owned by `owner`; else nothing."""
 
 
 # --------------------------------------------------------------------------- event bus

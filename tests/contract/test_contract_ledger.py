@@ -1,8 +1,12 @@
-"""Ledger contract: DynamoDB (moto, over HTTP) and SQLite claim, complete, release, expire alike."""
+"""Ledger contract: DynamoDB (moto, over HTTP) and SQLite claim, complete, release, expire alike,
+and the claim lifecycle (`stages.base.run_claimed` / `run_once`) behaves alike on both."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import moto_env
@@ -11,8 +15,12 @@ import pytest
 from healthpipe.adapters.aws.ledger import DynamoLedger
 from healthpipe.adapters.local.ledger import SqliteLedger
 from healthpipe.adapters.local.sqlite import Database
-from healthpipe.errors import PermanentError
-from healthpipe.ports import Ledger
+from healthpipe.bootstrap import build_local
+from healthpipe.config import load_settings
+from healthpipe.errors import PermanentError, TransientError
+from healthpipe.events import Event
+from healthpipe.ports import Ledger, MetricPoint, Metrics
+from healthpipe.stages.base import ClaimHeldError, StageResult, run_claimed, run_once
 
 LEASE = 60.0
 NOW = 1_800_000_000.0
@@ -90,3 +98,156 @@ def test_dynamo_items_carry_ttl_and_status(aws: dict[str, Any]) -> None:
     item = aws["dynamodb"].get_item(TableName=table, Key={"pk": {"S": "ingest:ttl"}})["Item"]
     assert item["status"]["S"] == "in_progress"
     assert int(item["expires_at"]["N"]) == int(NOW + LEASE + 2 * 86400)
+
+
+def test_a_claim_records_its_now(make_ledger: MakeLedger) -> None:
+    # GIVEN an explicit `now` THEN the record says when it was claimed and taken over
+    a, b = make_ledger("worker-a"), make_ledger("worker-b")
+    a.claim("ingest:when", now=NOW)
+    first = b.get("ingest:when")
+    assert first is not None and first.updated_at == NOW
+    assert first.lease_expires_at == NOW + LEASE
+    b.claim("ingest:when", now=NOW + LEASE + 5)
+    taken = a.get("ingest:when")
+    assert taken is not None and taken.updated_at == NOW + LEASE + 5
+
+
+# --------------------------------------------------------------------------- claim lifecycle
+class RecordingMetrics(Metrics):
+    def __init__(self) -> None:
+        super().__init__()
+        self.points: list[MetricPoint] = []
+
+    def _write(self, points: list[MetricPoint]) -> None:
+        self.points.extend(points)
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """What another worker did to the key first, when we run, and what must follow."""
+
+    before: Callable[[Ledger], object]
+    at: float
+    fails: bool
+    outcome: str | None  # the StageResult outcome; None: the run raises
+    runs: bool
+    stored_status: str | None
+    stored_owner: str | None
+    attempts: int = 1
+
+
+def _nothing(ledger: Ledger) -> None:
+    return None
+
+
+def _completed_by_a(ledger: Ledger) -> None:
+    ledger.claim("stage:k", now=NOW)
+    ledger.complete("stage:k", {"n": 7, "event": {"dataset_id": "d7"}})
+
+
+def _claimed_by_a(ledger: Ledger) -> object:
+    return ledger.claim("stage:k", now=NOW)
+
+
+LIFECYCLE = {
+    "acquired: work runs and the claim completes with its result": Lifecycle(
+        _nothing, NOW, False, "done", True, "completed", "worker-b"
+    ),
+    "completed: the stored result is replayed, work not run": Lifecycle(
+        _completed_by_a, NOW + 10 * LEASE, False, "skipped", False, "completed", "worker-a"
+    ),
+    "another owner's live claim: in progress, work not run": Lifecycle(
+        _claimed_by_a, NOW + LEASE - 1, False, "in_progress", False, "in_progress", "worker-a"
+    ),
+    "an expired lease is taken over: work runs, second attempt": Lifecycle(
+        _claimed_by_a, NOW + LEASE + 1, False, "done", True, "completed", "worker-b", 2
+    ),
+    "a failure releases the claim and re-raises": Lifecycle(
+        _nothing, NOW, True, None, True, None, None
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LIFECYCLE.values(), ids=list(LIFECYCLE))
+def test_the_claim_lifecycle(make_ledger: MakeLedger, tmp_path: Path, case: Lifecycle) -> None:
+    # GIVEN what worker a did first, and worker b's ports on the same store
+    a, b = make_ledger("worker-a"), make_ledger("worker-b")
+    case.before(a)
+    runtime = build_local(load_settings({"workspace": tmp_path / "ws"}))
+    metrics = RecordingMetrics()
+    ports = replace(runtime.ports, ledger=b, metrics=metrics)
+    ran: list[str] = []
+
+    def work() -> StageResult:
+        ran.append("work")
+        if case.fails:
+            raise TransientError("the store went away")
+        return StageResult("done", [], {"dataset_id": "d7", "n": 1})
+
+    def run() -> StageResult:
+        return run_claimed(
+            ports,
+            "stage:k",
+            "ingest",
+            work,
+            logger=logging.getLogger("test"),
+            context={"dataset_id": "d7"},
+            replay=lambda stored: [Event("test", "Replayed", stored["event"])],
+            now=case.at,
+        )
+
+    # WHEN worker b runs the work under its claim at `at`
+    try:
+        if case.outcome is None:
+            with pytest.raises(TransientError):
+                run()
+            result = None
+        else:
+            result = run()
+    finally:
+        runtime.close()
+    # THEN
+    assert ran == (["work"] if case.runs else [])
+    stored = a.get("stage:k")
+    assert (stored.status if stored else None) == case.stored_status
+    assert (stored.owner if stored else None) == case.stored_owner
+    failures = [p for p in metrics.points if p.name == "StageFailures"]
+    assert [(p.stage, p.value) for p in failures] == ([("ingest", 1.0)] if case.fails else [])
+    if result is None:
+        return
+    assert result.outcome == case.outcome
+    assert result.info["dataset_id"] == "d7"
+    if case.outcome == "done":
+        assert stored is not None and stored.result == {"dataset_id": "d7", "n": 1}
+        assert stored.attempts == case.attempts
+    if case.outcome == "skipped":
+        assert result.info["n"] == 7  # the first run's result, not a second one
+        assert [e.detail for e in result.events] == [{"dataset_id": "d7"}]
+    else:
+        assert result.events == []
+
+
+def test_run_once_raises_while_another_owner_holds_the_claim(make_ledger: MakeLedger) -> None:
+    # GIVEN worker a holds a live claim (the alert path's case: no StageResult to return)
+    a, b = make_ledger("worker-a"), make_ledger("worker-b")
+    a.claim("alert:d8", now=NOW)
+    ran: list[int] = []
+
+    def send() -> dict[str, Any]:
+        ran.append(1)
+        return {"email": "sent-by-b"}
+
+    def same(value: dict[str, Any]) -> dict[str, Any]:
+        return value
+
+    # WHEN worker b wants to run the same work THEN it must wait, without running it
+    with pytest.raises(ClaimHeldError) as held:
+        run_once(b, "alert:d8", send, save=same, replay=same, now=NOW + 1)
+    assert held.value.key == "alert:d8" and held.value.record.owner == "worker-a"
+    assert ran == []
+    # and once a completed it, b gets a's result back, still without running it
+    a.complete("alert:d8", {"email": "sent-by-a"})
+    assert run_once(b, "alert:d8", send, save=same, replay=same, now=NOW + 2) == {
+        "email": "sent-by-a"
+    }
+    assert ran == []

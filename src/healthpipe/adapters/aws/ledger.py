@@ -1,7 +1,8 @@
 """The idempotency ledger in DynamoDB: conditional writes, leases, TTL.
 
 Item: `pk` (the ledger key), `status` (in_progress | completed), `owner`,
-`lease_expires_at` (epoch seconds), `attempts`, `result` (JSON), `expires_at` (TTL).
+`lease_expires_at` and `updated_at` (epoch seconds; the claim's `now`), `attempts`, `result`
+(JSON), `expires_at` (TTL: the lease end plus the retention).
 A claim is a put conditioned on `attribute_not_exists(pk)`; a takeover is an update
 conditioned on the record still being the same expired, in-progress claim.
 """
@@ -72,7 +73,7 @@ class DynamoLedger(Ledger):
             "lease_expires_at": {"N": repr(record.lease_expires_at)},
             "attempts": {"N": str(record.attempts)},
             "result": {"S": json.dumps(record.result, default=str)},
-            "updated_at": {"N": repr(time.time())},
+            "updated_at": {"N": repr(record.updated_at)},
             "expires_at": {"N": self._expires_at(record.lease_expires_at)},
         }
         return self._conditional(
@@ -80,7 +81,8 @@ class DynamoLedger(Ledger):
         )
 
     def _replace_if_owner(self, record: LedgerRecord, expected_owner: str) -> bool:
-        now = record.lease_expires_at - self.lease_seconds
+        """The write itself also checks that the stored lease has expired at the claim's
+        `now` (`record.updated_at`), the time `Ledger.claim` decided with."""
         return self._conditional(
             "update_item",
             Key={"pk": {"S": record.key}},
@@ -97,7 +99,7 @@ class DynamoLedger(Ledger):
                 ":owner": {"S": record.owner},
                 ":lease": {"N": repr(record.lease_expires_at)},
                 ":attempts": {"N": str(record.attempts)},
-                ":now": {"N": repr(now)},
+                ":now": {"N": repr(record.updated_at)},
                 ":expires": {"N": self._expires_at(record.lease_expires_at)},
                 ":expected": {"S": expected_owner},
                 ":in_progress": {"S": "in_progress"},
@@ -121,6 +123,7 @@ class DynamoLedger(Ledger):
             lease_expires_at=float(item["lease_expires_at"]["N"]),
             result=json.loads(item.get("result", {}).get("S") or "{}"),
             attempts=int(item.get("attempts", {}).get("N") or 1),
+            updated_at=float(item.get("updated_at", {}).get("N") or 0.0),
         )
 
     def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None:

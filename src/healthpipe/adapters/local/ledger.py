@@ -29,7 +29,7 @@ class SqliteLedger(Ledger):
                     record.lease_expires_at,
                     json.dumps(record.result),
                     record.attempts,
-                    time.time(),
+                    record.updated_at,
                 ),
             )
             return cur.rowcount == 1
@@ -43,7 +43,7 @@ class SqliteLedger(Ledger):
                     record.owner,
                     record.lease_expires_at,
                     record.attempts,
-                    time.time(),
+                    record.updated_at,
                     record.key,
                     expected_owner,
                 ),
@@ -62,6 +62,7 @@ class SqliteLedger(Ledger):
             lease_expires_at=row["lease_expires_at"],
             result=json.loads(row["result"]),
             attempts=row["attempts"],
+            updated_at=row["updated_at"],
         )
 
     def _complete(self, key: str, owner: str, result: dict[str, Any]) -> None:
