@@ -20,7 +20,7 @@ from healthpipe.dataops.validation.common import (
     processed_parquet_cells,
     rejected_cells,
 )
-from healthpipe.domain.validation_sql import safe_cell_sql
+from healthpipe.domain.formula import guard_formula_sql
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note"
 
@@ -51,7 +51,7 @@ def test_output_expressions_plan_without_joins(tmp_path: Path) -> None:
 
 
 def test_the_formula_check_itself_is_not_a_join() -> None:
-    assert "JOIN" not in _plan(f"SELECT {safe_cell_sql('user_id')} FROM t").upper()
+    assert "JOIN" not in _plan(f"SELECT {guard_formula_sql('user_id')} FROM t").upper()
 
 
 def _good(i: int) -> str:

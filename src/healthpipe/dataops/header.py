@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from healthpipe.constants import REQUIRED_COLUMNS
+from healthpipe.domain.formula import guard_formula
 from healthpipe.errors import InputError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -35,9 +36,9 @@ class Header:
 
 def canonical_name(raw: str) -> str:
     """Lower-case, trimmed; a name a spreadsheet would run as a formula gets a leading `'`
-    (extra columns are copied into the CSV outputs' headers)."""
+    (`domain/formula.py`; extra columns are copied into the CSV outputs' headers)."""
     name = raw.strip().strip("\ufeff").strip().lower()
-    return "'" + name if name.startswith(("=", "+", "-", "@")) else name
+    return guard_formula(name)
 
 
 def is_gzip(path: Path) -> bool:

@@ -7,20 +7,16 @@ order, so that a row failing several rules carries every reason.
 from __future__ import annotations
 
 from healthpipe.constants import VITAL_COLUMNS
+from healthpipe.domain.formula import NUMBER_RE
 from healthpipe.domain.rules import FieldRange, RuleProfile, bp_reason
 
-# A plain decimal number: no NaN/inf words, no hex, no digit separators.
-NUMBER_RE = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# NUMBER_RE (domain/formula.py): a plain decimal number, no NaN/inf words, no hex, no
+# digit separators.
 # ISO-8601 / RFC 3339 date or date-time with optional fraction and offset.
 ISO8601_RE = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|z|[+-][0-9]{2}(:?[0-9]{2})?)?)?$"
 )
-# Spreadsheet formula triggers (OWASP CSV injection): = + - @ tab CR.
-FORMULA_START_RE = r"^[=+\-@\t\r]"
-# A string, tested with contains(): DuckDB plans `x IN (six values)` (and list_contains on
-# a constant list) as a join, and that join let whole vectors of a COPY leave file order.
-FORMULA_START_CHARS = "('=+-@' || chr(9) || chr(13))"
 DUPLICATE_REASON = "duplicate_reading"
 # A repeat of an earlier reading's user and instant with other vital values.
 CONFLICT_REASON = "conflicting_reading"
@@ -206,12 +202,3 @@ def reasons_sql(profile: RuleProfile, now_iso: str, parsed: str | None = None) -
     full = f"concat_ws(';',\n    {items}\n  )"
     fast = row_surely_valid_sql(profile, now_iso, parsed)
     return f"CASE WHEN {fast} THEN '' ELSE {full} END"
-
-
-def safe_cell_sql(expr: str) -> str:
-    """Neutralise a text cell a spreadsheet would run as a formula (numbers stay as they are)."""
-    return (
-        f"CASE WHEN left({expr}, 1) <> '' AND contains({FORMULA_START_CHARS}, left({expr}, 1)) "
-        f"AND NOT regexp_full_match({expr}, {quote_literal(NUMBER_RE)}) "
-        f"THEN '''' || {expr} ELSE {expr} END"
-    )

@@ -14,18 +14,15 @@ from healthpipe.domain.anomaly_sql import (
     baseline_column,
     baselines_sql,
 )
-from healthpipe.domain.validation_sql import FORMULA_START_CHARS, quote_ident, quote_literal
+from healthpipe.domain.formula import unguard_formula_sql
+from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
 CONFLICTING_REASON = "conflicting_reading"
 
 
 def _unescaped_cell_sql(col: str) -> str:
     """A rejected-CSV text cell as ingest read it: without the `'` put before a formula."""
-    return (
-        f"trim(CASE WHEN left({col}, 1) = chr(39) AND length({col}) > 1 "
-        f"AND contains({FORMULA_START_CHARS}, substr({col}, 2, 1)) THEN substr({col}, 2) "
-        f"ELSE {col} END)"
-    )
+    return f"trim({unguard_formula_sql(col)})"
 
 
 def conflicting_rows(con: duckdb.DuckDBPyConnection, rejected_csv: Path) -> int:

@@ -19,11 +19,11 @@ from healthpipe.dataops.validation.types import (
     SplitPaths,
     ValidationResult,
 )
+from healthpipe.domain.formula import guard_formula_sql
 from healthpipe.domain.validation_sql import (
     parsed_time_sql,
     quote_ident,
     quote_literal,
-    safe_cell_sql,
 )
 from healthpipe.errors import InputError
 
@@ -124,16 +124,16 @@ def output_columns(header: Header) -> list[str]:
 
 def processed_csv_cells(header: Header) -> str:
     """Trimmed required cells and extras as written, made safe against formula injection.
-    A valid vital is a plain decimal number, which `safe_cell_sql` leaves as it is."""
+    A valid vital is a plain decimal number, which `guard_formula_sql` leaves as it is."""
     cells = []
     for c in output_columns(header):
         col = quote_ident(c)
         if c in VITAL_COLUMNS:
             cells.append(f"trim({col}) AS {col}")
         elif c in REQUIRED_COLUMNS:
-            cells.append(f"{safe_cell_sql(f'trim({col})')} AS {col}")
+            cells.append(f"{guard_formula_sql(f'trim({col})')} AS {col}")
         else:
-            cells.append(f"{safe_cell_sql(col)} AS {col}")
+            cells.append(f"{guard_formula_sql(col)} AS {col}")
     return ", ".join(cells)
 
 
@@ -150,7 +150,7 @@ def processed_parquet_cells(header: Header, source_row: str) -> str:
 
 def rejected_cells(header: Header) -> str:
     return ", ".join(
-        f"{safe_cell_sql(quote_ident(c))} AS {quote_ident(c)}" for c in output_columns(header)
+        f"{guard_formula_sql(quote_ident(c))} AS {quote_ident(c)}" for c in output_columns(header)
     )
 
 
@@ -161,7 +161,7 @@ def rejected_nulls(header: Header) -> str:
 def malformed_rejects_sql(header: Header) -> str:
     """The rejected-CSV rows of the malformed records (table `malformed`): no cells, the raw
     text instead."""
-    raw = safe_cell_sql("trim(raw_line, chr(10) || chr(13))")
+    raw = guard_formula_sql("trim(raw_line, chr(10) || chr(13))")
     return (
         f"SELECT source_row, '{MALFORMED_REASON}' AS reject_reason, {rejected_nulls(header)}, "
         f"{raw} AS raw_line FROM malformed"
