@@ -37,19 +37,20 @@ HOLDS = {
     "bootstrap": "the one place that picks adapters for a runtime from `Settings`",
     "adapters": "`local/`: folder object store, SQLite ledger, outbox bus (routes given by "
     "bootstrap), analysis store, metrics, outbox/SMTP mailers; `aws/`: S3, DynamoDB, "
-    "EventBridge, SES, CloudWatch EMF, the Bedrock Converse analyst (each module declares its "
-    "`IAM_ACTIONS`); `llm/`: the OpenAI-compatible analyst (httpx; Ollama, llama.cpp, "
-    "vLLM); both LLM analysts still subclass `analysts.llm.LLMAnalyst`",
+    "EventBridge, SES, CloudWatch EMF, Bedrock Converse completions (each module declares its "
+    "`IAM_ACTIONS`); `llm/`: OpenAI-compatible completions (httpx; Ollama, llama.cpp, vLLM); "
+    "both LLM adapters implement the `LanguageModel` port",
     "stages": "`ingest`, `analyze`, `notify`, `digest`: each `(Event, Ports) -> StageResult`; "
     "shared helpers in `base`, `engine` (DuckDB limits) and `archive` (saving reports)",
     "report": "report view model, matplotlib charts, Jinja2 text/HTML templates, MIME "
     "assembly, report cards and the index page (no I/O: `stages/archive.py` saves them)",
-    "analysts": "the builtin analyst; the LLM analysts' shared half (prompt, output parsing, "
-    "grounding, deadline: `llm.py`) and failure policy (`guarded.py`: retry once, then the "
-    "builtin analyst)",
+    "analysts": "the builtin analyst; the LLM analyst, which composes a `LanguageModel` and "
+    "adds the prompt, output parsing, grounding, cost and deadline (`llm.py`), and its "
+    "failure policy (`guarded.py`: retry once, then the builtin analyst)",
     "synthetic": "generated sample data for `healthpipe demo` and the benchmarks",
     "ports": "the small abstract base classes the stages see: `ObjectStore`, `Ledger`, "
-    "`EventBus`, `AnalysisStore`, `Mailer`, `Metrics`, `Analyst`",
+    "`EventBus`, `AnalysisStore`, `Mailer`, `Metrics`, `Analyst`; and the one the LLM "
+    "analyst sees: `LanguageModel` (with `Prompt`, `Completion`, `AnalystError`)",
     "dataops": "DuckDB work on local files: header checks, validation and split, statistics "
     "and anomalies; reading rules profiles (`profiles.py`)",
     "domain": "pure logic: rule profiles, validation and anomaly SQL builders, NEWS2 and "

@@ -94,7 +94,7 @@ locals {
     mailer = [
       { sid = "SendReportEmail", actions = ["ses:SendRawEmail"], scope = "ses" },
     ]
-    bedrock_analyst = [
+    bedrock_completion = [
       { sid = "InvokeAnalystModel", actions = ["bedrock:InvokeModel"], scope = "bedrock_model" },
     ]
     metrics = [] # EMF: metrics are log lines, no API call
@@ -125,7 +125,7 @@ locals {
   # Must equal healthpipe.lambdas.FUNCTIONS[f].adapters (module names under healthpipe.adapters.aws).
   function_adapters = {
     ingestor = ["s3", "ledger", "event_bus", "metrics"]
-    analyzer = ["s3", "ledger", "analysis_store", "event_bus", "bedrock_analyst", "metrics"]
+    analyzer = ["s3", "ledger", "analysis_store", "event_bus", "bedrock_completion", "metrics"]
     notifier = ["s3", "ledger", "analysis_store", "mailer", "metrics"]
   }
 

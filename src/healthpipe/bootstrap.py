@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from healthpipe.adapters.local.sqlite import Database
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.config import Settings
 from healthpipe.errors import ConfigError
-from healthpipe.ports import Analyst, Mailer, ObjectStore
+from healthpipe.ports import Analyst, LanguageModel, Mailer, ObjectStore
 from healthpipe.stages.base import Ports
 from healthpipe.stages.settings import (
     AnalyzeSettings,
@@ -102,33 +103,41 @@ def build_analyst(settings: Settings, session: Any | None = None) -> Analyst:
     from healthpipe.analysts.guarded import GuardedAnalyst
     from healthpipe.analysts.llm import LLMAnalyst
 
-    primary: LLMAnalyst
-    if settings.analyst == "bedrock":
-        from healthpipe.adapters.aws.bedrock_analyst import BedrockAnalyst, bedrock_client_factory
+    model = build_language_model(settings, session)
+    primary = LLMAnalyst(
+        model,
+        prices=settings.llm_price(model.model),
+        deadline_seconds=settings.llm_timeout_seconds,
+    )
+    return GuardedAnalyst(primary, BuiltinAnalyst())
 
-        primary = BedrockAnalyst(
+
+def build_language_model(settings: Settings, session: Any | None = None) -> LanguageModel:
+    """The LanguageModel adapter for `settings.analyst` (`bedrock` or `openai`)."""
+    if settings.analyst == "bedrock":
+        from healthpipe.adapters.aws.bedrock_completion import (
+            BedrockLanguageModel,
+            bedrock_client_factory,
+        )
+
+        return BedrockLanguageModel(
             settings.bedrock_model_id,
             client_factory=bedrock_client_factory(
                 region=settings.bedrock_region,
                 timeout_seconds=settings.llm_timeout_seconds,
                 session=session,
             ),
-            prices=settings.llm_price(settings.bedrock_model_id),
-            deadline_seconds=settings.llm_timeout_seconds,
         )
-    elif settings.analyst == "openai":
-        from healthpipe.adapters.llm.openai_compat import OpenAICompatAnalyst
+    if settings.analyst == "openai":
+        from healthpipe.adapters.llm.openai_compat import OpenAICompatLanguageModel
 
-        primary = OpenAICompatAnalyst(
+        return OpenAICompatLanguageModel(
             settings.openai_base_url,
             settings.openai_model,
             api_key=settings.openai_api_key.get_secret_value(),
             timeout_seconds=settings.llm_timeout_seconds,
-            prices=settings.llm_price(settings.openai_model),
         )
-    else:
-        raise ConfigError(f"unknown analyst {settings.analyst!r}")
-    return GuardedAnalyst(primary, BuiltinAnalyst())
+    raise ConfigError(f"unknown analyst {settings.analyst!r}")
 
 
 def build_local_mailer(settings: Settings) -> Mailer:
@@ -183,6 +192,10 @@ def build_local(settings: Settings) -> LocalRuntime:
         workdir=workspace / "tmp",
     )
     return LocalRuntime(ports=ports, bus=bus, db=db, store=store)
+
+
+def default_workdir() -> Path:
+    return Path(tempfile.gettempdir()) / "healthpipe"
 
 
 # --------------------------------------------------------------------------- AWS runtime

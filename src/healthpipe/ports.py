@@ -7,11 +7,13 @@ few primitives to its store. `bootstrap.py` is the one place that picks adapters
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -24,7 +26,8 @@ from healthpipe.domain.documents import (
     JsonObject,
     flagged_item,
 )
-from healthpipe.domain.insights import AnalystReport
+from healthpipe.domain.insights import AnalystReport, Usage
+from healthpipe.errors import AdapterError
 from healthpipe.events import Event
 
 HASH_CHUNK = 1024 * 1024
@@ -114,6 +117,15 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _list_keys(self, prefix: str) -> list[str]: ...
+
+
+def sha256_of_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
 
 
 # --------------------------------------------------------------------------- ledger
@@ -356,6 +368,102 @@ class Metrics(ABC):
 
     def _totals(self) -> dict[str, float]:
         return {}
+
+
+# --------------------------------------------------------------------------- language model
+OutputMode = Literal["tool", "json"]
+DEFAULT_MAX_OUTPUT_TOKENS = 1200
+LLM_RETRYABLE = frozenset(
+    {"throttled", "server_error", "malformed_output", "schema_invalid", "ungrounded"}
+)
+MAX_ERROR_DETAIL_CHARS = 300
+
+
+@dataclass(frozen=True)
+class OutputTool:
+    """The one tool a `tool`-mode model must call: its input schema is the answer's schema."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Prompt:
+    system: str
+    user: str
+    facts: dict[str, Any]  # exactly what the model was given (grounding checks against it)
+    estimated_input_tokens: int
+    trimmed: int  # how many reduction steps were needed to fit the budget
+    tool: OutputTool | None = None  # set in `tool` mode
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A model's raw answer: a tool-input object or text, and what it cost in tokens."""
+
+    output: dict[str, Any] | str
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+
+
+class AnalystError(AdapterError):
+    """An LLM call gave no usable InsightSet (HealthpipeError > AdapterError > AnalystError).
+
+    `reason` is one code: throttled, timeout, unavailable, server_error (retryable:
+    throttled, server_error); no_credentials, access_denied, model_not_found, bad_request,
+    refused, truncated; malformed_output, schema_invalid, ungrounded (retryable once: a
+    model's output can differ on a second try); unexpected_error (a bug: never retried).
+    A LanguageModel adapter translates its library's errors into these at the boundary and
+    gives `tokens` (input, output as the provider reported them) when a call that answered
+    unusably was still billed; the LLM analyst prices them into `usage`.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        detail: str,
+        *,
+        retryable: bool | None = None,
+        usage: Usage | None = None,
+        tokens: tuple[int | None, int | None] | None = None,
+        retry_after: float | None = None,
+        grounding: dict[str, Any] | None = None,
+    ) -> None:
+        detail = " ".join(detail.split())[:MAX_ERROR_DETAIL_CHARS]
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+        self.retryable = reason in LLM_RETRYABLE if retryable is None else retryable
+        self.usage = usage or Usage()
+        self.tokens = tokens  # reported by the provider for a billed, unusable answer
+        self.retry_after = retry_after  # seconds the provider asked us to wait, if it did
+        self.grounding = grounding  # the grounding record, when the output was ungrounded
+
+
+class LanguageModel(ABC):
+    """Completes a prompt: the port behind every LLM analyst (Bedrock, OpenAI-compatible).
+
+    An adapter sends the prompt (in `output_mode`: forcing `prompt.tool`, or asking for a
+    JSON object) and returns the raw answer with the token counts the provider reported;
+    it neither parses nor checks the answer (analysts.llm.LLMAnalyst does).
+    """
+
+    provider: str = "unknown"
+    output_mode: OutputMode = "json"
+
+    def __init__(self, model: str, *, max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS) -> None:
+        self.model = model
+        self.max_output_tokens = max_output_tokens
+
+    @abstractmethod
+    def complete(self, prompt: Prompt, deadline: float) -> Completion:
+        """Send `prompt`; its answer, which the caller waits for until `deadline`.
+
+        Parameters: `deadline`, a time.monotonic() value: the caller runs this in a worker
+        thread and stops waiting when it passes; an adapter that can stop early (a streamed
+        body) should. Raises: AnalystError (with `tokens` when an unusable answer was billed).
+        """
 
 
 # --------------------------------------------------------------------------- analyst

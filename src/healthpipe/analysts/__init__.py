@@ -2,7 +2,7 @@
 
 `builtin` (deterministic; the fallback), `prompt` (bounded, de-identified prompt), `output`
 (reading an answer into an InsightSet), `grounding` (numbers must come from the facts),
-`llm` (the LLM analyst base: adapters fill in `_complete`), `guarded` (retry/fallback
+`llm` (the LLM analyst: composes a `ports.LanguageModel`), `guarded` (retry/fallback
 policy), `cost` (price table). The Bedrock and OpenAI-compatible adapters live under
 `healthpipe.adapters`. See docs/analysts.md.
 """

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
-from healthpipe.analysts.errors import AnalystError
 from healthpipe.analysts.grounding import removed_statements
 from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.domain.insights import AnalystReport, Usage
-from healthpipe.ports import Analyst
+from healthpipe.ports import Analyst, AnalystError
 
 MAX_ATTEMPTS = 2
 MAX_RETRY_DELAY_SECONDS = 10.0

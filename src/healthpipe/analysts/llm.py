@@ -1,17 +1,18 @@
 """The shared half of every LLM analyst: prompt, parse, validate, guard, ground, account.
 
-An adapter (Bedrock Converse, an OpenAI-compatible endpoint) only fills in `_complete`:
-send the prompt, return the raw output and token counts, and translate its library's
-errors into AnalystError. Failures propagate as AnalystError; the guarded analyst decides
-whether to retry or fall back.
+The model itself is a `ports.LanguageModel` (adapters: Bedrock Converse, an
+OpenAI-compatible endpoint), which LLMAnalyst composes: the adapter sends the prompt,
+returns the raw output and token counts, and translates its library's errors into
+AnalystError. Failures propagate as AnalystError; the guarded analyst decides whether to
+retry or fall back.
 
 Every answer goes through `grounding.check_llm_output`: URLs and markup stripped, the risk
 level raised to the computed one, unsafe statements (reassurance while high findings exist,
 diagnoses, medications) removed, numbers checked against the facts of their vital.
 
 One deadline (`deadline_seconds`, from `llm_timeout_seconds`) covers the whole exchange:
-the call runs in a worker thread and the analyst stops waiting for it when the deadline
-passes, whatever the library does (an endpoint trickling one byte at a time never trips a
+the model's `complete` runs in a worker thread and the analyst stops waiting for it when the
+deadline passes, whatever the library does (an endpoint trickling one byte at a time never trips a
 read timeout). The guarded analyst gives its retries the same deadline.
 """
 
@@ -20,56 +21,36 @@ from __future__ import annotations
 import json
 import threading
 import time
-from abc import abstractmethod
-from dataclasses import dataclass
 from typing import Any
 
 from healthpipe.analysts.cost import Prices, usage_with_cost
-from healthpipe.analysts.errors import AnalystError
 from healthpipe.analysts.grounding import MAX_DROPPED_SHARE, check_llm_output
 from healthpipe.analysts.output import parse_insight_set
-from healthpipe.analysts.prompt import (
-    MAX_INPUT_TOKENS,
-    OutputMode,
-    Prompt,
-    build_prompt,
-    estimate_tokens,
-)
+from healthpipe.analysts.prompt import MAX_INPUT_TOKENS, build_prompt, estimate_tokens
 from healthpipe.domain.insights import AnalystReport, Usage
-from healthpipe.ports import Analyst
+from healthpipe.ports import Analyst, AnalystError, Completion, LanguageModel, Prompt
 
-DEFAULT_MAX_OUTPUT_TOKENS = 1200
 DEFAULT_DEADLINE_SECONDS = 30.0
 
 
-@dataclass(frozen=True)
-class Completion:
-    """A model's raw answer: a tool-input object or text, and what it cost in tokens."""
-
-    output: dict[str, Any] | str
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-
-
 class LLMAnalyst(Analyst):
-    output_mode: OutputMode = "json"
+    """An analyst whose text a LanguageModel writes; provider and model are the model's."""
 
     def __init__(
         self,
-        model: str,
+        language_model: LanguageModel,
         *,
         prices: Prices = (0.0, 0.0),
         max_input_tokens: int = MAX_INPUT_TOKENS,
-        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
         max_dropped_share: float = MAX_DROPPED_SHARE,
         deadline_seconds: float = DEFAULT_DEADLINE_SECONDS,
     ) -> None:
-        self.model = model
+        self.language_model = language_model
+        self.provider = language_model.provider
+        self.model = language_model.model
         self.deadline_seconds = deadline_seconds
-        self.deadline_at: float | None = None  # time.monotonic() value of the current call
         self.prices = prices
         self.max_input_tokens = max_input_tokens
-        self.max_output_tokens = max_output_tokens
         self.max_dropped_share = max_dropped_share
 
     def usage(
@@ -108,17 +89,25 @@ class LLMAnalyst(Analyst):
         return self._run(brief, None, self.new_deadline())
 
     def _complete_before(self, prompt: Prompt, deadline: float) -> Completion:
-        """`_complete` in a worker thread; a timeout AnalystError once `deadline` passes."""
+        """The model's `complete` in a worker thread; a timeout AnalystError once `deadline`
+        passes. An error for a billed answer gets its `usage` priced from its `tokens`."""
+        try:
+            return self._call_before(prompt, deadline)
+        except AnalystError as exc:
+            if exc.tokens is not None:
+                exc.usage = self.usage(prompt, *exc.tokens)
+            raise
+
+    def _call_before(self, prompt: Prompt, deadline: float) -> Completion:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise AnalystError("timeout", "the total deadline passed before the call")
-        self.deadline_at = deadline
         outcome: list[Completion | BaseException] = []
         done = threading.Event()
 
         def call() -> None:
             try:
-                outcome.append(self._complete(prompt))
+                outcome.append(self.language_model.complete(prompt, deadline))
             except BaseException as exc:  # handed to the waiting thread
                 outcome.append(exc)
             finally:
@@ -137,7 +126,10 @@ class LLMAnalyst(Analyst):
 
     def _run(self, brief: dict[str, Any], feedback: str | None, deadline: float) -> AnalystReport:
         prompt = build_prompt(
-            brief, self.output_mode, max_input_tokens=self.max_input_tokens, feedback=feedback
+            brief,
+            self.language_model.output_mode,
+            max_input_tokens=self.max_input_tokens,
+            feedback=feedback,
         )
         completion = self._complete_before(prompt, deadline)
         usage = self.usage(
@@ -167,10 +159,3 @@ class LLMAnalyst(Analyst):
             usage=usage,
             grounding=record,
         )
-
-    @abstractmethod
-    def _complete(self, prompt: Prompt) -> Completion:
-        """Send `prompt`; raise AnalystError (with the usage spent, if known) on failure.
-
-        Runs in a worker thread; `self.deadline_at` is the deadline it may use to stop early.
-        """

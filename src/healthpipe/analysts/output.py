@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from healthpipe.analysts.errors import AnalystError
 from healthpipe.domain.insights import MAX_ITEMS, InsightSet
+from healthpipe.ports import AnalystError
 
 REQUIRED = ("insights", "recommendations", "summary", "risk_level")
 ITEM_TEXT_KEYS = ("text", "insight", "recommendation", "description", "content")

@@ -17,10 +17,10 @@ import json
 import math
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from healthpipe.domain.insights import InsightSet
+from healthpipe.ports import OutputMode, OutputTool, Prompt
 
 MAX_INPUT_TOKENS = 3000
 CHARS_PER_TOKEN = 3.0  # conservative for JSON full of numbers (English prose is ~4)
@@ -30,7 +30,6 @@ TOOL_DESCRIPTION = (
     "Record the insights, recommendations, executive summary and overall risk level "
     "written from the facts."
 )
-OutputMode = Literal["tool", "json"]
 
 SYSTEM_PROMPT = """\
 You are a careful clinical data analyst. You write for a care team reviewing vital signs \
@@ -65,15 +64,6 @@ OUTPUT_JSON = (
 )
 
 
-@dataclass(frozen=True)
-class Prompt:
-    system: str
-    user: str
-    facts: dict[str, Any]  # exactly what the model was given (grounding checks against it)
-    estimated_input_tokens: int
-    trimmed: int  # how many reduction steps were needed to fit the budget
-
-
 def estimate_tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
@@ -93,6 +83,11 @@ def insight_schema() -> dict[str, Any]:
     cleaned["description"] = "The analysis of the facts: insights, recommendations, summary."
     cleaned["additionalProperties"] = False
     return cleaned
+
+
+def output_tool() -> OutputTool:
+    """The tool a `tool`-mode model is forced to call with its answer."""
+    return OutputTool(TOOL_NAME, TOOL_DESCRIPTION, insight_schema())
 
 
 def _round_floats(node: Any) -> Any:
@@ -228,6 +223,7 @@ def build_prompt(
     if feedback:
         request += RETRY_NOTE.format(problem=" ".join(feedback.split())[:MAX_FEEDBACK_CHARS])
     schema_text = json.dumps(insight_schema(), separators=(",", ":"))
+    tool = output_tool() if mode == "tool" else None
     if mode == "tool":
         system = f"{SYSTEM_PROMPT}\n{OUTPUT_TOOL}"
         overhead = estimate_tokens(system) + estimate_tokens(schema_text + TOOL_DESCRIPTION)
@@ -240,7 +236,7 @@ def build_prompt(
         tokens = overhead + estimate_tokens(user)
         last = (step, facts, user)
         if tokens <= max_input_tokens:
-            return Prompt(system, user, facts, tokens, step)
+            return Prompt(system, user, facts, tokens, step, tool)
     assert last is not None
     step, facts, user = last
     raise ValueError(

@@ -23,8 +23,9 @@ SNIFF_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Header:
-    """The canonical name of each of the file's columns, in order, and its compression."""
+    """The file's columns as written, and the canonical name each one maps to."""
 
+    raw_names: tuple[str, ...]
     canonical: tuple[str, ...]
     gzipped: bool
 
@@ -124,4 +125,4 @@ def read_header(path: Path) -> Header:
         )
     if any(name == "" for name in canonical):
         raise InputError("header has an empty column name", code="bad_header")
-    return Header(canonical, gzipped)
+    return Header(tuple(names), canonical, gzipped)

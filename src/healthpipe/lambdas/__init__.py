@@ -40,7 +40,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             f"{AWS}analysis_store",
             f"{AWS}event_bus",
             f"{AWS}metrics",
-            f"{AWS}bedrock_analyst",
+            f"{AWS}bedrock_completion",
         ),
         settings=(
             *COMMON_SETTINGS,

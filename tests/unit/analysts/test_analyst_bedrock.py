@@ -1,4 +1,5 @@
-"""The Bedrock analyst on a real bedrock-runtime client with botocore's Stubber.
+"""The Bedrock analyst (LLMAnalyst over Bedrock completions) on a real bedrock-runtime client
+with botocore's Stubber.
 
 The Stubber validates every request we send against the service model (and every canned
 response against the response shape), so these tests also prove the Converse request is
@@ -15,10 +16,11 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from healthpipe.adapters.aws import bedrock_analyst
-from healthpipe.adapters.aws.bedrock_analyst import BedrockAnalyst
+from healthpipe.adapters.aws import bedrock_completion
+from healthpipe.adapters.aws.bedrock_completion import BedrockLanguageModel
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.guarded import GuardedAnalyst
+from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.analysts.prompt import TOOL_NAME, insight_schema
 from healthpipe.config import Settings
 
@@ -41,7 +43,8 @@ def stubber(client: Any) -> Iterator[Stubber]:
 
 
 def guarded(client: Any) -> GuardedAnalyst:
-    analyst = BedrockAnalyst(MODEL, client=client, prices=Settings().llm_price(MODEL))
+    model = BedrockLanguageModel(MODEL, client=client)
+    analyst = LLMAnalyst(model, prices=Settings().llm_price(MODEL))
     return GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=lambda _: None)
 
 
@@ -86,7 +89,7 @@ def tool_use(answer: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def test_module_declares_exactly_the_iam_action_converse_needs() -> None:
-    assert bedrock_analyst.IAM_ACTIONS == ("bedrock:InvokeModel",)
+    assert bedrock_completion.IAM_ACTIONS == ("bedrock:InvokeModel",)
 
 
 def test_tool_use_answer_becomes_the_report_with_usage_and_cost(
@@ -254,7 +257,7 @@ def test_mostly_invented_answer_falls_back_with_the_grounding_record(
 
 def test_client_factory_builds_a_configured_client_on_first_use() -> None:
     session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing")
-    made = bedrock_analyst.bedrock_client_factory(
+    made = bedrock_completion.bedrock_client_factory(
         region="eu-west-3", timeout_seconds=12.0, session=session
     )()
     config = made.meta.config
@@ -275,8 +278,9 @@ def test_no_credentials_is_a_fallback_not_a_crash(
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_WEB_IDENTITY_TOKEN_FILE", raising=False)
-    factory = bedrock_analyst.bedrock_client_factory(region="us-east-1")
-    analyst = GuardedAnalyst(BedrockAnalyst(MODEL, client_factory=factory), sleep=lambda _: None)
+    factory = bedrock_completion.bedrock_client_factory(region="us-east-1")
+    model = BedrockLanguageModel(MODEL, client_factory=factory)
+    analyst = GuardedAnalyst(LLMAnalyst(model), sleep=lambda _: None)
     report = analyst.analyze(synthetic_brief)
     assert report.provider == "builtin" and report.fallback_reason == "no_credentials"
     assert report.attempts == 1

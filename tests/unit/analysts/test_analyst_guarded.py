@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
 
-from healthpipe.analysts.errors import AnalystError
 from healthpipe.analysts.guarded import GuardedAnalyst
-from healthpipe.analysts.llm import Completion, LLMAnalyst
-from healthpipe.analysts.prompt import Prompt
+from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.domain.insights import Usage
+from healthpipe.ports import AnalystError, Completion, LanguageModel, Prompt
 
 
-class ScriptedLLM(LLMAnalyst):
-    """A fake LLM analyst: each call plays the next scripted completion or exception."""
+class ScriptedModel(LanguageModel):
+    """A fake language model: each call plays the next scripted completion or exception."""
 
     provider = "scripted"
 
     def __init__(self, script: list[Completion | Exception]) -> None:
-        super().__init__("scripted-1", prices=(0.001, 0.002))
+        super().__init__("scripted-1")
         self.script = script
         self.prompts: list[Prompt] = []
+        self.deadlines: list[float] = []
 
-    def _complete(self, prompt: Prompt) -> Completion:
+    def complete(self, prompt: Prompt, deadline: float) -> Completion:
         self.prompts.append(prompt)
+        self.deadlines.append(deadline)
         step = self.script.pop(0)
         if isinstance(step, Exception):
             raise step
@@ -33,8 +35,9 @@ class ScriptedLLM(LLMAnalyst):
 
 
 def run(script: list[Completion | Exception], brief: dict[str, Any]) -> Any:
-    llm = ScriptedLLM(script)
-    report = GuardedAnalyst(llm, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(brief)
+    llm = ScriptedModel(script)
+    analyst = LLMAnalyst(llm, prices=(0.001, 0.002))
+    report = GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(brief)
     return report, llm
 
 
@@ -129,3 +132,32 @@ def test_a_retry_after_throttling_sends_the_same_prompt(
     )
     first, second = llm.prompts
     assert first == second
+
+
+def test_a_billed_refusal_is_priced_by_the_analyst_from_the_tokens_the_model_reported(
+    synthetic_brief: dict[str, Any],
+) -> None:
+    # GIVEN a model that refuses after reading the prompt (1000 tokens in, none out)
+    report, _ = run(
+        [AnalystError("refused", "content filter", tokens=(1000, None))], synthetic_brief
+    )
+    # THEN the fallback's usage carries those tokens at the analyst's prices, not zero
+    assert report.fallback_reason == "refused"
+    assert (report.usage.input_tokens, report.usage.output_tokens) == (1000, 0)
+    assert report.usage.cost_usd == pytest.approx(1.0 * 0.001)
+    assert report.usage.estimated is True
+
+
+def test_the_model_is_given_one_deadline_for_the_attempt_and_its_retry(
+    synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
+) -> None:
+    # GIVEN a throttled first call, then an answer
+    started = time.monotonic()
+    report, llm = run(
+        [AnalystError("throttled", "slow down"), Completion(good_answer, 10, 10)], synthetic_brief
+    )
+    # THEN both calls were told the same deadline, the analyst's 30 s from the start
+    first, second = llm.deadlines
+    assert first == second
+    assert started + 29 < first <= time.monotonic() + 30
+    assert report.attempts == 2 and report.fallback_reason is None

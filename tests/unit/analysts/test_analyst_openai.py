@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
-from healthpipe.adapters.llm.openai_compat import OpenAICompatAnalyst
+from healthpipe.adapters.llm.openai_compat import OpenAICompatLanguageModel
 from healthpipe.analysts.guarded import GuardedAnalyst
+from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.bootstrap import build_analyst
 from healthpipe.config import load_settings
 
@@ -114,7 +115,8 @@ class Sleeps:
 
 
 def guarded(url: str, sleeps: Sleeps | None = None, timeout: float = 10.0) -> GuardedAnalyst:
-    analyst = OpenAICompatAnalyst(url, MODEL, timeout_seconds=timeout, prices=(0.0005, 0.0015))
+    model = OpenAICompatLanguageModel(url, MODEL, timeout_seconds=timeout)
+    analyst = LLMAnalyst(model, prices=(0.0005, 0.0015), deadline_seconds=timeout)
     return GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=sleeps or Sleeps())
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from healthpipe.analysts.errors import AnalystError
 from healthpipe.analysts.output import parse_insight_set
+from healthpipe.ports import AnalystError
 
 ANSWER: dict[str, Any] = {
     "insights": ["951 readings."],

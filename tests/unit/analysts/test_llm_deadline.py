@@ -19,8 +19,9 @@ from typing import Any
 import boto3
 import pytest
 
-from healthpipe.adapters.llm.openai_compat import OpenAICompatAnalyst
+from healthpipe.adapters.llm.openai_compat import OpenAICompatLanguageModel
 from healthpipe.analysts.guarded import GuardedAnalyst
+from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.bootstrap import build_analyst
 from healthpipe.config import load_settings
 
@@ -89,7 +90,8 @@ def trickler() -> Iterator[Trickler]:
 
 def openai(url: str, sleeps: list[float]) -> GuardedAnalyst:
     # the timeout (1.5 s) is longer than the gap between bytes, as in the issue (3 s vs 2 s)
-    analyst = OpenAICompatAnalyst(f"{url}/v1", "llama3.2", timeout_seconds=DEADLINE)
+    model = OpenAICompatLanguageModel(f"{url}/v1", "llama3.2", timeout_seconds=DEADLINE)
+    analyst = LLMAnalyst(model, deadline_seconds=DEADLINE)
     return GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=sleeps.append)
 
 

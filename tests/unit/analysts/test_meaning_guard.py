@@ -16,11 +16,11 @@ from meaning_corpus import FAIL, PASS
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.grounding import check_llm_output, fact_numbers, unsupported_numbers
 from healthpipe.analysts.guarded import GuardedAnalyst
-from healthpipe.analysts.llm import Completion, LLMAnalyst
+from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.analysts.meaning import guard_text, has_high_findings
-from healthpipe.analysts.prompt import Prompt
 from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.insights import RISK_LEVELS, InsightSet
+from healthpipe.ports import Completion, LanguageModel, Prompt
 
 
 def test_the_corpus_is_large_and_balanced() -> None:
@@ -183,7 +183,7 @@ def test_risk_is_kept_when_the_model_says_more_than_the_facts(
     assert checked.record()["risk"]["raised"] is False
 
 
-class ScriptedLLM(LLMAnalyst):
+class ScriptedModel(LanguageModel):
     """Answers every prompt with the same completion; keeps the prompts it was sent."""
 
     provider = "scripted"
@@ -193,7 +193,7 @@ class ScriptedLLM(LLMAnalyst):
         self.answer = answer
         self.prompts: list[Prompt] = []
 
-    def _complete(self, prompt: Prompt) -> Completion:
+    def complete(self, prompt: Prompt, deadline: float) -> Completion:
         self.prompts.append(prompt)
         return Completion(self.answer, 100, 50)
 
@@ -202,7 +202,7 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
     synthetic_brief: dict[str, Any],
 ) -> None:
     # GIVEN a model whose every statement is reassurance, a diagnosis or a drug
-    llm = ScriptedLLM(
+    llm = ScriptedModel(
         {
             "insights": ["All readings were normal.", "P01 probably has sepsis."],
             "recommendations": ["No action is needed.", "Start antibiotics."],
@@ -211,7 +211,7 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
         }
     )
     # WHEN the guarded analyst runs it (one retry with feedback, then the builtin analyst)
-    report = GuardedAnalyst(llm, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
+    report = GuardedAnalyst(LLMAnalyst(llm), retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
         synthetic_brief
     )
     # THEN the builtin analyst wrote the text, and the model's removals are recorded and counted

@@ -1,4 +1,4 @@
-"""An analyst on any OpenAI-compatible `/v1/chat/completions` endpoint, through httpx.
+"""The LanguageModel port on any OpenAI-compatible `/v1/chat/completions` endpoint (httpx).
 
 Works with Ollama, llama.cpp server, vLLM, LM Studio and hosted APIs: base URL, model and
 an optional API key come from settings. JSON output is requested with
@@ -8,10 +8,11 @@ server's Retry-After), 5xx -> server_error, 401/403 -> access_denied, 404 ->
 model_not_found, other 4xx -> bad_request, timeouts -> timeout, refused connections ->
 unavailable.
 
-The body is streamed and the call's deadline (`deadline_at`, set by LLMAnalyst) is checked
-after every chunk, with no read waiting longer than the time left: an endpoint that sends
-one byte every 2 s cannot hold the call past its deadline (httpx's read timeout restarts
-on every byte). Bodies above MAX_BODY_BYTES are refused as malformed.
+The body is streamed and the call's deadline (given by the LLM analyst) is checked after
+every chunk, with no read waiting longer than the time left: an endpoint that sends one
+byte every 2 s cannot hold the call past its deadline (httpx's read timeout restarts on
+every byte). Bodies above MAX_BODY_BYTES are refused as malformed. `timeout_seconds` is
+the per-operation timeout; bootstrap gives the analyst's total deadline the same value.
 """
 
 from __future__ import annotations
@@ -21,9 +22,13 @@ from typing import Any
 
 import httpx
 
-from healthpipe.analysts.errors import AnalystError
-from healthpipe.analysts.llm import Completion, LLMAnalyst
-from healthpipe.analysts.prompt import Prompt
+from healthpipe.ports import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    AnalystError,
+    Completion,
+    LanguageModel,
+    Prompt,
+)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_BODY_BYTES = 4_000_000
@@ -54,7 +59,7 @@ def _error_message(response: httpx.Response) -> str:
     return str(error or body)[:200]
 
 
-class OpenAICompatAnalyst(LLMAnalyst):
+class OpenAICompatLanguageModel(LanguageModel):
     provider = "openai"
     output_mode = "json"
 
@@ -66,10 +71,9 @@ class OpenAICompatAnalyst(LLMAnalyst):
         api_key: str = "",
         timeout_seconds: float = 30.0,
         transport: httpx.BaseTransport | None = None,
-        **options: Any,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
     ) -> None:
-        options.setdefault("deadline_seconds", timeout_seconds)
-        super().__init__(model, **options)
+        super().__init__(model, max_output_tokens=max_output_tokens)
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.api_key = api_key
         self.timeout_seconds = timeout_seconds
@@ -92,9 +96,8 @@ class OpenAICompatAnalyst(LLMAnalyst):
             "response_format": {"type": "json_object"},
         }
 
-    def _post(self, prompt: Prompt) -> httpx.Response:
+    def _post(self, prompt: Prompt, deadline: float) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
-        deadline = self.deadline_at or self.new_deadline()
         timeout = self._timeout(deadline)
         try:
             with (
@@ -121,14 +124,14 @@ class OpenAICompatAnalyst(LLMAnalyst):
                 raise AnalystError(
                     "timeout",
                     f"the answer was still arriving at the total deadline of "
-                    f"{self.deadline_seconds:g}s",
+                    f"{self.timeout_seconds:g}s",
                 )
             if size > MAX_BODY_BYTES:
                 raise AnalystError("malformed_output", f"the answer exceeds {MAX_BODY_BYTES} bytes")
         return b"".join(chunks)
 
-    def _complete(self, prompt: Prompt) -> Completion:
-        response = self._post(prompt)
+    def complete(self, prompt: Prompt, deadline: float) -> Completion:
+        response = self._post(prompt, deadline)
         if response.status_code >= 400:
             status = response.status_code
             reason = STATUS_REASONS.get(status) or (
@@ -148,23 +151,16 @@ class OpenAICompatAnalyst(LLMAnalyst):
         tokens = body.get("usage") or {}
         input_tokens, output_tokens = tokens.get("prompt_tokens"), tokens.get("completion_tokens")
         finish = choice.get("finish_reason")
+        billed = (input_tokens, output_tokens)
         if message.get("refusal") or finish == "content_filter":
             raise AnalystError(
                 "refused",
                 str(message.get("refusal") or "finish_reason content_filter"),
-                usage=self.usage(prompt, input_tokens, output_tokens),
+                tokens=billed,
             )
         if finish == "length":
-            raise AnalystError(
-                "truncated",
-                "the answer hit max_tokens",
-                usage=self.usage(prompt, input_tokens, output_tokens),
-            )
+            raise AnalystError("truncated", "the answer hit max_tokens", tokens=billed)
         content = message.get("content")
         if not isinstance(content, str) or not content.strip():
-            raise AnalystError(
-                "malformed_output",
-                "the answer has no content",
-                usage=self.usage(prompt, input_tokens, output_tokens),
-            )
+            raise AnalystError("malformed_output", "the answer has no content", tokens=billed)
         return Completion(content, input_tokens, output_tokens)

@@ -1,4 +1,6 @@
-"""The Bedrock analyst: Amazon Bedrock Runtime Converse with a forced tool for JSON output.
+"""Bedrock completions: the LanguageModel port on Amazon Bedrock Runtime Converse.
+
+Converse is called with a forced tool for JSON output.
 
 The request sends the system prompt apart from the data, forces a single tool whose input
 schema is the InsightSet JSON schema (`toolChoice` = that tool), and asks for temperature 0.
@@ -8,9 +10,9 @@ connect and a read timeout. `modelId` may be a foundation-model id
 (`amazon.nova-lite-v1:0`) or an inference-profile id (`us.amazon.nova-lite-v1:0`).
 
 botocore's read timeout and retries are per call; the one total deadline of the exchange
-(`deadline_seconds`, from `llm_timeout_seconds`) is enforced by LLMAnalyst, which stops
-waiting for the call when it passes. The answer goes through the same meaning guard and
-grounding as every LLM analyst's (`analysts/llm.py`).
+(`deadline_seconds`, from `llm_timeout_seconds`) is enforced by the LLM analyst that
+composes this model, which stops waiting for the call when it passes; the answer goes
+through the same meaning guard and grounding as every LLM analyst's (`analysts/llm.py`).
 """
 
 from __future__ import annotations
@@ -31,9 +33,13 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from healthpipe.analysts.errors import AnalystError
-from healthpipe.analysts.llm import Completion, LLMAnalyst
-from healthpipe.analysts.prompt import TOOL_DESCRIPTION, TOOL_NAME, Prompt, insight_schema
+from healthpipe.ports import (
+    DEFAULT_MAX_OUTPUT_TOKENS,
+    AnalystError,
+    Completion,
+    LanguageModel,
+    Prompt,
+)
 
 IAM_ACTIONS: tuple[str, ...] = ("bedrock:InvokeModel",)  # Converse is authorised by it
 DEFAULT_REGION = "us-east-1"
@@ -85,24 +91,26 @@ def bedrock_client_factory(
 
 
 def converse_request(model_id: str, prompt: Prompt, max_tokens: int) -> dict[str, Any]:
-    return {
+    request: dict[str, Any] = {
         "modelId": model_id,
         "system": [{"text": prompt.system}],
         "messages": [{"role": "user", "content": [{"text": prompt.user}]}],
         "inferenceConfig": {"maxTokens": max_tokens, "temperature": 0.0},
-        "toolConfig": {
+    }
+    if prompt.tool is not None:
+        request["toolConfig"] = {
             "tools": [
                 {
                     "toolSpec": {
-                        "name": TOOL_NAME,
-                        "description": TOOL_DESCRIPTION,
-                        "inputSchema": {"json": insight_schema()},
+                        "name": prompt.tool.name,
+                        "description": prompt.tool.description,
+                        "inputSchema": {"json": prompt.tool.input_schema},
                     }
                 }
             ],
-            "toolChoice": {"tool": {"name": TOOL_NAME}},
-        },
-    }
+            "toolChoice": {"tool": {"name": prompt.tool.name}},
+        }
+    return request
 
 
 def translate_error(exc: Exception) -> AnalystError:
@@ -125,7 +133,7 @@ def translate_error(exc: Exception) -> AnalystError:
     return AnalystError("unavailable", f"{type(exc).__name__}: {exc}")
 
 
-class BedrockAnalyst(LLMAnalyst):
+class BedrockLanguageModel(LanguageModel):
     provider = "bedrock"
     output_mode = "tool"
 
@@ -135,9 +143,9 @@ class BedrockAnalyst(LLMAnalyst):
         *,
         client: Any = None,
         client_factory: ClientFactory | None = None,
-        **options: Any,
+        max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS,
     ) -> None:
-        super().__init__(model_id, **options)
+        super().__init__(model_id, max_output_tokens=max_output_tokens)
         if client is None and client_factory is None:
             raise ValueError("give a bedrock-runtime client or a client factory")
         self._client = client
@@ -152,7 +160,8 @@ class BedrockAnalyst(LLMAnalyst):
                 raise translate_error(exc) from exc
         return self._client
 
-    def _complete(self, prompt: Prompt) -> Completion:
+    def complete(self, prompt: Prompt, deadline: float) -> Completion:
+        """One Converse call; botocore's timeouts bound it, the caller waits until `deadline`."""
         request = converse_request(self.model, prompt, self.max_output_tokens)
         try:
             response = self.client().converse(**request)
@@ -161,21 +170,20 @@ class BedrockAnalyst(LLMAnalyst):
         tokens = response.get("usage", {})
         input_tokens, output_tokens = tokens.get("inputTokens"), tokens.get("outputTokens")
         stop = response.get("stopReason")
+        billed = (input_tokens, output_tokens)
         if stop in REFUSAL_STOP_REASONS:
-            usage = self.usage(prompt, input_tokens, output_tokens)
-            raise AnalystError("refused", f"stopReason {stop}", usage=usage)
+            raise AnalystError("refused", f"stopReason {stop}", tokens=billed)
         if stop == "max_tokens":
-            usage = self.usage(prompt, input_tokens, output_tokens)
-            raise AnalystError("truncated", "the answer hit maxTokens", usage=usage)
+            raise AnalystError("truncated", "the answer hit maxTokens", tokens=billed)
         blocks = response.get("output", {}).get("message", {}).get("content", [])
+        tool_name = prompt.tool.name if prompt.tool is not None else None
         for block in blocks:
             tool_use = block.get("toolUse")
-            if tool_use and tool_use.get("name") == TOOL_NAME:
+            if tool_use and tool_use.get("name") == tool_name:
                 return Completion(tool_use.get("input") or {}, input_tokens, output_tokens)
         text = "".join(block.get("text", "") for block in blocks)
         if not text.strip():
-            usage = self.usage(prompt, input_tokens, output_tokens)
             raise AnalystError(
-                "malformed_output", f"no tool use and no text (stopReason {stop})", usage=usage
+                "malformed_output", f"no tool use and no text (stopReason {stop})", tokens=billed
             )
         return Completion(text, input_tokens, output_tokens)
