@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,10 +191,6 @@ def build_local(settings: Settings) -> LocalRuntime:
         workdir=workspace / "tmp",
     )
     return LocalRuntime(ports=ports, bus=bus, db=db, store=store)
-
-
-def default_workdir() -> Path:
-    return Path(tempfile.gettempdir()) / "healthpipe"
 
 
 # --------------------------------------------------------------------------- AWS runtime

@@ -7,13 +7,11 @@ few primitives to its store. `bootstrap.py` is the one place that picks adapters
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -117,15 +115,6 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _list_keys(self, prefix: str) -> list[str]: ...
-
-
-def sha256_of_stream(chunks: Iterator[bytes]) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
-    return digest.hexdigest(), size
 
 
 # --------------------------------------------------------------------------- ledger

@@ -23,9 +23,8 @@ SNIFF_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Header:
-    """The file's columns as written, and the canonical name each one maps to."""
+    """The canonical name of each of the file's columns, in order, and its compression."""
 
-    raw_names: tuple[str, ...]
     canonical: tuple[str, ...]
     gzipped: bool
 
@@ -125,4 +124,4 @@ def read_header(path: Path) -> Header:
         )
     if any(name == "" for name in canonical):
         raise InputError("header has an empty column name", code="bad_header")
-    return Header(tuple(names), canonical, gzipped)
+    return Header(canonical, gzipped)

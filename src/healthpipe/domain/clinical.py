@@ -45,10 +45,6 @@ class Severity(IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
-    @classmethod
-    def from_label(cls, label: str) -> Severity:
-        return cls[label.upper()]
-
 
 # --- chart resolution ----------------------------------------------------------------------
 

@@ -84,7 +84,3 @@ class SqliteLedger(Ledger):
 
     def _owner_is_dead(self, owner: str) -> bool:
         return owner_is_dead(owner)
-
-    def in_progress(self) -> list[LedgerRecord]:
-        rows = self.db.query("SELECT key FROM ledger WHERE status = 'in_progress'")
-        return [r for r in (self._get(row["key"]) for row in rows) if r is not None]

@@ -11,7 +11,7 @@ table path (`table`) splits those.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect
@@ -113,7 +113,7 @@ def validate_file(
     copy = out.processed_csv.with_name(f"{out.processed_csv.stem}.lf.csv")
     try:
         with_lf_line_endings(path, header.gzipped, copy)
-        plain = Header(header.raw_names, header.canonical, gzipped=False)
+        plain = replace(header, gzipped=False)
         try:
             return split.read(copy, plain, scan_records(copy, gzipped=False))
         except MixedLineEndings:
