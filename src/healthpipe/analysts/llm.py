@@ -11,9 +11,9 @@ level raised to the computed one, unsafe statements (reassurance while high find
 diagnoses, medications) removed, numbers checked against the facts of their vital.
 
 One deadline (`deadline_seconds`, from `llm_timeout_seconds`) covers the whole exchange:
-the model's `complete` runs in a worker thread and the analyst stops waiting for it when the
-deadline passes, whatever the library does (an endpoint trickling one byte at a time never trips a
-read timeout). The guarded analyst gives its retries the same deadline.
+the model's `complete` runs in a worker thread and the analyst stops waiting for it when
+the deadline passes, whatever the library does (an endpoint trickling one byte at a time
+never trips a read timeout). The guarded analyst gives its retries the same deadline.
 """
 
 from __future__ import annotations
