@@ -5,11 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from healthpipe.domain.documents import Episode
 from healthpipe.report.model import worst_value_text
 
+COMMON = {"user_id": "u1", "severity": "high", "readings": 3}
 
-def episode(**values: Any) -> dict[str, Any]:
-    return {"kind": "hypertensive_crisis", "metric": "blood_pressure", "worst": "highest", **values}
+
+def episode(**values: Any) -> Episode:
+    return Episode.model_validate(
+        {"kind": "hypertensive_crisis", "metric": "blood_pressure", "worst": "highest"}
+        | COMMON
+        | values
+    )
 
 
 def test_a_complete_pair_is_shown_as_the_pair() -> None:
@@ -30,4 +37,4 @@ def test_an_analysis_without_the_pair_marks_its_value_as_the_systolic() -> None:
 
 def test_other_vitals_keep_their_single_value() -> None:
     low = {"kind": "low_spo2_news2_3", "metric": "spo2", "worst": "lowest", "peak_value": 85}
-    assert worst_value_text(low) == "lowest 85 %"
+    assert worst_value_text(Episode.model_validate(low | COMMON)) == "lowest 85 %"

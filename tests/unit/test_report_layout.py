@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from test_report_render import SECRET, make_analysis
+from test_report_render import SECRET, make_analysis, typed
 
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.report import charts
@@ -61,7 +61,7 @@ def test_every_chart_text_reads_at_least_11_css_px_where_the_report_shows_it(
     # GIVEN every chart of a report and of a digest
     drawn = _drawn_figures(monkeypatch)
     trend = charts.trend_chart({"high": 3, "medium": 12, "low": 40}, {"high": 1, "low": 9})
-    made = [*charts.report_charts(make_analysis()), trend]
+    made = [*charts.report_charts(typed(make_analysis())), trend]
     assert len(drawn) == len(made) == 5
     for (fig, png), chart in zip(drawn, made, strict=True):
         with Image.open(io.BytesIO(png)) as image:
@@ -108,7 +108,7 @@ class _Tables(HTMLParser):
 
 
 def test_every_data_table_of_the_report_and_index_scrolls_inside_its_own_box() -> None:
-    model = build_report_model(make_analysis(), secret=SECRET)
+    model = build_report_model(typed(make_analysis()), secret=SECRET)
     card = ReportCard("0123456789abcdef", "report", "2026-11-25T10:00:00", "t", "high", 3, 9)
     for html in (render_html(model, [], inline_images=True), render_index([card], 1)):
         parser = _Tables()
@@ -124,7 +124,7 @@ def test_counts_in_the_analyst_text_get_thousands_separators_in_both_parts() -> 
         insights=["12000 findings were high severity; see ACC/AHA 2017, at 2026-11-01 10:00."],
         recommendations=["Review the 10500 flagged readings."],
     )
-    model = build_report_model(analysis, secret=SECRET)
+    model = build_report_model(typed(analysis), secret=SECRET)
     for part in (render_html(model, [], inline_images=True), render_text(model)):
         # THEN every part shows them with separators, and leaves years, dates and times alone
         assert "331,479 of 867,420 readings" in part
@@ -175,7 +175,7 @@ def test_reports_index_total_has_thousands_separators() -> None:
 
 
 def test_report_explains_worst_severity_and_overall_risk_in_both_parts() -> None:
-    model = build_report_model(make_analysis(), secret=SECRET)
+    model = build_report_model(typed(make_analysis()), secret=SECRET)
     html, text = render_html(model, [], inline_images=True), " ".join(render_text(model).split())
     for legend in (SEVERITY_LEGEND, RISK_LEGEND):
         assert legend.replace("'", "&#39;") in html

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from healthpipe.domain.documents import Analysis
 from healthpipe.domain.identity import pseudonym
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
 from healthpipe.report.charts import Chart, downscaled, report_charts
@@ -145,7 +146,7 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
                     "medium": 50,
                     "low": 120,
                     "episodes": 1,
-                    "worst": 3,
+                    "worst": "high",
                     "risk_score": 0.7,
                 },
                 {
@@ -156,7 +157,7 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
                     "medium": 30,
                     "low": 80,
                     "episodes": 1,
-                    "worst": 3,
+                    "worst": "high",
                     "risk_score": 0.43,
                 },
             ],
@@ -178,6 +179,11 @@ def make_analysis(**overrides: Any) -> dict[str, Any]:
     return analysis
 
 
+def typed(analysis: dict[str, Any]) -> Analysis:
+    """The hand-made analysis as the document the report builders take."""
+    return Analysis.model_validate(analysis)
+
+
 def hostile_analysis() -> dict[str, Any]:
     analysis = make_analysis()
     analysis["source"] = {"key": f"raw/{HOSTILE_ID}{NON_ASCII}.csv"}
@@ -191,7 +197,7 @@ def hostile_analysis() -> dict[str, Any]:
 
 
 def small_charts() -> list[Chart]:
-    return report_charts(make_analysis())
+    return report_charts(typed(make_analysis()))
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +206,7 @@ def charts() -> list[Chart]:
 
 
 def _message(analysis: dict[str, Any], charts: list[Chart], **kw: Any) -> EmailMessage:
-    model = build_report_model(analysis, secret=SECRET, **kw)
+    model = build_report_model(typed(analysis), secret=SECRET, **kw)
     raw = build_message(model, charts, sender="hp@example.org", recipients=["a@example.org"])
     parsed = message_from_bytes(raw.as_bytes(), policy=policy.default)
     assert isinstance(parsed, EmailMessage)
@@ -359,7 +365,7 @@ def test_ids_hidden_by_default_even_when_hostile(charts: list[Chart]) -> None:
 
 
 def test_oversized_message_degrades_charts_then_drops_them(charts: list[Chart]) -> None:
-    model = build_report_model(make_analysis(), secret=SECRET)
+    model = build_report_model(typed(make_analysis()), secret=SECRET)
     full = build_message(model, charts, sender="a@b.c", recipients=["d@e.f"])
     full_size = len(full.as_bytes())
     text_only = build_message(model, [], sender="a@b.c", recipients=["d@e.f"])
@@ -382,7 +388,7 @@ def test_downscaled_chart_is_a_smaller_png(charts: list[Chart]) -> None:
 
 
 def test_saved_html_embeds_images_as_data_uris(charts: list[Chart]) -> None:
-    model = build_report_model(make_analysis(), secret=SECRET)
+    model = build_report_model(typed(make_analysis()), secret=SECRET)
     html = render_html(model, charts, inline_images=True)
     srcs = [str(i["src"]) for i in parse_html(html).imgs]
     assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
@@ -401,19 +407,19 @@ def test_empty_analysis_renders_without_charts_data() -> None:
     analysis["episodes"] = {"total": 0, "list": []}
     analysis["data_quality"]["reasons"] = {}
     analysis["worst_severity"] = "none"
-    charts = report_charts(analysis)
+    charts = report_charts(typed(analysis))
     assert len(charts) == 4 and all(c.png.startswith(b"\x89PNG") for c in charts)
-    text = render_text(build_report_model(analysis, secret=SECRET))
+    text = render_text(build_report_model(typed(analysis), secret=SECRET))
     assert "EPISODES (0;" in text and "\n  none\n" in text
 
 
 def test_alert_lists_only_findings_at_or_above_the_threshold() -> None:
     analysis = make_analysis()
-    assert alert_count(analysis, "high") == 41
-    assert alert_count(analysis, "medium") == 121
-    assert alert_count(analysis, "never") == 0
+    assert alert_count(typed(analysis), "high") == 41
+    assert alert_count(typed(analysis), "medium") == 121
+    assert alert_count(typed(analysis), "never") == 0
     model = build_alert_model(
-        analysis, secret=SECRET, threshold="high", report_key="reports/x.html"
+        typed(analysis), secret=SECRET, threshold="high", report_key="reports/x.html"
     )
     message = build_alert_message(model, sender="a@b.c", recipients=["d@e.f"])
     assert str(message["Subject"]).startswith("[ALERT] ")
@@ -429,7 +435,7 @@ def test_alert_escapes_hostile_values_and_keeps_ids_pseudonymous() -> None:
     analysis = hostile_analysis()
     analysis["source"] = {"key": "raw/<img src=x onerror=alert(1)>Zoë.csv"}
     model = build_alert_model(
-        analysis, secret=SECRET, threshold="medium", report_key="reports/x.html"
+        typed(analysis), secret=SECRET, threshold="medium", report_key="reports/x.html"
     )
     message = build_alert_message(model, sender="a@b.c", recipients=["d@e.f"])
     text, html = _parts(message)

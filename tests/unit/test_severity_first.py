@@ -10,10 +10,18 @@ from typing import Any
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.domain.brief import (
     NOT_ASSESSABLE,
-    assessment_fields,
+    assessment,
     build_brief,
     finding_sentence,
     plural,
+    risk_level,
+)
+from healthpipe.domain.documents import (
+    Analysis,
+    AnalysisFacts,
+    DataQuality,
+    Participant,
+    SevereFinding,
 )
 from healthpipe.report.alert import build_alert_model
 from healthpipe.report.labels import BP_CATEGORY_LABELS, KIND_INFO, kind_label
@@ -100,9 +108,17 @@ def facts(
     }
 
 
+def brief_of(f: dict[str, Any]) -> dict[str, Any]:
+    return build_brief(AnalysisFacts.model_validate(f), DataQuality.model_validate(QUALITY))
+
+
+def typed(analysis: dict[str, Any]) -> Analysis:
+    return Analysis.model_validate(analysis)
+
+
 def analysis_of(f: dict[str, Any]) -> dict[str, Any]:
-    brief = build_brief(f, QUALITY)
-    report = BuiltinAnalyst().analyze(brief)
+    found = AnalysisFacts.model_validate(f)
+    report = BuiltinAnalyst().analyze(brief_of(f))
     return {
         "dataset_id": "d1",
         "created_at": "2026-01-05T00:00:00+00:00",
@@ -114,7 +130,8 @@ def analysis_of(f: dict[str, Any]) -> dict[str, Any]:
         "usage": report.usage.model_dump(),
         "grounding": report.grounding,
         **report.result.model_dump(),
-        **assessment_fields(f),
+        "assessment": assessment(found).as_json(),
+        "risk_level": risk_level(found, report.result.risk_level),
     }
 
 
@@ -126,7 +143,7 @@ def diluted() -> dict[str, Any]:
 
 
 def test_high_participant_outside_the_top_ten_leads_the_brief_and_is_named() -> None:
-    brief = build_brief(diluted(), QUALITY)
+    brief = brief_of(diluted())
     first = brief["participants_at_risk"][0]
     assert first["worst"] == "high"
     (named,) = brief["high_severity"]["list"]
@@ -190,17 +207,18 @@ def test_not_assessable_file_is_never_low_risk() -> None:
     assert analysis["risk_level"] == NOT_ASSESSABLE
     assert analysis["assessment"]["status"] == NOT_ASSESSABLE
     assert "low" not in analysis["summary"].lower().split("risk is", 1)[1][:5]
-    model = build_report_model(analysis, secret="s")
+    model = build_report_model(typed(analysis), secret="s")
     assert model.risk_level == NOT_ASSESSABLE and model.worst_severity == NOT_ASSESSABLE
     assert NOT_ASSESSABLE in model.subject
 
 
 def test_report_table_ranks_by_worst_severity_and_flagged_share_is_of_readings() -> None:
-    model = build_report_model(analysis_of(diluted()), secret="s", top_users=10)
+    model = build_report_model(typed(analysis_of(diluted())), secret="s", top_users=10)
     assert model.users[0]["worst"] == "high" and model.users[0]["ref"] == "P01"
     assert model.users[0]["flagged_pct"] == "1.0%"
     # three findings on one reading of two: 50 %, never 150 %
-    assert flagged_share({"readings": 2, "anomalies": 3, "readings_flagged": 1}) == "50.0%"
+    three = {"user_id": "u", "readings": 2, "anomalies": 3, "readings_flagged": 1}
+    assert flagged_share(Participant.model_validate(three)) == "50.0%"
     assert model.high and "SpO2 85 % at 2026-01-03 10:00 UTC" in model.high[0]["readings"][0]
 
 
@@ -208,7 +226,7 @@ def test_high_participant_beyond_the_table_limit_is_still_listed() -> None:
     users = [user(f"u{i:02d}", 2, low=1) for i in range(12)] + [user("zed", 100, high=1)]
     f = facts(users, [spo2_85()])
     f["users"]["top"] = users  # as an old analysis ordered them: zed last
-    model = build_report_model(analysis_of(f), secret="s", top_users=5)
+    model = build_report_model(typed(analysis_of(f)), secret="s", top_users=5)
     assert any(row["worst"] == "high" for row in model.users)
 
 
@@ -221,11 +239,11 @@ def test_blood_pressure_is_a_pair_naming_the_part_that_triggered() -> None:
         "diastolic": 121,
         "event_time": "2026-01-03T10:00:00+00:00",
     }
-    text = finding_sentence(crisis)
+    text = finding_sentence(SevereFinding.model_validate({"count": 1, **crisis}))
     assert "170/121 mmHg" in text and "diastolic above 120" in text
     stage_2 = {**crisis, "kind": "hypertension_stage_2", "systolic": 118, "diastolic": 95}
-    assert "118/95 mmHg" in finding_sentence(stage_2)
-    assert "diastolic ≥ 90" in finding_sentence(stage_2)
+    sentence = finding_sentence(SevereFinding.model_validate({"count": 1, **stage_2}))
+    assert "118/95 mmHg" in sentence and "diastolic ≥ 90" in sentence
 
 
 def test_alert_groups_findings_by_participant_worst_first() -> None:
@@ -251,7 +269,7 @@ def test_alert_groups_findings_by_participant_worst_first() -> None:
         for i in range(3)
         for _ in range(2)
     ]
-    model = build_alert_model(analysis_of(f), secret="s", threshold="low", report_key="r")
+    model = build_alert_model(typed(analysis_of(f)), secret="s", threshold="low", report_key="r")
     people = [row["who"] for row in model.findings]
     assert len(people) == len(set(people)) == 4
     assert model.findings[0]["severity"] == "high"
@@ -296,7 +314,7 @@ def test_a_vital_without_readings_is_not_assessable_not_normal() -> None:
     assert any(
         t.startswith("SpO2: not assessable: no valid readings") for t in analysis["insights"]
     )
-    model = build_report_model(analysis, secret="s")
+    model = build_report_model(typed(analysis), secret="s")
     (spo2,) = [m for m in model.metrics if m["name"].startswith("SpO2")]
     assert spo2["band"] == NOT_ASSESSABLE
 
@@ -338,9 +356,11 @@ def test_longest_episode_beyond_the_listed_ones_is_the_one_named() -> None:
 def test_alert_says_how_many_participants_it_leaves_out() -> None:
     users = [user(f"p{i:02d}", 10, high=1) for i in range(12)]
     f = facts(users, [spo2_85(f"p{i:02d}") for i in range(12)])
-    model = build_alert_model(analysis_of(f), secret="s", threshold="high", report_key="r")
+    model = build_alert_model(typed(analysis_of(f)), secret="s", threshold="high", report_key="r")
     assert len(model.findings) == 10 and model.more_participants == 2
     assert model.flagged_text == "12 findings"
     one = facts([user("p1", 10, high=1)], [spo2_85("p1")])
-    single = build_alert_model(analysis_of(one), secret="s", threshold="high", report_key="r")
+    single = build_alert_model(
+        typed(analysis_of(one)), secret="s", threshold="high", report_key="r"
+    )
     assert single.flagged_text == "1 finding" and single.more_participants == 0

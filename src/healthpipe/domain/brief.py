@@ -20,6 +20,16 @@ import math
 from typing import Any
 
 from healthpipe.domain import clinical
+from healthpipe.domain.documents import (
+    AnalysisFacts,
+    Assessment,
+    DataQuality,
+    Episode,
+    Finding,
+    HighParticipant,
+    Participant,
+    SevereFinding,
+)
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 
 BRIEF_TOP_USERS = 10
@@ -102,55 +112,49 @@ def time_text(iso: Any) -> str:
     return text[:16].replace("T", " ") + " UTC" if len(text) >= 16 else text
 
 
-def assessment(facts: dict[str, Any]) -> dict[str, Any]:
+def assessment(facts: AnalysisFacts) -> Assessment:
     """Whether the file could be assessed: no valid reading (or no reading of a vital) is
     "not assessable: no valid readings", which no risk level stands for."""
-    readings = int(facts.get("readings") or 0)
-    metrics = facts.get("metrics") or {}
-    missing = [
-        m for m in CLINICAL_VITALS if readings and not int((metrics.get(m) or {}).get("count") or 0)
-    ]
-    return {
-        "assessable": readings > 0,
-        "status": "assessed" if readings else NOT_ASSESSABLE,
-        "vitals_not_assessable": {
+    readings = facts.readings
+    metrics = facts.metrics
+    missing = [m for m in CLINICAL_VITALS if readings and not (m in metrics and metrics[m].count)]
+    return Assessment(
+        assessable=readings > 0,
+        status="assessed" if readings else NOT_ASSESSABLE,
+        vitals_not_assessable={
             m: NOT_ASSESSABLE for m in (CLINICAL_VITALS if not readings else missing)
         },
-    }
-
-
-def assessment_fields(facts: dict[str, Any]) -> dict[str, Any]:
-    """What the stored analysis adds: the assessment, and for a file that could not be
-    assessed a risk level that says so (never "low")."""
-    found = assessment(facts)
-    if found["assessable"]:
-        return {"assessment": found}
-    return {"assessment": found, "risk_level": NOT_ASSESSABLE}
-
-
-def rank_key(user: dict[str, Any]) -> tuple[int, int, int, int]:
-    """Worst severity first, then the number of high, medium and all findings."""
-    return (
-        -SEVERITY_RANK.get(str(user.get("worst")), 0),
-        -int(user.get("high") or 0),
-        -int(user.get("medium") or 0),
-        -int(user.get("anomalies") or 0),
     )
 
 
-def ranked_users(facts: dict[str, Any]) -> list[dict[str, Any]]:
+def risk_level(facts: AnalysisFacts, analyst_level: str) -> str:
+    """The stored risk level: the analyst's, except for a file that could not be assessed
+    (never "low")."""
+    return analyst_level if facts.readings > 0 else NOT_ASSESSABLE
+
+
+def rank_key(user: Participant) -> tuple[int, int, int, int]:
+    """Worst severity first, then the number of high, medium and all findings."""
+    return (-SEVERITY_RANK.get(user.worst, 0), -user.high, -user.medium, -user.anomalies)
+
+
+def ranked_users(facts: AnalysisFacts) -> list[Participant]:
     """The listed participants, worst severity first (a stable sort keeps the analysis's
     order among equals)."""
-    return sorted(facts["users"]["top"], key=rank_key)
+    return sorted(facts.users.top, key=rank_key)
 
 
-def review_user_ids(facts: dict[str, Any], top: int = BRIEF_TOP_USERS) -> list[str]:
+def high_participants(facts: AnalysisFacts) -> list[HighParticipant]:
+    return facts.high_participants.items if facts.high_participants else []
+
+
+def review_user_ids(facts: AnalysisFacts, top: int = BRIEF_TOP_USERS) -> list[str]:
     """Who an analyst and a reader see, in order: the `top` first participants by severity,
     plus every participant with a high-severity finding, whatever the ranking."""
-    ids = [str(u["user_id"]) for u in ranked_users(facts)[:top]]
-    for person in (facts.get("high_participants") or {}).get("list", []):
-        if str(person["user_id"]) not in ids:
-            ids.append(str(person["user_id"]))
+    ids = [u.user_id for u in ranked_users(facts)[:top]]
+    for person in high_participants(facts):
+        if person.user_id not in ids:
+            ids.append(person.user_id)
     return ids
 
 
@@ -194,18 +198,22 @@ def kind_text(kind: str) -> str:
     return info.label if info else kind.replace("_", " ")
 
 
-def finding_sentence(finding: dict[str, Any]) -> str:
+def finding_sentence(finding: SevereFinding | Finding) -> str:
     """'SpO2 85 % at 2026-01-03 10:00 UTC — Low SpO2 (NEWS2 3)'; blood pressure as a pair
     with the part that triggered its category."""
-    metric, kind = str(finding["metric"]), str(finding["kind"])
+    metric, kind = finding.metric, finding.kind
     name, unit = VITAL_WORDS.get(metric, (metric.replace("_", " "), ""))
-    at = time_text(finding.get("event_time"))
-    if finding.get("systolic") is not None and finding.get("diastolic") is not None:
-        s, d = float(finding["systolic"]), float(finding["diastolic"])
+    at = time_text(finding.event_time)
+    if isinstance(finding, Finding):
+        systolic, diastolic = finding.systolic_bp, finding.diastolic_bp
+    else:
+        systolic, diastolic = finding.systolic, finding.diastolic
+    if systolic is not None and diastolic is not None:
+        s, d = float(systolic), float(diastolic)
         trigger = bp_trigger_text(kind, s, d)
         what = kind_text(kind) + (f": {trigger}" if trigger else "")
         return f"{name} {bp_pair_text(s, d)} at {at} — {what}"
-    value = f"{number_text(finding['value'])} {unit}".strip()
+    value = f"{number_text(finding.value)} {unit}".strip()
     return f"{name} {value} at {at} — {kind_text(kind)}"
 
 
@@ -215,127 +223,112 @@ def review_place(order: list[str], user_id: Any) -> int:
     return order.index(uid) if uid in order else len(order)
 
 
-def high_severity(facts: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+def high_severity(facts: AnalysisFacts, labels: dict[str, str]) -> dict[str, Any]:
     """Every participant with a high-severity finding, with the sentences naming them."""
-    high = facts.get("high_participants") or {"total": 0, "list": []}
+    total = facts.high_participants.total if facts.high_participants else 0
     people = []
     order = list(labels)
-    for person in sorted(high["list"], key=lambda p: review_place(order, p["user_id"])):
-        ref = labels.get(str(person["user_id"]), "")
-        sentences = [finding_sentence(f) for f in person["findings"]]
+    for person in sorted(high_participants(facts), key=lambda p: review_place(order, p.user_id)):
+        ref = labels.get(person.user_id, "")
+        sentences = [finding_sentence(f) for f in person.findings]
         people.append(
             {
                 "participant": ref,
-                "high_findings": int(person["high"]),
+                "high_findings": person.high,
                 "readings": sentences,
-                "sentence": f"{ref} ({plural(int(person['high']), 'high-severity finding')}): "
+                "sentence": f"{ref} ({plural(person.high, 'high-severity finding')}): "
                 + "; ".join(sentences),
             }
         )
-    return {"participants": int(high["total"]), "list": people}
+    return {"participants": total, "list": people}
 
 
-def red_scores(facts: dict[str, Any]) -> dict[str, Any]:
-    red = facts.get("red_scores") or {}
+def red_scores(facts: AnalysisFacts) -> dict[str, Any]:
+    red = facts.red_scores
     return {
-        "readings": int(red.get("readings") or 0),
-        "by_metric": dict(red.get("by_metric") or {}),
+        "readings": red.readings if red else 0,
+        "by_metric": dict(red.by_metric) if red else {},
     }
 
 
-def headline_by_severity(facts: dict[str, Any]) -> dict[str, int]:
-    """Findings by severity, a baseline finding on a reading with a clinical finding not
-    counted again."""
-    headline = (facts.get("headline") or {}).get("by_severity")
-    return dict(headline) if headline is not None else dict(facts["anomalies"]["by_severity"])
-
-
-def headline_by_kind(facts: dict[str, Any]) -> dict[str, int]:
-    """Findings by kind, a baseline finding on a reading with a clinical finding not counted
-    again (the anomaly rows' `with_clinical_finding`, read by `dataops/severe.py`)."""
-    headline = (facts.get("headline") or {}).get("by_kind")
-    return dict(headline) if headline is not None else dict(facts["anomalies"]["by_kind"])
-
-
-def longest_episode(facts: dict[str, Any]) -> dict[str, Any] | None:
+def longest_episode(facts: AnalysisFacts) -> tuple[Episode, bool] | None:
     """The longest episode of the whole file (by readings), and whether that is certain: the
     listed episodes are the most severe ones, so when some are not listed the longest
     listed one is said to be that."""
-    episodes = facts["episodes"]
-    listed = episodes.get("list") or []
-    longest = episodes.get("longest") or max(
-        listed, key=lambda e: (int(e["readings"]), float(e.get("duration_s") or 0)), default=None
+    episodes = facts.episodes
+    listed = episodes.items
+    longest = episodes.longest or max(
+        listed, key=lambda e: (e.readings, float(e.duration_s or 0)), default=None
     )
     if not longest:
         return None
-    return {
-        **longest,
-        "complete": bool(episodes.get("longest")) or len(listed) >= int(episodes["total"]),
-    }
+    return longest, bool(episodes.longest) or len(listed) >= episodes.total
 
 
-def _shares(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
-    readings = int(facts["readings"])
-    bp = facts["bp_categories"]
-    news2 = facts["news2_partial"]
-    severe_bp = int(bp.get("hypertension_stage_2", 0)) + int(bp.get("hypertensive_crisis", 0))
+def _shares(facts: AnalysisFacts, quality: DataQuality) -> dict[str, Any]:
+    readings = facts.readings
+    bp = facts.bp_categories
+    news2 = facts.news2_partial
+    severe_bp = bp.get("hypertension_stage_2", 0) + bp.get("hypertensive_crisis", 0)
     return {
-        "readings_flagged": pct(facts["anomalies"]["readings_flagged"], readings),
-        "rows_rejected": pct(quality.get("rows_rejected", 0), quality.get("rows_input", 0)),
-        "participants_flagged": pct(facts["users"]["flagged"], facts["users"]["total"]),
-        "news2_score_5_or_more": pct(news2["readings_score_5_or_more"], readings),
-        "news2_score_7_or_more": pct(news2["readings_score_7_or_more"], readings),
+        "readings_flagged": pct(facts.anomalies.readings_flagged, readings),
+        "rows_rejected": pct(quality.rows_rejected, quality.rows_input),
+        "participants_flagged": pct(facts.users.flagged, facts.users.total),
+        "news2_score_5_or_more": pct(news2.readings_score_5_or_more, readings),
+        "news2_score_7_or_more": pct(news2.readings_score_7_or_more, readings),
         "bp_stage_2_or_crisis": pct(severe_bp, readings),
-        "bp_categories": {name: pct(int(n), readings) for name, n in bp.items()},
+        "bp_categories": {name: pct(n, readings) for name, n in bp.items()},
     }
 
 
-def build_brief(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any]:
+def build_brief(facts: AnalysisFacts, quality: DataQuality) -> dict[str, Any]:
     """Reduce the analysis facts to what an analyst may see."""
     ids = review_user_ids(facts)
     labels = participant_labels(ids)
-    users = {str(u["user_id"]): u for u in facts["users"]["top"]}
+    users = {u.user_id: u for u in facts.users.top}
     longest = longest_episode(facts)
-    episodes = [e for e in facts["episodes"]["list"] if str(e["user_id"]) in labels]
+    episodes = [e for e in facts.episodes.items if e.user_id in labels]
+    anomalies = facts.anomalies
     return {
-        "assessment": assessment(facts),
+        "assessment": assessment(facts).as_json(),
         "data_quality": {
-            "rows_input": quality.get("rows_input", 0),
-            "rows_valid": quality.get("rows_valid", 0),
-            "rows_rejected": quality.get("rows_rejected", 0),
-            "reject_reasons": dict(list(quality.get("reasons", {}).items())[:8]),
-            "rules_profile": _profile_name(quality.get("rules_profile")),
+            "rows_input": quality.rows_input,
+            "rows_valid": quality.rows_valid,
+            "rows_rejected": quality.rows_rejected,
+            "reject_reasons": dict(list(quality.reasons.items())[:8]),
+            "rules_profile": _profile_name(quality.rules_profile),
         },
-        "readings": facts["readings"],
-        "participants": facts["users"]["total"],
-        "participants_flagged": facts["users"]["flagged"],
+        "readings": facts.readings,
+        "participants": facts.users.total,
+        "participants_flagged": facts.users.flagged,
         "shares_pct": _shares(facts, quality),
         "metrics": {
-            metric: {k: stats.get(k) for k in STAT_KEYS}
-            for metric, stats in facts["metrics"].items()
+            metric: {k: getattr(stats, k) for k in STAT_KEYS}
+            for metric, stats in facts.metrics.items()
         },
-        "news2_partial": facts["news2_partial"],
+        "news2_partial": facts.news2_partial.as_json(),
         "red_scores": red_scores(facts),
         "high_severity": high_severity(facts, labels),
-        "bp_categories": facts["bp_categories"],
+        "bp_categories": dict(facts.bp_categories),
         "anomalies": {
-            **{
-                key: facts["anomalies"][key]
-                for key in ("total", "readings_flagged", "by_severity", "by_kind", "by_metric")
-            },
-            "headline_by_kind": headline_by_kind(facts),
-            "headline_by_severity": headline_by_severity(facts),
+            "total": anomalies.total,
+            "readings_flagged": anomalies.readings_flagged,
+            "by_severity": dict(anomalies.by_severity),
+            "by_kind": dict(anomalies.by_kind),
+            "by_metric": dict(anomalies.by_metric),
+            "headline_by_kind": facts.headline_by_kind(),
+            "headline_by_severity": facts.headline_by_severity(),
         },
         "episodes": {
-            "total": facts["episodes"]["total"],
-            "by_kind": facts["episodes"]["by_kind"],
-            "longest": _episode(longest, labels) | {"whole_file": longest["complete"]}
+            "total": facts.episodes.total,
+            "by_kind": dict(facts.episodes.by_kind),
+            "longest": _episode(longest[0], labels) | {"whole_file": longest[1]}
             if longest
             else None,
             "top": [_episode(e, labels) for e in episodes[:BRIEF_TOP_EPISODES]],
         },
         "participants_at_risk": [
-            {"participant": labels[uid], **{k: users[uid][k] for k in USER_KEYS}}
+            {"participant": labels[uid], **{k: getattr(users[uid], k) for k in USER_KEYS}}
             for uid in ids
             if uid in users
         ],
@@ -343,13 +336,13 @@ def build_brief(facts: dict[str, Any], quality: dict[str, Any]) -> dict[str, Any
     }
 
 
-def _episode(e: dict[str, Any], labels: dict[str, str]) -> dict[str, Any]:
+def _episode(e: Episode, labels: dict[str, str]) -> dict[str, Any]:
     return {
-        "participant": labels.get(str(e["user_id"]), ""),
-        "metric": e["metric"],
-        "kind": e["kind"],
-        "severity": e["severity"],
-        "readings": e["readings"],
-        "duration_minutes": round(float(e.get("duration_s") or 0) / 60, 1),
-        "peak_value": e["peak_value"],
+        "participant": labels.get(e.user_id, ""),
+        "metric": e.metric,
+        "kind": e.kind,
+        "severity": e.severity,
+        "readings": e.readings,
+        "duration_minutes": round(float(e.duration_s or 0) / 60, 1),
+        "peak_value": e.peak_value,
     }

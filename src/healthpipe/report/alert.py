@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from healthpipe.domain.brief import finding_sentence, plural
+from healthpipe.domain.brief import finding_sentence, high_participants, plural
+from healthpipe.domain.documents import Analysis
 from healthpipe.report import labels as lb
 from healthpipe.report.model import (
     DEFAULT_DISCLAIMER,
@@ -38,7 +39,7 @@ class AlertModel:
     more_participants: int
     by_severity: list[dict[str, str]]
     episodes: list[dict[str, str]]
-    findings: list[dict[str, Any]]
+    findings: list[dict[str, str | list[str]]]
     report_key: str
     disclaimer: str
     severity_colours: dict[str, str]
@@ -47,87 +48,85 @@ class AlertModel:
         return dict(self.__dict__)
 
 
-def alert_count(analysis: dict[str, Any], threshold: str) -> int:
+def alert_count(analysis: Analysis, threshold: str) -> int:
     """Findings at or above `threshold` ('never' → 0)."""
-    return findings_at_or_above(analysis["anomalies"].get("by_severity", {}), threshold)
+    return findings_at_or_above(analysis.anomalies.by_severity, threshold)
 
 
 def _at_or_above(severity: Any, threshold: str) -> bool:
     return SEVERITY_RANK.get(str(severity), 0) >= SEVERITY_RANK.get(threshold, 99)
 
 
-def _bp_pair(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with `systolic`/`diastolic` when it carries the blood-pressure pair."""
-    if row.get("systolic_bp") is not None and row.get("diastolic_bp") is not None:
-        return {**row, "systolic": row["systolic_bp"], "diastolic": row["diastolic_bp"]}
-    return row
+@dataclass
+class _Group:
+    user_id: str
+    severity: str
+    n: int
+    readings: list[str]
 
 
 def participant_findings(
-    analysis: dict[str, Any], people: People, threshold: str
-) -> list[dict[str, Any]]:
+    analysis: Analysis, people: People, threshold: str
+) -> list[dict[str, str | list[str]]]:
     """Findings at or above `threshold`, one entry per participant, worst first (then by the
     number of such findings): every participant with a high-severity finding (named with
     the worst reading of each vital, blood pressure as a pair), then the others among the
     analysis's top findings."""
-    groups: dict[str, dict[str, Any]] = {}
+    groups: dict[str, _Group] = {}
     if _at_or_above("high", threshold):
-        for person in (analysis.get("high_participants") or {}).get("list", []):
-            groups[str(person["user_id"])] = {
-                "user_id": person["user_id"],
-                "severity": "high",
-                "n": int(person["high"]),
-                "readings": [finding_sentence(f) for f in person["findings"]],
-            }
-    for row in analysis["anomalies"].get("top", []):
-        uid = str(row["user_id"])
-        if not _at_or_above(row["severity"], threshold) or (
-            uid in groups and groups[uid]["severity"] == "high"
+        for person in high_participants(analysis.facts()):
+            groups[person.user_id] = _Group(
+                person.user_id,
+                "high",
+                person.high,
+                [finding_sentence(f) for f in person.findings],
+            )
+    for row in analysis.anomalies.top:
+        uid = row.user_id
+        if not _at_or_above(row.severity, threshold) or (
+            uid in groups and groups[uid].severity == "high"
         ):
             continue
-        group = groups.setdefault(
-            uid,
-            {"user_id": row["user_id"], "severity": str(row["severity"]), "n": 0, "readings": []},
-        )
-        if SEVERITY_RANK.get(str(row["severity"]), 0) > SEVERITY_RANK.get(group["severity"], 0):
-            group["severity"] = str(row["severity"])
-        group["n"] += 1
-        if len(group["readings"]) < ALERT_READINGS:
-            group["readings"].append(finding_sentence(_bp_pair(row)))
-    ordered = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g["severity"], 0), -g["n"]))
+        group = groups.setdefault(uid, _Group(uid, row.severity, 0, []))
+        if SEVERITY_RANK.get(row.severity, 0) > SEVERITY_RANK.get(group.severity, 0):
+            group.severity = row.severity
+        group.n += 1
+        if len(group.readings) < ALERT_READINGS:
+            group.readings.append(finding_sentence(row))  # blood pressure as its pair
+    ordered = sorted(groups.values(), key=lambda g: (-SEVERITY_RANK.get(g.severity, 0), -g.n))
     return [
         {
-            "ref": people.ref(g["user_id"]),
-            "who": people.who(g["user_id"]),
-            "severity": g["severity"],
-            "count": plural(g["n"], "finding") + f" at {threshold} severity or above",
-            "readings": [neutralise(text, 300) for text in g["readings"]],
+            "ref": people.ref(g.user_id),
+            "who": people.who(g.user_id),
+            "severity": g.severity,
+            "count": plural(g.n, "finding") + f" at {threshold} severity or above",
+            "readings": [neutralise(text, 300) for text in g.readings],
         }
         for g in ordered
     ]
 
 
 def build_alert_model(
-    analysis: dict[str, Any], *, secret: str, threshold: str, report_key: str
+    analysis: Analysis, *, secret: str, threshold: str, report_key: str
 ) -> AlertModel:
     people = People(analysis, secret, reveal=False)
     flagged = alert_count(analysis, threshold)
-    source_name = neutralise(str(analysis["source"]["key"]).rsplit("/", 1)[-1], 80)
-    dataset_id = neutralise(analysis["dataset_id"], 40)
-    day = str(analysis.get("created_at", ""))[:10]
-    worst = neutralise(analysis.get("worst_severity") or "none", 10)
+    source_name = neutralise(analysis.source.key.rsplit("/", 1)[-1], 80)
+    dataset_id = neutralise(analysis.dataset_id, 40)
+    day = analysis.created_at[:10]
+    worst = neutralise(analysis.worst_severity or "none", 10)
     episodes = [
         {
-            "ref": people.ref(e["user_id"]),
-            "who": people.who(e["user_id"]),
-            "what": lb.kind_label(str(e["kind"])),
-            "severity": str(e["severity"]),
-            "start": short_time(e.get("start_time")),
-            "duration": lb.duration_text(float(e.get("duration_s") or 0)),
+            "ref": people.ref(e.user_id),
+            "who": people.who(e.user_id),
+            "what": lb.kind_label(e.kind),
+            "severity": e.severity,
+            "start": short_time(e.start_time),
+            "duration": lb.duration_text(float(e.duration_s or 0)),
             "peak": worst_value_text(e),
         }
-        for e in analysis["episodes"]["list"]
-        if _at_or_above(e["severity"], threshold)
+        for e in analysis.episodes.items
+        if _at_or_above(e.severity, threshold)
     ][:ALERT_ROWS]
     grouped = participant_findings(analysis, people, threshold)
     findings = grouped[:ALERT_ROWS]
@@ -138,19 +137,19 @@ def build_alert_model(
             f" | {plural(flagged, 'finding')} at {threshold} severity or above | worst: {worst}"
         ),
         source_name=source_name,
-        generated_at=short_time(analysis.get("created_at")),
+        generated_at=short_time(analysis.created_at),
         threshold=threshold,
         flagged=count(flagged),
         flagged_text=plural(flagged, "finding"),
         more_participants=len(grouped) - len(findings),
         by_severity=[
-            {"severity": s, "count": count(analysis["anomalies"]["by_severity"].get(s, 0))}
+            {"severity": s, "count": count(analysis.anomalies.by_severity.get(s, 0))}
             for s in SEVERITIES
         ],
         episodes=episodes,
         findings=findings,
         report_key=neutralise(report_key, 200),
-        disclaimer=neutralise(analysis.get("disclaimer") or DEFAULT_DISCLAIMER, 1000),
+        disclaimer=neutralise(analysis.disclaimer or DEFAULT_DISCLAIMER, 1000),
         severity_colours=dict(lb.SEVERITY_COLOURS),
     )
 

@@ -15,7 +15,7 @@ import textwrap
 from dataclasses import dataclass, replace
 from typing import Any
 
-from healthpipe.domain.brief import headline_by_kind
+from healthpipe.domain.documents import Analysis, MetricStats, TimelineBucket
 from healthpipe.report import labels as lb
 from healthpipe.report.model import NORMAL_BANDS
 
@@ -80,14 +80,14 @@ def _style(ax: Any) -> None:
     ax.tick_params(labelsize=SMALL_PT)
 
 
-def distributions_chart(metrics: dict[str, Any]) -> Chart:
+def distributions_chart(metrics: dict[str, MetricStats]) -> Chart:
     from matplotlib.ticker import FuncFormatter
 
-    names = [m for m in metrics if (metrics[m].get("histogram") or {}).get("counts")]
+    histograms = {m: s.histogram for m, s in metrics.items() if s.histogram and s.histogram.counts}
+    names = list(histograms)
     fig, axes = _figure(7.6, rows=3, cols=2)
     for ax, metric in zip(axes.flat, names, strict=False):
-        hist = metrics[metric]["histogram"]
-        edges, counts = hist["edges"], hist["counts"]
+        edges, counts = histograms[metric].edges, histograms[metric].counts
         # one filled step outline per histogram (a bar per bin costs a patch per bin to lay out)
         ax.stairs(counts, edges, fill=True, color=BAR)
         if metric in NORMAL_BANDS:
@@ -111,12 +111,12 @@ def distributions_chart(metrics: dict[str, Any]) -> Chart:
     )
 
 
-def timeline_chart(timeline: list[dict[str, Any]]) -> Chart:
-    buckets = sorted({str(t["bucket"]) for t in timeline})
+def timeline_chart(timeline: list[TimelineBucket]) -> Chart:
+    buckets = sorted({str(t.bucket) for t in timeline})
     fig, ax = _figure(3.6)
     bottom = [0] * len(buckets)
     for severity in ("low", "medium", "high"):
-        counts = {str(t["bucket"]): t["count"] for t in timeline if t["severity"] == severity}
+        counts = {str(t.bucket): t.count for t in timeline if t.severity == severity}
         values = [int(counts.get(b, 0)) for b in buckets]
         ax.bar(
             range(len(buckets)),
@@ -217,12 +217,12 @@ def rejections_chart(reasons: dict[str, int]) -> Chart:
     )
 
 
-def report_charts(analysis: dict[str, Any]) -> list[Chart]:
+def report_charts(analysis: Analysis) -> list[Chart]:
     return [
-        distributions_chart(analysis["metrics"]),
-        timeline_chart(analysis["anomalies"].get("timeline", [])),
-        findings_by_type_chart(headline_by_kind(analysis)),
-        rejections_chart(analysis["data_quality"].get("reasons", {})),
+        distributions_chart(analysis.metrics),
+        timeline_chart(analysis.anomalies.timeline),
+        findings_by_type_chart(analysis.headline_by_kind()),
+        rejections_chart(analysis.data_quality.reasons),
     ]
 
 

@@ -13,13 +13,19 @@ from healthpipe.domain.brief import (
     NOT_ASSESSABLE,
     bp_pair_text,
     finding_sentence,
-    headline_by_kind,
-    headline_by_severity,
+    high_participants,
     participant_labels,
     plural,
     ranked_users,
     review_place,
     review_user_ids,
+)
+from healthpipe.domain.documents import (
+    Analysis,
+    AnalystProvenance,
+    Episode,
+    Participant,
+    RedScores,
 )
 from healthpipe.domain.identity import pseudonym
 from healthpipe.report import labels as lb
@@ -100,7 +106,7 @@ def metric_label(metric: str) -> str:
     return lb.metric_label(metric)
 
 
-def findings_at_or_above(by_severity: dict[str, Any], threshold: str) -> int:
+def findings_at_or_above(by_severity: dict[str, int], threshold: str) -> int:
     floor = SEVERITY_RANK.get(threshold, 99)
     return sum(int(n or 0) for s, n in by_severity.items() if SEVERITY_RANK.get(s, 0) >= floor)
 
@@ -113,8 +119,8 @@ def short_time(iso: Any) -> str:
 class People:
     """Pseudonyms (HMAC of the id) plus the analyst's P01… references for the top users."""
 
-    def __init__(self, analysis: dict[str, Any], secret: str, reveal: bool) -> None:
-        self.refs = participant_labels(review_user_ids(analysis))
+    def __init__(self, analysis: Analysis, secret: str, reveal: bool) -> None:
+        self.refs = participant_labels(review_user_ids(analysis.facts()))
         self.secret, self.reveal = secret, reveal
 
     def who(self, user_id: Any) -> str:
@@ -125,14 +131,14 @@ class People:
         return self.refs.get(str(user_id), "")
 
 
-def _quality(analysis: dict[str, Any]) -> dict[str, Any]:
-    q = analysis["data_quality"]
-    rows_input, rows_rejected = int(q["rows_input"] or 0), int(q["rows_rejected"] or 0)
-    valid = 100.0 * int(q["rows_valid"]) / rows_input if rows_input else 0.0
-    reasons = list(q.get("reasons", {}).items())
+def _quality(analysis: Analysis) -> dict[str, Any]:
+    q = analysis.data_quality
+    rows_input, rows_rejected = q.rows_input, q.rows_rejected
+    valid = 100.0 * q.rows_valid / rows_input if rows_input else 0.0
+    reasons = list(q.reasons.items())
     return {
         "rows_input": count(rows_input),
-        "rows_valid": count(q["rows_valid"]),
+        "rows_valid": count(q.rows_valid),
         "rows_rejected": count(rows_rejected),
         "valid_pct": f"{valid:.1f}%",
         "grade": lb.quality_grade(valid),
@@ -146,20 +152,20 @@ def _quality(analysis: dict[str, Any]) -> dict[str, Any]:
             for code, n in reasons[:5]
         ],
         "more_reasons": max(0, len(reasons) - 5),
-        "rejected_key": neutralise(q["rejected_key"], 300) if q.get("rejected_key") else "",
-        "profile": neutralise(q.get("rules_profile") or "", 60),
+        "rejected_key": neutralise(q.rejected_key, 300) if q.rejected_key else "",
+        "profile": neutralise(q.rules_profile or "", 60),
     }
 
 
-def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
+def _anomalies(analysis: Analysis) -> dict[str, Any]:
     """Findings as the headline counts them: a baseline finding on a reading that already has
     a clinical finding is not a second finding (`not_counted` says how many were left out;
     the anomaly file keeps them)."""
-    a = analysis["anomalies"]
-    by_severity = headline_by_severity(analysis)
-    total = sum(int(n or 0) for n in by_severity.values())
+    a = analysis.anomalies
+    by_severity = analysis.headline_by_severity()
+    total = sum(by_severity.values())
     by_kind = []
-    for kind, n in headline_by_kind(analysis).items():
+    for kind, n in analysis.headline_by_kind().items():
         reference, criterion = lb.kind_reference(str(kind))
         by_kind.append(
             {
@@ -172,11 +178,10 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "total": count(total),
-        "not_counted": count(max(0, int(a["total"] or 0) - total)),
-        "headline": f"{plural(total, 'finding')} on "
-        f"{plural(int(a['readings_flagged'] or 0), 'reading')}",
-        "readings_flagged": count(a["readings_flagged"]),
-        "flagged_pct": pct(a["readings_flagged"], analysis.get("readings")),
+        "not_counted": count(max(0, a.total - total)),
+        "headline": f"{plural(total, 'finding')} on {plural(a.readings_flagged, 'reading')}",
+        "readings_flagged": count(a.readings_flagged),
+        "flagged_pct": pct(a.readings_flagged, analysis.readings),
         "by_severity": [
             {
                 "severity": s,
@@ -190,30 +195,30 @@ def _anomalies(analysis: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _news2(analysis: dict[str, Any]) -> dict[str, Any]:
-    news2 = analysis.get("news2_partial") or {}
-    red = analysis.get("red_scores") or {}
-    distribution = news2.get("distribution") or {}
-    total = sum(int(n) for n in distribution.values())
+def _news2(analysis: Analysis) -> dict[str, Any]:
+    news2 = analysis.news2_partial
+    red = analysis.red_scores or RedScores()
+    distribution = news2.distribution
+    total = sum(distribution.values())
     return {
         "distribution": [
             {"score": str(score), "count": count(n), "pct": pct(n, total)}
             for score, n in sorted(distribution.items(), key=lambda item: int(item[0]))
         ],
-        "ge5": count(news2.get("readings_score_5_or_more", 0)),
-        "ge7": count(news2.get("readings_score_7_or_more", 0)),
-        "red": count(red.get("readings", 0)),
+        "ge5": count(news2.readings_score_5_or_more),
+        "ge7": count(news2.readings_score_7_or_more),
+        "red": count(red.readings),
         "red_by_metric": ", ".join(
-            f"{lb.METRIC_LABELS.get(str(m), (str(m), ''))[0]} {count(n)}"
-            for m, n in (red.get("by_metric") or {}).items()
-            if int(n or 0)
+            f"{lb.METRIC_LABELS.get(m, (m, ''))[0]} {count(n)}"
+            for m, n in red.by_metric.items()
+            if n
         ),
     }
 
 
-def _bp(analysis: dict[str, Any]) -> list[dict[str, str]]:
-    categories = analysis.get("bp_categories") or {}
-    total = sum(int(n) for n in categories.values())
+def _bp(analysis: Analysis) -> list[dict[str, str]]:
+    categories = analysis.bp_categories
+    total = sum(categories.values())
     return [
         {
             "label": text,
@@ -224,73 +229,69 @@ def _bp(analysis: dict[str, Any]) -> list[dict[str, str]]:
     ]
 
 
-def _episodes(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
+def _episodes(analysis: Analysis, people: People, limit: int) -> list[dict[str, Any]]:
     rows = []
-    for e in analysis["episodes"]["list"][:limit]:
-        metric = str(e["metric"])
+    for e in analysis.episodes.items[:limit]:
+        metric = e.metric
         rows.append(
             {
-                "ref": people.ref(e["user_id"]),
-                "who": people.who(e["user_id"]),
-                "what": lb.kind_label(str(e["kind"])),
+                "ref": people.ref(e.user_id),
+                "who": people.who(e.user_id),
+                "what": lb.kind_label(e.kind),
                 "vital": lb.METRIC_LABELS.get(metric, (metric, ""))[0],
-                "severity": str(e["severity"]),
-                "start": short_time(e.get("start_time")),
-                "duration": lb.duration_text(float(e.get("duration_s") or 0)),
-                "readings": count(e["readings"]),
+                "severity": e.severity,
+                "start": short_time(e.start_time),
+                "duration": lb.duration_text(float(e.duration_s or 0)),
+                "readings": count(e.readings),
                 "peak": worst_value_text(e),
             }
         )
     return rows
 
 
-def headline_counts(user: dict[str, Any]) -> dict[str, int]:
+def headline_counts(user: Participant) -> dict[str, int]:
     """A participant's findings, high, medium and low as the headline counts them: without a
     baseline finding on a reading that has a clinical finding (an analysis from before
     `headline` was added: every finding)."""
-    counted = user.get("headline")
-    if counted:
-        return {k: int(counted[k]) for k in ("findings", "high", "medium", "low")}
-    return {
-        "findings": int(user["anomalies"]),
-        **{k: int(user[k]) for k in ("high", "medium", "low")},
-    }
+    counted = user.headline
+    if counted is not None and counted.model_fields_set:
+        return {k: getattr(counted, k) for k in ("findings", "high", "medium", "low")}
+    return {"findings": user.anomalies, "high": user.high, "medium": user.medium, "low": user.low}
 
 
-def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[str, Any]]:
+def _users(analysis: Analysis, people: People, limit: int) -> list[dict[str, Any]]:
     """The participant table, worst severity first; every participant with a high-severity
     finding is in it, whatever the limit."""
-    ranked = ranked_users(analysis)
+    facts = analysis.facts()
+    ranked = ranked_users(facts)
     shown = ranked[:limit]
-    listed = {str(u["user_id"]) for u in shown}
-    high_ids = [
-        str(p["user_id"]) for p in (analysis.get("high_participants") or {}).get("list", [])
-    ]
-    shown += [u for u in ranked[limit:] if str(u["user_id"]) in high_ids]
-    listed |= {str(u["user_id"]) for u in shown}
+    listed = {u.user_id for u in shown}
+    high_ids = [p.user_id for p in high_participants(facts)]
+    shown += [u for u in ranked[limit:] if u.user_id in high_ids]
+    listed |= {u.user_id for u in shown}
     rows = [
         {
-            "ref": people.ref(u["user_id"]),
-            "who": people.who(u["user_id"]),
-            "worst": str(u.get("worst") or "none"),
-            "risk": number(u["risk_score"], 2),
+            "ref": people.ref(u.user_id),
+            "who": people.who(u.user_id),
+            "worst": u.worst or "none",
+            "risk": number(u.risk_score, 2),
             **{k: count(n) for k, n in headline_counts(u).items()},
-            "episodes": count(u["episodes"]),
-            "readings": count(u["readings"]),
+            "episodes": count(u.episodes),
+            "readings": count(u.readings),
             "flagged_pct": flagged_share(u),
         }
         for u in shown
     ]
-    for person in (analysis.get("high_participants") or {}).get("list", []):
-        if str(person["user_id"]) not in listed:  # beyond the analysis's own top list
+    for person in high_participants(facts):
+        if person.user_id not in listed:  # beyond the analysis's own top list
             rows.append(
                 {
-                    "ref": people.ref(person["user_id"]),
-                    "who": people.who(person["user_id"]),
+                    "ref": people.ref(person.user_id),
+                    "who": people.who(person.user_id),
                     "worst": "high",
                     "risk": "–",
                     "findings": "–",
-                    "high": count(person["high"]),
+                    "high": count(person.high),
                     "medium": "–",
                     "low": "–",
                     "episodes": "–",
@@ -301,84 +302,85 @@ def _users(analysis: dict[str, Any], people: People, limit: int) -> list[dict[st
     return rows
 
 
-def flagged_share(user: dict[str, Any]) -> str:
+def flagged_share(user: Participant) -> str:
     """The share of a participant's readings with at least one finding (never above 100 %)."""
-    readings = int(user.get("readings") or 0)
-    if "readings_flagged" not in user or not readings:
+    readings = user.readings
+    if "readings_flagged" not in user.model_fields_set or not readings:
         return "–"
-    return pct(min(int(user["readings_flagged"]), readings), readings)
+    return pct(min(user.readings_flagged, readings), readings)
 
 
-def worst_value_text(episode: dict[str, Any]) -> str:
+def worst_value_text(episode: Episode) -> str:
     """'lowest 85 %' for low kinds, 'highest 131 bpm' for high ones; blood pressure always as
     a pair, a part the reading lacks as '–' ('highest –/125 mmHg'; an analysis from before
     the pair was stored: 'highest 172/– mmHg', its systolic value)."""
-    kind, metric = str(episode["kind"]), str(episode["metric"])
-    word = str(episode.get("worst") or lb.worst_word(kind))
-    systolic, diastolic = episode.get("worst_systolic_bp"), episode.get("worst_diastolic_bp")
+    kind, metric = episode.kind, episode.metric
+    word = episode.worst or lb.worst_word(kind)
+    systolic, diastolic = episode.worst_systolic_bp, episode.worst_diastolic_bp
     if systolic is not None and diastolic is not None:
         return f"{word} {bp_pair_text(systolic, diastolic)}"
     if metric == "blood_pressure":
         if systolic is None and diastolic is None:
-            systolic = episode.get("peak_value")
+            systolic = episode.peak_value
         return f"{word} {_part(systolic)}/{_part(diastolic)} mmHg"
     unit = lb.metric_unit(metric)
-    return f"{word} {number(episode['peak_value'])} {unit}".strip()
+    return f"{word} {number(episode.peak_value)} {unit}".strip()
 
 
 def _part(value: Any) -> str:
     return "–" if value is None else f"{round(float(value), 2):g}"
 
 
-def _high(analysis: dict[str, Any], people: People) -> list[dict[str, Any]]:
+def _high(analysis: Analysis, people: People) -> list[dict[str, Any]]:
     """Every participant with a high-severity finding, worst first, with the sentences naming
     the vital, the value and the time (blood pressure as a pair)."""
-    listed = (analysis.get("high_participants") or {}).get("list", [])
+    listed = high_participants(analysis.facts())
     order = list(people.refs)
     return [
         {
-            "ref": people.ref(p["user_id"]),
-            "who": people.who(p["user_id"]),
-            "count": plural(int(p["high"]), "high-severity finding"),
-            "readings": [neutralise(finding_sentence(f), 300) for f in p["findings"]],
+            "ref": people.ref(p.user_id),
+            "who": people.who(p.user_id),
+            "count": plural(p.high, "high-severity finding"),
+            "readings": [neutralise(finding_sentence(f), 300) for f in p.findings],
         }
-        for p in sorted(listed, key=lambda p: review_place(order, p["user_id"]))
+        for p in sorted(listed, key=lambda p: review_place(order, p.user_id))
     ]
 
 
-def _metrics(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+def _metrics(analysis: Analysis) -> list[dict[str, Any]]:
     return [
         {
             "name": lb.metric_label(m),
             "band": (NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–")
-            if int(s.get("count") or 0) or m not in NORMAL_BANDS
+            if s.count or m not in NORMAL_BANDS
             else NOT_ASSESSABLE,
-            "count": count(s.get("count")),
-            **{k: number(s.get(k)) for k in ("mean", "min", "median", "p95", "max")},
+            "count": count(s.count),
+            **{k: number(getattr(s, k)) for k in ("mean", "min", "median", "p95", "max")},
         }
-        for m, s in analysis["metrics"].items()
+        for m, s in analysis.metrics.items()
     ]
 
 
-def _analyst(analysis: dict[str, Any]) -> dict[str, str]:
-    info, usage = analysis.get("analyst") or {}, analysis.get("usage") or {}
-    grounding = analysis.get("grounding") or {}  # "removed": all the guards took out
-    dropped = int(grounding.get("removed", len(grounding.get("dropped") or [])))
-    risk = grounding.get("risk") or {}
+def _analyst(analysis: Analysis) -> dict[str, str]:
+    info = analysis.analyst or AnalystProvenance(provider="", model="")
+    usage = analysis.usage
+    grounding = analysis.grounding  # "removed": all the guards took out
+    dropped = grounding.removed if grounding.removed is not None else len(grounding.dropped)
+    risk = (grounding.model_extra or {}).get("risk") or {}
     raised_from = str(risk.get("model") or "") if risk.get("raised") else ""
     return {
-        "provider": neutralise(info.get("provider") or "unknown", 60),
-        "model": neutralise(info.get("model") or "unknown", 100),
-        "fallback": neutralise(info.get("fallback_reason") or "", 200),
-        "tokens": count(int(usage.get("input_tokens") or 0) + int(usage.get("output_tokens") or 0)),
-        "cost": f"${float(usage.get('cost_usd') or 0):.4f}",
+        "provider": neutralise(info.provider or "unknown", 60),
+        "model": neutralise(info.model or "unknown", 100),
+        "fallback": neutralise(info.fallback_reason or "", 200),
+        "tokens": count(usage.input_tokens + usage.output_tokens),
+        "cost": f"${usage.cost_usd:.4f}",
         "dropped": str(dropped),
         "risk_raised_from": neutralise(raised_from, 10),
     }
 
 
 def build_report_model(
-    analysis: dict[str, Any],
+    analysis: Analysis,
     *,
     secret: str,
     reveal_ids: bool = False,
@@ -386,16 +388,14 @@ def build_report_model(
     top_episodes: int = 15,
 ) -> ReportModel:
     people = People(analysis, secret, reveal_ids)
-    assessment = analysis.get("assessment") or {}
-    assessable = bool(assessment.get("assessable", int(analysis.get("readings") or 0) > 0))
-    worst = (
-        neutralise(analysis.get("worst_severity") or "none", 10) if assessable else NOT_ASSESSABLE
-    )
-    day = str(analysis.get("created_at", ""))[:10]
-    source_key = neutralise(analysis["source"]["key"], 300)
-    source_name = neutralise(str(analysis["source"]["key"]).rsplit("/", 1)[-1], 80)
-    span = analysis.get("time_range") or {}
-    dataset_id = neutralise(analysis["dataset_id"], 40)
+    assessment = analysis.assessment
+    assessable = assessment.assessable if assessment is not None else analysis.readings > 0
+    worst = neutralise(analysis.worst_severity or "none", 10) if assessable else NOT_ASSESSABLE
+    day = analysis.created_at[:10]
+    source_key = neutralise(analysis.source.key, 300)
+    source_name = neutralise(analysis.source.key.rsplit("/", 1)[-1], 80)
+    span = analysis.time_range
+    dataset_id = neutralise(analysis.dataset_id, 40)
     return ReportModel(
         dataset_id=dataset_id,
         title=f"Vitals report · {source_name}",
@@ -403,34 +403,32 @@ def build_report_model(
             f"healthpipe report {day} | {source_name} | dataset {dataset_id}"
             f" | {'worst severity: ' if assessable else ''}{worst}"
         ),
-        generated_at=short_time(analysis.get("created_at")),
+        generated_at=short_time(analysis.created_at),
         source_key=source_key,
         source_name=source_name,
-        time_range=f"{short_time(span.get('start'))} → {short_time(span.get('end'))}"
-        if span
+        time_range=f"{short_time(span.start)} → {short_time(span.end)}"
+        if span.model_fields_set
         else "–",
         worst_severity=worst,
-        risk_level=neutralise(analysis.get("risk_level") or "low", 40)
-        if assessable
-        else NOT_ASSESSABLE,
+        risk_level=neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE,
         quality=_quality(analysis),
         anomalies=_anomalies(analysis),
         news2=_news2(analysis),
         bp_categories=_bp(analysis),
         episodes=_episodes(analysis, people, top_episodes),
-        episodes_total=count(analysis["episodes"]["total"]),
+        episodes_total=count(analysis.episodes.total),
         users=_users(analysis, people, top_users),
-        users_total=count(analysis["users"]["total"]),
-        users_flagged=count(analysis["users"].get("flagged", 0)),
+        users_total=count(analysis.users.total),
+        users_flagged=count(analysis.users.flagged),
         metrics=_metrics(analysis),
         high=_high(analysis, people),
-        high_total=count((analysis.get("high_participants") or {}).get("total", 0)),
+        high_total=count(analysis.high_participants.total if analysis.high_participants else 0),
         assessable=assessable,
         assessment="assessed" if assessable else NOT_ASSESSABLE,
-        insights=neutralise_all(list(analysis.get("insights", []))),
-        recommendations=neutralise_all(list(analysis.get("recommendations", []))),
-        summary=neutralise(analysis.get("summary", ""), 2000),
+        insights=neutralise_all(list(analysis.insights)),
+        recommendations=neutralise_all(list(analysis.recommendations)),
+        summary=neutralise(analysis.summary, 2000),
         analyst=_analyst(analysis),
-        disclaimer=neutralise(analysis.get("disclaimer") or DEFAULT_DISCLAIMER, 1000),
+        disclaimer=neutralise(analysis.disclaimer or DEFAULT_DISCLAIMER, 1000),
         pseudonymised=not reveal_ids,
     )

@@ -13,16 +13,13 @@ from healthpipe import progress
 from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
-from healthpipe.domain.brief import (
-    assessment_fields,
-    build_brief,
-)
+from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.documents import (
     Analysis,
+    AnalysisFacts,
     AnalysisKeys,
     AnalysisSummary,
     AnalystProvenance,
-    Assessment,
     DataQuality,
     Episode,
     EpisodeCounts,
@@ -134,19 +131,19 @@ def _analyze(
         rules_profile=manifest.rules_profile,
         rejected_key=manifest.outputs.rejected_csv,
     )
-    brief = build_brief(facts, quality.as_json())
+    found = AnalysisFacts.model_validate(facts)  # dataops' plain facts, typed here
+    brief = build_brief(found, quality)
     with timed(timings, "analyst_ms"):
         report = ports.analyst.analyze(brief)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
-    assessed = assessment_fields(facts)
     analysis = Analysis(
         dataset_id=dataset_id,
         correlation_id=correlation_id,
         created_at=utc_now().isoformat(timespec="seconds"),
         source=manifest.source,
         data_quality=quality,
-        worst_severity=worst_severity(facts["anomalies"]["by_severity"]),
-        **facts,  # dataops' plain facts, typed here at the stage boundary
+        worst_severity=worst_severity(found.anomalies.by_severity),
+        **found.fields(),
         analyst=AnalystProvenance.model_validate(report.provenance()),
         usage=report.usage,
         grounding=Grounding.model_validate(report.grounding),
@@ -154,8 +151,8 @@ def _analyze(
         insights=report.result.insights,
         recommendations=report.result.recommendations,
         summary=report.result.summary,
-        risk_level=assessed.get("risk_level", report.result.risk_level),
-        assessment=Assessment.model_validate(assessed["assessment"]),
+        risk_level=risk_level(found, report.result.risk_level),
+        assessment=assessment(found),
         keys=AnalysisKeys(
             manifest=str(detail["manifest_key"]),
             analysis=analysis_key(dataset_id),
@@ -268,5 +265,6 @@ def _record_metrics(ports: Ports, analysis: Analysis) -> None:
     m.add("LLMInputTokens", analysis.usage.input_tokens, stage=STAGE)
     m.add("LLMOutputTokens", analysis.usage.output_tokens, stage=STAGE)
     m.add("LLMCostUSD", analysis.usage.cost_usd, stage=STAGE, unit="None")
-    m.add("AnalystFallbacks", 1 if analysis.analyst.fallback_reason else 0, stage=STAGE)
+    fallback = analysis.analyst is not None and analysis.analyst.fallback_reason
+    m.add("AnalystFallbacks", 1 if fallback else 0, stage=STAGE)
     m.add("StageDurationMs", analysis.timings["total_ms"], stage=STAGE, unit="Milliseconds")

@@ -11,12 +11,12 @@ under `reports/` and counted in the digest); a file that alerted still gets its 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
 
 from healthpipe import progress
+from healthpipe.domain.documents import Analysis
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
@@ -49,7 +49,7 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     started = time.perf_counter()
     settings = ports.notify_settings
     key = str(event.detail.get("analysis_key") or analysis_key(dataset_id))
-    analysis = json.loads(ports.store.get_bytes(key))
+    analysis = ports.store.get_document(key, Analysis)
     secret = settings.pseudonym_secret
     model = build_report_model(analysis, secret=secret, top_users=min(settings.top_users, 25))
     charts = report_charts(analysis)
@@ -59,11 +59,11 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
         ReportCard(
             name=dataset_id,
             kind="report",
-            created_at=str(analysis.get("created_at", "")),
+            created_at=analysis.created_at,
             title=model.source_name,
             worst_severity=model.worst_severity,
-            findings=int(analysis["anomalies"]["total"]),
-            rows_input=int(analysis["data_quality"]["rows_input"]),
+            findings=analysis.anomalies.total,
+            rows_input=analysis.data_quality.rows_input,
         ),
         render_html(model, charts, inline_images=True),
     )
@@ -97,7 +97,7 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     return info
 
 
-def _send_alert(analysis: dict[str, Any], dataset_id: str, ports: Ports, saved: str) -> Any:
+def _send_alert(analysis: Analysis, dataset_id: str, ports: Ports, saved: str) -> Any:
     """Send the alert once, under its own claim (`run_once`): returns where it went, or
     where it went the first time. Raises `ClaimHeldError` while another worker holds the
     alert's claim, so that the report waits for the alert instead of going without it."""

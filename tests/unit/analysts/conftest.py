@@ -13,6 +13,7 @@ import pytest
 from healthpipe.bootstrap import build_local
 from healthpipe.config import load_settings
 from healthpipe.domain.brief import build_brief
+from healthpipe.domain.documents import Analysis
 from healthpipe.orchestration.runs import run_files
 
 _ANALYSES: dict[str, dict[str, Any]] = {}
@@ -35,7 +36,8 @@ def analyze_file(source: Path, workspace: Path) -> dict[str, Any]:
 
 
 def brief_of(analysis: dict[str, Any]) -> dict[str, Any]:
-    return build_brief(analysis, analysis["data_quality"])
+    typed = Analysis.model_validate(analysis)
+    return build_brief(typed.facts(), typed.data_quality)
 
 
 def user_ids_in(source: Path) -> set[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from healthpipe.domain.documents.analysis import (
     Analysis,
+    AnalysisFacts,
     AnalysisKeys,
     AnalystProvenance,
     Assessment,
@@ -49,6 +50,7 @@ from healthpipe.domain.documents.summary import (
 
 __all__ = [
     "Analysis",
+    "AnalysisFacts",
     "AnalysisKeys",
     "AnalysisSummary",
     "AnalystProvenance",

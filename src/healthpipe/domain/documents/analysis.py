@@ -7,6 +7,8 @@ these models existed and writes them back byte for byte).
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from healthpipe import constants as c
@@ -220,13 +222,49 @@ class AnalysisKeys(Complete):
     anomalies: str
 
 
+def _headline(headline: Headline | None, anomalies: Findings, part: str) -> Counts:
+    if headline is not None and part in headline.model_fields_set:
+        return dict(getattr(headline, part))
+    return dict(getattr(anomalies, part))
+
+
+class AnalysisFacts(Document):
+    """What dataops found in one dataset (no analyst text): the part of an `Analysis` the
+    brief, the report and the alert are built from. Same fields as in `Analysis`."""
+
+    readings: int = 0
+    time_range: TimeRange = TimeRange()
+    metrics: dict[str, MetricStats] = Field(default_factory=dict)
+    news2_partial: News2Partial = News2Partial()
+    bp_categories: Counts = Field(default_factory=dict)
+    anomalies: Findings = Findings()
+    episodes: Episodes = Episodes()
+    users: Participants = Participants()
+    red_scores: RedScores | None = None
+    high_participants: HighParticipants | None = None
+    headline: Headline | None = None
+
+    def headline_by_severity(self) -> Counts:
+        """Findings by severity, a baseline finding on a reading with a clinical finding not
+        counted again (older analyses without `headline`: every finding)."""
+        return _headline(self.headline, self.anomalies, "by_severity")
+
+    def headline_by_kind(self) -> Counts:
+        """Findings by kind, counted as `headline_by_severity` counts them."""
+        return _headline(self.headline, self.anomalies, "by_kind")
+
+    def fields(self) -> dict[str, Any]:
+        """The set fields by name (typed values), to build an `Analysis` from."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
 class Analysis(Document):
     """Everything analyze found in one dataset, with the analyst's text and provenance."""
 
     schema_version: str = c.SCHEMA_VERSION
     dataset_id: str
     correlation_id: str = ""
-    created_at: str
+    created_at: str = ""
     source: Source
     data_quality: DataQuality
     worst_severity: str = "none"
@@ -241,7 +279,7 @@ class Analysis(Document):
     red_scores: RedScores | None = None
     high_participants: HighParticipants | None = None
     headline: Headline | None = None
-    analyst: AnalystProvenance
+    analyst: AnalystProvenance | None = None
     usage: Usage = Usage()
     grounding: Grounding = Grounding()
     disclaimer: str = ""
@@ -250,18 +288,21 @@ class Analysis(Document):
     summary: str = ""
     risk_level: str = ""
     assessment: Assessment | None = None
-    keys: AnalysisKeys
+    keys: AnalysisKeys | None = None
     timings: Counts = Field(default_factory=dict)
 
+    def facts(self) -> AnalysisFacts:
+        """The dataops facts of this analysis (the same part objects, not copies)."""
+        names = AnalysisFacts.model_fields
+        return AnalysisFacts.model_construct(
+            _fields_set=self.model_fields_set & set(names),
+            **{name: getattr(self, name) for name in names},
+        )
+
     def headline_by_severity(self) -> Counts:
-        """Findings by severity, a baseline finding on a reading with a clinical finding not
-        counted again (older analyses without `headline`: every finding)."""
-        if self.headline is not None and "by_severity" in self.headline.model_fields_set:
-            return dict(self.headline.by_severity)
-        return dict(self.anomalies.by_severity)
+        """See `AnalysisFacts.headline_by_severity`."""
+        return _headline(self.headline, self.anomalies, "by_severity")
 
     def headline_by_kind(self) -> Counts:
-        """Findings by kind, counted as `headline_by_severity` counts them."""
-        if self.headline is not None and "by_kind" in self.headline.model_fields_set:
-            return dict(self.headline.by_kind)
-        return dict(self.anomalies.by_kind)
+        """See `AnalysisFacts.headline_by_kind`."""
+        return _headline(self.headline, self.anomalies, "by_kind")

@@ -13,11 +13,11 @@ from healthpipe.domain.documents.base import Counts, Document
 class Source(Document):
     """The raw object a dataset was made from."""
 
-    bucket: str
+    bucket: str = ""
     key: str
     version_id: str | None = None
-    sha256: str
-    size: int
+    sha256: str = ""
+    size: int = 0
 
 
 class RowCounts(Document):
