@@ -221,28 +221,34 @@ def test_script_cells_are_escaped_in_the_html_report(tmp_path: Path) -> None:
     assert payload not in email
 
 
-@pytest.mark.parametrize(
-    ("cells", "reason"),
-    [
-        ({"heart_rate": "NaN"}, "invalid_heart_rate"),
-        ({"spo2": "inf"}, "invalid_spo2"),
-        ({"temp_c": "-Infinity"}, "invalid_temp_c"),
-        ({"steps": "1e999"}, "invalid_steps"),
-        ({"event_time": "yesterday"}, "invalid_event_time"),
-        ({"event_time": "2025-02-30T10:00:00Z"}, "invalid_event_time"),
-        ({"event_time": "17/09/2025 12:00"}, "invalid_event_time"),
-    ],
-)
-def test_bad_cells_are_rejected_with_their_reason(
-    tmp_path: Path, cells: dict[str, str], reason: str
-) -> None:
+BAD_CELLS = [
+    ({"heart_rate": "NaN"}, "invalid_heart_rate"),
+    ({"spo2": "inf"}, "invalid_spo2"),
+    ({"temp_c": "-Infinity"}, "invalid_temp_c"),
+    ({"steps": "1e999"}, "invalid_steps"),
+    ({"event_time": "yesterday"}, "invalid_event_time"),
+    ({"event_time": "2025-02-30T10:00:00Z"}, "invalid_event_time"),
+    ({"event_time": "17/09/2025 12:00"}, "invalid_event_time"),
+]
+
+
+def test_bad_cells_are_rejected_with_their_reason(tmp_path: Path) -> None:
+    """Every bad cell of BAD_CELLS in one file (one run): each row, of its own user, is
+    rejected with its own reason, and the good rows around them are processed."""
     names = HEADER.split(",")
-    values = dict(zip(names, good(1).split(","), strict=True)) | cells
-    content = text(HEADER, good(0), ",".join(values[n] for n in names), good(2))
+    bad_rows = []
+    for case, (cells, _) in enumerate(BAD_CELLS):
+        values = dict(zip(names, good(1 + case, user=f"u{2 + case}").split(","), strict=True))
+        bad_rows.append(",".join((values | cells)[n] for n in names))
+    content = text(HEADER, good(0), *bad_rows, good(59))
     out = run_file(tmp_path, "cells.csv", content)
-    assert out.item["rows"] == {"input": 3, "valid": 2, "rejected": 1}
-    assert out.reasons() == {2: reason}
-    assert out.manifest()["counts"]["by_reason"] == {reason: 1}
+    n = len(BAD_CELLS)
+    assert out.item["rows"] == {"input": n + 2, "valid": 2, "rejected": n}
+    assert out.reasons() == {2 + case: reason for case, (_, reason) in enumerate(BAD_CELLS)}
+    by_reason: dict[str, int] = {}
+    for _, reason in BAD_CELLS:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
+    assert out.manifest()["counts"]["by_reason"] == by_reason
 
 
 def test_duplicates(tmp_path: Path) -> None:
