@@ -7,11 +7,13 @@ few primitives to its store. `bootstrap.py` is the one place that picks adapters
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -30,6 +32,27 @@ from healthpipe.events import Event
 
 HASH_CHUNK = 1024 * 1024
 DocumentT = TypeVar("DocumentT", bound=Document)
+
+
+def sha256_chunks(
+    chunks: Iterable[bytes], sink: Callable[[bytes], object] | None = None
+) -> tuple[str, int]:
+    """The SHA-256 (hex) and byte size of a stream of chunks, each handed on to `sink`
+    (a file's `write`, say) as it passes: one pass, never the whole stream in memory."""
+    digest = hashlib.sha256()
+    size = 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink(chunk)
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    """The SHA-256 (hex) and byte size of a local file, read in `HASH_CHUNK` pieces."""
+    with path.open("rb") as handle:
+        return sha256_chunks(iter(lambda: handle.read(HASH_CHUNK), b""))
 
 
 # --------------------------------------------------------------------------- object store

@@ -35,7 +35,6 @@ from healthpipe.domain.validation_sql import quote_literal
 MAX_HIGH_PARTICIPANTS = 50
 MAX_FINDINGS_PER_PARTICIPANT = 3
 HIGH = 3
-SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
 BASELINE_RULE = "baseline"
 BP_METRIC = "blood_pressure"
 
@@ -161,7 +160,9 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
         "headline": {
             "by_kind": {str(k): int(n) for k, n in by_kind},
             "by_severity": {
-                SEVERITY_NAMES[int(k)]: int(n) for k, n in by_severity if int(k) in SEVERITY_NAMES
+                cl.severity_label(int(k)): int(n)
+                for k, n in by_severity
+                if cl.Severity.LOW <= int(k) <= cl.Severity.HIGH
             },
             "baseline_on_clinical": int(on_clinical),
         },

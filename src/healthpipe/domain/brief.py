@@ -35,7 +35,7 @@ from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 BRIEF_TOP_USERS = 10
 NOT_ASSESSABLE = "not assessable: no valid readings"
 CLINICAL_VITALS = ("heart_rate", "spo2", "temp_c", "systolic_bp", "diastolic_bp")
-SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3}
+SEVERITY_RANK = clinical.SEVERITY_RANK
 # vital -> (name in a sentence, unit)
 VITAL_WORDS = {
     "heart_rate": ("heart rate", "bpm"),

@@ -30,6 +30,7 @@ labels read it.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Literal
@@ -44,6 +45,24 @@ class Severity(IntEnum):
     @property
     def label(self) -> str:
         return self.name.lower()
+
+
+# The one severity order: labels mildest first ("none", "low", "medium", "high"), each
+# label's rank, and the severities a finding can have, worst first (as reports list them).
+SEVERITY_LABELS: tuple[str, ...] = tuple(s.label for s in Severity)
+SEVERITY_RANK: dict[str, int] = {s.label: int(s) for s in Severity}
+FINDING_SEVERITIES: tuple[str, ...] = tuple(s.label for s in reversed(Severity) if s)
+
+
+def severity_label(value: int) -> str:
+    """The label of a severity stored as its number (0 "none" … 3 "high")."""
+    return Severity(value).label
+
+
+def worst_severity(by_severity: Mapping[str, int]) -> str:
+    """The worst severity label with a count above 0 ("none" when there is none)."""
+    present = [s for s in SEVERITY_LABELS if by_severity.get(s)]
+    return present[-1] if present else Severity.NONE.label
 
 
 # --- chart resolution ----------------------------------------------------------------------

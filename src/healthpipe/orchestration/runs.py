@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -16,7 +15,7 @@ from healthpipe.domain.identity import correlation_id_for, file_stem, manifest_k
 from healthpipe.errors import HealthpipeError
 from healthpipe.events import Event, object_created
 from healthpipe.orchestration.local import Dispatcher
-from healthpipe.ports import HASH_CHUNK
+from healthpipe.ports import sha256_file
 
 Status = Literal["processed", "skipped", "rejected", "failed"]
 
@@ -41,11 +40,7 @@ class FileOutcome:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_file(path)[0]
 
 
 def raw_key_for(runtime: LocalRuntime, source: Path) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthpipe.domain import clinical as cl
 from healthpipe.domain.brief import (
     NOT_ASSESSABLE,
     bp_pair_text,
@@ -31,12 +32,13 @@ from healthpipe.domain.identity import pseudonym
 from healthpipe.report import labels as lb
 from healthpipe.report.safe import neutralise, neutralise_all
 
-SEVERITIES = ("high", "medium", "low")
+SEVERITIES = cl.FINDING_SEVERITIES
 DEFAULT_DISCLAIMER = (
     "Automated analysis of wearable data for triage support only; not a diagnosis. "
     "Confirm findings clinically before acting on them."
 )
-SEVERITY_RANK = {"none": 0, "low": 1, "medium": 2, "high": 3, "never": 99}
+# the clinical order, and alert_min_severity "never" (no finding reaches it)
+SEVERITY_RANK = {**cl.SEVERITY_RANK, "never": 99}
 NORMAL_BANDS = {
     "heart_rate": (51, 90, "51–90 bpm (NEWS2 0)"),
     "spo2": (96, 100, "≥ 96 % (NEWS2 0)"),

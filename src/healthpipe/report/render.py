@@ -32,7 +32,7 @@ _WHOLE_NUMBER = re.compile(r"-?\d+")
 # follow ("12345.6").
 _PROSE_NUMBER = re.compile(r"(?<![\w.,:/\-#])(\d{4,})(?=(?:\.\d+)?(?![\w,]|[.:/\-]\d))")
 _YEARS = range(1900, 2101)  # "ACC/AHA 2017" stays as written
-# Shown under the report's headline; worded after `stages/analyze.worst_severity` and
+# Shown under the report's headline; worded after `clinical.worst_severity` and
 # `analysts/builtin.risk_level` (a test holds it to the latter).
 SEVERITY_LEGEND = (
     "Worst severity is per finding: the highest severity of any single finding in this file "

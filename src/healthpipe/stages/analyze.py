@@ -14,6 +14,7 @@ from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.brief import assessment, build_brief, risk_level
+from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
     Analysis,
     AnalysisFacts,
@@ -42,15 +43,9 @@ from healthpipe.stages.engine import engine_limits
 from healthpipe.stages.settings import AnalyzeSettings
 
 STAGE = "analyze"
-SEVERITY_ORDER = ("none", "low", "medium", "high")
 STORE_TOP_ANOMALIES = 10
 STORE_FLAGGED_LIMIT = 500
 logger = logging.getLogger("healthpipe.analyze")
-
-
-def worst_severity(by_severity: dict[str, int]) -> str:
-    present = [s for s in SEVERITY_ORDER if by_severity.get(s)]
-    return present[-1] if present else "none"
 
 
 def analysis_limits(settings: AnalyzeSettings) -> AnalysisLimits:

@@ -10,7 +10,6 @@ s3:GetObject on the written prefix; a download of a given version uses GetObject
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from healthpipe.adapters.aws.clients import error_code, translate
 from healthpipe.errors import PermanentError
-from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
+from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore, sha256_chunks
 
 IAM_ACTIONS: tuple[str, ...] = (
     "s3:GetObject",
@@ -76,16 +75,11 @@ class S3ObjectStore(ObjectStore):
         workdir.mkdir(parents=True, exist_ok=True)
         name = UNSAFE_NAME.sub("_", key.rsplit("/", 1)[-1]) or "object"
         target = workdir / name
-        digest = hashlib.sha256()
-        size = 0
         try:
             versioned = {"VersionId": version_id} if version_id else {}
             response = self.client.get_object(Bucket=self.bucket, Key=key, **versioned)
             with target.open("wb") as out:
-                for chunk in response["Body"].iter_chunks(HASH_CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
+                sha256, size = sha256_chunks(response["Body"].iter_chunks(HASH_CHUNK), out.write)
         except ClientError as exc:
             if error_code(exc) in NOT_FOUND:
                 raise PermanentError(f"no such object: s3://{self.bucket}/{key}") from exc
@@ -93,7 +87,7 @@ class S3ObjectStore(ObjectStore):
         except BotoCoreError as exc:
             raise translate(exc, f"downloading s3://{self.bucket}/{key}") from exc
         version = response.get("VersionId") or version_id
-        return LocalObject(key, target, size, digest.hexdigest(), version or None)
+        return LocalObject(key, target, size, sha256, version or None)
 
     def _put_file(self, key: str, path: Path, content_type: str) -> str:
         if path.stat().st_size < self.transfer_config.multipart_threshold:

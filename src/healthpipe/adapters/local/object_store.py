@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from healthpipe.adapters.local.files import (
@@ -12,7 +11,7 @@ from healthpipe.adapters.local.files import (
     write_bytes_atomic,
 )
 from healthpipe.errors import PermanentError
-from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore
+from healthpipe.ports import LocalObject, ObjectStore, sha256_file
 
 
 class FolderObjectStore(ObjectStore):
@@ -36,13 +35,8 @@ class FolderObjectStore(ObjectStore):
         path = self.path_for(key)
         if not path.is_file():
             raise PermanentError(f"no such object: {key}")
-        digest = hashlib.sha256()
-        size = 0
-        with path.open("rb") as handle:
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
-        return LocalObject(key, path, size, digest.hexdigest(), self.version_of(path))
+        sha256, size = sha256_file(path)
+        return LocalObject(key, path, size, sha256, self.version_of(path))
 
     def _put_file(self, key: str, path: Path, content_type: str) -> str:
         target = self.path_for(key)

@@ -13,7 +13,6 @@ from healthpipe.domain import clinical as cl
 TOP_ANOMALIES = 50
 TOP_EPISODES = 100
 TOP_USERS = 25
-SEVERITY_NAMES = {1: "low", 2: "medium", 3: "high"}
 
 
 @dataclass(frozen=True)

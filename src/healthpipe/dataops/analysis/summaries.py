@@ -7,15 +7,17 @@ from typing import Any
 
 import duckdb
 
-from healthpipe.dataops.analysis.common import (
-    SEVERITY_NAMES,
-    AnalysisLimits,
-    clean,
-    fetch_rows,
-    iso,
-)
+from healthpipe.dataops.analysis.common import AnalysisLimits, clean, fetch_rows, iso
+from healthpipe.domain.clinical import severity_label
 
 TIMELINE_BUCKETS = 48
+
+
+def named(rows: list[dict[str, Any]], column: str = "severity") -> list[dict[str, Any]]:
+    """`rows` with the severity number in `column` replaced by its label, in place."""
+    for row in rows:
+        row[column] = severity_label(int(row[column]))
+    return rows
 
 
 def anomaly_summary(
@@ -30,7 +32,7 @@ def anomaly_summary(
             )
         }
 
-    by_severity = {SEVERITY_NAMES[int(k)]: v for k, v in counts("severity").items()}
+    by_severity = {severity_label(int(k)): v for k, v in counts("severity").items()}
     top = fetch_rows(
         con,
         "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
@@ -39,8 +41,7 @@ def anomaly_summary(
         "ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
         f"LIMIT {limits.top_anomalies}",
     )
-    for row in top:
-        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    named(top)
     timeline = fetch_rows(
         con,
         "WITH b AS (SELECT min(event_time) AS lo, max(event_time) AS hi FROM anomalies) "
@@ -71,7 +72,7 @@ def anomaly_summary(
         "timeline": [
             {
                 "bucket": iso(r["bucket"]),
-                "severity": SEVERITY_NAMES[int(r["severity"])],
+                "severity": severity_label(int(r["severity"])),
                 "count": int(r["n"]),
             }
             for r in timeline
@@ -90,8 +91,7 @@ def episode_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> d
         "ORDER BY severity DESC, readings DESC, start_time, user_id, metric "
         f"LIMIT {limits.top_episodes}",
     )
-    for row in listed:
-        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    named(listed)
     by_kind = {
         str(r["kind"]): int(r["n"])
         for r in fetch_rows(
@@ -105,8 +105,7 @@ def episode_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> d
         "epoch(end_time) - epoch(start_time) AS duration_s, worst FROM episodes "
         "ORDER BY readings DESC, duration_s DESC, start_time, user_id, metric LIMIT 1",
     )
-    for row in longest:
-        row["severity"] = SEVERITY_NAMES[int(row["severity"])]
+    named(longest)
     return {
         "total": int(total),
         "by_kind": by_kind,
@@ -140,6 +139,5 @@ def user_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict
     )
     (total,) = con.execute("SELECT count(user_id) FROM users").fetchone() or (0,)
     (flagged,) = con.execute("SELECT count(DISTINCT user_id) FROM anomalies").fetchone() or (0,)
-    for row in rows:
-        row["worst"] = SEVERITY_NAMES.get(int(row["worst"]), "none")
+    named(rows, "worst")
     return {"total": int(total), "flagged": int(flagged), "top": [clean(r) for r in rows]}

@@ -1,0 +1,112 @@
+"""Issue 16 item 4: SHA-256 streaming and the severity order each have one home.
+
+The helpers are checked for what they compute; the source scan fails when a second copy
+of a rule comes back (an order written out as a literal, a hash loop of its own).
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+
+import healthpipe
+from healthpipe.adapters.local.object_store import FolderObjectStore
+from healthpipe.domain import clinical as cl
+from healthpipe.ports import HASH_CHUNK, sha256_chunks, sha256_file
+
+SRC = Path(healthpipe.__file__).resolve().parent
+SEVERITY_WORDS = {"low", "medium", "high"}
+
+
+def modules() -> list[tuple[str, ast.Module]]:
+    return [
+        (str(path.relative_to(SRC)), ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(SRC.rglob("*.py"))
+    ]
+
+
+# --- SHA-256 streaming ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, HASH_CHUNK - 1, HASH_CHUNK, 2 * HASH_CHUNK + 7])
+def test_sha256_file_is_the_digest_and_size_of_the_bytes(tmp_path: Path, size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == (hashlib.sha256(data).hexdigest(), size)
+
+
+def test_sha256_chunks_hands_every_chunk_on_in_order() -> None:
+    chunks = [b"abc", b"", b"de", b"f" * 10]
+    sink = io.BytesIO()
+    digest, size = sha256_chunks(iter(chunks), sink.write)
+    assert sink.getvalue() == b"".join(chunks)
+    assert (digest, size) == (hashlib.sha256(b"".join(chunks)).hexdigest(), 15)
+
+
+def test_the_folder_store_hashes_with_the_one_helper(tmp_path: Path) -> None:
+    store = FolderObjectStore(tmp_path / "bucket")
+    source = tmp_path / "a.csv"
+    source.write_bytes(b"event_time,user_id\n" * 1000)
+    store.put_file("raw/a.csv", source, "text/csv")
+    obj = store.materialize("raw/a.csv", tmp_path / "work")
+    assert (obj.sha256, obj.size) == sha256_file(source)
+
+
+def test_only_ports_streams_a_sha256() -> None:
+    hashing = sorted(
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "sha256"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "hashlib"
+    )
+    assert hashing == ["ports.py"]
+
+
+# --- severity order ---------------------------------------------------------------------------
+
+
+def test_the_severity_order_is_the_clinical_one() -> None:
+    assert cl.SEVERITY_LABELS == ("none", "low", "medium", "high")
+    assert cl.SEVERITY_RANK == {"none": 0, "low": 1, "medium": 2, "high": 3}
+    assert cl.FINDING_SEVERITIES == ("high", "medium", "low")
+    assert [cl.severity_label(n) for n in range(4)] == list(cl.SEVERITY_LABELS)
+    assert cl.worst_severity({}) == "none"
+    assert cl.worst_severity({"high": 0, "low": 2, "medium": 1}) == "medium"
+    assert cl.worst_severity({"high": 1, "none": 5}) == "high"
+
+
+def _spells_the_order(value: ast.expr) -> bool:
+    """A literal that writes the severity order out: a tuple or list of the labels, a
+    label -> rank dict or a rank -> label dict."""
+    if isinstance(value, ast.Tuple | ast.List):
+        words = [e.value if isinstance(e, ast.Constant) else None for e in value.elts]
+        return SEVERITY_WORDS <= set(words) <= {*SEVERITY_WORDS, "none"}
+    if isinstance(value, ast.Dict):
+        keys = [k.value for k in value.keys if isinstance(k, ast.Constant)]
+        values = [v.value for v in value.values if isinstance(v, ast.Constant)]
+        pairs = set(zip(keys, values, strict=False))
+        by_label = all(isinstance(v, int) for v in values) and SEVERITY_WORDS <= set(keys)
+        by_rank = all(isinstance(k, int) for k in keys) and SEVERITY_WORDS <= set(values)
+        return bool(pairs) and (by_label or by_rank)
+    return False
+
+
+def test_no_module_but_clinical_writes_the_severity_order_out() -> None:
+    spelled = sorted(
+        f"{name}:{node.lineno}"
+        for name, tree in modules()
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        and node.value is not None
+        and _spells_the_order(node.value)
+    )
+    assert spelled == []
