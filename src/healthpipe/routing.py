@@ -22,6 +22,22 @@ class Route:
 
 INGEST, ANALYZE, NOTIFY, DIGEST, ALERT = "ingest", "analyze", "notify", "digest", "alert"
 
+# The one stage registry: each route target's stage function as "module:function", looked
+# up by the local dispatcher and by each Lambda function (imported on first use). ALERT has
+# no stage: each runtime handles failure events itself (SNS on AWS, a log line locally).
+STAGE_FUNCTIONS: dict[str, str] = {
+    INGEST: "healthpipe.stages.ingest:ingest",
+    ANALYZE: "healthpipe.stages.analyze:analyze",
+    NOTIFY: "healthpipe.stages.notify:notify",
+    DIGEST: "healthpipe.stages.digest:digest",
+}
+
+
+def stages_for(*targets: str) -> dict[str, str]:
+    """The `STAGE_FUNCTIONS` entries of `targets` (what one Lambda function runs)."""
+    return {target: STAGE_FUNCTIONS[target] for target in targets}
+
+
 ROUTES: tuple[Route, ...] = (
     Route(
         "raw-object-created",

@@ -1,4 +1,5 @@
-"""Issue 16 item 4: SHA-256 streaming and the severity order each have one home.
+"""Issue 16 item 4: SHA-256 streaming, the severity order and the stage registry each have
+one home.
 
 The helpers are checked for what they compute; the source scan fails when a second copy
 of a rule comes back (an order written out as a literal, a hash loop of its own).
@@ -8,14 +9,17 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib
 import io
 from pathlib import Path
 
 import pytest
 
 import healthpipe
+from healthpipe import routing
 from healthpipe.adapters.local.object_store import FolderObjectStore
 from healthpipe.domain import clinical as cl
+from healthpipe.orchestration.local import default_handlers
 from healthpipe.ports import HASH_CHUNK, sha256_chunks, sha256_file
 
 SRC = Path(healthpipe.__file__).resolve().parent
@@ -94,8 +98,8 @@ def _spells_the_order(value: ast.expr) -> bool:
         keys = [k.value for k in value.keys if isinstance(k, ast.Constant)]
         values = [v.value for v in value.values if isinstance(v, ast.Constant)]
         pairs = set(zip(keys, values, strict=False))
-        by_label = all(isinstance(v, int) for v in values) and SEVERITY_WORDS <= set(keys)
-        by_rank = all(isinstance(k, int) for k in keys) and SEVERITY_WORDS <= set(values)
+        by_label = all(isinstance(v, int) for v in values) and set(keys) >= SEVERITY_WORDS
+        by_rank = all(isinstance(k, int) for k in keys) and set(values) >= SEVERITY_WORDS
         return bool(pairs) and (by_label or by_rank)
     return False
 
@@ -110,3 +114,43 @@ def test_no_module_but_clinical_writes_the_severity_order_out() -> None:
         and _spells_the_order(node.value)
     )
     assert spelled == []
+
+
+# --- the stage registry -----------------------------------------------------------------------
+
+
+def test_every_route_target_but_alert_has_one_stage_function() -> None:
+    targets = {route.target for route in routing.ROUTES}
+    assert set(routing.STAGE_FUNCTIONS) == targets - {routing.ALERT}
+    for target, path in routing.STAGE_FUNCTIONS.items():
+        module, _, name = path.partition(":")
+        assert module == f"healthpipe.stages.{target}"
+        assert callable(getattr(importlib.import_module(module), name))
+
+
+def test_the_dispatcher_and_the_lambdas_run_the_registered_stages() -> None:
+    from healthpipe.lambdas import analyzer, ingestor, notifier
+
+    handlers = default_handlers()
+    for target, path in routing.STAGE_FUNCTIONS.items():
+        module, _, name = path.partition(":")
+        assert handlers[target] is getattr(importlib.import_module(module), name)
+    assert set(handlers) == {*routing.STAGE_FUNCTIONS, routing.ALERT}
+    lambda_stages = {
+        **ingestor._function.stages,
+        **analyzer._function.stages,
+        **notifier._function.stages,
+    }
+    assert lambda_stages == routing.STAGE_FUNCTIONS
+
+
+def test_no_module_but_routing_maps_stage_names_to_stage_functions() -> None:
+    paths = set(routing.STAGE_FUNCTIONS.values())
+    registries = sorted(
+        f"{name}:{node.lineno}"
+        for name, tree in modules()
+        if name != "routing.py"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and node.value in paths
+    )
+    assert registries == []

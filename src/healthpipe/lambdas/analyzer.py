@@ -10,7 +10,7 @@ from healthpipe import routing
 from healthpipe.lambdas.pipeline_events import parse_for
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
 
-STAGES = {routing.ANALYZE: "healthpipe.stages.analyze:analyze"}
+STAGES = routing.stages_for(routing.ANALYZE)
 
 
 def parse(raw: dict[str, Any]) -> list[Work]:

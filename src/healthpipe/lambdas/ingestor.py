@@ -64,7 +64,7 @@ def too_large(item: Work, workdir: Path, context: Any) -> str | None:
 
 _function = LambdaFunction(
     "ingestor",
-    {routing.INGEST: "healthpipe.stages.ingest:ingest"},
+    routing.stages_for(routing.INGEST),
     parse,
     correlation_of=upload_correlation_id,
     failure=(c.SOURCE_INGESTOR, c.PROCESSING_FAILED),

@@ -8,10 +8,7 @@ from healthpipe import routing
 from healthpipe.lambdas.pipeline_events import parse_for
 from healthpipe.lambdas.runtime import LambdaFunction, Work
 
-STAGES = {
-    routing.NOTIFY: "healthpipe.stages.notify:notify",
-    routing.DIGEST: "healthpipe.stages.digest:digest",
-}
+STAGES = routing.stages_for(routing.NOTIFY, routing.DIGEST)
 
 
 def parse(raw: dict[str, Any]) -> list[Work]:

@@ -3,6 +3,7 @@ target stage, with retries (exponential backoff) and dead letters, like EventBri
 
 from __future__ import annotations
 
+import importlib
 import logging
 import random
 import time
@@ -13,11 +14,7 @@ from healthpipe.adapters.local.event_bus import Delivery, SqliteEventBus
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
 from healthpipe.ports import default_owner
-from healthpipe.stages.analyze import analyze
 from healthpipe.stages.base import Ports, StageResult, log_event
-from healthpipe.stages.digest import digest
-from healthpipe.stages.ingest import ingest
-from healthpipe.stages.notify import notify
 
 Handler = Callable[[Event, Ports], StageResult]
 logger = logging.getLogger("healthpipe.dispatch")
@@ -39,14 +36,17 @@ def record_failure(event: Event, ports: Ports) -> StageResult:
     return StageResult("done")
 
 
+def stage_handler(path: str) -> Handler:
+    """`module:function` of `routing.STAGE_FUNCTIONS` → the stage function."""
+    module, _, name = path.partition(":")
+    handler: Handler = getattr(importlib.import_module(module), name)
+    return handler
+
+
 def default_handlers() -> dict[str, Handler]:
-    return {
-        routing.INGEST: ingest,
-        routing.ANALYZE: analyze,
-        routing.NOTIFY: notify,
-        routing.DIGEST: digest,
-        routing.ALERT: record_failure,
-    }
+    """Every stage of `routing.STAGE_FUNCTIONS`, and the local alert path."""
+    stages = {target: stage_handler(path) for target, path in routing.STAGE_FUNCTIONS.items()}
+    return {**stages, routing.ALERT: record_failure}
 
 
 class Dispatcher:
