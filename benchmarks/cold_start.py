@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
             package = tmp / function / "task"
             with zipfile.ZipFile(dist / zip_name(spec, function)) as archive:
                 archive.extractall(package)
+            unzipped = sum(p.stat().st_size for p in package.rglob("*") if p.is_file())
             if args.strip_pyc:
                 for cache in list(package.rglob("__pycache__")):
                     shutil.rmtree(cache)
@@ -247,9 +248,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{function}: importing wrote {len(written)} files into the artifact "
                     f"(its .pyc were not used), e.g. {written[:3]}"
                 )
-            results[function]["unzipped_mb"] = round(
-                sum(size for size, _ in before.values()) / 2**20, 1
-            )
+            results[function]["unzipped_mb"] = round(unzipped / 2**20, 1)
             results[function]["target_s"] = TARGETS_S[function]
     load_after = os.getloadavg() if hasattr(os, "getloadavg") else None
     if args.json:
