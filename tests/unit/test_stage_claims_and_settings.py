@@ -143,3 +143,15 @@ def test_no_stage_module_imports_the_settings_module() -> None:
             if any(name == "healthpipe.config" for name in names):
                 importers.append(path.name)
     assert importers == []
+
+
+def test_only_the_lifecycle_helper_claims_completes_or_releases() -> None:
+    # every stage and the alert path go through stages.base.run_once / run_claimed
+    package = Path(stages_base.__file__).parents[1]
+    callers = sorted(
+        f"{path.relative_to(package)}:{name}"
+        for path in package.rglob("*.py")
+        for name in ("claim", "complete", "release")
+        if f"ledger.{name}(" in path.read_text(encoding="utf-8")
+    )
+    assert callers == ["stages/base.py:claim", "stages/base.py:complete", "stages/base.py:release"]
