@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from healthpipe.adapters.aws.analysis_store import compact
+from healthpipe.domain.brief import build_brief
 from healthpipe.domain.documents import (
     Analysis,
     AnalysisSummary,
+    Brief,
     FlaggedEpisode,
     FlaggedUser,
     Manifest,
@@ -96,3 +98,15 @@ def test_flagged_items_written_by_old_main_round_trip(path: Path) -> None:
         kinds.add(type(item))
         assert dumps(item.as_json()) == line
     assert kinds == {FlaggedUser, FlaggedEpisode}
+
+
+@pytest.mark.parametrize("path", fixtures("brief-*.json"), ids=lambda p: p.name)
+def test_brief_built_from_the_typed_analysis_is_the_one_old_main_built(path: Path) -> None:
+    # GIVEN an analysis written by old main, and the brief old main built from it
+    dataset_id = path.stem.removeprefix("brief-")
+    analysis = Analysis.model_validate_json((FIXTURES / f"analysis-{dataset_id}.json").read_text())
+    # WHEN the typed brief is built from its facts
+    brief = build_brief(analysis.facts(), analysis.data_quality)
+    # THEN its JSON (what an analyst reads) is byte for byte the old one
+    assert brief.dumps(indent=1) == path.read_text()
+    assert Brief.model_validate_json(path.read_text()).dumps(indent=1) == path.read_text()

@@ -109,7 +109,8 @@ def facts(
 
 
 def brief_of(f: dict[str, Any]) -> dict[str, Any]:
-    return build_brief(AnalysisFacts.model_validate(f), DataQuality.model_validate(QUALITY))
+    found = AnalysisFacts.model_validate(f)
+    return build_brief(found, DataQuality.model_validate(QUALITY)).as_json()
 
 
 def typed(analysis: dict[str, Any]) -> Analysis:

@@ -23,12 +23,23 @@ from healthpipe.domain import clinical
 from healthpipe.domain.documents import (
     AnalysisFacts,
     Assessment,
+    AtRisk,
+    Brief,
+    BriefEpisode,
+    BriefEpisodes,
+    BriefFindings,
+    BriefQuality,
+    BriefStats,
     DataQuality,
     Episode,
     Finding,
     HighParticipant,
+    HighPerson,
+    HighSeverity,
     Participant,
+    RedScores,
     SevereFinding,
+    Shares,
 )
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 
@@ -223,7 +234,7 @@ def review_place(order: list[str], user_id: Any) -> int:
     return order.index(uid) if uid in order else len(order)
 
 
-def high_severity(facts: AnalysisFacts, labels: dict[str, str]) -> dict[str, Any]:
+def high_severity(facts: AnalysisFacts, labels: dict[str, str]) -> HighSeverity:
     """Every participant with a high-severity finding, with the sentences naming them."""
     total = facts.high_participants.total if facts.high_participants else 0
     people = []
@@ -232,23 +243,22 @@ def high_severity(facts: AnalysisFacts, labels: dict[str, str]) -> dict[str, Any
         ref = labels.get(person.user_id, "")
         sentences = [finding_sentence(f) for f in person.findings]
         people.append(
-            {
-                "participant": ref,
-                "high_findings": person.high,
-                "readings": sentences,
-                "sentence": f"{ref} ({plural(person.high, 'high-severity finding')}): "
+            HighPerson(
+                participant=ref,
+                high_findings=person.high,
+                readings=sentences,
+                sentence=f"{ref} ({plural(person.high, 'high-severity finding')}): "
                 + "; ".join(sentences),
-            }
+            )
         )
-    return {"participants": total, "list": people}
+    return HighSeverity(participants=total, list=people)
 
 
-def red_scores(facts: AnalysisFacts) -> dict[str, Any]:
+def red_scores(facts: AnalysisFacts) -> RedScores:
     red = facts.red_scores
-    return {
-        "readings": red.readings if red else 0,
-        "by_metric": dict(red.by_metric) if red else {},
-    }
+    return RedScores(
+        readings=red.readings if red else 0, by_metric=dict(red.by_metric) if red else {}
+    )
 
 
 def longest_episode(facts: AnalysisFacts) -> tuple[Episode, bool] | None:
@@ -265,23 +275,23 @@ def longest_episode(facts: AnalysisFacts) -> tuple[Episode, bool] | None:
     return longest, bool(episodes.longest) or len(listed) >= episodes.total
 
 
-def _shares(facts: AnalysisFacts, quality: DataQuality) -> dict[str, Any]:
+def _shares(facts: AnalysisFacts, quality: DataQuality) -> Shares:
     readings = facts.readings
     bp = facts.bp_categories
     news2 = facts.news2_partial
     severe_bp = bp.get("hypertension_stage_2", 0) + bp.get("hypertensive_crisis", 0)
-    return {
-        "readings_flagged": pct(facts.anomalies.readings_flagged, readings),
-        "rows_rejected": pct(quality.rows_rejected, quality.rows_input),
-        "participants_flagged": pct(facts.users.flagged, facts.users.total),
-        "news2_score_5_or_more": pct(news2.readings_score_5_or_more, readings),
-        "news2_score_7_or_more": pct(news2.readings_score_7_or_more, readings),
-        "bp_stage_2_or_crisis": pct(severe_bp, readings),
-        "bp_categories": {name: pct(n, readings) for name, n in bp.items()},
-    }
+    return Shares(
+        readings_flagged=pct(facts.anomalies.readings_flagged, readings),
+        rows_rejected=pct(quality.rows_rejected, quality.rows_input),
+        participants_flagged=pct(facts.users.flagged, facts.users.total),
+        news2_score_5_or_more=pct(news2.readings_score_5_or_more, readings),
+        news2_score_7_or_more=pct(news2.readings_score_7_or_more, readings),
+        bp_stage_2_or_crisis=pct(severe_bp, readings),
+        bp_categories={name: pct(n, readings) for name, n in bp.items()},
+    )
 
 
-def build_brief(facts: AnalysisFacts, quality: DataQuality) -> dict[str, Any]:
+def build_brief(facts: AnalysisFacts, quality: DataQuality) -> Brief:
     """Reduce the analysis facts to what an analyst may see."""
     ids = review_user_ids(facts)
     labels = participant_labels(ids)
@@ -289,60 +299,59 @@ def build_brief(facts: AnalysisFacts, quality: DataQuality) -> dict[str, Any]:
     longest = longest_episode(facts)
     episodes = [e for e in facts.episodes.items if e.user_id in labels]
     anomalies = facts.anomalies
-    return {
-        "assessment": assessment(facts).as_json(),
-        "data_quality": {
-            "rows_input": quality.rows_input,
-            "rows_valid": quality.rows_valid,
-            "rows_rejected": quality.rows_rejected,
-            "reject_reasons": dict(list(quality.reasons.items())[:8]),
-            "rules_profile": _profile_name(quality.rules_profile),
-        },
-        "readings": facts.readings,
-        "participants": facts.users.total,
-        "participants_flagged": facts.users.flagged,
-        "shares_pct": _shares(facts, quality),
-        "metrics": {
-            metric: {k: getattr(stats, k) for k in STAT_KEYS}
+    return Brief(
+        assessment=assessment(facts),
+        data_quality=BriefQuality(
+            rows_input=quality.rows_input,
+            rows_valid=quality.rows_valid,
+            rows_rejected=quality.rows_rejected,
+            reject_reasons=dict(list(quality.reasons.items())[:8]),
+            rules_profile=_profile_name(quality.rules_profile),
+        ),
+        readings=facts.readings,
+        participants=facts.users.total,
+        participants_flagged=facts.users.flagged,
+        shares_pct=_shares(facts, quality),
+        metrics={
+            metric: BriefStats(**{k: getattr(stats, k) for k in STAT_KEYS})
             for metric, stats in facts.metrics.items()
         },
-        "news2_partial": facts.news2_partial.as_json(),
-        "red_scores": red_scores(facts),
-        "high_severity": high_severity(facts, labels),
-        "bp_categories": dict(facts.bp_categories),
-        "anomalies": {
-            "total": anomalies.total,
-            "readings_flagged": anomalies.readings_flagged,
-            "by_severity": dict(anomalies.by_severity),
-            "by_kind": dict(anomalies.by_kind),
-            "by_metric": dict(anomalies.by_metric),
-            "headline_by_kind": facts.headline_by_kind(),
-            "headline_by_severity": facts.headline_by_severity(),
-        },
-        "episodes": {
-            "total": facts.episodes.total,
-            "by_kind": dict(facts.episodes.by_kind),
-            "longest": _episode(longest[0], labels) | {"whole_file": longest[1]}
-            if longest
-            else None,
-            "top": [_episode(e, labels) for e in episodes[:BRIEF_TOP_EPISODES]],
-        },
-        "participants_at_risk": [
-            {"participant": labels[uid], **{k: getattr(users[uid], k) for k in USER_KEYS}}
+        news2_partial=facts.news2_partial,
+        red_scores=red_scores(facts),
+        high_severity=high_severity(facts, labels),
+        bp_categories=dict(facts.bp_categories),
+        anomalies=BriefFindings(
+            total=anomalies.total,
+            readings_flagged=anomalies.readings_flagged,
+            by_severity=dict(anomalies.by_severity),
+            by_kind=dict(anomalies.by_kind),
+            by_metric=dict(anomalies.by_metric),
+            headline_by_kind=facts.headline_by_kind(),
+            headline_by_severity=facts.headline_by_severity(),
+        ),
+        episodes=BriefEpisodes(
+            total=facts.episodes.total,
+            by_kind=dict(facts.episodes.by_kind),
+            longest=_episode(longest[0], labels, whole_file=longest[1]) if longest else None,
+            top=[_episode(e, labels) for e in episodes[:BRIEF_TOP_EPISODES]],
+        ),
+        participants_at_risk=[
+            AtRisk(participant=labels[uid], **{k: getattr(users[uid], k) for k in USER_KEYS})
             for uid in ids
             if uid in users
         ],
-        "reference": reference_thresholds(),
-    }
+        reference=reference_thresholds(),
+    )
 
 
-def _episode(e: Episode, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "participant": labels.get(e.user_id, ""),
-        "metric": e.metric,
-        "kind": e.kind,
-        "severity": e.severity,
-        "readings": e.readings,
-        "duration_minutes": round(float(e.duration_s or 0) / 60, 1),
-        "peak_value": e.peak_value,
-    }
+def _episode(e: Episode, labels: dict[str, str], **whole_file: bool) -> BriefEpisode:
+    return BriefEpisode(
+        participant=labels.get(e.user_id, ""),
+        metric=e.metric,
+        kind=e.kind,
+        severity=e.severity,
+        readings=e.readings,
+        duration_minutes=round(float(e.duration_s or 0) / 60, 1),
+        peak_value=e.peak_value,
+        **whole_file,
+    )

@@ -129,7 +129,7 @@ def _analyze(
     found = AnalysisFacts.model_validate(facts)  # dataops' plain facts, typed here
     brief = build_brief(found, quality)
     with timed(timings, "analyst_ms"):
-        report = ports.analyst.analyze(brief)
+        report = ports.analyst.analyze(brief.as_json())  # analysts read its JSON
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
     analysis = Analysis(
         dataset_id=dataset_id,

@@ -37,7 +37,7 @@ def analyze_file(source: Path, workspace: Path) -> dict[str, Any]:
 
 def brief_of(analysis: dict[str, Any]) -> dict[str, Any]:
     typed = Analysis.model_validate(analysis)
-    return build_brief(typed.facts(), typed.data_quality)
+    return build_brief(typed.facts(), typed.data_quality).as_json()
 
 
 def user_ids_in(source: Path) -> set[str]:
