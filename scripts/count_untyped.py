@@ -50,7 +50,6 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "ports.py::AnalystError.__init__": (1, "LLM port: grounding record"),
     "ports.py::Analyst.analyze": (1, "analyst brief not typed yet"),
     "ports.py::Analyst._analyze": (1, "analyst brief not typed yet"),
-    "stages/analyze.py::_analyze": (1, "event detail (events.py not typed yet)"),
 }
 
 

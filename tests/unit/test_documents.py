@@ -15,11 +15,14 @@ from healthpipe.adapters.aws.analysis_store import compact
 from healthpipe.domain.brief import build_brief
 from healthpipe.domain.documents import (
     Analysis,
+    AnalysisComplete,
     AnalysisSummary,
     Brief,
     FlaggedEpisode,
     FlaggedUser,
     Manifest,
+    ProcessingComplete,
+    ProcessingFailed,
     flagged_item,
 )
 
@@ -110,3 +113,24 @@ def test_brief_built_from_the_typed_analysis_is_the_one_old_main_built(path: Pat
     # THEN its JSON (what an analyst reads) is byte for byte the old one
     assert brief.dumps(indent=1) == path.read_text()
     assert Brief.model_validate_json(path.read_text()).dumps(indent=1) == path.read_text()
+
+
+EVENT_MODELS = {
+    "Data Processing Complete": ProcessingComplete,
+    "Data Processing Failed": ProcessingFailed,
+    "Data Analysis Complete": AnalysisComplete,
+}
+
+
+def test_event_details_written_by_old_main_round_trip() -> None:
+    # GIVEN the details old main's stages put in the local outbox (one of each kind at least)
+    lines = (FIXTURES / "events-sqlite-outbox.jsonl").read_text().splitlines()
+    seen = set()
+    for line in lines:
+        stored = json.loads(line)
+        model = EVENT_MODELS[stored["detail-type"]]
+        # WHEN read into its model THEN written back it is the same JSON
+        detail = model.model_validate_json(stored["detail"])
+        assert json.dumps(detail.as_json(), default=str) == stored["detail"]
+        seen.add(model)
+    assert seen == set(EVENT_MODELS.values())

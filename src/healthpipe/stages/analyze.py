@@ -17,6 +17,7 @@ from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
     Analysis,
+    AnalysisComplete,
     AnalysisFacts,
     AnalysisKeys,
     AnalysisSummary,
@@ -33,11 +34,12 @@ from healthpipe.domain.documents import (
     JsonObject,
     Manifest,
     Participant,
+    ProcessingComplete,
     StoredFinding,
     SummaryRows,
 )
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
-from healthpipe.events import Event, make_detail, utc_now
+from healthpipe.events import Event, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
 from healthpipe.stages.settings import AnalyzeSettings
@@ -65,7 +67,7 @@ def analyze(event: Event, ports: Ports) -> StageResult:
         ports,
         ledger_key(STAGE, dataset_id),
         STAGE,
-        lambda: _analyze(detail, dataset_id, correlation_id, ports),
+        lambda: _analyze(ProcessingComplete.model_validate(detail), ports),
         logger=logger,
         context={"dataset_id": dataset_id},
         save=lambda result: result.info | {"event": result.events[0].detail},
@@ -83,18 +85,17 @@ def _replay(stored: dict[str, Any], correlation_id: str) -> list[Event]:
     ]
 
 
-def _analyze(
-    detail: dict[str, Any], dataset_id: str, correlation_id: str, ports: Ports
-) -> StageResult:
+def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
+    dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
     progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
-    manifest = ports.store.get_document(str(detail["manifest_key"]), Manifest)
+    manifest = ports.store.get_document(detail.manifest_key, Manifest)
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:
         workdir = Path(tmp)
         with timed(timings, "fetch_ms"):
-            local = ports.store.materialize(str(detail["processed_key"]), workdir)
+            local = ports.store.materialize(detail.processed_key, workdir)
             # conflicting readings (rejected) are scored too, flagged `conflicting`
             rejected_key = manifest.outputs.rejected_csv
             conflicting = manifest.counts.by_reason.get(CONFLICTING)
@@ -149,7 +150,7 @@ def _analyze(
         risk_level=risk_level(found, report.result.risk_level),
         assessment=assessment(found),
         keys=AnalysisKeys(
-            manifest=str(detail["manifest_key"]),
+            manifest=detail.manifest_key,
             analysis=analysis_key(dataset_id),
             anomalies=anomalies_key(dataset_id),
         ),
@@ -170,12 +171,12 @@ def _analyze(
         fallback=report.fallback_reason,
         duration_ms=timings["total_ms"],
     )
-    event_detail = make_detail(
+    event_detail = AnalysisComplete(
         correlation_id=correlation_id,
         dataset_id=dataset_id,
         status="success",
         analysis_key=analysis_key(dataset_id),
-        manifest_key=detail["manifest_key"],
+        manifest_key=detail.manifest_key,
         worst_severity=analysis.worst_severity,
         anomalies=analysis.anomalies.total,
         episodes=analysis.episodes.total,
@@ -183,7 +184,7 @@ def _analyze(
     )
     return StageResult(
         "done",
-        [Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, event_detail)],
+        [Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, event_detail.as_json())],
         {
             "dataset_id": dataset_id,
             "anomalies": analysis.anomalies.total,

@@ -17,8 +17,11 @@ from healthpipe.domain.documents import (
     FileError,
     Manifest,
     Outputs,
+    ProcessingComplete,
+    ProcessingFailed,
     RowCounts,
     Source,
+    SummaryRows,
     TimeRange,
 )
 from healthpipe.domain.identity import (
@@ -31,7 +34,7 @@ from healthpipe.domain.identity import (
     manifest_key,
 )
 from healthpipe.errors import InputError
-from healthpipe.events import Event, make_detail, object_of, utc_now
+from healthpipe.events import Event, object_of, utc_now
 from healthpipe.ports import LocalObject
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
@@ -168,7 +171,7 @@ def _process(
         rows_rejected=validation.rows_rejected,
         duration_ms=timings["total_ms"],
     )
-    detail = make_detail(
+    detail = ProcessingComplete(
         correlation_id=correlation_id,
         dataset_id=dataset_id,
         status="success",
@@ -176,8 +179,12 @@ def _process(
         processed_key=keys.processed_parquet,
         processed_csv_key=keys.processed_csv,
         rejected_key=outputs.rejected_csv,
-        rows=_rows(validation),
-    )
+        rows=SummaryRows(
+            input=validation.rows_input,
+            valid=validation.rows_valid,
+            rejected=validation.rows_rejected,
+        ),
+    ).as_json()
     return StageResult(
         "done",
         [Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail)],
@@ -239,7 +246,7 @@ def _reject_file(
         code=exc.code,
         correlation_id=manifest.correlation_id,
     )
-    detail = make_detail(
+    detail = ProcessingFailed(
         correlation_id=manifest.correlation_id,
         dataset_id=dataset_id,
         status="rejected",
@@ -247,7 +254,7 @@ def _reject_file(
         error=exc.reason,
         error_code=exc.code,
         source_key=manifest.source.key,
-    )
+    ).as_json()
     return StageResult(
         "rejected",
         [Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail)],

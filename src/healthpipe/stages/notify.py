@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from healthpipe import progress
-from healthpipe.domain.documents import Analysis
+from healthpipe.domain.documents import Analysis, AnalysisComplete
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
@@ -48,7 +48,7 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     progress.step("report")
     started = time.perf_counter()
     settings = ports.notify_settings
-    key = str(event.detail.get("analysis_key") or analysis_key(dataset_id))
+    key = AnalysisComplete.model_validate(event.detail).analysis_key or analysis_key(dataset_id)
     analysis = ports.store.get_document(key, Analysis)
     secret = settings.pseudonym_secret
     model = build_report_model(analysis, secret=secret, top_users=min(settings.top_users, 25))

@@ -40,6 +40,12 @@ from healthpipe.domain.documents.brief import (
     HighSeverity,
     Shares,
 )
+from healthpipe.domain.documents.events import (
+    AnalysisComplete,
+    EventDetail,
+    ProcessingComplete,
+    ProcessingFailed,
+)
 from healthpipe.domain.documents.manifest import (
     FileError,
     Manifest,
@@ -62,6 +68,7 @@ from healthpipe.domain.documents.summary import (
 
 __all__ = [
     "Analysis",
+    "AnalysisComplete",
     "AnalysisFacts",
     "AnalysisKeys",
     "AnalysisSummary",
@@ -80,6 +87,7 @@ __all__ = [
     "Episode",
     "EpisodeCounts",
     "Episodes",
+    "EventDetail",
     "FileError",
     "Finding",
     "Findings",
@@ -101,6 +109,8 @@ __all__ = [
     "Outputs",
     "Participant",
     "Participants",
+    "ProcessingComplete",
+    "ProcessingFailed",
     "RedScores",
     "RowCounts",
     "SevereFinding",
