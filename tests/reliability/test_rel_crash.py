@@ -1,7 +1,8 @@
 """Crash tests: SIGKILL the runner inside each stage, rerun, and nothing is lost or doubled.
 
 GIVEN a `healthpipe run` killed with SIGKILL at a point inside a stage
-WHEN the same file is run again (or `healthpipe retry` drains the outbox)
+WHEN the same file is run again (or `healthpipe retry` drains the outbox), in the test's
+process: only the killed run needs a process of its own
 THEN every input row is in exactly one of processed/rejected, there is one analysis and one
 email, and no ledger claim or delivery is left in progress: the dead process's claims are
 taken over at once, without waiting for the lease.
@@ -20,6 +21,7 @@ from rel_helpers import (
     json_files,
     make_input,
     run_cli,
+    run_in_process,
 )
 
 from healthpipe.adapters.local.ledger import SqliteLedger
@@ -86,7 +88,7 @@ def test_rerun_after_sigkill_finishes_exactly_once(
 ) -> None:
     _crash(workspace, source, point)
 
-    rerun = run_cli(["run", str(source), "-w", str(workspace), "--json"], workspace)
+    rerun = run_in_process(["run", str(source), "-w", str(workspace), "--json"], workspace)
 
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     [outcome] = json_files(rerun)
@@ -105,7 +107,7 @@ def test_retry_drain_alone_finishes_the_crashed_run(
     stuck = db_rows(workspace, "SELECT count(*) FROM ledger WHERE status = 'in_progress'")
     assert stuck == [(1,)], "the crash should leave the claim of the dead process"
 
-    retried = run_cli(["retry", "-w", str(workspace)], workspace)
+    retried = run_in_process(["retry", "-w", str(workspace)], workspace)
 
     assert retried.returncode == 0, retried.stderr[-2000:]
     assert_exactly_once(workspace, source)
@@ -125,7 +127,7 @@ def test_repeated_crashes_in_successive_stages_then_rerun(source: Path, workspac
         assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
     assert len(list((workspace / "outbox").glob("alert-*.eml"))) == 1
 
-    final = run_cli(["run", str(source), "-w", str(workspace), "--json"], workspace)
+    final = run_in_process(["run", str(source), "-w", str(workspace), "--json"], workspace)
 
     assert final.returncode == 0, final.stderr[-2000:]
     assert_exactly_once(workspace, source)
