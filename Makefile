@@ -54,6 +54,7 @@ lint: setup
 	$(BIN)/lint-imports --no-logo
 	$(BIN)/python scripts/layers_doc.py --check
 	$(BIN)/python scripts/count_untyped.py --check
+	$(BIN)/vulture src vulture_allowlist.py --min-confidence 60
 
 typecheck: setup
 	$(BIN)/mypy

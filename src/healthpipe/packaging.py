@@ -83,10 +83,6 @@ class BuiltPackage:
     compiled: bool
     notes: list[str] = field(default_factory=list)
 
-    def sizes(self) -> dict[str, int]:
-        """Unzipped size of each function's package."""
-        return {name: built.unzipped_bytes for name, built in self.functions.items()}
-
 
 def dist_name(requirement: str) -> str:
     match = NAME.match(requirement.strip())

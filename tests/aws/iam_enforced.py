@@ -23,16 +23,12 @@ its gaps are closed here, in the test process that runs the server:
 from __future__ import annotations
 
 import json
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
 
 import moto_env
 from iam_policy import Deployment, Unresolved, function_policies

@@ -31,11 +31,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "aws"))
-
 import moto_env
+import pytest
 from lambda_harness import HANDLERS
 from rel_helpers import make_input
 

@@ -23,12 +23,13 @@ from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
 from healthpipe.domain.anomaly_sql import (
     BASELINE_METRICS,
-    clinical_anomalies_sql,
     outside_normal_sql,
     quantiles_from_counts_sql,
 )
 from healthpipe.domain.clinical import EPISODE_GAP_SECONDS, LOW_SIDE_KINDS, RESOLUTION
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
+from support.readings import write_processed
+from support.twins import clinical_anomalies_sql
 
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
 COLUMNS = ("source_row", "event_time", "user_id", "heart_rate", "spo2", "steps", "temp_c",
@@ -68,23 +69,6 @@ def random_readings(seed: int, users: int = 7) -> list[tuple[Any, ...]]:
             )
     rng.shuffle(rows)
     return [(n, *row) for n, row in enumerate(rows, start=1)]
-
-
-def write_parquet(path: Path, rows: list[tuple[Any, ...]]) -> Path:
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, user_id VARCHAR, "
-            "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
-            "diastolic_bp DOUBLE)"
-        )
-        if rows:
-            con.executemany(f"INSERT INTO r VALUES ({', '.join('?' * len(COLUMNS))})", rows)
-        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
-    finally:
-        con.close()
-    return path
 
 
 def reference(parquet: Path) -> tuple[list[tuple[Any, ...]], set[tuple[Any, ...]]]:
@@ -188,7 +172,7 @@ def _iso(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def test_one_group_and_many_groups_match_the_reference(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
-    parquet = write_parquet(tmp_path / "readings.parquet", random_readings(seed))
+    parquet = write_processed(tmp_path / "readings.parquet", random_readings(seed))
     rows, episodes = reference(parquet)
     assert rows and episodes  # the data has both
     one, one_rows, one_episodes = analyzed(tmp_path, parquet, "one")
@@ -214,7 +198,7 @@ def test_an_episode_kind_is_that_of_its_worst_reading(tmp_path: Path) -> None:
         for i, hr in enumerate(values):
             rows.append((len(rows) + 1, T0 + timedelta(minutes=i), user, float(hr), 98.0,
                          10.0, 36.8, 115.0, 75.0))  # fmt: skip
-    parquet = write_parquet(tmp_path / "readings.parquet", rows)
+    parquet = write_processed(tmp_path / "readings.parquet", rows)
     _, _, episodes = analyzed(tmp_path, parquet, "run")
     _, expected = reference(parquet)
     assert {(e[0], e[2], e[-1]) for e in episodes} == {("a", "tachycardia_news2_3", 135.0)}
@@ -249,7 +233,7 @@ def test_quantiles_from_counts_equal_quantile_cont() -> None:
 
 
 def test_an_empty_file_gives_empty_facts_and_an_empty_anomaly_file(tmp_path: Path) -> None:
-    parquet = write_parquet(tmp_path / "readings.parquet", [])
+    parquet = write_processed(tmp_path / "readings.parquet", [])
     facts, rows, episodes = analyzed(tmp_path, parquet, "empty")
     assert facts["readings"] == 0 and rows == [] and episodes == set()
     assert facts["anomalies"]["total"] == 0 and facts["users"]["total"] == 0

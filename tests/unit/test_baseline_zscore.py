@@ -17,6 +17,7 @@ import pytest
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
+from support.readings import write_readings
 
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
 NORMAL = {"heart_rate": 70.0, "spo2": 98.0, "steps": 100.0, "temp_c": 36.8,
@@ -101,40 +102,6 @@ def test_a_strong_deviation_inside_the_normal_band_is_low() -> None:
 
 
 # --- the SQL path -----------------------------------------------------------------------------
-
-
-def write_readings(path: Path, readings: list[dict[str, Any]]) -> Path:
-    """A Parquet file shaped like ingest's processed output."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, event_time_text VARCHAR, "
-            "user_id VARCHAR, heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, "
-            "systolic_bp DOUBLE, diastolic_bp DOUBLE)"
-        )
-        con.executemany(
-            "INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r["source_row"],
-                    r["event_time"],
-                    r["event_time"].isoformat(),
-                    r["user_id"],
-                    r["heart_rate"],
-                    r["spo2"],
-                    r["steps"],
-                    r["temp_c"],
-                    r["systolic_bp"],
-                    r["diastolic_bp"],
-                )
-                for r in readings
-            ],
-        )
-        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
-    finally:
-        con.close()
-    return path
 
 
 def readings_for(series: dict[str, list[float]], metric: str) -> list[dict[str, Any]]:

@@ -81,7 +81,6 @@ def test_every_target_is_reported_with_its_status(smoke_run: tuple[dict, str]) -
 
 
 def test_bounds_compare_the_targets_with_the_outputs_floor() -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from targets import bounds
 
     sizes = {
@@ -96,7 +95,6 @@ def test_bounds_compare_the_targets_with_the_outputs_floor() -> None:
 
 
 def test_baseline_validates_like_the_original_rules() -> None:
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from baseline_original import validate_row
 
     good = {

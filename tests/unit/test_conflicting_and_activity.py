@@ -11,25 +11,9 @@ import duckdb
 
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
+from support.readings import write_processed
 
 COLUMNS = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
-
-
-def write_processed(path: Path, rows: list[tuple[Any, ...]]) -> Path:
-    """rows: (source_row, event_time, user_id, hr, spo2, steps, temp, sbp, dbp)."""
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, user_id VARCHAR, "
-            "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
-            "diastolic_bp DOUBLE)"
-        )
-        con.executemany("INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
-    finally:
-        con.close()
-    return path
 
 
 def run(

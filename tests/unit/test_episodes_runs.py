@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import clinical as cl
-from healthpipe.domain.episodes import MIN_EPISODE_READINGS, Episode, find_episodes, find_runs
+from healthpipe.domain.episodes import MIN_EPISODE_READINGS, Episode, find_runs
+from support.readings import write_readings
+from support.twins import find_episodes
 
 T, F = True, False
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
@@ -61,39 +62,6 @@ HR: dict[str, list[float]] = {
     "cat": [130, 130, 70, 130, 130],  # broken by a normal reading: none
     "dan": [70, 70, 70, 70],  # never abnormal
 }
-
-
-def write_readings(path: Path, readings: list[dict[str, Any]]) -> Path:
-    con = duckdb.connect(":memory:")
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(
-            "CREATE TABLE r (source_row BIGINT, event_time TIMESTAMPTZ, event_time_text VARCHAR, "
-            "user_id VARCHAR, heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, "
-            "systolic_bp DOUBLE, diastolic_bp DOUBLE)"
-        )
-        con.executemany(
-            "INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r["source_row"],
-                    r["event_time"],
-                    r["event_time"].isoformat(),
-                    r["user_id"],
-                    r["heart_rate"],
-                    r["spo2"],
-                    r["steps"],
-                    r["temp_c"],
-                    r["systolic_bp"],
-                    r["diastolic_bp"],
-                )
-                for r in readings
-            ],
-        )
-        con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
-    finally:
-        con.close()
-    return path
 
 
 def interleaved(series: dict[str, list[float]], metric: str) -> list[dict[str, Any]]:

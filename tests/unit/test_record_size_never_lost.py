@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.record_scan import BLOCK_BYTES, longest_record
+from healthpipe.dataops.record_scan import BLOCK_BYTES, scan_records
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 from healthpipe.dataops.validation.types import MAX_RECORD_BYTES
 from healthpipe.errors import InputError
@@ -158,7 +158,7 @@ def test_the_scan_measures_the_longest_record(
     path = tmp_path_factory.mktemp("scan") / "f.csv"
     path.write_bytes(data)
     expected = max(len(part.encode()) for part in parts)  # each part is one record
-    measured = longest_record(path, gzipped=False)
+    measured = scan_records(path, gzipped=False).longest
     assert measured <= expected
     if expected > BLOCK_BYTES:  # exact where it matters: a record longer than a block
         assert measured == expected

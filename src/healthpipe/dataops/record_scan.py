@@ -89,17 +89,13 @@ def _longest_line_unquoted(path: Path) -> int | None:
 
 @dataclass(frozen=True)
 class RecordScan:
-    longest: int  # see `longest_record`
+    # An upper bound of the byte length of the file's longest record (header included,
+    # line ending included); exact for any record longer than BLOCK_BYTES unless a literal
+    # quote inside an unquoted field shifts the quote parity (see the module docstring).
+    longest: int
     # Both CRLF and bare LF seen (only looked for in files with quotes: with quotes DuckDB
     # misreads such a file without an error, without them it stops with one).
     mixed_endings: bool = False
-
-
-def longest_record(path: Path, gzipped: bool) -> int:
-    """An upper bound of the byte length of the file's longest record (header included,
-    line ending included); exact for any record longer than BLOCK_BYTES unless a literal
-    quote inside an unquoted field shifts the quote parity (see the module docstring)."""
-    return scan_records(path, gzipped).longest
 
 
 def scan_records(path: Path, gzipped: bool) -> RecordScan:
@@ -151,7 +147,7 @@ def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | Non
     """The data-record number (header excluded) of the first record whose cells and
     separators alone exceed `limit` bytes, read with CSV semantics (Python's csv module: a
     quote opens a quoted field only at the start of a field), or None when there is none.
-    Slow; for the rare files `longest_record` measures long."""
+    Slow; for the rare files `scan_records` measures long."""
     csv.field_size_limit(sys.maxsize)
     with _open(path, gzipped) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")

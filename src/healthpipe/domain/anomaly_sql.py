@@ -109,38 +109,6 @@ def bp_trigger_sql(category: str, sbp: str = "systolic_bp", dbp: str = "diastoli
     return f"CASE {category} {' '.join(arms)} END"
 
 
-def bp_severity_sql(category_col: str) -> str:
-    arms = " ".join(
-        f"WHEN {quote_literal(c.name)} THEN {int(c.severity)}" for c in cl.BP_CATEGORIES
-    )
-    return f"CASE {category_col} {arms} END"
-
-
-def clinical_anomalies_sql(readings: str) -> str:
-    """One row per (reading, rule) that flags: source_row, user_id, event_time, ord,
-    metric, kind, severity (1..3), value, rule (a plain formulation, the reference the tests
-    hold the coded analysis to; no activity cap)."""
-    parts = []
-    covered = ", ".join(quote_literal(k) for k in sorted(cl.NEWS2_KINDS_COVERED_BY_BP))
-    for param in cl.NEWS2_PARAMETERS:
-        col = quote_ident(param.metric)
-        parts.append(
-            f"SELECT source_row, user_id, event_time, ord, '{param.metric}' AS metric, "
-            f"{news2_kind_sql(param.metric)} AS kind, {news2_score_sql(param.metric)} AS severity, "
-            f"{col} AS value, 'news2' AS rule FROM {readings} WHERE {col} IS NOT NULL"
-        )
-    news2 = " UNION ALL ".join(parts)
-    bp = (
-        "SELECT source_row, user_id, event_time, ord, 'blood_pressure' AS metric, kind, "
-        f"{bp_severity_sql('kind')} AS severity, systolic_bp AS value, 'acc_aha' AS rule "
-        f"FROM (SELECT *, {bp_category_sql()} AS kind FROM {readings})"
-    )
-    return (
-        f"SELECT * FROM ({news2}) WHERE severity > 0 AND kind NOT IN ({covered}) "
-        f"UNION ALL SELECT * FROM ({bp}) WHERE severity > 0"
-    )
-
-
 def quantiles_from_counts_sql(
     counts: str, keys: tuple[str, ...], quantiles: tuple[float, ...], *, min_count: int = 1
 ) -> str:
@@ -337,25 +305,13 @@ def kinds() -> tuple[str, ...]:
     return tuple(sorted({b[0] for i in ANOMALY_ITEMS for b in i.bands if b}))
 
 
-def item_kind_rank_sql(item: str, band: str) -> str:
-    """The place of the kind in `kinds()` (name order)."""
-    rank = {k: n for n, k in enumerate(kinds())}
-    return _lookup(_per_band(lambda b: str(rank[b[0]])), f"{item} * {SLOTS} + {band}")
-
-
-def item_direction_sql(item: str, band: str) -> str:
-    """'low' or 'high': the direction of the kind of (item, band) (`clinical.KINDS`)."""
-    return _lookup(
-        _per_band(lambda b: quote_literal(cl.KINDS[b[0]].direction)), f"{item} * {SLOTS} + {band}"
-    )
-
-
 # Direction codes of `item_direction_code_sql`.
 DIRECTION_CODES: dict[str, int] = {"low": 1, "high": 2}
 
 
 def item_direction_code_sql(item: str, band: str) -> str:
-    """`item_direction_sql` as a code of DIRECTION_CODES (a number sorts and groups faster
+    """'low' or 'high', the direction of the kind of (item, band) (`clinical.KINDS`), as a
+    code of DIRECTION_CODES (a number sorts and groups faster
     than a string)."""
     return _lookup(
         _per_band(lambda b: str(DIRECTION_CODES[cl.KINDS[b[0]].direction])),

@@ -277,26 +277,6 @@ def news2_score(metric: str, value: float) -> int:
     return NEWS2_BY_METRIC[metric].band_for(value).score
 
 
-def severity_for_news2_score(score: int) -> Severity:
-    """A single-parameter score of 3 is a NEWS2 'red score' (urgent review)."""
-    return Severity(min(max(score, 0), 3))
-
-
-def partial_news2(heart_rate: float, spo2: float, systolic_bp: float, temp_c: float) -> int:
-    return (
-        news2_score("heart_rate", heart_rate)
-        + news2_score("spo2", spo2)
-        + news2_score("systolic_bp", systolic_bp)
-        + news2_score("temp_c", temp_c)
-    )
-
-
-def has_red_score(heart_rate: float, spo2: float, systolic_bp: float, temp_c: float) -> bool:
-    """Whether one parameter scores 3 (a NEWS2 'red score': urgent review on its own)."""
-    values = {"heart_rate": heart_rate, "spo2": spo2, "systolic_bp": systolic_bp, "temp_c": temp_c}
-    return any(news2_score(m, v) == 3 for m, v in values.items())
-
-
 # ACC/AHA 2017: the higher of the systolic and diastolic categories applies.
 @dataclass(frozen=True)
 class BpCategory:
@@ -411,10 +391,3 @@ def during_activity(
         and seconds_since_previous is not None
         and seconds_since_previous <= ACTIVITY_PREVIOUS_WITHIN_SECONDS
     )
-
-
-def activity_capped_severity(metric: str, severity: int, during_activity: bool) -> int:
-    """A heart-rate finding during activity is at most low unless it is a NEWS2 3."""
-    if during_activity and metric == "heart_rate" and severity < 3:
-        return min(severity, int(Severity.LOW))
-    return severity

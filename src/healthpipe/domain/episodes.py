@@ -31,11 +31,6 @@ class Episode:
         return self.end_index - self.start_index + 1
 
 
-def find_episodes(abnormal: Sequence[bool], minimum: int = MIN_EPISODE_READINGS) -> list[Episode]:
-    """Runs of True of length >= minimum in a user's time-ordered readings of one metric."""
-    return find_runs([("x" if flag else None, 0.0) for flag in abnormal], minimum=minimum)
-
-
 def find_runs(
     readings: Sequence[tuple[str | None, float | None]],
     *,

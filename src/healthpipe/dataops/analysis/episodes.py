@@ -27,8 +27,8 @@ def episodes_sql(anomalies: str) -> str:
     windows: a finding starts a run when it breaks, or the one before is not the reading
     before or is in the other direction; its run is the last start so far (a running max of
     `ord`; `ord` is numbered over the whole group and a user's first reading breaks). Then
-    one aggregate of plain numbers per run and one join for the worst reading's fields. (A
-    window partitioned by user and item sorted the same rows 3-4 times slower.)"""
+    one aggregate of plain numbers per run and one join for the worst reading's fields (not
+    a window partitioned by user and item: docs/scaling.md has the figures)."""
     low = DIRECTION_CODES["low"]
     # the worst reading as one BIGINT: severity in bits 61-62, the value signed by direction
     # in hundredths (clamped; a missing value, such as the systolic of a crisis found on the

@@ -11,11 +11,10 @@ import duckdb
 
 from healthpipe.constants import VITAL_COLUMNS
 from healthpipe.dataops.analysis.common import clean, fetch_rows, iso
-from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     BASELINE_METRICS,
     bp_category_sql,
-    news2_score_sql,
+    partial_news2_sql,
     quantiles_from_counts_sql,
     red_score_sql,
 )
@@ -41,9 +40,8 @@ def scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
             f"max({col}) AS max_{i}",
         ]
     (agg,) = fetch_rows(con, f"SELECT {', '.join(parts)} FROM {src}")
-    news2 = " + ".join(f"({news2_score_sql(p.metric)})" for p in cl.NEWS2_PARAMETERS)
     agg["scores"] = con.execute(
-        f"SELECT news2, bp, red, count(*) FROM (SELECT {news2} AS news2, "
+        f"SELECT news2, bp, red, count(*) FROM (SELECT {partial_news2_sql()} AS news2, "
         f"{bp_category_sql()} AS bp, coalesce({red_score_sql()}, FALSE) AS red "
         f"FROM {src}) GROUP BY ALL"
     ).fetchall()

@@ -168,9 +168,8 @@ def _write(
     malformed: int,
 ) -> None:
     """The processed CSV, the processed Parquet and the rejected CSV, one after the other
-    (the two processed writers run no faster at once on two cores, and peak about 30 MB
-    higher), each an ordered filter of the staging file; then `rejected_rows`, the reasons
-    of the rejected rows, for the counts."""
+    (one writer at a time: docs/scaling.md says why), each an ordered filter of the staging
+    file; then `rejected_rows`, the reasons of the rejected rows, for the counts."""
     keep = f"{REASONS} = '' AND NOT {repeat}"
     con.execute(
         f"COPY (SELECT {processed_csv_cells(header)} FROM {STAGED} WHERE {keep}) "
@@ -195,8 +194,8 @@ def _write(
     con.execute(
         f"COPY ({rows}) TO {quote_literal(str(out.rejected_csv))} (FORMAT csv, HEADER true)"
     )
-    # A second, narrow pass for the counts: keeping the rejected rows with their cells in a
-    # table instead saves that pass (about 0.3 s at 20M rows) but peaked 24 MB higher there.
+    # A second, narrow pass for the counts (rather than a table of the rejected rows with
+    # their cells: docs/scaling.md, "No sort, one writer at a time").
     con.execute(
         f"CREATE TEMP TABLE rejected_rows AS SELECT {reasons} AS {REASONS} "
         f"FROM {STAGED} WHERE {rejected}"
