@@ -19,6 +19,8 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from pydantic import ValidationError
+
 from healthpipe.domain.documents import (
     AnalysisSummary,
     Document,
@@ -27,7 +29,7 @@ from healthpipe.domain.documents import (
     flagged_item,
 )
 from healthpipe.domain.insights import AnalystReport, Usage
-from healthpipe.errors import AdapterError
+from healthpipe.errors import AdapterError, PermanentError
 from healthpipe.events import Event
 
 HASH_CHUNK = 1024 * 1024
@@ -106,8 +108,17 @@ class ObjectStore(ABC):
         )
 
     def get_document(self, key: str, model: type[DocumentT]) -> DocumentT:
-        """Read a JSON document written by any version into its model."""
-        return model.model_validate_json(self._get_bytes(key))
+        """Read a JSON document written by any version into its model. Raises
+        `PermanentError` when it is not one (no retry can mend it; the message names the
+        key and the number of problems, never a value)."""
+        data = self._get_bytes(key)
+        try:
+            return model.model_validate_json(data)
+        except ValidationError as exc:
+            problems = exc.error_count()
+            raise PermanentError(
+                f"{key} is not a valid {model.__name__} ({problems} problem(s))"
+            ) from None
 
     def exists(self, key: str) -> bool:
         return self._exists(key)

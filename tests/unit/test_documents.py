@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from healthpipe.adapters.aws.analysis_store import compact
+from healthpipe.adapters.local.object_store import FolderObjectStore
 from healthpipe.domain.brief import build_brief
 from healthpipe.domain.documents import (
     Analysis,
@@ -25,6 +26,7 @@ from healthpipe.domain.documents import (
     ProcessingFailed,
     flagged_item,
 )
+from healthpipe.errors import PermanentError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "documents"
 
@@ -134,3 +136,24 @@ def test_event_details_written_by_old_main_round_trip() -> None:
         assert json.dumps(detail.as_json(), default=str) == stored["detail"]
         seen.add(model)
     assert seen == set(EVENT_MODELS.values())
+
+
+def test_a_document_that_is_not_a_manifest_fails_permanently_without_its_values(
+    tmp_path: Path,
+) -> None:
+    # GIVEN a stored "manifest" with no source and a participant id in it
+    store = FolderObjectStore(tmp_path)
+    store.put_bytes("manifests/x.json", json.dumps({"counts": {"input": "user_42"}}).encode())
+    # WHEN it is read as a Manifest, THEN no retry is asked for and no value is quoted
+    with pytest.raises(PermanentError) as raised:
+        store.get_document("manifests/x.json", Manifest)
+    assert "manifests/x.json" in str(raised.value) and "user_42" not in str(raised.value)
+
+
+def test_put_document_writes_the_bytes_get_document_reads(tmp_path: Path) -> None:
+    (path,) = fixtures("manifest-aa623bb9644e2e31.json")
+    store = FolderObjectStore(tmp_path)
+    manifest = Manifest.model_validate_json(path.read_text())
+    store.put_document("manifests/m.json", manifest, indent=2)
+    assert store.get_bytes("manifests/m.json").decode() == path.read_text()
+    assert store.get_document("manifests/m.json", Manifest) == manifest

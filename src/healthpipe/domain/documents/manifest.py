@@ -50,11 +50,11 @@ class Manifest(Document):
     `error`, empty `counts` and `outputs`)."""
 
     schema_version: str = c.SCHEMA_VERSION
-    dataset_id: str
-    correlation_id: str
+    dataset_id: str = ""
+    correlation_id: str = ""
     source: Source
     rules_profile: str | None = None
-    ingested_at: str
+    ingested_at: str = ""
     status: Literal["processed", "rejected"] | None = None
     error: FileError | None = None
     counts: RowCounts = RowCounts()
