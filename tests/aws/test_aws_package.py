@@ -9,6 +9,7 @@ build tests skip, saying so.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
@@ -44,7 +45,8 @@ HERE_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64":
 HERE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # Building downloads the wheels once, installs and byte-compiles three trees: about 6 min on
 # 2 shared cores (network and load dominate), beyond the suite's per-test default.
-pytestmark = pytest.mark.timeout(1800)
+# One xdist worker takes the whole module (`--dist loadgroup`, as `make test` runs it).
+pytestmark = [pytest.mark.timeout(1800), pytest.mark.xdist_group("aws_package")]
 CHARTS_ONLY = ("matplotlib", "numpy", "PIL", "fontTools", "pillow", "contourpy", "kiwisolver")
 
 
@@ -69,17 +71,26 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Built]:
-    """`healthpipe package --arch <here> --python-version <here> --out <tmp>`, run once."""
+def built(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Iterator[Built]:
+    """`healthpipe package --arch <here> --python-version <here> --out <tmp>`, run once per
+    session: under pytest-xdist the workers share the session's temporary root, and the
+    first to take the lock builds while the others wait and read its zips."""
     if not index_reachable():
         pytest.skip("the package index (PyPI or PIP_INDEX_URL) is unreachable: cannot build")
-    out = tmp_path_factory.mktemp("dist")
-    result = CliRunner().invoke(
-        app,
-        ["package", "--arch", HERE_ARCH, "--python-version", HERE_PYTHON, "--out", str(out)],
-    )
-    assert result.exit_code == 0, result.output
-    yield Built(out, result.output)
+    shared = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        shared = shared.parent
+    out = shared / "aws-package-dist"
+    printed = out / "printed.txt"
+    with (shared / "aws-package.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not printed.is_file():
+            out.mkdir(exist_ok=True)
+            args = ["--arch", HERE_ARCH, "--python-version", HERE_PYTHON, "--out", str(out)]
+            result = CliRunner().invoke(app, ["package", *args])
+            assert result.exit_code == 0, result.output
+            printed.write_text(result.output)
+    yield Built(out, printed.read_text())
 
 
 def names_in(path: Path) -> list[str]:
