@@ -5,8 +5,11 @@ BIN    := $(VENV)/bin
 # runtime only (what `make demo` needs) / runtime + dev tools (what `make test` needs)
 RUNTIME := $(VENV)/.runtime
 DEV     := $(VENV)/.installed
-# tests run in parallel (pytest-xdist); PYTEST_ARGS adds to or overrides it
+# tests run in parallel (pytest-xdist); PYTEST_ARGS adds to or overrides it. loadgroup: tests
+# are dealt out one by one, but those marked with one xdist_group share a worker (and so its
+# module fixture: the Lambda zips are built once)
 PYTEST_WORKERS ?= auto
+PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 
 .PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov bench clean
 
@@ -38,14 +41,14 @@ demo: setup-runtime
 
 ## Lint, type-check and run the whole test suite, in parallel.
 test: setup lint typecheck
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
 
 ## The end-to-end tests only (CI also runs them with the clock shifted by faketime).
 test-e2e: setup
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/e2e $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/e2e $(PYTEST_ARGS)
 
 unit: setup
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) tests/unit
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/unit
 
 ## Ruff, and the import contracts of docs/architecture.md's layer table (pyproject.toml).
 lint: setup

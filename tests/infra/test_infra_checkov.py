@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from infra_terraform import ROOT, TERRAFORM, tf_files
 
+# One xdist worker takes the whole module (`--dist loadgroup`): its fixture runs once.
+pytestmark = pytest.mark.xdist_group("checkov")
 CHECKOV = Path(sys.executable).parent / "checkov"
 SKIP = re.compile(r"#checkov:skip=(CKV2?_AWS_\d+)(?::(.*))?$")
 

@@ -14,6 +14,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "benchmarks" / "run.py"
+# One xdist worker takes the whole module (`--dist loadgroup`): its fixture runs once.
+pytestmark = pytest.mark.xdist_group("benchmark_smoke")
 TASKS = ("floor", "outputs_floor", "baseline", "ingest", "analyze", "notify", "run")
 
 
