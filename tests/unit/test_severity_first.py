@@ -215,12 +215,12 @@ def test_not_assessable_file_is_never_low_risk() -> None:
 
 def test_report_table_ranks_by_worst_severity_and_flagged_share_is_of_readings() -> None:
     model = build_report_model(typed(analysis_of(diluted())), secret="s", top_users=10)
-    assert model.users[0]["worst"] == "high" and model.users[0]["ref"] == "P01"
-    assert model.users[0]["flagged_pct"] == "1.0%"
+    assert model.users[0].worst == "high" and model.users[0].ref == "P01"
+    assert model.users[0].flagged_pct == "1.0%"
     # three findings on one reading of two: 50 %, never 150 %
     three = {"user_id": "u", "readings": 2, "anomalies": 3, "readings_flagged": 1}
     assert flagged_share(Participant.model_validate(three)) == "50.0%"
-    assert model.high and "SpO2 85 % at 2026-01-03 10:00 UTC" in model.high[0]["readings"][0]
+    assert model.high and "SpO2 85 % at 2026-01-03 10:00 UTC" in model.high[0].readings[0]
 
 
 def test_high_participant_beyond_the_table_limit_is_still_listed() -> None:
@@ -228,7 +228,7 @@ def test_high_participant_beyond_the_table_limit_is_still_listed() -> None:
     f = facts(users, [spo2_85()])
     f["users"]["top"] = users  # as an old analysis ordered them: zed last
     model = build_report_model(typed(analysis_of(f)), secret="s", top_users=5)
-    assert any(row["worst"] == "high" for row in model.users)
+    assert any(row.worst == "high" for row in model.users)
 
 
 def test_blood_pressure_is_a_pair_naming_the_part_that_triggered() -> None:
@@ -316,8 +316,8 @@ def test_a_vital_without_readings_is_not_assessable_not_normal() -> None:
         t.startswith("SpO2: not assessable: no valid readings") for t in analysis["insights"]
     )
     model = build_report_model(typed(analysis), secret="s")
-    (spo2,) = [m for m in model.metrics if m["name"].startswith("SpO2")]
-    assert spo2["band"] == NOT_ASSESSABLE
+    (spo2,) = [m for m in model.metrics if m.name.startswith("SpO2")]
+    assert spo2.band == NOT_ASSESSABLE
 
 
 def test_longest_episode_beyond_the_listed_ones_is_the_one_named() -> None:
