@@ -10,8 +10,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
-
-HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
+from support.readings import write_csv
 
 
 def row(
@@ -37,7 +36,7 @@ def test_clinical_cases_end_to_end(tmp_path: Path) -> None:
         row("2025-06-03T09:00:00Z", "p_flat", hr=80),
     ]  # fmt: skip
     source = tmp_path / "cases.csv"
-    source.write_text("\n".join([HEADER, *rows]) + "\n")
+    write_csv(source, rows)
     workspace = tmp_path / "ws"
     result = CliRunner().invoke(app, ["run", str(source), "--json", "--workspace", str(workspace)])
     assert result.exit_code == 0, result.output

@@ -16,8 +16,7 @@ from healthpipe.cli import app
 from healthpipe.config import load_settings
 from healthpipe.errors import ConfigError
 from healthpipe.lambdas import FUNCTIONS
-
-HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
+from support.readings import write_csv
 
 
 def row(when: str, user: str, hr: float, steps: int = 10) -> str:
@@ -34,7 +33,7 @@ ROWS = [
 
 def run(tmp_path: Path, name: str) -> tuple[dict[str, Any], list[tuple[Any, ...]]]:
     source = tmp_path / f"{name}.csv"
-    source.write_text("\n".join([HEADER, *ROWS]) + "\n")
+    write_csv(source, ROWS)
     workspace = tmp_path / f"ws-{name}"
     result = CliRunner().invoke(app, ["run", str(source), "--json", "--workspace", str(workspace)])
     assert result.exit_code == 0, result.output

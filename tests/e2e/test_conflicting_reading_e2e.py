@@ -12,8 +12,7 @@ import duckdb
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
-
-HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
+from support.readings import write_csv
 
 
 def test_a_conflicting_dangerous_reading_is_analysed(tmp_path: Path) -> None:
@@ -23,7 +22,7 @@ def test_a_conflicting_dangerous_reading_is_analysed(tmp_path: Path) -> None:
     rows.insert(2, "2025-06-03T10:10:00Z,p_conf,135,98,10,36.8,115,75")
     rows += [f"2025-06-03T10:{m:02d}:00Z,p_calm,72,98,10,36.8,115,75" for m in (0, 10, 20)]
     source = tmp_path / "conflict.csv"
-    source.write_text("\n".join([HEADER, *rows]) + "\n")
+    write_csv(source, rows)
     workspace = tmp_path / "ws"
 
     # WHEN the file goes through the whole pipeline

@@ -15,8 +15,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
-
-HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
+from support.readings import write_csv
 
 
 def row(when: str, user: str, hr: float = 70, sbp: int = 115, dbp: int = 75) -> str:
@@ -45,7 +44,7 @@ def test_counts_pairs_and_plurals_in_report_and_alert(tmp_path: Path) -> None:
         row("10:10", "p_bp"),
     ]
     source = tmp_path / "counts.csv"
-    source.write_text("\n".join([HEADER, *rows]) + "\n")
+    write_csv(source, rows)
     workspace = tmp_path / "ws"
     result = CliRunner().invoke(app, ["run", str(source), "--json", "--workspace", str(workspace)])
     assert result.exit_code == 0, result.output

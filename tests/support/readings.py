@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+# The columns of an export, as a CSV header.
+HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 VITALS = "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
 
 
@@ -55,3 +57,9 @@ def write_readings(path: Path, readings: list[dict[str, Any]]) -> Path:
         for r in readings
     ]
     return _write(path, columns, rows)
+
+
+def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
+    """An export CSV: `header`, then one line per row (each already comma-joined)."""
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path

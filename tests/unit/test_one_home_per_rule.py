@@ -154,3 +154,35 @@ def test_no_module_but_routing_maps_stage_names_to_stage_functions() -> None:
         if isinstance(node, ast.Constant) and node.value in paths
     )
     assert registries == []
+
+
+# --- NEWS2 normal bands -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["heart_rate", "spo2", "temp_c", "systolic_bp"])
+def test_the_normal_range_is_the_news2_0_band(metric: str) -> None:
+    lo, hi = cl.normal_range(metric)
+    step = cl.RESOLUTION[metric]
+    assert cl.news2_score(metric, lo) == 0 and cl.news2_score(metric, lo - step) > 0
+    if hi < float("inf"):
+        assert cl.news2_score(metric, hi) == 0 and cl.news2_score(metric, hi + step) > 0
+
+
+def test_the_diastolic_normal_range_ends_below_stage_1() -> None:
+    lo, hi = cl.normal_range("diastolic_bp")
+    assert lo == float("-inf")
+    assert not cl.outside_normal_band("diastolic_bp", hi)
+    assert cl.outside_normal_band("diastolic_bp", hi + 1)
+
+
+def test_the_report_shades_and_labels_the_clinical_normal_range() -> None:
+    from healthpipe.report.model import NORMAL_BANDS
+
+    for metric, (lo, hi, _label) in NORMAL_BANDS.items():
+        clinical_lo, clinical_hi = cl.normal_range(metric)
+        assert lo == clinical_lo or clinical_lo == float("-inf")
+        assert hi == clinical_hi or clinical_hi == float("inf")
+    assert NORMAL_BANDS["heart_rate"][2] == "51–90 bpm (NEWS2 0)"
+    assert NORMAL_BANDS["spo2"][:2] == (96, 100) and NORMAL_BANDS["spo2"][2].startswith("≥ 96 %")
+    assert NORMAL_BANDS["temp_c"][2] == "36.1–38.0 °C (NEWS2 0)"
+    assert NORMAL_BANDS["diastolic_bp"][2] == "< 80 mmHg (ACC/AHA normal)"

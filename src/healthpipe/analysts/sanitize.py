@@ -50,6 +50,17 @@ INVISIBLE = re.compile(
 DANGLING = re.compile(r"\(\s*\)|\[\s*\]|<\s*>")
 REPEATED_PUNCTUATION = re.compile(r"([,;:])(?:\s*[,;:])+")
 SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+([.,;:!?)])")
+# What strip_markup removes, in this order: (pattern, replacement, the kind it counts).
+REMOVALS: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (BLOCK_ELEMENT, " ", "markup"),
+    (HTML_TAG, " ", "markup"),
+    (MD_IMAGE, " ", "markup"),
+    (MD_LINK, r"\1", "markup"),
+    *((pattern, " ", "url") for pattern in URL_PATTERNS),
+    (LINE_MARKERS, " ", "markup"),
+    (EMPHASIS, "", "markup"),
+    (INVISIBLE, "", "invisible"),
+)
 
 
 @dataclass
@@ -66,23 +77,9 @@ def strip_markup(text: str) -> Stripped:
     """`text` as plain prose, and how many URLs and markup pieces were removed."""
     out = Stripped(text)
     value = html.unescape(text)
-    value, n = BLOCK_ELEMENT.subn(" ", value)
-    out.count("markup", n)
-    value, n = HTML_TAG.subn(" ", value)
-    out.count("markup", n)
-    value, n = MD_IMAGE.subn(" ", value)
-    out.count("markup", n)
-    value, n = MD_LINK.subn(r"\1", value)
-    out.count("markup", n)
-    for pattern in URL_PATTERNS:
-        value, n = pattern.subn(" ", value)
-        out.count("url", n)
-    value, n = LINE_MARKERS.subn(" ", value)
-    out.count("markup", n)
-    value, n = EMPHASIS.subn("", value)
-    out.count("markup", n)
-    value, n = INVISIBLE.subn("", value)
-    out.count("invisible", n)
+    for pattern, replacement, kind in REMOVALS:
+        value, n = pattern.subn(replacement, value)
+        out.count(kind, n)
     value = DANGLING.sub(" ", value)
     value = " ".join(value.split())
     value = SPACE_BEFORE_PUNCTUATION.sub(r"\1", value)

@@ -7,7 +7,7 @@ Every option's help ends with where its value comes from when the flag is absent
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,27 +19,37 @@ def setting_help(text: str, name: str, default: str) -> str:
     return f"{text} [env {ENV_PREFIX}{name.upper()}; default {default}]"
 
 
+def setting_option(*flags: str, metavar: str, text: str, name: str, default: str) -> Any:
+    """A `typer.Option` backed by the Settings field `name`: its help says `text`, then the
+    variable and the default that apply when the flag is absent."""
+    return typer.Option(
+        *flags, metavar=metavar, help=setting_help(text, name, default), show_default=False
+    )
+
+
 def flag_help(text: str, default: str = "off") -> str:
     return f"{text} [default {default}]"
 
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option(
+    setting_option(
         "--workspace",
         "-w",
         metavar="DIR",
-        help=setting_help("Workspace folder", "workspace", "./healthpipe-data"),
-        show_default=False,
+        text="Workspace folder",
+        name="workspace",
+        default="./healthpipe-data",
     ),
 ]
 RulesOpt = Annotated[
     str | None,
-    typer.Option(
+    setting_option(
         "--rules",
         metavar="PROFILE|FILE",
-        help=setting_help("Rules profile (plausible, seed) or a TOML file", "rules", "plausible"),
-        show_default=False,
+        text="Rules profile (plausible, seed) or a TOML file",
+        name="rules",
+        default="plausible",
     ),
 ]
 ConfigOpt = Annotated[
@@ -53,11 +63,12 @@ ConfigOpt = Annotated[
 ]
 AnalystOpt = Annotated[
     str | None,
-    typer.Option(
+    setting_option(
         "--analyst",
         metavar="NAME",
-        help=setting_help("builtin, bedrock or openai", "analyst", "builtin"),
-        show_default=False,
+        text="builtin, bedrock or openai",
+        name="analyst",
+        default="builtin",
     ),
 ]
 VerboseOpt = Annotated[

@@ -343,6 +343,22 @@ def bp_trigger(systolic: float, diastolic: float) -> BpTrigger | None:
 # --- normal bands (for capping baseline-only findings) ------------------------------------
 
 
+def normal_range(metric: str) -> tuple[float, float]:
+    """The lowest and highest chart values of `metric`'s normal band (±inf at an open end):
+    NEWS2 score 0 for heart rate, SpO2, systolic BP and temperature; below ACC/AHA stage 1
+    for diastolic BP, which NEWS2 does not score."""
+    step = RESOLUTION[metric]
+    if metric == "diastolic_bp":
+        return -INF, STAGE_1_DIASTOLIC_FROM - step
+    lower = -INF
+    for band in NEWS2_BY_METRIC[metric].bands:
+        if band.score == 0:
+            scale = CHART_SCALE[metric]
+            return round(lower * scale + 1) / scale if lower > -INF else lower, band.upper
+        lower = band.upper
+    raise ValueError(f"{metric} has no NEWS2 0 band")
+
+
 def outside_normal_band(metric: str, value: float) -> bool:
     """Whether `value` (at chart resolution) is outside the chart's normal band of `metric`:
     a NEWS2 score above 0 (heart rate, SpO2, temperature, systolic BP), or an ACC/AHA
