@@ -86,6 +86,126 @@ def number(value: Any, digits: int = 1) -> str:
     return f"{rounded:,g}" if abs(rounded) < 1e6 else f"{rounded:,.0f}"
 
 
+# --- the view model's parts: strings formatted once, read by name in the templates ----------
+
+
+@dataclass(frozen=True)
+class ReasonRow:
+    """A rejection reason: its label, its check code, rows and share of the rejected rows."""
+
+    label: str
+    code: str
+    count: str
+    pct: str
+
+
+@dataclass(frozen=True)
+class QualityView:
+    rows_input: str
+    rows_valid: str
+    rows_rejected: str
+    valid_pct: str
+    grade: str
+    reasons: list[ReasonRow]  # the top five
+    more_reasons: int
+    rejected_key: str
+    profile: str
+
+
+@dataclass(frozen=True)
+class SeverityRow:
+    severity: str
+    count: str
+    pct: str
+    meaning: str
+
+
+@dataclass(frozen=True)
+class KindRow:
+    label: str
+    reference: str
+    criterion: str
+    count: str
+    pct: str
+
+
+@dataclass(frozen=True)
+class AnomaliesView:
+    total: str
+    not_counted: str
+    headline: str
+    readings_flagged: str
+    flagged_pct: str
+    by_severity: list[SeverityRow]
+    by_kind: list[KindRow]
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    score: str
+    count: str
+    pct: str
+
+
+@dataclass(frozen=True)
+class News2View:
+    distribution: list[ScoreRow]
+    ge5: str
+    ge7: str
+    red: str
+    red_by_metric: str
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    ref: str
+    who: str
+    what: str
+    vital: str
+    severity: str
+    start: str
+    duration: str
+    readings: str
+    peak: str
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A row of the participant table ("–" for a participant beyond the analysis's top list)."""
+
+    ref: str
+    who: str
+    worst: str
+    risk: str
+    findings: str
+    high: str
+    medium: str
+    low: str
+    episodes: str
+    readings: str
+    flagged_pct: str
+
+
+@dataclass(frozen=True)
+class HighRow:
+    ref: str
+    who: str
+    count: str
+    readings: list[str]  # one sentence per vital
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    name: str
+    band: str
+    count: str
+    mean: str
+    min: str
+    median: str
+    p95: str
+    max: str
+
+
 @dataclass
 class ReportModel:
     dataset_id: str
@@ -97,17 +217,17 @@ class ReportModel:
     time_range: str
     worst_severity: str
     risk_level: str
-    quality: dict[str, Any]
-    anomalies: dict[str, Any]
-    news2: dict[str, Any]
+    quality: QualityView
+    anomalies: AnomaliesView
+    news2: News2View
     bp_categories: list[dict[str, str]]
-    episodes: list[dict[str, Any]]
+    episodes: list[EpisodeRow]
     episodes_total: str
-    users: list[dict[str, Any]]
+    users: list[UserRow]
     users_total: str
     users_flagged: str
-    metrics: list[dict[str, Any]]
-    high: list[dict[str, Any]]
+    metrics: list[MetricRow]
+    high: list[HighRow]
     high_total: str
     assessable: bool
     assessment: str
@@ -155,33 +275,33 @@ class People:
         return self.refs.get(str(user_id), "")
 
 
-def _quality(analysis: Analysis) -> dict[str, Any]:
+def _quality(analysis: Analysis) -> QualityView:
     q = analysis.data_quality
     rows_input, rows_rejected = q.rows_input, q.rows_rejected
     valid = 100.0 * q.rows_valid / rows_input if rows_input else 0.0
     reasons = list(q.reasons.items())
-    return {
-        "rows_input": count(rows_input),
-        "rows_valid": count(q.rows_valid),
-        "rows_rejected": count(rows_rejected),
-        "valid_pct": f"{valid:.1f}%",
-        "grade": lb.quality_grade(valid),
-        "reasons": [
-            {
-                "label": lb.reason_label(str(code)),
-                "code": neutralise(code, 60),
-                "count": count(n),
-                "pct": pct(n, rows_rejected),
-            }
+    return QualityView(
+        rows_input=count(rows_input),
+        rows_valid=count(q.rows_valid),
+        rows_rejected=count(rows_rejected),
+        valid_pct=f"{valid:.1f}%",
+        grade=lb.quality_grade(valid),
+        reasons=[
+            ReasonRow(
+                label=lb.reason_label(str(code)),
+                code=neutralise(code, 60),
+                count=count(n),
+                pct=pct(n, rows_rejected),
+            )
             for code, n in reasons[:5]
         ],
-        "more_reasons": max(0, len(reasons) - 5),
-        "rejected_key": neutralise(q.rejected_key, 300) if q.rejected_key else "",
-        "profile": neutralise(q.rules_profile or "", 60),
-    }
+        more_reasons=max(0, len(reasons) - 5),
+        rejected_key=neutralise(q.rejected_key, 300) if q.rejected_key else "",
+        profile=neutralise(q.rules_profile or "", 60),
+    )
 
 
-def _anomalies(analysis: Analysis) -> dict[str, Any]:
+def _anomalies(analysis: Analysis) -> AnomaliesView:
     """Findings as the headline counts them: a baseline finding on a reading that already has
     a clinical finding is not a second finding (`not_counted` says how many were left out;
     the anomaly file keeps them)."""
@@ -192,52 +312,52 @@ def _anomalies(analysis: Analysis) -> dict[str, Any]:
     for kind, n in analysis.headline_by_kind().items():
         reference, criterion = lb.kind_reference(str(kind))
         by_kind.append(
-            {
-                "label": neutralise(lb.kind_label(str(kind)), 80),
-                "reference": reference,
-                "criterion": criterion,
-                "count": count(n),
-                "pct": pct(n, total),
-            }
+            KindRow(
+                label=neutralise(lb.kind_label(str(kind)), 80),
+                reference=reference,
+                criterion=criterion,
+                count=count(n),
+                pct=pct(n, total),
+            )
         )
-    return {
-        "total": count(total),
-        "not_counted": count(max(0, a.total - total)),
-        "headline": f"{plural(total, 'finding')} on {plural(a.readings_flagged, 'reading')}",
-        "readings_flagged": count(a.readings_flagged),
-        "flagged_pct": pct(a.readings_flagged, analysis.readings),
-        "by_severity": [
-            {
-                "severity": s,
-                "count": count(by_severity.get(s, 0)),
-                "pct": pct(by_severity.get(s, 0), total),
-                "meaning": lb.SEVERITY_MEANING[s],
-            }
+    return AnomaliesView(
+        total=count(total),
+        not_counted=count(max(0, a.total - total)),
+        headline=f"{plural(total, 'finding')} on {plural(a.readings_flagged, 'reading')}",
+        readings_flagged=count(a.readings_flagged),
+        flagged_pct=pct(a.readings_flagged, analysis.readings),
+        by_severity=[
+            SeverityRow(
+                severity=s,
+                count=count(by_severity.get(s, 0)),
+                pct=pct(by_severity.get(s, 0), total),
+                meaning=lb.SEVERITY_MEANING[s],
+            )
             for s in SEVERITIES
         ],
-        "by_kind": by_kind,
-    }
+        by_kind=by_kind,
+    )
 
 
-def _news2(analysis: Analysis) -> dict[str, Any]:
+def _news2(analysis: Analysis) -> News2View:
     news2 = analysis.news2_partial
     red = analysis.red_scores or RedScores()
     distribution = news2.distribution
     total = sum(distribution.values())
-    return {
-        "distribution": [
-            {"score": str(score), "count": count(n), "pct": pct(n, total)}
+    return News2View(
+        distribution=[
+            ScoreRow(score=str(score), count=count(n), pct=pct(n, total))
             for score, n in sorted(distribution.items(), key=lambda item: int(item[0]))
         ],
-        "ge5": count(news2.readings_score_5_or_more),
-        "ge7": count(news2.readings_score_7_or_more),
-        "red": count(red.readings),
-        "red_by_metric": ", ".join(
+        ge5=count(news2.readings_score_5_or_more),
+        ge7=count(news2.readings_score_7_or_more),
+        red=count(red.readings),
+        red_by_metric=", ".join(
             f"{lb.METRIC_LABELS.get(m, (m, ''))[0]} {count(n)}"
             for m, n in red.by_metric.items()
             if n
         ),
-    }
+    )
 
 
 def _bp(analysis: Analysis) -> list[dict[str, str]]:
@@ -253,24 +373,21 @@ def _bp(analysis: Analysis) -> list[dict[str, str]]:
     ]
 
 
-def _episodes(analysis: Analysis, people: People, limit: int) -> list[dict[str, Any]]:
-    rows = []
-    for e in analysis.episodes.items[:limit]:
-        metric = e.metric
-        rows.append(
-            {
-                "ref": people.ref(e.user_id),
-                "who": people.who(e.user_id),
-                "what": lb.kind_label(e.kind),
-                "vital": lb.METRIC_LABELS.get(metric, (metric, ""))[0],
-                "severity": e.severity,
-                "start": short_time(e.start_time),
-                "duration": lb.duration_text(float(e.duration_s or 0)),
-                "readings": count(e.readings),
-                "peak": worst_value_text(e),
-            }
+def _episodes(analysis: Analysis, people: People, limit: int) -> list[EpisodeRow]:
+    return [
+        EpisodeRow(
+            ref=people.ref(e.user_id),
+            who=people.who(e.user_id),
+            what=lb.kind_label(e.kind),
+            vital=lb.METRIC_LABELS.get(e.metric, (e.metric, ""))[0],
+            severity=e.severity,
+            start=short_time(e.start_time),
+            duration=lb.duration_text(float(e.duration_s or 0)),
+            readings=count(e.readings),
+            peak=worst_value_text(e),
         )
-    return rows
+        for e in analysis.episodes.items[:limit]
+    ]
 
 
 def headline_counts(user: Participant) -> dict[str, int]:
@@ -283,7 +400,7 @@ def headline_counts(user: Participant) -> dict[str, int]:
     return {"findings": user.anomalies, "high": user.high, "medium": user.medium, "low": user.low}
 
 
-def _users(analysis: Analysis, people: People, limit: int) -> list[dict[str, Any]]:
+def _users(analysis: Analysis, people: People, limit: int) -> list[UserRow]:
     """The participant table, worst severity first; every participant with a high-severity
     finding is in it, whatever the limit."""
     facts = analysis.facts()
@@ -293,35 +410,40 @@ def _users(analysis: Analysis, people: People, limit: int) -> list[dict[str, Any
     high_ids = [p.user_id for p in high_participants(facts)]
     shown += [u for u in ranked[limit:] if u.user_id in high_ids]
     listed |= {u.user_id for u in shown}
-    rows = [
-        {
-            "ref": people.ref(u.user_id),
-            "who": people.who(u.user_id),
-            "worst": u.worst or "none",
-            "risk": number(u.risk_score, 2),
-            **{k: count(n) for k, n in headline_counts(u).items()},
-            "episodes": count(u.episodes),
-            "readings": count(u.readings),
-            "flagged_pct": flagged_share(u),
-        }
-        for u in shown
-    ]
+    rows = []
+    for u in shown:
+        counted = headline_counts(u)
+        rows.append(
+            UserRow(
+                ref=people.ref(u.user_id),
+                who=people.who(u.user_id),
+                worst=u.worst or "none",
+                risk=number(u.risk_score, 2),
+                findings=count(counted["findings"]),
+                high=count(counted["high"]),
+                medium=count(counted["medium"]),
+                low=count(counted["low"]),
+                episodes=count(u.episodes),
+                readings=count(u.readings),
+                flagged_pct=flagged_share(u),
+            )
+        )
     for person in high_participants(facts):
         if person.user_id not in listed:  # beyond the analysis's own top list
             rows.append(
-                {
-                    "ref": people.ref(person.user_id),
-                    "who": people.who(person.user_id),
-                    "worst": "high",
-                    "risk": "–",
-                    "findings": "–",
-                    "high": count(person.high),
-                    "medium": "–",
-                    "low": "–",
-                    "episodes": "–",
-                    "readings": "–",
-                    "flagged_pct": "–",
-                }
+                UserRow(
+                    ref=people.ref(person.user_id),
+                    who=people.who(person.user_id),
+                    worst="high",
+                    risk="–",
+                    findings="–",
+                    high=count(person.high),
+                    medium="–",
+                    low="–",
+                    episodes="–",
+                    readings="–",
+                    flagged_pct="–",
+                )
             )
     return rows
 
@@ -355,34 +477,39 @@ def _part(value: Any) -> str:
     return "–" if value is None else f"{round(float(value), 2):g}"
 
 
-def _high(analysis: Analysis, people: People) -> list[dict[str, Any]]:
+def _high(analysis: Analysis, people: People) -> list[HighRow]:
     """Every participant with a high-severity finding, worst first, with the sentences naming
     the vital, the value and the time (blood pressure as a pair)."""
     listed = high_participants(analysis.facts())
     order = list(people.refs)
     return [
-        {
-            "ref": people.ref(p.user_id),
-            "who": people.who(p.user_id),
-            "count": plural(p.high, "high-severity finding"),
-            "readings": [neutralise(finding_sentence(f), 300) for f in p.findings],
-        }
+        HighRow(
+            ref=people.ref(p.user_id),
+            who=people.who(p.user_id),
+            count=plural(p.high, "high-severity finding"),
+            readings=[neutralise(finding_sentence(f), 300) for f in p.findings],
+        )
         for p in sorted(listed, key=lambda p: review_place(order, p.user_id))
     ]
 
 
-def _metrics(analysis: Analysis) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": lb.metric_label(m),
-            "band": (NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–")
-            if s.count or m not in NORMAL_BANDS
-            else NOT_ASSESSABLE,
-            "count": count(s.count),
-            **{k: number(getattr(s, k)) for k in ("mean", "min", "median", "p95", "max")},
-        }
-        for m, s in analysis.metrics.items()
-    ]
+def _metrics(analysis: Analysis) -> list[MetricRow]:
+    rows = []
+    for m, s in analysis.metrics.items():
+        band = NORMAL_BANDS[m][2] if m in NORMAL_BANDS else "–"
+        rows.append(
+            MetricRow(
+                name=lb.metric_label(m),
+                band=band if s.count or m not in NORMAL_BANDS else NOT_ASSESSABLE,
+                count=count(s.count),
+                mean=number(s.mean),
+                min=number(s.min),
+                median=number(s.median),
+                p95=number(s.p95),
+                max=number(s.max),
+            )
+        )
+    return rows
 
 
 def _analyst(analysis: Analysis) -> dict[str, str]:
