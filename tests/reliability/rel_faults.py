@@ -96,7 +96,7 @@ class FaultyLedger(SqliteLedger):
 
 class FaultyBus(SqliteEventBus):
     def __init__(self, base: SqliteEventBus, plan: FaultPlan) -> None:
-        super().__init__(base.db)
+        super().__init__(base.db, base.routes_for)
         self.plan = plan
 
     def _publish(self, events: list[Event]) -> None:
