@@ -36,12 +36,9 @@ _.flagged_for_user  # AnalysisStore: per-participant look-up (contract suite, er
 css_px  # report/charts: the point-to-pixel rule the layout and browser tests hold
 news2_kind_sql  # the kind column of a NEWS2 band: reference SQL in tests/support/twins.py
 
-# --- Python twins the tests hold the SQL rules to (docs/clinical-rules.md) ----------------
-modified_z_scores  # domain/baseline.py
-is_outlier  # domain/baseline.py
-baseline_severity  # domain/baseline.py
-during_activity  # domain/clinical.py
-find_runs  # domain/episodes.py
+# --- rules in Python that the SQL builders name as their definition ---------------------
+modified_z  # domain/baseline.py: anomaly_sql.modified_z_sql computes it; tests compare
+outside_normal_band  # domain/clinical.py: anomaly_sql.outside_normal_sql; tests compare
 
 # --- fields of the typed documents (pydantic: written to and read from JSON) -------------
 schema_version
@@ -75,6 +72,7 @@ bp_stage_2_or_crisis
 sentence
 duration_minutes
 shares_pct
+during_activity
 
 # --- report view models: read by the Jinja templates (report/templates/) -----------------
 generated_at
@@ -94,3 +92,12 @@ users_flagged
 high_total
 pseudonymised
 charts_omitted
+grade
+more_reasons
+meaning
+not_counted
+ge5
+ge7
+red_by_metric
+vital
+peak

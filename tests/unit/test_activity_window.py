@@ -12,6 +12,7 @@ import pytest
 from test_conflicting_and_activity import run
 
 from healthpipe.domain import clinical as cl
+from support.twins import during_activity
 
 T = "2026-01-01 {}+00"
 
@@ -43,7 +44,7 @@ def test_the_window_is_ten_minutes() -> None:
 def test_python_twin(
     steps: float | None, previous: float | None, seconds: float | None, active: bool
 ) -> None:
-    assert cl.during_activity(steps, previous, seconds) is active
+    assert during_activity(steps, previous, seconds) is active
 
 
 def test_steps_long_before_do_not_make_a_reading_active(tmp_path: Path) -> None:

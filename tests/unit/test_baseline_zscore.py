@@ -17,6 +17,7 @@ import pytest
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
+from support import twins as tw
 from support.readings import write_readings
 
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)
@@ -33,40 +34,40 @@ def test_constants_are_the_published_ones() -> None:
 def test_modified_z_formula() -> None:
     values = [60.0, 62, 64, 66, 68, 70, 72, 74, 200]
     median = statistics.median(values)  # 68
-    mad = bl.median_absolute_deviation(values)  # median(|x-68|) = 4
+    mad = tw.median_absolute_deviation(values)  # median(|x-68|) = 4
     assert (median, mad) == (68, 4)
-    scores = bl.modified_z_scores(values)
+    scores = tw.modified_z_scores(values)
     assert scores[-1] == pytest.approx(0.6745 * (200 - 68) / 4)
     assert scores[0] == pytest.approx(0.6745 * (60 - 68) / 4)
-    assert [bl.is_outlier(s) for s in scores] == [False] * 8 + [True]
+    assert [tw.is_outlier(s) for s in scores] == [False] * 8 + [True]
 
 
 def test_threshold_is_strict() -> None:
-    assert not bl.is_outlier(3.5)
-    assert not bl.is_outlier(-3.5)
-    assert bl.is_outlier(3.5000001)
-    assert bl.is_outlier(-3.6)
-    assert not bl.is_outlier(None)
+    assert not tw.is_outlier(3.5)
+    assert not tw.is_outlier(-3.5)
+    assert tw.is_outlier(3.5000001)
+    assert tw.is_outlier(-3.6)
+    assert not tw.is_outlier(None)
 
 
 def test_fewer_than_eight_readings_have_no_baseline() -> None:
-    assert bl.modified_z_scores([60.0, 61, 62, 63, 64, 65, 500]) == [None] * 7
-    assert all(s is not None for s in bl.modified_z_scores([60.0, 61, 62, 63, 64, 65, 66, 500]))
+    assert tw.modified_z_scores([60.0, 61, 62, 63, 64, 65, 500]) == [None] * 7
+    assert all(s is not None for s in tw.modified_z_scores([60.0, 61, 62, 63, 64, 65, 66, 500]))
 
 
 def test_mad_zero_uses_the_mean_absolute_deviation() -> None:
     values = [70.0] * 5 + [71, 72, 300]
-    assert bl.median_absolute_deviation(values) == 0
-    meanad = bl.mean_absolute_deviation(values)
+    assert tw.median_absolute_deviation(values) == 0
+    meanad = tw.mean_absolute_deviation(values)
     assert meanad == pytest.approx((1 + 2 + 230) / 8)
-    scores = bl.modified_z_scores(values, "heart_rate")
+    scores = tw.modified_z_scores(values, "heart_rate")
     assert scores[-1] == pytest.approx(230 / (1.253314 * meanad))
-    assert [bl.is_outlier(s) for s in scores] == [False] * 7 + [True]
+    assert [tw.is_outlier(s) for s in scores] == [False] * 7 + [True]
     assert bl.MEANAD_CONSISTENCY == 1.253314
 
 
 def test_a_constant_series_flags_nothing() -> None:
-    assert bl.modified_z_scores([70.0] * 9, "heart_rate") == [0.0] * 9
+    assert tw.modified_z_scores([70.0] * 9, "heart_rate") == [0.0] * 9
     assert bl.modified_z(300, 70, 0) is None  # no spread at all and no resolution
 
 
@@ -74,31 +75,31 @@ def test_the_spread_is_at_least_one_measuring_step() -> None:
     # a flat heart rate with one reading 3 bpm higher: MeanAD 1/3 bpm would make it an
     # outlier (M ≈ 7.2); with the spread floored at 1 bpm it is M ≈ 2.4, not an outlier
     flat = [70.0] * 8 + [73]
-    assert bl.is_outlier(bl.modified_z_scores(flat)[-1])
-    assert not bl.is_outlier(bl.modified_z_scores(flat, "heart_rate")[-1])
+    assert tw.is_outlier(tw.modified_z_scores(flat)[-1])
+    assert not tw.is_outlier(tw.modified_z_scores(flat, "heart_rate")[-1])
     # five steps is an outlier
-    assert bl.is_outlier(bl.modified_z_scores([70.0] * 8 + [75], "heart_rate")[-1])
+    assert tw.is_outlier(tw.modified_z_scores([70.0] * 8 + [75], "heart_rate")[-1])
     # with a MAD below the resolution the MAD form is floored too
     assert bl.modified_z(37.0, 36.8, 0.05, 0.05, 0.1) == pytest.approx(0.6745 * 0.2 / 0.1)
 
 
 def test_strong_deviation_is_medium_otherwise_low() -> None:
-    assert bl.baseline_severity(4.0).label == "low"
-    assert bl.baseline_severity(-4.0).label == "low"
-    assert bl.baseline_severity(5.01).label == "medium"
-    assert bl.baseline_severity(-6.0).label == "medium"
+    assert tw.baseline_severity(4.0).label == "low"
+    assert tw.baseline_severity(-4.0).label == "low"
+    assert tw.baseline_severity(5.01).label == "medium"
+    assert tw.baseline_severity(-6.0).label == "medium"
 
 
 def test_a_strong_deviation_inside_the_normal_band_is_low() -> None:
     # issue 13: 37.6 °C is clinically normal (NEWS2 0): low however strong the deviation
-    assert bl.baseline_severity(5.4, "temp_c", 37.6).label == "low"
-    assert bl.baseline_severity(5.4, "temp_c", 38.1).label == "medium"
-    assert bl.baseline_severity(9.0, "heart_rate", 88).label == "low"
-    assert bl.baseline_severity(9.0, "heart_rate", 91).label == "medium"
-    assert bl.baseline_severity(9.0, "diastolic_bp", 79).label == "low"
-    assert bl.baseline_severity(9.0, "diastolic_bp", 80).label == "medium"
-    assert bl.baseline_severity(9.0, "systolic_bp", 125).label == "low"
-    assert bl.baseline_severity(9.0, "systolic_bp", 130).label == "medium"
+    assert tw.baseline_severity(5.4, "temp_c", 37.6).label == "low"
+    assert tw.baseline_severity(5.4, "temp_c", 38.1).label == "medium"
+    assert tw.baseline_severity(9.0, "heart_rate", 88).label == "low"
+    assert tw.baseline_severity(9.0, "heart_rate", 91).label == "medium"
+    assert tw.baseline_severity(9.0, "diastolic_bp", 79).label == "low"
+    assert tw.baseline_severity(9.0, "diastolic_bp", 80).label == "medium"
+    assert tw.baseline_severity(9.0, "systolic_bp", 125).label == "low"
+    assert tw.baseline_severity(9.0, "systolic_bp", 130).label == "medium"
 
 
 # --- the SQL path -----------------------------------------------------------------------------
@@ -144,10 +145,10 @@ def python_baseline(readings: list[dict[str, Any]], metric: str) -> dict[int, in
         by_user.setdefault(r["user_id"], []).append(r)
     flagged: dict[int, int] = {}
     for rows in by_user.values():
-        scores = bl.modified_z_scores([r[metric] for r in rows], metric)
+        scores = tw.modified_z_scores([r[metric] for r in rows], metric)
         for r, score in zip(rows, scores, strict=True):
-            if score is not None and bl.is_outlier(score):
-                flagged[r["source_row"]] = int(bl.baseline_severity(score, metric, r[metric]))
+            if score is not None and tw.is_outlier(score):
+                flagged[r["source_row"]] = int(tw.baseline_severity(score, metric, r[metric]))
     return flagged
 
 

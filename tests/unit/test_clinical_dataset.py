@@ -15,10 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
-from healthpipe.domain import baseline as bl
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS
-from healthpipe.domain.episodes import find_runs
+from support import twins as tw
 from support.twins import partial_news2
 
 
@@ -76,11 +75,11 @@ def python_analysis(readings: list[dict[str, Any]]) -> dict[str, Any]:
             runs.setdefault("blood_pressure", []).append(
                 ("high" if hit else None, _epoch(r["event_time"]))
             )
-        episodes += sum(len(find_runs(series)) for series in runs.values())
+        episodes += sum(len(tw.find_runs(series)) for series in runs.values())
         for metric in BASELINE_METRICS:
-            scores = bl.modified_z_scores([x[metric] for x in rows], metric)
+            scores = tw.modified_z_scores([x[metric] for x in rows], metric)
             for r, score in zip(rows, scores, strict=True):
-                if bl.is_outlier(score):
+                if tw.is_outlier(score):
                     by_rule["baseline"] += 1
                     by_kind["baseline_deviation"] += 1
                     flagged_rows.add(r["source_row"])

@@ -14,9 +14,9 @@ import pytest
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import clinical as cl
-from healthpipe.domain.episodes import MIN_EPISODE_READINGS, Episode, find_runs
+from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 from support.readings import write_readings
-from support.twins import find_episodes
+from support.twins import Episode, find_episodes, find_runs
 
 T, F = True, False
 T0 = datetime(2025, 9, 17, 12, 0, tzinfo=UTC)

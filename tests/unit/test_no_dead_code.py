@@ -31,9 +31,12 @@ def test_vulture_finds_no_dead_name_in_src() -> None:
 
 
 def test_the_reference_sql_and_python_twins_used_by_tests_only_live_under_tests() -> None:
-    from healthpipe.domain import anomaly_sql, clinical, episodes
+    from healthpipe.domain import anomaly_sql, baseline, clinical, episodes
 
     assert not hasattr(anomaly_sql, "clinical_anomalies_sql")
+    assert not hasattr(baseline, "modified_z_scores")
+    assert not hasattr(clinical, "during_activity")
+    assert not hasattr(episodes, "find_runs")
     assert not hasattr(anomaly_sql, "bp_severity_sql")
     assert not hasattr(clinical, "partial_news2")
     assert not hasattr(episodes, "find_episodes")

@@ -16,27 +16,11 @@ A baseline finding is a prompt to look, not a clinical alarm: low, or medium whe
 
 from __future__ import annotations
 
-import statistics
-from collections.abc import Sequence
-
-from healthpipe.domain.clinical import RESOLUTION, Severity, outside_normal_band
-
 CONSISTENCY = 0.6745
 MEANAD_CONSISTENCY = 1.253314
 THRESHOLD = 3.5
 STRONG_THRESHOLD = 5.0
 MIN_READINGS = 8
-
-
-def median_absolute_deviation(values: Sequence[float]) -> float:
-    center = statistics.median(values)
-    return statistics.median(abs(v - center) for v in values)
-
-
-def mean_absolute_deviation(values: Sequence[float]) -> float:
-    """Mean |x − median| (Iglewicz & Hoaglin's MeanAD, about the median)."""
-    center = statistics.median(values)
-    return sum(abs(v - center) for v in values) / len(values)
 
 
 def modified_z(
@@ -50,31 +34,3 @@ def modified_z(
     if spread <= 0:
         return None
     return (value - median) / (MEANAD_CONSISTENCY * spread)
-
-
-def modified_z_scores(values: Sequence[float], metric: str | None = None) -> list[float | None]:
-    """One score per value, or Nones when there are too few readings. With `metric`, the
-    spread is floored at its measuring resolution."""
-    if len(values) < MIN_READINGS:
-        return [None] * len(values)
-    center = statistics.median(values)
-    mad = median_absolute_deviation(values)
-    meanad = mean_absolute_deviation(values)
-    resolution = RESOLUTION.get(metric, 0.0) if metric else 0.0
-    return [modified_z(v, center, mad, meanad, resolution) for v in values]
-
-
-def is_outlier(score: float | None) -> bool:
-    return score is not None and abs(score) > THRESHOLD
-
-
-def baseline_severity(
-    score: float, metric: str | None = None, value: float | None = None
-) -> Severity:
-    """Low, or medium if strong (|M| > 5) and, given a metric and value, the value is also
-    outside the chart's normal band."""
-    if abs(score) <= STRONG_THRESHOLD:
-        return Severity.LOW
-    if metric is not None and value is not None and not outside_normal_band(metric, value):
-        return Severity.LOW
-    return Severity.MEDIUM

@@ -387,23 +387,3 @@ ACTIVITY_PREVIOUS_WITHIN_SECONDS = 10 * 60
 # An episode is broken where two consecutive readings of a run are more than this apart.
 # The default of the `episode_gap_minutes` setting (120).
 EPISODE_GAP_SECONDS = 2 * 3600
-
-
-def during_activity(
-    steps: float | None,
-    previous_steps: float | None,
-    seconds_since_previous: float | None,
-    steps_above: float = ACTIVITY_STEPS_ABOVE,
-) -> bool:
-    """Whether a reading is during activity: its steps above `steps_above`, or those of
-    the participant's reading just before it (`previous_steps`, taken
-    `seconds_since_previous` earlier; None: no such reading or no time) when that one is at
-    most ACTIVITY_PREVIOUS_WITHIN_SECONDS earlier."""
-    if steps is not None and steps > steps_above:
-        return True
-    return (
-        previous_steps is not None
-        and previous_steps > steps_above
-        and seconds_since_previous is not None
-        and seconds_since_previous <= ACTIVITY_PREVIOUS_WITHIN_SECONDS
-    )
