@@ -40,14 +40,12 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "report/model.py::ReportModel.as_context": (1, "Jinja context"),
     "report/alert.py::AlertModel.as_context": (1, "Jinja context"),
     "report/browse.py::_card": (1, "report card JSON (stages/archive.py)"),
-    # Not converted yet (issue 16 item 1, next step): the analyst brief is a dict built by
-    # domain/brief.py from the typed facts; the analysts read it as a dict.
+    # The LLM port carries the provider's raw JSON: what the model is sent and answers,
+    # before the analyst validates it (the Analyst port itself takes the typed Brief).
     "ports.py::OutputTool": (1, "LLM port: a JSON schema is a dict"),
-    "ports.py::Prompt": (1, "LLM port: the facts sent to the model"),
+    "ports.py::Prompt": (1, "LLM port: the brief's JSON exactly as sent to the model"),
     "ports.py::Completion": (1, "LLM port: the model's JSON output, before validation"),
-    "ports.py::AnalystError.__init__": (1, "LLM port: grounding record"),
-    "ports.py::Analyst.analyze": (1, "analyst brief not typed yet"),
-    "ports.py::Analyst._analyze": (1, "analyst brief not typed yet"),
+    "ports.py::AnalystError.__init__": (1, "LLM port: the grounding record of a bad output"),
 }
 
 

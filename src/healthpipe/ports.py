@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 from healthpipe.domain.documents import (
     AnalysisSummary,
+    Brief,
     Document,
     FlaggedItem,
     JsonObject,
@@ -496,7 +497,7 @@ class Analyst(ABC):
     provider: str = "unknown"
     model: str = "unknown"
 
-    def analyze(self, brief: dict[str, Any]) -> AnalystReport:
+    def analyze(self, brief: Brief) -> AnalystReport:
         started = time.perf_counter()
         report = self._analyze(brief)
         if not report.latency_ms:
@@ -504,4 +505,4 @@ class Analyst(ABC):
         return report
 
     @abstractmethod
-    def _analyze(self, brief: dict[str, Any]) -> AnalystReport: ...
+    def _analyze(self, brief: Brief) -> AnalystReport: ...

@@ -13,6 +13,7 @@ import pytest
 from test_report_render import SECRET, make_analysis, typed
 
 from healthpipe.analysts.builtin import risk_level
+from healthpipe.domain.documents import Brief
 from healthpipe.report import charts
 from healthpipe.report.browse import ReportCard, render_index
 from healthpipe.report.model import build_report_model
@@ -182,14 +183,19 @@ def test_report_explains_worst_severity_and_overall_risk_in_both_parts() -> None
         assert legend in text
 
 
-def _brief(readings: int, high: int = 0, medium: int = 0, crisis_episodes: int = 0) -> Any:
-    return {
-        "readings": readings,
-        "anomalies": {"by_severity": {"high": high, "medium": medium, "low": 3}},
-        "episodes": {
-            "by_kind": {"hypertensive_crisis": crisis_episodes} if crisis_episodes else {}
-        },
-    }
+def _brief(readings: int, high: int = 0, medium: int = 0, crisis_episodes: int = 0) -> Brief:
+    assessment = {"assessable": readings > 0, "status": "assessed"}
+    return Brief.model_validate(
+        {
+            "assessment": assessment,
+            "data_quality": {},
+            "readings": readings,
+            "anomalies": {"by_severity": {"high": high, "medium": medium, "low": 3}},
+            "episodes": {
+                "by_kind": {"hypertensive_crisis": crisis_episodes} if crisis_episodes else {}
+            },
+        }
+    )
 
 
 def test_the_risk_legend_states_the_builtin_analysts_rule() -> None:

@@ -19,6 +19,7 @@ from healthpipe.domain.brief import (
 from healthpipe.domain.documents import (
     Analysis,
     AnalysisFacts,
+    Brief,
     DataQuality,
     Participant,
     SevereFinding,
@@ -119,7 +120,7 @@ def typed(analysis: dict[str, Any]) -> Analysis:
 
 def analysis_of(f: dict[str, Any]) -> dict[str, Any]:
     found = AnalysisFacts.model_validate(f)
-    report = BuiltinAnalyst().analyze(brief_of(f))
+    report = BuiltinAnalyst().analyze(Brief.model_validate(brief_of(f)))
     return {
         "dataset_id": "d1",
         "created_at": "2026-01-05T00:00:00+00:00",

@@ -29,6 +29,7 @@ from typing import Any
 from healthpipe.analysts.meaning import guard_text, has_high_findings, risk_floor
 from healthpipe.analysts.numbers import NO_METRIC, Quoted, key_metrics, quoted_numbers
 from healthpipe.analysts.sanitize import strip_markup
+from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import InsightSet
 
 __all__ = [
@@ -248,7 +249,7 @@ def check_grounding(
 def check_llm_output(
     result: InsightSet,
     facts: dict[str, Any],
-    brief: dict[str, Any],
+    brief: Brief,
     *,
     max_dropped_share: float = MAX_DROPPED_SHARE,
 ) -> GroundingResult:

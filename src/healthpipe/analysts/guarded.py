@@ -17,11 +17,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.grounding import removed_statements
 from healthpipe.analysts.llm import LLMAnalyst
+from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import AnalystReport, Usage
 from healthpipe.ports import Analyst, AnalystError
 
@@ -72,7 +72,7 @@ class GuardedAnalyst(Analyst):
         self.retry_delay_seconds = retry_delay_seconds
         self.sleep = sleep
 
-    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
+    def _analyze(self, brief: Brief) -> AnalystReport:
         spent = Usage()
         error: AnalystError | None = None
         attempts = 0
@@ -126,7 +126,7 @@ class GuardedAnalyst(Analyst):
         return max(0.0, min(wanted, MAX_RETRY_DELAY_SECONDS))
 
     def _fall_back(
-        self, brief: dict[str, Any], error: AnalystError, attempts: int, spent: Usage
+        self, brief: Brief, error: AnalystError, attempts: int, spent: Usage
     ) -> AnalystReport:
         report = self.fallback.analyze(brief)
         grounding = dict(report.grounding)

@@ -27,6 +27,7 @@ from healthpipe.analysts.cost import Prices, usage_with_cost
 from healthpipe.analysts.grounding import MAX_DROPPED_SHARE, check_llm_output
 from healthpipe.analysts.output import parse_insight_set
 from healthpipe.analysts.prompt import MAX_INPUT_TOKENS, build_prompt, estimate_tokens
+from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import AnalystReport, Usage
 from healthpipe.ports import Analyst, AnalystError, Completion, LanguageModel, Prompt
 
@@ -76,7 +77,7 @@ class LLMAnalyst(Analyst):
         return time.monotonic() + self.deadline_seconds
 
     def attempt(
-        self, brief: dict[str, Any], *, feedback: str | None = None, deadline: float | None = None
+        self, brief: Brief, *, feedback: str | None = None, deadline: float | None = None
     ) -> AnalystReport:
         """One attempt before `deadline` (a time.monotonic() value); `feedback` tells the
         model why its previous answer was rejected."""
@@ -85,7 +86,7 @@ class LLMAnalyst(Analyst):
         report.latency_ms = int((time.perf_counter() - started) * 1000)
         return report
 
-    def _analyze(self, brief: dict[str, Any]) -> AnalystReport:
+    def _analyze(self, brief: Brief) -> AnalystReport:
         return self._run(brief, None, self.new_deadline())
 
     def _complete_before(self, prompt: Prompt, deadline: float) -> Completion:
@@ -124,9 +125,9 @@ class LLMAnalyst(Analyst):
             raise result
         return result
 
-    def _run(self, brief: dict[str, Any], feedback: str | None, deadline: float) -> AnalystReport:
+    def _run(self, brief: Brief, feedback: str | None, deadline: float) -> AnalystReport:
         prompt = build_prompt(
-            brief,
+            brief.as_json(),  # the model is sent the brief's JSON
             self.language_model.output_mode,
             max_input_tokens=self.max_input_tokens,
             feedback=feedback,

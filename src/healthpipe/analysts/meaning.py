@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import RISK_LEVELS, RiskLevel
 
 # Statements of normality or reassurance: removed while a high-severity finding exists.
@@ -177,14 +178,14 @@ def unsafe_reasons(statement: str, *, high_findings: bool) -> dict[str, list[str
     return found
 
 
-def has_high_findings(brief: dict[str, Any]) -> bool:
+def has_high_findings(brief: Brief) -> bool:
     """A high-severity finding exists (a NEWS2 parameter scoring 3, a crisis, …)."""
-    severity = (brief.get("anomalies") or {}).get("by_severity") or {}
-    listed = (brief.get("high_severity") or {}).get("participants") or 0
+    severity = brief.anomalies.by_severity
+    listed = brief.high_severity.participants
     return any(int(n or 0) > 0 for n in (severity.get("high"), severity.get("critical"), listed))
 
 
-def computed_risk(brief: dict[str, Any]) -> RiskLevel:
+def computed_risk(brief: Brief) -> RiskLevel:
     """The risk the facts give: the builtin analyst's rule, never below "high" with a high
     finding."""
     from healthpipe.analysts.builtin import risk_level
@@ -197,7 +198,7 @@ def computed_risk(brief: dict[str, Any]) -> RiskLevel:
     return computed  # type: ignore[return-value]
 
 
-def risk_floor(model: str, brief: dict[str, Any]) -> tuple[RiskLevel, dict[str, Any]]:
+def risk_floor(model: str, brief: Brief) -> tuple[RiskLevel, dict[str, Any]]:
     """The risk level to report (never below the computed one) and its record."""
     computed = computed_risk(brief)
     raised = RISK_LEVELS.index(model) < RISK_LEVELS.index(computed)

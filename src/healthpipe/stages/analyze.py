@@ -130,7 +130,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
     found = AnalysisFacts.model_validate(facts)  # dataops' plain facts, typed here
     brief = build_brief(found, quality)
     with timed(timings, "analyst_ms"):
-        report = ports.analyst.analyze(brief.as_json())  # analysts read its JSON
+        report = ports.analyst.analyze(brief)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
     analysis = Analysis(
         dataset_id=dataset_id,

@@ -12,8 +12,8 @@ import pytest
 
 from healthpipe.bootstrap import build_local
 from healthpipe.config import load_settings
-from healthpipe.domain.brief import build_brief
-from healthpipe.domain.documents import Analysis
+from healthpipe.domain.brief import NOT_ASSESSABLE, build_brief
+from healthpipe.domain.documents import Analysis, Brief
 from healthpipe.orchestration.runs import run_files
 
 _ANALYSES: dict[str, dict[str, Any]] = {}
@@ -33,6 +33,16 @@ def analyze_file(source: Path, workspace: Path) -> dict[str, Any]:
         finally:
             runtime.close()
     return _ANALYSES[key]
+
+
+def as_brief(brief: dict[str, Any]) -> Brief:
+    """The typed `Brief` of a brief in its JSON shape (what analysts take); a test's partial
+    brief gets the two required parts: an assessment (assessable when it has readings, as
+    the analysts assumed of a brief without one) and an empty data quality."""
+    readings = int(brief.get("readings", 0))
+    status = "assessed" if readings > 0 else NOT_ASSESSABLE
+    required = {"assessment": {"assessable": readings > 0, "status": status}, "data_quality": {}}
+    return Brief.model_validate({**required, **brief})
 
 
 def brief_of(analysis: dict[str, Any]) -> dict[str, Any]:

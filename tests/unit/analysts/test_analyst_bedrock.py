@@ -16,6 +16,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
+from conftest import as_brief
 from healthpipe.adapters.aws import bedrock_completion
 from healthpipe.adapters.aws.bedrock_completion import BedrockLanguageModel
 from healthpipe.analysts.builtin import risk_level
@@ -98,12 +99,12 @@ def test_tool_use_answer_becomes_the_report_with_usage_and_cost(
     # GIVEN Bedrock answers by calling our tool
     stubber.add_response("converse", converse_response(tool_use(good_answer)), expected_request())
     # WHEN the guarded Bedrock analyst analyzes the brief
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     # THEN the model's text is the result, with provenance, usage and cost from the price table
     assert report.provider == "bedrock" and report.model == MODEL
     assert report.fallback_reason is None and report.attempts == 1
     assert report.result.insights == good_answer["insights"]
-    computed = risk_level(synthetic_brief)  # never below what the facts give
+    computed = risk_level(as_brief(synthetic_brief))  # never below what the facts give
     assert report.result.risk_level == computed
     assert report.grounding["risk"]["raised"] == (computed != good_answer["risk_level"])
     assert (report.usage.input_tokens, report.usage.output_tokens) == (2000, 300)
@@ -121,7 +122,7 @@ def test_request_keeps_instructions_and_data_apart(
 
     client.meta.events.register("provide-client-params.bedrock-runtime.Converse", capture)
     stubber.add_response("converse", converse_response(tool_use(good_answer)), expected_request())
-    guarded(client).analyze(synthetic_brief)
+    guarded(client).analyze(as_brief(synthetic_brief))
     system, user = sent["system"][0]["text"], sent["messages"][0]["content"][0]["text"]
     assert "<facts>" in user and "<facts>" not in system.split("between")[0]
     facts = json.loads(user.split("<facts>\n", 1)[1].split("\n</facts>", 1)[0])
@@ -137,7 +138,7 @@ def test_json_in_text_answer_is_accepted(
     stubber.add_response(
         "converse", converse_response([{"text": text}], stop="end_turn"), expected_request()
     )
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "bedrock" and report.fallback_reason is None
     assert report.result.summary == good_answer["summary"]
 
@@ -153,7 +154,7 @@ def test_throttling_then_success_retries_once(
         expected_params=expected_request(),
     )
     stubber.add_response("converse", converse_response(tool_use(good_answer)), expected_request())
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "bedrock" and report.fallback_reason is None
     assert report.attempts == 2
 
@@ -169,7 +170,7 @@ def test_malformed_output_is_retried_once_then_falls_back_to_builtin(
             ),
             expected_request(),
         )
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.model == "healthpipe-rules-v1"
     assert report.fallback_reason == "malformed_output"
     assert report.attempted == f"bedrock:{MODEL}" and report.attempts == 2
@@ -187,7 +188,7 @@ def test_schema_invalid_tool_input_falls_back(
         stubber.add_response(
             "converse", converse_response(tool_use(incomplete)), expected_request()
         )
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.fallback_reason == "schema_invalid" and "summary" in (
         report.fallback_detail or ""
     )
@@ -203,7 +204,7 @@ def test_access_denied_falls_back_without_retry(
         http_status_code=403,
         expected_params=expected_request(),
     )
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin"
     assert report.fallback_reason == "access_denied" and report.attempts == 1
     assert "AccessDeniedException" in (report.fallback_detail or "")
@@ -224,7 +225,7 @@ def test_stop_reasons_other_than_an_answer_fall_back(
     stubber.add_response(
         "converse", converse_response([{"text": "{"}], stop=stop), expected_request()
     )
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.fallback_reason == reason and report.attempts == 1
     assert report.usage.input_tokens == 2000
 
@@ -235,7 +236,7 @@ def test_invented_numbers_are_dropped_from_a_bedrock_answer(
     answer = dict(good_answer)
     answer["insights"] = [*good_answer["insights"], "Average heart rate rose by 17.3% overnight."]
     stubber.add_response("converse", converse_response(tool_use(answer)), expected_request())
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "bedrock"
     assert report.result.insights == good_answer["insights"]
     (dropped,) = report.grounding["dropped"]
@@ -249,7 +250,7 @@ def test_mostly_invented_answer_falls_back_with_the_grounding_record(
     answer["insights"] = ["Readings rose 4123 times.", "Risk grew by 77.7%.", "Up 99999."]
     for _ in range(2):
         stubber.add_response("converse", converse_response(tool_use(answer)), expected_request())
-    report = guarded(client).analyze(synthetic_brief)
+    report = guarded(client).analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.fallback_reason == "ungrounded"
     assert len(report.grounding["llm"]["dropped"]) == 3
     assert report.grounding["dropped"] == []  # the builtin text itself is grounded
@@ -281,6 +282,6 @@ def test_no_credentials_is_a_fallback_not_a_crash(
     factory = bedrock_completion.bedrock_client_factory(region="us-east-1")
     model = BedrockLanguageModel(MODEL, client_factory=factory)
     analyst = GuardedAnalyst(LLMAnalyst(model), sleep=lambda _: None)
-    report = analyst.analyze(synthetic_brief)
+    report = analyst.analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.fallback_reason == "no_credentials"
     assert report.attempts == 1

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from conftest import as_brief
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.grounding import (
     check_grounding,
@@ -125,7 +126,7 @@ def test_builtin_text_is_always_grounded_in_its_brief(
     seed_briefs: dict[str, dict[str, Any]], synthetic_brief: dict[str, Any]
 ) -> None:
     for brief in [*seed_briefs.values(), synthetic_brief]:
-        report = BuiltinAnalyst().analyze(brief)
+        report = BuiltinAnalyst().analyze(as_brief(brief))
         assert report.grounding["dropped"] == [], report.grounding
         assert report.grounding["checked"] == (
             len(report.result.insights) + len(report.result.recommendations) + 1

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from conftest import as_brief
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.llm import LLMAnalyst
 from healthpipe.domain.insights import Usage
@@ -37,7 +38,9 @@ class ScriptedModel(LanguageModel):
 def run(script: list[Completion | Exception], brief: dict[str, Any]) -> Any:
     llm = ScriptedModel(script)
     analyst = LLMAnalyst(llm, prices=(0.001, 0.002))
-    report = GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(brief)
+    report = GuardedAnalyst(analyst, retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
+        as_brief(brief)
+    )
     return report, llm
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from conftest import as_brief
 from healthpipe.adapters.llm.openai_compat import OpenAICompatLanguageModel
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.llm import LLMAnalyst
@@ -135,7 +136,7 @@ def test_success_through_bootstrap_with_key_json_mode_usage_and_cost(
     )
     server.replies.append(Reply(body=completion(json.dumps(good_answer))))
     # WHEN the analyst that bootstrap builds analyzes a brief
-    report = build_analyst(settings).analyze(synthetic_brief)
+    report = build_analyst(settings).analyze(as_brief(synthetic_brief))
     # THEN the request is a JSON-mode chat completion and the report carries usage and cost
     (request,) = server.requests
     assert request["path"] == "/v1/chat/completions"
@@ -156,7 +157,7 @@ def test_no_key_sends_no_authorization_header(
     server: FakeOpenAI, synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
 ) -> None:
     server.replies.append(Reply(body=completion(json.dumps(good_answer))))
-    guarded(server.url).analyze(synthetic_brief)
+    guarded(server.url).analyze(as_brief(synthetic_brief))
     assert "authorization" not in server.requests[0]["headers"]
 
 
@@ -164,7 +165,7 @@ def test_invalid_json_is_retried_once_then_builtin(
     server: FakeOpenAI, synthetic_brief: dict[str, Any]
 ) -> None:
     server.replies += [Reply(body=completion('{"insights": ["951 rea')) for _ in range(2)]
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert len(server.requests) == 2
     assert report.provider == "builtin" and report.fallback_reason == "malformed_output"
     assert report.attempted == f"openai:{MODEL}" and report.attempts == 2
@@ -179,14 +180,14 @@ def test_429_waits_as_told_and_retries(
         Reply(429, {"error": {"message": "Rate limit reached"}}, {"Retry-After": "2"}),
         Reply(body=completion(json.dumps(good_answer))),
     ]
-    report = guarded(server.url, sleeps).analyze(synthetic_brief)
+    report = guarded(server.url, sleeps).analyze(as_brief(synthetic_brief))
     assert sleeps.calls == [2.0]
     assert report.provider == "openai" and report.attempts == 2
 
 
 def test_persistent_429_falls_back(server: FakeOpenAI, synthetic_brief: dict[str, Any]) -> None:
     server.replies += [Reply(429, {"error": {"message": "Rate limit reached"}}) for _ in range(2)]
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert report.fallback_reason == "throttled" and "Rate limit reached" in str(
         report.fallback_detail
     )
@@ -200,7 +201,7 @@ def test_server_error_then_success(
         Reply(503, {"error": {"message": "model is loading"}}),
         Reply(body=completion(json.dumps(good_answer))),
     ]
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert report.provider == "openai" and report.attempts == 2
 
 
@@ -208,7 +209,7 @@ def test_slow_server_times_out_and_falls_back_without_retry(
     server: FakeOpenAI, synthetic_brief: dict[str, Any]
 ) -> None:
     server.replies.append(Reply(body=completion("{}"), delay_seconds=30))
-    report = guarded(server.url, timeout=0.5).analyze(synthetic_brief)
+    report = guarded(server.url, timeout=0.5).analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.fallback_reason == "timeout"
     assert report.attempts == 1 and len(server.requests) == 1
 
@@ -227,7 +228,7 @@ def test_failures_that_a_retry_would_not_fix(
     server: FakeOpenAI, synthetic_brief: dict[str, Any], reply: Reply, reason: str
 ) -> None:
     server.replies.append(reply)
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.fallback_reason == reason
     assert len(server.requests) == 1
 
@@ -236,7 +237,7 @@ def test_a_body_that_is_not_a_chat_completion_is_malformed(
     server: FakeOpenAI, synthetic_brief: dict[str, Any]
 ) -> None:
     server.replies += [Reply(body=b"<html>gateway</html>"), Reply(body={"object": "list"})]
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert report.fallback_reason == "malformed_output" and len(server.requests) == 2
 
 
@@ -244,7 +245,7 @@ def test_missing_usage_is_estimated(
     server: FakeOpenAI, synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
 ) -> None:
     server.replies.append(Reply(body=completion(json.dumps(good_answer), usage=False)))
-    report = guarded(server.url).analyze(synthetic_brief)
+    report = guarded(server.url).analyze(as_brief(synthetic_brief))
     assert report.usage.estimated
     assert report.usage.input_tokens == report.grounding["prompt_tokens_estimate"]
     assert report.usage.output_tokens > 0 and report.usage.cost_usd > 0
@@ -254,6 +255,6 @@ def test_nothing_listening_falls_back_as_unavailable(synthetic_brief: dict[str, 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    report = guarded(f"http://127.0.0.1:{port}/v1").analyze(synthetic_brief)
+    report = guarded(f"http://127.0.0.1:{port}/v1").analyze(as_brief(synthetic_brief))
     assert report.provider == "builtin" and report.fallback_reason == "unavailable"
     assert report.attempts == 1

@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 import pytest
 
+from conftest import as_brief
 from healthpipe.adapters.llm.openai_compat import OpenAICompatLanguageModel
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.llm import LLMAnalyst
@@ -101,7 +102,7 @@ def test_a_trickling_endpoint_cannot_hold_the_analysis_past_the_deadline(
     # GIVEN an endpoint that sends one byte every 0.5 s and a 1.5 s timeout
     started = time.monotonic()
     # WHEN the OpenAI-compatible analyst asks it
-    report = openai(trickler.url, []).analyze(synthetic_brief)
+    report = openai(trickler.url, []).analyze(as_brief(synthetic_brief))
     elapsed = time.monotonic() - started
     # THEN it gives up at the deadline and the builtin analyst writes the text
     assert elapsed < DEADLINE + SLACK, elapsed
@@ -116,7 +117,7 @@ def test_the_deadline_covers_the_retry_too(
     # GIVEN a server error (retried once), then the trickle
     trickler.statuses.append(503)
     started = time.monotonic()
-    report = openai(trickler.url, []).analyze(synthetic_brief)
+    report = openai(trickler.url, []).analyze(as_brief(synthetic_brief))
     elapsed = time.monotonic() - started
     # THEN both attempts together stop at the one deadline
     assert trickler.requests == 2
@@ -130,7 +131,7 @@ def test_a_retry_after_beyond_the_deadline_is_not_waited_for(
     # GIVEN a 429 asking for 30 s (capped at 10 s) when the deadline is 1.5 s away
     trickler.statuses.append(429)
     sleeps: list[float] = []
-    report = openai(trickler.url, sleeps).analyze(synthetic_brief)
+    report = openai(trickler.url, sleeps).analyze(as_brief(synthetic_brief))
     # THEN the analyst does not sleep into a retry it could not finish in time
     assert sleeps == [] and trickler.requests == 1
     assert report.fallback_reason == "throttled"
@@ -149,7 +150,7 @@ def test_the_bedrock_analyst_has_the_same_total_deadline(
     analyst = build_analyst(settings, session=session)
     # WHEN it analyzes a brief
     started = time.monotonic()
-    report = analyst.analyze(synthetic_brief)
+    report = analyst.analyze(as_brief(synthetic_brief))
     elapsed = time.monotonic() - started
     # THEN it gives up at the deadline, botocore's own retries included
     assert trickler.requests >= 1

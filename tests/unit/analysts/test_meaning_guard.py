@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from meaning_corpus import FAIL, PASS
 
+from conftest import as_brief
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.grounding import check_llm_output, fact_numbers, unsupported_numbers
 from healthpipe.analysts.guarded import GuardedAnalyst
@@ -147,14 +148,14 @@ def test_an_unsafe_reply_is_made_safe_and_every_removal_recorded(
     assert synthetic_brief["anomalies"]["by_severity"]["high"] > 0
     answer = unsafe_answer(synthetic_brief, good_answer)
     # WHEN the reply goes through the LLM output check
-    checked = check_llm_output(answer, synthetic_brief, synthetic_brief)
+    checked = check_llm_output(answer, synthetic_brief, as_brief(synthetic_brief))
     # THEN only the sound statements remain, risk is raised, and each removal is recorded
     assert checked.ok and checked.result is not None
     result = checked.result
     assert result.insights == good_answer["insights"]
     assert result.recommendations == good_answer["recommendations"]
     assert result.summary == good_answer["summary"] + " See for details."
-    computed = risk_level(synthetic_brief)
+    computed = risk_level(as_brief(synthetic_brief))
     assert RISK_LEVELS.index(result.risk_level) >= RISK_LEVELS.index(computed)
     assert RISK_LEVELS.index(result.risk_level) >= RISK_LEVELS.index("high")
     record = checked.record()
@@ -178,7 +179,7 @@ def test_risk_is_kept_when_the_model_says_more_than_the_facts(
     synthetic_brief: dict[str, Any], good_answer: dict[str, Any]
 ) -> None:
     answer = InsightSet.model_validate({**good_answer, "risk_level": "critical"})
-    checked = check_llm_output(answer, synthetic_brief, synthetic_brief)
+    checked = check_llm_output(answer, synthetic_brief, as_brief(synthetic_brief))
     assert checked.result is not None and checked.result.risk_level == "critical"
     assert checked.record()["risk"]["raised"] is False
 
@@ -212,7 +213,7 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
     )
     # WHEN the guarded analyst runs it (one retry with feedback, then the builtin analyst)
     report = GuardedAnalyst(LLMAnalyst(llm), retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
-        synthetic_brief
+        as_brief(synthetic_brief)
     )
     # THEN the builtin analyst wrote the text, and the model's removals are recorded and counted
     assert report.provider == "builtin" and report.fallback_reason == "ungrounded"
@@ -241,4 +242,4 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
 def test_high_findings_are_read_from_the_counts_or_the_high_severity_list(
     brief: dict[str, Any], high: bool
 ) -> None:
-    assert has_high_findings(brief) is high
+    assert has_high_findings(as_brief(brief)) is high
