@@ -80,17 +80,3 @@ def object_of(event: Event) -> tuple[str, str, str | None]:
         key = unquote_plus(key)
     version = obj.get("version-id") or obj.get("versionId")
     return bucket, key, str(version) if version else None
-
-
-def make_detail(
-    *, correlation_id: str, dataset_id: str | None, status: str, **fields: Any
-) -> dict[str, Any]:
-    """Every detail carries schema_version, correlation_id, dataset_id and status."""
-    detail: dict[str, Any] = {
-        "schema_version": c.SCHEMA_VERSION,
-        "correlation_id": correlation_id,
-        "dataset_id": dataset_id,
-        "status": status,
-    }
-    detail.update(fields)
-    return detail

@@ -20,8 +20,9 @@ from healthpipe import routing
 from healthpipe.adapters.aws.event_bus import EventBridgeBus
 from healthpipe.adapters.local.event_bus import SqliteEventBus
 from healthpipe.adapters.local.sqlite import Database
+from healthpipe.domain.documents.events import EventDetail
 from healthpipe.errors import TransientError
-from healthpipe.events import Event, make_detail
+from healthpipe.events import Event
 from healthpipe.ports import EventBus
 
 Delivered = Callable[[str], list[dict[str, Any]]]  # function -> details delivered to it
@@ -51,9 +52,9 @@ def bus_and_deliveries(request: pytest.FixtureRequest, db: Database) -> tuple[Ev
 
 
 def processed(n: int) -> Event:
-    detail = make_detail(
+    detail = EventDetail(
         correlation_id=f"b/raw/{n}.csv@v", dataset_id=f"ds{n:04d}", status="success"
-    )
+    ).as_json()
     return Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail)
 
 
@@ -63,7 +64,7 @@ def test_publish_reaches_the_routed_target(bus_and_deliveries: tuple[EventBus, D
     failed = Event(
         c.SOURCE_INGESTOR,
         c.PROCESSING_FAILED,
-        make_detail(correlation_id="b/raw/x.csv@v", dataset_id="bad", status="rejected"),
+        EventDetail(correlation_id="b/raw/x.csv@v", dataset_id="bad", status="rejected").as_json(),
     )
     # WHEN they are published
     bus.publish_many([processed(n) for n in range(12)])

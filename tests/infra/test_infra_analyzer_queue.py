@@ -13,7 +13,8 @@ from infra_terraform import Module, attr, load_module, squash
 
 from healthpipe import constants as c
 from healthpipe import routing
-from healthpipe.events import Event, make_detail
+from healthpipe.domain.documents.events import EventDetail
+from healthpipe.events import Event
 from healthpipe.lambdas import analyzer
 from healthpipe.lambdas.runtime import UnroutableEventError
 
@@ -24,7 +25,9 @@ def module() -> Module:
 
 
 def processing_complete() -> Event:
-    detail = make_detail(correlation_id="b/k@v", dataset_id="0123456789abcdef", status="success")
+    detail = EventDetail(
+        correlation_id="b/k@v", dataset_id="0123456789abcdef", status="success"
+    ).as_json()
     return Event(source=c.SOURCE_INGESTOR, detail_type=c.PROCESSING_COMPLETE, detail=detail)
 
 
@@ -118,7 +121,9 @@ def test_records_that_are_not_pipeline_events_in_sqs_messages_are_refused(
 
 
 def test_an_sqs_wrapped_event_of_another_route_is_refused() -> None:
-    detail = make_detail(correlation_id="b/k@v", dataset_id="0123456789abcdef", status="success")
+    detail = EventDetail(
+        correlation_id="b/k@v", dataset_id="0123456789abcdef", status="success"
+    ).as_json()
     other = Event(source=c.SOURCE_ANALYZER, detail_type=c.ANALYSIS_COMPLETE, detail=detail)
     with pytest.raises(UnroutableEventError):
         analyzer.parse({"Records": [sqs_record(json.dumps(other.to_dict()))]})

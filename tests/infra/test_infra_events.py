@@ -25,7 +25,8 @@ from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.bootstrap import build_local
 from healthpipe.config import load_settings
-from healthpipe.events import Event, make_detail, object_created
+from healthpipe.domain.documents.events import EventDetail
+from healthpipe.events import Event, object_created
 from healthpipe.lambdas import FUNCTIONS
 from healthpipe.lambdas.runtime import UnroutableEventError
 from healthpipe.stages.analyze import analyze
@@ -184,7 +185,9 @@ def constructed_events() -> list[tuple[str, Event, set[str]]]:
     """(bus, event, routes it must reach) for events built with the code's constructors."""
 
     def detail(status: str) -> dict[str, Any]:
-        return make_detail(correlation_id="b/k@v", dataset_id="0123456789abcdef", status=status)
+        return EventDetail(
+            correlation_id="b/k@v", dataset_id="0123456789abcdef", status=status
+        ).as_json()
 
     s3 = [
         ("raw/x.csv", {routing.INGEST}),

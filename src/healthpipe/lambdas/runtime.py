@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from healthpipe.errors import PermanentError, StageError, TransientError
-from healthpipe.events import Event, make_detail
+from healthpipe.events import Event
 
 if TYPE_CHECKING:  # the stages (settings, pydantic) load with the first invocation's stage
     from healthpipe.stages.base import Ports, StageResult
@@ -227,15 +227,18 @@ class LambdaFunction:
         self._log_failure(item, PermanentError(reason), retry=False)
         events = []
         if self.failure is not None:
+            # typed like every other event detail; imported here, not at handler import
+            from healthpipe.domain.documents.events import ProcessingFailed
+
             source, detail_type = self.failure
-            detail = make_detail(
+            detail = ProcessingFailed(
                 correlation_id=correlation_id,
                 dataset_id=item.event.dataset_id,
                 status=outcome,
                 error=reason[:1000],
                 error_code=f"{item.target}_{outcome}",
                 retryable=False,
-            )
+            ).as_json()
             events = [Event(source, detail_type, detail)]
             self.ports().bus.publish_many(events)
         return {
