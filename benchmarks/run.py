@@ -1,12 +1,14 @@
 """Benchmark harness: our ingest, analyze, notify and `healthpipe run` against the original
-algorithm (baseline), a DuckDB copy (floor) and a DuckDB copy into ingest's two output formats,
-CSV and Parquet (outputs floor), on the same generated files.
+system's ingest and analyzer (original), its ingest alone (baseline), a plain-polars ingest of
+the same rules and outputs (polars), and a DuckDB copy into ingest's two output formats, CSV
+and Parquet (outputs floor), on the same generated files, of two shapes: `realistic`
+(`healthpipe.synthetic`) and `uniform` (the original's own style, `uniform.py`).
 
-    .venv/bin/python benchmarks/run.py [--sizes 1k,100k,2m,10m]
-        [--out benchmarks/out/results.json] [--workdir /tmp/healthpipe-bench]
+    .venv/bin/python benchmarks/run.py [--sizes 1k,100k,2m,10m] [--shapes realistic,uniform]
+        [--tasks ...] [--out benchmarks/out/results.json] [--workdir /tmp/healthpipe-bench]
 
 Every measured task runs in its own process (its peak RSS is its own); the fastest of
-`--repeat` runs counts. Prints a table and the targets of issue 7 as MET / NOT MET, and
+`--repeat` runs counts. Prints a table and the targets of issue 17 as MET / NOT MET, and
 writes everything to the JSON file. Docs: docs/scaling.md.
 """
 
@@ -82,34 +84,65 @@ def whole_run(source: Path, work: Path) -> Measurement:
     return command("run", argv)
 
 
-def measure_size(rows: int, args: argparse.Namespace) -> dict[str, Any]:
-    work = args.workdir / label(rows)
+SHAPES = {"realistic": "generate", "uniform": "generate_uniform"}
+# The tasks, in the order they run in each round; `pipeline` is ingest, analyze and notify.
+TASKS = ("floor", "outputs_floor", "original", "polars", "pipeline", "run")
+DEFAULT_TASKS = ("outputs_floor", "original", "polars", "pipeline", "run")
+# The original holds the whole file in memory (about 10 GB at 10M rows): up to --baseline-max.
+IN_MEMORY = ("original",)
+
+
+def key_for(rows: int, shape: str) -> str:
+    """The results key of one file: '2m' for the realistic shape, '2m uniform' otherwise."""
+    return label(rows) if shape == "realistic" else f"{label(rows)} {shape}"
+
+
+def round_of(
+    rows: int, shape_work: Path, source: Path, tasks: tuple[str, ...], args: argparse.Namespace
+) -> dict[str, Measurement]:
+    """One measurement of each asked task on `source`."""
+    out: dict[str, Measurement] = {}
+    for name in tasks:
+        if name in IN_MEMORY and rows > args.baseline_max:
+            continue
+        if name == "pipeline":
+            out |= pipeline(source, shape_work)
+        elif name == "run":
+            out["run"] = whole_run(source, shape_work)
+        elif name == "floor":
+            out["floor"] = task("floor", str(source), str(shape_work / "floor.csv"))
+        else:
+            out[name] = task(name, str(source), str(shape_work / name))
+    return out
+
+
+def measure_size(rows: int, args: argparse.Namespace, shape: str = "realistic") -> dict[str, Any]:
+    work = args.workdir / label(rows) / shape
     work.mkdir(parents=True, exist_ok=True)
-    source = work / f"vitals-{label(rows)}-seed{SEED}.csv"
+    source = work / f"vitals-{label(rows)}-{shape}-seed{SEED}.csv"
     if not source.exists():
-        gen = task("generate", str(rows), str(users_for(rows)), str(SEED), str(source))
+        gen = task(SHAPES[shape], str(rows), str(users_for(rows)), str(SEED), str(source))
         print(f"  generated {source.name} in {gen.seconds:.1f} s", flush=True)
     n = repeats_for(rows, args.repeat)
-    runs: dict[str, list[Measurement]] = {k: [] for k in ("ingest", "analyze", "notify")}
-    runs |= {"run": [], "floor": [], "outputs_floor": [], "baseline": []}
+    runs: dict[str, list[Measurement]] = {}
     for _ in range(n):
-        runs["floor"].append(task("floor", str(source), str(work / "floor.csv")))
-        runs["outputs_floor"].append(task("outputs_floor", str(source), str(work / "floor2")))
-        for name, m in pipeline(source, work).items():
-            runs[name].append(m)
-        if rows <= args.baseline_max:
-            runs["baseline"].append(task("baseline", str(source), str(work / "baseline")))
-        runs["run"].append(whole_run(source, work))
+        for name, m in round_of(rows, work, source, args.tasks, args).items():
+            runs.setdefault(name, []).append(m)
+    first = runs.get("ingest") or []
     result: dict[str, Any] = {
+        "shape": shape,
         "rows_requested": rows,
         "bytes": source.stat().st_size,
         "repeats": n,
-        "rows": runs["ingest"][0].info.get("rows"),
+        "rows": first[0].info.get("rows") if first else None,
     }
     input_rows = (result["rows"] or {}).get("input") or rows
+    for name in IN_MEMORY:
+        if name in args.tasks and name not in runs:
+            result[name] = {"skipped": f"runs only up to {label(args.baseline_max)} rows"}
     for name, measured in runs.items():
-        if not measured:
-            result[name] = {"skipped": f"baseline runs only up to {label(args.baseline_max)} rows"}
+        if "skipped" in measured[0].info:
+            result[name] = {"skipped": measured[0].info["skipped"]}
             continue
         m = best(measured)
         result[name] = m.to_dict() | {
@@ -117,9 +150,8 @@ def measure_size(rows: int, args: argparse.Namespace) -> dict[str, Any]:
             "all_seconds": [round(x.seconds, 3) for x in measured],
             "max_peak_rss_mb": round(max(x.peak_rss_mb for x in measured), 1),
         }
-    for name in ("floor", "outputs_floor", "baseline"):
-        for f in ("bytes", "rows_input", "rows_valid", "rows_rejected"):
-            result[name].pop(f, None)
+    if "original" in result and "ingest_seconds" in result["original"]:
+        result["baseline"] = {"seconds": result["original"]["ingest_seconds"]}
     result["ratios"] = ratios(result)
     return result
 
@@ -134,12 +166,11 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
 
     ingest = sec("ingest")
     return {
-        "ingest_over_baseline": div(ingest, sec("baseline")),
         "baseline_over_ingest": div(sec("baseline"), ingest),
-        "ingest_over_floor": div(ingest, sec("floor")),
-        "outputs_floor_over_floor": div(sec("outputs_floor"), sec("floor")),
+        "polars_over_ingest": div(sec("polars"), ingest),
         "ingest_over_outputs_floor": div(ingest, sec("outputs_floor")),
         "analyze_over_ingest": div(sec("analyze"), ingest),
+        "original_over_run": div(sec("original"), sec("run")),
         "run_over_ingest": div(sec("run"), ingest),
     }
 
@@ -159,17 +190,25 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--sizes", default="1k,100k,2m,10m")
+    parser.add_argument("--shapes", default="realistic,uniform", help=", ".join(SHAPES))
+    parser.add_argument("--tasks", default=",".join(DEFAULT_TASKS), help=", ".join(TASKS))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/results.json"))
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/healthpipe-bench"))
     parser.add_argument("--repeat", type=int, default=None, help="runs per task (best counts)")
     parser.add_argument("--baseline-max", type=parse_size, default=parse_size("2m"))
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
+    shapes = [s.strip() for s in args.shapes.split(",") if s.strip()]
+    args.tasks = tuple(t.strip() for t in args.tasks.split(",") if t.strip())
+    unknown = [s for s in shapes if s not in SHAPES] + [t for t in args.tasks if t not in TASKS]
+    if unknown:
+        parser.error(f"unknown shape or task: {', '.join(unknown)}")
     started = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(), "seed": SEED, "sizes": {}}
     for rows in sizes:
-        print(f"size {label(rows)} …", flush=True)
-        results["sizes"][label(rows)] = measure_size(rows, args)
+        for shape in shapes:
+            print(f"size {key_for(rows, shape)} …", flush=True)
+            results["sizes"][key_for(rows, shape)] = measure_size(rows, args, shape)
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     results["targets"] = evaluate(results["sizes"])
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)

@@ -3,8 +3,9 @@
     python benchmarks/tasks.py TASK ARGS...   ->  prints one JSON line:
     {"task": ..., "seconds": ..., "peak_rss_mb": ..., ...}
 
-Tasks: generate ROWS USERS SEED OUT | floor IN OUT | outputs_floor IN OUT_STEM |
-baseline IN OUT_DIR |
+Tasks: generate ROWS USERS SEED OUT | generate_uniform ROWS USERS SEED OUT |
+floor IN OUT | outputs_floor IN OUT_STEM | baseline IN OUT_DIR | original IN OUT_DIR |
+polars IN OUT_DIR |
 ingest IN WORKSPACE EVENT_OUT | analyze WORKSPACE EVENT_IN EVENT_OUT |
 notify WORKSPACE EVENT_IN | validate IN OUT_DIR MEMORY_MB
 The timed span excludes interpreter start-up and imports (the `run` task in run.py times
@@ -32,6 +33,14 @@ def _generate(rows: str, users: str, seed: str, out: str) -> dict[str, Any]:
     from healthpipe.synthetic import SyntheticSpec, generate_csv
 
     generate_csv(SyntheticSpec(rows=int(rows), users=int(users), seed=int(seed)), Path(out))
+    return {"bytes": Path(out).stat().st_size}
+
+
+def _generate_uniform(rows: str, users: str, seed: str, out: str) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from uniform import generate_uniform
+
+    generate_uniform(int(rows), int(users), int(seed), Path(out))
     return {"bytes": Path(out).stat().st_size}
 
 
@@ -69,6 +78,26 @@ def _outputs_floor(source: str, out_stem: str) -> dict[str, Any]:
 def _baseline(source: str, out_dir: str) -> dict[str, Any]:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from baseline_original import process
+
+    return process(Path(source), Path(out_dir))
+
+
+def _original(source: str, out_dir: str) -> dict[str, Any]:
+    """The original system's ingest, then its analyzer over the processed CSV."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from baseline_original import ingest_and_analyze
+
+    return ingest_and_analyze(Path(source), Path(out_dir))
+
+
+def _polars(source: str, out_dir: str) -> dict[str, Any]:
+    """The plain-polars peer (`peers/polars_ingest.py`); `skipped` without polars."""
+    try:
+        import polars  # noqa: F401
+    except ImportError:
+        return {"skipped": "polars is not installed (pip install -e '.[bench]')"}
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "peers"))
+    from polars_ingest import process
 
     return process(Path(source), Path(out_dir))
 
@@ -142,6 +171,9 @@ def _notify(workspace: str, event_in: str) -> dict[str, Any]:
 
 TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "generate": _generate,
+    "generate_uniform": _generate_uniform,
+    "original": _original,
+    "polars": _polars,
     "floor": _floor,
     "outputs_floor": _outputs_floor,
     "baseline": _baseline,

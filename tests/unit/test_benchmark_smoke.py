@@ -16,7 +16,10 @@ REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "benchmarks" / "run.py"
 # One xdist worker takes the whole module (`--dist loadgroup`): its fixture runs once.
 pytestmark = pytest.mark.xdist_group("benchmark_smoke")
-TASKS = ("floor", "outputs_floor", "baseline", "ingest", "analyze", "notify", "run")
+# Both file shapes, without the outputs floor and the whole run (two processes fewer per
+# shape) to keep the test as cheap as it was with one shape; the polars peer is skipped
+# (and says so) when polars is not installed.
+TASKS = ("original", "ingest", "analyze", "notify")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,10 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:  # 
             "1k",
             "--repeat",
             "1",
+            "--shapes",
+            "realistic,uniform",
+            "--tasks",
+            "original,polars,pipeline",
             "--workdir",
             str(work / "files"),
             "--out",
@@ -48,51 +55,82 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:  # 
 
 def test_every_task_is_measured_in_its_own_process(smoke_run: tuple[dict, str]) -> None:  # type: ignore[type-arg]
     results, _ = smoke_run
-    size = results["sizes"]["1k"]
-    assert size["rows"]["input"] == size["rows"]["valid"] + size["rows"]["rejected"]
-    assert size["rows"]["input"] >= 1000 and size["rows"]["rejected"] > 0
-    for task in TASKS:
-        m = size[task]
-        assert m["seconds"] > 0 and m["peak_rss_mb"] > 10, task
-        assert m["rows_per_s"] > 0, task
-    assert size["ingest"]["outcome"] == "done"
-    assert size["analyze"]["outcome"] == "done"
-    assert set(size["ratios"]) == {
-        "ingest_over_baseline",
-        "baseline_over_ingest",
-        "ingest_over_floor",
-        "outputs_floor_over_floor",
-        "ingest_over_outputs_floor",
-        "analyze_over_ingest",
-        "run_over_ingest",
-    }
-    assert size["ratios"]["ingest_over_floor"] == pytest.approx(
-        size["ingest"]["seconds"] / size["floor"]["seconds"], rel=0.01
-    )
+    for key in ("1k", "1k uniform"):
+        size = results["sizes"][key]
+        assert size["rows"]["input"] == size["rows"]["valid"] + size["rows"]["rejected"]
+        assert size["rows"]["input"] == 1000 and size["rows"]["rejected"] > 0
+        for task in TASKS:
+            m = size[task]
+            assert m["seconds"] > 0 and m["peak_rss_mb"] > 10, (key, task)
+            assert m["rows_per_s"] > 0, (key, task)
+        assert size["ingest"]["outcome"] == "done"
+        assert size["analyze"]["outcome"] == "done"
+        original = size["original"]
+        assert original["rows_input"] == 1000 and original["anomalies"] > 0
+        assert original["rows_analyzed"] == original["rows_valid"]
+        assert size["baseline"]["seconds"] == original["ingest_seconds"]
+        if "skipped" not in size["polars"]:
+            assert size["polars"]["rows_valid"] == size["rows"]["valid"]
+            assert size["ratios"]["polars_over_ingest"] == pytest.approx(
+                size["polars"]["seconds"] / size["ingest"]["seconds"], rel=0.01
+            )
+        assert set(size["ratios"]) == {
+            "baseline_over_ingest",
+            "polars_over_ingest",
+            "ingest_over_outputs_floor",
+            "analyze_over_ingest",
+            "original_over_run",
+            "run_over_ingest",
+        }
+    # The uniform file is anomaly-dense: most of its readings cross a threshold somewhere.
+    uniform = results["sizes"]["1k uniform"]["original"]
+    assert uniform["anomalies"] > 0.3 * uniform["rows_analyzed"]
 
 
 def test_every_target_is_reported_with_its_status(smoke_run: tuple[dict, str]) -> None:  # type: ignore[type-arg]
     results, stdout = smoke_run
     targets = results["targets"]
-    assert len(targets) == 6
-    # Targets are judged at 2M and 10M rows: a 1k run measures none of them.
+    assert len(targets) == 14
+    # Targets are judged at 2M, 10M and 50M rows: a 1k run measures none of them.
     assert {t["status"] for t in targets} == {"NOT MEASURED"}
     for t in targets:
         assert f"[{t['status']}] {t['target']}" in stdout
-    assert "1k" in stdout and "ingest rows/s" in stdout
+    assert "1k uniform" in stdout and "ingest rows/s" in stdout
 
 
-def test_bounds_compare_the_targets_with_the_outputs_floor() -> None:
-    from targets import bounds
+def test_targets_are_judged_on_the_figures_of_both_shapes() -> None:
+    from targets import bounds, evaluate
 
+    def m(seconds: float, rss: float = 250.0) -> dict[str, float]:
+        return {"seconds": seconds, "max_peak_rss_mb": rss}
+
+    pipeline = {"ingest": m(2.0), "analyze": m(1.5), "notify": m(1.0), "run": m(5.0)}
     sizes = {
-        "2m": {"baseline": {"seconds": 12.0}, "outputs_floor": {"seconds": 1.2}},
-        "10m": {"floor": {"seconds": 3.0}, "outputs_floor": {"seconds": 6.0}},
+        "2m": {**pipeline, "polars": m(3.0, 700.0), "original": m(20.0)},
+        "2m uniform": {**pipeline, "polars": m(1.5), "original": m(12.0), "analyze": m(2.5)},
+        "10m": {**pipeline, "ingest": m(9.0, 320.0), "polars": m(12.0), "outputs_floor": m(5.0)},
     }
-    lines = bounds(sizes)
-    assert lines[0].startswith("15x at 2M allows ingest 0.8 s")
-    assert "takes 1.2 s, more than that" in lines[0]
-    assert "allows ingest 4.5 s" in lines[1] and "= 2.0x the floor" in lines[1]
+    status = {t["target"]: t["status"] for t in evaluate(sizes)}
+    assert status["ingest faster than plain polars at 2M (realistic), <= 300 MB"] == "MET"
+    assert status["ingest faster than plain polars at 2M (uniform), <= 300 MB"] == "NOT MET"
+    # Faster than polars but above 300 MB is not met.
+    assert status["ingest faster than plain polars at 10M (realistic), <= 300 MB"] == "NOT MET"
+    assert status["ingest <= 1.5x the outputs floor at 10M rows (realistic)"] == "NOT MET"
+    assert (
+        status["whole run >= 3x faster than the original ingest + analyzer at 2M (realistic)"]
+        == "MET"
+    )
+    assert (
+        status["whole run >= 3x faster than the original ingest + analyzer at 2M (uniform)"]
+        == "NOT MET"
+    )
+    assert status["analyze <= 1x ingest time at 2M rows (uniform)"] == "NOT MET"
+    assert status["peak RSS <= 300 MB per process at 2M (realistic)"] == "MET"
+    assert status["peak RSS <= 300 MB per process at 10M (realistic)"] == "NOT MET"
+    assert status["peak RSS <= 300 MB per process at 50M (uniform)"] == "NOT MEASURED"
+    assert bounds(sizes) == [
+        "1.5x the outputs floor at 10M allows ingest 7.5 s (floor 5.0 s); ingest took 9.0 s"
+    ]
     assert bounds({}) == []
 
 
@@ -114,3 +152,20 @@ def test_baseline_validates_like_the_original_rules() -> None:
     assert validate_row({**good, "spo2": "89"}) == ["invalid_spo2"]
     assert validate_row({**good, "diastolic_bp": "121"}) == ["invalid_diastolic_bp", "dbp_gt_sbp"]
     assert validate_row({**good, "temp_c": "abc"}) == ["invalid_temp_c"]
+
+
+def test_original_analyzer_flags_its_four_thresholds() -> None:
+    from baseline_original import anomaly_reasons
+
+    calm = {"heart_rate": "60", "spo2": "92", "temp_c": "38.0", "systolic_bp": "140"}
+    calm |= {"diastolic_bp": "90"}
+    assert anomaly_reasons(calm) == []
+    assert anomaly_reasons({**calm, "heart_rate": "161"}) == ["Abnormal heart rate"]
+    assert anomaly_reasons({**calm, "heart_rate": "59"}) == ["Abnormal heart rate"]
+    assert anomaly_reasons({**calm, "spo2": "91"}) == ["Low SpO2"]
+    assert anomaly_reasons({**calm, "temp_c": "38.1"}) == ["High temperature"]
+    assert anomaly_reasons({**calm, "diastolic_bp": "91"}) == ["High blood pressure"]
+    assert anomaly_reasons({**calm, "systolic_bp": "141", "spo2": "80"}) == [
+        "Low SpO2",
+        "High blood pressure",
+    ]
