@@ -26,6 +26,7 @@ from healthpipe.bootstrap import LocalRuntime, build_local
 from healthpipe.commands import aws as aws_commands
 from healthpipe.commands import digest as digest_commands
 from healthpipe.commands import pseudonym as pseudonym_commands
+from healthpipe.commands import query as query_commands
 from healthpipe.commands import watch as watch_commands
 from healthpipe.commands.options import (
     AnalystOpt,
@@ -445,7 +446,13 @@ def main_options(
 
 # Sub-commands that live in their own modules (each module has `register(app)`); imported
 # by name, so `lint-imports` sees cli -> commands (and commands never import cli).
-for _commands in (digest_commands, watch_commands, aws_commands, pseudonym_commands):
+for _commands in (
+    digest_commands,
+    watch_commands,
+    aws_commands,
+    pseudonym_commands,
+    query_commands,
+):
     _commands.register(app)
 
 

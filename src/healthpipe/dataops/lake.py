@@ -1,0 +1,179 @@
+"""The lake on one machine: read-only SQL over the workspace's processed and analysed Parquet.
+
+Two views, the same names and columns Athena sees on AWS (docs/lake.md):
+
+- `readings`: every valid row of every ingested file (`processed/parquet/dt=<day>/*.parquet`),
+  with the hive partition `dt` as a column. `dt` is text (`'2026-11-30'`), as in the Glue
+  table `processed_vitals`, so `WHERE dt >= '2026-11-01'` means the same on both runtimes.
+- `findings`: every analysed file's anomalies (`analyzed/<dataset_id>_anomalies.parquet`),
+  with `dataset_id` taken from the file name.
+
+Read-only, by two locks: only `SELECT` (and `EXPLAIN`) statements run, as DuckDB's own parser
+classifies them (COPY, ATTACH, CREATE, INSERT, SET, PRAGMA, INSTALL … are refused before
+they run); and the connection can open no file outside those two folders
+(`allowed_directories` with `enable_external_access = false`, then `lock_configuration`, so no
+statement can lift it; see DuckDB's "Securing DuckDB"). The views are created before the lock.
+
+The rows are the data: participant ids included. This module returns what the SQL selects and
+logs only counts and timings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from healthpipe import constants as c
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain.identity import PROCESSED_PARQUET_PREFIX
+from healthpipe.domain.validation_sql import quote_literal as _literal
+
+log = logging.getLogger(__name__)
+
+READINGS, FINDINGS = "readings", "findings"
+ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
+
+# The columns of each view when the lake holds no file of its kind yet (a typed empty view,
+# so `select count(*) from readings` is 0 on a new workspace). tests/unit/test_lake_query.py
+# holds them equal to the files the pipeline writes.
+READINGS_COLUMNS = (
+    ("source_row", "BIGINT"),
+    ("event_time", "TIMESTAMPTZ"),
+    ("event_time_text", "VARCHAR"),
+    ("user_id", "VARCHAR"),
+    ("heart_rate", "DOUBLE"),
+    ("spo2", "DOUBLE"),
+    ("steps", "DOUBLE"),
+    ("temp_c", "DOUBLE"),
+    ("systolic_bp", "DOUBLE"),
+    ("diastolic_bp", "DOUBLE"),
+    ("dt", "VARCHAR"),
+)
+FINDINGS_COLUMNS = (
+    ("source_row", "BIGINT"),
+    ("user_id", "VARCHAR"),
+    ("event_time", "TIMESTAMPTZ"),
+    ("metric", "VARCHAR"),
+    ("kind", "VARCHAR"),
+    ("severity", "INTEGER"),
+    ("value", "DOUBLE"),
+    ("rule", "VARCHAR"),
+    ("systolic_bp", "DOUBLE"),
+    ("diastolic_bp", "DOUBLE"),
+    ("bp_trigger", "VARCHAR"),
+    ("during_activity", "BOOLEAN"),
+    ("conflicting", "BOOLEAN"),
+    ("with_clinical_finding", "BOOLEAN"),
+    ("dataset_id", "VARCHAR"),
+)
+ANOMALIES_SUFFIX = "_anomalies.parquet"
+
+
+class LakeQueryError(ValueError):
+    """The SQL is not a read-only query the lake can answer (the message says why)."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    columns: list[str]
+    types: list[str]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class Lake:
+    """The lake of a local workspace: its bucket folder."""
+
+    bucket_dir: Path
+
+    @property
+    def readings_dir(self) -> Path:
+        return self.bucket_dir / PROCESSED_PARQUET_PREFIX
+
+    @property
+    def findings_dir(self) -> Path:
+        return self.bucket_dir / c.ANALYZED_PREFIX
+
+    def query(self, sql: str, limits: EngineLimits | None = None) -> QueryResult:
+        """Run one read-only statement over `readings` and `findings`; LakeQueryError if
+        the SQL is refused or DuckDB cannot run it."""
+        started = time.perf_counter()
+        con = connect(limits or EngineLimits())
+        try:
+            self._create_views(con)
+            _lock(con, [self.readings_dir, self.findings_dir])
+            statement = _one_read_only_statement(con, sql)
+            try:
+                cursor = con.execute(statement.query)
+                columns = [d[0] for d in cursor.description or []]
+                types = [str(d[1]) for d in cursor.description or []]
+                rows = cursor.fetchall()
+            except duckdb.Error as exc:
+                raise LakeQueryError(str(exc)) from None
+        finally:
+            con.close()
+        log.info(
+            "lake query",
+            extra={
+                "rows": len(rows),
+                "columns": len(columns),
+                "seconds": round(time.perf_counter() - started, 3),
+            },
+        )
+        return QueryResult(columns, types, rows)
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        readings = sorted(self.readings_dir.glob("dt=*/*.parquet"))
+        if readings:
+            con.execute(
+                f"CREATE VIEW {READINGS} AS SELECT * FROM read_parquet("
+                f"{_literal(str(self.readings_dir / 'dt=*' / '*.parquet'))}, "
+                "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true)"
+            )
+        else:
+            con.execute(f"CREATE VIEW {READINGS} AS {_empty(READINGS_COLUMNS)}")
+        findings = sorted(self.findings_dir.glob(f"*{ANOMALIES_SUFFIX}"))
+        if findings:
+            pattern = _literal(str(self.findings_dir / f"*{ANOMALIES_SUFFIX}"))
+            dataset_id = f"regexp_extract(filename, '([^/\\\\]+){ANOMALIES_SUFFIX}$', 1)"
+            con.execute(
+                f"CREATE VIEW {FINDINGS} AS SELECT * EXCLUDE (filename), "
+                f"{dataset_id} AS dataset_id FROM read_parquet({pattern}, filename = true, "
+                "hive_partitioning = false, union_by_name = true)"
+            )
+        else:
+            con.execute(f"CREATE VIEW {FINDINGS} AS {_empty(FINDINGS_COLUMNS)}")
+
+
+def _lock(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:
+    """No file outside `folders`, no extension, and no statement can change that."""
+    allowed = ", ".join(_literal(str(folder) + "/") for folder in folders)
+    con.execute(f"SET allowed_directories = [{allowed}]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def _one_read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise LakeQueryError(str(exc)) from None
+    if len(statements) != 1:
+        raise LakeQueryError(f"give exactly one SQL statement (got {len(statements)})")
+    statement = statements[0]
+    if statement.type not in ALLOWED_STATEMENTS:
+        kind = str(statement.type).rsplit(".", 1)[-1]
+        raise LakeQueryError(f"the lake is read-only: {kind} statements are refused (SELECT only)")
+    return statement
+
+
+def _empty(columns: tuple[tuple[str, str], ...]) -> str:
+    cells = ", ".join(f"CAST(NULL AS {kind}) AS {name}" for name, kind in columns)
+    return f"SELECT {cells} WHERE false"
