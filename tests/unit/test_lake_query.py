@@ -64,12 +64,12 @@ def test_findings_carry_the_dataset_id_of_their_file(lake: Lake) -> None:
     assert result.rows == [("aaaa", 1), ("bbbb", 2)]
 
 
-def test_readings_join_findings_by_row(lake: Lake) -> None:
+def test_readings_join_findings_by_dataset_and_row(lake: Lake) -> None:
     sql = (
-        "SELECT count(*) FROM findings f JOIN readings r ON r.user_id = f.user_id "
-        "AND r.source_row = f.source_row AND r.dt = '2025-06-01'"
+        "SELECT f.dataset_id, r.source_row, r.user_id FROM findings f "
+        "JOIN readings r USING (dataset_id, source_row) ORDER BY 1, 2"
     )
-    assert lake.query(sql).rows == [(1,)]
+    assert lake.query(sql).rows == [("aaaa", 2, "u1"), ("bbbb", 1, "u1"), ("bbbb", 2, "u2")]
 
 
 def test_an_empty_lake_has_typed_empty_views(tmp_path: Path) -> None:

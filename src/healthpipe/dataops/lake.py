@@ -3,8 +3,9 @@
 Two views, the same names and columns Athena sees on AWS (docs/lake.md):
 
 - `readings`: every valid row of every ingested file (`processed/parquet/dt=<day>/*.parquet`),
-  with the hive partition `dt` as a column. `dt` is text (`'2026-11-30'`), as in the Glue
-  table `processed_vitals`, so `WHERE dt >= '2026-11-01'` means the same on both runtimes.
+  with the hive partition `dt` as a column and `dataset_id` taken from the file name. `dt`
+  is text (`'2026-11-30'`), as in the Glue table `processed_vitals`, so
+  `WHERE dt >= '2026-11-01'` means the same on both runtimes.
 - `findings`: every analysed file's anomalies (`analyzed/<dataset_id>_anomalies.parquet`),
   with `dataset_id` taken from the file name.
 
@@ -53,6 +54,7 @@ READINGS_COLUMNS = (
     ("systolic_bp", "DOUBLE"),
     ("diastolic_bp", "DOUBLE"),
     ("dt", "VARCHAR"),
+    ("dataset_id", "VARCHAR"),
 )
 FINDINGS_COLUMNS = (
     ("source_row", "BIGINT"),
@@ -72,6 +74,9 @@ FINDINGS_COLUMNS = (
     ("dataset_id", "VARCHAR"),
 )
 ANOMALIES_SUFFIX = "_anomalies.parquet"
+# The dataset id in a file name: `<stem>-<dataset_id>.parquet`, `<dataset_id>_anomalies.parquet`.
+READINGS_FILE = r"-([0-9a-f]+)\.parquet$"
+FINDINGS_FILE = r"([0-9a-f]+)_anomalies\.parquet$"
 
 
 class LakeQueryError(ValueError):
@@ -128,22 +133,22 @@ class Lake:
         return QueryResult(columns, types, rows)
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        readings = sorted(self.readings_dir.glob("dt=*/*.parquet"))
-        if readings:
+        if any(self.readings_dir.glob("dt=*/*.parquet")):
+            pattern = _literal(str(self.readings_dir / "dt=*" / "*.parquet"))
             con.execute(
-                f"CREATE VIEW {READINGS} AS SELECT * FROM read_parquet("
-                f"{_literal(str(self.readings_dir / 'dt=*' / '*.parquet'))}, "
-                "hive_partitioning = true, hive_types = {'dt': VARCHAR}, union_by_name = true)"
+                f"CREATE VIEW {READINGS} AS SELECT * EXCLUDE (filename), "
+                f"{_dataset_id(READINGS_FILE)} AS dataset_id FROM read_parquet({pattern}, "
+                "filename = true, hive_partitioning = true, hive_types = {'dt': VARCHAR}, "
+                "union_by_name = true)"
             )
         else:
             con.execute(f"CREATE VIEW {READINGS} AS {_empty(READINGS_COLUMNS)}")
-        findings = sorted(self.findings_dir.glob(f"*{ANOMALIES_SUFFIX}"))
-        if findings:
+        if any(self.findings_dir.glob(f"*{ANOMALIES_SUFFIX}")):
             pattern = _literal(str(self.findings_dir / f"*{ANOMALIES_SUFFIX}"))
-            dataset_id = f"regexp_extract(filename, '([^/\\\\]+){ANOMALIES_SUFFIX}$', 1)"
             con.execute(
                 f"CREATE VIEW {FINDINGS} AS SELECT * EXCLUDE (filename), "
-                f"{dataset_id} AS dataset_id FROM read_parquet({pattern}, filename = true, "
+                f"{_dataset_id(FINDINGS_FILE)} AS dataset_id FROM read_parquet({pattern}, "
+                "filename = true, "
                 "hive_partitioning = false, union_by_name = true)"
             )
         else:
@@ -172,6 +177,10 @@ def _one_read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
         kind = str(statement.type).rsplit(".", 1)[-1]
         raise LakeQueryError(f"the lake is read-only: {kind} statements are refused (SELECT only)")
     return statement
+
+
+def _dataset_id(file_pattern: str) -> str:
+    return f"regexp_extract(filename, {_literal(file_pattern)}, 1)"
 
 
 def _empty(columns: tuple[tuple[str, str], ...]) -> str:
