@@ -27,6 +27,7 @@ from healthpipe.commands import aws as aws_commands
 from healthpipe.commands import digest as digest_commands
 from healthpipe.commands import pseudonym as pseudonym_commands
 from healthpipe.commands import query as query_commands
+from healthpipe.commands import retention as retention_commands
 from healthpipe.commands import watch as watch_commands
 from healthpipe.commands.options import (
     AnalystOpt,
@@ -452,6 +453,7 @@ for _commands in (
     aws_commands,
     pseudonym_commands,
     query_commands,
+    retention_commands,
 ):
     _commands.register(app)
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     analyses_table: str = ""
     event_bus_name: str = "default"
     analysis_ttl_days: int = Field(default=400, ge=1)
+    # local: days after which `healthpipe retention --apply` deletes raw/ and reports/ files
+    # (by modification time); None keeps them (docs/lake.md#retention)
+    retention_days: int | None = Field(default=None, ge=1)
 
     # validation and analysis
     rules: str = "plausible"
