@@ -245,7 +245,16 @@ def test_upload_without_credentials_is_a_settings_problem_exit_2(
 # ------------------------------------------------------------------ help
 
 
-COMMANDS = ("run", "generate", "demo", "status", "retry", "digest", "watch", "upload")
+def _commands() -> list[str]:
+    import typer.main
+
+    from healthpipe.cli import app
+
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+# every command the CLI registers, so that a new command is held to the same help rules
+COMMANDS = _commands()
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -263,7 +272,8 @@ def test_help_shows_env_and_default_and_loses_no_words(command: str) -> None:
 def help_entries(text: str) -> list[str]:
     """Each option's help, its wrapped lines joined."""
     entries: list[str] = []
-    for line in text.splitlines():
+    options = text.split("Options:", 1)[-1]  # not the description above it
+    for line in options.splitlines():
         if re.match(r"\s+(-\w, )?--", line):
             entries.append(line.strip())
         elif entries and line.startswith("      ") and line.strip():

@@ -102,19 +102,29 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def package(
         arch: Annotated[
-            str, typer.Option("--arch", help="Lambda architecture: arm64 or x86_64")
+            str,
+            typer.Option("--arch", metavar="ARCH", help="Lambda architecture: arm64 or x86_64"),
         ] = "arm64",
         python_version: Annotated[
-            str, typer.Option("--python-version", help="Lambda Python runtime version")
+            str,
+            typer.Option("--python-version", metavar="X.Y", help="Lambda Python runtime version"),
         ] = "3.12",
-        out_dir: Annotated[Path, typer.Option("--out", help="Output folder")] = Path("dist"),
+        out_dir: Annotated[Path, typer.Option("--out", metavar="DIR", help="Output folder")] = Path(
+            "dist"
+        ),
         compile_: Annotated[
             bool,
             typer.Option("--compile/--no-compile", help="Byte-compile for the target Python"),
         ] = True,
         python: Annotated[
             str | None,
-            typer.Option("--python", help="Interpreter of the target version, for the .pyc"),
+            typer.Option(
+                "--python",
+                metavar="PATH",
+                help="Interpreter of the target version, for the .pyc "
+                "[default: pythonX.Y found on PATH]",
+                show_default=False,
+            ),
         ] = None,
     ) -> None:
         """Build one Lambda deployment zip per function from manylinux wheels."""

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from healthpipe.commands.options import ConfigOpt, WorkspaceOpt
+from healthpipe.commands.output import PlainUsage
 
 EXIT_UNUSABLE = 2
 
@@ -38,9 +39,12 @@ def _secret(workspace: Path | None, config: Path | None) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    @app.command()
+    @app.command(cls=PlainUsage)
     def pseudonym(
-        participant: Annotated[list[str], typer.Argument(help="Participant id(s) as in the CSV")],
+        participant: Annotated[
+            list[str],
+            typer.Argument(metavar="ID...", help="Participant id(s) as in the CSV"),
+        ],
         workspace: WorkspaceOpt = None,
         config: ConfigOpt = None,
     ) -> None:
