@@ -42,6 +42,8 @@ outside_normal_band  # domain/clinical.py: anomaly_sql.outside_normal_sql; tests
 
 # --- fields of the typed documents (pydantic: written to and read from JSON) -------------
 schema_version
+fallback_detail  # AnalystReport -> AnalystProvenance (from_attributes), stored in the analysis JSON
+attempted  # the same
 ingested_at
 processed_csv_key
 mean

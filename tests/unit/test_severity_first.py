@@ -19,6 +19,7 @@ from healthpipe.domain.brief import (
 from healthpipe.domain.documents import (
     Analysis,
     AnalysisFacts,
+    AnalystProvenance,
     Brief,
     DataQuality,
     Participant,
@@ -128,7 +129,7 @@ def analysis_of(f: dict[str, Any]) -> dict[str, Any]:
         "data_quality": QUALITY,
         "worst_severity": "high" if f["anomalies"]["by_severity"].get("high") else "low",
         **f,
-        "analyst": report.provenance(),
+        "analyst": AnalystProvenance.model_validate(report, from_attributes=True).as_json(),
         "usage": report.usage.model_dump(),
         "grounding": report.grounding,
         **report.result.model_dump(),

@@ -85,14 +85,3 @@ class AnalystReport(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     grounding: dict[str, Any] = Field(default_factory=empty_grounding)
     disclaimer: str = DISCLAIMER
-
-    def provenance(self) -> dict[str, Any]:
-        return {
-            "provider": self.provider,
-            "model": self.model,
-            "fallback_reason": self.fallback_reason,
-            "fallback_detail": self.fallback_detail,
-            "attempted": self.attempted,
-            "attempts": self.attempts,
-            "latency_ms": self.latency_ms,
-        }

@@ -140,7 +140,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         data_quality=quality,
         worst_severity=worst_severity(found.anomalies.by_severity),
         **found.fields(),
-        analyst=AnalystProvenance.model_validate(report.provenance()),
+        analyst=AnalystProvenance.model_validate(report, from_attributes=True),
         usage=report.usage,
         grounding=Grounding.model_validate(report.grounding),
         disclaimer=report.disclaimer,

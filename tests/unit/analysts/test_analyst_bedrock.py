@@ -177,7 +177,7 @@ def test_malformed_output_is_retried_once_then_falls_back_to_builtin(
     # the failed attempts still cost tokens, and they are accounted for
     assert (report.usage.input_tokens, report.usage.output_tokens) == (3000, 24)
     assert report.usage.cost_usd > 0
-    assert report.provenance()["fallback_reason"] == "malformed_output"
+    assert report.fallback_reason == "malformed_output"
 
 
 def test_schema_invalid_tool_input_falls_back(

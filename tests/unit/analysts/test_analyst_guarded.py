@@ -54,7 +54,7 @@ def test_success_keeps_the_model_provenance_and_prices_the_tokens(
         None,
     )
     assert report.usage.cost_usd == pytest.approx(1.0 * 0.001 + 0.1 * 0.002)
-    assert report.latency_ms >= 0 and report.provenance()["attempts"] == 1
+    assert report.latency_ms >= 0 and report.attempts == 1
     assert len(llm.prompts) == 1
 
 
