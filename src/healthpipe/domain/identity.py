@@ -42,6 +42,22 @@ def pseudonym(user_id: str, secret: str) -> str:
     return f"P-{digest[:PSEUDONYM_HEX_CHARS]}"
 
 
+PARTICIPANT_BUCKETS = 64
+
+
+def bucket_of_pseudonym(label: str) -> int:
+    """The participant bucket (0-63) of a pseudonym: its HMAC bits modulo PARTICIPANT_BUCKETS
+    (uniform, because the HMAC is)."""
+    return int(label.removeprefix("P-"), 16) % PARTICIPANT_BUCKETS
+
+
+def participant_bucket(user_id: str, secret: str) -> int:
+    """The lake's participant bucket of a user (`pb=NN`): the bucket of their pseudonym, so
+    one participant's readings are in one bucket of each day and the bucket says nothing the
+    pseudonym does not."""
+    return bucket_of_pseudonym(pseudonym(user_id, secret))
+
+
 def is_ingestible(key: str) -> bool:
     lowered = key.lower()
     return key.startswith(c.RAW_PREFIX) and lowered.endswith(c.ACCEPTED_SUFFIXES)

@@ -46,6 +46,12 @@ from healthpipe.domain.documents.events import (
     ProcessingComplete,
     ProcessingFailed,
 )
+from healthpipe.domain.documents.history import (
+    DailyVitalSummary,
+    DayHistogram,
+    ParticipantHistory,
+    VitalBaseline,
+)
 from healthpipe.domain.documents.manifest import (
     FileError,
     Manifest,
@@ -82,7 +88,9 @@ __all__ = [
     "BriefQuality",
     "BriefStats",
     "Complete",
+    "DailyVitalSummary",
     "DataQuality",
+    "DayHistogram",
     "Document",
     "Episode",
     "EpisodeCounts",
@@ -108,6 +116,7 @@ __all__ = [
     "Number",
     "Outputs",
     "Participant",
+    "ParticipantHistory",
     "Participants",
     "ProcessingComplete",
     "ProcessingFailed",
@@ -121,5 +130,6 @@ __all__ = [
     "SummaryRows",
     "TimeRange",
     "TimelineBucket",
+    "VitalBaseline",
     "flagged_item",
 ]

@@ -1,0 +1,149 @@
+"""History-aware baselines from per-day histograms (pure; see `documents/history.py`).
+
+A participant's baseline of a vital is the median and robust spread (`domain/baseline.py`:
+the MAD, or the mean absolute deviation about the median when the MAD is 0) of their
+readings in the window: the `window_days` reading days before the file's first reading day,
+through the file's last reading day. The readings are the participant's other files' of those
+days (the history) plus this file's. Values are counted at the chart's resolution
+(`clinical.CHART_SCALE`: 1 bpm, 1 %, 0.1 °C, 1 mmHg), so the statistics are exact at that
+resolution and cost the number of distinct values, not of readings: medians are
+`quantile_cont` (the mean of the two middle values of an even count), as the file-only
+baselines in SQL compute them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+
+from healthpipe.domain import baseline as bl
+from healthpipe.domain import clinical as cl
+from healthpipe.domain.documents.history import (
+    DailyVitalSummary,
+    DayHistogram,
+    ParticipantHistory,
+    VitalBaseline,
+)
+
+DEFAULT_WINDOW_DAYS = 28
+
+
+def to_bin(vital: str, value: float) -> int:
+    """`value` as a whole number of chart steps (half-up, as `clinical.chart_value`)."""
+    return math.floor(value * cl.CHART_SCALE[vital] + 0.5 + cl.ROUNDING_EPSILON)
+
+
+def merge(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
+    """The sum of histograms (counts of equal bins added)."""
+    total: dict[int, int] = {}
+    for histogram in histograms:
+        for b, n in histogram.items():
+            total[b] = total.get(b, 0) + n
+    return total
+
+
+def _median(counts: Iterable[tuple[float, int]]) -> float:
+    """quantile_cont(0.5) of the values the (value, count) pairs expand to: rank (N - 1) / 2."""
+    items = sorted((x, n) for x, n in counts if n > 0)
+    total = sum(n for _, n in items)
+    if total == 0:
+        raise ValueError("median of no values")
+    rank = (total - 1) / 2
+    lo_i, hi_i = math.floor(rank), math.ceil(rank)
+    lo = hi = None
+    seen = 0
+    for x, n in items:
+        if lo is None and lo_i < seen + n:
+            lo = x
+        if hi_i < seen + n:
+            hi = x
+            break
+        seen += n
+    assert lo is not None and hi is not None
+    return lo if lo == hi else (lo + hi) / 2
+
+
+def median_mad_meanad(counts: Mapping[int, int]) -> tuple[float, float, float, int]:
+    """(median, MAD, mean absolute deviation about the median, n) of a histogram, in bins."""
+    med = _median(counts.items())
+    deviations: dict[float, int] = {}
+    for b, n in counts.items():
+        if n > 0:
+            d = abs(b - med)
+            deviations[d] = deviations.get(d, 0) + n
+    total = sum(deviations.values())
+    meanad = sum(d * n for d, n in deviations.items()) / total
+    return med, _median(deviations.items()), meanad, total
+
+
+def vital_baseline(
+    vital: str, counts: Mapping[int, int], window_start: date, window_end: date
+) -> VitalBaseline | None:
+    """The baseline of `vital` from its histogram; None below `baseline.MIN_READINGS`."""
+    if sum(counts.values()) < bl.MIN_READINGS:
+        return None
+    med, mad, meanad, n = median_mad_meanad(counts)
+    scale = cl.CHART_SCALE[vital]
+    return VitalBaseline(
+        vital=vital,
+        median=med / scale,
+        spread=(mad if mad > 0 else meanad) / scale,
+        mad=mad / scale,
+        meanad=meanad / scale,
+        n=n,
+        window_start=window_start,
+        window_end=window_end,
+    )
+
+
+def window(first_day: date, last_day: date, window_days: int) -> tuple[date, date]:
+    """The reading days a file's baselines cover: `window_days` before its first day,
+    through its last day."""
+    return first_day - timedelta(days=window_days), last_day
+
+
+def participant_history(
+    label: str,
+    earlier: Iterable[DayHistogram],
+    current: Iterable[DayHistogram],
+    window_start: date,
+    window_end: date,
+) -> ParticipantHistory:
+    """One participant's baselines and daily medians from their other files' histograms
+    (`earlier`; days outside the window are ignored) and this file's (`current`)."""
+    before = [h for h in earlier if window_start <= h.day <= window_end]
+    by_day: dict[date, list[DayHistogram]] = {}
+    for h in [*before, *current]:
+        by_day.setdefault(h.day, []).append(h)
+    baselines: dict[str, VitalBaseline] = {}
+    daily: dict[str, list[DailyVitalSummary]] = {}
+    for vital, scale in cl.CHART_SCALE.items():
+        per_day = {
+            day: merge(h.bins.get(vital, {}) for h in hs) for day, hs in sorted(by_day.items())
+        }
+        days = [
+            DailyVitalSummary(day=day, n=sum(c.values()), median=_median(c.items()) / scale)
+            for day, c in per_day.items()
+            if sum(c.values()) > 0
+        ]
+        if days:
+            daily[vital] = days
+        found = vital_baseline(vital, merge(per_day.values()), window_start, window_end)
+        if found is not None:
+            baselines[vital] = found
+    return ParticipantHistory(
+        pseudonym=label,
+        has_history=bool(before),
+        window_start=window_start,
+        window_end=window_end,
+        history_days=len({h.day for h in before}),
+        baselines=baselines,
+        daily=daily,
+    )
+
+
+def prune_before(window_end: date, window_days: int) -> date:
+    """The oldest reading day a later file's window can still need, once a file whose last
+    day is `window_end` is stored: histograms of days before it may be dropped."""
+    return window_end - timedelta(days=window_days)
