@@ -25,6 +25,8 @@ from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime, build_local
 from healthpipe.commands import aws as aws_commands
 from healthpipe.commands import digest as digest_commands
+from healthpipe.commands import forget as forget_commands
+from healthpipe.commands import history as history_commands
 from healthpipe.commands import pseudonym as pseudonym_commands
 from healthpipe.commands import query as query_commands
 from healthpipe.commands import retention as retention_commands
@@ -55,7 +57,13 @@ from healthpipe.commands.output import (
 )
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.orchestration.runs import FileOutcome, run_files
-from healthpipe.synthetic import SyntheticSpec, generate_csv
+from healthpipe.synthetic import (
+    Drift,
+    SyntheticSpec,
+    daily_specs,
+    generate_csv,
+    parse_drift,
+)
 
 __all__ = ["EXIT_INTERNAL", "EXIT_OK", "EXIT_UNUSABLE", "app", "cli_errors", "main"]
 
@@ -188,6 +196,26 @@ def _generate(spec: SyntheticSpec, path: Path, show_progress: bool) -> None:
         generate_csv(spec, path)
 
 
+def _generate_days(
+    spec: SyntheticSpec, out_file: Path, days: int, drifts: tuple[Drift, ...]
+) -> list[Path]:
+    """One file per day next to `out_file` (`vitals.csv` -> `vitals-2026-11-30.csv`); a single
+    day keeps `out_file`'s name."""
+    name = out_file.name
+    suffix = next(s for s in (".csv.gz", ".csv") if name.lower().endswith(s))
+    stem = name[: -len(suffix)]
+    files = []
+    for day in daily_specs(spec, days, drifts):
+        assert day.end is not None
+        path = (
+            out_file
+            if days == 1
+            else out_file.with_name(f"{stem}-{day.end:%Y-%m-%d}{name[-len(suffix) :]}")
+        )
+        files.append(generate_csv(day, path))
+    return files
+
+
 @app.command()
 def generate(
     out_file: Annotated[
@@ -218,6 +246,26 @@ def generate(
             show_default=False,
         ),
     ] = None,
+    days: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            metavar="N",
+            help="Write N files, one per day up to the end time, named FILE-YYYY-MM-DD.csv",
+        ),
+    ] = 1,
+    drift: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--drift",
+            metavar="USER:VITAL:CHANGE:DAYS",
+            help=flag_help(
+                "Move one user's vital linearly over the last DAYS days, reaching CHANGE on "
+                "the last (user_003:heart_rate:+15:14); repeatable"
+            ),
+            show_default=False,
+        ),
+    ] = None,
     upload: Annotated[
         bool,
         typer.Option(
@@ -236,12 +284,23 @@ def generate(
 ) -> None:
     """Write synthetic vitals ending now, with injected clinical episodes and bad rows."""
     with cli_errors(False):
+        existed = out_file.exists()
         _check_output(out_file)
+        try:
+            drifts = tuple(parse_drift(text) for text in drift or ())
+        except ValueError as exc:
+            raise fail(f"--drift: {exc}", EXIT_UNUSABLE) from None
         started = time.perf_counter()
         spec = SyntheticSpec(rows=rows, users=users, seed=seed, bad_row_rate=bad_rate, end=end)
-        _generate(spec, out_file, show_progress=err.is_terminal)
+        files = _generate_days(spec, out_file, days, drifts) if days > 1 or drifts else []
+        if days > 1 and not existed:
+            out_file.unlink(missing_ok=True)  # _check_output's probe: the files are dated
+        if not files:
+            _generate(spec, out_file, show_progress=err.is_terminal)
+            files = [out_file]
+        what = f"{out_file}" if len(files) == 1 else f"{len(files)} files ({files[0]} …)"
         out.print(
-            f"wrote {out_file} ({rows:,} rows, {min(users, rows):,} users) in "
+            f"wrote {what} ({rows:,} rows, {min(users, rows):,} users each) in "
             f"{time.perf_counter() - started:.1f}s",
             highlight=False,
             soft_wrap=True,
@@ -249,7 +308,7 @@ def generate(
         if upload:
             from healthpipe.commands.aws import upload_files
 
-            upload_files([out_file], bucket=bucket)
+            upload_files(files, bucket=bucket)
 
 
 @app.command()
@@ -454,6 +513,8 @@ for _commands in (
     pseudonym_commands,
     query_commands,
     retention_commands,
+    history_commands,
+    forget_commands,
 ):
     _commands.register(app)
 

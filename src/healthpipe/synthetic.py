@@ -5,16 +5,76 @@ arguments (and the same `end`) on any machine and any thread count, and 10 milli
 seconds. The readings end at `end` (default: now, to the minute), one per user per minute, so a
 file of any size passes rules that refuse readings in the future. `rows` is the exact number of
 data rows written: the bad rows and repeated readings are among them, never added.
+
+A daily series (`daily_specs`) is one spec per day, the last ending at `end` and each earlier
+one a day before, with its own seed; a `Drift` moves one user's vital linearly over the
+series' last days (`user_003:heart_rate:+15:14`: +15 bpm reached on the last day, starting 14
+days before), as a per-file `Offset` added to that user's readings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.validation_sql import quote_literal
+
+# a drift's vital (CSV column) -> the generator's column it moves
+DRIFT_COLUMNS = {
+    "heart_rate": "hr",
+    "spo2": "spo2",
+    "temp_c": "temp",
+    "systolic_bp": "sbp",
+    "diastolic_bp": "dbp",
+}
+
+
+@dataclass(frozen=True)
+class Offset:
+    """An amount added to one user's readings of one vital in one file."""
+
+    user: int
+    metric: str
+    amount: float
+
+
+@dataclass(frozen=True)
+class Drift:
+    """One user's vital moving by `change` over the last `days` days of a daily series."""
+
+    user: int
+    metric: str
+    change: float
+    days: int
+
+    def amount(self, day: int, total: int) -> float:
+        """The offset on day `day` (0 = first) of `total`: 0 until `days` days before the
+        last day, then linear up to `change` on the last day."""
+        done = (day - (total - 1 - self.days)) / self.days
+        return self.change * min(1.0, max(0.0, done))
+
+
+def parse_drift(text: str) -> Drift:
+    """`USER:VITAL:CHANGE:DAYS`, e.g. `user_003:heart_rate:+15:14` (USER as written in the
+    file, `user_003`, or its number); ValueError with the reason otherwise."""
+    parts = text.split(":")
+    if len(parts) != 4:
+        raise ValueError(f"drift {text!r}: expected USER:VITAL:CHANGE:DAYS")
+    user, metric, change, days = parts
+    digits = user.removeprefix("user_")
+    if not digits.isdigit():
+        raise ValueError(f"drift {text!r}: USER is user_NNN or a number")
+    if metric not in DRIFT_COLUMNS:
+        raise ValueError(f"drift {text!r}: VITAL is one of {', '.join(DRIFT_COLUMNS)}")
+    try:
+        amount, span = float(change), int(days)
+    except ValueError:
+        raise ValueError(f"drift {text!r}: CHANGE is a number, DAYS a whole number") from None
+    if span < 1:
+        raise ValueError(f"drift {text!r}: DAYS must be at least 1")
+    return Drift(int(digits), metric, amount, span)
 
 
 @dataclass(frozen=True)
@@ -29,6 +89,7 @@ class SyntheticSpec:
     duplicate_rate: float | None = None
     anomalies: bool = True
     end: datetime | None = None
+    offsets: tuple[Offset, ...] = ()
 
     @property
     def repeat_rate(self) -> float:
@@ -42,6 +103,34 @@ class SyntheticSpec:
         last = self.rows - 1
         minutes, user = last // self.users, last % self.users
         return end.replace(microsecond=0) - timedelta(minutes=minutes, seconds=user)
+
+
+def daily_specs(
+    spec: SyntheticSpec, days: int, drifts: tuple[Drift, ...] = ()
+) -> list[SyntheticSpec]:
+    """One spec per day, oldest first: day k ends `days - 1 - k` days before `spec.end` (now
+    by default, read once), has seed `spec.seed + k` and the drifts' offsets of that day."""
+    end = spec.end or datetime.now(UTC).replace(second=0, microsecond=0)
+    return [
+        replace(
+            spec,
+            seed=spec.seed + k,
+            end=end - timedelta(days=days - 1 - k),
+            offsets=spec.offsets
+            + tuple(Offset(d.user, d.metric, d.amount(k, days)) for d in drifts),
+        )
+        for k in range(days)
+    ]
+
+
+def _offset_sql(spec: SyntheticSpec, metric: str, user: str) -> str:
+    """` + CASE WHEN user = … THEN amount … END` for the offsets of `metric` (or nothing)."""
+    cases = " ".join(
+        f"WHEN {user} = {o.user} THEN {o.amount!r}"
+        for o in spec.offsets
+        if o.metric == metric and o.amount
+    )
+    return f" + CASE {cases} ELSE 0 END" if cases else ""
 
 
 def _u(expr: str, salt: int, seed: int) -> str:
@@ -68,15 +157,19 @@ def synthetic_sql(spec: SyntheticSpec) -> str:
     window = f"(({minute} + {user} * 37) % 360)"
     episode = "0" if not spec.anomalies else f"({window} < 40)"
     kind = f"({user} % 6)"
+
+    def drift(metric: str) -> str:
+        return _offset_sql(spec, metric, user)
+
     base = (
         f"SELECT i, {user} AS u, {minute} AS m, "
         f"TIMESTAMP {quote_literal(start)} + to_minutes(CAST({minute} AS BIGINT)) "
         f"+ to_seconds(CAST({user} AS BIGINT)) AS t, "
-        f"(68 + ({user} % 9) * 2 + 6 * {_normal('j', 1, s)}) AS hr, "
-        f"(97.6 + 1.1 * {_normal('j', 3, s)}) AS spo2, "
-        f"(36.7 + 0.3 * {_normal('j', 5, s)}) AS temp, "
-        f"(119 + ({user} % 5) * 2 + 6 * {_normal('j', 7, s)}) AS sbp, "
-        f"(72 + ({user} % 4) + 4 * {_normal('j', 9, s)}) AS dbp, "
+        f"(68 + ({user} % 9) * 2 + 6 * {_normal('j', 1, s)}{drift('heart_rate')}) AS hr, "
+        f"(97.6 + 1.1 * {_normal('j', 3, s)}{drift('spo2')}) AS spo2, "
+        f"(36.7 + 0.3 * {_normal('j', 5, s)}{drift('temp_c')}) AS temp, "
+        f"(119 + ({user} % 5) * 2 + 6 * {_normal('j', 7, s)}{drift('systolic_bp')}) AS sbp, "
+        f"(72 + ({user} % 4) + 4 * {_normal('j', 9, s)}{drift('diastolic_bp')}) AS dbp, "
         f"greatest(0, 400 + 300 * {_normal('j', 11, s)}) AS steps, "
         f"{episode} AS ep, {kind} AS kind, {repeat} AS rep "
         f"FROM (SELECT i, CASE WHEN {repeat} THEN i - 1 ELSE i END AS j "
