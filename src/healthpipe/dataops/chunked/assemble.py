@@ -1,0 +1,83 @@
+"""Assemble: the chunks' parts put together in order (the CSVs by file concatenation, each
+header line kept from the first part only; the Parquet parts read as one ordered dataset and
+written with the single path's Parquet options), and the counts added up."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.validation.types import MALFORMED_REASON, SplitPaths, ValidationResult
+from healthpipe.domain.documents.chunk_plan import ChunkSplit
+from healthpipe.domain.validation_sql import quote_literal
+
+COPY_BYTES = 4 * 1024 * 1024
+
+
+def concatenate(parts: list[tuple[Path, int]], target: Path) -> None:
+    """`target`: the files `parts` (path, bytes of its header line) one after the other,
+    with the first part's header line only."""
+    with target.open("wb") as out:
+        for i, (path, header_bytes) in enumerate(parts):
+            with path.open("rb") as part:
+                if i:
+                    part.seek(header_bytes)
+                shutil.copyfileobj(part, out, COPY_BYTES)
+
+
+def merge_reasons(splits: list[ChunkSplit]) -> dict[str, int]:
+    """The reasons counted over all chunks, ordered as the single path orders them (most
+    frequent first, then by name; malformed records last)."""
+    total: dict[str, int] = {}
+    for split in splits:
+        for reason, count in split.reasons.items():
+            total[reason] = total.get(reason, 0) + count
+    malformed = total.pop(MALFORMED_REASON, 0)
+    ordered = dict(sorted(total.items(), key=lambda item: (-item[1], item[0])))
+    if malformed:
+        ordered[MALFORMED_REASON] = malformed
+    return ordered
+
+
+def assemble(
+    parts: list[tuple[ChunkSplit, SplitPaths]], out: SplitPaths, *, limits: EngineLimits
+) -> ValidationResult:
+    """Assemble.
+
+    Inputs: every chunk's split result and parts, in any order. Outputs: the three outputs
+    at `out` (the rejected CSV is written even when no row is rejected, as by the single
+    path); returns the whole file's counts, users and time range (columns left empty)."""
+    ordered = sorted(parts, key=lambda p: p[0].index)
+    splits = [s for s, _ in ordered]
+    concatenate(
+        [(p.processed_csv, s.processed_csv_header_bytes) for s, p in ordered], out.processed_csv
+    )
+    concatenate(
+        [(p.rejected_csv, s.rejected_csv_header_bytes) for s, p in ordered], out.rejected_csv
+    )
+    files = "[" + ", ".join(quote_literal(str(p.processed_parquet)) for _, p in ordered) + "]"
+    target = quote_literal(str(out.processed_parquet))
+    con = connect(limits)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        con.execute(
+            f"COPY (SELECT * FROM read_parquet({files})) TO {target} "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        valid, users, first, last = con.execute(
+            "SELECT count(*), count(DISTINCT user_id), CAST(min(event_time) AS VARCHAR), "
+            f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({target})"
+        ).fetchone() or (0, 0, None, None)
+    finally:
+        con.close()
+    rows_input = sum(s.rows_input for s in splits)
+    return ValidationResult(
+        rows_input=rows_input,
+        rows_valid=int(valid),
+        rows_rejected=rows_input - int(valid),
+        reasons=merge_reasons(splits),
+        users=int(users),
+        first_event=first,
+        last_event=last,
+    )

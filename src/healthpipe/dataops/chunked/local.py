@@ -1,0 +1,189 @@
+"""The local executor of the chunked engine: the map and split steps of every chunk on a
+process pool (one DuckDB per worker, each with the stage's memory limit and its share of the
+cores), the plan, reduce and assembly in the calling process. Its outputs are those of
+`validation.validate_file` on the same file."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+from healthpipe.dataops.chunked.assemble import assemble
+from healthpipe.dataops.chunked.chunk_validate import stage_chunk
+from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
+from healthpipe.dataops.chunked.repeats import find_repeats
+from healthpipe.dataops.chunked.split import split_chunk
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.header import Header
+from healthpipe.dataops.validation.common import check_reserved, output_columns
+from healthpipe.dataops.validation.types import SplitPaths, ValidationResult
+from healthpipe.domain.documents.chunk_plan import Chunk, ChunkPlan, ChunkSplit, StagedChunk
+from healthpipe.domain.rules import RuleProfile
+from healthpipe.errors import InputError
+
+logger = logging.getLogger("healthpipe.ingest.chunked")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every worker needs (picklable: sent to each process)."""
+
+    header: Header
+    profile: RuleProfile
+    now_iso: str
+    limits: EngineLimits
+    workdir: Path
+
+    def folder(self, index: int) -> Path:
+        path = self.workdir / f"chunk-{index:05d}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def worker_limits(self, index: int) -> EngineLimits:
+        temp = self.limits.temp_dir / f"chunk-{index:05d}" if self.limits.temp_dir else None
+        return replace(self.limits, temp_dir=temp)
+
+
+@dataclass(frozen=True)
+class _Failure:
+    """An InputError from a worker (its `code` does not survive pickling)."""
+
+    reason: str
+    code: str
+
+
+class _Guarded:
+    def __init__(self, step: Callable[..., object]) -> None:
+        self.step = step
+
+    def __call__(self, arg: object) -> object:
+        try:
+            return self.step(arg)
+        except InputError as exc:
+            return _Failure(exc.reason, exc.code)
+
+
+def _map(args: tuple[_Job, Path, ChunkPlan, Chunk]) -> StagedChunk:
+    job, data, plan, chunk = args
+    folder = job.folder(chunk.index)
+    chunk_csv = write_chunk_file(data, plan, chunk, folder / "chunk.csv")
+    try:
+        return stage_chunk(
+            chunk_csv,
+            job.header,
+            job.profile,
+            chunk,
+            folder / "staged.parquet",
+            folder / "malformed.parquet",
+            now_iso=job.now_iso,
+            limits=job.worker_limits(chunk.index),
+        )
+    finally:
+        chunk_csv.unlink(missing_ok=True)
+
+
+def parts_of(folder: Path) -> SplitPaths:
+    return SplitPaths(
+        folder / "processed.csv", folder / "processed.parquet", folder / "rejected.csv"
+    )
+
+
+def _split(args: tuple[_Job, StagedChunk, int, Path, list[Path]]) -> ChunkSplit:
+    job, staged, before, repeats, malformed = args
+    folder = job.folder(staged.index)
+    try:
+        return split_chunk(
+            job.header,
+            job.profile,
+            staged,
+            folder / "staged.parquet",
+            before,
+            repeats,
+            malformed,
+            parts_of(folder),
+            limits=job.worker_limits(staged.index),
+        )
+    finally:
+        (folder / "staged.parquet").unlink(missing_ok=True)
+
+
+def _run_all(pool: Executor | None, step: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    guarded = _Guarded(step)
+    results = list(pool.map(guarded, items) if pool else map(guarded, items))
+    for result in results:
+        if isinstance(result, _Failure):
+            raise InputError(result.reason, code=result.code)
+    return results  # type: ignore[return-value]
+
+
+def default_workers() -> int:
+    return os.cpu_count() or 1
+
+
+def validate_chunked(
+    path: Path,
+    header: Header,
+    profile: RuleProfile,
+    out: SplitPaths,
+    *,
+    now_iso: str,
+    limits: EngineLimits,
+    chunk_bytes: int,
+    workers: int = 0,
+) -> ValidationResult:
+    """`validation.validate_file`, in chunks of about `chunk_bytes` on `workers` processes
+    (0: one per core; 1: in this process). Each worker's DuckDB has `limits.memory_limit_mb`
+    and `limits.threads` (0: the cores shared out among the workers)."""
+    check_reserved(header)
+    workers = workers or default_workers()
+    threads = limits.threads or max(1, default_workers() // workers)
+    workdir = Path(tempfile.mkdtemp(prefix="chunked-", dir=out.processed_csv.parent))
+    job = _Job(header, profile, now_iso, replace(limits, threads=threads), workdir)
+    try:
+        planned = plan_file(path, workdir, chunk_bytes=chunk_bytes)
+        plan = planned.plan
+        context = multiprocessing.get_context("spawn")
+        pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else None
+        try:
+            logger.debug(
+                "chunked plan",
+                extra={
+                    "fields": {
+                        "chunks": len(plan.chunks),
+                        "prepared": plan.prepared,
+                        "mixed_line_endings": plan.mixed_line_endings,
+                    }
+                },
+            )
+            staged = _run_all(pool, _map, [(job, planned.data, plan, c) for c in plan.chunks])
+            if plan.prepared:  # the uncompressed or LF copy: every chunk is staged
+                planned.data.unlink()
+            if not any(s.rows or s.malformed for s in staged):
+                raise InputError("no data rows (header only)", code="no_rows")
+            repeats = workdir / "repeats.parquet"
+            pairs = [(s, job.folder(s.index) / "staged.parquet") for s in staged]
+            before = find_repeats(header, profile, pairs, repeats, limits=job.limits)
+            malformed = [job.folder(s.index) / "malformed.parquet" for s in staged]
+            splits = _run_all(
+                pool,
+                _split,
+                [(job, s, b, repeats, malformed) for s, b in zip(staged, before, strict=True)],
+            )
+        finally:
+            if pool is not None:
+                pool.shutdown()
+        parts = [(s, parts_of(job.folder(s.index))) for s in splits]
+        result = assemble(parts, out, limits=job.limits)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return ValidationResult(**{**result.__dict__, "columns": output_columns(header)})

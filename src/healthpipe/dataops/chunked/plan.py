@@ -1,0 +1,195 @@
+"""Plan: one streaming pass over a file that hashes it and cuts it into chunks at record
+starts (newlines outside quotes, quotes tracked by parity as in `record_scan`), so that a
+quoted field holding a line break is never cut.
+
+A gzip file is decompressed during the same pass (the hash is of the compressed bytes, the
+dataset id stays the stored file's SHA-256) and the plan is made over the uncompressed copy:
+DuckDB cannot start reading a gzip stream in the middle, and every chunk must be read on its
+own. A file mixing CRLF and LF line endings is planned over a copy with LF endings only, the
+copy the single-file path reads too (`record_scan.with_lf_line_endings`: records and their
+numbers are unchanged).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from healthpipe.dataops.header import CORRUPT_GZIP, is_gzip
+from healthpipe.dataops.record_scan import with_lf_line_endings
+from healthpipe.domain.documents.chunk_plan import Chunk, ChunkPlan
+from healthpipe.errors import InputError
+
+BLOCK_BYTES = 1024 * 1024
+NEWLINE = 10
+
+
+class _Hashing:
+    """A binary reader that hashes every byte read through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha.update(data)
+        return data
+
+    def finish(self) -> str:
+        while data := self.raw.read(BLOCK_BYTES):
+            self.sha.update(data)
+        return self.sha.hexdigest()
+
+
+@dataclass
+class _Cuts:
+    """The running state of the cut scan over the data (after the header line)."""
+
+    chunk_bytes: int
+    header_bytes: int = -1  # -1 until the header line's newline is seen
+    inside: bool = False
+    lines: int = 0  # newlines outside quotes after the header line
+    mark: int = 0  # the next cut is the first record start at or after this offset
+    crlf: bool = False
+    bare_lf: bool = False
+    ends_with_cr: bool = False
+
+    def __post_init__(self) -> None:
+        self.starts: list[tuple[int, int]] = []  # (record start, lines before it)
+
+    def feed(self, block: bytes, offset: int) -> None:
+        self._endings(block)
+        at = 0
+        if self.header_bytes < 0:
+            nl = block.find(b"\n")
+            if nl < 0:
+                return
+            self.header_bytes = offset + nl + 1
+            self.mark = self.header_bytes + self.chunk_bytes
+            self.starts.append((self.header_bytes, 0))
+            at = nl + 1
+        size = len(block)
+        while at < size:
+            quote = block.find(b'"', at)
+            end = size if quote < 0 else quote
+            if not self.inside:
+                self._segment(block, offset, at, end)
+            if quote < 0:
+                break
+            self.inside = not self.inside
+            at = quote + 1
+
+    def _segment(self, block: bytes, offset: int, at: int, end: int) -> None:
+        """Count the newlines of block[at:end] (outside quotes) and cut at the marks."""
+        while offset + end >= self.mark:
+            nl = block.find(b"\n", max(at, self.mark - 1 - offset), end)
+            if nl < 0:
+                break
+            self.lines += block.count(b"\n", at, nl + 1)
+            self.starts.append((offset + nl + 1, self.lines))
+            self.mark = offset + nl + 1 + self.chunk_bytes
+            at = nl + 1
+        self.lines += block.count(b"\n", at, end)
+
+    def _endings(self, block: bytes) -> None:
+        if not block:
+            return
+        split_pair = 1 if self.ends_with_cr and block[0] == NEWLINE else 0
+        pairs = block.count(b"\r\n") + split_pair
+        self.crlf = self.crlf or pairs > 0
+        self.bare_lf = self.bare_lf or block.count(b"\n") > pairs
+        self.ends_with_cr = block[-1] == 13
+
+    def chunks(self, data_size: int) -> list[Chunk]:
+        bounds = [s for s in self.starts if s[0] < data_size]
+        return [
+            Chunk(
+                index=i,
+                start=start,
+                end=(bounds[i + 1][0] if i + 1 < len(bounds) else data_size),
+                lines_before=lines,
+            )
+            for i, (start, lines) in enumerate(bounds)
+        ]
+
+
+@dataclass(frozen=True)
+class PlannedFile:
+    """The plan and the local file its byte ranges refer to (the file, or its copy)."""
+
+    plan: ChunkPlan
+    data: Path
+
+
+def _scan(stream: BinaryIO, chunk_bytes: int, copy: BinaryIO | None) -> tuple[_Cuts, int]:
+    cuts = _Cuts(chunk_bytes)
+    offset = 0
+    while block := stream.read(BLOCK_BYTES):
+        if copy is not None:
+            copy.write(block)
+        cuts.feed(block, offset)
+        offset += len(block)
+    return cuts, offset
+
+
+def plan_file(source: Path, workdir: Path, *, chunk_bytes: int) -> PlannedFile:
+    """Plan `source` (a CSV or gzip CSV file with a header line) in chunks of about
+    `chunk_bytes` bytes each (a chunk ends at the first record start at or after its mark,
+    so a record longer than `chunk_bytes` makes its chunk longer).
+
+    Inputs: `source`, a local file; `workdir`, a folder for the uncompressed or LF copy.
+    Output: the plan and the path its ranges refer to (`source` itself unless `prepared`).
+    Raises InputError(`corrupt_gzip`) for damaged gzip data."""
+    gzipped = is_gzip(source)
+    data = source
+    with source.open("rb") as raw:
+        hashing = _Hashing(raw)
+        if gzipped:
+            data = workdir / "data.csv"
+            try:
+                with gzip.GzipFile(fileobj=hashing, mode="rb") as stream, data.open("wb") as out:  # type: ignore[call-overload]
+                    cuts, data_size = _scan(stream, chunk_bytes, out)
+            except (OSError, EOFError, zlib.error) as exc:
+                raise InputError(CORRUPT_GZIP, code="corrupt_gzip") from exc
+        else:
+            cuts, data_size = _scan(hashing, chunk_bytes, None)  # type: ignore[arg-type]
+        sha256 = hashing.finish()
+    mixed = cuts.crlf and cuts.bare_lf
+    if mixed:
+        lf = workdir / "data.lf.csv"
+        with_lf_line_endings(data, False, lf)
+        if data != source:
+            data.unlink()
+        data = lf
+        with data.open("rb") as stream:
+            cuts, data_size = _scan(stream, chunk_bytes, None)
+    plan = ChunkPlan(
+        sha256=sha256,
+        size=source.stat().st_size,
+        gzipped=gzipped,
+        prepared=data != source,
+        mixed_line_endings=mixed,
+        data_size=data_size,
+        header_bytes=max(cuts.header_bytes, 0),
+        chunk_bytes=chunk_bytes,
+        chunks=cuts.chunks(data_size) if cuts.header_bytes >= 0 else [],
+    )
+    return PlannedFile(plan, data)
+
+
+def write_chunk_file(data: Path, plan: ChunkPlan, chunk: Chunk, target: Path) -> Path:
+    """`target`: the header line of `data` followed by the bytes of `chunk` (a CSV file the
+    single-file reader takes as it is)."""
+    with data.open("rb") as source, target.open("wb") as out:
+        out.write(source.read(plan.header_bytes))
+        source.seek(chunk.start)
+        left = chunk.end - chunk.start
+        while left > 0 and (block := source.read(min(BLOCK_BYTES, left))):
+            out.write(block)
+            left -= len(block)
+    return target
