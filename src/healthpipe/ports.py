@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
@@ -124,6 +124,23 @@ class ObjectStore(ABC):
     def exists(self, key: str) -> bool:
         return self._exists(key)
 
+    def compose(
+        self,
+        key: str,
+        part_keys: Sequence[str],
+        content_type: str = "text/csv",
+        *,
+        skip: Sequence[int] = (),
+    ) -> str:
+        """Write `key` as the concatenation, in order, of the objects `part_keys` (left in
+        place), without the first `skip[i]` bytes of part i (a CSV header kept from the first
+        part only); returns its version id. The chunked engine's assembly: S3 copies the parts
+        server side (multipart `UploadPartCopy`), a folder concatenates the files."""
+        heads = list(skip) or [0] * len(part_keys)
+        if len(heads) != len(part_keys) or min(heads, default=0) < 0:
+            raise ValueError("compose: one skip count >= 0 per part")
+        return self._compose(key, list(zip(part_keys, heads, strict=True)), content_type)
+
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(self._list_keys(prefix))
 
@@ -150,6 +167,10 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _list_keys(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
+        """`parts`: (key, bytes to skip at its start), in order."""
 
 
 # --------------------------------------------------------------------------- ledger

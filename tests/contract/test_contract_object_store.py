@@ -96,3 +96,80 @@ def test_s3_multipart_and_kms_headers(aws: dict[str, Any], tmp_path: Path) -> No
     head = aws["s3"].head_object(Bucket=bucket, Key="processed/big.csv", PartNumber=1)
     assert head["PartsCount"] == 3
     assert version == aws["s3"].head_object(Bucket=bucket, Key="processed/big.csv")["VersionId"]
+
+
+# --- compose: the chunked engine's assembly (S3: multipart UploadPartCopy) ------------------
+# Parts as the chunked engine writes them: large chunk parts, small rejected parts, empty
+# ones; sizes around S3's 5 MiB minimum for all but the last part of a multipart upload.
+# 1 KiB is topped up from the head of the 10 MiB part, whose rest is copied by range.
+COMPOSE_SIZES = (5 * MB, 1024, 0, 10 * MB + 7, 2048)
+
+
+def test_compose_concatenates_parts_in_order(store: ObjectStore) -> None:
+    # GIVEN parts of mixed sizes (small neighbours, an empty one, large ones)
+    parts = []
+    for number, size in enumerate(COMPOSE_SIZES):
+        key = f"work/ds/processed/part-{number:05d}.csv"
+        store.put_bytes(key, os.urandom(size), "text/csv")
+        parts.append(key)
+    # WHEN they are composed into one object, the first 10 bytes of all but the first skipped
+    skip = [0] + [10 if size else 0 for size in COMPOSE_SIZES[1:]]
+    version = store.compose("processed/ds/out.csv", parts, skip=skip)
+    # THEN it is their concatenation, in order, and the parts are still there
+    expected = b"".join(store.get_bytes(key)[n:] for key, n in zip(parts, skip, strict=True))
+    assert store.get_bytes("processed/ds/out.csv") == expected
+    assert version
+    assert all(store.exists(key) for key in parts)
+
+
+def test_compose_of_small_parts_and_of_none(store: ObjectStore) -> None:
+    store.put_bytes("work/a.csv", b"h1,h2\n1,2\n", "text/csv")
+    store.put_bytes("work/b.csv", b"3,4\n", "text/csv")
+    store.compose("processed/ab.csv", ["work/a.csv", "work/b.csv"])
+    assert store.get_bytes("processed/ab.csv") == b"h1,h2\n1,2\n3,4\n"
+    # each part after the first without its header line
+    store.compose("processed/once.csv", ["work/a.csv", "work/a.csv"], skip=[0, 6])
+    assert store.get_bytes("processed/once.csv") == b"h1,h2\n1,2\n1,2\n"
+    store.compose("processed/empty.csv", [])
+    assert store.get_bytes("processed/empty.csv") == b""
+
+
+def test_compose_with_a_missing_part_is_a_permanent_error(store: ObjectStore) -> None:
+    store.put_bytes("work/a.csv", b"x\n", "text/csv")
+    with pytest.raises(PermanentError):
+        store.compose("processed/out.csv", ["work/a.csv", "work/missing.csv"])
+    assert not store.exists("processed/out.csv")
+
+
+def test_s3_compose_copies_large_parts_server_side(aws: dict[str, Any]) -> None:
+    # GIVEN two large parts and a small one in an SSE-KMS store
+    bucket = moto_env.unique("contract-compose")
+    moto_env.create_bucket(aws["s3"], bucket)
+    key_id = aws["kms"].create_key(Description="healthpipe test")["KeyMetadata"]["KeyId"]
+    store = S3ObjectStore(bucket, aws["s3"], kms_key_id=key_id)
+    sizes = {"work/p0.csv": 6 * MB, "work/p1.csv": 5 * MB, "work/p2.csv": 100}
+    for key, size in sizes.items():
+        store.put_bytes(key, os.urandom(size), "text/csv")
+    # WHEN they are composed
+    store.compose("processed/out.csv", list(sizes))
+    # THEN one multipart object of three parts (two copies, the small one last), encrypted
+    head = aws["s3"].head_object(Bucket=bucket, Key="processed/out.csv", PartNumber=1)
+    assert head["PartsCount"] == 3
+    assert head["ContentLength"] == 6 * MB
+    head = aws["s3"].head_object(Bucket=bucket, Key="processed/out.csv")
+    assert head["ServerSideEncryption"] == "aws:kms"
+    assert head["ContentLength"] == sum(sizes.values())
+    assert not aws["s3"].list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_s3_compose_aborts_on_a_missing_part(aws: dict[str, Any]) -> None:
+    bucket = moto_env.unique("contract-compose")
+    moto_env.create_bucket(aws["s3"], bucket)
+    store = S3ObjectStore(bucket, aws["s3"])
+    store.put_bytes("work/big.csv", os.urandom(6 * MB), "text/csv")
+    # a part that vanishes between the size check and the copy
+    original = store._size
+    store._size = lambda part: 6 * MB if part == "work/gone.csv" else original(part)  # type: ignore[method-assign]
+    with pytest.raises(PermanentError):
+        store.compose("processed/out.csv", ["work/big.csv", "work/gone.csv"])
+    assert not aws["s3"].list_multipart_uploads(Bucket=bucket).get("Uploads")

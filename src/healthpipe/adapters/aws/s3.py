@@ -10,8 +10,10 @@ s3:GetObject on the written prefix; a download of a given version uses GetObject
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,9 @@ IAM_ACTIONS: tuple[str, ...] = (
 
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
+# S3's bounds on one part of a multipart upload: all but the last part >= 5 MiB, none > 5 GiB.
+MIN_PART = 5 * 1024 * 1024
+MAX_PART = 5 * 1024 * 1024 * 1024
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -138,6 +143,82 @@ class S3ObjectStore(ObjectStore):
             raise
         return str(done.get("VersionId") or "")
 
+    def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
+        """One multipart upload whose parts are server-side copies (`UploadPartCopy`) of the
+        objects, so their bytes never pass through here. S3 takes a part under 5 MiB only as
+        the last one: runs of small objects are downloaded and sent as one uploaded part
+        (topped up to 5 MiB with a ranged read of the next large object, whose remainder is
+        copied by range); at most about 10 MiB is held at a time. When everything fits in
+        one small part it is a single PutObject. A failure aborts the upload."""
+        doing = f"composing s3://{self.bucket}/{key}"
+        plan = compose_plan([(part, skip, self._size(part)) for part, skip in parts])
+        if not any(step.copy for step in plan) and len(plan) <= 1:
+            data = b"".join(self._read_range(s.key, s.start, s.end) for p in plan for s in p.pieces)
+            return self._put_object(key, data, content_type)
+        try:
+            created = self.client.create_multipart_upload(
+                Bucket=self.bucket, Key=key, ContentType=content_type, **self._encryption()
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, doing) from exc
+        upload_id = created["UploadId"]
+        try:
+            sent = [
+                {"PartNumber": number, "ETag": self._send_part(key, upload_id, number, step)}
+                for number, step in enumerate(plan, start=1)
+            ]
+            done = self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sent}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            self._abort(key, upload_id)
+            if isinstance(exc, ClientError) and error_code(exc) in NOT_FOUND:
+                raise PermanentError(f"{doing}: a part is missing") from exc
+            raise translate(exc, doing) from exc
+        except BaseException:
+            self._abort(key, upload_id)
+            raise
+        return str(done.get("VersionId") or "")
+
+    def _send_part(self, key: str, upload_id: str, number: int, step: PartStep) -> str:
+        common = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
+        if step.copy:
+            (piece,) = step.pieces
+            copied = self.client.upload_part_copy(
+                **common,
+                CopySource={"Bucket": self.bucket, "Key": piece.key},
+                CopySourceRange=f"bytes={piece.start}-{piece.end - 1}",
+            )
+            return str(copied["CopyPartResult"]["ETag"])
+        body = b"".join(self._read_range(p.key, p.start, p.end) for p in step.pieces)
+        return str(self.client.upload_part(**common, Body=body)["ETag"])
+
+    def _size(self, part: str) -> int:
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=part)["ContentLength"])
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                raise PermanentError(f"no such object: s3://{self.bucket}/{part}") from exc
+            raise translate(exc, f"checking s3://{self.bucket}/{part}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"checking s3://{self.bucket}/{part}") from exc
+
+    def _read_range(self, part: str, start: int, end: int) -> bytes:
+        """Bytes [start, end) of an object (end exclusive)."""
+        if end <= start:
+            return b""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=part, Range=f"bytes={start}-{end - 1}"
+            )
+            return bytes(response["Body"].read())
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                raise PermanentError(f"no such object: s3://{self.bucket}/{part}") from exc
+            raise translate(exc, f"reading s3://{self.bucket}/{part}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"reading s3://{self.bucket}/{part}") from exc
+
     def _abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):  # best effort: it failed already
             self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
@@ -191,3 +272,68 @@ class S3ObjectStore(ObjectStore):
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"listing s3://{self.bucket}/{prefix}") from exc
         return keys
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Bytes [start, end) of the object `key`."""
+
+    key: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class PartStep:
+    """One part of the composed upload: a server-side copy of one piece, or an upload of
+    the concatenated (small) pieces."""
+
+    copy: bool
+    pieces: tuple[Piece, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(p.end - p.start for p in self.pieces)
+
+
+def compose_plan(
+    parts: list[tuple[str, int, int]], min_part: int = MIN_PART, max_part: int = MAX_PART
+) -> list[PartStep]:
+    """The multipart parts that put `parts` (key, start, end: bytes [start, end) of each
+    object) together in order: every part but
+    the last >= `min_part`, none > `max_part`; a large object is copied (split in equal
+    ranges above `max_part`), small ones are gathered into an uploaded part (topped up from
+    the head of the next large object) that never holds more than 2 x `min_part`."""
+    steps: list[PartStep] = []
+    pending: list[Piece] = []
+    held = 0
+
+    def copy(key: str, start: int, end: int) -> None:
+        count = -(-(end - start) // max_part)
+        bounds = [start + (end - start) * i // count for i in range(count + 1)]
+        steps.extend(PartStep(True, (Piece(key, a, b),)) for a, b in itertools.pairwise(bounds))
+
+    for key, first, end in parts:
+        size = end - first
+        if size <= 0:
+            continue
+        if size < min_part:
+            pending.append(Piece(key, first, end))
+            held += size
+            if held >= min_part:
+                steps.append(PartStep(False, tuple(pending)))
+                pending, held = [], 0
+            continue
+        start = first
+        if pending:  # top the small ones up to min_part from this object's head
+            start = first + min_part - held
+            steps.append(PartStep(False, (*pending, Piece(key, first, start))))
+            pending, held = [], 0
+        if end - start >= min_part:
+            copy(key, start, end)
+        else:
+            pending.append(Piece(key, start, end))
+            held += end - start
+    if pending:
+        steps.append(PartStep(False, tuple(pending)))
+    return steps

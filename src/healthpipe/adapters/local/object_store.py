@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from healthpipe.adapters.local.files import (
     TEMP_PREFIX,
     copy_atomic,
     move_atomic,
+    write_atomic,
     write_bytes_atomic,
 )
 from healthpipe.errors import PermanentError
@@ -58,6 +61,23 @@ class FolderObjectStore(ObjectStore):
         if not path.is_file():
             raise PermanentError(f"no such object: {key}")
         return path.read_bytes()
+
+    def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
+        """The parts' files concatenated in order into one atomic write of `key`."""
+        sources = [(self.path_for(part), skip) for part, skip in parts]
+        for (part, _), (source, _) in zip(parts, sources, strict=True):
+            if not source.is_file():
+                raise PermanentError(f"no such object: {part}")
+        target = self.path_for(key)
+
+        def write(out: BinaryIO) -> None:
+            for source, skip in sources:
+                with source.open("rb") as handle:
+                    handle.seek(skip)
+                    shutil.copyfileobj(handle, out, 1024 * 1024)
+
+        write_atomic(target, write)
+        return self.version_of(target)
 
     def _exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
