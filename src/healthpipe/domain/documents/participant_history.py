@@ -1,0 +1,83 @@
+"""One participant's history across uploads, as `healthpipe history PARTICIPANT` shows it
+(`--json` is this document): their vitals day by day, their findings by kind, their episodes
+and the files their readings came from. Read from the lake (`dataops/history.py`) and the
+analysis store; the participant appears by pseudonym only, never by raw id.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from healthpipe.domain.documents.base import Complete, Counts, Number
+
+
+class VitalDay(Complete):
+    """One reading day (UTC) of one vital: readings, their median, lowest and highest."""
+
+    day: str  # YYYY-MM-DD of the readings' event time (UTC), not the ingestion day
+    n: int
+    median: Number
+    min: Number
+    max: Number
+
+
+class VitalHistory(Complete):
+    """One vital over the participant's whole history."""
+
+    metric: str
+    n: int = 0
+    median: Number | None = None
+    min: Number | None = None
+    max: Number | None = None
+    latest: Number | None = None
+    latest_time: str | None = None  # ISO, UTC
+    days: list[VitalDay] = Field(default_factory=list)
+
+
+class FindingKind(Complete):
+    """The participant's findings of one kind, with the criterion the code applies."""
+
+    kind: str
+    metric: str
+    label: str
+    reference: str
+    criterion: str
+    total: int
+    by_severity: Counts = Field(default_factory=dict)
+
+
+class HistoryEpisode(Complete):
+    """An episode the analysis store keeps for the participant (per analysed file)."""
+
+    kind: str
+    metric: str = ""
+    severity: str = ""
+    readings: int = 0
+    start_time: str | None = None
+    end_time: str | None = None
+    worst_value: Number | None = None
+
+
+class SourceFile(Complete):
+    """A file that holds readings of the participant."""
+
+    dataset_id: str
+    name: str = ""  # the upload's file name, when the analysis store has it
+    ingested: str = ""  # the ingestion day (`dt`)
+    readings: int = 0
+    findings: int = 0
+    first_reading: str | None = None  # ISO, UTC
+    last_reading: str | None = None
+
+
+class ParticipantHistory(Complete):
+    pseudonym: str
+    readings: int = 0
+    first_reading: str | None = None
+    last_reading: str | None = None
+    vitals: list[VitalHistory] = Field(default_factory=list)
+    findings: list[FindingKind] = Field(default_factory=list)
+    findings_total: int = 0
+    episodes: list[HistoryEpisode] = Field(default_factory=list)
+    episodes_total: int = 0
+    files: list[SourceFile] = Field(default_factory=list)

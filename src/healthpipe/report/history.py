@@ -1,0 +1,236 @@
+"""The participant history page (`healthpipe history PARTICIPANT`): a view model of a
+`ParticipantHistory`, its one chart and its HTML (Jinja2, autoescaped, one file a browser
+opens: the chart is a data URI). The participant is named by pseudonym only.
+
+The chart is one figure of six small panels, one per vital: a line of daily medians over a
+band from the day's lowest to highest reading; two artists a panel, so it stays cheap for a
+long history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from healthpipe.domain import clinical
+from healthpipe.domain.documents.participant_history import (
+    FindingKind,
+    ParticipantHistory,
+    VitalHistory,
+)
+from healthpipe.report import labels as lb
+from healthpipe.report.charts import SMALL_PT, TITLE_PT, Chart, _figure, _finish, _style
+from healthpipe.report.model import DEFAULT_DISCLAIMER
+from healthpipe.report.render import chart_views, render_template
+from healthpipe.report.safe import neutralise
+
+LINE = "#1f5f9f"
+MAX_TICKS = 4
+FINDINGS_LEGEND = (
+    "Findings are counted as the file reports count them: a deviation from the participant's "
+    "own baseline on a reading that also has a clinical finding is not counted again. "
+    "Severity: high is a NEWS2 single-parameter score of 3 or an ACC/AHA hypertensive crisis."
+)
+
+
+def value_text(value: float | None, metric: str = "") -> str:
+    """A reading with thousands separators and its unit: "1,011", "36.7 °C", "–"."""
+    if value is None:
+        return "–"
+    text = f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    unit = lb.metric_unit(metric)
+    return f"{text} {unit}" if unit else text
+
+
+def when_text(iso: str | None) -> str:
+    """An ISO time as `YYYY-MM-DD HH:MM UTC` (the lake's times are UTC)."""
+    if not iso:
+        return "–"
+    return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 else iso
+
+
+@dataclass(frozen=True)
+class VitalRow:
+    label: str
+    n: str
+    median: str
+    latest: str
+    latest_time: str
+    range: str
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    label: str
+    reference: str
+    criterion: str
+    total: str
+    worst: str
+    severities: str
+
+
+@dataclass(frozen=True)
+class EpisodeRow:
+    label: str
+    severity: str
+    readings: str
+    start: str
+    end: str
+    worst: str
+
+
+@dataclass(frozen=True)
+class FileRow:
+    name: str
+    dataset_id: str
+    ingested: str
+    readings: str
+    findings: str
+    first: str
+    last: str
+
+
+@dataclass(frozen=True)
+class HistoryView:
+    pseudonym: str
+    title: str
+    period: str
+    readings: str
+    days: str
+    findings_total: str
+    worst_severity: str
+    vitals: list[VitalRow]
+    findings: list[FindingRow]
+    episodes: list[EpisodeRow]
+    files: list[FileRow]
+    disclaimer: str = DEFAULT_DISCLAIMER
+    findings_legend: str = FINDINGS_LEGEND
+    severity_colours: dict[str, str] = field(default_factory=lambda: dict(lb.SEVERITY_COLOURS))
+
+
+def worst_of(findings: list[FindingKind]) -> str:
+    """The worst severity of any finding ("none" only when there is no finding at all)."""
+    present = {s for f in findings for s, n in f.by_severity.items() if n}
+    return max(present, key=lambda s: clinical.SEVERITY_RANK.get(s, 0), default="none")
+
+
+def build_history_view(history: ParticipantHistory) -> HistoryView:
+    label = neutralise(history.pseudonym, 40)
+    days = {d.day for v in history.vitals for d in v.days}
+    return HistoryView(
+        pseudonym=label,
+        title=f"Participant {label}: history",
+        period=(
+            f"{when_text(history.first_reading)} → {when_text(history.last_reading)}"
+            if history.first_reading
+            else "no readings"
+        ),
+        readings=f"{history.readings:,}",
+        days=f"{len(days):,}",
+        findings_total=f"{history.findings_total:,}",
+        worst_severity=worst_of(history.findings),
+        vitals=[
+            VitalRow(
+                label=lb.metric_label(v.metric),
+                n=f"{v.n:,}",
+                median=value_text(v.median, v.metric),
+                latest=value_text(v.latest, v.metric),
+                latest_time=when_text(v.latest_time),
+                range=(f"{value_text(v.min)}–{value_text(v.max, v.metric)}" if v.n else "–"),
+            )
+            for v in history.vitals
+        ],
+        findings=[
+            FindingRow(
+                label=neutralise(
+                    f"{f.label} ({lb.metric_label(f.metric)})"
+                    if f.kind == "baseline_deviation"
+                    else f.label,
+                    120,
+                ),
+                reference=neutralise(f.reference or "–", 40),
+                criterion=neutralise(f.criterion or "–", 300),
+                total=f"{f.total:,}",
+                worst=worst_of([f]),
+                severities=", ".join(
+                    f"{f.by_severity[s]:,} {s}"
+                    for s in clinical.FINDING_SEVERITIES
+                    if f.by_severity.get(s)
+                ),
+            )
+            for f in history.findings
+        ],
+        episodes=[
+            EpisodeRow(
+                label=neutralise(lb.kind_label(e.kind), 120),
+                severity=neutralise(e.severity or "none", 10),
+                readings=f"{e.readings:,}",
+                start=when_text(e.start_time),
+                end=when_text(e.end_time),
+                worst=value_text(e.worst_value, e.metric),
+            )
+            for e in history.episodes
+        ],
+        files=[
+            FileRow(
+                name=neutralise(f.name or "–", 80),
+                dataset_id=neutralise(f.dataset_id, 40),
+                ingested=neutralise(f.ingested or "–", 10),
+                readings=f"{f.readings:,}",
+                findings=f"{f.findings:,}",
+                first=when_text(f.first_reading),
+                last=when_text(f.last_reading),
+            )
+            for f in history.files
+        ],
+    )
+
+
+def vitals_chart(vitals: list[VitalHistory]) -> Chart:
+    """Six panels (three rows of two), one per vital: daily median line, min–max band."""
+    from matplotlib.ticker import FuncFormatter
+
+    fig, axes = _figure(6.6, rows=3, cols=2)
+    every_day = sorted({d.day for v in vitals for d in v.days})
+    ordinals = [date.fromisoformat(d).toordinal() for d in every_day]
+    step = max(1, -(-len(ordinals) // MAX_TICKS))
+    ticks = ordinals[::step]
+    for ax, vital in zip(axes.flat, vitals, strict=False):
+        ax.set_title(lb.metric_label(vital.metric), fontsize=SMALL_PT + 1)
+        _style(ax)
+        if not vital.days:
+            ax.text(0.5, 0.5, "no readings", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        x = [date.fromisoformat(d.day).toordinal() for d in vital.days]
+        ax.fill_between(
+            x, [d.min for d in vital.days], [d.max for d in vital.days], color=LINE, alpha=0.18,
+            linewidth=0,
+        )  # fmt: skip
+        ax.plot(x, [d.median for d in vital.days], color=LINE, marker="o", markersize=3)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([date.fromordinal(t).strftime("%m-%d") for t in ticks])
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,g}"))
+        if len(ordinals) > 1:
+            ax.set_xlim(ordinals[0] - 0.5, ordinals[-1] + 0.5)
+    for ax in list(axes.flat)[len(vitals) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        "Daily median of each vital (line)\nband: the day's lowest to highest reading",
+        fontsize=TITLE_PT,
+    )
+    return Chart(
+        "chart-history",
+        "history.png",
+        "Six small line charts, one per vital (heart rate, SpO2, steps, temperature, systolic "
+        "and diastolic blood pressure): the daily median as a line over a shaded band from "
+        "the day's lowest to highest reading, by reading day (UTC)",
+        _finish(fig),
+    )
+
+
+def render_history_html(view: HistoryView, charts: list[Chart]) -> str:
+    """The page: a single HTML file with the chart embedded as a data URI."""
+    context = {**view.__dict__, "charts": chart_views(charts, inline_images=True)}
+    return render_template("history.html", context)
