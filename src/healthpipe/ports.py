@@ -146,6 +146,22 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _materialize(self, key: str, workdir: Path) -> LocalObject: ...
+    def delete_old_versions(self, key: str) -> int:
+        """Delete every stored version of `key` but the current one, delete markers too
+        (erasure: a rewritten object must not keep its old bytes). Returns how many were
+        deleted; a store without versions (a folder) has none to delete."""
+        return self._delete_old_versions(key)
+
+    def delete(self, key: str) -> None:
+        """Delete `key` with every stored version of it (nothing when it does not exist)."""
+        self._delete(key)
+
+    def _delete_old_versions(self, key: str) -> int:
+        return 0
+
+    def _delete(self, key: str) -> None:
+        raise PermanentError(f"{type(self).__name__} cannot delete {key}")
+
 
     def _materialize_version(self, key: str, workdir: Path, version_id: str) -> LocalObject:
         return self._materialize(key, workdir)

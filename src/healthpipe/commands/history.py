@@ -32,6 +32,7 @@ from healthpipe.commands.options import (
     WorkspaceOpt,
 )
 from healthpipe.commands.output import (
+    EXIT_INTERNAL,
     EXIT_UNUSABLE,
     PlainUsage,
     cli_errors,
@@ -218,12 +219,14 @@ def register(app: typer.Typer) -> None:
                     found = participant_history(lake, user_id, label, limits)
                 except LakeQueryError:
                     # DuckDB's message may quote the SQL, and the SQL holds the raw id
-                    raise fail("the lake could not be read (see `healthpipe query`)", 1) from None
+                    raise fail(
+                        "the lake could not be read (try `healthpipe query`)", EXIT_INTERNAL
+                    ) from None
                 found = store_parts(runtime.ports.analyses, label, found)
             finally:
                 runtime.close()
             view = build_history_view(found)
-            page = html or default_page(settings.bucket_dir, label)
+            page = (html or default_page(settings.bucket_dir, label)).resolve()
             write_page(found, view, page)
         if as_json:
             sys.stdout.write(json.dumps({**found.as_json(), "html": str(page)}) + "\n")

@@ -90,6 +90,14 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
     progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
+def analyze_again(detail: ProcessingComplete, ports: Ports) -> StageResult:
+    """Analyse a dataset once more, outside its claim (the claim of its first analysis stays
+    completed, its event is not published): `healthpipe forget` does, after removing a
+    participant's rows, so that the stored analysis, its summary and flagged items and the
+    anomalies hold only what is left."""
+    return _analyze(detail, ports)
+
+
     manifest = ports.store.get_document(detail.manifest_key, Manifest)
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:

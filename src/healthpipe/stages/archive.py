@@ -6,6 +6,7 @@ module stores them through the `ObjectStore` port (notify and digest publish her
 
 from __future__ import annotations
 
+from healthpipe.domain.documents import Analysis
 from healthpipe.ports import ObjectStore
 from healthpipe.report.browse import (
     CARDS_PREFIX,
@@ -17,6 +18,9 @@ from healthpipe.report.browse import (
     newest_first,
     render_index,
 )
+from healthpipe.report.charts import Chart, report_charts
+from healthpipe.report.model import ReportModel, build_report_model
+from healthpipe.report.render import render_html
 
 
 def load_cards(store: ObjectStore, limit: int = INDEX_LIMIT) -> tuple[list[ReportCard], int]:
@@ -38,3 +42,29 @@ def publish(store: ObjectStore, card: ReportCard, html: str) -> str:
     cards, total = load_cards(store)
     store.put_bytes(INDEX_KEY, render_index(cards, total).encode(), "text/html; charset=utf-8")
     return card.html_key
+
+
+def save_report(
+    store: ObjectStore, analysis: Analysis, *, secret: str, top_users: int
+) -> tuple[str, ReportModel, list[Chart]]:
+    """Render one analysis's report page (charts inlined) and publish it with its card: its
+    key, and the model and charts the email is built from. Notify saves each report here;
+    `healthpipe forget` saves again those whose analysis it made anew."""
+    model = build_report_model(analysis, secret=secret, top_users=min(top_users, 25))
+    charts = report_charts(analysis)
+    model.index_href = "index.html"
+    saved = publish(
+        store,
+        ReportCard(
+            name=analysis.dataset_id,
+            kind="report",
+            created_at=analysis.created_at,
+            title=model.source_name,
+            worst_severity=model.worst_severity,
+            findings=analysis.anomalies.total,
+            rows_input=analysis.data_quality.rows_input,
+        ),
+        render_html(model, charts, inline_images=True),
+    )
+    model.index_href = ""
+    return saved, model, charts

@@ -20,11 +20,8 @@ from healthpipe.domain.documents import Analysis, AnalysisComplete
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
-from healthpipe.report.browse import ReportCard
-from healthpipe.report.charts import report_charts
-from healthpipe.report.model import build_report_model
-from healthpipe.report.render import build_message, render_html
-from healthpipe.stages.archive import publish
+from healthpipe.report.render import build_message
+from healthpipe.stages.archive import save_report
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, run_once
 
 STAGE = "notify"
@@ -50,24 +47,9 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     settings = ports.notify_settings
     key = AnalysisComplete.model_validate(event.detail).analysis_key or analysis_key(dataset_id)
     analysis = ports.store.get_document(key, Analysis)
-    secret = settings.pseudonym_secret
-    model = build_report_model(analysis, secret=secret, top_users=min(settings.top_users, 25))
-    charts = report_charts(analysis)
-    model.index_href = "index.html"
-    saved = publish(
-        ports.store,
-        ReportCard(
-            name=dataset_id,
-            kind="report",
-            created_at=analysis.created_at,
-            title=model.source_name,
-            worst_severity=model.worst_severity,
-            findings=analysis.anomalies.total,
-            rows_input=analysis.data_quality.rows_input,
-        ),
-        render_html(model, charts, inline_images=True),
+    saved, model, charts = save_report(
+        ports.store, analysis, secret=settings.pseudonym_secret, top_users=settings.top_users
     )
-    model.index_href = ""
     info: dict[str, Any] = {"dataset_id": dataset_id, "report_key": saved}
     severe = alert_count(analysis, settings.alert_min_severity)
     if severe:

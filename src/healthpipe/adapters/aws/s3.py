@@ -34,6 +34,11 @@ IAM_ACTIONS: tuple[str, ...] = (
     "kms:GenerateDataKey",
 )
 
+# What `healthpipe forget` needs on the bucket besides the reads and writes above: an
+# operator's command, not a function's (docs/privacy.md#iam).
+ERASURE_IAM_ACTIONS: tuple[str, ...] = ("s3:ListBucketVersions", "s3:DeleteObjectVersion")
+DELETE_BATCH = 1000
+
 MULTIPART_THRESHOLD = 16 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
 # S3's bounds on one part of a multipart upload: all but the last part >= 5 MiB, none > 5 GiB.
@@ -272,6 +277,40 @@ class S3ObjectStore(ObjectStore):
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, f"listing s3://{self.bucket}/{prefix}") from exc
         return keys
+
+    def _delete(self, key: str) -> None:
+        """`DeleteObject`, then every version left (the delete marker included)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, f"deleting s3://{self.bucket}/{key}") from exc
+        self._delete_old_versions(key, keep_latest=False)
+
+    def _delete_old_versions(self, key: str, *, keep_latest: bool = True) -> int:
+        """`ListObjectVersions` under the key, then `DeleteObjects` with `VersionId` for
+        every version of exactly this key that is not the latest (delete markers too), at
+        most 1,000 per call. Needs `ERASURE_IAM_ACTIONS` (an operator's, not a function's)."""
+        doing = f"deleting old versions of s3://{self.bucket}/{key}"
+        old: list[dict[str, str]] = []
+        try:
+            pages = self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=key
+            )
+            for page in pages:
+                for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if entry["Key"] == key and not (keep_latest and entry.get("IsLatest")):
+                        old.append({"Key": key, "VersionId": str(entry["VersionId"])})
+            for start in range(0, len(old), DELETE_BATCH):
+                done = self.client.delete_objects(
+                    Bucket=self.bucket,
+                    Delete={"Objects": old[start : start + DELETE_BATCH], "Quiet": True},
+                )
+                if done.get("Errors"):
+                    failed = done["Errors"][0]
+                    raise PermanentError(f"{doing}: {failed.get('Code')} {failed.get('Message')}")
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, doing) from exc
+        return len(old)
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,9 @@ class FolderObjectStore(ObjectStore):
         write_atomic(target, write)
         return self.version_of(target)
 
+    def _delete(self, key: str) -> None:
+        self.path_for(key).unlink(missing_ok=True)
+
     def _exists(self, key: str) -> bool:
         return self.path_for(key).is_file()
 

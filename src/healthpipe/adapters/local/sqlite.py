@@ -135,3 +135,11 @@ class Database:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+    def compact(self) -> None:
+        """Leave no byte of a deleted row in the files: VACUUM rewrites the database without
+        its free pages, and a TRUNCATE checkpoint empties the WAL (erasure needs both)."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
