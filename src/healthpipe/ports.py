@@ -144,8 +144,6 @@ class ObjectStore(ABC):
     def list_keys(self, prefix: str) -> list[str]:
         return sorted(self._list_keys(prefix))
 
-    @abstractmethod
-    def _materialize(self, key: str, workdir: Path) -> LocalObject: ...
     def delete_old_versions(self, key: str) -> int:
         """Delete every stored version of `key` but the current one, delete markers too
         (erasure: a rewritten object must not keep its old bytes). Returns how many were
@@ -162,6 +160,8 @@ class ObjectStore(ABC):
     def _delete(self, key: str) -> None:
         raise PermanentError(f"{type(self).__name__} cannot delete {key}")
 
+    @abstractmethod
+    def _materialize(self, key: str, workdir: Path) -> LocalObject: ...
 
     def _materialize_version(self, key: str, workdir: Path, version_id: str) -> LocalObject:
         return self._materialize(key, workdir)

@@ -85,11 +85,6 @@ def _replay(stored: dict[str, Any], correlation_id: str) -> list[Event]:
     ]
 
 
-def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
-    dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
-    progress.step("analyze")
-    started = time.perf_counter()
-    timings: dict[str, int] = {}
 def analyze_again(detail: ProcessingComplete, ports: Ports) -> StageResult:
     """Analyse a dataset once more, outside its claim (the claim of its first analysis stays
     completed, its event is not published): `healthpipe forget` does, after removing a
@@ -98,6 +93,11 @@ def analyze_again(detail: ProcessingComplete, ports: Ports) -> StageResult:
     return _analyze(detail, ports)
 
 
+def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
+    dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
+    progress.step("analyze")
+    started = time.perf_counter()
+    timings: dict[str, int] = {}
     manifest = ports.store.get_document(detail.manifest_key, Manifest)
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:

@@ -132,9 +132,6 @@ class Database:
         with self._lock:
             return list(self._conn.execute(sql, params).fetchall())
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
     def compact(self) -> None:
         """Leave no byte of a deleted row in the files: VACUUM rewrites the database without
         its free pages, and a TRUNCATE checkpoint empties the WAL (erasure needs both)."""
@@ -143,3 +140,6 @@ class Database:
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
