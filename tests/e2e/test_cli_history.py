@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from healthpipe.cli import app
-from healthpipe.domain.documents.participant_history import (
+from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
-    ParticipantHistory,
+    ParticipantTimeline,
     SourceFile,
     VitalHistory,
 )
@@ -110,7 +110,7 @@ def test_counts_and_files_equal_an_independent_reading(ran: dict[str, Any]) -> N
 
 def test_findings_episodes_and_the_json_shape(ran: dict[str, Any]) -> None:
     history = ran["history"]
-    document = ParticipantHistory.model_validate(history)  # the shape is the typed document
+    document = ParticipantTimeline.model_validate(history)  # the shape is the typed document
     assert history["pseudonym"] == document.pseudonym and document.pseudonym.startswith("P-")
     brady = [f for f in document.findings if f.kind == "bradycardia_news2_3"]
     assert [(f.total, f.by_severity, f.criterion) for f in brady] == [
@@ -161,7 +161,7 @@ def test_a_missing_workspace_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_page_escapes_names_and_groups_thousands() -> None:
-    history = ParticipantHistory(
+    history = ParticipantTimeline(
         pseudonym="P-0123456789abcdef",
         readings=12345,
         first_reading="2025-03-10T08:00:00Z",

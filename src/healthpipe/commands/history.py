@@ -43,9 +43,9 @@ from healthpipe.commands.output import (
 )
 
 if TYPE_CHECKING:
-    from healthpipe.domain.documents.participant_history import (
+    from healthpipe.domain.documents.participant_timeline import (
         HistoryEpisode,
-        ParticipantHistory,
+        ParticipantTimeline,
     )
     from healthpipe.ports import AnalysisStore
     from healthpipe.report.history import HistoryView
@@ -77,11 +77,11 @@ def default_page(bucket_dir: Path, label: str) -> Path:
 
 
 def store_parts(
-    store: AnalysisStore, label: str, history: ParticipantHistory
-) -> ParticipantHistory:
+    store: AnalysisStore, label: str, history: ParticipantTimeline
+) -> ParticipantTimeline:
     """The history with the store's part added: the participant's episodes (keyed by the
     pseudonym) and each file's upload name."""
-    from healthpipe.domain.documents.participant_history import HistoryEpisode
+    from healthpipe.domain.documents.participant_timeline import HistoryEpisode
     from healthpipe.domain.documents.summary import FlaggedEpisode
 
     episodes: list[HistoryEpisode] = [
@@ -166,7 +166,7 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
     out.print(f"page: {page}", highlight=False, soft_wrap=True)
 
 
-def write_page(history: ParticipantHistory, view: HistoryView, page: Path) -> None:
+def write_page(history: ParticipantTimeline, view: HistoryView, page: Path) -> None:
     from healthpipe.report.history import render_history_html, vitals_chart
 
     html = render_history_html(view, [vitals_chart(history.vitals)])
@@ -197,7 +197,7 @@ def register(app: typer.Typer) -> None:
         from healthpipe import logs
         from healthpipe.bootstrap import build_local
         from healthpipe.dataops.engine import EngineLimits
-        from healthpipe.dataops.history import participant_history, resolve_participant
+        from healthpipe.dataops.history import participant_timeline, resolve_participant
         from healthpipe.dataops.lake import Lake, LakeQueryError
         from healthpipe.domain.identity import pseudonym
         from healthpipe.report.history import build_history_view
@@ -216,7 +216,7 @@ def register(app: typer.Typer) -> None:
                     if user_id is None:
                         raise fail(UNKNOWN, EXIT_UNUSABLE)
                     label = pseudonym(user_id, secret)
-                    found = participant_history(lake, user_id, label, limits)
+                    found = participant_timeline(lake, user_id, label, limits)
                 except LakeQueryError:
                     # DuckDB's message may quote the SQL, and the SQL holds the raw id
                     raise fail(

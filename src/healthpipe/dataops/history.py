@@ -25,9 +25,9 @@ from healthpipe.constants import VITAL_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.lake import Lake, QueryResult
 from healthpipe.domain import clinical
-from healthpipe.domain.documents.participant_history import (
+from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
-    ParticipantHistory,
+    ParticipantTimeline,
     SourceFile,
     VitalDay,
     VitalHistory,
@@ -58,9 +58,9 @@ def resolve_participant(
     return None
 
 
-def participant_history(
+def participant_timeline(
     lake: Lake, user_id: str, label: str, limits: EngineLimits | None = None
-) -> ParticipantHistory:
+) -> ParticipantTimeline:
     """The participant's readings per vital (overall and per reading day), findings by kind
     and source files, from the lake; `label` (the pseudonym) is the only name it carries.
     Episodes and upload names come from the analysis store (the caller adds them)."""
@@ -95,7 +95,7 @@ def participant_history(
             limits,
         ).rows
     ]
-    return ParticipantHistory(
+    return ParticipantTimeline(
         pseudonym=label,
         readings=sum(f.readings for f in files),
         first_reading=min((f.first_reading for f in files if f.first_reading), default=None),

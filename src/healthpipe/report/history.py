@@ -1,5 +1,5 @@
 """The participant history page (`healthpipe history PARTICIPANT`): a view model of a
-`ParticipantHistory`, its one chart and its HTML (Jinja2, autoescaped, one file a browser
+`ParticipantTimeline`, its one chart and its HTML (Jinja2, autoescaped, one file a browser
 opens: the chart is a data URI). The participant is named by pseudonym only.
 
 The chart is one figure of six small panels, one per vital: a line of daily medians over a
@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from healthpipe.domain import clinical
-from healthpipe.domain.documents.participant_history import (
+from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
-    ParticipantHistory,
+    ParticipantTimeline,
     VitalHistory,
 )
 from healthpipe.report import labels as lb
@@ -114,7 +114,7 @@ def worst_of(findings: list[FindingKind]) -> str:
     return max(present, key=lambda s: clinical.SEVERITY_RANK.get(s, 0), default="none")
 
 
-def build_history_view(history: ParticipantHistory) -> HistoryView:
+def build_history_view(history: ParticipantTimeline) -> HistoryView:
     label = neutralise(history.pseudonym, 40)
     days = {d.day for v in history.vitals for d in v.days}
     return HistoryView(

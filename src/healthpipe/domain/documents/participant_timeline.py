@@ -2,6 +2,10 @@
 (`--json` is this document): their vitals day by day, their findings by kind, their episodes
 and the files their readings came from. Read from the lake (`dataops/history.py`) and the
 analysis store; the participant appears by pseudonym only, never by raw id.
+
+Not to be confused with `documents/history.py`, what analyze keeps per participant for
+baselines and trends (histograms over a rolling window): this one is a read-only view of
+everything the lake holds on one participant, built on request.
 """
 
 from __future__ import annotations
@@ -70,7 +74,9 @@ class SourceFile(Complete):
     last_reading: str | None = None
 
 
-class ParticipantHistory(Complete):
+class ParticipantTimeline(Complete):
+    """Everything the workspace holds on one participant, by pseudonym."""
+
     pseudonym: str
     readings: int = 0
     first_reading: str | None = None
