@@ -11,7 +11,7 @@ DEV     := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov bench clean
+.PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov asl bench clean
 
 # The host's pip installs into the venv when it can (`pip --python`, pip >= 22.3): creating a
 # venv without its own pip copy is seconds faster; .pyc files are compiled on first import.
@@ -65,6 +65,12 @@ typecheck: setup
 ## Security scan of the Terraform (0 failed checks expected; skips are inline with reasons).
 checkov: setup
 	$(BIN)/checkov -d infra/terraform --quiet --compact --skip-download
+
+## The Step Functions definition through a real ASL validator (npm asl-validator, installed
+## from tools/asl's lockfile; needs node and npm). CI runs it before `make test`.
+asl: setup
+	cd tools/asl && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	$(BIN)/python scripts/validate_asl.py
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -112,6 +112,7 @@ def test_the_ci_build_installs_tests_lints_scans_and_packages() -> None:
     ci = " ; ".join(commands(CICD / "buildspec-ci.yml"))
     assert "make setup" in ci
     assert "make lint typecheck" in ci  # ruff check + ruff format --check + mypy
+    assert "make asl" in ci  # the state machine definition through asl-validator (npm)
     assert "pytest" in ci
     assert "checkov -d infra/terraform" in ci
     assert "healthpipe package" in ci
