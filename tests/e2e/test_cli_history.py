@@ -176,7 +176,16 @@ def test_the_page_escapes_names_and_groups_thousands() -> None:
                 criterion="",
                 total=1,
                 by_severity={"low": 1},
-            )
+            ),
+            FindingKind(
+                kind="baseline_deviation",
+                metric="heart_rate",
+                label="Deviation from own baseline",
+                reference="Personal baseline",
+                criterion="|modified z| > 3.5",
+                total=2,
+                by_severity={"low": 2},
+            ),
         ],
         findings_total=1,
         files=[SourceFile(dataset_id="abc", name='<img src=x onerror="alert(1)">.csv')],
@@ -185,3 +194,4 @@ def test_the_page_escapes_names_and_groups_thousands() -> None:
     assert "<img src=x" not in html and "&lt;img src=x" in html and "<b>x</b>" not in html
     assert "12,345 valid readings" in html and "0–23,456" in html
     assert "worst severity" in html and ">low<" in html
+    assert "Deviation from own baseline: Heart rate" in html  # which vital deviated

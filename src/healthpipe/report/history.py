@@ -114,6 +114,16 @@ def worst_of(findings: list[FindingKind]) -> str:
     return max(present, key=lambda s: clinical.SEVERITY_RANK.get(s, 0), default="none")
 
 
+def finding_label(finding: FindingKind) -> str:
+    """The kind's label; a kind that applies to several vitals (a deviation from the own
+    baseline) says which: "Deviation from own baseline: Heart rate"."""
+    info = clinical.KINDS.get(finding.kind)
+    if info is not None and info.metric == finding.metric:
+        return finding.label
+    name = lb.METRIC_LABELS.get(finding.metric, (finding.metric.replace("_", " "), ""))[0]
+    return f"{finding.label}: {name}" if name else finding.label
+
+
 def build_history_view(history: ParticipantTimeline) -> HistoryView:
     label = neutralise(history.pseudonym, 40)
     days = {d.day for v in history.vitals for d in v.days}
@@ -142,12 +152,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
         ],
         findings=[
             FindingRow(
-                label=neutralise(
-                    f"{f.label} ({lb.metric_label(f.metric)})"
-                    if f.kind == "baseline_deviation"
-                    else f.label,
-                    120,
-                ),
+                label=neutralise(finding_label(f), 120),
                 reference=neutralise(f.reference or "–", 40),
                 criterion=neutralise(f.criterion or "–", 300),
                 total=f"{f.total:,}",
