@@ -22,6 +22,7 @@ frame  # a parameter of the signal-handler signature (commands/watch.py)
 generate  # Typer command (cli.py)
 demo  # Typer command (cli.py)
 main_options  # Typer callback (cli.py)
+forget_command  # Typer command `forget` (commands/forget.py)
 notify  # stage function named in routing.STAGE_FUNCTIONS (imported by path)
 
 _.compose  # ObjectStore.compose: the chunked assembly (lambdas/chunked.py assemble, issue 17)
@@ -38,11 +39,16 @@ _.flagged_for_user  # AnalysisStore: per-participant look-up (contract suite, er
 css_px  # report/charts: the point-to-pixel rule the layout and browser tests hold
 news2_kind_sql  # the kind column of a NEWS2 band: reference SQL in tests/support/twins.py
 
+ERASURE_IAM_ACTIONS  # adapters/aws/s3.py: the operator's extra S3 actions (docs/privacy.md)
+
 # --- rules in Python that the SQL builders name as their definition ---------------------
 modified_z  # domain/baseline.py: anomaly_sql.modified_z_sql computes it; tests compare
 outside_normal_band  # domain/clinical.py: anomaly_sql.outside_normal_sql; tests compare
 
 # --- fields of the typed documents (pydantic: written to and read from JSON) -------------
+erased_at  # ErasureRecord (documents/erasure.py)
+rows_removed
+files_rewritten
 schema_version
 fallback_detail  # AnalystReport -> AnalystProvenance (from_attributes), stored in the analysis JSON
 attempted  # the same

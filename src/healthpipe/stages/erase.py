@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,7 @@ from healthpipe.domain.identity import (
     pseudonym,
 )
 from healthpipe.ports import Ledger, ObjectStore, sha256_file
+from healthpipe.stages.base import run_once
 
 logger = logging.getLogger("healthpipe.erase")
 
@@ -196,9 +198,15 @@ def _mark_erased_copy(ledger: Ledger, copy: Path) -> None:
     """Claim the rewritten upload's hash as completed, with no event to replay: a delivery
     of it (its S3 `Object Created`, a `run` over raw/) is skipped, never a new dataset."""
     sha256, _ = sha256_file(copy)
-    key = ledger_key("ingest", sha256)
-    if ledger.claim(key).acquired:
-        ledger.complete(key, {ERASED_COPY: True})
+    marker = {ERASED_COPY: True}
+    run_once(
+        ledger,
+        ledger_key("ingest", sha256),
+        lambda: marker,
+        save=lambda done: done,
+        replay=lambda stored: stored,
+        now=time.time(),
+    )
 
 
 def _lower_manifest(store: ObjectStore, dataset_id: str, erasure: Erasure) -> int:
