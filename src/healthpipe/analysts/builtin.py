@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from healthpipe.analysts.grounding import check_grounding
 from healthpipe.domain import clinical
-from healthpipe.domain.brief import NOT_ASSESSABLE, VITAL_WORDS, plural
+from healthpipe.domain.brief import NOT_ASSESSABLE, VITAL_WORDS, plural, trend_sentence
 from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import MAX_ITEMS, AnalystReport, InsightSet, RiskLevel
 from healthpipe.ports import Analyst
@@ -80,7 +80,7 @@ class BuiltinAnalyst(Analyst):
     def _insights(brief: Brief) -> list[str]:
         if not _assessable(brief):
             return _not_assessable_insights(brief)
-        out = _high_insights(brief)
+        out = _high_insights(brief) + _trend_insights(brief)
         readings = brief.readings
         anomalies = brief.anomalies
         severity = anomalies.headline_by_severity or anomalies.by_severity
@@ -140,6 +140,13 @@ class BuiltinAnalyst(Analyst):
                 + ", ".join(high)
                 + "."
             )
+        if brief.trends:
+            out.append(
+                f"Compare the flagged trends over the last {brief.trends_window_days} days "
+                "with symptoms, medication and activity, and repeat the measurement: "
+                + ", ".join(dict.fromkeys(t.participant for t in brief.trends))
+                + "."
+            )
         if brief.red_scores.readings:
             out.append(
                 "A NEWS2 red score (one parameter scoring 3) calls for an urgent clinical review "
@@ -191,8 +198,26 @@ class BuiltinAnalyst(Analyst):
             f"contributed {plural(brief.readings, 'valid reading')}; "
             f"{brief.participants_flagged:,} had findings, with "
             f"{plural(high, 'high-severity finding')}{named} and "
-            f"{plural(brief.episodes.total, 'sustained episode')}."
+            f"{plural(brief.episodes.total, 'sustained episode')}." + _trend_summary(brief)
         )
+
+
+def _trend_summary(brief: Brief) -> str:
+    if not brief.trends:
+        return ""
+    people = ", ".join(dict.fromkeys(t.participant for t in brief.trends))
+    return (
+        f" Compared with the last {brief.trends_window_days} days, "
+        f"{plural(len(brief.trends), 'trend')} crossed a threshold ({people})."
+    )
+
+
+def _trend_insights(brief: Brief, most: int = 3) -> list[str]:
+    """One sentence per flagged trend across uploads (the first `most`), with its criterion."""
+    out = [trend_sentence(t) for t in brief.trends[:most]]
+    if len(brief.trends) > most:
+        out.append(f"{plural(len(brief.trends), 'trend')} were flagged in all.")
+    return out
 
 
 def _high_insights(brief: Brief) -> list[str]:

@@ -30,6 +30,7 @@ from healthpipe.domain.documents import (
     BriefFindings,
     BriefQuality,
     BriefStats,
+    BriefTrend,
     DataQuality,
     Episode,
     Finding,
@@ -40,6 +41,8 @@ from healthpipe.domain.documents import (
     RedScores,
     SevereFinding,
     Shares,
+    Trend,
+    Trends,
 )
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
 
@@ -169,6 +172,14 @@ def review_user_ids(facts: AnalysisFacts, top: int = BRIEF_TOP_USERS) -> list[st
     return ids
 
 
+def labelled_user_ids(facts: AnalysisFacts, trends: Trends | None) -> list[str]:
+    """Who gets a P01… label, in order: `review_user_ids`, then the participants with a
+    flagged trend (the brief and the report label them alike)."""
+    ids = review_user_ids(facts)
+    flagged = trends.flagged if trends else []
+    return ids + list(dict.fromkeys(t.user_id for t in flagged if t.user_id not in ids))
+
+
 def bp_trigger_text(kind: str, systolic: float, diastolic: float) -> str:
     """Which part of the pair puts it in its ACC/AHA category, in the guideline's words."""
     limits = {
@@ -291,10 +302,20 @@ def _shares(facts: AnalysisFacts, quality: DataQuality) -> Shares:
     )
 
 
-def build_brief(facts: AnalysisFacts, quality: DataQuality) -> Brief:
-    """Reduce the analysis facts to what an analyst may see."""
-    ids = review_user_ids(facts)
+def build_brief(facts: AnalysisFacts, quality: DataQuality, trends: Trends | None = None) -> Brief:
+    """Reduce the analysis facts (and the flagged trends across uploads) to what an analyst
+    may see; a participant with a flagged trend gets a label too."""
+    ids = labelled_user_ids(facts, trends)
+    flagged = trends.flagged if trends else []
     labels = participant_labels(ids)
+    trend_facts: dict[str, Any] = (
+        {
+            "trends_window_days": trends.window_days,
+            "trends": [_trend(t, labels[t.user_id]) for t in flagged],
+        }
+        if trends
+        else {}
+    )
     users = {u.user_id: u for u in facts.users.top}
     longest = longest_episode(facts)
     episodes = [e for e in facts.episodes.items if e.user_id in labels]
@@ -340,7 +361,30 @@ def build_brief(facts: AnalysisFacts, quality: DataQuality) -> Brief:
             for uid in ids
             if uid in users
         ],
+        **trend_facts,
         reference=reference_thresholds(),
+    )
+
+
+def _trend(trend: Trend, participant: str) -> BriefTrend:
+    return BriefTrend(
+        participant=participant,
+        **trend.model_dump(
+            include={"metric", "rule", "criterion", "span_days", "days", "change", "start", "end"}
+        ),
+    )
+
+
+def trend_sentence(trend: BriefTrend) -> str:
+    """'P03: daily median heart rate from 74.1 to 89.3 bpm over 14 days with readings (+16.3
+    bpm per 14 days by the Theil–Sen slope) — flagged: daily median heart rate rising …'."""
+    name, unit = VITAL_WORDS.get(trend.metric, (trend.metric.replace("_", " "), ""))
+    change = f"{float(trend.change):+g}"
+    return (
+        f"{trend.participant}: daily median {name} from {number_text(trend.start)} to "
+        f"{number_text(trend.end)} {unit} over {trend.days} days with readings "
+        f"({change} {unit} per {trend.span_days} days by the Theil–Sen slope) — flagged: "
+        f"{trend.criterion}"
     )
 
 

@@ -16,11 +16,11 @@ from healthpipe.domain.brief import (
     bp_pair_text,
     finding_sentence,
     high_participants,
+    labelled_user_ids,
     participant_labels,
     plural,
     ranked_users,
     review_place,
-    review_user_ids,
 )
 from healthpipe.domain.documents import (
     Analysis,
@@ -32,6 +32,7 @@ from healthpipe.domain.documents import (
 from healthpipe.domain.identity import pseudonym
 from healthpipe.report import labels as lb
 from healthpipe.report.safe import neutralise, neutralise_all
+from healthpipe.report.trends import TrendsView, trends_view
 
 SEVERITIES = cl.FINDING_SEVERITIES
 DEFAULT_DISCLAIMER = (
@@ -241,6 +242,7 @@ class ReportModel:
     charts: list[dict[str, str]] = field(default_factory=list)
     charts_omitted: int = 0
     index_href: str = ""
+    trends: TrendsView | None = None  # "Compared with the last N days" (issue 18)
 
     def as_context(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -264,7 +266,7 @@ class People:
     """Pseudonyms (HMAC of the id) plus the analyst's P01… references for the top users."""
 
     def __init__(self, analysis: Analysis, secret: str, reveal: bool) -> None:
-        self.refs = participant_labels(review_user_ids(analysis.facts()))
+        self.refs = participant_labels(labelled_user_ids(analysis.facts(), analysis.trends))
         self.secret, self.reveal = secret, reveal
 
     def who(self, user_id: Any) -> str:
@@ -582,4 +584,5 @@ def build_report_model(
         analyst=_analyst(analysis),
         disclaimer=neutralise(analysis.disclaimer or DEFAULT_DISCLAIMER, 1000),
         pseudonymised=not reveal_ids,
+        trends=trends_view(analysis.trends, people.ref, people.who),
     )

@@ -36,6 +36,7 @@ from healthpipe.domain.documents.brief import (
     BriefFindings,
     BriefQuality,
     BriefStats,
+    BriefTrend,
     HighPerson,
     HighSeverity,
     Shares,
@@ -71,6 +72,7 @@ from healthpipe.domain.documents.summary import (
     SummaryRows,
     flagged_item,
 )
+from healthpipe.domain.documents.trend import Trend, Trends
 
 __all__ = [
     "Analysis",
@@ -87,6 +89,7 @@ __all__ = [
     "BriefFindings",
     "BriefQuality",
     "BriefStats",
+    "BriefTrend",
     "Complete",
     "DailyVitalSummary",
     "DataQuality",
@@ -130,6 +133,8 @@ __all__ = [
     "SummaryRows",
     "TimeRange",
     "TimelineBucket",
+    "Trend",
+    "Trends",
     "VitalBaseline",
     "flagged_item",
 ]

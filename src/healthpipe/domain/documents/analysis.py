@@ -14,6 +14,7 @@ from pydantic import Field
 from healthpipe import constants as c
 from healthpipe.domain.documents.base import Complete, Counts, Document, JsonObject, Number
 from healthpipe.domain.documents.manifest import Source, TimeRange
+from healthpipe.domain.documents.trend import Trends
 from healthpipe.domain.insights import Usage
 
 
@@ -288,6 +289,7 @@ class Analysis(Document):
     summary: str = ""
     risk_level: str = ""
     assessment: Assessment | None = None
+    trends: Trends | None = None  # across uploads (issue 18); unset in older analyses
     keys: AnalysisKeys | None = None
     timings: Counts = Field(default_factory=dict)
 

@@ -95,6 +95,20 @@ class AtRisk(Document):
     risk_score: Number = 0
 
 
+class BriefTrend(Document):
+    """A flagged trend of one participant's daily median (`domain/trends.py`)."""
+
+    participant: str
+    metric: str
+    rule: str
+    criterion: str
+    span_days: int
+    days: int
+    change: Number
+    start: Number
+    end: Number
+
+
 class Brief(Document):
     """What an analyst may see of one analysis."""
 
@@ -112,4 +126,7 @@ class Brief(Document):
     anomalies: BriefFindings = BriefFindings()
     episodes: BriefEpisodes = BriefEpisodes()
     participants_at_risk: list[AtRisk] = Field(default_factory=list)
+    # flagged trends over the history window (unset when the analysis had no history)
+    trends_window_days: int | None = None
+    trends: list[BriefTrend] = Field(default_factory=list)
     reference: dict[str, JsonValue] = Field(default_factory=dict)
