@@ -118,6 +118,7 @@ def test_findings_episodes_and_the_json_shape(ran: dict[str, Any]) -> None:
     ]
     assert document.findings_total == sum(f.findings for f in document.files)
     assert document.episodes_total == len(document.episodes)
+    assert (document.trends_assessed, document.trends) == (False, [])  # two days only
     assert Path(history["html"]).name == f"{document.pseudonym}.html"
     assert RAW_ID not in json.dumps(history)
 
@@ -130,6 +131,7 @@ def test_the_page_names_the_pseudonym_and_lists_the_files(ran: dict[str, Any]) -
     assert history["pseudonym"] in html and RAW_ID not in html
     assert "march-10.csv" in html and "march-11.csv" in html and "march-12" not in html
     assert "data:image/png;base64," in html and "heart rate ≤ 40 bpm" in html
+    assert "Trends not assessed: a trend rule needs at least 7 days" in html
 
 
 def test_a_pseudonym_finds_the_same_participant_and_is_all_it_shows(

@@ -141,6 +141,16 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
         out.print(escape(view.findings_legend), highlight=False, soft_wrap=True)
     else:
         out.print("findings: none in these readings", highlight=False)
+    if view.trends:
+        trends = _table("trends across uploads (rule the code applies)", wide)
+        trends.add_column("vital", overflow="fold")
+        trends.add_column("criterion", overflow="fold")
+        trends.add_column("change", justify="right")
+        trends.add_column("fitted", justify="right")
+        for t in view.trends:
+            trends.add_row(escape(t.label), escape(t.criterion), escape(t.change), escape(t.fitted))
+        out.print(trends)
+    out.print(f"trends: {escape(view.trends_note)}", highlight=False, soft_wrap=True)
     if view.episodes:
         episodes = _table("episodes", wide)
         episodes.add_column("type", overflow="fold")

@@ -18,6 +18,7 @@ pseudonym.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -29,10 +30,12 @@ from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
     ParticipantTimeline,
     SourceFile,
+    TimelineTrend,
     VitalDay,
     VitalHistory,
 )
 from healthpipe.domain.identity import pseudonym
+from healthpipe.domain.trends import flagged_trends
 from healthpipe.domain.validation_sql import quote_literal
 
 PSEUDONYM_SHAPE = re.compile(r"P-[0-9a-f]{16}")
@@ -95,6 +98,7 @@ def participant_timeline(
             limits,
         ).rows
     ]
+    assessed, trends = timeline_trends(label, vitals)
     return ParticipantTimeline(
         pseudonym=label,
         readings=sum(f.readings for f in files),
@@ -103,8 +107,44 @@ def participant_timeline(
         vitals=vitals,
         findings=findings,
         findings_total=sum(f.total for f in findings),
+        trends_assessed=assessed,
+        trends=trends,
         files=files,
     )
+
+
+@dataclass(frozen=True)
+class _DayMedian:
+    day: date
+    median: float
+
+
+def timeline_trends(label: str, vitals: list[VitalHistory]) -> tuple[bool, list[TimelineTrend]]:
+    """The trend rules of `domain/trends.py` applied to the participant's daily medians (each
+    rule over its span ending on the last day with readings): whether any rule had enough
+    days, and the trends the rules flag. The medians are the lake's (exact), where analyze
+    uses the history store's (at the chart's resolution), so a trend on a rule's very edge
+    may differ by a rounding step from the one a file report shows."""
+    daily = {
+        v.metric: [_DayMedian(date.fromisoformat(d.day), float(d.median)) for d in v.days]
+        for v in vitals
+    }
+    assessed, found = flagged_trends(label, daily)
+    return assessed, [
+        TimelineTrend(
+            metric=t.metric,
+            rule=t.rule,
+            criterion=t.criterion,
+            span_days=t.span_days,
+            days=t.days,
+            first_day=t.first_day,
+            last_day=t.last_day,
+            change=t.change,
+            start=t.start,
+            end=t.end,
+        )
+        for t in found
+    ]
 
 
 def _long(who: str) -> str:

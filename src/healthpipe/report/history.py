@@ -18,6 +18,7 @@ from healthpipe.domain.documents.participant_timeline import (
     ParticipantTimeline,
     VitalHistory,
 )
+from healthpipe.domain.trends import MIN_DAYS
 from healthpipe.report import labels as lb
 from healthpipe.report.charts import SMALL_PT, TITLE_PT, Chart, _figure, _finish, _style
 from healthpipe.report.model import DEFAULT_DISCLAIMER
@@ -26,6 +27,7 @@ from healthpipe.report.safe import neutralise
 
 LINE = "#1f5f9f"
 MAX_TICKS = 4
+MARKED_DAYS = 60  # a dot per day up to this many days; a plain line beyond
 FINDINGS_LEGEND = (
     "Findings are counted as the file reports count them: a deviation from the participant's "
     "own baseline on a reading that also has a clinical finding is not counted again. "
@@ -70,6 +72,15 @@ class FindingRow:
 
 
 @dataclass(frozen=True)
+class TrendRow:
+    label: str
+    criterion: str
+    change: str
+    fitted: str
+    days: str
+
+
+@dataclass(frozen=True)
 class EpisodeRow:
     label: str
     severity: str
@@ -101,6 +112,8 @@ class HistoryView:
     worst_severity: str
     vitals: list[VitalRow]
     findings: list[FindingRow]
+    trends: list[TrendRow]
+    trends_note: str
     episodes: list[EpisodeRow]
     files: list[FileRow]
     disclaimer: str = DEFAULT_DISCLAIMER
@@ -112,6 +125,21 @@ def worst_of(findings: list[FindingKind]) -> str:
     """The worst severity of any finding ("none" only when there is no finding at all)."""
     present = {s for f in findings for s, n in f.by_severity.items() if n}
     return max(present, key=lambda s: clinical.SEVERITY_RANK.get(s, 0), default="none")
+
+
+def trends_note(history: ParticipantTimeline) -> str:
+    """What the trend rules said, in words (the flagged trends are listed separately)."""
+    if not history.trends_assessed:
+        return (
+            f"Trends not assessed: a trend rule needs at least {MIN_DAYS} days with readings "
+            "in its span (14 or 28 days)."
+        )
+    if history.trends:
+        return f"{len(history.trends)} trend rule(s) met: rules of docs/trends.md."
+    return (
+        "No trend rule is met over the spans ending on the last day with readings "
+        "(rules of docs/trends.md); this says nothing about the single readings above."
+    )
 
 
 def finding_label(finding: FindingKind) -> str:
@@ -165,6 +193,17 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
             )
             for f in history.findings
         ],
+        trends=[
+            TrendRow(
+                label=lb.metric_label(t.metric),
+                criterion=neutralise(t.criterion, 300),
+                change=f"{float(t.change):+,.1f} {lb.metric_unit(t.metric)} / {t.span_days} days",
+                fitted=f"{value_text(t.start)} → {value_text(t.end, t.metric)}",
+                days=f"{t.days} days with readings, {t.first_day} to {t.last_day}",
+            )
+            for t in history.trends
+        ],
+        trends_note=trends_note(history),
         episodes=[
             EpisodeRow(
                 label=neutralise(lb.kind_label(e.kind), 120),
@@ -213,7 +252,8 @@ def vitals_chart(vitals: list[VitalHistory]) -> Chart:
             x, [d.min for d in vital.days], [d.max for d in vital.days], color=LINE, alpha=0.18,
             linewidth=0,
         )  # fmt: skip
-        ax.plot(x, [d.median for d in vital.days], color=LINE, marker="o", markersize=3)
+        marker = "o" if len(x) <= MARKED_DAYS else None
+        ax.plot(x, [d.median for d in vital.days], color=LINE, marker=marker, markersize=3)
         ax.set_xticks(ticks)
         ax.set_xticklabels([date.fromordinal(t).strftime("%m-%d") for t in ticks])
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,g}"))

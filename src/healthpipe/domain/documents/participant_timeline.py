@@ -74,6 +74,22 @@ class SourceFile(Complete):
     last_reading: str | None = None
 
 
+class TimelineTrend(Complete):
+    """A trend rule of `domain/trends.py` that the participant's daily medians meet, over the
+    rule's span ending on their last day with readings."""
+
+    metric: str
+    rule: str
+    criterion: str
+    span_days: int
+    days: int  # days with readings in the span
+    first_day: str
+    last_day: str
+    change: Number  # the Theil–Sen slope over the rule's span
+    start: Number  # the fitted daily median on the span's first day with readings
+    end: Number  # ... on its last
+
+
 class ParticipantTimeline(Complete):
     """Everything the workspace holds on one participant, by pseudonym."""
 
@@ -84,6 +100,8 @@ class ParticipantTimeline(Complete):
     vitals: list[VitalHistory] = Field(default_factory=list)
     findings: list[FindingKind] = Field(default_factory=list)
     findings_total: int = 0
+    trends_assessed: bool = False  # enough days with readings for at least one trend rule
+    trends: list[TimelineTrend] = Field(default_factory=list)
     episodes: list[HistoryEpisode] = Field(default_factory=list)
     episodes_total: int = 0
     files: list[SourceFile] = Field(default_factory=list)
