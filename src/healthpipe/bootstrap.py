@@ -30,6 +30,7 @@ from healthpipe.ports import Analyst, LanguageModel, Mailer, ObjectStore
 from healthpipe.stages.base import Ports
 from healthpipe.stages.settings import (
     AnalyzeSettings,
+    ChunkedSettings,
     DeliverySettings,
     DigestSettings,
     EngineSettings,
@@ -66,7 +67,16 @@ def stage_settings(settings: Settings) -> StageSettings:
     mail = MailSettings(settings.email_from, tuple(settings.email_to))
     secret = settings.pseudonym_secret.get_secret_value()
     return StageSettings(
-        ingest_settings=IngestSettings(rules=settings.rules, engine=engine),
+        ingest_settings=IngestSettings(
+            rules=settings.rules,
+            engine=engine,
+            # on AWS, large uploads go to the Step Functions executor, not a process pool
+            chunked=ChunkedSettings(
+                settings.chunked_threshold_mb, settings.chunk_mb, settings.workers
+            )
+            if settings.runtime == "local"
+            else None,
+        ),
         analyze_settings=AnalyzeSettings(
             pseudonym_secret=secret,
             engine=engine,

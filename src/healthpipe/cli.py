@@ -39,6 +39,7 @@ from healthpipe.commands.options import (
     RulesOpt,
     VerboseOpt,
     WideOpt,
+    WorkersOpt,
     WorkspaceOpt,
     flag_help,
 )
@@ -148,6 +149,7 @@ def run(
     workspace: WorkspaceOpt = None,
     rules: RulesOpt = None,
     analyst: AnalystOpt = None,
+    workers: WorkersOpt = None,
     config: ConfigOpt = None,
     as_json: JsonOpt = False,
     wide: WideOpt = False,
@@ -157,7 +159,7 @@ def run(
     """Ingest, validate, analyze and report each FILE (copied into the workspace's raw/)."""
     logs.configure(verbose, log_json)
     with cli_errors(verbose):
-        settings = settings_from(workspace, config, rules=rules, analyst=analyst)
+        settings = settings_from(workspace, config, rules=rules, analyst=analyst, workers=workers)
         _check_rules(settings.rules)
         runtime = build_local(settings)
         try:

@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=900.0, gt=0)
     duckdb_memory_mb: int = Field(default=256, ge=64)
     duckdb_threads: int = Field(default=0, ge=0)
+    # local runtime: a file larger than this is ingested in chunks of `chunk_mb` on `workers`
+    # processes (0: one per core), outputs unchanged (docs/scaling.md, "The chunked engine")
+    chunked_threshold_mb: int = Field(default=1024, ge=0)
+    chunk_mb: int = Field(default=128, ge=1, le=4096)
+    workers: int = Field(default=0, ge=0, le=256)
     top_users: int = Field(default=25, ge=1, le=500)
     # clinical context (docs/clinical-rules.md): an episode is broken where consecutive
     # readings are more than this apart; a reading with more steps than this (or the

@@ -53,6 +53,7 @@ def _run(
             now_iso=NOW,
             limits=limits,
             chunk_bytes=CHUNK_BYTES,
+            sha256="0" * 64,
             workers=1,
         )
     else:

@@ -52,6 +52,16 @@ RulesOpt = Annotated[
         default="plausible",
     ),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    setting_option(
+        "--workers",
+        metavar="N",
+        text="Processes for a file above chunked_threshold_mb (ingested in chunks)",
+        name="workers",
+        default="0, one per core",
+    ),
+]
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(

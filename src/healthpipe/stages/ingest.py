@@ -10,6 +10,7 @@ from typing import Any
 
 from healthpipe import constants as c
 from healthpipe import progress
+from healthpipe.dataops.chunked import validate_chunked
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
@@ -40,6 +41,7 @@ from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, t
 from healthpipe.stages.engine import engine_limits
 
 STAGE = "ingest"
+MB = 1024 * 1024
 logger = logging.getLogger("healthpipe.ingest")
 
 
@@ -124,14 +126,25 @@ def _process(
         progress.step("validate")
         with timed(timings, "validate_ms"):
             header = read_header(obj.path)
-            validation = validate_file(
-                obj.path,
-                header,
-                profile,
-                out,
-                now_iso=utc_now().isoformat(),
-                limits=engine_limits(ports.ingest_settings.engine, workdir),
-            )
+            limits = engine_limits(ports.ingest_settings.engine, workdir)
+            now_iso = utc_now().isoformat()
+            chunked = ports.ingest_settings.chunked
+            if chunked is not None and obj.size > chunked.threshold_mb * MB:
+                validation = validate_chunked(
+                    obj.path,
+                    header,
+                    profile,
+                    out,
+                    now_iso=now_iso,
+                    limits=limits,
+                    chunk_bytes=chunked.chunk_mb * MB,
+                    sha256=obj.sha256,
+                    workers=chunked.workers,
+                )
+            else:
+                validation = validate_file(
+                    obj.path, header, profile, out, now_iso=now_iso, limits=limits
+                )
     except InputError as exc:
         return _reject_file(exc, manifest, ports, timings, started)
     with timed(timings, "upload_ms"):

@@ -27,9 +27,21 @@ class MailSettings:
 
 
 @dataclass(frozen=True)
+class ChunkedSettings:
+    """Files larger than `threshold_mb` are ingested in chunks of about `chunk_mb` on
+    `workers` processes (0: one per core): docs/scaling.md, "The chunked engine"."""
+
+    threshold_mb: int
+    chunk_mb: int
+    workers: int
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     rules: str  # a builtin profile name or a path to a TOML profile
     engine: EngineSettings
+    # None: every file on the single-file path (tests that build IngestSettings directly)
+    chunked: ChunkedSettings | None = None
 
 
 @dataclass(frozen=True)

@@ -139,18 +139,20 @@ def validate_chunked(
     now_iso: str,
     limits: EngineLimits,
     chunk_bytes: int,
+    sha256: str,
     workers: int = 0,
 ) -> ValidationResult:
     """`validation.validate_file`, in chunks of about `chunk_bytes` on `workers` processes
-    (0: one per core; 1: in this process). Each worker's DuckDB has `limits.memory_limit_mb`
-    and `limits.threads` (0: the cores shared out among the workers)."""
+    (0: one per core; 1: in this process); `sha256`, the file's, goes into the plan. Each
+    worker's DuckDB has `limits.memory_limit_mb` and `limits.threads` (0: the cores shared
+    out among the workers)."""
     check_reserved(header)
     workers = workers or default_workers()
     threads = limits.threads or max(1, default_workers() // workers)
     workdir = Path(tempfile.mkdtemp(prefix="chunked-", dir=out.processed_csv.parent))
     job = _Job(header, profile, now_iso, replace(limits, threads=threads), workdir)
     try:
-        planned = plan_file(path, workdir, chunk_bytes=chunk_bytes)
+        planned = plan_file(path, workdir, chunk_bytes=chunk_bytes, sha256=sha256)
         plan = planned.plan
         context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else None

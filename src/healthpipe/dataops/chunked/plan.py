@@ -1,9 +1,9 @@
-"""Plan: one streaming pass over a file that hashes it and cuts it into chunks at record
-starts (newlines outside quotes, quotes tracked by parity as in `record_scan`), so that a
-quoted field holding a line break is never cut.
+"""Plan: one streaming pass over a file that cuts it into chunks at record starts (newlines
+outside quoted fields; a quote opens a field only at a field start, as the CSV reader reads
+it), so that a quoted field holding a line break is never cut.
 
-A gzip file is decompressed during the same pass (the hash is of the compressed bytes, the
-dataset id stays the stored file's SHA-256) and the plan is made over the uncompressed copy:
+A gzip file is decompressed during the same pass and the plan is made over the uncompressed
+copy (the dataset id stays the stored file's SHA-256, which the caller passes in):
 DuckDB cannot start reading a gzip stream in the middle, and every chunk must be read on its
 own. A file mixing CRLF and LF line endings is planned over a copy with LF endings only, the
 copy the single-file path reads too (`record_scan.with_lf_line_endings`: records and their
@@ -13,7 +13,6 @@ numbers are unchanged).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,24 +25,8 @@ from healthpipe.errors import InputError
 
 BLOCK_BYTES = 1024 * 1024
 NEWLINE = 10
-
-
-class _Hashing:
-    """A binary reader that hashes every byte read through it."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self.raw = raw
-        self.sha = hashlib.sha256()
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
-        self.sha.update(data)
-        return data
-
-    def finish(self) -> str:
-        while data := self.raw.read(BLOCK_BYTES):
-            self.sha.update(data)
-        return self.sha.hexdigest()
+QUOTE = 34
+FIELD_START = (44, 10)  # a comma, a newline
 
 
 @dataclass
@@ -58,11 +41,16 @@ class _Cuts:
     crlf: bool = False
     bare_lf: bool = False
     ends_with_cr: bool = False
+    closed_at_end: bool = False  # the block ended with a closing quote
+    last_byte: int = NEWLINE
 
     def __post_init__(self) -> None:
         self.starts: list[tuple[int, int]] = []  # (record start, lines before it)
 
     def feed(self, block: bytes, offset: int) -> None:
+        """Scan the next block of the data (at `offset`). A quote opens a quoted field only
+        at a field start (after a comma or a newline), as the CSV reader reads it: a quote
+        inside an unquoted field (`u"1`) is text, and would otherwise flip the parity."""
         self._endings(block)
         at = 0
         if self.header_bytes < 0:
@@ -74,6 +62,7 @@ class _Cuts:
             self.starts.append((self.header_bytes, 0))
             at = nl + 1
         size = len(block)
+        closed_at_start, self.closed_at_end = self.closed_at_end, False
         while at < size:
             quote = block.find(b'"', at)
             end = size if quote < 0 else quote
@@ -81,8 +70,20 @@ class _Cuts:
                 self._segment(block, offset, at, end)
             if quote < 0:
                 break
-            self.inside = not self.inside
             at = quote + 1
+            if self.inside:
+                if quote + 1 == size:
+                    self.inside, self.closed_at_end = False, True
+                elif block[quote + 1] == QUOTE:  # an escaped quote: still inside
+                    at = quote + 2
+                else:
+                    self.inside = False
+            elif quote == 0:
+                # the second quote of an escaped pair, or a field start, across blocks
+                self.inside = closed_at_start or self.last_byte in FIELD_START
+            else:
+                self.inside = block[quote - 1] in FIELD_START
+        self.last_byte = block[-1]
 
     def _segment(self, block: bytes, offset: int, at: int, end: int) -> None:
         """Count the newlines of block[at:end] (outside quotes) and cut at the marks."""
@@ -137,28 +138,28 @@ def _scan(stream: BinaryIO, chunk_bytes: int, copy: BinaryIO | None) -> tuple[_C
     return cuts, offset
 
 
-def plan_file(source: Path, workdir: Path, *, chunk_bytes: int) -> PlannedFile:
+def plan_file(source: Path, workdir: Path, *, chunk_bytes: int, sha256: str) -> PlannedFile:
     """Plan `source` (a CSV or gzip CSV file with a header line) in chunks of about
     `chunk_bytes` bytes each (a chunk ends at the first record start at or after its mark,
     so a record longer than `chunk_bytes` makes its chunk longer).
 
-    Inputs: `source`, a local file; `workdir`, a folder for the uncompressed or LF copy.
+    Inputs: `source`, a local file; `workdir`, a folder for the uncompressed or LF copy;
+    `sha256`, the stored file's hash, which the object store computed while it fetched the
+    file (`ports.ObjectStore.materialize`: the one place that hashes), kept in the plan.
     Output: the plan and the path its ranges refer to (`source` itself unless `prepared`).
     Raises InputError(`corrupt_gzip`) for damaged gzip data."""
     gzipped = is_gzip(source)
     data = source
-    with source.open("rb") as raw:
-        hashing = _Hashing(raw)
-        if gzipped:
-            data = workdir / "data.csv"
-            try:
-                with gzip.GzipFile(fileobj=hashing, mode="rb") as stream, data.open("wb") as out:  # type: ignore[call-overload]
-                    cuts, data_size = _scan(stream, chunk_bytes, out)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise InputError(CORRUPT_GZIP, code="corrupt_gzip") from exc
-        else:
-            cuts, data_size = _scan(hashing, chunk_bytes, None)  # type: ignore[arg-type]
-        sha256 = hashing.finish()
+    if gzipped:
+        data = workdir / "data.csv"
+        try:
+            with gzip.open(source, "rb") as stream, data.open("wb") as out:
+                cuts, data_size = _scan(stream, chunk_bytes, out)  # type: ignore[arg-type]
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(CORRUPT_GZIP, code="corrupt_gzip") from exc
+    else:
+        with source.open("rb") as stream:
+            cuts, data_size = _scan(stream, chunk_bytes, None)
     mixed = cuts.crlf and cuts.bare_lf
     if mixed:
         lf = workdir / "data.lf.csv"

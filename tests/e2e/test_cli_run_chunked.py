@@ -1,0 +1,88 @@
+"""`healthpipe run` on a file above `chunked_threshold_mb`: the chunked engine on a process
+pool (`--workers 2`) ingests it with the single-file path's counts and outputs, under the
+same keys and manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from healthpipe.cli import app
+from healthpipe.dataops.chunked import validate_chunked
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.header import read_header
+from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.validation import SplitPaths, validate_file
+from healthpipe.domain.identity import DatasetKeys, manifest_key
+from healthpipe.events import utc_now
+from healthpipe.stages import ingest
+from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+
+def _parquet_rows(path: Path) -> list[tuple[Any, ...]]:
+    with duckdb.connect() as con:
+        return con.execute(
+            f"SELECT * FROM read_parquet('{path}', hive_partitioning = false)"
+        ).fetchall()
+
+
+def test_a_file_above_the_threshold_is_chunked_with_the_single_paths_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a file with repeats and a malformed record
+    source = generate_csv(
+        SyntheticSpec(rows=400, users=5, seed=7, duplicate_rate=0.05), tmp_path / "v.csv"
+    )
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write("2025-11-02T00:00:00Z,u9,70\n")
+    calls: list[int] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["workers"])
+        return validate_chunked(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "validate_chunked", spy)
+    monkeypatch.setenv("HEALTHPIPE_CHUNKED_THRESHOLD_MB", "0")
+    # WHEN it is run above a 0 MB threshold on 2 workers
+    workspace = tmp_path / "ws"
+    result = CliRunner().invoke(
+        app, ["run", str(source), "--json", "--workspace", str(workspace), "--workers", "2"]
+    )
+    # THEN the chunked engine ran, and wrote what the single-file path writes
+    assert result.exit_code == 0, result.output
+    assert calls == [2]
+    (run,) = json.loads(result.stdout)["files"]
+    (tmp_path / "single").mkdir()
+    split = SplitPaths(*(tmp_path / "single" / n for n in ("p.csv", "p.parquet", "r.csv")))
+    single = validate_file(
+        source,
+        read_header(source),
+        load_profile("plausible"),
+        split,
+        now_iso=utc_now().isoformat(),
+        limits=EngineLimits(temp_dir=tmp_path / "tmp"),
+    )
+    bucket = workspace / "bucket"
+    manifest = json.loads((bucket / manifest_key(run["dataset_id"])).read_text())
+    keys = DatasetKeys(run["dataset_id"], "v", manifest["ingested_at"][:10])
+    assert manifest["outputs"] == {
+        "processed_csv": keys.processed_csv,
+        "processed_parquet": keys.processed_parquet,
+        "rejected_csv": keys.rejected_csv,
+    }
+    assert manifest["counts"] == {
+        "input": single.rows_input,
+        "valid": single.rows_valid,
+        "rejected": single.rows_rejected,
+        "by_reason": single.reasons,
+    }
+    assert (manifest["users"], manifest["columns"]) == (single.users, single.columns)
+    assert run["rows"] == {k: manifest["counts"][k] for k in ("input", "valid", "rejected")}
+    assert (bucket / keys.processed_csv).read_bytes() == split.processed_csv.read_bytes()
+    assert (bucket / keys.rejected_csv).read_bytes() == split.rejected_csv.read_bytes()
+    assert _parquet_rows(bucket / keys.processed_parquet) == _parquet_rows(split.processed_parquet)

@@ -1,0 +1,78 @@
+"""The plan: one pass that cuts a file at record starts only (never
+inside a quoted field), each cut carrying the records before it."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
+from healthpipe.domain.documents.chunk_plan import ChunkPlan
+
+HEADER = b"event_time,user_id,note\n"
+SHA = "ab" * 32  # the stored file's, from the object store
+
+
+def _records(plan: ChunkPlan, data: bytes) -> list[bytes]:
+    return [data[c.start : c.end] for c in plan.chunks]
+
+
+def test_cuts_fall_at_record_starts_outside_quotes(tmp_path: Path) -> None:
+    # GIVEN records whose quoted notes hold line breaks around every 64-byte mark
+    rows = [
+        b't%d,u1,"a\nb ""q"" \n\nc"\n' % i if i % 2 else b"t%d,u2,plain\n" % i for i in range(60)
+    ]
+    data = HEADER + b"".join(rows)
+    source = tmp_path / "in.csv"
+    source.write_bytes(data)
+    # WHEN it is planned in 64-byte chunks
+    planned = plan_file(source, tmp_path, chunk_bytes=64, sha256=SHA)
+    plan = planned.plan
+    # THEN every chunk is whole records, in order, covering the data after the header
+    assert planned.data == source and not plan.prepared
+    assert (plan.sha256, plan.size) == (SHA, len(data))
+    assert plan.header_bytes == len(HEADER)
+    assert len(plan.chunks) > 10
+    assert b"".join(_records(plan, data)) == b"".join(rows)
+    row_at = {sum(len(r) for r in rows[:i]) + len(HEADER): i for i in range(len(rows))}
+    for chunk in plan.chunks:
+        # line breaks inside quotes are not record starts: one record per row
+        assert chunk.lines_before == row_at[chunk.start]
+        assert chunk.end - chunk.start >= 64 or chunk.index == len(plan.chunks) - 1
+
+
+def test_a_record_longer_than_a_chunk_makes_its_chunk_longer(tmp_path: Path) -> None:
+    long = b't1,u1,"' + b"x\n" * 200 + b'"\n'
+    source = tmp_path / "in.csv"
+    source.write_bytes(HEADER + b"t0,u1,a\n" + long + b"t2,u1,b")
+    plan = plan_file(source, tmp_path, chunk_bytes=16, sha256=SHA).plan
+    assert [c.end - c.start for c in plan.chunks] == [8 + len(long), 7]
+    assert [c.lines_before for c in plan.chunks] == [0, 2]
+
+
+def test_gzip_is_planned_over_its_uncompressed_copy(tmp_path: Path) -> None:
+    data = HEADER + b"".join(b"t%d,u1,a\n" % i for i in range(100))
+    source = tmp_path / "in.csv.gz"
+    source.write_bytes(gzip.compress(data))
+    planned = plan_file(source, tmp_path, chunk_bytes=100, sha256=SHA)
+    assert planned.plan.size == source.stat().st_size
+    assert planned.plan.gzipped and planned.plan.prepared
+    assert planned.data.read_bytes() == data
+    chunk = planned.plan.chunks[1]
+    target = write_chunk_file(planned.data, planned.plan, chunk, tmp_path / "c.csv")
+    assert target.read_bytes() == HEADER + data[chunk.start : chunk.end]
+
+
+def test_mixed_line_endings_are_planned_over_the_lf_copy(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(HEADER + b"t0,u1,a\r\nt1,u1,b\n")
+    planned = plan_file(source, tmp_path, chunk_bytes=1, sha256=SHA)
+    assert planned.plan.mixed_line_endings and planned.plan.prepared
+    assert planned.data.read_bytes() == HEADER + b"t0,u1,a\nt1,u1,b\n"
+    assert [(c.start, c.lines_before) for c in planned.plan.chunks] == [(24, 0), (32, 1)]
+
+
+def test_a_header_without_records_plans_no_chunk(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(HEADER)
+    assert plan_file(source, tmp_path, chunk_bytes=1, sha256=SHA).plan.chunks == []
