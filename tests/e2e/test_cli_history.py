@@ -148,7 +148,8 @@ def test_a_pseudonym_finds_the_same_participant_and_is_all_it_shows(
     assert page.is_file()
 
 
-@pytest.mark.parametrize("given", ["carol-1234", "P-0123456789abcdef"])
+# an id that is not in the lake, a pseudonym of no one, and SQL in an id (a quoted literal)
+@pytest.mark.parametrize("given", ["carol-1234", "P-0123456789abcdef", "x' OR '1'='1"])
 def test_an_unknown_participant_is_one_line_and_exit_2(ran: dict[str, Any], given: str) -> None:
     result = invoke("history", given, "-w", str(ran["ws"]))
     assert result.exit_code == 2
