@@ -58,6 +58,7 @@ HELP = (
     "participant in the workspace matches."
 )
 HISTORY_DIR = f"{c.REPORTS_PREFIX}history/"
+SHOWN_ROWS = 20  # files and episodes in the terminal, the newest; --json has them all
 UNKNOWN = "no participant in this workspace's lake matches that id or pseudonym"
 
 HtmlOpt = Annotated[
@@ -152,13 +153,15 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
         out.print(trends)
     out.print(f"trends: {escape(view.trends_note)}", highlight=False, soft_wrap=True)
     if view.episodes:
-        episodes = _table("episodes", wide)
+        newest = view.episodes[:SHOWN_ROWS]
+        shown = f", the newest {len(newest)} of {view.episodes_total:,}"
+        episodes = _table(f"episodes{shown if len(newest) < view.episodes_total else ''}", wide)
         episodes.add_column("type", overflow="fold")
         episodes.add_column("severity")
         episodes.add_column("readings", justify="right")
         episodes.add_column("from", overflow="fold")
         episodes.add_column("to", overflow="fold")
-        for e in view.episodes:
+        for e in newest:
             episodes.add_row(escape(e.label), e.severity, e.readings, e.start, e.end)
         out.print(episodes)
     else:
@@ -169,10 +172,15 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
     files.add_column("ingested", no_wrap=True)
     files.add_column("readings", justify="right")
     files.add_column("findings", justify="right")
-    for s in view.files:
+    for s in view.files[-SHOWN_ROWS:]:
         dataset = s.dataset_id if wide else s.dataset_id[:12]
         files.add_row(escape(s.name), escape(dataset), s.ingested, s.readings, s.findings)
     out.print(files)
+    if len(view.files) > SHOWN_ROWS:
+        out.print(
+            f"the newest {SHOWN_ROWS} of {len(view.files):,} files (all on the page)",
+            highlight=False,
+        )
     out.print(f"page: {page}", highlight=False, soft_wrap=True)
 
 

@@ -15,6 +15,7 @@ from datetime import date
 from healthpipe.domain import clinical
 from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
+    HistoryEpisode,
     ParticipantTimeline,
     VitalHistory,
 )
@@ -27,6 +28,7 @@ from healthpipe.report.safe import neutralise
 
 LINE = "#1f5f9f"
 MAX_TICKS = 4
+SHOWN_EPISODES = 50  # the newest; --json has them all
 MARKED_DAYS = 60  # a dot per day up to this many days; a plain line beyond
 FINDINGS_LEGEND = (
     "Findings are counted as the file reports count them: a deviation from the participant's "
@@ -115,10 +117,15 @@ class HistoryView:
     trends: list[TrendRow]
     trends_note: str
     episodes: list[EpisodeRow]
+    episodes_total: int
     files: list[FileRow]
     disclaimer: str = DEFAULT_DISCLAIMER
     findings_legend: str = FINDINGS_LEGEND
     severity_colours: dict[str, str] = field(default_factory=lambda: dict(lb.SEVERITY_COLOURS))
+
+
+def _start(episode: HistoryEpisode) -> str:
+    return episode.start_time or ""
 
 
 def worst_of(findings: list[FindingKind]) -> str:
@@ -213,8 +220,9 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
                 end=when_text(e.end_time),
                 worst=value_text(e.worst_value, e.metric),
             )
-            for e in history.episodes
+            for e in sorted(history.episodes, key=_start, reverse=True)[:SHOWN_EPISODES]
         ],
+        episodes_total=len(history.episodes),
         files=[
             FileRow(
                 name=neutralise(f.name or "–", 80),
