@@ -131,7 +131,7 @@ def test_the_page_names_the_pseudonym_and_lists_the_files(ran: dict[str, Any]) -
     assert history["pseudonym"] in html and RAW_ID not in html
     assert "march-10.csv" in html and "march-11.csv" in html and "march-12" not in html
     assert "data:image/png;base64," in html and "heart rate ≤ 40 bpm" in html
-    assert "Trends not assessed: a trend rule needs at least 7 days" in html
+    assert "Trends not assessed: too few days with readings" in html
 
 
 def test_a_pseudonym_finds_the_same_participant_and_is_all_it_shows(

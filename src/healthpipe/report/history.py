@@ -19,7 +19,7 @@ from healthpipe.domain.documents.participant_timeline import (
     ParticipantTimeline,
     VitalHistory,
 )
-from healthpipe.domain.trends import MIN_DAYS
+from healthpipe.domain.trends import TREND_RULES
 from healthpipe.report import labels as lb
 from healthpipe.report.charts import SMALL_PT, TITLE_PT, Chart, _figure, _finish, _style
 from healthpipe.report.model import DEFAULT_DISCLAIMER
@@ -137,9 +137,10 @@ def worst_of(findings: list[FindingKind]) -> str:
 def trends_note(history: ParticipantTimeline) -> str:
     """What the trend rules said, in words (the flagged trends are listed separately)."""
     if not history.trends_assessed:
+        spans = " or ".join(str(n) for n in sorted({r.span_days for r in TREND_RULES}))
         return (
-            f"Trends not assessed: a trend rule needs at least {MIN_DAYS} days with readings "
-            "in its span (14 or 28 days)."
+            "Trends not assessed: too few days with readings in each trend rule's span "
+            f"({spans} days ending on the last day with readings; docs/trends.md)."
         )
     if history.trends:
         return f"{len(history.trends)} trend rule(s) met: rules of docs/trends.md."
