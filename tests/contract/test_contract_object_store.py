@@ -173,3 +173,42 @@ def test_s3_compose_aborts_on_a_missing_part(aws: dict[str, Any]) -> None:
     with pytest.raises(PermanentError):
         store.compose("processed/out.csv", ["work/big.csv", "work/gone.csv"])
     assert not aws["s3"].list_multipart_uploads(Bucket=bucket).get("Uploads")
+
+
+def test_delete_old_versions_keeps_only_the_current_bytes(
+    store: ObjectStore, aws_versions: Any
+) -> None:
+    # GIVEN an object written three times (a versioned bucket keeps every version)
+    for n in range(3):
+        store.put_bytes("processed/x.csv", f"v{n}\n".encode(), "text/csv")
+    # WHEN the older versions are deleted (erasure)
+    deleted = store.delete_old_versions("processed/x.csv")
+    # THEN the current bytes stay; S3 deleted the two older versions, a folder has none
+    assert store.get_bytes("processed/x.csv") == b"v2\n"
+    assert deleted == (2 if isinstance(store, S3ObjectStore) else 0)
+    assert aws_versions(store, "processed/x.csv") in (None, 1)
+
+
+def test_delete_removes_the_object_and_every_version(store: ObjectStore, aws_versions: Any) -> None:
+    store.put_bytes("reports/cards/a.json", b"1")
+    store.put_bytes("reports/cards/a.json", b"2")
+    store.put_bytes("reports/cards/b.json", b"3")
+    store.delete("reports/cards/a.json")
+    store.delete("reports/cards/missing.json")  # nothing to delete: no error
+    assert store.list_keys("reports/cards/") == ["reports/cards/b.json"]
+    assert not store.exists("reports/cards/a.json")
+    assert aws_versions(store, "reports/cards/a.json") in (None, 0)
+
+
+@pytest.fixture
+def aws_versions() -> Any:
+    """How many versions and delete markers of a key S3 holds (None for a folder store)."""
+
+    def count(store: ObjectStore, key: str) -> int | None:
+        if not isinstance(store, S3ObjectStore):
+            return None
+        listed = store.client.list_object_versions(Bucket=store.bucket, Prefix=key)
+        entries = listed.get("Versions", []) + listed.get("DeleteMarkers", [])
+        return sum(1 for entry in entries if entry["Key"] == key)
+
+    return count

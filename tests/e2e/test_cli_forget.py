@@ -222,3 +222,21 @@ def test_the_original_upload_is_still_recognised_and_its_rewrite_is_not_ingested
     result = invoke("run", str(rewritten), "-w", str(ws), "--json")
     assert result.exit_code == 0, result.output
     assert [f["status"] for f in json.loads(result.stdout)["files"]] == ["skipped"]
+
+
+@pytest.mark.parametrize(
+    ("participant", "workspace", "message"),
+    [
+        ("P-0000000000000000", "ws", "no participant of the processed readings has"),
+        (PID, "nowhere", "no workspace at"),
+    ],
+)
+def test_an_unknown_pseudonym_or_no_workspace_is_one_line_and_exit_2(
+    erased: dict[str, Any], participant: str, workspace: str, message: str
+) -> None:
+    ws = erased["ws"] if workspace == "ws" else erased["ws"].parent / workspace
+    result = invoke("forget", participant, "-w", str(ws), "--apply")
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert PID not in result.output

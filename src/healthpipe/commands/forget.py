@@ -34,6 +34,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from healthpipe import constants as c
 from healthpipe.commands.aws import BucketOpt
 from healthpipe.commands.options import (
     ConfigOpt,
@@ -68,7 +69,7 @@ from healthpipe.stages.engine import engine_limits
 from healthpipe.stages.erase import Erasure, erase_rows, find_user_id
 
 PSEUDONYM_FORM = re.compile(r"P-[0-9a-f]{16}")
-CARDS_PREFIX = "reports/cards/"
+
 Runtime = Literal["local", "aws"]
 
 
@@ -126,7 +127,7 @@ def forget(
         _derive_again(dataset_id, ports, derived)
     derived["other_reports_deleted"] = _delete_reports_naming(ports.store, label, erasure)
     if outbox is not None:
-        derived["emails_deleted"] = _delete_outbox_copies(outbox, erasure.datasets)
+        derived["emails_deleted"] = _delete_outbox_copies(outbox, label, erasure.datasets)
     derived["manifests_rewritten"] = erasure.manifests
     derived["old_versions_deleted"] = erasure.versions_deleted + derived.pop("_versions", 0)
     if compact is not None:
@@ -155,7 +156,7 @@ def _derive_again(dataset_id: str, ports: Ports, derived: dict[str, int]) -> Non
     rows that are left; delete their older versions."""
     from healthpipe.domain.documents import Analysis
     from healthpipe.stages.analyze import analyze_again
-    from healthpipe.stages.archive import save_report
+    from healthpipe.stages.archive import save_report, withdraw
 
     store = ports.store
     if not store.exists(analysis_key(dataset_id)) or not store.exists(manifest_key(dataset_id)):
@@ -180,9 +181,7 @@ def _derive_again(dataset_id: str, ports: Ports, derived: dict[str, int]) -> Non
     versions = store.delete_old_versions(analysis_key(dataset_id))
     versions += store.delete_old_versions(anomalies_key(dataset_id))
     if store.exists(report_key(dataset_id)):
-        for card in store.list_keys(CARDS_PREFIX):
-            if card.endswith(f"-{dataset_id}.json"):
-                store.delete(card)
+        withdraw(store, dataset_id)  # its old card named the old analysis's time
         analysis = store.get_document(analysis_key(dataset_id), Analysis)
         settings = ports.notify_settings
         saved, _, _ = save_report(
@@ -195,27 +194,37 @@ def _derive_again(dataset_id: str, ports: Ports, derived: dict[str, int]) -> Non
 
 
 def _delete_reports_naming(store: ObjectStore, label: str, erasure: Erasure) -> int:
-    """Delete the report pages not made anew (digests) that name the pseudonym."""
+    """Delete the report pages not made anew (digests) that name the pseudonym, with their
+    cards; the number of pages deleted."""
+    from healthpipe.stages.archive import withdraw
+
     redone = {report_key(dataset_id) for dataset_id in erasure.datasets}
     deleted = 0
-    for key in store.list_keys("reports/"):
-        if key in redone or key.startswith(CARDS_PREFIX) or not key.endswith(".html"):
-            continue
-        if key.endswith("/index.html"):
+    for key in store.list_keys(c.REPORTS_PREFIX):
+        name = key.removeprefix(c.REPORTS_PREFIX).removesuffix(".html")
+        if key in redone or "/" in name or not key.endswith(".html") or name == "index":
             continue
         if label.encode() in store.get_bytes(key):
-            store.delete(key)
+            withdraw(store, name)
             deleted += 1
     return deleted
 
 
-def _delete_outbox_copies(outbox: Path, datasets: set[str]) -> int:
-    """Delete the local outbox's copies of the emails about the datasets touched."""
+def _delete_outbox_copies(outbox: Path, label: str, datasets: set[str]) -> int:
+    """Delete the local outbox's copies of the emails about the datasets touched, and of any
+    other email (a digest) whose copy names the pseudonym: every file of such a message."""
     if not outbox.is_dir():
         return 0
+    files = [path for path in sorted(outbox.iterdir()) if path.is_file()]
+    doomed = {
+        path.stem
+        for path in files
+        if any(dataset_id in path.name for dataset_id in datasets)
+        or label.encode() in path.read_bytes()
+    }
     deleted = 0
-    for path in sorted(outbox.iterdir()):
-        if path.is_file() and any(dataset_id in path.name for dataset_id in datasets):
+    for path in files:
+        if path.stem in doomed:
             path.unlink()
             deleted += 1
     return deleted

@@ -6,6 +6,7 @@ module stores them through the `ObjectStore` port (notify and digest publish her
 
 from __future__ import annotations
 
+from healthpipe.constants import REPORTS_PREFIX
 from healthpipe.domain.documents import Analysis
 from healthpipe.ports import ObjectStore
 from healthpipe.report.browse import (
@@ -39,9 +40,25 @@ def publish(store: ObjectStore, card: ReportCard, html: str) -> str:
     """Save one report and its card, then rebuild the index. Returns the report's key."""
     store.put_bytes(card.html_key, html.encode(), "text/html; charset=utf-8")
     store.put_bytes(card.card_key, card_json(card), "application/json")
+    rebuild_index(store)
+    return card.html_key
+
+
+def rebuild_index(store: ObjectStore) -> None:
     cards, total = load_cards(store)
     store.put_bytes(INDEX_KEY, render_index(cards, total).encode(), "text/html; charset=utf-8")
-    return card.html_key
+
+
+def withdraw(store: ObjectStore, name: str) -> int:
+    """Delete the report page `name` and its cards, then rebuild the index (erasure); the
+    number of objects deleted."""
+    doomed = [f"{REPORTS_PREFIX}{name}.html"] + [
+        key for key in store.list_keys(CARDS_PREFIX) if key.endswith(f"-{name}.json")
+    ]
+    for key in doomed:
+        store.delete(key)
+    rebuild_index(store)
+    return len(doomed)
 
 
 def save_report(
