@@ -9,7 +9,6 @@ from datetime import date, timedelta
 import pytest
 
 from healthpipe.domain.trends import (
-    MIN_DAYS,
     TREND_RULES,
     assess,
     flagged_trends,
@@ -70,8 +69,9 @@ def test_heart_rate_rising_9_bpm_over_14_days_is_not_flagged() -> None:
 
 
 def test_fewer_than_the_minimum_days_is_not_assessed() -> None:
-    assert assess("u1", HR, series(ramp(70, 100, MIN_DAYS - 1))) is None
-    gappy = series(ramp(70, 100, 28))[::4]  # 7 days with data over 25 days, 3 in the span
+    assert HR.min_days == 10  # 70 % of the 14-day span
+    assert assess("u1", HR, series(ramp(70, 100, HR.min_days - 1))) is None
+    gappy = series(ramp(70, 100, 28))[::2]  # 14 days with data over 27 days, 7 in the span
     assert assess("u1", HR, gappy) is None
 
 

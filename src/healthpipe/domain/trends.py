@@ -3,7 +3,8 @@
 Pure. Input: one participant's daily medians of one vital over the history window (the days
 before the file plus the file's own days). For each rule below, the days of the rule's span
 ending on the last day with data are fitted with a Theil–Sen line (the median of the pairwise
-slopes, robust to a day of outliers: Sen 1968), once at least `MIN_DAYS` days have data; the
+slopes, robust to a day of outliers: Sen 1968), once at least 70 % of the span's days have
+data (10 of 14, 20 of 28: fewer days extrapolate day-to-day noise into a false trend); the
 slope is converted to a change over the rule's span (slope per day × span days) and compared
 with the rule's threshold. The fitted values on the span's first and last day with data
 (intercept = median of yᵢ − slope·xᵢ) decide the ACC/AHA stage 1 crossing.
@@ -32,7 +33,7 @@ from typing import Protocol
 from healthpipe.domain import clinical
 from healthpipe.domain.documents.trend import Trend, Trends
 
-MIN_DAYS = 7
+MIN_SHARE_OF_SPAN = 0.7  # days with data, of the rule's span
 MAX_FLAGGED = 200  # per file: the analysis document stays bounded
 MIN_STAGE_1_RISE = 5.0  # mmHg over 28 days: a flat series at 129/130 does not "cross"
 
@@ -57,10 +58,20 @@ class TrendRule:
     criterion: str
     crossing: float | None = None  # a category limit the fitted line crosses upwards
 
+    @property
+    def min_days(self) -> int:
+        return math.ceil(self.span_days * MIN_SHARE_OF_SPAN)
+
     def flags(self, change: float, start: float, end: float) -> bool:
         if self.crossing is not None:
             return start < self.crossing <= end and change >= self.change
         return change >= self.change if self.change > 0 else change <= self.change
+
+
+def _basis(span_days: int, what: str = "slope") -> str:
+    """'(Theil–Sen slope, ≥ 10 of 14 days with data)': how a rule's change is measured."""
+    need = math.ceil(span_days * MIN_SHARE_OF_SPAN)
+    return f"(Theil–Sen {what}, ≥ {need} of {span_days} days with data)"
 
 
 TREND_RULES: tuple[TrendRule, ...] = (
@@ -69,14 +80,14 @@ TREND_RULES: tuple[TrendRule, ...] = (
         "heart_rate",
         14,
         10.0,
-        "daily median heart rate rising ≥ 10 bpm over 14 days (Theil–Sen slope, ≥ 7 days)",
+        "daily median heart rate rising ≥ 10 bpm over 14 days " + _basis(14),
     ),
     TrendRule(
         "systolic_rise",
         "systolic_bp",
         28,
         15.0,
-        "daily median systolic BP rising ≥ 15 mmHg over 28 days (Theil–Sen slope, ≥ 7 days)",
+        "daily median systolic BP rising ≥ 15 mmHg over 28 days " + _basis(28),
     ),
     TrendRule(
         "bp_into_stage_1",
@@ -85,7 +96,7 @@ TREND_RULES: tuple[TrendRule, ...] = (
         MIN_STAGE_1_RISE,
         f"daily median systolic BP moving from < {clinical.STAGE_1_SYSTOLIC_FROM} to "
         f"≥ {clinical.STAGE_1_SYSTOLIC_FROM} mmHg (ACC/AHA stage 1) over 28 days, rising "
-        f"≥ {MIN_STAGE_1_RISE:g} mmHg (Theil–Sen fit, ≥ 7 days)",
+        f"≥ {MIN_STAGE_1_RISE:g} mmHg " + _basis(28, "fit"),
         crossing=float(clinical.STAGE_1_SYSTOLIC_FROM),
     ),
     TrendRule(
@@ -95,7 +106,7 @@ TREND_RULES: tuple[TrendRule, ...] = (
         MIN_STAGE_1_RISE,
         f"daily median diastolic BP moving from < {clinical.STAGE_1_DIASTOLIC_FROM} to "
         f"≥ {clinical.STAGE_1_DIASTOLIC_FROM} mmHg (ACC/AHA stage 1) over 28 days, rising "
-        f"≥ {MIN_STAGE_1_RISE:g} mmHg (Theil–Sen fit, ≥ 7 days)",
+        f"≥ {MIN_STAGE_1_RISE:g} mmHg " + _basis(28, "fit"),
         crossing=float(clinical.STAGE_1_DIASTOLIC_FROM),
     ),
     TrendRule(
@@ -103,7 +114,7 @@ TREND_RULES: tuple[TrendRule, ...] = (
         "spo2",
         14,
         -3.0,
-        "daily median SpO2 falling ≥ 3 % over 14 days (Theil–Sen slope, ≥ 7 days)",
+        "daily median SpO2 falling ≥ 3 % over 14 days " + _basis(14),
     ),
 )
 
@@ -128,12 +139,10 @@ def _rounded(value: float, digits: int = 2) -> float:
     return round(value, digits) + 0.0  # no -0.0
 
 
-def assess(
-    user_id: str, rule: TrendRule, daily: Iterable[DayMedian], *, min_days: int = MIN_DAYS
-) -> tuple[Trend, bool] | None:
+def assess(user_id: str, rule: TrendRule, daily: Iterable[DayMedian]) -> tuple[Trend, bool] | None:
     """The participant's trend of `rule.metric` and whether `rule` flags it (decided on the
-    unrounded fit); None with fewer than `min_days` days with data in the span ending on the
-    last day with data."""
+    unrounded fit); None with fewer than `rule.min_days` days with data in the span ending on
+    the last day with data."""
     by_day = {d.day: d.median for d in daily if math.isfinite(d.median)}
     if not by_day:
         return None
@@ -141,7 +150,7 @@ def assess(
     span = sorted(
         (day, value) for day, value in by_day.items() if (last - day).days < rule.span_days
     )
-    if len(span) < min_days:
+    if len(span) < rule.min_days:
         return None
     first = span[0][0]
     fit = theil_sen([(float((day - first).days), value) for day, value in span])
@@ -172,14 +181,12 @@ def flagged_trends(
     user_id: str,
     daily_by_metric: Mapping[str, Sequence[DayMedian]],
     rules: Sequence[TrendRule] = TREND_RULES,
-    *,
-    min_days: int = MIN_DAYS,
 ) -> tuple[bool, list[Trend]]:
     """(whether any rule could be assessed, the trends its rules flag) for one participant."""
     assessed = False
     flagged: list[Trend] = []
     for rule in rules:
-        found = assess(user_id, rule, daily_by_metric.get(rule.metric, ()), min_days=min_days)
+        found = assess(user_id, rule, daily_by_metric.get(rule.metric, ()))
         if found is None:
             continue
         assessed = True

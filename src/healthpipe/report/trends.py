@@ -102,7 +102,7 @@ def trends_view(
     else:
         note = (
             f"No trend crossed a threshold among {plural(assessed, 'participant')} with enough "
-            "days of data (at least 7 days with readings in a rule's span). This is about "
+            "days of data (at least 70 % of a rule's span with readings). This is about "
             "change over days only: single readings are judged by the findings above."
         )
     return TrendsView(
