@@ -86,6 +86,11 @@ def test_no_flagged_trend_says_so_without_reassuring_about_readings() -> None:
     assert "<polyline" not in html
 
 
+def test_a_first_file_says_trends_are_not_assessed_yet() -> None:
+    text, _ = rendered(analysis({"window_days": 28, "participants_assessed": 0}))
+    assert "Not assessed yet: no participant has enough days with readings" in text
+
+
 def test_an_analysis_without_trends_has_no_section() -> None:
     text, html = rendered(analysis(None))
     assert "COMPARED WITH" not in text and "Compared with" not in html

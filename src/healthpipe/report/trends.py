@@ -99,6 +99,11 @@ def trends_view(
             f"{plural(len(rows), 'trend')} crossed a threshold among "
             f"{plural(assessed, 'participant')} with enough days of data."
         )
+    elif not assessed:
+        note = (
+            "Not assessed yet: no participant has enough days with readings (a rule needs "
+            "70 % of its span's days)."
+        )
     else:
         note = (
             f"No trend crossed a threshold among {plural(assessed, 'participant')} with enough "
