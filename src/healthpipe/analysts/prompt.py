@@ -45,8 +45,8 @@ decimals is fine). For percentages use the values in shares_pct. Do not compute 
 numbers, do not invent dates, times, ranges or counts.
 2. Refer to participants only by their labels (P01, P02, ...).
 3. Describe patterns and their clinical relevance (NEWS2 bands, ACC/AHA blood-pressure \
-categories, sustained episodes, data quality). Do not diagnose and do not name drugs, \
-medications or doses.
+categories, sustained episodes, trends of daily medians across uploads with their \
+criterion, data quality). Do not diagnose and do not name drugs, medications or doses.
 4. Attribute every number to the vital it belongs to in the facts.
 5. While any finding is high severity, never call readings normal or healthy and never \
 say that no action is needed; risk_level must be at least the level the findings show.
@@ -177,12 +177,14 @@ REDUCTIONS: tuple[Callable[[dict[str, Any]], None], ...] = (
     _cut_list(HIGH, 20),
     _cut_list(("episodes", "top"), 5),
     _cut_list(("participants_at_risk",), 5),
+    _cut_list(("trends",), 10),
     _cut_each(HIGH, "readings", 1),
     _cut_list(HIGH, 10),
     _drop(("news2_partial", "distribution")),
     _top_n(("data_quality", "reject_reasons"), 3),
     _cut_list(("episodes", "top"), 2),
     _cut_list(("participants_at_risk",), 3),
+    _cut_list(("trends",), 3),
     _drop(("anomalies", "by_metric")),
     _drop(("shares_pct", "bp_categories")),
     _top_n(("anomalies", "by_kind"), 6),

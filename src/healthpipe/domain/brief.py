@@ -60,6 +60,7 @@ VITAL_WORDS = {
     "blood_pressure": ("blood pressure", "mmHg"),
 }
 BRIEF_TOP_EPISODES = 10
+BRIEF_TOP_TRENDS = 20  # flagged trends in the brief (the analysis keeps them all)
 STAT_KEYS = ("count", "mean", "std", "min", "p05", "median", "p95", "max")
 USER_KEYS = ("readings", "anomalies", "high", "medium", "low", "episodes", "worst", "risk_score")
 REJECT_RATE_WARNING_PCT = 5
@@ -176,7 +177,7 @@ def labelled_user_ids(facts: AnalysisFacts, trends: Trends | None) -> list[str]:
     """Who gets a P01… label, in order: `review_user_ids`, then the participants with a
     flagged trend (the brief and the report label them alike)."""
     ids = review_user_ids(facts)
-    flagged = trends.flagged if trends else []
+    flagged = trends.flagged[:BRIEF_TOP_TRENDS] if trends else []
     return ids + list(dict.fromkeys(t.user_id for t in flagged if t.user_id not in ids))
 
 
@@ -306,7 +307,7 @@ def build_brief(facts: AnalysisFacts, quality: DataQuality, trends: Trends | Non
     """Reduce the analysis facts (and the flagged trends across uploads) to what an analyst
     may see; a participant with a flagged trend gets a label too."""
     ids = labelled_user_ids(facts, trends)
-    flagged = trends.flagged if trends else []
+    flagged = trends.flagged[:BRIEF_TOP_TRENDS] if trends else []
     labels = participant_labels(ids)
     trend_facts: dict[str, Any] = (
         {

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.grounding import check_grounding
+from healthpipe.analysts.prompt import build_prompt
 from healthpipe.domain.brief import build_brief
 from healthpipe.domain.documents import (
     AnalysisFacts,
@@ -98,3 +99,15 @@ def test_an_llm_quoting_a_trend_is_grounded_and_a_made_up_trend_is_not() -> None
     assert checked.result is not None
     assert checked.result.insights == [good, "72 readings were valid."]
     assert [d["unsupported"] for d in checked.dropped] == [["31"]]
+
+
+def test_the_brief_keeps_at_most_twenty_trends_and_the_prompt_fits() -> None:
+    rising = [72.0 + i for i in range(14)]
+    histories = {f"u{i:02d}": History({"heart_rate": days(rising)}) for i in range(30)}
+    quality = DataQuality(rows_input=72, rows_valid=72, rows_rejected=0)
+    brief = build_brief(facts(), quality, file_trends(histories, 28))
+    assert len(brief.trends) == 20
+    assert len({t.participant for t in brief.trends}) == 20
+    prompt = build_prompt(brief.as_json(), "json")
+    assert 1 <= len(prompt.facts["trends"]) <= 20
+    assert "trends of daily medians across uploads" in prompt.system
