@@ -92,6 +92,8 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         )
         label = invoke("pseudonym", PID, "-w", str(ws))
         state["pseudonym"] = label.stdout.strip()
+        page = invoke("history", PID, "-w", str(ws))  # their page under reports/history/
+        assert page.exit_code == 0, page.output
         state["before_hits"] = list(stored_hits(ws, state["pseudonym"]))
         fingerprint = _fingerprint(ws)
         state["dry_run"] = invoke("forget", PID, "-w", str(ws), "--json")
@@ -153,6 +155,7 @@ def test_before_erasure_the_search_finds_them_in_every_kind_of_copy(
     assert {"raw", "processed", "analyzed"} <= _places(hits, DISTINCTIVE)
     # reports, emails and the database name participants by pseudonym only
     assert {"reports", "outbox", "healthpipe.db"} <= _places(hits, erased["pseudonym"])
+    assert any(name.startswith("bucket/reports/history/") for name, _ in hits)
     assert erased["theirs"] > 20
 
 

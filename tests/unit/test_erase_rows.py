@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from healthpipe.dataops.erase_rows import cells, filter_csv, id_pattern
-from healthpipe.stages.erase import dataset_of
+from healthpipe.stages.erase import dataset_of, row_store_of
 
 HEADER = b"event_time,user_id,heart_rate,note\r\n"
 KEEP = [
@@ -82,3 +82,25 @@ def test_a_removed_rejected_row_is_read_against_its_header() -> None:
 )
 def test_the_dataset_of_an_output_key(key: str, dataset: str | None) -> None:
     assert dataset_of(key) == dataset
+
+
+@pytest.mark.parametrize(
+    ("key", "store"),
+    [
+        ("raw/day1.csv.gz", "raw"),
+        ("processed/csv/dt=2026-11-30/day1-adfd41a29b91ffdb.csv", "processed_csv"),
+        (
+            "processed/parquet/dt=2026-11-30/pb=07/day1-adfd41a29b91ffdb.parquet",
+            "processed_parquet",
+        ),
+        ("rejected/dt=2026-11-30/day1-adfd41a29b91ffdb_rejected.csv", "rejected"),
+        ("analyzed/adfd41a29b91ffdb_anomalies.parquet", "findings"),
+        ("work/adfd41a29b91ffdb/part-0001.csv", "other"),
+        ("analyzed/adfd41a29b91ffdb.json", None),
+        ("manifests/adfd41a29b91ffdb.json", None),
+        ("reports/history/P-53ed8e0916b346bf.html", None),
+        ("erasures/20261130T230913Z-P-53ed8e0916b346bf.json", None),
+    ],
+)
+def test_every_row_file_of_the_bucket_has_a_store(key: str, store: str | None) -> None:
+    assert row_store_of(key) == store

@@ -194,19 +194,23 @@ def _derive_again(dataset_id: str, ports: Ports, derived: dict[str, int]) -> Non
 
 
 def _delete_reports_naming(store: ObjectStore, label: str, erasure: Erasure) -> int:
-    """Delete the report pages not made anew (digests) that name the pseudonym, with their
-    cards; the number of pages deleted."""
+    """Delete the pages under reports/ not made anew that name the pseudonym (digests, the
+    participant's `healthpipe history` page), a report page with its cards; how many."""
     from healthpipe.stages.archive import withdraw
 
     redone = {report_key(dataset_id) for dataset_id in erasure.datasets}
     deleted = 0
     for key in store.list_keys(c.REPORTS_PREFIX):
         name = key.removeprefix(c.REPORTS_PREFIX).removesuffix(".html")
-        if key in redone or "/" in name or not key.endswith(".html") or name == "index":
+        if key in redone or not key.endswith(".html") or name == "index":
             continue
-        if label.encode() in store.get_bytes(key):
+        if label not in key and label.encode() not in store.get_bytes(key):
+            continue
+        if "/" in name:
+            store.delete(key)
+        else:
             withdraw(store, name)
-            deleted += 1
+        deleted += 1
     return deleted
 
 

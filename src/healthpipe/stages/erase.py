@@ -10,7 +10,9 @@ Not an event-driven stage: `healthpipe forget` calls it (docs/privacy.md). It wo
   ingested as a new dataset.
 - processed CSVs and rejected CSVs lose the participant's records (bytes of the others
   unchanged); processed Parquet (every file under the prefix, whatever its partitions) and
-  the anomalies Parquet lose the rows whose `user_id` is theirs.
+  the anomalies Parquet lose the rows whose `user_id` is theirs; so does any other CSV or
+  Parquet file in the bucket outside manifests/, reports/ and erasures/ (`other`: a chunked
+  ingest's work files, a copy someone left), so a new row store is never missed.
 - manifests of the datasets touched get their counts lowered by what was removed.
 - a store with versions deletes the older versions of every object it rewrote.
 
@@ -37,6 +39,7 @@ from healthpipe.dataops.erase_rows import (
     filter_parquet,
 )
 from healthpipe.domain.documents import Manifest
+from healthpipe.domain.documents.erasure import ERASURES_PREFIX
 from healthpipe.domain.identity import (
     PROCESSED_CSV_PREFIX,
     PROCESSED_PARQUET_PREFIX,
@@ -54,14 +57,18 @@ PROCESSED_CSV = "processed_csv"
 PROCESSED_PARQUET = "processed_parquet"
 REJECTED = "rejected"
 FINDINGS = "findings"
-# Each store of rows: its prefix, its format, and the file names it holds.
-ROW_STORES: dict[str, tuple[str, str]] = {
-    RAW: (c.RAW_PREFIX, "csv"),
-    PROCESSED_CSV: (PROCESSED_CSV_PREFIX, "csv"),
-    PROCESSED_PARQUET: (PROCESSED_PARQUET_PREFIX, "parquet"),
-    REJECTED: (c.REJECTED_PREFIX, "csv"),
-    FINDINGS: (c.ANALYZED_PREFIX, "parquet"),
+OTHER = "other"
+# Each store of rows, by the prefix of its keys (the first that matches names the store).
+ROW_STORES: dict[str, str] = {
+    RAW: c.RAW_PREFIX,
+    PROCESSED_CSV: PROCESSED_CSV_PREFIX,
+    PROCESSED_PARQUET: PROCESSED_PARQUET_PREFIX,
+    REJECTED: c.REJECTED_PREFIX,
+    FINDINGS: c.ANALYZED_PREFIX,
+    OTHER: "",  # a row file anywhere else in the bucket (a chunked ingest's work files …)
 }
+# Documents, not rows: what is derived from the rows is made again by `healthpipe forget`.
+NOT_ROWS = (c.MANIFESTS_PREFIX, c.REPORTS_PREFIX, ERASURES_PREFIX)
 DATASET_OF_KEY = re.compile(r"[-/]([0-9a-f]{16})(?:_rejected|_anomalies)?\.(?:csv|parquet)$")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 ERASED_COPY = "erased_copy"
@@ -73,13 +80,14 @@ def dataset_of(key: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _holds_rows(store: str, key: str) -> bool:
+def row_store_of(key: str) -> str | None:
+    """The row store a key belongs to, or None when it holds no rows (a document, a page)."""
     lowered = key.lower()
-    if store == FINDINGS:
-        return lowered.endswith("_anomalies.parquet")
-    if ROW_STORES[store][1] == "parquet":
-        return lowered.endswith(".parquet")
-    return lowered.endswith(CSV_SUFFIXES)
+    if key.startswith(NOT_ROWS) or not lowered.endswith((*CSV_SUFFIXES, ".parquet")):
+        return None
+    if key.startswith(c.ANALYZED_PREFIX):
+        return FINDINGS if lowered.endswith("_anomalies.parquet") else None
+    return next(name for name, prefix in ROW_STORES.items() if key.startswith(prefix))
 
 
 @dataclass
@@ -126,10 +134,10 @@ def erase_rows(
     """Remove (with `apply`; else count) the participant's rows from every row store."""
     erasure = Erasure()
     workdir.mkdir(parents=True, exist_ok=True)
-    for name, (prefix, _) in ROW_STORES.items():
-        for key in store.list_keys(prefix):
-            if _holds_rows(name, key):
-                _erase_from(name, key, user_id, store, ledger, workdir, limits, erasure, apply)
+    for key in store.list_keys(""):
+        name = row_store_of(key)
+        if name is not None:
+            _erase_from(name, key, user_id, store, ledger, workdir, limits, erasure, apply)
     if apply:
         for dataset_id in sorted(erasure.datasets):
             erasure.manifests += _lower_manifest(store, dataset_id, erasure)
