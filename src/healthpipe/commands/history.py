@@ -159,10 +159,9 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
         episodes.add_column("type", overflow="fold")
         episodes.add_column("severity")
         episodes.add_column("readings", justify="right")
-        episodes.add_column("from", overflow="fold")
-        episodes.add_column("to", overflow="fold")
+        episodes.add_column("when", overflow="fold")
         for e in newest:
-            episodes.add_row(escape(e.label), e.severity, e.readings, e.start, e.end)
+            episodes.add_row(escape(e.label), e.severity, e.readings, e.span)
         out.print(episodes)
     else:
         out.print("episodes: none recorded", highlight=False)

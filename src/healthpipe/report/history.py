@@ -53,6 +53,17 @@ def when_text(iso: str | None) -> str:
     return f"{iso[:10]} {iso[11:16]} UTC" if len(iso) >= 16 else iso
 
 
+def span_text(start: str | None, end: str | None) -> str:
+    """A time span, the date once when both ends share it: "2025-07-05 11:40–11:42 UTC"."""
+    if not start or not end:
+        return when_text(start or end)
+    if start[:10] == end[:10] and len(start) >= 16 and len(end) >= 16:
+        if start[11:16] == end[11:16]:
+            return when_text(start)
+        return f"{start[:10]} {start[11:16]}–{end[11:16]} UTC"
+    return f"{when_text(start)} – {when_text(end)}"
+
+
 @dataclass(frozen=True)
 class VitalRow:
     label: str
@@ -87,8 +98,7 @@ class EpisodeRow:
     label: str
     severity: str
     readings: str
-    start: str
-    end: str
+    span: str
     worst: str
 
 
@@ -99,8 +109,7 @@ class FileRow:
     ingested: str
     readings: str
     findings: str
-    first: str
-    last: str
+    span: str
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,7 @@ class HistoryView:
     findings_total: str
     worst_severity: str
     vitals: list[VitalRow]
+    latest_at: str  # the time of every vital's latest reading, when they share it
     findings: list[FindingRow]
     trends: list[TrendRow]
     trends_note: str
@@ -163,6 +173,8 @@ def finding_label(finding: FindingKind) -> str:
 def build_history_view(history: ParticipantTimeline) -> HistoryView:
     label = neutralise(history.pseudonym, 40)
     days = {d.day for v in history.vitals for d in v.days}
+    times = {v.latest_time for v in history.vitals if v.n}
+    latest_at = when_text(times.pop()) if len(times) == 1 else ""
     return HistoryView(
         pseudonym=label,
         title=f"Participant {label}: history",
@@ -175,13 +187,14 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
         days=f"{len(days):,}",
         findings_total=f"{history.findings_total:,}",
         worst_severity=worst_of(history.findings),
+        latest_at=latest_at,
         vitals=[
             VitalRow(
                 label=lb.metric_label(v.metric),
                 n=f"{v.n:,}",
                 median=value_text(v.median, v.metric),
                 latest=value_text(v.latest, v.metric),
-                latest_time=when_text(v.latest_time),
+                latest_time="" if latest_at else when_text(v.latest_time),
                 range=(f"{value_text(v.min)}–{value_text(v.max, v.metric)}" if v.n else "–"),
             )
             for v in history.vitals
@@ -217,8 +230,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
                 label=neutralise(lb.kind_label(e.kind), 120),
                 severity=neutralise(e.severity or "none", 10),
                 readings=f"{e.readings:,}",
-                start=when_text(e.start_time),
-                end=when_text(e.end_time),
+                span=span_text(e.start_time, e.end_time),
                 worst=value_text(e.worst_value, e.metric),
             )
             for e in sorted(history.episodes, key=_start, reverse=True)[:SHOWN_EPISODES]
@@ -231,8 +243,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
                 ingested=neutralise(f.ingested or "–", 10),
                 readings=f"{f.readings:,}",
                 findings=f"{f.findings:,}",
-                first=when_text(f.first_reading),
-                last=when_text(f.last_reading),
+                span=span_text(f.first_reading, f.last_reading),
             )
             for f in history.files
         ],
