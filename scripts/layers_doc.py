@@ -41,7 +41,9 @@ HOLDS = {
     "`IAM_ACTIONS`); `llm/`: OpenAI-compatible completions (httpx; Ollama, llama.cpp, vLLM); "
     "both LLM adapters implement the `LanguageModel` port",
     "stages": "`ingest`, `analyze`, `notify`, `digest`: each `(Event, Ports) -> StageResult`; "
-    "shared helpers in `base`, `engine` (DuckDB limits) and `archive` (saving reports)",
+    "shared helpers in `base`, `engine` (DuckDB limits) and `archive` (saving reports); "
+    "`erase`, not event-driven: a participant's rows out of every row store "
+    "(`healthpipe forget`)",
     "report": "report view model, matplotlib charts, Jinja2 text/HTML templates, MIME "
     "assembly, report cards and the index page (no I/O: `stages/archive.py` saves them)",
     "analysts": "the builtin analyst; the LLM analyst, which composes a `LanguageModel` and "
