@@ -26,6 +26,8 @@ from healthpipe.domain.documents.participant_timeline import (
 )
 from healthpipe.report.history import build_history_view, render_history_html, vitals_chart
 
+pytestmark = pytest.mark.browser
+
 PHONE, DESKTOP = 390, 1280
 LONG_NAME = "ward-7-" + "x" * 60 + ".csv"  # no break opportunity: must not widen the page
 VITALS = {
