@@ -24,6 +24,12 @@ from healthpipe.cli import app
 PID = "pt-7f3a-erase"  # replaces user_003 in days 1 and 2
 DISTINCTIVE = "38.47"  # their temperature in one reading (the generator writes one decimal)
 DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)  # as tests/conftest.py
+# the other participants' readings: how many, and a digest of every value of every row
+OTHERS_READINGS = (
+    "select count(*), sum(hash(dataset_id, source_row, event_time, event_time_text, user_id, "
+    "heart_rate, spo2, steps, temp_c, systolic_bp, diastolic_bp))::varchar from readings "
+    f"where user_id <> '{PID}'"
+)
 
 
 def invoke(*args: str) -> Result:
@@ -87,6 +93,7 @@ def erased(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         state["csv_before"] = _processed_csvs(ws)
         state["readings_before"] = _query(ws, "select count(*) from readings")[0][0]
         state["theirs"] = _query(ws, f"select count(*) from readings where user_id = '{PID}'")[0][0]
+        state["others_before"] = _query(ws, OTHERS_READINGS)
         state["findings_before"] = _query(
             ws, "select user_id, metric, kind, count(*) from findings group by all order by all"
         )
@@ -194,6 +201,7 @@ def test_other_participants_rows_are_byte_identical_and_counts_drop_by_theirs(
             line for line in before.splitlines(keepends=True) if PID.encode() not in line
         )
         assert after[name] == kept
+    assert _query(ws, OTHERS_READINGS) == erased["others_before"]
     readings = _query(ws, "select count(*) from readings")[0][0]
     assert readings == erased["readings_before"] - erased["theirs"]
     others = [row for row in erased["findings_before"] if row[0] != PID]

@@ -132,17 +132,17 @@ def forget(
     derived["old_versions_deleted"] = erasure.versions_deleted + derived.pop("_versions", 0)
     if compact is not None:
         compact()
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    now = datetime.now(UTC)
     record = ErasureRecord(
         pseudonym=label,
-        erased_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        erased_at=now.isoformat(timespec="seconds"),
         runtime=runtime,
         rows_removed=erasure.rows,
         files_rewritten=erasure.files,
         derived=dict(derived),
         datasets=sorted(erasure.datasets),
     )
-    forgotten.record_key = erasure_key(label, stamp)
+    forgotten.record_key = erasure_key(label, now.strftime("%Y%m%dT%H%M%SZ"))
     ports.store.put_document(forgotten.record_key, record)
     return forgotten
 
