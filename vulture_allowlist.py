@@ -70,6 +70,7 @@ worst_value
 worst_time
 flagged_pct
 baseline_on_clinical
+history_days  # ParticipantHistory (documents/history.py): days of history in the window
 vitals_not_assessable
 users_flagged
 item_key
@@ -111,3 +112,7 @@ ge7
 red_by_metric
 vital
 peak
+
+# --- called by another engineer's command, landing this session (issue 18) --------------
+_.erase  # ParticipantHistoryStore.erase: `healthpipe forget` removes the participant's history
+participant_bucket  # domain/identity.py: the lake's pb= partition (issue 18) and the chunked engine

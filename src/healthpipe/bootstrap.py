@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from healthpipe import routing
 from healthpipe.adapters.local.analysis_store import SqliteAnalysisStore
 from healthpipe.adapters.local.event_bus import SqliteEventBus
+from healthpipe.adapters.local.history_store import SqliteParticipantHistoryStore
 from healthpipe.adapters.local.ledger import SqliteLedger
 from healthpipe.adapters.local.mailer import OutboxMailer, SmtpMailer
 from healthpipe.adapters.local.metrics import SqliteMetrics
@@ -83,6 +84,7 @@ def stage_settings(settings: Settings) -> StageSettings:
             top_users=settings.top_users,
             episode_gap_minutes=settings.episode_gap_minutes,
             activity_steps_above=settings.activity_steps_above,
+            baseline_window_days=settings.baseline_window_days,
         ),
         notify_settings=NotifySettings(
             pseudonym_secret=secret,
@@ -195,6 +197,7 @@ def build_local(settings: Settings) -> LocalRuntime:
         ledger=SqliteLedger(db, lease_seconds=settings.lease_seconds),
         bus=bus,
         analyses=SqliteAnalysisStore(db),
+        history=SqliteParticipantHistoryStore(db),
         mailer=build_local_mailer(settings),
         analyst=build_analyst(settings),
         metrics=SqliteMetrics(db),
@@ -270,7 +273,10 @@ def build_aws(
     `clients` maps a service name ("s3", "dynamodb", "events", "ses") to a ready client;
     the others are made from `session` (default: a new boto3 session) on first use here.
     """
-    from healthpipe.adapters.aws.analysis_store import DynamoAnalysisStore
+    from healthpipe.adapters.aws.analysis_store import (
+        DynamoAnalysisStore,
+        DynamoParticipantHistoryStore,
+    )
     from healthpipe.adapters.aws.event_bus import EventBridgeBus
     from healthpipe.adapters.aws.ledger import DynamoLedger
     from healthpipe.adapters.aws.metrics import EmfMetrics
@@ -286,6 +292,9 @@ def build_aws(
         ledger=DynamoLedger(settings.ledger_table, dynamodb, lease_seconds=settings.lease_seconds),
         bus=EventBridgeBus(settings.event_bus_name, _aws_client("events", clients, session)),
         analyses=DynamoAnalysisStore(
+            settings.analyses_table, dynamodb, ttl_days=settings.analysis_ttl_days
+        ),
+        history=DynamoParticipantHistoryStore(
             settings.analyses_table, dynamodb, ttl_days=settings.analysis_ttl_days
         ),
         mailer=build_aws_mailer(settings, clients, session, workdir),

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # participant's reading just before it) is during activity
     episode_gap_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
     activity_steps_above: int = Field(default=1000, ge=0, le=100_000)
+    # personal baselines: the participant's readings this many days before a file, plus the
+    # file's (docs/baselines.md)
+    baseline_window_days: int = Field(default=28, ge=1, le=366)
     pseudonym_secret: SecretStr = SecretStr("")
 
     # analyst (LLM)

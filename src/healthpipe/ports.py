@@ -15,6 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -24,6 +25,7 @@ from pydantic import ValidationError
 from healthpipe.domain.documents import (
     AnalysisSummary,
     Brief,
+    DayHistogram,
     Document,
     FlaggedItem,
     JsonObject,
@@ -382,6 +384,42 @@ class AnalysisStore(ABC):
 
     @abstractmethod
     def _flagged_for_user(self, user_key: str) -> list[JsonObject]: ...
+
+
+# --------------------------------------------------------------------------- history
+class ParticipantHistoryStore(ABC):
+    """Each participant's readings across files, per pseudonym, as per-day histograms
+    (`documents.history.DayHistogram`), one per (pseudonym, reading day, dataset). Keys hold
+    pseudonyms, days and dataset ids only; never a raw id."""
+
+    def load(self, pseudonyms: Sequence[str], since: date, until: date) -> list[DayHistogram]:
+        """The stored histograms of these participants with days from `since` to `until`."""
+        if not pseudonyms:
+            return []
+        found = self._load(sorted(set(pseudonyms)), since.isoformat(), until.isoformat())
+        return [DayHistogram.model_validate_json(text) for text in found]
+
+    def save(self, histograms: Sequence[DayHistogram], drop_before: date) -> None:
+        """Store `histograms` (a dataset's histogram of a participant-day replaces the one it
+        had), then drop those participants' histograms of days before `drop_before`."""
+        if histograms:
+            self._save([h.as_json() for h in histograms], drop_before.isoformat())
+
+    def erase(self, pseudonym: str) -> int:
+        """Remove every histogram of the participant; returns how many there were."""
+        if not pseudonym:
+            raise ValueError("erase needs a pseudonym")
+        return self._erase(pseudonym)
+
+    @abstractmethod
+    def _load(self, pseudonyms: list[str], since: str, until: str) -> list[str]:
+        """The stored histograms, each as the JSON text it was saved as."""
+
+    @abstractmethod
+    def _save(self, histograms: list[JsonObject], drop_before: str) -> None: ...
+
+    @abstractmethod
+    def _erase(self, pseudonym: str) -> int: ...
 
 
 # --------------------------------------------------------------------------- mailer

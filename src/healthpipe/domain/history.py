@@ -26,13 +26,6 @@ from healthpipe.domain.documents.history import (
     VitalBaseline,
 )
 
-DEFAULT_WINDOW_DAYS = 28
-
-
-def to_bin(vital: str, value: float) -> int:
-    """`value` as a whole number of chart steps (half-up, as `clinical.chart_value`)."""
-    return math.floor(value * cl.CHART_SCALE[vital] + 0.5 + cl.ROUNDING_EPSILON)
-
 
 def merge(histograms: Iterable[Mapping[int, int]]) -> dict[int, int]:
     """The sum of histograms (counts of equal bins added)."""
@@ -116,20 +109,30 @@ def participant_history(
     by_day: dict[date, list[DayHistogram]] = {}
     for h in [*before, *current]:
         by_day.setdefault(h.day, []).append(h)
+    ordered = sorted(by_day.items())
     baselines: dict[str, VitalBaseline] = {}
     daily: dict[str, list[DailyVitalSummary]] = {}
     for vital, scale in cl.CHART_SCALE.items():
-        per_day = {
-            day: merge(h.bins.get(vital, {}) for h in hs) for day, hs in sorted(by_day.items())
-        }
-        days = [
-            DailyVitalSummary(day=day, n=sum(c.values()), median=_median(c.items()) / scale)
-            for day, c in per_day.items()
-            if sum(c.values()) > 0
-        ]
+        total: dict[int, int] = {}
+        days: list[DailyVitalSummary] = []
+        for day, hs in ordered:
+            counts = (
+                hs[0].bins.get(vital) if len(hs) == 1 else merge(h.bins.get(vital, {}) for h in hs)
+            )
+            n = sum(counts.values()) if counts else 0
+            if not counts or n == 0:
+                continue
+            # built from checked values: the document without a second validation
+            days.append(
+                DailyVitalSummary.model_construct(
+                    day=day, n=n, median=_median(counts.items()) / scale
+                )
+            )
+            for b, k in counts.items():
+                total[b] = total.get(b, 0) + k
         if days:
             daily[vital] = days
-        found = vital_baseline(vital, merge(per_day.values()), window_start, window_end)
+        found = vital_baseline(vital, total, window_start, window_end)
         if found is not None:
             baselines[vital] = found
     return ParticipantHistory(

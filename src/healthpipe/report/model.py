@@ -41,6 +41,8 @@ DEFAULT_DISCLAIMER = (
 )
 # the clinical order, and alert_min_severity "never" (no finding reaches it)
 SEVERITY_RANK = {**cl.SEVERITY_RANK, "never": 99}
+# a participant with no readings in the baseline window before this file (docs/baselines.md)
+NO_HISTORY = "no history yet"
 # Where the charts close a normal band open at one end: SpO2 stops at 100 %; the diastolic
 # band is shaded from 40 mmHg.
 OPEN_BAND_ENDS = {"spo2": 100.0, "diastolic_bp": 40.0}
@@ -185,6 +187,7 @@ class UserRow:
     episodes: str
     readings: str
     flagged_pct: str
+    history: str = ""  # NO_HISTORY for a participant first seen in this file's window
 
 
 @dataclass(frozen=True)
@@ -428,6 +431,7 @@ def _users(analysis: Analysis, people: People, limit: int) -> list[UserRow]:
                 episodes=count(u.episodes),
                 readings=count(u.readings),
                 flagged_pct=flagged_share(u),
+                history=NO_HISTORY if u.has_history is False else "",
             )
         )
     for person in high_participants(facts):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ from healthpipe import constants as c
 from healthpipe import progress
 from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
 from healthpipe.dataops.severe import add_severity_facts
+from healthpipe.domain import history as hist
 from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
@@ -23,6 +26,7 @@ from healthpipe.domain.documents import (
     AnalysisSummary,
     AnalystProvenance,
     DataQuality,
+    DayHistogram,
     Episode,
     EpisodeCounts,
     Finding,
@@ -34,6 +38,7 @@ from healthpipe.domain.documents import (
     JsonObject,
     Manifest,
     Participant,
+    ParticipantHistory,
     ProcessingComplete,
     StoredFinding,
     SummaryRows,
@@ -113,6 +118,9 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 else None
             )
         anomalies_file = workdir / "anomalies.parquet"
+        with timed(timings, "history_ms"):
+            engine = engine_limits(ports.analyze_settings.engine, workdir)
+            current, histories = _histories(day_counts(local.path, engine), dataset_id, ports)
         with timed(timings, "compute_ms"):
             facts = analyze_parquet(
                 local.path,
@@ -120,6 +128,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 limits=engine_limits(ports.analyze_settings.engine, workdir),
                 analysis_limits=analysis_limits(ports.analyze_settings),
                 rejected_csv=rejected,
+                history_baselines=_baseline_rows(histories),
             )
             add_severity_facts(
                 facts, anomalies_file, engine_limits(ports.analyze_settings.engine, workdir)
@@ -127,6 +136,9 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
+    with timed(timings, "history_save_ms"):
+        # a re-analysis replaces this file's histograms, and loading leaves them out
+        _save_history(current, ports)
     quality = DataQuality(
         rows_input=manifest.counts.input,
         rows_valid=manifest.counts.valid,
@@ -136,6 +148,10 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         rejected_key=manifest.outputs.rejected_csv,
     )
     found = AnalysisFacts.model_validate(facts)  # dataops' plain facts, typed here
+    for participant in found.users.top:
+        known = histories.get(str(participant.user_id))
+        if known is not None:
+            participant.has_history = known.has_history
     brief = build_brief(found, quality)
     with timed(timings, "analyst_ms"):
         report = ports.analyst.analyze(brief)
@@ -200,6 +216,57 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             "assessment": analysis.assessment.status if analysis.assessment else None,
         },
     )
+
+
+def _histories(
+    counts: list[DayCount], dataset_id: str, ports: Ports
+) -> tuple[list[DayHistogram], dict[str, ParticipantHistory]]:
+    """This file's per-participant, per-day histograms, and each participant's history (by
+    raw id, for this analysis only): baselines over the window before the file plus the
+    file, from the histograms of their other files in the store (docs/baselines.md)."""
+    if not counts:
+        return [], {}
+    secret = ports.analyze_settings.pseudonym_secret
+    bins: dict[tuple[str, date], dict[str, dict[int, int]]] = {}
+    for user_id, day, vital, b, n in counts:
+        bins.setdefault((user_id, day), {}).setdefault(vital, {})[b] = n
+    labels = {user_id: pseudonym(user_id, secret) for user_id, _ in bins}
+    current = [
+        DayHistogram(pseudonym=labels[user_id], day=day, dataset_id=dataset_id, bins=by_vital)
+        for (user_id, day), by_vital in bins.items()
+    ]
+    days = [day for _, day in bins]
+    start, end = hist.window(min(days), max(days), ports.analyze_settings.baseline_window_days)
+    earlier: dict[str, list[DayHistogram]] = {}
+    for h in ports.history.load(list(labels.values()), start, end):
+        if h.dataset_id != dataset_id:  # a re-analysis does not count the file twice
+            earlier.setdefault(h.pseudonym, []).append(h)
+    mine: dict[str, list[DayHistogram]] = {}
+    for h in current:
+        mine.setdefault(h.pseudonym, []).append(h)
+    histories = {
+        user_id: hist.participant_history(label, earlier.get(label, []), mine[label], start, end)
+        for user_id, label in labels.items()
+    }
+    return current, histories
+
+
+def _save_history(current: list[DayHistogram], ports: Ports) -> None:
+    """Store this file's histograms; drop its participants' days no later file needs."""
+    if current:
+        end = max(h.day for h in current)
+        window_days = ports.analyze_settings.baseline_window_days
+        ports.history.save(current, hist.prune_before(end, window_days))
+
+
+def _baseline_rows(histories: dict[str, ParticipantHistory]) -> list[BaselineRow]:
+    """The history baselines of participants with a history (the others keep the file's)."""
+    return [
+        (user_id, b.vital, b.median, b.mad, b.meanad)
+        for user_id, found in sorted(histories.items())
+        if found.has_history
+        for b in found.baselines.values()
+    ]
 
 
 def _summary(analysis: Analysis, secret: str) -> AnalysisSummary:

@@ -21,6 +21,7 @@ from healthpipe.ports import (
     Mailer,
     Metrics,
     ObjectStore,
+    ParticipantHistoryStore,
 )
 from healthpipe.stages.settings import (
     AnalyzeSettings,
@@ -44,6 +45,7 @@ class Ports:
     ledger: Ledger
     bus: EventBus
     analyses: AnalysisStore
+    history: ParticipantHistoryStore
     mailer: Mailer
     analyst: Analyst
     metrics: Metrics

@@ -51,6 +51,7 @@ class AnalyzeSettings:
     top_users: int
     episode_gap_minutes: int
     activity_steps_above: int
+    baseline_window_days: int = 28
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Analyses in DynamoDB: one summary item per dataset plus one item per flagged user/episode.
+"""Analyses in DynamoDB: one summary item per dataset plus one item per flagged user/episode;
+and, in the same table, the participants' per-day histograms (`DynamoParticipantHistoryStore`).
 
 Table `pk` (S) + `sk` (S):
 - summary: `pk=DATASET#<dataset_id>`, `sk=SUMMARY`, `day` + `created_at` for the GSI `by_day`;
@@ -19,10 +20,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from healthpipe.adapters.aws.clients import translate
-from healthpipe.adapters.aws.item_budget import fit
+from healthpipe.adapters.aws.item_budget import fit, size_of
 from healthpipe.domain.documents import JsonObject
-from healthpipe.errors import ConfigError, TransientError
-from healthpipe.ports import AnalysisStore
+from healthpipe.errors import ConfigError, PermanentError, TransientError
+from healthpipe.ports import AnalysisStore, ParticipantHistoryStore
 
 IAM_ACTIONS: tuple[str, ...] = (
     "dynamodb:BatchWriteItem",
@@ -53,7 +54,44 @@ def flagged_sk(item: JsonObject) -> str:
     return f"{kind.upper()}#{suffix}"
 
 
-class DynamoAnalysisStore(AnalysisStore):
+class _AnalysesTable:
+    """The analyses table's client, its batch writes (retrying unprocessed items) and
+    paginated queries; shared by the analysis and the participant-history stores."""
+
+    table: str
+    client: Any
+    sleep: Any
+
+    def _table(self) -> str:
+        if not self.table:
+            raise ConfigError("analyses_table is not set (HEALTHPIPE_ANALYSES_TABLE)")
+        return self.table
+
+    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
+        pending = {self._table(): requests}
+        for attempt in range(BATCH_ATTEMPTS):
+            try:
+                response = self.client.batch_write_item(RequestItems=pending)
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc, "analysis store batch_write_item") from exc
+            pending = response.get("UnprocessedItems") or {}
+            if not pending:
+                return
+            self.sleep(0.05 * 2**attempt)
+        raise TransientError("analysis store: items stayed unprocessed after retries")
+
+    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        try:
+            pages = self.client.get_paginator("query").paginate(TableName=self._table(), **kwargs)
+            for page in pages:
+                items.extend(page.get("Items", []))
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, "analysis store query") from exc
+        return items
+
+
+class DynamoAnalysisStore(_AnalysesTable, AnalysisStore):
     def __init__(
         self,
         table: str,
@@ -66,11 +104,6 @@ class DynamoAnalysisStore(AnalysisStore):
         self.client = client
         self.ttl_days = ttl_days
         self.sleep = sleep
-
-    def _table(self) -> str:
-        if not self.table:
-            raise ConfigError("analyses_table is not set (HEALTHPIPE_ANALYSES_TABLE)")
-        return self.table
 
     # -- writing ---------------------------------------------------------------------------
     def _save(self, summary: JsonObject, flagged: list[JsonObject]) -> None:
@@ -111,19 +144,6 @@ class DynamoAnalysisStore(AnalysisStore):
         for start in range(0, len(requests), BATCH):
             self._write_batch(requests[start : start + BATCH])
 
-    def _write_batch(self, requests: list[dict[str, Any]]) -> None:
-        pending = {self._table(): requests}
-        for attempt in range(BATCH_ATTEMPTS):
-            try:
-                response = self.client.batch_write_item(RequestItems=pending)
-            except (ClientError, BotoCoreError) as exc:
-                raise translate(exc, "analysis store batch_write_item") from exc
-            pending = response.get("UnprocessedItems") or {}
-            if not pending:
-                return
-            self.sleep(0.05 * 2**attempt)
-        raise TransientError("analysis store: items stayed unprocessed after retries")
-
     def _sort_keys(self, pk: str) -> list[str]:
         return [
             item["sk"]["S"]
@@ -135,16 +155,6 @@ class DynamoAnalysisStore(AnalysisStore):
         ]
 
     # -- reading ---------------------------------------------------------------------------
-    def _query(self, **kwargs: Any) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        try:
-            pages = self.client.get_paginator("query").paginate(TableName=self._table(), **kwargs)
-            for page in pages:
-                items.extend(page.get("Items", []))
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, "analysis store query") from exc
-        return items
-
     def _get(self, dataset_id: str) -> JsonObject | None:
         try:
             response = self.client.get_item(
@@ -191,3 +201,104 @@ class DynamoAnalysisStore(AnalysisStore):
             ScanIndexForward=False,
         )
         return [json.loads(item["doc"]["S"]) for item in items]
+
+
+# --------------------------------------------------------------------------- history
+HISTOGRAM_BUDGET = 64 * 1024
+DAY_PREFIX = "DAY#"
+
+
+def history_pk(pseudonym: str) -> str:
+    return f"HISTORY#{pseudonym}"
+
+
+def day_sk(day: str, dataset_id: str) -> str:
+    return f"{DAY_PREFIX}{day}#{dataset_id}"
+
+
+class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
+    """One item per (pseudonym, reading day, dataset): `pk=HISTORY#<pseudonym>`,
+    `sk=DAY#<YYYY-MM-DD>#<dataset_id>`, the `DayHistogram` JSON in `doc`, `expires_at` (TTL).
+    The items carry neither `day` nor `user_key`, so they stay out of the table's GSIs. One
+    participant's window is one Query; an item holds one day's counts per charted value, a
+    few KB at most (every distinct value of five vitals at the chart's resolution), far below
+    DynamoDB's 400 KB (`HISTOGRAM_BUDGET` is checked on write). Same IAM actions as the
+    analysis store (Query, BatchWriteItem)."""
+
+    def __init__(
+        self, table: str, client: Any, *, ttl_days: int = 400, sleep: Any = time.sleep
+    ) -> None:
+        self.table = table
+        self.client = client
+        self.ttl_days = ttl_days
+        self.sleep = sleep
+
+    def _sort_keys(self, pseudonym: str, low: str, high: str) -> list[str]:
+        return [
+            item["sk"]["S"]
+            for item in self._query(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={
+                    ":pk": {"S": history_pk(pseudonym)},
+                    ":lo": {"S": low},
+                    ":hi": {"S": high},
+                },
+                ProjectionExpression="sk",
+            )
+        ]
+
+    def _write(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), BATCH):
+            self._write_batch(requests[start : start + BATCH])
+
+    def _load(self, pseudonyms: list[str], since: str, until: str) -> list[str]:
+        found: list[str] = []
+        for label in pseudonyms:
+            items = self._query(
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+                ExpressionAttributeValues={
+                    ":pk": {"S": history_pk(label)},
+                    ":lo": {"S": f"{DAY_PREFIX}{since}"},
+                    ":hi": {"S": f"{DAY_PREFIX}{until}#~"},  # '~' sorts after any dataset id
+                },
+            )
+            found += [str(item["doc"]["S"]) for item in items]
+        return found
+
+    def _save(self, histograms: list[JsonObject], drop_before: str) -> None:
+        expires = str(int(time.time() + self.ttl_days * 86400))
+        requests: list[dict[str, Any]] = []
+        for h in histograms:
+            doc = json.dumps(h, separators=(",", ":"))
+            if size_of(h) > HISTOGRAM_BUDGET:
+                raise PermanentError("history store: a day's histogram exceeds its item budget")
+            requests.append(
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": {"S": history_pk(str(h["pseudonym"]))},
+                            "sk": {"S": day_sk(str(h["day"]), str(h["dataset_id"]))},
+                            "doc": {"S": doc},
+                            "expires_at": {"N": expires},
+                        }
+                    }
+                }
+            )
+        self._write(requests)
+        stale = [
+            {"DeleteRequest": {"Key": {"pk": {"S": history_pk(label)}, "sk": {"S": sk}}}}
+            for label in sorted({str(h["pseudonym"]) for h in histograms})
+            for sk in self._sort_keys(label, DAY_PREFIX, f"{DAY_PREFIX}{drop_before}")
+            if sk < f"{DAY_PREFIX}{drop_before}"
+        ]
+        self._write(stale)
+
+    def _erase(self, pseudonym: str) -> int:
+        keys = self._sort_keys(pseudonym, DAY_PREFIX, f"{DAY_PREFIX}~")
+        self._write(
+            [
+                {"DeleteRequest": {"Key": {"pk": {"S": history_pk(pseudonym)}, "sk": {"S": sk}}}}
+                for sk in keys
+            ]
+        )
+        return len(keys)

@@ -63,6 +63,13 @@ CREATE TABLE IF NOT EXISTS flagged (
     PRIMARY KEY (dataset_id, item_key)
 );
 CREATE INDEX IF NOT EXISTS flagged_user ON flagged (user_key, created_at);
+CREATE TABLE IF NOT EXISTS participant_days (
+    pseudonym TEXT NOT NULL,
+    day TEXT NOT NULL,              -- reading day, YYYY-MM-DD
+    dataset_id TEXT NOT NULL,
+    histogram TEXT NOT NULL,        -- documents.history.DayHistogram JSON
+    PRIMARY KEY (pseudonym, day, dataset_id)
+);
 CREATE TABLE IF NOT EXISTS metrics (
     ts REAL NOT NULL,
     name TEXT NOT NULL,

@@ -13,11 +13,13 @@ time, and `summaries` reduces them.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from healthpipe.dataops.analysis.common import AnalysisLimits
+from healthpipe.dataops.analysis.day_counts import BaselineRow, apply_history_baselines
 from healthpipe.dataops.analysis.findings import (
     decorated_sql,
     find_anomalies,
@@ -38,13 +40,15 @@ def analyze_parquet(
     limits: EngineLimits,
     analysis_limits: AnalysisLimits | None = None,
     rejected_csv: Path | None = None,
+    history_baselines: Sequence[BaselineRow] = (),
 ) -> dict[str, Any]:
     """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`.
 
     With `rejected_csv` (ingest's rejected rows), the rows rejected as `conflicting_reading`
     are scored too: their findings are in the anomaly file, the summaries and episodes,
     flagged `conflicting`; they are not in the statistics, distributions or baselines, which
-    describe the valid readings."""
+    describe the valid readings. `history_baselines` replace the file-only baselines of the
+    participants with a history (`day_counts.apply_history_baselines`)."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({quote_literal(str(parquet))})"
     con = connect(limits)
@@ -53,6 +57,7 @@ def analyze_parquet(
         agg = scan_counts(con, src)
         facts: dict[str, Any] = {**metric_stats(con, agg), **distributions(agg)}
         users_table(con)
+        apply_history_baselines(con, history_baselines)
         with tempfile.TemporaryDirectory(
             dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
         ) as tmp:

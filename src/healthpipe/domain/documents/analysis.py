@@ -149,6 +149,9 @@ class Participant(Document):
     flagged_pct: Number = 0
     risk_score: Number = 0
     headline: SeverityCounts | None = None
+    # False: no readings of the participant in the baseline window before this file ("no
+    # history yet"; the baseline is the file's alone). Unset in analyses before issue 18.
+    has_history: bool | None = None
 
 
 class Participants(Document):

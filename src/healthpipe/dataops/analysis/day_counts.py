@@ -1,0 +1,68 @@
+"""A file's readings as per-participant, per-day histograms at the chart's resolution (what
+the participant-history store keeps, `documents.history.DayHistogram`), and the baselines a
+participant's history gives, written over the `users` table's file-only ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.domain import clinical as cl
+from healthpipe.domain.anomaly_sql import BASELINE_METRICS, baseline_column
+from healthpipe.domain.validation_sql import quote_ident, quote_literal
+
+# (user_id, reading day, vital, value × CHART_SCALE[vital], readings)
+DayCount = tuple[str, date, str, int, int]
+# (user_id, vital, median, MAD, mean absolute deviation)
+BaselineRow = tuple[str, str, float, float, float]
+INSERT_BATCH = 1000
+
+
+def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
+    """One scan of the processed file: per participant, reading day (UTC) and vital with a
+    baseline, how many readings had each charted value (half-up, as `clinical.chart_value`)."""
+    vitals = ", ".join(quote_ident(m) for m in BASELINE_METRICS)
+    scale = " ".join(f"WHEN {quote_literal(m)} THEN {cl.CHART_SCALE[m]}" for m in BASELINE_METRICS)
+    src = f"read_parquet({quote_literal(str(parquet))})"
+    con = connect(limits)
+    try:
+        rows = con.execute(
+            "SELECT user_id, CAST(event_time AS DATE) AS day, metric, "
+            f"CAST(floor(value * (CASE metric {scale} END) + 0.5 + {cl.ROUNDING_EPSILON!r}) "
+            "AS BIGINT) AS bin, count(*) AS n FROM (UNPIVOT (SELECT user_id, event_time, "
+            f"{vitals} FROM {src} WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
+            f"ON {vitals} INTO NAME metric VALUE value) GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    return [(str(u), d, str(m), int(b), int(n)) for u, d, m, b, n in rows]
+
+
+def apply_history_baselines(
+    con: duckdb.DuckDBPyConnection, baselines: Sequence[BaselineRow]
+) -> None:
+    """Write the baselines of participants with a history over their file-only ones in the
+    `users` table (participants without a history keep the file's)."""
+    if not baselines:
+        return
+    con.execute(
+        "CREATE TEMP TABLE history_baselines (user_id VARCHAR, metric VARCHAR, med DOUBLE, "
+        "mad DOUBLE, meanad DOUBLE)"
+    )
+    for i in range(0, len(baselines), INSERT_BATCH):
+        values = ", ".join(
+            f"({quote_literal(u)}, {quote_literal(m)}, {med!r}, {mad!r}, {meanad!r})"
+            for u, m, med, mad, meanad in baselines[i : i + INSERT_BATCH]
+        )
+        con.execute(f"INSERT INTO history_baselines VALUES {values}")
+    for m in BASELINE_METRICS:
+        sets = ", ".join(f"{baseline_column(s, m)} = h.{s}" for s in ("med", "mad", "meanad"))
+        con.execute(
+            f"UPDATE users SET {sets} FROM history_baselines h "
+            f"WHERE h.user_id = users.user_id AND h.metric = {quote_literal(m)}"
+        )
+    con.execute("DROP TABLE history_baselines")

@@ -1,0 +1,78 @@
+"""Issue 18 (2) end to end: two daily files through `healthpipe run`; the second file's
+baselines come from the participant's history (the first file) plus the file itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+from typer.testing import CliRunner
+
+from healthpipe.cli import app
+from healthpipe.domain import baseline as bl
+from healthpipe.domain import history as hi
+from healthpipe.domain.documents import DayHistogram
+from support.readings import write_csv
+
+
+def row(when: str, user: str, hr: float) -> str:
+    return f"{when},{user},{hr},98,10,36.8,115,75"
+
+
+def test_second_file_is_judged_against_the_participants_history(tmp_path: Path) -> None:
+    # day 1: 30 readings at 59-61 bpm; day 2: 9 readings at 77-79 bpm (normal band, so no
+    # clinical finding). Alone, day 2 is a tight series around 78 with nothing to flag; against
+    # the 28 days before it (median 60, MAD 1) every one of its readings deviates.
+    day1 = [
+        row(f"2025-06-01T{h:02d}:{m:02d}:00Z", "p_shift", hr=59 + (m // 10) % 3)
+        for h in range(10)
+        for m in (0, 10, 20)
+    ]
+    day2 = [row(f"2025-06-02T{h:02d}:00:00Z", "p_shift", hr=77 + h % 3) for h in range(9)] + [
+        row(f"2025-06-02T{h:02d}:30:00Z", "p_new", hr=70 + h % 2) for h in range(9)
+    ]
+    first = write_csv(tmp_path / "day1.csv", day1)
+    second = write_csv(tmp_path / "day2.csv", day2)
+    workspace = tmp_path / "ws"
+    result = CliRunner().invoke(
+        app, ["run", str(first), str(second), "--json", "--workspace", str(workspace)]
+    )
+    assert result.exit_code == 0, result.output
+    items = json.loads(result.stdout)["files"]
+    bucket = workspace / "bucket"
+    analyses = [
+        json.loads((bucket / "analyzed" / f"{item['dataset_id']}.json").read_text())
+        for item in items
+    ]
+    one, two = sorted(analyses, key=lambda a: a["source"]["key"])
+    assert {u["user_id"]: u["has_history"] for u in one["users"]["top"]} == {"p_shift": False}
+    assert {u["user_id"]: u["has_history"] for u in two["users"]["top"]} == {
+        "p_shift": True,
+        "p_new": False,  # no history yet: its baseline is the file's alone
+    }
+    con = duckdb.connect(":memory:")
+    try:
+        found = con.execute(
+            f"SELECT user_id, kind, count(*) FROM '{bucket / two['keys']['anomalies']}' "
+            "GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+    finally:
+        con.close()
+    assert found == [("p_shift", "baseline_deviation", 9)]
+
+    # the file alone would flag nothing: its own median 78 and MAD 1
+    alone = hi.participant_history(
+        "P-0000000000000000",
+        [],
+        [DayHistogram(pseudonym="P-0000000000000000", day="2025-06-02", dataset_id="x",
+                      bins={"heart_rate": {77: 3, 78: 3, 79: 3}})],
+        *hi.window(hi.date(2025, 6, 2), hi.date(2025, 6, 2), 28),
+    ).baselines["heart_rate"]  # fmt: skip
+    assert (alone.median, alone.mad) == (78, 1)
+    assert all(
+        abs(bl.modified_z(x, alone.median, alone.mad, alone.meanad, 1.0) or 0) <= bl.THRESHOLD
+        for x in (77, 78, 79)
+    )
+    html = (bucket / "reports" / f"{two['dataset_id']}.html").read_text()
+    assert "no history yet" in html
