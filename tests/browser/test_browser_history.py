@@ -24,7 +24,8 @@ from healthpipe.domain.documents.participant_timeline import (
     VitalDay,
     VitalHistory,
 )
-from healthpipe.report.history import build_history_view, render_history_html, vitals_chart
+from healthpipe.report.charts import vitals_history_chart
+from healthpipe.report.history import build_history_view, render_history_html
 
 pytestmark = pytest.mark.browser
 
@@ -123,7 +124,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chromium]:
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     history = timeline()
-    html = render_history_html(build_history_view(history), [vitals_chart(history.vitals)])
+    html = render_history_html(build_history_view(history), [vitals_history_chart(history.vitals)])
     path = tmp_path_factory.mktemp("history-page") / "history.html"
     path.write_text(html, encoding="utf-8")
     return path

@@ -184,9 +184,10 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
 
 
 def write_page(history: ParticipantTimeline, view: HistoryView, page: Path) -> None:
-    from healthpipe.report.history import render_history_html, vitals_chart
+    from healthpipe.report.charts import vitals_history_chart
+    from healthpipe.report.history import render_history_html
 
-    html = render_history_html(view, [vitals_chart(history.vitals)])
+    html = render_history_html(view, [vitals_history_chart(history.vitals)])
     try:
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(html, encoding="utf-8")

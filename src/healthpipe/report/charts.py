@@ -13,9 +13,11 @@ from __future__ import annotations
 import io
 import textwrap
 from dataclasses import dataclass, replace
+from datetime import date
 from typing import Any
 
 from healthpipe.domain.documents import Analysis, MetricStats, TimelineBucket
+from healthpipe.domain.documents.participant_timeline import VitalHistory
 from healthpipe.report import labels as lb
 from healthpipe.report.model import NORMAL_BANDS
 
@@ -27,6 +29,9 @@ TITLE_PT = 11.0
 LABEL_CHARS = 26  # wrap category labels longer than this
 BAR = "#2c7fb8"
 BAND = "#27ae60"
+HISTORY_LINE = "#1f5f9f"
+HISTORY_TICKS = 4  # dates on a history panel's x axis, at most
+HISTORY_MARKED_DAYS = 60  # a dot per day up to this many days; a plain line beyond
 # by the reference a finding kind cites (`labels.kind_reference`)
 REFERENCE_COLOURS = {"NEWS2": "#2c7fb8", "ACC/AHA 2017": "#8e44ad", "Personal baseline": "#7f8c8d"}
 
@@ -254,6 +259,51 @@ def trend_chart(now: dict[str, int], before: dict[str, int]) -> Chart:
         "trend.png",
         "Bar chart of high, medium and low severity findings in this window next to the "
         "previous window",
+        _finish(fig),
+    )
+
+
+def vitals_history_chart(vitals: list[VitalHistory]) -> Chart:
+    """A participant's history (`healthpipe history`): six panels (three rows of two), one
+    per vital, each a line of daily medians over a band from the day's lowest to highest
+    reading; two artists a panel, so it stays cheap for a long history."""
+    from matplotlib.ticker import FuncFormatter
+
+    fig, axes = _figure(6.6, rows=3, cols=2)
+    every_day = sorted({d.day for v in vitals for d in v.days})
+    ordinals = [date.fromisoformat(d).toordinal() for d in every_day]
+    step = max(1, -(-len(ordinals) // HISTORY_TICKS))
+    ticks = ordinals[::step]
+    for ax, vital in zip(axes.flat, vitals, strict=False):
+        ax.set_title(lb.metric_label(vital.metric), fontsize=SMALL_PT + 1)
+        _style(ax)
+        if not vital.days:
+            ax.text(0.5, 0.5, "no readings", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            continue
+        x = [date.fromisoformat(d.day).toordinal() for d in vital.days]
+        lows, highs = [d.min for d in vital.days], [d.max for d in vital.days]
+        ax.fill_between(x, lows, highs, color=HISTORY_LINE, alpha=0.18, linewidth=0)
+        marker = "o" if len(x) <= HISTORY_MARKED_DAYS else None
+        ax.plot(x, [d.median for d in vital.days], color=HISTORY_LINE, marker=marker, markersize=3)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([date.fromordinal(t).strftime("%m-%d") for t in ticks])
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,g}"))
+        if len(ordinals) > 1:
+            ax.set_xlim(ordinals[0] - 0.5, ordinals[-1] + 0.5)
+    for ax in list(axes.flat)[len(vitals) :]:
+        ax.set_visible(False)
+    fig.suptitle(
+        "Daily median of each vital (line)\nband: the day's lowest to highest reading",
+        fontsize=TITLE_PT,
+    )
+    return Chart(
+        "chart-history",
+        "history.png",
+        "Six small line charts, one per vital (heart rate, SpO2, steps, temperature, systolic "
+        "and diastolic blood pressure): the daily median as a line over a shaded band from "
+        "the day's lowest to highest reading, by reading day (UTC)",
         _finish(fig),
     )
 

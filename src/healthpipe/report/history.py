@@ -2,34 +2,27 @@
 `ParticipantTimeline`, its one chart and its HTML (Jinja2, autoescaped, one file a browser
 opens: the chart is a data URI). The participant is named by pseudonym only.
 
-The chart is one figure of six small panels, one per vital: a line of daily medians over a
-band from the day's lowest to highest reading; two artists a panel, so it stays cheap for a
-long history.
+Its chart is `charts.vitals_history_chart`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from healthpipe.domain import clinical
 from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
     HistoryEpisode,
     ParticipantTimeline,
-    VitalHistory,
 )
 from healthpipe.domain.trends import TREND_RULES
 from healthpipe.report import labels as lb
-from healthpipe.report.charts import SMALL_PT, TITLE_PT, Chart, _figure, _finish, _style
+from healthpipe.report.charts import Chart
 from healthpipe.report.model import DEFAULT_DISCLAIMER
 from healthpipe.report.render import chart_views, render_template
 from healthpipe.report.safe import neutralise
 
-LINE = "#1f5f9f"
-MAX_TICKS = 4
 SHOWN_EPISODES = 50  # the newest; --json has them all
-MARKED_DAYS = 60  # a dot per day up to this many days; a plain line beyond
 FINDINGS_LEGEND = (
     "Findings are counted as the file reports count them: a deviation from the participant's "
     "own baseline on a reading that also has a clinical finding is not counted again. "
@@ -247,51 +240,6 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
             )
             for f in history.files
         ],
-    )
-
-
-def vitals_chart(vitals: list[VitalHistory]) -> Chart:
-    """Six panels (three rows of two), one per vital: daily median line, min–max band."""
-    from matplotlib.ticker import FuncFormatter
-
-    fig, axes = _figure(6.6, rows=3, cols=2)
-    every_day = sorted({d.day for v in vitals for d in v.days})
-    ordinals = [date.fromisoformat(d).toordinal() for d in every_day]
-    step = max(1, -(-len(ordinals) // MAX_TICKS))
-    ticks = ordinals[::step]
-    for ax, vital in zip(axes.flat, vitals, strict=False):
-        ax.set_title(lb.metric_label(vital.metric), fontsize=SMALL_PT + 1)
-        _style(ax)
-        if not vital.days:
-            ax.text(0.5, 0.5, "no readings", ha="center", va="center", transform=ax.transAxes)
-            ax.set_xticks([])
-            ax.set_yticks([])
-            continue
-        x = [date.fromisoformat(d.day).toordinal() for d in vital.days]
-        ax.fill_between(
-            x, [d.min for d in vital.days], [d.max for d in vital.days], color=LINE, alpha=0.18,
-            linewidth=0,
-        )  # fmt: skip
-        marker = "o" if len(x) <= MARKED_DAYS else None
-        ax.plot(x, [d.median for d in vital.days], color=LINE, marker=marker, markersize=3)
-        ax.set_xticks(ticks)
-        ax.set_xticklabels([date.fromordinal(t).strftime("%m-%d") for t in ticks])
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:,g}"))
-        if len(ordinals) > 1:
-            ax.set_xlim(ordinals[0] - 0.5, ordinals[-1] + 0.5)
-    for ax in list(axes.flat)[len(vitals) :]:
-        ax.set_visible(False)
-    fig.suptitle(
-        "Daily median of each vital (line)\nband: the day's lowest to highest reading",
-        fontsize=TITLE_PT,
-    )
-    return Chart(
-        "chart-history",
-        "history.png",
-        "Six small line charts, one per vital (heart rate, SpO2, steps, temperature, systolic "
-        "and diastolic blood pressure): the daily median as a line over a shaded band from "
-        "the day's lowest to highest reading, by reading day (UTC)",
-        _finish(fig),
     )
 
 
