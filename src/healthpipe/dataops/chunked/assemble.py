@@ -40,6 +40,22 @@ def merge_reasons(splits: list[ChunkSplit]) -> dict[str, int]:
     return ordered
 
 
+def rejected_in_order(splits: list[ChunkSplit]) -> bool:
+    """Whether the rejected parts, concatenated in chunk order, are in source_row order as
+    the single path writes them. Not always: the single path numbers a malformed record by
+    its line (blank lines counted) and a parsed record by the records before it (blank lines
+    not counted), so after a blank line a parsed record can sort before a malformed record
+    of the chunk before it; such a file is split by the single path (the executor's part)."""
+    last = None
+    for split in sorted(splits, key=lambda s: s.index):
+        if split.first_rejected_row is None or split.last_rejected_row is None:
+            continue
+        if last is not None and split.first_rejected_row < last:
+            return False
+        last = split.last_rejected_row
+    return True
+
+
 def assemble(
     parts: list[tuple[ChunkSplit, SplitPaths]], out: SplitPaths, *, limits: EngineLimits
 ) -> ValidationResult:

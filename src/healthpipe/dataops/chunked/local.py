@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
-from healthpipe.dataops.chunked.assemble import assemble
+from healthpipe.dataops.chunked.assemble import assemble, rejected_in_order
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
 from healthpipe.dataops.chunked.repeats import find_repeats
 from healthpipe.dataops.chunked.split import split_chunk
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.validation import validate_file
 from healthpipe.dataops.validation.common import check_reserved, output_columns
 from healthpipe.dataops.validation.types import SplitPaths, ValidationResult
 from healthpipe.domain.documents.chunk_plan import Chunk, ChunkPlan, ChunkSplit, StagedChunk
@@ -184,6 +185,9 @@ def validate_chunked(
         finally:
             if pool is not None:
                 pool.shutdown()
+        if not rejected_in_order(splits):
+            logger.info("chunked ingest: rejected rows out of order, single-file path instead")
+            return validate_file(path, header, profile, out, now_iso=now_iso, limits=limits)
         parts = [(s, parts_of(job.folder(s.index))) for s in splits]
         result = assemble(parts, out, limits=job.limits)
     finally:

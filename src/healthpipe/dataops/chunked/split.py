@@ -12,8 +12,8 @@ import duckdb
 from healthpipe.dataops.chunked.staging import create_staged_view
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
-from healthpipe.dataops.validation.common import MALFORMED_GAPS_SQL, ROW, summarise
-from healthpipe.dataops.validation.staged import CONFLICT, _bit_test, _write
+from healthpipe.dataops.validation.common import MALFORMED_GAPS_SQL, REASONS, ROW, summarise
+from healthpipe.dataops.validation.staged import CONFLICT, STAGED, _bit_test, _write
 from healthpipe.dataops.validation.types import SplitPaths
 from healthpipe.domain.documents.chunk_plan import ChunkSplit, StagedChunk
 from healthpipe.domain.rules import RuleProfile
@@ -88,6 +88,10 @@ def split_chunk(
         reason = repeat_reason_sql(profile, conflict)
         _write(con, header, out, repeat, reason, source, chunk.malformed)
         result = summarise(con, out, "rejected_rows", chunk.malformed)
+        first_rejected, last_rejected = con.execute(
+            f"SELECT min(s), max(s) FROM (SELECT {source} AS s FROM {STAGED} "
+            f"WHERE {REASONS} <> '' OR {repeat} UNION ALL SELECT source_row FROM malformed)"
+        ).fetchone() or (None, None)
     finally:
         con.close()
     return ChunkSplit(
@@ -98,4 +102,6 @@ def split_chunk(
         reasons=result.reasons,
         processed_csv_header_bytes=_header_bytes(out.processed_csv),
         rejected_csv_header_bytes=_header_bytes(out.rejected_csv),
+        first_rejected_row=first_rejected,
+        last_rejected_row=last_rejected,
     )

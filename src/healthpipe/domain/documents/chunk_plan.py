@@ -62,3 +62,8 @@ class ChunkSplit(Complete):
     reasons: Counts
     processed_csv_header_bytes: int = Field(ge=0)
     rejected_csv_header_bytes: int = Field(ge=0)
+    # the source_row of its first and last rejected rows (None: none rejected); the rejected
+    # parts concatenate in order only when these do not overlap across chunks
+    # (`assemble.rejected_in_order`)
+    first_rejected_row: int | None = None
+    last_rejected_row: int | None = None
