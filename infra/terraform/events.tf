@@ -70,14 +70,9 @@ locals {
     }
   }
 
-  # Only this deployment's bucket triggers the ingestor, and only uploads below the chunked
-  # threshold (the two additions to the ROUTES pattern); larger ones start the chunked-ingest
-  # state machine (stepfunctions.tf, the same pattern with ">=").
+  # Only this deployment's bucket triggers the ingestor (the one addition to the ROUTES pattern).
   ingest_pattern = merge(local.routes.ingest.pattern, {
-    detail = merge(local.routes.ingest.pattern.detail, {
-      bucket = { name = [local.names.data_bucket] }
-      object = merge(local.routes.ingest.pattern.detail.object, { size = [{ numeric = ["<", local.chunked_threshold_bytes] }] })
-    })
+    detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
   })
 
   route_patterns = merge(

@@ -36,7 +36,6 @@ class TrendRow:
 class TrendsView:
     window_days: int
     rows: list[TrendRow]
-    heading: str
     note: str
 
 
@@ -113,6 +112,5 @@ def trends_view(
     return TrendsView(
         window_days=trends.window_days,
         rows=rows,
-        heading=f"Compared with the last {trends.window_days} days",
         note=note,
     )

@@ -44,6 +44,7 @@ from healthpipe.domain.documents import (
     SummaryRows,
 )
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
+from healthpipe.domain.trends import file_trends
 from healthpipe.events import Event, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
@@ -152,7 +153,9 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         known = histories.get(str(participant.user_id))
         if known is not None:
             participant.has_history = known.has_history
-    brief = build_brief(found, quality)
+    window_days = ports.analyze_settings.baseline_window_days
+    trends = file_trends(histories, window_days) if histories else None
+    brief = build_brief(found, quality, trends)
     with timed(timings, "analyst_ms"):
         report = ports.analyst.analyze(brief)
     timings["total_ms"] = int((time.perf_counter() - started) * 1000)
@@ -180,6 +183,8 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         ),
         timings=timings,
     )
+    if trends is not None:  # unset without history, as analyses were before
+        analysis.trends = trends
     ports.store.put_document(analysis_key(dataset_id), analysis, indent=1)
     secret = ports.analyze_settings.pseudonym_secret
     ports.analyses.save(_summary(analysis, secret), _flagged(analysis, secret))
