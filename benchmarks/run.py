@@ -77,6 +77,18 @@ def pipeline(source: Path, work: Path) -> dict[str, Measurement]:
     return {"ingest": ingest, "analyze": analyze, "notify": notify}
 
 
+def chunked(source: Path, work: Path) -> dict[str, Measurement]:
+    """The ingest stage on the chunked engine with 1 worker and with one per core (each in a
+    fresh workspace: the ledger ingests a content once)."""
+    out = {}
+    for label_, workers in (("chunked_1", 1), ("chunked_n", os.cpu_count() or 1)):
+        ws = fresh(work / f"ws-{label_}")
+        out[label_] = task(
+            "ingest_chunked", str(source), str(ws), str(work / f"{label_}.json"), str(workers)
+        )
+    return out
+
+
 def whole_run(source: Path, work: Path) -> Measurement:
     ws = fresh(work / "ws-run")
     cli = Path(sys.executable).with_name("healthpipe")
@@ -86,7 +98,7 @@ def whole_run(source: Path, work: Path) -> Measurement:
 
 SHAPES = {"realistic": "generate", "uniform": "generate_uniform"}
 # The tasks, in the order they run in each round; `pipeline` is ingest, analyze and notify.
-TASKS = ("floor", "outputs_floor", "original", "polars", "pipeline", "run")
+TASKS = ("floor", "outputs_floor", "original", "polars", "pipeline", "run", "chunked")
 DEFAULT_TASKS = ("outputs_floor", "original", "polars", "pipeline", "run")
 # The original holds the whole file in memory (about 10 GB at 10M rows): up to --baseline-max.
 IN_MEMORY = ("original",)
@@ -109,6 +121,8 @@ def round_of(
             out |= pipeline(source, shape_work)
         elif name == "run":
             out["run"] = whole_run(source, shape_work)
+        elif name == "chunked":
+            out |= chunked(source, shape_work)
         elif name == "floor":
             out["floor"] = task("floor", str(source), str(shape_work / "floor.csv"))
         else:
@@ -172,6 +186,8 @@ def ratios(r: dict[str, Any]) -> dict[str, float | None]:
         "analyze_over_ingest": div(sec("analyze"), ingest),
         "original_over_run": div(sec("original"), sec("run")),
         "run_over_ingest": div(sec("run"), ingest),
+        "chunked_1_over_ingest": div(sec("chunked_1"), ingest),
+        "chunked_n_over_ingest": div(sec("chunked_n"), ingest),
     }
 
 

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
-COLUMNS = ("outputs_floor", "original", "polars", "ingest", "analyze", "notify", "run")
+COLUMNS = (
+    "outputs_floor",
+    "original",
+    "polars",
+    "ingest",
+    "chunked_1",
+    "chunked_n",
+    "analyze",
+    "notify",
+    "run",
+)
 SHAPES = (("", "realistic"), (" uniform", "uniform"))
 RSS_LIMIT_MB = 300.0
 RSS_TASKS = ("ingest", "analyze", "notify", "run")

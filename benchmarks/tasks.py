@@ -102,18 +102,18 @@ def _polars(source: str, out_dir: str) -> dict[str, Any]:
     return process(Path(source), Path(out_dir))
 
 
-def _runtime(workspace: str) -> Any:
+def _runtime(workspace: str, **settings: Any) -> Any:
     from healthpipe.bootstrap import build_local
     from healthpipe.config import load_settings
 
-    return build_local(load_settings({"workspace": Path(workspace)}))
+    return build_local(load_settings({"workspace": Path(workspace), **settings}))
 
 
-def _stage_setup_ingest(source: str, workspace: str) -> tuple[Any, Any]:
+def _stage_setup_ingest(source: str, workspace: str, **settings: Any) -> tuple[Any, Any]:
     from healthpipe.events import object_created
     from healthpipe.orchestration.runs import upload_raw
 
-    runtime = _runtime(workspace)
+    runtime = _runtime(workspace, **settings)
     key = upload_raw(runtime, Path(source))
     target = runtime.store.path_for(key)
     event = object_created(
@@ -148,6 +148,27 @@ def _ingest(source: str, workspace: str, event_out: str) -> dict[str, Any]:
     return {"seconds": seconds, "outcome": result.outcome, "rows": result.info.get("rows")}
 
 
+def _ingest_chunked(source: str, workspace: str, event_out: str, workers: str) -> dict[str, Any]:
+    """The ingest stage on the chunked engine (threshold 0) with `workers` processes; the
+    largest worker's peak RSS is reported beside this process's."""
+    from healthpipe.stages.ingest import ingest
+
+    runtime, event = _stage_setup_ingest(
+        source, workspace, chunked_threshold_mb=0, workers=int(workers)
+    )
+    seconds, result = _timed(lambda: ingest(event, runtime.ports))
+    _save_event(result.events, event_out)
+    runtime.close()
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MB
+    return {
+        "seconds": seconds,
+        "outcome": result.outcome,
+        "rows": result.info.get("rows"),
+        "workers": int(workers),
+        "workers_peak_rss_mb": round(worker_rss, 1),
+    }
+
+
 def _analyze(workspace: str, event_in: str, event_out: str) -> dict[str, Any]:
     from healthpipe.stages.analyze import analyze
 
@@ -178,6 +199,7 @@ TASKS: dict[str, Callable[..., dict[str, Any]]] = {
     "outputs_floor": _outputs_floor,
     "baseline": _baseline,
     "ingest": _ingest,
+    "ingest_chunked": _ingest_chunked,
     "analyze": _analyze,
     "notify": _notify,
 }

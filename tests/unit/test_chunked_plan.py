@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from healthpipe.dataops.chunked.local import chunk_size
 from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
 from healthpipe.domain.documents.chunk_plan import ChunkPlan
 
@@ -76,3 +77,11 @@ def test_a_header_without_records_plans_no_chunk(tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_bytes(HEADER)
     assert plan_file(source, tmp_path, chunk_bytes=1, sha256=SHA).plan.chunks == []
+
+
+def test_chunks_are_cut_small_enough_for_every_worker_but_not_tiny() -> None:
+    mb = 1024 * 1024
+    assert chunk_size(1000 * mb, 128 * mb, 2) == 128 * mb
+    assert chunk_size(100 * mb, 128 * mb, 2) == 25 * mb
+    assert chunk_size(10 * mb, 128 * mb, 4) == 4 * mb  # MIN_CHUNK_BYTES
+    assert chunk_size(10 * mb, 300, 4) == 300  # the largest asked for wins

@@ -131,6 +131,19 @@ def default_workers() -> int:
     return os.cpu_count() or 1
 
 
+# A file is cut in at least this many chunks per worker (so the workers end together), each
+# at least MIN_CHUNK_BYTES (the cost of a chunk's connections and parts stays small).
+CHUNKS_PER_WORKER = 2
+MIN_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+def chunk_size(file_bytes: int, largest: int, workers: int) -> int:
+    """The chunk size for a file: `largest` at most, smaller when that leaves fewer than
+    CHUNKS_PER_WORKER chunks per worker, never below MIN_CHUNK_BYTES (unless `largest` is)."""
+    even = -(-file_bytes // (CHUNKS_PER_WORKER * workers))
+    return min(largest, max(MIN_CHUNK_BYTES, even))
+
+
 def validate_chunked(
     path: Path,
     header: Header,
@@ -143,12 +156,13 @@ def validate_chunked(
     sha256: str,
     workers: int = 0,
 ) -> ValidationResult:
-    """`validation.validate_file`, in chunks of about `chunk_bytes` on `workers` processes
-    (0: one per core; 1: in this process); `sha256`, the file's, goes into the plan. Each
-    worker's DuckDB has `limits.memory_limit_mb` and `limits.threads` (0: the cores shared
+    """`validation.validate_file`, in chunks of at most about `chunk_bytes` (`chunk_size`) on
+    `workers` processes (0: one per core; 1: in this process); `sha256`, the file's, goes
+    into the plan. Each worker's DuckDB has `limits.memory_limit_mb` and `limits.threads` (0: the cores shared
     out among the workers)."""
     check_reserved(header)
     workers = workers or default_workers()
+    chunk_bytes = chunk_size(path.stat().st_size, chunk_bytes, workers)
     threads = limits.threads or max(1, default_workers() // workers)
     workdir = Path(tempfile.mkdtemp(prefix="chunked-", dir=out.processed_csv.parent))
     job = _Job(header, profile, now_iso, replace(limits, threads=threads), workdir)
