@@ -108,3 +108,17 @@ def test_participant_bucket_is_the_pseudonyms_bucket() -> None:
     assert participant_bucket("user-1", "other") != participant_bucket("user-1", "s3cret") or (
         pseudonym("user-1", "other") != label
     )
+
+
+def test_stored_day_summaries_equal_the_recomputed_ones() -> None:
+    rng = random.Random(3)
+    days = [D0 + timedelta(days=k) for k in range(5)]
+    plain = [day_hist(d, {"heart_rate": [rng.gauss(70, 6) for _ in range(11)]}) for d in days]
+    summarised = [hi.day_histogram(h.pseudonym, h.day, h.dataset_id, h.bins) for h in plain]
+    start, end = hi.window(days[-1], days[-1], 28)
+    a = hi.participant_history("P-0123456789abcdef", plain[:-1], plain[-1:], start, end)
+    b = hi.participant_history("P-0123456789abcdef", summarised[:-1], summarised[-1:], start, end)
+    assert a.daily == b.daily and a.baselines == b.baselines
+    assert [d.median for d in b.daily["heart_rate"]] == [
+        statistics.median(expanded(h.bins["heart_rate"])) for h in plain
+    ]

@@ -90,6 +90,20 @@ def vital_baseline(
     )
 
 
+def _summary(day: date, vital: str, counts: Mapping[int, int]) -> DailyVitalSummary:
+    median = _median(counts.items()) / cl.CHART_SCALE[vital]
+    # built from checked values: the document without a second validation
+    return DailyVitalSummary.model_construct(day=day, n=sum(counts.values()), median=median)
+
+
+def day_histogram(
+    label: str, day: date, dataset_id: str, bins: dict[str, dict[int, int]]
+) -> DayHistogram:
+    """A participant-day's histogram of one file, with each vital's count and median."""
+    summary = {vital: _summary(day, vital, counts) for vital, counts in bins.items() if counts}
+    return DayHistogram(pseudonym=label, day=day, dataset_id=dataset_id, bins=bins, summary=summary)
+
+
 def window(first_day: date, last_day: date, window_days: int) -> tuple[date, date]:
     """The reading days a file's baselines cover: `window_days` before its first day,
     through its last day."""
@@ -112,22 +126,18 @@ def participant_history(
     ordered = sorted(by_day.items())
     baselines: dict[str, VitalBaseline] = {}
     daily: dict[str, list[DailyVitalSummary]] = {}
-    for vital, scale in cl.CHART_SCALE.items():
+    for vital in cl.CHART_SCALE:
         total: dict[int, int] = {}
         days: list[DailyVitalSummary] = []
         for day, hs in ordered:
-            counts = (
-                hs[0].bins.get(vital) if len(hs) == 1 else merge(h.bins.get(vital, {}) for h in hs)
-            )
-            n = sum(counts.values()) if counts else 0
-            if not counts or n == 0:
+            if len(hs) == 1:
+                counts = hs[0].bins.get(vital)
+                known = hs[0].summary.get(vital)
+            else:
+                counts, known = merge(h.bins.get(vital, {}) for h in hs), None
+            if not counts:
                 continue
-            # built from checked values: the document without a second validation
-            days.append(
-                DailyVitalSummary.model_construct(
-                    day=day, n=n, median=_median(counts.items()) / scale
-                )
-            )
+            days.append(known or _summary(day, vital, counts))
             for b, k in counts.items():
                 total[b] = total.get(b, 0) + k
         if days:

@@ -237,7 +237,7 @@ def _histories(
         bins.setdefault((user_id, day), {}).setdefault(vital, {})[b] = n
     labels = {user_id: pseudonym(user_id, secret) for user_id, _ in bins}
     current = [
-        DayHistogram(pseudonym=labels[user_id], day=day, dataset_id=dataset_id, bins=by_vital)
+        hist.day_histogram(labels[user_id], day, dataset_id, by_vital)
         for (user_id, day), by_vital in bins.items()
     ]
     days = [day for _, day in bins]

@@ -22,8 +22,18 @@ from healthpipe.domain.documents.base import Complete, Document
 HISTORY_SCHEMA_VERSION = "1"
 
 
+class DailyVitalSummary(Complete):
+    """One day of one vital: the number of readings and their median (charted values)."""
+
+    day: date
+    n: int
+    median: float
+
+
 class DayHistogram(Document):
-    """One participant's readings of one day in one file, as counts per charted value."""
+    """One participant's readings of one day in one file, as counts per charted value, and
+    each vital's count and median of them (`summary`, kept so that a later file's analysis
+    reads a day's median instead of recomputing it; absent in histograms stored without)."""
 
     SCHEMA_VERSION: ClassVar[str] = HISTORY_SCHEMA_VERSION
 
@@ -32,14 +42,7 @@ class DayHistogram(Document):
     dataset_id: str
     # vital -> {value × CHART_SCALE[vital] (a whole number): readings}
     bins: dict[str, dict[int, int]] = Field(default_factory=dict)
-
-
-class DailyVitalSummary(Complete):
-    """One day of one vital: the number of readings and their median (charted values)."""
-
-    day: date
-    n: int
-    median: float
+    summary: dict[str, DailyVitalSummary] = Field(default_factory=dict)
 
 
 class VitalBaseline(Complete):
