@@ -1,11 +1,12 @@
-"""`healthpipe history`'s pure parts: the trend rules over a participant's daily medians, and
-the view's worst severity (never "none" while a finding exists)."""
+"""`healthpipe history`'s pure parts: the trend rules over a participant's daily medians, the
+stored baseline, and the view's worst severity (never "none" while a finding exists)."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
-from healthpipe.dataops.history import timeline_trends
+from healthpipe.dataops.history import stored_baselines, timeline_trends
+from healthpipe.domain.documents.history import DayHistogram
 from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
     VitalDay,
@@ -50,3 +51,20 @@ def test_the_worst_severity_is_none_only_without_findings() -> None:
     assert worst_of([]) == "none"
     assert worst_of([low]) == "low"
     assert worst_of([low, high]) == "high"
+
+
+def test_the_stored_baseline_is_the_window_s_histograms_to_the_last_day() -> None:
+    last = date(2025, 7, 28)
+    inside = DayHistogram(
+        pseudonym="P-0", day=last, dataset_id="a", bins={"heart_rate": {70: 5, 74: 5}}
+    )
+    before = DayHistogram(
+        pseudonym="P-0",
+        day=last - timedelta(days=29),
+        dataset_id="b",
+        bins={"heart_rate": {200: 50}},
+    )
+    (found,) = stored_baselines("P-0", [inside, before], last, 28)
+    assert (found.metric, found.median, found.n) == ("heart_rate", 72, 10)
+    assert (found.window_start, found.window_end) == ("2025-06-30", "2025-07-28")
+    assert stored_baselines("P-0", [], last, 28) == []
