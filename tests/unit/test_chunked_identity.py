@@ -18,6 +18,7 @@ from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.validation.types import MAX_RECORD_BYTES
 from healthpipe.errors import InputError
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -149,17 +150,21 @@ def test_record_longer_than_a_chunk(tmp_path: Path) -> None:
     assert_same(tmp_path, _write(tmp_path / "in.csv", HEADER + "".join(rows)))
 
 
-@pytest.mark.parametrize(
-    "data",
-    [
-        (HEADER + "\n\n").encode(),
-        (HEADER + "".join(_rows(60))).encode() + b"2025-11-01T00:00:00Z,u\xff,70\n",
-    ],
-    ids=["header_only", "not_utf8_late"],
-)
-def test_an_unusable_file_is_refused_as_by_the_single_path(tmp_path: Path, data: bytes) -> None:
+UNUSABLE = {
+    "header_only": lambda: (HEADER + "\n\n").encode(),
+    "not_utf8_late": lambda: (
+        (HEADER + "".join(_rows(60))).encode() + b"2025-11-01T00:00:00Z,u\xff,70\n"
+    ),
+    "record_too_long": lambda: (
+        (HEADER + "".join(_rows(60))).encode() + _row(61, note="n" * MAX_RECORD_BYTES).encode()
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", list(UNUSABLE))
+def test_an_unusable_file_is_refused_as_by_the_single_path(tmp_path: Path, kind: str) -> None:
     source = tmp_path / "in.csv"
-    source.write_bytes(data)
+    source.write_bytes(UNUSABLE[kind]())
     with pytest.raises(InputError) as single:
         _run(source, tmp_path / "a", chunked=False)
     with pytest.raises(InputError) as chunked:

@@ -158,8 +158,8 @@ def validate_chunked(
 ) -> ValidationResult:
     """`validation.validate_file`, in chunks of at most about `chunk_bytes` (`chunk_size`) on
     `workers` processes (0: one per core; 1: in this process); `sha256`, the file's, goes
-    into the plan. Each worker's DuckDB has `limits.memory_limit_mb` and `limits.threads` (0: the cores shared
-    out among the workers)."""
+    into the plan. Each worker's DuckDB has `limits.memory_limit_mb` and `limits.threads`
+    (0: the cores shared out among the workers)."""
     check_reserved(header)
     workers = workers or default_workers()
     chunk_bytes = chunk_size(path.stat().st_size, chunk_bytes, workers)
@@ -182,7 +182,14 @@ def validate_chunked(
                     }
                 },
             )
-            staged = _run_all(pool, _map, [(job, planned.data, plan, c) for c in plan.chunks])
+            try:
+                staged = _run_all(pool, _map, [(job, planned.data, plan, c) for c in plan.chunks])
+            except InputError as exc:
+                if exc.code != "record_too_long":
+                    raise
+                # its message numbers the record within the chunk: the single path's scan
+                # refuses the file before any parse, with the record's number in the file
+                return validate_file(path, header, profile, out, now_iso=now_iso, limits=limits)
             if plan.prepared:  # the uncompressed or LF copy: every chunk is staged
                 planned.data.unlink()
             if not any(s.rows or s.malformed for s in staged):
