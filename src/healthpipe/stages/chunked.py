@@ -1,0 +1,466 @@
+"""The chunked ingest on AWS, one function per state of the Step Functions state machine
+(infra/terraform/statemachine/chunked_ingest.asl.json.tftpl; docs/deploy.md, "Large files"): the
+chunked engine's steps (`dataops.chunked`) over files in the object store, each run by its
+own Lambda function. What a step leaves for the next is in the bucket under
+`work/<dataset_id>/`; what the state machine carries is the small `ChunkJob`.
+
+The outputs, the manifest, the ledger claim and the events are those of `stages.ingest` for
+the same file: Plan claims `ingest:<sha256>` (the execution owns it until Assemble completes
+it, or its lease runs out after a failure), Assemble publishes Data Processing Complete and
+the analyzer follows as for any file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+
+from healthpipe import constants as c
+from healthpipe.dataops.chunked.assemble import merge_reasons, rejected_in_order
+from healthpipe.dataops.chunked.chunk_validate import stage_chunk
+from healthpipe.dataops.chunked.plan import plan_file
+from healthpipe.dataops.chunked.repeats import find_repeats
+from healthpipe.dataops.chunked.split import split_chunk
+from healthpipe.dataops.header import Header, read_header
+from healthpipe.dataops.parquet_parts import merge_parquet_parts
+from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.rejected_merge import merge_rejected_parts
+from healthpipe.dataops.validation.common import output_columns
+from healthpipe.dataops.validation.types import SplitPaths
+from healthpipe.domain.documents import (
+    FileError,
+    Manifest,
+    Outputs,
+    ProcessingComplete,
+    ProcessingFailed,
+    RowCounts,
+    Source,
+    SummaryRows,
+    TimeRange,
+)
+from healthpipe.domain.documents.chunk_job import (
+    Assembled,
+    ChunkJob,
+    ChunkStep,
+    JobStep,
+    RowOffsets,
+)
+from healthpipe.domain.documents.chunk_plan import Chunk, ChunkSplit, StagedChunk
+from healthpipe.domain.identity import (
+    DatasetKeys,
+    correlation_id_for,
+    dataset_id_for,
+    file_stem,
+    is_ingestible,
+    ledger_key,
+    manifest_key,
+)
+from healthpipe.errors import InputError, PermanentError
+from healthpipe.events import Event, object_of, utc_now
+from healthpipe.ports import Ledger, LedgerRecord, LocalObject
+from healthpipe.stages.base import Ports, StageResult, log_event
+from healthpipe.stages.engine import engine_limits
+
+STAGE = "ingest"  # the same claim, metrics and events as the single-file ingest
+PARQUET = "application/vnd.apache.parquet"
+logger = logging.getLogger("healthpipe.ingest.chunked")
+
+
+# --- keys under work/<dataset_id>/ -----------------------------------------------------------
+def chunk_prefix(job: ChunkJob, index: int) -> str:
+    return f"{job.work_prefix}chunk-{index:05d}/"
+
+
+def part_key(job: ChunkJob, index: int, name: str) -> str:
+    return chunk_prefix(job, index) + name
+
+
+def offsets_key(job: ChunkJob) -> str:
+    return f"{job.work_prefix}rows_before.json"
+
+
+def repeats_key(job: ChunkJob) -> str:
+    return f"{job.work_prefix}repeats.parquet"
+
+
+def _owned(ledger: Ledger, owner: str) -> Ledger:
+    """The ledger acting as `owner` (the execution), whichever Lambda calls it."""
+    as_owner = copy.copy(ledger)
+    as_owner.owner = owner
+    return as_owner
+
+
+def _header(job: ChunkJob, ports: Ports, workdir: Path) -> Header:
+    path = ports.store.download_ranges(
+        job.data_key, workdir / "header.csv", [(0, job.header_bytes)]
+    )
+    return read_header(path)
+
+
+def _permanent(exc: InputError) -> PermanentError:
+    return PermanentError(f"{exc.code}: {exc.reason}")
+
+
+# --- Plan ----------------------------------------------------------------------------------
+def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageResult:
+    """Claim the upload's content, hash and cut it in chunks of about `chunk_bytes`, and write
+    the plan and its chunk list. `execution` (the state machine's) owns the claim."""
+    bucket, key, version = object_of(event)
+    if not is_ingestible(key):
+        raise PermanentError("not a raw CSV upload (raw/*.csv or raw/*.csv.gz)")
+    workdir = ports.workdir
+    obj = ports.store.materialize(key, workdir / "source", version)
+    version = version or obj.version_id
+    bucket = bucket or ports.store.bucket
+    dataset_id = dataset_id_for(obj.sha256)
+    correlation_id = correlation_id_for(bucket, key, version)
+    now = utc_now()
+    job = ChunkJob(
+        outcome="planned",
+        bucket=ports.store.bucket,
+        source_key=key,
+        source_version=version,
+        correlation_id=correlation_id,
+        dataset_id=dataset_id,
+        sha256=obj.sha256,
+        size=obj.size,
+        claim_owner=execution,
+        ingested_at=now.isoformat(timespec="seconds"),
+        now_iso=now.isoformat(),
+        rules_profile=ports.ingest_settings.rules,
+        work_prefix=f"{c.WORK_PREFIX}{dataset_id}/",
+    )
+    ledger = _owned(ports.ledger, execution)
+    claim_key = ledger_key(STAGE, obj.sha256)
+    claim = ledger.claim(claim_key)
+    if not claim.acquired:
+        log_event(
+            logger,
+            "duplicate delivery skipped",
+            claim=claim.outcome,
+            dataset_id=dataset_id,
+            correlation_id=correlation_id,
+        )
+        return StageResult(
+            "skipped",
+            _replay(claim.record, correlation_id),
+            {"job": job.model_copy(update={"outcome": "skipped"})},
+        )
+    try:
+        return _plan_claimed(obj, job, chunk_bytes, ports, ledger, claim_key)
+    except Exception:
+        ledger.release(claim_key)
+        raise
+
+
+def _plan_claimed(
+    obj: LocalObject, job: ChunkJob, chunk_bytes: int, ports: Ports, ledger: Ledger, claim_key: str
+) -> StageResult:
+    try:
+        read_header(obj.path)
+        planned = plan_file(obj.path, ports.workdir, chunk_bytes=chunk_bytes, sha256=obj.sha256)
+        if not planned.plan.chunks:
+            raise InputError("no data rows (header only)", code="no_rows")
+    except InputError as exc:
+        result = _reject(exc, obj, job, ports)
+        ledger.complete(claim_key, result.info["stored"])
+        return result
+    data_key = job.source_key
+    if planned.plan.prepared:  # a gzip or mixed-line-ending file: its plain LF copy
+        data_key = f"{job.work_prefix}data.csv"
+        ports.store.put_file(data_key, planned.data, "text/csv", consume=True)
+    plan_key = f"{job.work_prefix}plan.json"
+    chunks_key = f"{job.work_prefix}chunks.json"
+    ports.store.put_document(plan_key, planned.plan)
+    chunk_list = json.dumps([chunk.as_json() for chunk in planned.plan.chunks])
+    ports.store.put_bytes(chunks_key, chunk_list.encode())
+    planned_job = job.model_copy(
+        update={
+            "data_key": data_key,
+            "header_bytes": planned.plan.header_bytes,
+            "plan_key": plan_key,
+            "chunks_key": chunks_key,
+            "chunks": len(planned.plan.chunks),
+        }
+    )
+    log_event(
+        logger,
+        "chunked plan",
+        dataset_id=job.dataset_id,
+        correlation_id=job.correlation_id,
+        chunks=planned_job.chunks,
+        prepared=planned.plan.prepared,
+    )
+    return StageResult("done", [], {"job": planned_job})
+
+
+def _replay(record: LedgerRecord, correlation_id: str) -> list[Event]:
+    """The completion event of a finished ingest again (as `stages.ingest` replays it);
+    nothing while another execution holds the claim."""
+    detail = record.result.get("event") if record.status == "completed" else None
+    if not detail:
+        return []
+    kind = c.PROCESSING_COMPLETE if detail.get("status") == "success" else c.PROCESSING_FAILED
+    replayed = {
+        **detail,
+        "replay_of": detail.get("correlation_id"),
+        "correlation_id": correlation_id,
+    }
+    return [Event(c.SOURCE_INGESTOR, kind, replayed)]
+
+
+def _manifest(job: ChunkJob, size: int) -> Manifest:
+    return Manifest(
+        dataset_id=job.dataset_id or "",
+        correlation_id=job.correlation_id,
+        source=Source(
+            bucket=job.bucket,
+            key=job.source_key,
+            version_id=job.source_version,
+            sha256=job.sha256 or "",
+            size=size,
+        ),
+        rules_profile=load_profile(job.rules_profile).name,
+        ingested_at=job.ingested_at,
+    )
+
+
+def _reject(exc: InputError, obj: LocalObject, job: ChunkJob, ports: Ports) -> StageResult:
+    """The file cannot be used: it stays in raw/, a rejected manifest says why."""
+    dataset_id = job.dataset_id or ""
+    manifest = _manifest(job, obj.size)
+    manifest.status = "rejected"
+    manifest.error = FileError(code=exc.code, reason=exc.reason)
+    key = manifest_key(dataset_id)
+    ports.store.put_document(key, manifest, indent=2)
+    ports.metrics.add("FilesRejected", 1, stage=STAGE)
+    log_event(logger, "file rejected", dataset_id=dataset_id, code=exc.code)
+    detail = ProcessingFailed(
+        correlation_id=job.correlation_id,
+        dataset_id=dataset_id,
+        status="rejected",
+        manifest_key=key,
+        error=exc.reason,
+        error_code=exc.code,
+        source_key=job.source_key,
+    ).as_json()
+    info = {"status": "rejected", "dataset_id": dataset_id, "manifest_key": key}
+    return StageResult(
+        "rejected",
+        [Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail)],
+        {
+            "job": job.model_copy(update={"outcome": "rejected"}),
+            "stored": info | {"event": detail},
+        },
+    )
+
+
+# --- Map A: stage one chunk ----------------------------------------------------------------
+def stage(step: ChunkStep, ports: Ports) -> StagedChunk:
+    """The chunk's bytes (ranged reads of the data object, after its header line) parsed and
+    checked into its staging Parquet file and its malformed records, both to work/."""
+    job, chunk, workdir = step.job, step.chunk, ports.workdir
+    chunk_csv = ports.store.download_ranges(
+        job.data_key, workdir / "chunk.csv", [(0, job.header_bytes), (chunk.start, chunk.end)]
+    )
+    try:
+        staged = stage_chunk(
+            chunk_csv,
+            read_header(chunk_csv),
+            load_profile(job.rules_profile),
+            chunk,
+            workdir / "staged.parquet",
+            workdir / "malformed.parquet",
+            now_iso=job.now_iso,
+            limits=engine_limits(ports.ingest_settings.engine, workdir),
+        )
+    except InputError as exc:
+        raise _permanent(exc) from exc
+    chunk_csv.unlink()
+    store = ports.store
+    store.put_file(
+        part_key(job, chunk.index, "staged.parquet"), workdir / "staged.parquet", PARQUET
+    )
+    store.put_file(
+        part_key(job, chunk.index, "malformed.parquet"), workdir / "malformed.parquet", PARQUET
+    )
+    store.put_document(part_key(job, chunk.index, "staged.json"), staged)
+    return staged
+
+
+# --- Reduce: repeats across chunks ---------------------------------------------------------
+def reduce(step: JobStep, ports: Ports) -> RowOffsets:
+    """Every chunk's staging file read together: the records repeating an earlier one, and
+    the parsed records before each chunk."""
+    job, workdir = step.job, ports.workdir
+    pairs: list[tuple[StagedChunk, Path]] = []
+    for index in range(job.chunks):
+        staged = ports.store.get_document(part_key(job, index, "staged.json"), StagedChunk)
+        local = ports.store.materialize(
+            part_key(job, index, "staged.parquet"), workdir / f"chunk-{index:05d}"
+        )
+        pairs.append((staged, local.path))
+    if not any(s.rows or s.malformed for s, _ in pairs):
+        raise PermanentError("no_rows: no data rows (header only)")
+    repeats = workdir / "repeats.parquet"
+    before = find_repeats(
+        _header(job, ports, workdir),
+        load_profile(job.rules_profile),
+        pairs,
+        repeats,
+        limits=engine_limits(ports.ingest_settings.engine, workdir),
+    )
+    ports.store.put_file(repeats_key(job), repeats, PARQUET)
+    offsets = RowOffsets(rows_before=before)
+    ports.store.put_document(offsets_key(job), offsets)
+    return offsets
+
+
+# --- Map B: split one chunk ----------------------------------------------------------------
+def split(step: ChunkStep, ports: Ports) -> ChunkSplit:
+    """The chunk's parts of the three outputs, its repeats excluded, to work/."""
+    job, index, workdir = step.job, step.chunk.index, ports.workdir
+    store = ports.store
+    staged = store.get_document(part_key(job, index, "staged.json"), StagedChunk)
+    before = store.get_document(offsets_key(job), RowOffsets).rows_before[index]
+    staged_file = store.materialize(part_key(job, index, "staged.parquet"), workdir / "staged")
+    repeats = store.materialize(repeats_key(job), workdir / "repeats")
+    malformed = [
+        store.materialize(part_key(job, i, "malformed.parquet"), workdir / f"malformed-{i:05d}")
+        for i in range(job.chunks)
+    ]
+    out = SplitPaths(
+        workdir / "processed.csv", workdir / "processed.parquet", workdir / "rejected.csv"
+    )
+    try:
+        result = split_chunk(
+            _header(job, ports, workdir),
+            load_profile(job.rules_profile),
+            staged,
+            staged_file.path,
+            before,
+            repeats.path,
+            [m.path for m in malformed],
+            out,
+            limits=engine_limits(ports.ingest_settings.engine, workdir),
+        )
+    except InputError as exc:
+        raise _permanent(exc) from exc
+    store.put_file(part_key(job, index, "processed.csv"), out.processed_csv, "text/csv")
+    store.put_file(part_key(job, index, "processed.parquet"), out.processed_parquet, PARQUET)
+    store.put_file(part_key(job, index, "rejected.csv"), out.rejected_csv, "text/csv")
+    store.put_document(part_key(job, index, "split.json"), result)
+    return result
+
+
+# --- Assemble ------------------------------------------------------------------------------
+def assemble(step: JobStep, ports: Ports) -> StageResult:
+    """The outputs put together in chunk order (CSVs composed in the store: S3 copies the
+    parts server side; the Parquet parts rewritten as one file), the manifest, the claim
+    completed, Data Processing Complete."""
+    job, workdir, store = step.job, ports.workdir, ports.store
+    dataset_id = job.dataset_id or ""
+    splits = [
+        store.get_document(part_key(job, i, "split.json"), ChunkSplit) for i in range(job.chunks)
+    ]
+    keys = DatasetKeys(dataset_id, file_stem(job.source_key), job.ingested_at[:10])
+    rows_input = sum(s.rows_input for s in splits)
+    rows_rejected = sum(s.rows_rejected for s in splits)
+    store.compose(
+        keys.processed_csv,
+        [part_key(job, s.index, "processed.csv") for s in splits],
+        skip=[s.processed_csv_header_bytes if s.index else 0 for s in splits],
+    )
+    if rows_rejected:
+        rejected = [part_key(job, s.index, "rejected.csv") for s in splits]
+        if rejected_in_order(splits):
+            store.compose(
+                keys.rejected_csv,
+                rejected,
+                skip=[s.rejected_csv_header_bytes if s.index else 0 for s in splits],
+            )
+        else:  # rare (blank lines, malformed records, repeats): merged on source_row here
+            local = [
+                (store.materialize(key, workdir / f"r{s.index}").path, s.rejected_csv_header_bytes)
+                for key, s in zip(rejected, splits, strict=True)
+            ]
+            merge_rejected_parts(local, workdir / "rejected.csv")
+            store.put_file(keys.rejected_csv, workdir / "rejected.csv", "text/csv", consume=True)
+    parts = [
+        store.materialize(part_key(job, s.index, "processed.parquet"), workdir / f"p{s.index}").path
+        for s in splits
+    ]
+    parquet = workdir / "processed.parquet"
+    facts = merge_parquet_parts(
+        parts, parquet, limits=engine_limits(ports.ingest_settings.engine, workdir)
+    )
+    store.put_file(keys.processed_parquet, parquet, PARQUET, consume=True)
+    reasons = merge_reasons(splits)
+    outputs = Outputs(
+        processed_csv=keys.processed_csv,
+        processed_parquet=keys.processed_parquet,
+        rejected_csv=keys.rejected_csv if rows_rejected else None,
+    )
+    manifest = _manifest(job, job.size)
+    manifest.status = "processed"
+    manifest.counts = RowCounts(
+        input=rows_input, valid=facts.rows, rejected=rows_rejected, by_reason=reasons
+    )
+    manifest.outputs = outputs
+    manifest.columns = output_columns(_header(job, ports, workdir))
+    manifest.users = facts.users
+    manifest.time_range = TimeRange(start=facts.first_event, end=facts.last_event)
+    manifest.timings = {"chunks": job.chunks}
+    store.put_document(keys.manifest, manifest, indent=2)
+    metrics = ports.metrics
+    metrics.add("FilesIngested", 1, stage=STAGE)
+    metrics.add("RowsInput", rows_input, stage=STAGE)
+    metrics.add("RowsValid", facts.rows, stage=STAGE)
+    metrics.add("RowsRejected", rows_rejected, stage=STAGE)
+    ratio = rows_rejected / rows_input if rows_input else 0.0
+    metrics.add("RejectRatio", ratio, stage=STAGE, unit="None")
+    detail = ProcessingComplete(
+        correlation_id=job.correlation_id,
+        dataset_id=dataset_id,
+        status="success",
+        manifest_key=keys.manifest,
+        processed_key=keys.processed_parquet,
+        processed_csv_key=keys.processed_csv,
+        rejected_key=outputs.rejected_csv,
+        rows=SummaryRows(input=rows_input, valid=facts.rows, rejected=rows_rejected),
+    ).as_json()
+    rows = {"input": rows_input, "valid": facts.rows, "rejected": rows_rejected}
+    stored = {
+        "status": "processed",
+        "dataset_id": dataset_id,
+        "rows": rows,
+        "manifest_key": keys.manifest,
+        "event": detail,
+    }
+    _owned(ports.ledger, job.claim_owner).complete(ledger_key(STAGE, job.sha256 or ""), stored)
+    log_event(
+        logger,
+        "ingested",
+        dataset_id=dataset_id,
+        correlation_id=job.correlation_id,
+        chunks=job.chunks,
+        rows_input=rows_input,
+        rows_valid=facts.rows,
+        rows_rejected=rows_rejected,
+    )
+    done = Assembled(
+        outcome="done",
+        dataset_id=dataset_id,
+        manifest_key=keys.manifest,
+        rows_input=rows_input,
+        rows_valid=facts.rows,
+        rows_rejected=rows_rejected,
+    )
+    return StageResult(
+        "done", [Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail)], {"assembled": done}
+    )
+
+
+__all__ = ["Chunk", "assemble", "plan", "reduce", "split", "stage"]

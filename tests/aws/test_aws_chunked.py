@@ -1,0 +1,314 @@
+"""The chunked ingest's Lambda handlers against the moto S3 server, driven in the order the
+state machine gives (infra/terraform/statemachine/chunked_ingest.asl.json.tftpl, walked from
+StartAt through Next, Choice and each Map's ItemProcessor: not a hand-written list), and
+compared with the single-file path on the same file: the same processed CSV and rejected
+CSV bytes, the same Parquet rows, the same counts; then the claim, the manifest, the event."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import moto_env
+import pytest
+
+from healthpipe import constants as c
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.header import read_header
+from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.validation import SplitPaths, validate_file
+from healthpipe.errors import PermanentError
+from healthpipe.events import object_created
+from healthpipe.lambdas import FUNCTIONS, chunk_map, chunk_plan
+from healthpipe.synthetic import SyntheticSpec, generate_csv
+
+ROOT = Path(__file__).resolve().parents[2]
+EXECUTION = "arn:aws:states:us-east-1:123456789012:execution:healthpipe-chunked-ingest:t1"
+CHUNK_BYTES = 4096
+STEPS = [name for name in FUNCTIONS if name.startswith("chunk_")]
+
+
+def _asl() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("validate_asl", ROOT / "scripts/validate_asl.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("validate_asl", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- a small interpreter of the states this definition uses -------------------------------
+class Walker:
+    """Runs the rendered definition: Task (lambda:invoke) calls the handler of the function
+    its ARN names; Choice (StringEquals); Map (ItemReader s3:getObject JSON, ItemSelector,
+    the ItemProcessor run per item); Succeed / Fail end. Records the states it ran."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.ran: list[str] = []
+        self.outputs: dict[str, Any] = {}
+
+    def path(self, expression: str, data: Any, context: dict[str, Any]) -> Any:
+        root, rest = (context, expression[3:]) if expression.startswith("$$.") else (data, "")
+        if not rest:
+            rest = expression[2:] if expression.startswith("$.") else ""
+        for part in filter(None, rest.split(".")):
+            root = root[part]
+        return root
+
+    def resolve(self, template: Any, data: Any, context: dict[str, Any]) -> Any:
+        if not isinstance(template, dict):
+            return template
+        out = {}
+        for key, value in template.items():
+            if key.endswith(".$"):
+                out[key[:-2]] = self.path(value, data, context)
+            else:
+                out[key] = self.resolve(value, data, context)
+        return out
+
+    def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
+        name = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
+        handler = importlib.import_module(FUNCTIONS[name].handler.rsplit(".", 1)[0]).handler
+        # through JSON both ways, as Lambda passes them
+        return json.loads(json.dumps(handler(json.loads(json.dumps(payload)))))
+
+    def run(self, machine: dict[str, Any], data: Any, context: dict[str, Any]) -> Any:
+        name = machine["StartAt"]
+        while True:
+            state = machine["States"][name]
+            self.ran.append(name)
+            kind = state["Type"]
+            if kind in ("Succeed", "Fail"):
+                return {"status": kind, "state": name, "output": data}
+            if kind == "Choice":
+                name = next(
+                    (
+                        choice["Next"]
+                        for choice in state["Choices"]
+                        if self.path(choice["Variable"], data, context) == choice["StringEquals"]
+                    ),
+                    state["Default"],
+                )
+                continue
+            if kind == "Task":
+                assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
+                parameters = self.resolve(state["Parameters"], data, context)
+                result: Any = {
+                    "Payload": self.invoke(parameters["FunctionName"], parameters["Payload"])
+                }
+            else:
+                assert kind == "Map", name
+                reader = self.resolve(state["ItemReader"]["Parameters"], data, context)
+                body = self.s3.get_object(Bucket=reader["Bucket"], Key=reader["Key"])["Body"]
+                items = json.loads(body.read())
+                result = []
+                for item in items:
+                    item_context = {**context, "Map": {"Item": {"Value": item}}}
+                    item_input = self.resolve(state["ItemSelector"], data, item_context)
+                    outcome = self.run(state["ItemProcessor"], item_input, item_context)
+                    assert outcome["status"] == "Succeed", outcome
+                    result.append(outcome["output"])
+            if "ResultSelector" in state:
+                result = self.resolve(state["ResultSelector"], result, context)
+            where = state.get("ResultPath", "$")
+            if where is None:
+                output = data
+            elif where == "$":
+                output = result
+            else:
+                output = {**data, where.removeprefix("$."): result}
+            if "OutputPath" in state:
+                output = self.path(state["OutputPath"], output, context)
+            self.outputs[name] = output
+            if state.get("End"):
+                return {"status": "Succeed", "state": name, "output": output}
+            data, name = output, state["Next"]
+
+
+@pytest.fixture
+def steps(stack: moto_env.Stack, tmp_path: Path) -> Any:
+    modules = [importlib.import_module(f"healthpipe.lambdas.{name}") for name in STEPS]
+    for module in modules:
+        module._function.reset()
+        module._function.workdir = tmp_path / f"lambda-{module.__name__.rsplit('.', 1)[-1]}"
+    yield stack
+    for module in modules:
+        module._function.reset()
+        module._function.workdir = None
+
+
+def sample(tmp_path: Path) -> Path:
+    """A few hundred generated rows (bad rows of eight kinds), and the first three readings
+    repeated at the end: repeats across chunks."""
+    path = generate_csv(SyntheticSpec(rows=400, users=6, seed=17), tmp_path / "big upload.csv")
+    lines = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(b"".join(lines) + b"".join(lines[1:4]))
+    return path
+
+
+def single_path(path: Path, job: dict[str, Any], tmp_path: Path) -> SplitPaths:
+    """The single-file path on `path`, at the job's instant and with its rules."""
+    out = SplitPaths(tmp_path / "s.csv", tmp_path / "s.parquet", tmp_path / "s_rejected.csv")
+    validate_file(
+        path,
+        read_header(path),
+        load_profile(job["rules_profile"]),
+        out,
+        now_iso=job["now_iso"],
+        limits=EngineLimits(memory_limit_mb=256, threads=1, temp_dir=tmp_path / "tmp"),
+    )
+    return out
+
+
+def rows_of(path: Path) -> list[tuple[Any, ...]]:
+    import duckdb
+
+    return duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()
+
+
+def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
+    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN a file in raw/ and the definition as Terraform renders it (4 KB chunks)
+    source = sample(tmp_path)
+    key = "raw/big upload.csv"
+    s3 = aws["s3"]
+    version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
+    asl = _asl()
+    definition = asl.render(
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": str(CHUNK_BYTES)}
+    )
+    event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
+
+    def body(k: str) -> bytes:
+        return bytes(s3.get_object(Bucket=steps.bucket, Key=k)["Body"].read())
+
+    # WHEN the states run in the definition's order
+    walker = Walker(s3)
+    outcome = walker.run(definition, event, {"Execution": {"Id": EXECUTION}})
+    # THEN it ended in Assemble, through every state, the map steps once per chunk
+    assert outcome["status"] == "Succeed" and outcome["state"] == "Assemble", outcome
+    job = walker.outputs["Plan"]["job"]
+    assert job["outcome"] == "planned" and job["chunks"] >= 4
+    assert walker.ran.count("StageChunk") == walker.ran.count("SplitChunk") == job["chunks"]
+    assert [s for s in walker.ran if s not in ("StageChunk", "SplitChunk")] == [
+        "Plan",
+        "Planned?",
+        "StageChunks",
+        "FindRepeats",
+        "SplitChunks",
+        "Assemble",
+    ]
+    # AND the outputs are the single-file path's on the same file at the same instant
+    manifest = json.loads(body(outcome["output"]["manifest_key"]))
+    outputs = manifest["outputs"]
+    single = single_path(source, job, tmp_path)
+    assert body(outputs["processed_csv"]) == single.processed_csv.read_bytes()
+    assert body(outputs["rejected_csv"]) == single.rejected_csv.read_bytes()
+    chunked_parquet = tmp_path / "chunked.parquet"
+    chunked_parquet.write_bytes(body(outputs["processed_parquet"]))
+    assert rows_of(chunked_parquet) == rows_of(single.processed_parquet)
+    assert manifest["status"] == "processed" and manifest["source"]["key"] == key
+    assert manifest["counts"]["input"] == 403 and manifest["dataset_id"] == job["dataset_id"]
+    assert job["work_prefix"] == f"{c.WORK_PREFIX}{job['dataset_id']}/"
+    # AND the claim on the content is completed, and Data Processing Complete was published
+    ledger = aws["dynamodb"].get_item(
+        TableName=steps.ledger_table,
+        Key={"pk": {"S": f"ingest:{job['sha256']}"}},
+        ConsistentRead=True,
+    )["Item"]
+    assert ledger["status"]["S"] == "completed"
+    events = moto_env.receive(aws["sqs"], steps.queues["analyzer"])
+    assert [e["detail-type"] for e in events] == [c.PROCESSING_COMPLETE]
+    assert events[0]["detail"]["rows"]["input"] == 403
+    # WHEN the same upload runs again THEN Plan skips it (its claim is completed)
+    again = Walker(s3).run(definition, event, {"Execution": {"Id": EXECUTION + "-2"}})
+    assert again["state"] == "AlreadyIngested"
+
+
+def test_plan_rejects_an_unusable_file_with_its_manifest_and_event(
+    steps: moto_env.Stack, aws: dict[str, Any]
+) -> None:
+    # GIVEN an upload that is not a vitals CSV
+    key = "raw/notes.csv"
+    version = aws["s3"].put_object(Bucket=steps.bucket, Key=key, Body=b"just,some\nnotes\n")
+    event = object_created(steps.bucket, key, version["VersionId"], 16).to_dict()
+    # WHEN Plan runs on it
+    job = chunk_plan.handler({"event": event, "execution": EXECUTION, "chunk_bytes": 4096})
+    # THEN the state machine is told it was rejected, with a rejected manifest and the event
+    assert job["outcome"] == "rejected"
+    manifest = json.loads(
+        aws["s3"]
+        .get_object(Bucket=steps.bucket, Key=f"manifests/{job['dataset_id']}.json")["Body"]
+        .read()
+    )
+    assert manifest["status"] == "rejected" and manifest["error"]["code"]
+    failed = moto_env.receive(aws["sqs"], steps.queues["alerts"])
+    assert [e["detail-type"] for e in failed] == [c.PROCESSING_FAILED]
+    assert failed[0]["detail"]["status"] == "rejected"
+
+
+def test_a_step_s_permanent_failure_reaches_the_state_machine_by_name(
+    steps: moto_env.Stack,
+) -> None:
+    # GIVEN a chunk whose data object does not exist
+    job = {
+        "outcome": "planned",
+        "bucket": steps.bucket,
+        "source_key": "raw/gone.csv",
+        "correlation_id": "b/raw/gone.csv@v1",
+        "dataset_id": "0123456789abcdef",
+        "rules_profile": "default",
+        "work_prefix": "work/0123456789abcdef/",
+        "data_key": "raw/gone.csv",
+        "header_bytes": 10,
+        "chunks": 1,
+    }
+    chunk = {"index": 0, "start": 10, "end": 100, "lines_before": 0}
+    # WHEN the map step runs THEN it fails as PermanentError (the Retry that never retries)
+    with pytest.raises(PermanentError) as failure:
+        chunk_map.handler({"job": job, "chunk": chunk})
+    assert type(failure.value).__name__ == "PermanentError"
+
+
+def test_rejected_rows_out_of_chunk_order_are_merged_as_the_single_path_orders_them(
+    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN blank lines, then a malformed record and a repeat that the single path numbers
+    # out of chunk order (the chunked engine's pinned example), in 300-byte chunks
+    header = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note\n"
+    rows = [f"2025-11-01T00:0{m}:00Z,u1,70,98,5,36.6,120,80,\n" for m in range(6)]
+    text = header + "\n" * 5 + "".join(rows) + "2025-11-01T00:00:00Z,u1,70\n" + rows[0]
+    source = tmp_path / "out of order.csv"
+    source.write_text(text)
+    key = "raw/out of order.csv"
+    s3 = aws["s3"]
+    version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
+    asl = _asl()
+    definition = asl.render(
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "300"}
+    )
+    event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
+    # WHEN the states run in the definition's order
+    walker = Walker(s3)
+    outcome = walker.run(definition, event, {"Execution": {"Id": EXECUTION}})
+    # THEN the rejected CSV is the single path's, byte for byte
+    assert outcome["state"] == "Assemble", outcome
+    job = walker.outputs["Plan"]["job"]
+    assert job["chunks"] >= 2
+    manifest = json.loads(
+        s3.get_object(Bucket=steps.bucket, Key=outcome["output"]["manifest_key"])["Body"].read()
+    )
+    single = single_path(source, job, tmp_path)
+    for output, expected in (
+        ("rejected_csv", single.rejected_csv),
+        ("processed_csv", single.processed_csv),
+    ):
+        got = s3.get_object(Bucket=steps.bucket, Key=manifest["outputs"][output])["Body"].read()
+        assert got == expected.read_bytes(), output
