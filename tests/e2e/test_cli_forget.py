@@ -218,6 +218,7 @@ def test_the_erasure_record_names_the_pseudonym_and_counts(erased: dict[str, Any
     assert document["pseudonym"] == erased["pseudonym"]
     assert document["rows_removed"]["processed_parquet"] == erased["theirs"]
     assert document["derived"]["analyses_redone"] == 2
+    assert document["derived"]["history_days_erased"] >= 2  # a day in each of two files
 
 
 def test_the_original_upload_is_still_recognised_and_its_rewrite_is_not_ingested(

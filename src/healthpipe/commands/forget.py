@@ -11,7 +11,8 @@ would go. With it, in this order:
    again from what is left (with the builtin analyst: no language model sees the data
    again), which rewrites `analyzed/<id>.json`, the anomalies and the analysis store's
    summary and flagged items; its stored report page is rendered again, and the copies of
-   its emails in a local outbox are deleted (the messages sent are out of reach);
+   its emails in a local outbox are deleted (the messages sent are out of reach); then
+   their history (per-day histograms, by pseudonym) is erased from the history store;
 3. other report pages (digests) that name the participant's pseudonym are deleted;
 4. a store with versions (S3) loses every older version of what was rewritten; the local
    database is compacted so that no deleted row stays in its free pages or WAL;
@@ -125,6 +126,8 @@ def forget(
     derived = forgotten.derived
     for dataset_id in sorted(erasure.datasets):
         _derive_again(dataset_id, ports, derived)
+    # their day histograms (baselines, trends); the analyses above no longer add any
+    derived["history_days_erased"] = ports.history.erase(label)
     derived["other_reports_deleted"] = _delete_reports_naming(ports.store, label, erasure)
     if outbox is not None:
         derived["emails_deleted"] = _delete_outbox_copies(outbox, label, erasure.datasets)
