@@ -131,8 +131,14 @@ def test_sample_file_runs_end_to_end(
     summary = next(i for i in analyses if i["sk"]["S"] == "SUMMARY")
     assert summary["pk"]["S"] == f"DATASET#{dataset_id}"
     assert json.loads(summary["doc"]["S"])["rows"]["input"] == manifest["counts"]["input"]
-    flagged = [i for i in analyses if i["sk"]["S"] != "SUMMARY"]
+    flagged = [
+        i for i in analyses if i["pk"]["S"].startswith("DATASET#") and i["sk"]["S"] != "SUMMARY"
+    ]
     assert flagged and all(i["sk"]["S"].startswith(("USER#P-", "EPISODE#")) for i in flagged)
+    # AND each participant-day's histogram of the readings (issue 18), keyed by pseudonym
+    history = [i for i in analyses if not i["pk"]["S"].startswith("DATASET#")]
+    assert history and all(i["pk"]["S"].startswith("HISTORY#P-") for i in history)
+    assert all(i["sk"]["S"].endswith(f"#{dataset_id}") for i in history)
     # AND exactly one email with text and HTML went out through SES
     assert_one_report_email()
 
