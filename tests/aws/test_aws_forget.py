@@ -1,20 +1,25 @@
 """`healthpipe forget --runtime aws` on a moto server: after a run of a file, no version of
 any object in the (versioned) bucket and no DynamoDB item holds the participant, the others
-keep their flagged items, and the rewritten upload's `Object Created` is skipped."""
+keep their flagged items, and the rewritten upload's `Object Created` is skipped. The
+operator runs it under enforced IAM with exactly the actions docs/privacy.md lists."""
 
 from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import iam_enforced
 import moto_env
+import pytest
 from test_aws_e2e import drain, keys, table_items, upload
 from typer.testing import CliRunner
 
 from healthpipe import constants as c
+from healthpipe.adapters.aws.s3 import ERASURE_IAM_ACTIONS
 from healthpipe.cli import app
 from healthpipe.domain.identity import pseudonym
 
@@ -53,8 +58,19 @@ def _every_version(aws: dict[str, Any], bucket: str) -> list[tuple[str, str]]:
     return [(v["Key"], v["VersionId"]) for page in pages for v in page.get("Versions", [])]
 
 
+def documented_actions() -> list[str]:
+    """The actions of docs/privacy.md's IAM section (every `service:Action` it names)."""
+    text = (Path(__file__).parents[2] / "docs" / "privacy.md").read_text(encoding="utf-8")
+    section = text.split("### IAM for `--runtime aws`", 1)[1].split("\n### ", 1)[0]
+    return sorted(set(re.findall(r"`([a-z0-9]+:[A-Za-z]+)`", section)))
+
+
+def test_the_documented_iam_names_the_erasure_actions_of_the_s3_adapter() -> None:
+    assert set(ERASURE_IAM_ACTIONS) <= set(documented_actions())
+
+
 def test_forget_on_aws_leaves_no_version_or_item_with_the_participant(
-    aws: dict[str, Any], stack: moto_env.Stack, tmp_path: Path
+    aws: dict[str, Any], stack: moto_env.Stack, tmp_path: Path, moto_endpoint: str
 ) -> None:
     # GIVEN a file holding the participant (one of their rows malformed), run on AWS
     upload(aws, stack, _file(tmp_path / "day1.csv", 1), "raw/day1.csv")
@@ -62,8 +78,22 @@ def test_forget_on_aws_leaves_no_version_or_item_with_the_participant(
     secret = ""  # the stack sets no HEALTHPIPE_PSEUDONYM_SECRET
     label = pseudonym(GONE, secret)
     assert label in json.dumps(table_items(aws, stack.analyses_table))
-    # WHEN an operator erases them (by raw id) with the AWS runtime
-    result = CliRunner().invoke(app, ["forget", GONE, "--runtime", "aws", "--apply", "--json"])
+    # WHEN an operator holding exactly the IAM docs/privacy.md lists erases them (by raw id)
+    operator = iam_enforced.create_principal(
+        moto_env.session().client("iam", endpoint_url=moto_endpoint),
+        "erasure-operator",
+        [{"Sid": "Erasure", "Effect": "Allow", "Action": documented_actions(), "Resource": "*"}],
+    )
+    with iam_enforced.moto_resources(), pytest.MonkeyPatch.context() as mp:
+        for name, value in operator.env().items():
+            mp.setenv(name, value)
+        iam_enforced.set_enforcement(moto_endpoint, True)
+        try:
+            result = CliRunner().invoke(
+                app, ["forget", GONE, "--runtime", "aws", "--apply", "--json"]
+            )
+        finally:
+            iam_enforced.set_enforcement(moto_endpoint, False)
     # THEN the command succeeded and printed counts, never the id
     assert result.exit_code == 0, result.output
     assert GONE not in result.output
