@@ -14,10 +14,15 @@ from healthpipe.dataops.record_scan import scan_records
 from healthpipe.dataops.validation.common import load_malformed
 from healthpipe.dataops.validation.file import record_bytes_for
 from healthpipe.dataops.validation.staged import STAGED, _stage
-from healthpipe.dataops.validation.types import MAX_RECORD_BYTES, RecordTooLong
+from healthpipe.dataops.validation.types import (
+    MAX_RECORD_BYTES,
+    MixedLineEndings,
+    RecordTooLong,
+)
 from healthpipe.domain.documents.chunk_plan import Chunk, StagedChunk
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import quote_literal
+from healthpipe.errors import InputError
 
 
 def _stage_once(
@@ -74,5 +79,8 @@ def stage_chunk(
             )
         except RecordTooLong:
             record_bytes = MAX_RECORD_BYTES
+        except MixedLineEndings:  # the plan reads a file mixing endings from its LF copy
+            reason = "not a readable CSV file: the CSV parser reached an invalid state"
+            raise InputError(reason, code="not_csv") from None
         finally:
             con.close()
