@@ -29,7 +29,7 @@ import sys
 import tempfile
 import tomllib
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -352,8 +352,12 @@ def build_function(
 
 def build_package(spec: PackageSpec, *, workdir: Path | None = None) -> BuiltPackage:
     """Download the wheels once, then install, prune, compile, check the size limit and zip,
-    for each function; raises PackagingError on failure."""
+    for each function; raises PackagingError on failure. A function whose requirements are
+    those of one already built gets a copy of its zip (the zip holds the whole healthpipe
+    package and those requirements, nothing else of the function): the chunked ingest's five
+    functions cost one build, not five."""
     functions: dict[str, BuiltFunction] = {}
+    by_requirements: dict[tuple[str, ...], BuiltFunction] = {}
     notes: list[str] = []
     compiled_all = True
     wanted = sorted({r for f in FUNCTIONS for r in function_requirements(f)})
@@ -361,7 +365,14 @@ def build_package(spec: PackageSpec, *, workdir: Path | None = None) -> BuiltPac
         wheelhouse = Path(tmp) / "wheels"
         _pip(pip_download_command(spec, wheelhouse, wanted))
         for function in FUNCTIONS:
+            same = by_requirements.get(tuple(function_requirements(function)))
+            if same is not None:
+                zip_path = spec.out / zip_name(spec, function)
+                shutil.copyfile(same.zip_path, zip_path)
+                functions[function] = replace(same, function=function, zip_path=zip_path)
+                continue
             functions[function], compiled = build_function(spec, function, Path(tmp), wheelhouse)
+            by_requirements[functions[function].requirements] = functions[function]
             compiled_all = compiled_all and compiled
     if spec.compile and not compiled_all:
         notes.append(
