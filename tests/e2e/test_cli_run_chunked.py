@@ -19,7 +19,6 @@ from healthpipe.dataops.header import read_header
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, validate_file
 from healthpipe.domain.identity import DatasetKeys, manifest_key
-from healthpipe.events import utc_now
 from healthpipe.stages import ingest
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
@@ -64,7 +63,7 @@ def test_a_file_above_the_threshold_is_chunked_with_the_single_paths_outputs(
         read_header(source),
         load_profile("plausible"),
         split,
-        now_iso=utc_now().isoformat(),
+        now_iso=ingest.utc_now().isoformat(),  # the stage's clock (tests/conftest.py)
         limits=EngineLimits(temp_dir=tmp_path / "tmp"),
     )
     bucket = workspace / "bucket"

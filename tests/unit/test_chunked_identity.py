@@ -102,11 +102,13 @@ def _write(path: Path, text: str, *, encoding: str = "utf-8") -> Path:
     return path
 
 
-def test_repeats_and_conflicts_across_chunks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("profile", ["plausible", "seed"])
+def test_repeats_and_conflicts_across_chunks(tmp_path: Path, profile: str) -> None:
     rows = _rows(150)
     rows += [rows[3], rows[120], rows[10].replace(",6", ",7", 1)]  # a repeat, a conflict
     rows += [_row(5, user="u5"), *rows[:5]]
-    result = assert_same(tmp_path, _write(tmp_path / "in.csv", HEADER + "".join(rows)))
+    source = _write(tmp_path / "in.csv", HEADER + "".join(rows))
+    result = assert_same(tmp_path, source, profile)
     assert result.reasons["duplicate_reading"] >= 7
 
 
