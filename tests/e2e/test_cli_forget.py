@@ -5,6 +5,7 @@ them (one gzipped), with a rejected row and a malformed row of theirs."""
 
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
 import json
@@ -219,6 +220,19 @@ def test_the_erasure_record_names_the_pseudonym_and_counts(erased: dict[str, Any
     assert document["rows_removed"]["processed_parquet"] == erased["theirs"]
     assert document["derived"]["analyses_redone"] == 2
     assert document["derived"]["history_days_erased"] >= 2  # a day in each of two files
+    bucket = erased["ws"] / "bucket"
+    for dataset_id in document["datasets"]:  # the manifests count what the files now hold
+        manifest = json.loads((bucket / "manifests" / f"{dataset_id}.json").read_text())
+        counts, outputs = manifest["counts"], manifest["outputs"]
+        assert manifest["erasures"] == 1
+        assert counts["valid"] == _csv_rows(bucket / outputs["processed_csv"])
+        assert counts["rejected"] == _csv_rows(bucket / outputs["rejected_csv"])
+        assert counts["input"] == counts["valid"] + counts["rejected"]
+
+
+def _csv_rows(path: Path) -> int:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return sum(1 for _ in csv.DictReader(handle))
 
 
 def test_the_original_upload_is_still_recognised_and_its_rewrite_is_not_ingested(

@@ -236,6 +236,7 @@ def _lower_manifest(store: ObjectStore, dataset_id: str, erasure: Erasure) -> in
             counts.by_reason.pop(reason, None)
     if manifest.users and valid:
         manifest.users -= 1
-    store.put_document(key, manifest)
+    manifest.erasures += 1
+    store.put_document(key, manifest, indent=2)  # as ingest writes it
     store.delete_old_versions(key)
     return 1

@@ -63,3 +63,6 @@ class Manifest(Document):
     users: int | None = None
     time_range: TimeRange | None = None
     timings: Counts = Field(default_factory=dict)
+    # erasures (`healthpipe forget`) that removed rows of this dataset: `counts` are then
+    # net of them, and `source.sha256` stays the uploaded file's (docs/privacy.md)
+    erasures: int = 0
