@@ -41,7 +41,9 @@ DEFAULT_DISCLAIMER = (
 )
 # the clinical order, and alert_min_severity "never" (no finding reaches it)
 SEVERITY_RANK = {**cl.SEVERITY_RANK, "never": 99}
-# a participant with no readings in the baseline window before this file (docs/baselines.md)
+# the personal baseline's source (docs/baselines.md): the participant's readings in the window
+# before this file plus the file's, or, with none in the window, the file's alone
+WITH_HISTORY = "with history"
 NO_HISTORY = "no history yet"
 # Where the charts close a normal band open at one end: SpO2 stops at 100 %; the diastolic
 # band is shaded from 40 mmHg.
@@ -187,7 +189,7 @@ class UserRow:
     episodes: str
     readings: str
     flagged_pct: str
-    history: str = ""  # NO_HISTORY for a participant first seen in this file's window
+    history: str = ""  # WITH_HISTORY, NO_HISTORY, or "" (an analysis from before issue 18)
 
 
 @dataclass(frozen=True)
@@ -405,6 +407,12 @@ def headline_counts(user: Participant) -> dict[str, int]:
     return {"findings": user.anomalies, "high": user.high, "medium": user.medium, "low": user.low}
 
 
+def _baseline_source(has_history: bool | None) -> str:
+    if has_history is None:
+        return ""
+    return WITH_HISTORY if has_history else NO_HISTORY
+
+
 def _users(analysis: Analysis, people: People, limit: int) -> list[UserRow]:
     """The participant table, worst severity first; every participant with a high-severity
     finding is in it, whatever the limit."""
@@ -431,7 +439,7 @@ def _users(analysis: Analysis, people: People, limit: int) -> list[UserRow]:
                 episodes=count(u.episodes),
                 readings=count(u.readings),
                 flagged_pct=flagged_share(u),
-                history=NO_HISTORY if u.has_history is False else "",
+                history=_baseline_source(u.has_history),
             )
         )
     for person in high_participants(facts):
