@@ -105,6 +105,11 @@ def test_counts_and_files_equal_an_independent_reading(ran: dict[str, Any]) -> N
     assert heart["days"][0]["median"] == (values[4] + values[5]) / 2
     assert heart["latest"] == 64 + 9 + 11 and heart["latest_time"] == "2025-03-11T08:09:00Z"
     assert [v["metric"] for v in history["vitals"]] == list(VITALS)
+    # the baseline analyze keeps (history store): the 28 days to 2025-03-11, both files
+    (stored,) = [b for b in history["baselines"] if b["metric"] == "heart_rate"]
+    every_hr = sorted(float(r["heart_rate"]) for r in every)
+    assert (stored["n"], stored["window_end"]) == (20, "2025-03-11")
+    assert stored["median"] == (every_hr[9] + every_hr[10]) / 2
     assert all(v["n"] == 20 for v in history["vitals"])
 
 

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
         HistoryEpisode,
         ParticipantTimeline,
     )
-    from healthpipe.ports import AnalysisStore
+    from healthpipe.ports import AnalysisStore, ParticipantHistoryStore
     from healthpipe.report.history import HistoryView
 
 HELP = (
@@ -109,6 +109,26 @@ def store_parts(
     )
 
 
+def with_baselines(
+    store: ParticipantHistoryStore, history: ParticipantTimeline, window_days: int
+) -> ParticipantTimeline:
+    """The history with the participant's stored baselines over the `window_days` days to
+    their last reading day (none when the store holds no histogram of theirs, e.g. files
+    analysed before the store existed)."""
+    from datetime import date
+
+    from healthpipe.dataops.history import stored_baselines
+    from healthpipe.domain.history import window
+
+    if not history.last_reading:
+        return history
+    last_day = date.fromisoformat(history.last_reading[:10])
+    start, end = window(last_day, last_day, window_days)
+    histograms = store.load([history.pseudonym], start, end)
+    baselines = stored_baselines(history.pseudonym, histograms, last_day, window_days)
+    return history.model_copy(update={"baseline_window_days": window_days, "baselines": baselines})
+
+
 def _table(title: str, wide: bool) -> Table:
     return Table(
         title=title, box=box.SIMPLE_HEAD, pad_edge=False, expand=wide, title_justify="left"
@@ -125,11 +145,19 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
     )
     vitals = _table("vitals", wide)
     vitals.add_column("vital", overflow="fold")
-    for name in ("n", "median", "latest", "range"):
+    for name in ("n", "median", "latest", "range", "baseline"):
         vitals.add_column(name, justify="right")
     for v in view.vitals:
-        vitals.add_row(escape(v.label), v.n, escape(v.median), escape(v.latest), escape(v.range))
+        vitals.add_row(
+            escape(v.label),
+            v.n,
+            escape(v.median),
+            escape(v.latest),
+            escape(v.range),
+            escape(v.baseline),
+        )
     out.print(vitals)
+    out.print(escape(view.baseline_note), highlight=False, soft_wrap=True)
     if view.findings:
         findings = _table("findings by type (criterion the code applies)", wide)
         findings.add_column("type", overflow="fold")
@@ -241,6 +269,7 @@ def register(app: typer.Typer) -> None:
                         "the lake could not be read (try `healthpipe query`)", EXIT_INTERNAL
                     ) from None
                 found = store_parts(runtime.ports.analyses, label, found)
+                found = with_baselines(runtime.ports.history, found, settings.baseline_window_days)
             finally:
                 runtime.close()
             view = build_history_view(found)

@@ -26,10 +26,13 @@ from healthpipe.constants import VITAL_COLUMNS
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.lake import Lake, QueryResult
 from healthpipe.domain import clinical
+from healthpipe.domain import history as stored
+from healthpipe.domain.documents.history import DayHistogram
 from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
     ParticipantTimeline,
     SourceFile,
+    TimelineBaseline,
     TimelineTrend,
     VitalDay,
     VitalHistory,
@@ -111,6 +114,29 @@ def participant_timeline(
         trends=trends,
         files=files,
     )
+
+
+def stored_baselines(
+    label: str, histograms: list[DayHistogram], last_day: date, window_days: int
+) -> list[TimelineBaseline]:
+    """The participant's baselines as analyze computes them (`domain/history.py`), from the
+    history store's day histograms of the `window_days` days before `last_day` through it:
+    what a file ending on `last_day` would be compared with. Vitals below the baseline's
+    minimum number of readings have none."""
+    start, end = stored.window(last_day, last_day, window_days)
+    found = stored.participant_history(label, histograms, [], start, end)
+    return [
+        TimelineBaseline(
+            metric=metric,
+            median=_num(b.median),
+            spread=_num(b.spread),
+            n=b.n,
+            window_start=b.window_start.isoformat(),
+            window_end=b.window_end.isoformat(),
+        )
+        for metric in VITAL_COLUMNS
+        if (b := found.baselines.get(metric)) is not None
+    ]
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from healthpipe.domain import clinical
+from healthpipe.domain.baseline import MIN_READINGS
 from healthpipe.domain.documents.participant_timeline import (
     FindingKind,
     HistoryEpisode,
     ParticipantTimeline,
+    TimelineBaseline,
 )
 from healthpipe.domain.trends import TREND_RULES
 from healthpipe.report import labels as lb
@@ -65,6 +67,7 @@ class VitalRow:
     latest: str
     latest_time: str
     range: str
+    baseline: str  # "72 ± 4 bpm" from the history store, or "–"
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class HistoryView:
     worst_severity: str
     vitals: list[VitalRow]
     latest_at: str  # the time of every vital's latest reading, when they share it
+    baseline_note: str
     findings: list[FindingRow]
     trends: list[TrendRow]
     trends_note: str
@@ -135,6 +139,29 @@ def worst_of(findings: list[FindingKind]) -> str:
     """The worst severity of any finding ("none" only when there is no finding at all)."""
     present = {s for f in findings for s, n in f.by_severity.items() if n}
     return max(present, key=lambda s: clinical.SEVERITY_RANK.get(s, 0), default="none")
+
+
+def _baseline_text(found: TimelineBaseline | None) -> str:
+    if found is None:
+        return "–"
+    return f"{value_text(found.median)} ± {value_text(found.spread, found.metric)}"
+
+
+def baseline_note(history: ParticipantTimeline) -> str:
+    """Where the baseline column comes from, in words."""
+    if not history.baselines:
+        return (
+            "Baseline: none stored for this participant (files analysed before the history "
+            "store existed, or too few readings in the window)."
+        )
+    found = history.baselines[0]
+    return (
+        f"Baseline: median ± spread of the readings from {found.window_start} to "
+        f"{found.window_end} ({history.baseline_window_days} days before the last reading "
+        "day, and that day), as analyze keeps it per participant: the spread is the MAD, or "
+        "the mean absolute deviation when the MAD is 0, at the chart's resolution; a vital "
+        f"needs at least {MIN_READINGS} readings."
+    )
 
 
 def trends_note(history: ParticipantTimeline) -> str:
@@ -167,6 +194,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
     label = neutralise(history.pseudonym, 40)
     days = {d.day for v in history.vitals for d in v.days}
     times = {v.latest_time for v in history.vitals if v.n}
+    baselines = {b.metric: b for b in history.baselines}
     latest_at = when_text(times.pop()) if len(times) == 1 else ""
     return HistoryView(
         pseudonym=label,
@@ -181,6 +209,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
         findings_total=f"{history.findings_total:,}",
         worst_severity=worst_of(history.findings),
         latest_at=latest_at,
+        baseline_note=baseline_note(history),
         vitals=[
             VitalRow(
                 label=lb.metric_label(v.metric),
@@ -188,6 +217,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
                 median=value_text(v.median, v.metric),
                 latest=value_text(v.latest, v.metric),
                 latest_time="" if latest_at else when_text(v.latest_time),
+                baseline=_baseline_text(baselines.get(v.metric)),
                 range=(f"{value_text(v.min)}–{value_text(v.max, v.metric)}" if v.n else "–"),
             )
             for v in history.vitals

@@ -38,6 +38,19 @@ class VitalHistory(Complete):
     days: list[VitalDay] = Field(default_factory=list)
 
 
+class TimelineBaseline(Complete):
+    """The participant's baseline of one vital as analyze keeps it (`domain/history.py`):
+    median and robust spread (MAD, or the mean absolute deviation when the MAD is 0) of the
+    readings in the window, at the chart's resolution."""
+
+    metric: str
+    median: Number
+    spread: Number
+    n: int
+    window_start: str  # reading days, inclusive
+    window_end: str
+
+
 class FindingKind(Complete):
     """The participant's findings of one kind, with the criterion the code applies."""
 
@@ -100,6 +113,8 @@ class ParticipantTimeline(Complete):
     vitals: list[VitalHistory] = Field(default_factory=list)
     findings: list[FindingKind] = Field(default_factory=list)
     findings_total: int = 0
+    baseline_window_days: int = 0
+    baselines: list[TimelineBaseline] = Field(default_factory=list)  # from the history store
     trends_assessed: bool = False  # enough days with readings for at least one trend rule
     trends: list[TimelineTrend] = Field(default_factory=list)
     episodes: list[HistoryEpisode] = Field(default_factory=list)
