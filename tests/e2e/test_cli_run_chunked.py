@@ -1,6 +1,7 @@
-"""`healthpipe run` on a file above `chunked_threshold_mb`: the chunked engine on a process
-pool (`--workers 2`) ingests it with the single-file path's counts and outputs, under the
-same keys and manifest."""
+"""`healthpipe run` on a file above `chunked_threshold_mb`: the chunked engine (`--workers 2`)
+ingests it with the single-file path's counts and outputs, under the same keys and manifest.
+The file is one chunk (4 MB at least), so it runs in this process; the process pool is
+covered by tests/unit/test_chunked_identity.py."""
 
 from __future__ import annotations
 

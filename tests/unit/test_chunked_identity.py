@@ -46,6 +46,7 @@ def _run(
     chunked: bool,
     profile: str = "plausible",
     chunk_bytes: int = CHUNK_BYTES,
+    workers: int = 1,
 ) -> tuple[ValidationResult, SplitPaths]:
     out.mkdir()
     split = SplitPaths(out / "p.csv", out / "p.parquet", out / "r.csv")
@@ -62,7 +63,7 @@ def _run(
             limits=limits,
             chunk_bytes=chunk_bytes,
             sha256="0" * 64,
-            workers=1,
+            workers=workers,
         )
     else:
         result = validate_file(source, header, rules, split, now_iso=NOW, limits=limits)
@@ -137,6 +138,18 @@ def test_bom_crlf_and_mixed_line_endings(tmp_path: Path) -> None:
 def _mk(folder: Path, text: str) -> Path:
     folder.mkdir()
     return _write(folder / "in.csv", text)
+
+
+def test_two_worker_processes_write_what_the_single_path_writes(tmp_path: Path) -> None:
+    rows = _rows(100)
+    rows += [rows[3], rows[90].replace(",6", ",7", 1), "2025-11-01T00:00:00Z,u9,70\n"]
+    source = _write(tmp_path / "in.csv", HEADER + "".join(rows))
+    single, a = _run(source, tmp_path / "single", chunked=False)
+    pooled, b = _run(source, tmp_path / "pooled", chunked=True, workers=2)
+    assert pooled == single
+    for x, y in zip(a.__dict__.values(), b.__dict__.values(), strict=True):
+        assert y.read_bytes() == x.read_bytes() or x.suffix == ".parquet"
+    assert _parquet_rows(b.processed_parquet) == _parquet_rows(a.processed_parquet)
 
 
 def test_gzip_file(tmp_path: Path) -> None:

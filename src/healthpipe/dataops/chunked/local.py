@@ -170,7 +170,8 @@ def validate_chunked(
         planned = plan_file(path, workdir, chunk_bytes=chunk_bytes, sha256=sha256)
         plan = planned.plan
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context) if workers > 1 else None
+        processes = min(workers, len(plan.chunks))  # a one-chunk file runs in this process
+        pool = ProcessPoolExecutor(processes, mp_context=context) if processes > 1 else None
         try:
             logger.debug(
                 "chunked plan",
