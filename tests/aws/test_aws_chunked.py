@@ -312,3 +312,23 @@ def test_rejected_rows_out_of_chunk_order_are_merged_as_the_single_path_orders_t
     ):
         got = s3.get_object(Bucket=steps.bucket, Key=manifest["outputs"][output])["Body"].read()
         assert got == expected.read_bytes(), output
+
+
+def test_plan_retried_by_its_execution_keeps_the_claim_another_execution_skips(
+    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN a small upload
+    source = generate_csv(SyntheticSpec(rows=20, users=2, seed=3), tmp_path / "small.csv")
+    key = "raw/small.csv"
+    put = aws["s3"].put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())
+    event = object_created(steps.bucket, key, put["VersionId"], source.stat().st_size).to_dict()
+
+    def plan(execution: str) -> str:
+        request = {"event": event, "execution": execution, "chunk_bytes": 4096}
+        return str(chunk_plan.handler(request)["outcome"])
+
+    # WHEN Plan runs, runs again in the same execution (a retry), then in another execution
+    # THEN the retry keeps planning under its claim; the other execution skips the file
+    assert plan(EXECUTION) == "planned"
+    assert plan(EXECUTION) == "planned"
+    assert plan(EXECUTION + "-other") == "skipped"

@@ -135,7 +135,10 @@ def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageR
     ledger = _owned(ports.ledger, execution)
     claim_key = ledger_key(STAGE, obj.sha256)
     claim = ledger.claim(claim_key)
-    if not claim.acquired:
+    # Plan retried in the same execution (after a timeout that left no time to release):
+    # the claim is already this execution's
+    again = claim.outcome == "in_progress" and claim.record.owner == execution
+    if not (claim.acquired or again):
         log_event(
             logger,
             "duplicate delivery skipped",
