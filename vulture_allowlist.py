@@ -49,6 +49,7 @@ outside_normal_band  # domain/clinical.py: anomaly_sql.outside_normal_sql; tests
 erased_at  # ErasureRecord (documents/erasure.py)
 rows_removed
 files_rewritten
+erasures  # Manifest: erasures that removed rows of the dataset (stages/erase.py)
 schema_version
 fallback_detail  # AnalystReport -> AnalystProvenance (from_attributes), stored in the analysis JSON
 attempted  # the same
