@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -205,6 +207,7 @@ class DynamoAnalysisStore(_AnalysesTable, AnalysisStore):
 
 # --------------------------------------------------------------------------- history
 HISTOGRAM_BUDGET = 64 * 1024
+QUERY_THREADS = 8
 DAY_PREFIX = "DAY#"
 
 
@@ -220,10 +223,10 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
     """One item per (pseudonym, reading day, dataset): `pk=HISTORY#<pseudonym>`,
     `sk=DAY#<YYYY-MM-DD>#<dataset_id>`, the `DayHistogram` JSON in `doc`, `expires_at` (TTL).
     The items carry neither `day` nor `user_key`, so they stay out of the table's GSIs. One
-    participant's window is one Query; an item holds one day's counts per charted value, a
-    few KB at most (every distinct value of five vitals at the chart's resolution), far below
-    DynamoDB's 400 KB (`HISTOGRAM_BUDGET` is checked on write). Same IAM actions as the
-    analysis store (Query, BatchWriteItem)."""
+    participant's window is one Query (QUERY_THREADS participants at a time); an item holds
+    one day's counts per charted value, a few KB at most (every distinct value of five vitals
+    at the chart's resolution), far below DynamoDB's 400 KB (`HISTOGRAM_BUDGET` is checked on
+    write). Same IAM actions as the analysis store (Query, BatchWriteItem)."""
 
     def __init__(
         self, table: str, client: Any, *, ttl_days: int = 400, sleep: Any = time.sleep
@@ -252,8 +255,7 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
             self._write_batch(requests[start : start + BATCH])
 
     def _load(self, pseudonyms: list[str], since: str, until: str) -> list[str]:
-        found: list[str] = []
-        for label in pseudonyms:
+        def window(label: str) -> list[str]:
             items = self._query(
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
                 ExpressionAttributeValues={
@@ -262,8 +264,17 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
                     ":hi": {"S": f"{DAY_PREFIX}{until}#~"},  # '~' sorts after any dataset id
                 },
             )
-            found += [str(item["doc"]["S"]) for item in items]
-        return found
+            return [str(item["doc"]["S"]) for item in items]
+
+        return [doc for docs in self._each(window, pseudonyms) for doc in docs]
+
+    def _each(self, query: Callable[[str], list[str]], labels: list[str]) -> list[list[str]]:
+        """`query` of each participant, QUERY_THREADS at a time (one Query is a round trip;
+        a file of thousands of participants would wait for them one by one)."""
+        if len(labels) <= 1:
+            return [query(label) for label in labels]
+        with ThreadPoolExecutor(max_workers=min(QUERY_THREADS, len(labels))) as pool:
+            return list(pool.map(query, labels))
 
     def _save(self, histograms: list[JsonObject], drop_before: str) -> None:
         expires = str(int(time.time() + self.ttl_days * 86400))
@@ -285,11 +296,14 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
                 }
             )
         self._write(requests)
+        labels = sorted({str(h["pseudonym"]) for h in histograms})
+        before = f"{DAY_PREFIX}{drop_before}"
+        old = self._each(lambda label: self._sort_keys(label, DAY_PREFIX, before), labels)
         stale = [
             {"DeleteRequest": {"Key": {"pk": {"S": history_pk(label)}, "sk": {"S": sk}}}}
-            for label in sorted({str(h["pseudonym"]) for h in histograms})
-            for sk in self._sort_keys(label, DAY_PREFIX, f"{DAY_PREFIX}{drop_before}")
-            if sk < f"{DAY_PREFIX}{drop_before}"
+            for label, keys in zip(labels, old, strict=True)
+            for sk in keys
+            if sk < before
         ]
         self._write(stale)
 
