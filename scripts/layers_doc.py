@@ -37,7 +37,8 @@ HOLDS = {
     "`healthpipe run`, and `healthpipe watch` (watchdog on `bucket/raw/`)",
     "bootstrap": "the one place that picks adapters for a runtime from `Settings`",
     "adapters": "`local/`: folder object store, SQLite ledger, outbox bus (routes given by "
-    "bootstrap), analysis store, metrics, outbox/SMTP mailers; `aws/`: S3, DynamoDB, "
+    "bootstrap), analysis store, participant-history store, metrics, outbox/SMTP mailers; "
+    "`aws/`: S3, DynamoDB, "
     "EventBridge, SES, CloudWatch EMF, Bedrock Converse completions (each module declares its "
     "`IAM_ACTIONS`); `llm/`: OpenAI-compatible completions (httpx; Ollama, llama.cpp, vLLM); "
     "both LLM adapters implement the `LanguageModel` port",
@@ -52,12 +53,14 @@ HOLDS = {
     "failure policy (`guarded.py`: retry once, then the builtin analyst)",
     "synthetic": "generated sample data for `healthpipe demo` and the benchmarks",
     "ports": "the small abstract base classes the stages see: `ObjectStore`, `Ledger`, "
-    "`EventBus`, `AnalysisStore`, `Mailer`, `Metrics`, `Analyst`; and the one the LLM "
+    "`EventBus`, `AnalysisStore`, `ParticipantHistoryStore`, `Mailer`, `Metrics`, `Analyst`; "
+    "and the one the LLM "
     "analyst sees: `LanguageModel` (with `Prompt`, `Completion`, `AnalystError`)",
     "dataops": "DuckDB work on local files: header checks, validation and split, statistics "
     "and anomalies; reading rules profiles (`profiles.py`)",
     "domain": "pure logic: rule profiles, validation and anomaly SQL builders, NEWS2 and "
-    "ACC/AHA tables, modified z-score, episodes, identities and keys, the analyst's "
+    "ACC/AHA tables, modified z-score and history baselines, episodes, identities and keys, "
+    "the analyst's "
     "de-identified brief, the insight schema",
     "events": "the pipeline event and the S3 `Object Created` event (built and read)",
     "routing": "`ROUTES`: which event goes to which stage, as data",
