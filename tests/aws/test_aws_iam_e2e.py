@@ -195,7 +195,7 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    assert set(resolved) == set(HANDLERS)
+    assert set(resolved) == set(HANDLERS) | set(CHUNKED_REMOVABLE)
     for function, (statements, skipped) in resolved.items():
         assert statements, function
         assert set(skipped.values()) <= set(iam_enforced.NOT_ON_MOTO), function
@@ -314,7 +314,7 @@ def digest_requested() -> dict[str, Any]:
 
 def test_every_statement_moto_can_check_is_in_a_removal_case(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    listed = {f: sorted(sids) for f, sids in REMOVABLE.items()}
+    listed = {f: sorted(sids) for f, sids in {**REMOVABLE, **CHUNKED_REMOVABLE}.items()}
     # ListDataBucket: no stage lists; it only turns a missing key's 403 into a 404
     checked = {
         f: sorted(s.sid for s in statements if s.sid != "ListDataBucket")
@@ -404,3 +404,86 @@ def test_a_40_mb_file_goes_through_with_enforced_iam(
     assert len(moto_env.sent_emails()) == 1
     print(f"\n40 MB ({source.stat().st_size} bytes) ingest→analyze→notify: {elapsed:.1f} s")
     assert os.environ["AWS_ACCESS_KEY_ID"] == enforced.principals["notifier"].access_key
+
+
+# --- the chunked ingest (Step Functions states, tests/aws/test_aws_chunked.py) ---------------
+CHUNKED_REMOVABLE = {
+    "chunk_plan": ["ReadObjects", "WriteObjects", "LedgerTable", "PublishToPipelineBus"],
+    "chunk_map": ["ReadObjects", "WriteObjects"],
+    "chunk_reduce": ["ReadObjects", "WriteObjects"],
+    "chunk_split": ["ReadObjects", "WriteObjects"],
+    "chunk_assemble": ["ReadObjects", "WriteObjects", "LedgerTable", "PublishToPipelineBus"],
+}
+# Plan publishes only for an unusable upload (Data Processing Failed)
+THROUGH_REJECTION = {("chunk_plan", "PublishToPipelineBus")}
+
+
+@pytest.mark.timeout(900)
+def test_the_chunked_ingest_runs_under_each_function_s_own_policy_and_no_less(
+    aws: dict[str, Any],
+    stack: moto_env.Stack,
+    enforced: Enforced,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import importlib
+
+    from test_aws_chunked import EXECUTION, Walker, _asl
+
+    from healthpipe.events import object_created
+    from healthpipe.lambdas import FUNCTIONS
+
+    modules = {f: importlib.import_module(f"healthpipe.lambdas.{f}") for f in CHUNKED_REMOVABLE}
+    for name, module in modules.items():
+        module._function.reset()
+        module._function.workdir = tmp_path / f"lambda-{name}"
+    s3 = enforced.admin["s3"]
+    calls: dict[str, dict[str, Any]] = {}
+
+    class AsItsRole(Walker):
+        def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
+            function = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
+            for key, value in enforced.principals[function].env().items():
+                monkeypatch.setenv(key, value)
+            calls.setdefault(function, json.loads(json.dumps(payload)))
+            return super().invoke(arn, payload)
+
+    def upload(key: str, body: bytes) -> dict[str, Any]:
+        version = s3.put_object(Bucket=stack.bucket, Key=key, Body=body)["VersionId"]
+        return object_created(stack.bucket, key, version, len(body)).to_dict()
+
+    source = generate_csv(SyntheticSpec(rows=120, users=3, seed=5), tmp_path / "in.csv")
+    definition = _asl().render(
+        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "2048"}
+    )
+    try:
+        # GIVEN each function's Terraform statements (moto enforcing them)
+        # WHEN an upload goes through the states in the definition's order
+        # THEN it is assembled: every call the five functions make is allowed
+        event = upload("raw/large.csv", source.read_bytes())
+        outcome = AsItsRole(s3).run(definition, event, {"Execution": {"Id": EXECUTION}})
+        assert outcome["state"] == "Assemble", outcome
+        assert set(calls) == set(CHUNKED_REMOVABLE)
+        # AND without any one statement, its function fails (access denied)
+        for function, sids in CHUNKED_REMOVABLE.items():
+            handler = modules[function].handler
+            for case, sid in enumerate(sids, start=1):
+                payload = calls[function]
+                if function == "chunk_plan":  # new bytes (a new claim), or an unusable file
+                    body = source.read_bytes() + b"\n" * case
+                    if (function, sid) in THROUGH_REJECTION:
+                        body = b"not,a\nvitals file\n"
+                    payload = {**payload, "event": upload(f"raw/case-{case}.csv", body)}
+                for key, value in enforced.principals[function].env().items():
+                    monkeypatch.setenv(key, value)
+                enforced.restrict(function, sid)
+                try:
+                    with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
+                        handler(json.loads(json.dumps(payload)))
+                finally:
+                    enforced.restrict(function, None)
+        assert all(FUNCTIONS[f].handler.startswith("healthpipe.lambdas.") for f in calls)
+    finally:
+        for module in modules.values():
+            module._function.reset()
+            module._function.workdir = None
