@@ -6,8 +6,11 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from healthpipe.dataops.chunked.local import chunk_size
-from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
+from healthpipe.dataops.chunked.plan import _Cuts, plan_file, write_chunk_file
 from healthpipe.domain.documents.chunk_plan import ChunkPlan
 
 HEADER = b"event_time,user_id,note\n"
@@ -85,3 +88,23 @@ def test_chunks_are_cut_small_enough_for_every_worker_but_not_tiny() -> None:
     assert chunk_size(100 * mb, 128 * mb, 2) == 25 * mb
     assert chunk_size(10 * mb, 128 * mb, 4) == 4 * mb  # MIN_CHUNK_BYTES
     assert chunk_size(10 * mb, 300, 4) == 300  # the largest asked for wins
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    body=st.text(alphabet='a ,"\n', max_size=80),
+    block=st.integers(1, 9),
+    chunk_bytes=st.integers(1, 12),
+)
+def test_cuts_do_not_depend_on_where_blocks_end(body: str, block: int, chunk_bytes: int) -> None:
+    # GIVEN any text of cells, spaces, commas, quotes (escaped pairs too) and line breaks
+    data = HEADER + body.encode()
+    whole = _Cuts(chunk_bytes)
+    whole.feed(data, 0)
+    # WHEN it is read in blocks of `block` bytes
+    pieces = _Cuts(chunk_bytes)
+    for at in range(0, len(data), block):
+        pieces.feed(data[at : at + block], at)
+    # THEN the cuts and their record counts are those of one read
+    assert pieces.chunks(len(data)) == whole.chunks(len(data))
+    assert (pieces.lines, pieces.inside) == (whole.lines, whole.inside)

@@ -26,6 +26,7 @@ from healthpipe.errors import InputError
 BLOCK_BYTES = 1024 * 1024
 NEWLINE = 10
 QUOTE = 34
+SPACE = 32
 FIELD_START = (44, 10)  # a comma, a newline
 
 
@@ -42,15 +43,16 @@ class _Cuts:
     bare_lf: bool = False
     ends_with_cr: bool = False
     closed_at_end: bool = False  # the block ended with a closing quote
-    last_byte: int = NEWLINE
+    last_byte: int = NEWLINE  # the last byte other than a space
 
     def __post_init__(self) -> None:
         self.starts: list[tuple[int, int]] = []  # (record start, lines before it)
 
     def feed(self, block: bytes, offset: int) -> None:
         """Scan the next block of the data (at `offset`). A quote opens a quoted field only
-        at a field start (after a comma or a newline), as the CSV reader reads it: a quote
-        inside an unquoted field (`u"1`) is text, and would otherwise flip the parity."""
+        at a field start (after a comma or a newline, spaces between allowed), as the CSV
+        reader reads it: a quote inside an unquoted field (`u"1`) is text, and would
+        otherwise flip the parity."""
         self._endings(block)
         at = 0
         if self.header_bytes < 0:
@@ -78,12 +80,23 @@ class _Cuts:
                     at = quote + 2
                 else:
                     self.inside = False
-            elif quote == 0:
-                # the second quote of an escaped pair, or a field start, across blocks
-                self.inside = closed_at_start or self.last_byte in FIELD_START
+            elif quote == 0 and closed_at_start:  # an escaped pair across blocks
+                self.inside = True
             else:
-                self.inside = block[quote - 1] in FIELD_START
-        self.last_byte = block[-1]
+                self.inside = self._field_start(block, quote)
+        last = size - 1
+        while last >= 0 and block[last] == SPACE:
+            last -= 1
+        if last >= 0:
+            self.last_byte = block[last]
+
+    def _field_start(self, block: bytes, quote: int) -> bool:
+        """Whether the quote at `quote` starts a field: only spaces between it and the comma
+        or newline before it (DuckDB skips those spaces and reads the field as quoted)."""
+        before = quote - 1
+        while before >= 0 and block[before] == SPACE:
+            before -= 1
+        return (block[before] if before >= 0 else self.last_byte) in FIELD_START
 
     def _segment(self, block: bytes, offset: int, at: int, end: int) -> None:
         """Count the newlines of block[at:end] (outside quotes) and cut at the marks."""
