@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from healthpipe.dataops.erase_rows import cells, filter_csv, id_pattern
-from healthpipe.stages.erase import dataset_of, row_store_of
+from healthpipe.stages.erase import dataset_of, may_hold, row_store_of
 
 HEADER = b"event_time,user_id,heart_rate,note\r\n"
 KEEP = [
@@ -104,3 +104,16 @@ def test_the_dataset_of_an_output_key(key: str, dataset: str | None) -> None:
 )
 def test_every_row_file_of_the_bucket_has_a_store(key: str, store: str | None) -> None:
     assert row_store_of(key) == store
+
+
+@pytest.mark.parametrize(
+    ("key", "bucket", "read"),
+    [
+        ("processed/parquet/dt=2026-11-30/pb=07/d-adfd41a29b91ffdb.parquet", 7, True),
+        ("processed/parquet/dt=2026-11-30/pb=08/d-adfd41a29b91ffdb.parquet", 7, False),
+        ("processed/parquet/dt=2026-11-30/d-adfd41a29b91ffdb.parquet", 7, True),
+        ("processed/parquet/dt=2026-11-30/pb=08/d-adfd41a29b91ffdb.parquet", None, True),
+    ],
+)
+def test_another_participant_bucket_is_not_read(key: str, bucket: int | None, read: bool) -> None:
+    assert may_hold(key, bucket) is read

@@ -60,6 +60,7 @@ from healthpipe.domain.documents.erasure import ErasureRecord, erasure_key
 from healthpipe.domain.identity import (
     analysis_key,
     anomalies_key,
+    bucket_of_pseudonym,
     manifest_key,
     pseudonym,
     report_key,
@@ -119,7 +120,15 @@ def forget(
             raise LookupError(f"no participant of the processed readings has {participant}")
         user_id = found
     label = pseudonym(user_id, secret)
-    erasure = erase_rows(user_id, ports.store, ports.ledger, ports.workdir, limits, apply=apply)
+    erasure = erase_rows(
+        user_id,
+        ports.store,
+        ports.ledger,
+        ports.workdir,
+        limits,
+        apply=apply,
+        bucket=bucket_of_pseudonym(label),
+    )
     forgotten = Forgotten(label, apply, erasure)
     if not apply:
         return forgotten

@@ -71,6 +71,7 @@ ROW_STORES: dict[str, str] = {
 NOT_ROWS = (c.MANIFESTS_PREFIX, c.REPORTS_PREFIX, ERASURES_PREFIX)
 DATASET_OF_KEY = re.compile(r"[-/]([0-9a-f]{16})(?:_rejected|_anomalies)?\.(?:csv|parquet)$")
 CSV_SUFFIXES = (".csv", ".csv.gz")
+BUCKET_PARTITION = re.compile(r"/pb=(\d+)/")
 ERASED_COPY = "erased_copy"
 
 
@@ -78,6 +79,13 @@ def dataset_of(key: str) -> str | None:
     """The dataset id in an output key (`…-<id>.csv`, `…_rejected.csv`, `<id>_anomalies…`)."""
     found = DATASET_OF_KEY.search(key)
     return found.group(1) if found else None
+
+
+def may_hold(key: str, bucket: int | None) -> bool:
+    """False when the key is in a participant-bucket partition (`/pb=NN/`) other than
+    `bucket`; True otherwise (no partition, or no bucket given)."""
+    found = BUCKET_PARTITION.search(key)
+    return bucket is None or found is None or int(found.group(1)) == bucket
 
 
 def row_store_of(key: str) -> str | None:
@@ -130,13 +138,16 @@ def erase_rows(
     limits: EngineLimits,
     *,
     apply: bool,
+    bucket: int | None = None,
 ) -> Erasure:
-    """Remove (with `apply`; else count) the participant's rows from every row store."""
+    """Remove (with `apply`; else count) the participant's rows from every row store. With
+    `bucket`, the participant's lake bucket, files of another `pb=NN` partition are skipped
+    unread: they cannot hold the participant (docs/lake.md)."""
     erasure = Erasure()
     workdir.mkdir(parents=True, exist_ok=True)
     for key in store.list_keys(""):
         name = row_store_of(key)
-        if name is not None:
+        if name is not None and may_hold(key, bucket):
             _erase_from(name, key, user_id, store, ledger, workdir, limits, erasure, apply)
     if apply:
         for dataset_id in sorted(erasure.datasets):
