@@ -40,6 +40,7 @@ def _drawn_figures(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, bytes]]:
         return png
 
     monkeypatch.setattr(charts, "_finish", spy)
+    charts._drawn.cache_clear()  # a chart drawn by an earlier test would not be drawn again
     return drawn
 
 
@@ -75,6 +76,32 @@ def test_every_chart_text_reads_at_least_11_css_px_where_the_report_shows_it(
         assert smallest >= MIN_CSS_PX, (chart.cid, round(smallest, 1))
         # and the image has two pixels per CSS pixel, for high-density screens
         assert png_width == 2 * chart.width_px, (chart.cid, png_width)
+
+
+def test_a_retried_report_draws_each_chart_once_and_new_numbers_draw_anew(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a report's charts, drawn
+    drawn = _drawn_figures(monkeypatch)
+    analysis = typed(make_analysis())
+    first = charts.report_charts(analysis)
+    assert len(drawn) == 4
+    # WHEN the same report is built again (a retried notify), from an equal analysis
+    again = charts.report_charts(typed(make_analysis()))
+    # THEN nothing is drawn again and the PNGs are the same bytes
+    assert len(drawn) == 4
+    assert [c.png for c in again] == [c.png for c in first]
+    # WHEN one chart's numbers change (one more rejected row)
+    reasons = dict(analysis.data_quality.reasons)
+    reasons["missing_value"] = reasons.get("missing_value", 0) + 1
+    changed = analysis.model_copy(
+        update={"data_quality": analysis.data_quality.model_copy(update={"reasons": reasons})}
+    )
+    redrawn = charts.report_charts(changed)
+    # THEN that chart alone is drawn anew, and differs
+    assert len(drawn) == 5
+    assert redrawn[3].png != first[3].png
+    assert [c.png for c in redrawn[:3]] == [c.png for c in first[:3]]
 
 
 def test_css_px_matches_the_drawn_figures() -> None:
