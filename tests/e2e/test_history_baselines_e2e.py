@@ -60,6 +60,12 @@ def test_second_file_is_judged_against_the_participants_history(tmp_path: Path) 
     finally:
         con.close()
     assert found == [("p_shift", "baseline_deviation", 9)]
+    # the analysis states the baseline it used: 39 readings from 2025-05-05 to 2025-06-02
+    (shift,) = [u for u in two["users"]["top"] if u["user_id"] == "p_shift"]
+    used = shift["baselines"]["heart_rate"]
+    assert (used["median"], used["mad"], used["n"]) == (60, 1, 39)
+    assert (used["window_start"], used["window_end"]) == ("2025-05-05", "2025-06-02")
+    assert "baselines" not in {k for u in one["users"]["top"] for k in u}  # file-only: SQL's
 
     # the file alone would flag nothing: its own median 78 and MAD 1
     alone = hi.participant_history(

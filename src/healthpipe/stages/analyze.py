@@ -153,6 +153,8 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         known = histories.get(str(participant.user_id))
         if known is not None:
             participant.has_history = known.has_history
+            if known.has_history:  # the baselines the findings used (file-only: the SQL's)
+                participant.baselines = known.baselines
     window_days = ports.analyze_settings.baseline_window_days
     trends = file_trends(histories, window_days) if histories else None
     brief = build_brief(found, quality, trends)
@@ -313,7 +315,8 @@ def _summary(analysis: Analysis, secret: str) -> AnalysisSummary:
 
 def _without_raw_id(document: Finding | Participant | Episode, secret: str) -> JsonObject:
     """The item keyed by the participant's pseudonym (`user_key`) instead of the raw id."""
-    kept = {k: v for k, v in document.as_json().items() if k != "user_id"}
+    # a flagged user's stored item stays small: the baselines stay in the analysis JSON
+    kept = {k: v for k, v in document.as_json().items() if k not in ("user_id", "baselines")}
     return {"user_key": pseudonym(str(document.user_id), secret), **kept}
 
 

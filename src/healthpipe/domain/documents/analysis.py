@@ -13,6 +13,7 @@ from pydantic import Field
 
 from healthpipe import constants as c
 from healthpipe.domain.documents.base import Complete, Counts, Document, JsonObject, Number
+from healthpipe.domain.documents.history import VitalBaseline
 from healthpipe.domain.documents.manifest import Source, TimeRange
 from healthpipe.domain.documents.trend import Trends
 from healthpipe.domain.insights import Usage
@@ -152,6 +153,8 @@ class Participant(Document):
     # False: no readings of the participant in the baseline window before this file ("no
     # history yet"; the baseline is the file's alone). Unset in analyses before issue 18.
     has_history: bool | None = None
+    # with a history: the baselines the findings used, per vital (median, spread, n, window)
+    baselines: dict[str, VitalBaseline] | None = None
 
 
 class Participants(Document):
