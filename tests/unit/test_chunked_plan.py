@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,4 +108,26 @@ def test_cuts_do_not_depend_on_where_blocks_end(body: str, block: int, chunk_byt
         pieces.feed(data[at : at + block], at)
     # THEN the cuts and their record counts are those of one read
     assert pieces.chunks(len(data)) == whole.chunks(len(data))
-    assert (pieces.lines, pieces.inside) == (whole.lines, whole.inside)
+    assert (pieces.lines, pieces.inside, pieces.irregular) == (
+        whole.lines,
+        whole.inside,
+        whole.irregular,
+    )
+
+
+@pytest.mark.parametrize(
+    ("row", "irregular"),
+    [
+        (b't1,u1,"a ""b"", c"\n', False),
+        (b't1, "u1",x\r\n', False),
+        (b't1,u"1,x\n', True),  # a quote inside an unquoted field
+        (b't1,"u1"x,x\n', True),  # text after a closing quote
+        (b't1,"a" "b",x\n', True),
+    ],
+)
+def test_quotes_the_reader_may_read_otherwise_are_flagged(
+    tmp_path: Path, row: bytes, irregular: bool
+) -> None:
+    source = tmp_path / "in.csv"
+    source.write_bytes(HEADER + row + b"t2,u2,a\n")
+    assert plan_file(source, tmp_path, chunk_bytes=1, sha256=SHA).plan.irregular_quotes == irregular

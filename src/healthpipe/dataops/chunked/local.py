@@ -169,6 +169,9 @@ def validate_chunked(
     try:
         planned = plan_file(path, workdir, chunk_bytes=chunk_bytes, sha256=sha256)
         plan = planned.plan
+        if plan.irregular_quotes:  # cuts may not fall where the reader's records end
+            logger.info("chunked ingest: irregular quotes, single-file path instead")
+            return validate_file(path, header, profile, out, now_iso=now_iso, limits=limits)
         context = multiprocessing.get_context("spawn")
         processes = min(workers, len(plan.chunks))  # a one-chunk file runs in this process
         pool = ProcessPoolExecutor(processes, mp_context=context) if processes > 1 else None

@@ -28,6 +28,7 @@ NEWLINE = 10
 QUOTE = 34
 SPACE = 32
 FIELD_START = (44, 10)  # a comma, a newline
+FIELD_END = (44, 10, 13)  # a comma, a newline, a carriage return
 
 
 @dataclass
@@ -44,6 +45,9 @@ class _Cuts:
     ends_with_cr: bool = False
     closed_at_end: bool = False  # the block ended with a closing quote
     last_byte: int = NEWLINE  # the last byte other than a space
+    # a quote inside an unquoted field, or text after a closing quote: records the CSV
+    # reader may delimit otherwise than the plan (see `ChunkPlan.irregular_quotes`)
+    irregular: bool = False
 
     def __post_init__(self) -> None:
         self.starts: list[tuple[int, int]] = []  # (record start, lines before it)
@@ -65,6 +69,8 @@ class _Cuts:
             at = nl + 1
         size = len(block)
         closed_at_start, self.closed_at_end = self.closed_at_end, False
+        if closed_at_start and block[at] != QUOTE and block[at] not in FIELD_END:
+            self.irregular = True
         while at < size:
             quote = block.find(b'"', at)
             end = size if quote < 0 else quote
@@ -80,10 +86,12 @@ class _Cuts:
                     at = quote + 2
                 else:
                     self.inside = False
+                    self.irregular = self.irregular or block[quote + 1] not in FIELD_END
             elif quote == 0 and closed_at_start:  # an escaped pair across blocks
                 self.inside = True
             else:
                 self.inside = self._field_start(block, quote)
+                self.irregular = self.irregular or not self.inside
         last = size - 1
         while last >= 0 and block[last] == SPACE:
             last -= 1
@@ -190,6 +198,7 @@ def plan_file(source: Path, workdir: Path, *, chunk_bytes: int, sha256: str) -> 
         mixed_line_endings=mixed,
         data_size=data_size,
         header_bytes=max(cuts.header_bytes, 0),
+        irregular_quotes=cuts.irregular,
         chunk_bytes=chunk_bytes,
         chunks=cuts.chunks(data_size) if cuts.header_bytes >= 0 else [],
     )

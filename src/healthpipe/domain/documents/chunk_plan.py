@@ -37,6 +37,9 @@ class ChunkPlan(Complete):
     mixed_line_endings: bool
     data_size: int = Field(ge=0)
     header_bytes: int = Field(ge=0)
+    # a quote inside an unquoted field or text after a closing quote: the CSV reader's
+    # records may differ from the plan's around it, so such a file takes the single path
+    irregular_quotes: bool = False
     chunk_bytes: int = Field(gt=0)
     chunks: list[Chunk]
 
