@@ -36,6 +36,9 @@ from healthpipe.adapters.aws.clients import BOTO_CONFIG
 from healthpipe.domain.identity import report_key
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("aws_iam_e2e")
+
 MIB = 1024 * 1024
 BIG_ROWS = 400_000  # about 20 MB of CSV: a processed CSV over 16 MiB
 SPECIAL_KEY = "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv"

@@ -28,6 +28,9 @@ from healthpipe.report.charts import css_px
 from healthpipe.stages.digest import digest
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("browser_report")
+
 PHONE, DESKTOP = 390, 1280
 # A long file name with no break opportunity: the header must wrap it, not widen the page.
 SOURCE_NAME = "ward-7-" + "x" * 60 + ".csv"

@@ -22,6 +22,9 @@ from typer.testing import CliRunner, Result
 
 from healthpipe.cli import app
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("cli_forget")
+
 PID = "pt-7f3a-erase"  # replaces user_003 in days 1 and 2
 DISTINCTIVE = "38.47"  # their temperature in one reading (the generator writes one decimal)
 DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)  # as tests/conftest.py

@@ -15,6 +15,9 @@ from typer.testing import CliRunner, Result
 from healthpipe.cli import app
 from healthpipe.dataops.lake import FINDINGS_COLUMNS, READINGS_COLUMNS
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("cli_query")
+
 
 def invoke(*args: str) -> Result:
     return CliRunner().invoke(app, list(args))

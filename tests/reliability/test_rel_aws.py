@@ -361,6 +361,9 @@ from pathlib import Path
 from healthpipe.adapters.aws.s3 import S3ObjectStore
 from healthpipe.lambdas import ingestor
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("rel_aws")
+
 real = S3ObjectStore._download
 
 def download_then_die(self, key, workdir, version):
