@@ -93,6 +93,7 @@ def _assert_same_outputs(
         source, tmp_path / "chunked", chunked=True, profile=profile, chunk_bytes=chunk_bytes
     )
     assert chunked == single
+    assert list(chunked.reasons.items()) == list(single.reasons.items())  # the manifest's order
     assert b.processed_csv.read_bytes() == a.processed_csv.read_bytes()
     assert b.rejected_csv.read_bytes() == a.rejected_csv.read_bytes()
     assert _parquet_rows(b.processed_parquet) == _parquet_rows(a.processed_parquet)
@@ -156,6 +157,7 @@ def test_two_worker_processes_write_what_the_single_path_writes(tmp_path: Path) 
     single, a = _run(source, tmp_path / "single", chunked=False)
     pooled, b = _run(source, tmp_path / "pooled", chunked=True, workers=2)
     assert pooled == single
+    assert list(pooled.reasons.items()) == list(single.reasons.items())
     for x, y in zip(a.__dict__.values(), b.__dict__.values(), strict=True):
         assert y.read_bytes() == x.read_bytes() or x.suffix == ".parquet"
     assert _parquet_rows(b.processed_parquet) == _parquet_rows(a.processed_parquet)

@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from healthpipe.dataops.chunked.assemble import merge_reasons
 from healthpipe.dataops.chunked.local import chunk_size
 from healthpipe.dataops.chunked.plan import _Cuts, plan_file, write_chunk_file
-from healthpipe.domain.documents.chunk_plan import ChunkPlan
+from healthpipe.domain.documents.chunk_plan import ChunkPlan, ChunkSplit
 
 HEADER = b"event_time,user_id,note\n"
 SHA = "ab" * 32  # the stored file's, from the object store
@@ -131,3 +132,30 @@ def test_quotes_the_reader_may_read_otherwise_are_flagged(
     source = tmp_path / "in.csv"
     source.write_bytes(HEADER + row + b"t2,u2,a\n")
     assert plan_file(source, tmp_path, chunk_bytes=1, sha256=SHA).plan.irregular_quotes == irregular
+
+
+def test_reasons_add_up_in_the_single_paths_order() -> None:
+    def split(index: int, reasons: dict[str, int]) -> ChunkSplit:
+        return ChunkSplit(
+            index=index,
+            rows_input=0,
+            rows_valid=0,
+            rows_rejected=0,
+            reasons=reasons,
+            processed_csv_header_bytes=0,
+            rejected_csv_header_bytes=0,
+        )
+
+    merged = merge_reasons(
+        [
+            split(0, {"malformed_row": 1, "invalid_spo2": 2}),
+            split(1, {"duplicate_reading": 3, "invalid_hr": 1, "invalid_spo2": 1}),
+        ]
+    )
+    # most frequent first, ties by name, malformed records last (validation.common.summarise)
+    assert list(merged.items()) == [
+        ("duplicate_reading", 3),
+        ("invalid_spo2", 3),
+        ("invalid_hr", 1),
+        ("malformed_row", 1),
+    ]
