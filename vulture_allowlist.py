@@ -25,8 +25,6 @@ main_options  # Typer callback (cli.py)
 forget_command  # Typer command `forget` (commands/forget.py)
 notify  # stage function named in routing.STAGE_FUNCTIONS (imported by path)
 
-_.compose  # ObjectStore.compose: the chunked assembly (lambdas/chunked.py assemble, issue 17)
-
 # --- checked against Terraform and the deployment by tests/infra -------------------------
 IAM_ACTIONS  # each AWS adapter's actions; tests/infra holds iam.tf to them
 REPORT_SENT  # event name the Terraform rules and tests/infra name

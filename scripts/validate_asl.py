@@ -1,8 +1,9 @@
 """Validate the Step Functions definition with a real ASL validator (npm `asl-validator`).
 
-The definition is a Terraform template (`infra/terraform/statemachine/*.asl.json`, rendered
-by `templatefile` in stepfunctions.tf); this renders it with stand-in values of the same
-shape (Lambda ARNs, numbers) and runs the validator installed from `tools/asl`'s lockfile:
+The definition is a Terraform template (`infra/terraform/statemachine/*.asl.json.tftpl`,
+rendered by `templatefile` in stepfunctions.tf; not `.json`, which checkov would parse as a
+plan); this renders it with stand-in values of the same shape (Lambda ARNs, numbers) and
+runs the validator installed from `tools/asl`'s lockfile:
 
     (cd tools/asl && npm ci)                 # once; `make asl` does both steps
     python scripts/validate_asl.py           # exit 0 valid / 1 invalid / 2 not installed
@@ -25,7 +26,13 @@ VALIDATOR = ROOT / "tools" / "asl" / "node_modules" / ".bin" / "asl-validator"
 PLACEHOLDER = re.compile(r"\$\{(\w+)\}")
 ACCOUNT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:healthpipe-"
 # template variable -> stand-in (stepfunctions.tf passes the real ones)
-NUMBERS = {"max_concurrency": "10", "tolerated_failure_percentage": "0", "task_max_attempts": "3"}
+NUMBERS = {
+    "chunk_bytes": "268435456",
+    "max_concurrency": "10",
+    "tolerated_failure_percentage": "0",
+    "task_max_attempts": "3",
+    "timeout_seconds": "14400",
+}
 
 
 def stand_in(name: str) -> str:
@@ -51,7 +58,7 @@ def render(path: Path, values: dict[str, str] | None = None) -> dict[str, Any]:
 
 
 def definitions() -> list[Path]:
-    return sorted(STATEMACHINE.glob("*.asl.json"))
+    return sorted(STATEMACHINE.glob("*.asl.json.tftpl"))
 
 
 def validate(paths: list[Path]) -> subprocess.CompletedProcess[str]:
@@ -62,7 +69,7 @@ def validate(paths: list[Path]) -> subprocess.CompletedProcess[str]:
     with tempfile.TemporaryDirectory(prefix="asl-") as tmp:
         args: list[str] = []
         for path in paths:
-            target = Path(tmp) / path.name
+            target = Path(tmp) / path.name.removesuffix(".tftpl")
             target.write_text(json.dumps(render(path), indent=1), encoding="utf-8")
             args += ["--json-path", str(target)]
         return subprocess.run(

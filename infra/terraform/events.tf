@@ -70,9 +70,14 @@ locals {
     }
   }
 
-  # Only this deployment's bucket triggers the ingestor (the one addition to the ROUTES pattern).
+  # Only this deployment's bucket triggers the ingestor, and only uploads below the chunked
+  # threshold (the two additions to the ROUTES pattern); larger ones start the chunked-ingest
+  # state machine (stepfunctions.tf, the same pattern with ">=").
   ingest_pattern = merge(local.routes.ingest.pattern, {
-    detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
+    detail = merge(local.routes.ingest.pattern.detail, {
+      bucket = { name = [local.names.data_bucket] }
+      object = merge(local.routes.ingest.pattern.detail.object, { size = [{ numeric = ["<", local.chunked_threshold_bytes] }] })
+    })
   })
 
   route_patterns = merge(

@@ -13,6 +13,13 @@ locals {
     ingestor = { read = ["raw/"], write = ["processed/", "rejected/", "manifests/"] }
     analyzer = { read = ["manifests/", "processed/", "rejected/"], write = ["analyzed/"] }
     notifier = { read = ["analyzed/", "reports/"], write = ["reports/"] }
+    # the chunked ingest (stages/chunked.py): its steps' files under work/; Plan and Map read
+    # the upload (a gzip or mixed-line-ending file: Plan's plain copy in work/)
+    chunk_plan     = { read = ["raw/"], write = ["work/", "manifests/"] }
+    chunk_map      = { read = ["raw/", "work/"], write = ["work/"] }
+    chunk_reduce   = { read = ["raw/", "work/"], write = ["work/"] }
+    chunk_split    = { read = ["raw/", "work/"], write = ["work/"] }
+    chunk_assemble = { read = ["raw/", "work/"], write = ["processed/", "rejected/", "manifests/"] }
   }
 
   # Bedrock. A cross-region inference profile id starts with its geography; the profile may
@@ -114,7 +121,12 @@ locals {
     analyzer = [
       { sid = "ReceiveAnalyzeQueue", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], scope = "own_queue" },
     ]
-    notifier = []
+    notifier       = []
+    chunk_plan     = []
+    chunk_map      = []
+    chunk_reduce   = []
+    chunk_split    = []
+    chunk_assemble = []
   }
 
   # X-Ray accepts segments only on "*" (PutTraceSegments has no resource-level permission).
@@ -127,14 +139,25 @@ locals {
     ingestor = ["s3", "ledger", "event_bus", "metrics"]
     analyzer = ["s3", "ledger", "analysis_store", "event_bus", "bedrock_completion", "metrics"]
     notifier = ["s3", "ledger", "analysis_store", "mailer", "metrics"]
+    # the chunked ingest: Plan claims, Assemble completes and publishes; the rest only S3
+    chunk_plan     = ["s3", "ledger", "event_bus", "metrics"]
+    chunk_map      = ["s3", "metrics"]
+    chunk_reduce   = ["s3", "metrics"]
+    chunk_split    = ["s3", "metrics"]
+    chunk_assemble = ["s3", "ledger", "event_bus", "metrics"]
   }
 
   # Adapters a function only reads through (its stages call no write method of the port;
   # tests/infra/test_infra_iam.py checks the stages' code).
   read_only_adapters = {
-    ingestor = []
-    analyzer = []
-    notifier = ["analysis_store"]
+    ingestor       = []
+    analyzer       = []
+    notifier       = ["analysis_store"]
+    chunk_plan     = []
+    chunk_map      = []
+    chunk_reduce   = []
+    chunk_split    = []
+    chunk_assemble = []
   }
 
   # scope => resources, per function.

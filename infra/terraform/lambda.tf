@@ -1,4 +1,5 @@
-# The three functions, from the `healthpipe package` zip(s). Environment per the contract:
+# The functions (the pipeline's three, and the chunked ingest's five), from the
+# `healthpipe package` zip(s). Environment per the contract:
 # HEALTHPIPE_RUNTIME=aws, HEALTHPIPE_<FIELD> for each Settings field the function reads
 # (healthpipe.lambdas.FUNCTIONS[f].settings; tests/infra checks the lists are equal), and the
 # Powertools variables.
@@ -30,8 +31,13 @@ locals {
     digest_only           = tostring(var.digest_only)
   }
 
-  # A claim outlives the invocation that holds it: lease = timeout + 60 s.
-  lease_seconds = { for f in local.functions : f => tostring(var.lambda_timeout_seconds[f] + 60) }
+  # A claim outlives the invocation that holds it: lease = timeout + 60 s. The chunked
+  # ingest's claim is held by the execution, from Plan to Assemble: its timeout + 60 s.
+  lease_seconds = {
+    for f in local.functions : f => tostring(
+      contains(["chunk_plan", "chunk_assemble"], f) ? var.chunked_timeout_seconds + 60 : var.lambda_timeout_seconds[f] + 60
+    )
+  }
 
   # Must equal healthpipe.lambdas.FUNCTIONS[f].settings.
   function_settings = {
@@ -47,6 +53,11 @@ locals {
       "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
       "mailer", "email_from", "email_to", "ses_configuration_set", "alert_min_severity", "digest_only",
     ]
+    chunk_plan     = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "rules", "duckdb_threads"]
+    chunk_map      = ["bucket", "kms_key_id", "duckdb_threads"]
+    chunk_reduce   = ["bucket", "kms_key_id", "duckdb_threads"]
+    chunk_split    = ["bucket", "kms_key_id", "duckdb_threads"]
+    chunk_assemble = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "duckdb_threads"]
   }
 
   base_environment = {

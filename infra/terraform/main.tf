@@ -1,5 +1,6 @@
 # healthpipe on AWS: S3 -> EventBridge -> three Lambda functions (ingestor, analyzer, notifier)
-# -> DynamoDB + S3 + SES, with KMS everywhere, a dead-letter queue on every hop, alarms and a
+# -> DynamoDB + S3 + SES (uploads at or above chunked_threshold_mb: a Step Functions state
+# machine over five more functions, stepfunctions.tf), with KMS everywhere, a dead-letter queue on every hop, alarms and a
 # dashboard. Names follow the shared contract: <prefix>-ledger, <prefix>-analyses,
 # <prefix>-bus, <prefix>-<function>-dlq, <prefix>-alerts.
 
@@ -21,6 +22,12 @@ locals {
     ingestor = "healthpipe.lambdas.ingestor.handler"
     analyzer = "healthpipe.lambdas.analyzer.handler"
     notifier = "healthpipe.lambdas.notifier.handler"
+    # the chunked ingest of large files: the states of the state machine (stepfunctions.tf)
+    chunk_plan     = "healthpipe.lambdas.chunk_plan.handler"
+    chunk_map      = "healthpipe.lambdas.chunk_map.handler"
+    chunk_reduce   = "healthpipe.lambdas.chunk_reduce.handler"
+    chunk_split    = "healthpipe.lambdas.chunk_split.handler"
+    chunk_assemble = "healthpipe.lambdas.chunk_assemble.handler"
   }
   functions = toset(keys(local.handlers))
   # The Lambda runtime (python3.12); the packages are built and byte-compiled for it.

@@ -75,11 +75,13 @@ resource "aws_sqs_queue_policy" "analyze" {
 
 locals {
   # queue => ARNs of the EventBridge rules whose target dead-letters into it (none for the
-  # scheduler queue: the schedule's role sends to it).
+  # scheduler queue: the schedule's role sends to it). The large-upload rule dead-letters
+  # into the queue of Plan, the state it starts.
   dlq_rule_arns = {
-    for queue in keys(local.dlq_names) : queue => [
-      for route, rule in aws_cloudwatch_event_rule.this : rule.arn if local.route_dlq[route] == queue
-    ]
+    for queue in keys(local.dlq_names) : queue => concat(
+      [for route, rule in aws_cloudwatch_event_rule.this : rule.arn if local.route_dlq[route] == queue],
+      queue == "chunk_plan" ? [aws_cloudwatch_event_rule.chunked.arn] : [],
+    )
   }
 }
 

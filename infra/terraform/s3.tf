@@ -10,6 +10,7 @@ locals {
     manifests = var.data_retention.manifests
     analyzed  = var.data_retention.analyzed
     reports   = var.data_retention.reports
+    work      = var.data_retention.work
     # Athena query results (analytics.tf): re-runnable, kept a week.
     athena-results = 7
   }

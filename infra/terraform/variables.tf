@@ -156,6 +156,7 @@ variable "data_retention" {
     manifests = optional(number, 400)
     analyzed  = optional(number, 400)
     reports   = optional(number, 400)
+    work      = optional(number, 7) # the chunked ingest's intermediate files
   })
   default = {}
 
@@ -190,9 +191,14 @@ variable "architecture" {
 variable "lambda_memory_mb" {
   description = "Memory of each function in MB. 1769 MB is one full vCPU: the ingestor and the analyzer run DuckDB, which uses every core it gets."
   type = object({
-    ingestor = optional(number, 1769)
-    analyzer = optional(number, 1769)
-    notifier = optional(number, 1024)
+    ingestor       = optional(number, 1769)
+    analyzer       = optional(number, 1769)
+    notifier       = optional(number, 1024)
+    chunk_plan     = optional(number, 1769)
+    chunk_map      = optional(number, 1769)
+    chunk_reduce   = optional(number, 1769)
+    chunk_split    = optional(number, 1769)
+    chunk_assemble = optional(number, 1769)
   })
   default = {}
 
@@ -205,9 +211,14 @@ variable "lambda_memory_mb" {
 variable "lambda_timeout_seconds" {
   description = "Timeout of each function in seconds."
   type = object({
-    ingestor = optional(number, 300)
-    analyzer = optional(number, 300)
-    notifier = optional(number, 120)
+    ingestor       = optional(number, 300)
+    analyzer       = optional(number, 300)
+    notifier       = optional(number, 120)
+    chunk_plan     = optional(number, 900)
+    chunk_map      = optional(number, 300)
+    chunk_reduce   = optional(number, 900)
+    chunk_split    = optional(number, 300)
+    chunk_assemble = optional(number, 900)
   })
   default = {}
 
@@ -220,9 +231,14 @@ variable "lambda_timeout_seconds" {
 variable "lambda_ephemeral_storage_mb" {
   description = "Size of each function's /tmp in MB (DuckDB spills there; the ingestor holds the download and its outputs)."
   type = object({
-    ingestor = optional(number, 2048)
-    analyzer = optional(number, 2048)
-    notifier = optional(number, 512)
+    ingestor       = optional(number, 2048)
+    analyzer       = optional(number, 2048)
+    notifier       = optional(number, 512)
+    chunk_plan     = optional(number, 10240)
+    chunk_map      = optional(number, 2048)
+    chunk_reduce   = optional(number, 10240)
+    chunk_split    = optional(number, 4096)
+    chunk_assemble = optional(number, 10240)
   })
   default = {}
 
@@ -235,9 +251,14 @@ variable "lambda_ephemeral_storage_mb" {
 variable "lambda_reserved_concurrency" {
   description = "Reserved (and capped) concurrent executions per function; null (default) uses the account's unreserved pool. New accounts often have a quota of 10, and AWS keeps 10 unreserved: reserve nothing there. The analyzer's Bedrock load is bounded by analyzer_max_concurrency instead."
   type = object({
-    ingestor = optional(number)
-    analyzer = optional(number)
-    notifier = optional(number)
+    ingestor       = optional(number)
+    analyzer       = optional(number)
+    notifier       = optional(number)
+    chunk_plan     = optional(number)
+    chunk_map      = optional(number)
+    chunk_reduce   = optional(number)
+    chunk_split    = optional(number)
+    chunk_assemble = optional(number)
   })
   default = {}
 
@@ -365,4 +386,60 @@ variable "force_destroy" {
   description = "Let `terraform destroy` delete non-empty buckets (data, artifacts, access logs). Keep false in production."
   type        = bool
   default     = false
+}
+
+# --- the chunked ingest of large files (stepfunctions.tf; docs/deploy.md "Large files") -----
+variable "chunked_threshold_mb" {
+  description = "Uploads of this many MiB and more go to the chunked-ingest state machine, smaller ones to the ingestor (EventBridge numeric matching on detail.object.size). At most 953 MiB: EventBridge compares numbers only up to 1.0e9."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.chunked_threshold_mb >= 1 && var.chunked_threshold_mb * 1048576 <= 1000000000
+    error_message = "chunked_threshold_mb must be between 1 and 953 (EventBridge numeric matching stops at 1.0e9)."
+  }
+}
+
+variable "chunked_chunk_mb" {
+  description = "Size of one chunk in MiB (each Map item validates one): the plan cuts the file at the first record start after every chunk_mb."
+  type        = number
+  default     = 256
+
+  validation {
+    condition     = var.chunked_chunk_mb >= 8 && var.chunked_chunk_mb <= 2048
+    error_message = "chunked_chunk_mb must be between 8 and 2048."
+  }
+}
+
+variable "chunked_max_concurrency" {
+  description = "Most chunks each Distributed Map runs at once (MaxConcurrency): bounds the Lambda concurrency a large file takes."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.chunked_max_concurrency >= 1 && var.chunked_max_concurrency <= 1000
+    error_message = "chunked_max_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "chunked_task_max_attempts" {
+  description = "Retries of each state (each Map item on its own) after an error other than PermanentError, with backoff."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.chunked_task_max_attempts >= 0 && var.chunked_task_max_attempts <= 10
+    error_message = "chunked_task_max_attempts must be between 0 and 10."
+  }
+}
+
+variable "chunked_timeout_seconds" {
+  description = "Longest run of one chunked-ingest execution (the state machine's TimeoutSeconds); the ledger claim Plan takes lasts this + 60 s."
+  type        = number
+  default     = 14400
+
+  validation {
+    condition     = var.chunked_timeout_seconds >= 900 && var.chunked_timeout_seconds <= 86400
+    error_message = "chunked_timeout_seconds must be between 900 and 86400."
+  }
 }

@@ -28,6 +28,8 @@ REJECTED_PREFIX = "rejected/"
 MANIFESTS_PREFIX = "manifests/"
 ANALYZED_PREFIX = "analyzed/"
 REPORTS_PREFIX = "reports/"
+# the chunked ingest's intermediate files (plan, staged chunks, parts), per dataset
+WORK_PREFIX = "work/"
 
 ACCEPTED_SUFFIXES = (".csv", ".csv.gz")
 

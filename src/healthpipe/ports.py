@@ -126,6 +126,16 @@ class ObjectStore(ABC):
     def exists(self, key: str) -> bool:
         return self._exists(key)
 
+    def download_ranges(self, key: str, target: Path, ranges: Sequence[tuple[int, int]]) -> Path:
+        """Write the byte ranges [start, end) of `key`, one after the other, to the local file
+        `target` (streamed: a chunk of a large object without the rest of it)."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            for start, end in ranges:
+                if end > start:
+                    self._read_range_into(key, start, end, out.write)
+        return target
+
     def compose(
         self,
         key: str,
@@ -185,6 +195,12 @@ class ObjectStore(ABC):
 
     @abstractmethod
     def _list_keys(self, prefix: str) -> list[str]: ...
+
+    @abstractmethod
+    def _read_range_into(
+        self, key: str, start: int, end: int, write: Callable[[bytes], object]
+    ) -> None:
+        """Hand bytes [start, end) of `key` to `write`, in pieces."""
 
     @abstractmethod
     def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:

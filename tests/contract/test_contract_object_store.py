@@ -212,3 +212,16 @@ def aws_versions() -> Any:
         return sum(1 for entry in entries if entry["Key"] == key)
 
     return count
+
+
+def test_download_ranges_writes_the_ranges_in_order(store: ObjectStore, tmp_path: Path) -> None:
+    # GIVEN an object larger than one streamed piece
+    data = os.urandom(MB + 100)
+    store.put_bytes("work/data.csv", data, "text/csv")
+    # WHEN a header range and a chunk range are fetched into one file
+    ranges = [(0, 10), (MB - 5, MB + 50), (7, 7)]
+    path = store.download_ranges("work/data.csv", tmp_path / "out" / "chunk.csv", ranges)
+    # THEN the file holds those bytes, one range after the other (an empty one adds nothing)
+    assert path.read_bytes() == data[0:10] + data[MB - 5 : MB + 50]
+    with pytest.raises(PermanentError):
+        store.download_ranges("work/missing.csv", tmp_path / "x.csv", [(0, 1)])

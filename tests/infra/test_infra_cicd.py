@@ -124,9 +124,9 @@ def test_the_ci_build_installs_tests_lints_scans_and_packages() -> None:
 def test_the_pipeline_looks_for_the_zips_healthpipe_package_writes(arch: str, cicd: Module) -> None:
     spec = PackageSpec(arch=arch, python_version="3.12")  # type: ignore[arg-type]
     files = squash(cicd.local("package_files"))
+    listed = ",".join(f"'{function}'" for function in FUNCTIONS)
     assert files == (
-        "${[forfin['ingestor','analyzer','notifier']:"
-        '"dist/healthpipe-${f}-${var.lambda_architecture}-py3.12.zip"]}'
+        f'${{[forfin[{listed}]:"dist/healthpipe-${{f}}-${{var.lambda_architecture}}-py3.12.zip"]}}'
     )
     for function in FUNCTIONS:
         assert f"dist/{zip_name(spec, function)}" == (

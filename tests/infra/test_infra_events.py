@@ -37,6 +37,7 @@ from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 BUCKET = "healthpipe-data-123456789012-us-east-1"
 DEFAULT, CUSTOM = "default", "custom"
+CHUNKED = "chunked"  # the large-upload rule (stepfunctions.tf) -> the state machine
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +45,32 @@ def module() -> Module:
     return load_module()
 
 
+def threshold_bytes(module: Module) -> int:
+    return int(attr(module.variables["chunked_threshold_mb"], "default")) * 1048576
+
+
 def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
-    """route target -> (bus, pattern) as Terraform deploys them (the ingest rule with this
-    deployment's bucket, as `local.ingest_pattern` adds it)."""
+    """route target -> (bus, pattern) as Terraform deploys them: the ingest rule with this
+    deployment's bucket and uploads below the chunked threshold (`local.ingest_pattern`),
+    and the large-upload rule of the state machine (`local.chunked_pattern`, "chunked")."""
     routes = module.local("routes")
-    ingest_expression = module.local("ingest_pattern")
-    assert "local.routes.ingest.pattern" in ingest_expression
-    assert "'bucket': {'name': ['${local.names.data_bucket}']}" in ingest_expression
+    for name, operator in (("ingest_pattern", "<"), ("chunked_pattern", ">=")):
+        expression = squash(module.local(name)).replace("\\", "")
+        assert "local.routes.ingest.pattern" in expression, name
+        assert "'bucket':{'name':['${local.names.data_bucket}']}" in expression, name
+        assert "merge(local.routes.ingest.pattern.detail.object," in expression, name
+        size = f"'size':[{{'numeric':['{operator}','${{local.chunked_threshold_bytes}}']}}]"
+        assert size in expression, name
+    assert squash(module.local("chunked_threshold_bytes")) == "${var.chunked_threshold_mb*1048576}"
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for target, route in routes.items():
         pattern = json.loads(json.dumps(route["pattern"]))
         if route["bus"] == DEFAULT:
             pattern["detail"]["bucket"] = {"name": [BUCKET]}
+            large = json.loads(json.dumps(pattern))
+            pattern["detail"]["object"]["size"] = [{"numeric": ["<", threshold_bytes(module)]}]
+            large["detail"]["object"]["size"] = [{"numeric": [">=", threshold_bytes(module)]}]
+            out[CHUNKED] = (DEFAULT, large)
         out[target] = (route["bus"], pattern)
     return out
 
@@ -80,7 +95,9 @@ def envelope(event: Event, bus: str) -> dict[str, Any]:
 
 
 def accepted_targets(function: str, raw: dict[str, Any]) -> set[str]:
-    parse = importlib.import_module(f"healthpipe.lambdas.{function}").parse
+    parse = getattr(importlib.import_module(f"healthpipe.lambdas.{function}"), "parse", None)
+    if parse is None:  # a state of the chunked-ingest state machine: no EventBridge event
+        return set()
     try:
         return {work.target for work in parse(raw)}
     except UnroutableEventError:
@@ -234,6 +251,41 @@ def constructed_events() -> list[tuple[str, Event, set[str]]]:
 def test_constructed_events_reach_exactly_their_routes(module: Module) -> None:
     for bus, event, expected in constructed_events():
         assert matching_routes(module, envelope(event, bus), bus) == expected, (bus, event)
+
+
+def test_uploads_are_routed_by_size_to_the_ingestor_or_the_state_machine(module: Module) -> None:
+    threshold = threshold_bytes(module)
+    for size, expected in (
+        (0, {routing.INGEST}),
+        (threshold - 1, {routing.INGEST}),
+        (threshold, {CHUNKED}),
+        (threshold + 1, {CHUNKED}),
+    ):
+        for key in ("raw/x.csv", "raw/y.csv.gz"):
+            event = envelope(object_created(BUCKET, key, "v1", size), DEFAULT)
+            assert matching_routes(module, event, DEFAULT) == expected, (key, size)
+    # not a raw CSV upload, or another bucket: neither
+    for bucket, key in ((BUCKET, "processed/x.csv"), ("another-bucket", "raw/x.csv")):
+        event = envelope(object_created(bucket, key, "v1", threshold), DEFAULT)
+        assert matching_routes(module, event, DEFAULT) == set()
+    # EventBridge compares numbers up to 1.0e9: the threshold stays within it
+    assert threshold <= 1_000_000_000
+
+
+def test_the_large_upload_rule_starts_the_state_machine(module: Module) -> None:
+    rule = module.resource("aws_cloudwatch_event_rule", "chunked")
+    assert attr(rule, "event_bus_name") == "default"
+    assert attr(rule, "event_pattern") == "${jsonencode(local.chunked_pattern)}"
+    target = module.resource("aws_cloudwatch_event_target", "chunked")
+    assert attr(target, "arn") == "${aws_sfn_state_machine.chunked.arn}"
+    assert attr(target, "role_arn") == "${aws_iam_role.chunked_start.arn}"
+    assert attr(attr(target, "dead_letter_config"), "arn") == (
+        '${aws_sqs_queue.dlq["chunk_plan"].arn}'
+    )
+    assert "aws_cloudwatch_event_rule.chunked.arn" in squash(module.local("dlq_rule_arns"))
+    start = attr(module.data["aws_iam_policy_document"]["chunked_start"], "statement")
+    assert attr(start, "actions") == ["states:StartExecution"]
+    assert attr(start, "resources") == ["${aws_sfn_state_machine.chunked.arn}"]
 
 
 def test_s3_events_of_another_bucket_do_not_reach_the_ingestor(module: Module) -> None:

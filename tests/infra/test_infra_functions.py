@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from infra_terraform import Module, attr, load_module, squash
+from infra_terraform import TERRAFORM, Module, attr, load_module, squash
 
 from healthpipe import constants as c
 from healthpipe.config import Settings, load_settings
@@ -141,8 +141,14 @@ def test_the_values_terraform_sets_are_accepted_by_the_code_s_settings(
 
 
 def test_the_lease_outlives_the_function_timeout(module: Module) -> None:
-    expression = module.local("lease_seconds").replace(" ", "")
-    assert "f=>tostring(var.lambda_timeout_seconds[f]+60)" in expression
+    expression = squash(module.local("lease_seconds"))
+    assert ":var.lambda_timeout_seconds[f]+60" in expression
+    # the chunked ingest's claim is the execution's, from Plan to Assemble
+    assert (
+        "contains(['chunk_plan','chunk_assemble'],f)?var.chunked_timeout_seconds+60" in expression
+    )
+    definition = TERRAFORM / "statemachine" / "chunked_ingest.asl.json.tftpl"
+    assert '"TimeoutSeconds": ${timeout_seconds}' in definition.read_text()
 
 
 def test_every_function_has_a_per_function_role_log_group_and_failure_destination(

@@ -144,7 +144,12 @@ def test_the_policy_document_is_assembled_from_those_statements(module: Module) 
 def test_function_roles_carry_no_other_policy(module: Module) -> None:
     assert "aws_iam_role_policy_attachment" not in module.resources
     assert "aws_iam_policy" not in module.resources
-    assert set(module.resources["aws_iam_role_policy"]) == {"function", "scheduler"}
+    assert set(module.resources["aws_iam_role_policy"]) == {
+        "function",
+        "scheduler",
+        "chunked",  # the chunked-ingest state machine's role (stepfunctions.tf)
+        "chunked_start",  # EventBridge starting it
+    }
     role = module.resource("aws_iam_role", "function")
     assert "managed_policy_arns" not in role and "inline_policy" not in role
     assert attr(role, "name") == "${var.name_prefix}-${each.key}"
@@ -174,12 +179,21 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
         c.MANIFESTS_PREFIX,
         c.ANALYZED_PREFIX,
         c.REPORTS_PREFIX,
+        c.WORK_PREFIX,
     }
     assert set(prefixes) == set(FUNCTIONS)
     for function, access in prefixes.items():
         assert set(access["read"]) | set(access["write"]) <= known, function
         assert c.RAW_PREFIX not in access["write"], "nothing writes over raw uploads"
-    assert [f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]] == ["ingestor"]
+    # the ingestor, and the chunked ingest's steps (ranged reads of the upload)
+    readers = {f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]}
+    assert readers == {"ingestor"} | {f for f in FUNCTIONS if f.startswith("chunk_")}
+    # only Plan and the ingestor claim an upload (and write its manifest when it is unusable)
+    assert {f for f in readers if "ledger" in module.local("function_adapters")[f]} == {
+        "ingestor",
+        "chunk_plan",
+        "chunk_assemble",
+    }
 
 
 # --- every policy document under infra/ -----------------------------------------------------

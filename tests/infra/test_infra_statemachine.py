@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,9 +17,10 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from infra_terraform import ROOT
+from infra_terraform import ROOT, Module, attr, load_module, squash
 
 from healthpipe import constants as c
+from healthpipe.lambdas import FUNCTIONS
 
 
 def _script() -> ModuleType:
@@ -31,7 +33,7 @@ def _script() -> ModuleType:
 
 
 asl = _script()
-DEFINITION = asl.STATEMACHINE / "chunked_ingest.asl.json"
+DEFINITION = asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl"
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,70 @@ def test_failures_publish_data_processing_failed(definition: dict[str, Any]) -> 
     assert definition["States"]["Failed"]["Type"] == "Fail"
     catches = [x["Next"] for _, s in states(definition) for x in s.get("Catch", [])]
     assert set(catches) == {"PlanFailed", "ChunksFailed"}
+
+
+# --- the Terraform that deploys it (stepfunctions.tf) ----------------------------------------
+@pytest.fixture(scope="module")
+def module() -> Module:
+    return load_module()
+
+
+def test_terraform_renders_the_definition_with_every_placeholder(module: Module) -> None:
+    machine = module.resource("aws_sfn_state_machine", "chunked")
+    assert attr(machine, "definition") == "${local.chunked_definition}"
+    expression = squash(module.local("chunked_definition"))
+    assert expression.startswith(
+        '${templatefile("${path.module}/statemachine/chunked_ingest.asl.json.tftpl",merge('
+    )
+    given = set(re.findall(r"'(\w+)':", expression)) | set(module.local("chunked_functions"))
+    assert asl.placeholders(DEFINITION.read_text()) <= given
+    assert "name=>aws_lambda_function.this[f].arn" in expression
+
+
+def test_each_task_invokes_the_function_of_its_step(definition: dict[str, Any]) -> None:
+    # the Terraform's template variable -> function, and the function -> its handler
+    template = DEFINITION.read_text()
+    wanted = {
+        "Plan": ("plan_function_arn", "chunk_plan", "chunk_plan"),
+        "StageChunk": ("map_function_arn", "chunk_map", "chunk_map"),
+        "FindRepeats": ("reduce_function_arn", "chunk_reduce", "chunk_reduce"),
+        "SplitChunk": ("split_function_arn", "chunk_split", "chunk_split"),
+        "Assemble": ("assemble_function_arn", "chunk_assemble", "chunk_assemble"),
+    }
+    functions = load_module().local("chunked_functions")
+    found = dict(states(definition))
+    for state, (variable, function, module_name) in wanted.items():
+        assert f'"FunctionName": "${{{variable}}}"' in template
+        assert functions[variable] == function
+        assert found[state]["Parameters"]["FunctionName"] == asl.stand_in(variable)
+        assert FUNCTIONS[function].handler == f"healthpipe.lambdas.{module_name}.handler"
+    assert set(functions.values()) == {f for f in FUNCTIONS if f.startswith("chunk_")}
+
+
+def test_the_state_machine_logs_traces_and_encrypts(module: Module) -> None:
+    machine = module.resource("aws_sfn_state_machine", "chunked")
+    logging = attr(machine, "logging_configuration")
+    assert attr(logging, "include_execution_data") is False  # no payloads in the logs
+    assert attr(logging, "level") == "ERROR"
+    assert attr(attr(machine, "tracing_configuration"), "enabled") == "${var.tracing_enabled}"
+    encryption = attr(machine, "encryption_configuration")
+    assert attr(encryption, "kms_key_id") == "${aws_kms_key.this.arn}"
+    group = module.resource("aws_cloudwatch_log_group", "chunked")
+    assert attr(group, "kms_key_id") == "${aws_kms_key.this.arn}"
+
+
+def test_the_state_machine_role_is_least_privilege(module: Module) -> None:
+    statements = {
+        attr(s, "sid"): s for s in module.data["aws_iam_policy_document"]["chunked"]["statement"]
+    }
+    invoke = statements["InvokeChunkFunctions"]
+    assert attr(invoke, "actions") == ["lambda:InvokeFunction"]
+    assert "forfinvalues(local.chunked_functions)" in squash(attr(invoke, "resources"))
+    assert attr(statements["ReadChunkLists"], "resources") == ["${local.data_bucket_arn}/work/*"]
+    assert attr(statements["PublishFailures"], "actions") == ["events:PutEvents"]
+    assert attr(statements["RunMapChildren"], "resources") == ["${local.chunked_arn}"]
+    # "*" only where AWS takes no resource (vended log delivery, X-Ray)
+    for sid, statement in statements.items():
+        if attr(statement, "resources") == ["*"]:
+            assert sid in {"DeliverLogs", "WriteTraces"}, sid
+        assert all("*" not in action for action in attr(statement, "actions")), sid

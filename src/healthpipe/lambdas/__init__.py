@@ -22,6 +22,7 @@ class FunctionSpec:
 
 
 COMMON_SETTINGS = ("bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds")
+CLAIMING = (f"{AWS}s3", f"{AWS}ledger", f"{AWS}event_bus", f"{AWS}metrics")
 ANALYSIS_SETTINGS = ("analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users")
 
 FUNCTIONS: dict[str, FunctionSpec] = {
@@ -74,6 +75,31 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "alert_min_severity",
             "digest_only",
         ),
+    ),
+    # The chunked ingest of large files: the states of the Step Functions state machine
+    # (infra/terraform/stepfunctions.tf). Plan claims the content (and records the rules
+    # profile every chunk is checked with); Assemble completes the claim and publishes the
+    # events; the steps between only read and write the bucket.
+    "chunk_plan": FunctionSpec(
+        name="chunk_plan",
+        handler="healthpipe.lambdas.chunk_plan.handler",
+        adapters=CLAIMING,
+        settings=(*COMMON_SETTINGS, "rules", "duckdb_threads"),
+    ),
+    **{
+        name: FunctionSpec(
+            name=name,
+            handler=f"healthpipe.lambdas.{name}.handler",
+            adapters=(f"{AWS}s3", f"{AWS}metrics"),
+            settings=("bucket", "kms_key_id", "duckdb_threads"),
+        )
+        for name in ("chunk_map", "chunk_reduce", "chunk_split")
+    },
+    "chunk_assemble": FunctionSpec(
+        name="chunk_assemble",
+        handler="healthpipe.lambdas.chunk_assemble.handler",
+        adapters=CLAIMING,
+        settings=(*COMMON_SETTINGS, "duckdb_threads"),
     ),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,6 +224,23 @@ class S3ObjectStore(ObjectStore):
             raise translate(exc, f"reading s3://{self.bucket}/{part}") from exc
         except BotoCoreError as exc:
             raise translate(exc, f"reading s3://{self.bucket}/{part}") from exc
+
+    def _read_range_into(
+        self, key: str, start: int, end: int, write: Callable[[bytes], object]
+    ) -> None:
+        """One ranged GetObject, streamed in `HASH_CHUNK` pieces."""
+        try:
+            response = self.client.get_object(
+                Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}"
+            )
+            for piece in response["Body"].iter_chunks(HASH_CHUNK):
+                write(piece)
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                raise PermanentError(f"no such object: s3://{self.bucket}/{key}") from exc
+            raise translate(exc, f"reading s3://{self.bucket}/{key}") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, f"reading s3://{self.bucket}/{key}") from exc
 
     def _abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):  # best effort: it failed already

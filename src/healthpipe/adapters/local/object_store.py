@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -61,6 +62,19 @@ class FolderObjectStore(ObjectStore):
         if not path.is_file():
             raise PermanentError(f"no such object: {key}")
         return path.read_bytes()
+
+    def _read_range_into(
+        self, key: str, start: int, end: int, write: Callable[[bytes], object]
+    ) -> None:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise PermanentError(f"no such object: {key}")
+        with path.open("rb") as handle:
+            handle.seek(start)
+            left = end - start
+            while left > 0 and (block := handle.read(min(1024 * 1024, left))):
+                write(block)
+                left -= len(block)
 
     def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
         """The parts' files concatenated in order into one atomic write of `key`."""
