@@ -332,3 +332,37 @@ def test_plan_retried_by_its_execution_keeps_the_claim_another_execution_skips(
     assert plan(EXECUTION) == "planned"
     assert plan(EXECUTION) == "planned"
     assert plan(EXECUTION + "-other") == "skipped"
+
+
+def test_a_file_with_irregular_quotes_is_split_in_one_chunk_as_by_the_single_path(
+    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
+) -> None:
+    # GIVEN text after a closing quote (the reader's records may not end at the plan's cuts)
+    header = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note\n"
+    rows = [f"2025-11-01T00:{m:02d}:00Z,u1,70,98,5,36.6,120,80,\n" for m in range(40)]
+    rows[20] = '2025-11-01T00:20:00Z,u1,70,98,5,36.6,120,80,"a" "b"\n'
+    source = tmp_path / "quotes.csv"
+    source.write_text(header + "".join(rows))
+    key = "raw/quotes.csv"
+    s3 = aws["s3"]
+    version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
+    asl = _asl()
+    definition = asl.render(
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "512"}
+    )
+    event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
+    # WHEN the states run in the definition's order (the file spans several 512-byte marks)
+    walker = Walker(s3)
+    outcome = walker.run(definition, event, {"Execution": {"Id": EXECUTION}})
+    # THEN Plan gives one chunk, and the outputs are the single path's
+    assert outcome["state"] == "Assemble", outcome
+    job = walker.outputs["Plan"]["job"]
+    assert job["chunks"] == 1 and source.stat().st_size > 3 * 512
+    manifest = json.loads(
+        s3.get_object(Bucket=steps.bucket, Key=outcome["output"]["manifest_key"])["Body"].read()
+    )
+    single = single_path(source, job, tmp_path)
+    got = s3.get_object(Bucket=steps.bucket, Key=manifest["outputs"]["processed_csv"])[
+        "Body"
+    ].read()
+    assert got == single.processed_csv.read_bytes()

@@ -170,22 +170,31 @@ def _plan_claimed(
         result = _reject(exc, obj, job, ports)
         ledger.complete(claim_key, result.info["stored"])
         return result
+    plan_doc = planned.plan
+    if plan_doc.irregular_quotes and len(plan_doc.chunks) > 1:
+        # a quote inside an unquoted field or text after a closing quote: the cuts may not
+        # fall where the reader's records end (the local executor takes the single path).
+        # One chunk, the whole data: the single path's split in one Map item
+        first, last = plan_doc.chunks[0], plan_doc.chunks[-1]
+        whole = Chunk(index=0, start=first.start, end=last.end, lines_before=first.lines_before)
+        plan_doc = plan_doc.model_copy(update={"chunks": [whole]})
+        log_event(logger, "chunked plan: irregular quotes, one chunk", dataset_id=job.dataset_id)
     data_key = job.source_key
     if planned.plan.prepared:  # a gzip or mixed-line-ending file: its plain LF copy
         data_key = f"{job.work_prefix}data.csv"
         ports.store.put_file(data_key, planned.data, "text/csv", consume=True)
     plan_key = f"{job.work_prefix}plan.json"
     chunks_key = f"{job.work_prefix}chunks.json"
-    ports.store.put_document(plan_key, planned.plan)
-    chunk_list = json.dumps([chunk.as_json() for chunk in planned.plan.chunks])
+    ports.store.put_document(plan_key, plan_doc)
+    chunk_list = json.dumps([chunk.as_json() for chunk in plan_doc.chunks])
     ports.store.put_bytes(chunks_key, chunk_list.encode())
     planned_job = job.model_copy(
         update={
             "data_key": data_key,
-            "header_bytes": planned.plan.header_bytes,
+            "header_bytes": plan_doc.header_bytes,
             "plan_key": plan_key,
             "chunks_key": chunks_key,
-            "chunks": len(planned.plan.chunks),
+            "chunks": len(plan_doc.chunks),
         }
     )
     log_event(
