@@ -112,6 +112,5 @@ red_by_metric
 vital
 peak
 
-# --- called by another engineer's command, landing this session (issue 18) --------------
-_.erase  # ParticipantHistoryStore.erase: `healthpipe forget` removes the participant's history
-participant_bucket  # domain/identity.py: the lake's pb= partition (issue 18) and the chunked engine
+# --- for the lake's participant-bucket partition, not written yet (docs/lake.md) ---------
+participant_bucket  # domain/identity.py: pb= of issue 18's lake layout and the chunked engine
