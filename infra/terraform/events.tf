@@ -80,6 +80,12 @@ locals {
     })
   })
 
+  # Every raw upload of this bucket, whatever its size: the archive keeps them all for replay
+  # (a replayed upload is routed by size again).
+  uploads_pattern = merge(local.routes.ingest.pattern, {
+    detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
+  })
+
   route_patterns = merge(
     { for route, r in local.routes : route => jsonencode(r.pattern) if r.bus != "default" },
     { ingest = jsonencode(local.ingest_pattern) },
@@ -142,7 +148,7 @@ resource "aws_cloudwatch_event_archive" "uploads" {
   name             = "${var.name_prefix}-uploads"
   description      = "raw uploads to the healthpipe data bucket, for replay"
   event_source_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:event-bus/default"
-  event_pattern    = local.route_patterns["ingest"]
+  event_pattern    = jsonencode(local.uploads_pattern)
   retention_days   = var.archive_retention_days
 }
 

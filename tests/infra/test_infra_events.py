@@ -272,6 +272,19 @@ def test_uploads_are_routed_by_size_to_the_ingestor_or_the_state_machine(module:
     assert threshold <= 1_000_000_000
 
 
+def test_the_uploads_archive_keeps_uploads_of_every_size(module: Module) -> None:
+    archive = module.resource("aws_cloudwatch_event_archive", "uploads")
+    assert attr(archive, "event_pattern") == "${jsonencode(local.uploads_pattern)}"
+    expression = squash(module.local("uploads_pattern"))
+    assert "'bucket':{'name':['${local.names.data_bucket}']}" in expression
+    assert "size" not in expression and "local.routes.ingest.pattern" in expression
+    pattern = json.loads(json.dumps(module.local("routes")["ingest"]["pattern"]))
+    pattern["detail"]["bucket"] = {"name": [BUCKET]}
+    for size in (0, threshold_bytes(module), 6_000_000_000):
+        event = envelope(object_created(BUCKET, "raw/x.csv", "v1", size), DEFAULT)
+        assert EventPattern.load(json.dumps(pattern)).matches_event(event), size
+
+
 def test_the_large_upload_rule_starts_the_state_machine(module: Module) -> None:
     rule = module.resource("aws_cloudwatch_event_rule", "chunked")
     assert attr(rule, "event_bus_name") == "default"
