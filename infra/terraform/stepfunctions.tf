@@ -230,3 +230,41 @@ resource "aws_cloudwatch_event_target" "chunked" {
     arn = aws_sqs_queue.dlq["chunk_plan"].arn
   }
 }
+
+# --- alarms ------------------------------------------------------------------------------
+# An execution that failed or timed out (its failure states publish Data Processing Failed to
+# the alert route too; this also catches a failure state that could not publish), and large
+# uploads EventBridge could not hand to the state machine.
+resource "aws_cloudwatch_metric_alarm" "chunked_executions" {
+  for_each = toset(["ExecutionsFailed", "ExecutionsTimedOut"])
+
+  alarm_name          = "${var.name_prefix}-chunked-ingest-${lower(each.key)}"
+  alarm_description   = "healthpipe: chunked-ingest executions ${each.key} (see the execution's history and docs/deploy.md \"Large files\")"
+  namespace           = "AWS/States"
+  metric_name         = each.key
+  dimensions          = { StateMachineArn = aws_sfn_state_machine.chunked.arn }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}
+
+resource "aws_cloudwatch_metric_alarm" "chunked_rule_failures" {
+  alarm_name          = "${var.name_prefix}-raw-object-created-large-failed-invocations"
+  alarm_description   = "healthpipe: EventBridge could not start the chunked-ingest state machine for a large upload"
+  namespace           = "AWS/Events"
+  metric_name         = "FailedInvocations"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.chunked.name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  tags                = local.tags
+}

@@ -208,3 +208,16 @@ def test_the_state_machine_role_is_least_privilege(module: Module) -> None:
         if attr(statement, "resources") == ["*"]:
             assert sid in {"DeliverLogs", "WriteTraces"}, sid
         assert all("*" not in action for action in attr(statement, "actions")), sid
+
+
+def test_failed_executions_and_undelivered_large_uploads_raise_alarms(module: Module) -> None:
+    executions = module.resource("aws_cloudwatch_metric_alarm", "chunked_executions")
+    assert attr(executions, "namespace") == "AWS/States"
+    assert attr(executions, "dimensions") == {
+        "StateMachineArn": "${aws_sfn_state_machine.chunked.arn}"
+    }
+    assert "ExecutionsFailed" in str(attr(executions, "for_each"))
+    rule = module.resource("aws_cloudwatch_metric_alarm", "chunked_rule_failures")
+    assert attr(rule, "dimensions") == {"RuleName": "${aws_cloudwatch_event_rule.chunked.name}"}
+    for alarm in (executions, rule):
+        assert attr(alarm, "alarm_actions") == "${local.alarm_actions}"
