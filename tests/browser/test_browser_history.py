@@ -87,7 +87,7 @@ def timeline(days: int = 30) -> ParticipantTimeline:
         SourceFile(
             dataset_id=f"{i:016x}",
             name=LONG_NAME,
-            ingested="2026-11-30",
+            analysed="2026-11-30",
             readings=24,
             findings=3,
             first_reading=f"{start + timedelta(days=i)}T00:00:00Z",

@@ -81,7 +81,7 @@ def store_parts(
     store: AnalysisStore, label: str, history: ParticipantTimeline
 ) -> ParticipantTimeline:
     """The history with the store's part added: the participant's episodes (keyed by the
-    pseudonym) and each file's upload name."""
+    pseudonym) and each file's upload name and day of analysis."""
     from healthpipe.domain.documents.participant_timeline import HistoryEpisode
     from healthpipe.domain.documents.summary import FlaggedEpisode
 
@@ -103,7 +103,8 @@ def store_parts(
     for source in history.files:
         summary = store.get(source.dataset_id)
         name = summary.source_key.rsplit("/", 1)[-1] if summary and summary.source_key else ""
-        files.append(source.model_copy(update={"name": name}))
+        analysed = summary.created_at[:10] if summary else ""
+        files.append(source.model_copy(update={"name": name, "analysed": analysed}))
     return history.model_copy(
         update={"episodes": episodes, "episodes_total": len(episodes), "files": files}
     )
@@ -196,12 +197,12 @@ def print_summary(view: HistoryView, page: Path, wide: bool) -> None:
     files = _table("files", wide)
     files.add_column("file", overflow="fold")
     files.add_column("dataset", no_wrap=True)
-    files.add_column("ingested", no_wrap=True)
+    files.add_column("analysed", no_wrap=True)
     files.add_column("readings", justify="right")
     files.add_column("findings", justify="right")
     for s in view.files[-SHOWN_ROWS:]:
         dataset = s.dataset_id if wide else s.dataset_id[:12]
-        files.add_row(escape(s.name), escape(dataset), s.ingested, s.readings, s.findings)
+        files.add_row(escape(s.name), escape(dataset), s.analysed, s.readings, s.findings)
     out.print(files)
     if len(view.files) > SHOWN_ROWS:
         out.print(

@@ -37,7 +37,7 @@ from healthpipe.domain.documents.participant_timeline import (
     VitalDay,
     VitalHistory,
 )
-from healthpipe.domain.identity import pseudonym
+from healthpipe.domain.identity import bucket_of_pseudonym, pseudonym
 from healthpipe.domain.trends import flagged_trends
 from healthpipe.domain.validation_sql import quote_literal
 
@@ -71,7 +71,8 @@ def participant_timeline(
     and source files, from the lake; `label` (the pseudonym) is the only name it carries.
     Episodes and upload names come from the analysis store (the caller adds them)."""
     who = f"user_id = {quote_literal(user_id)}"
-    vitals = _vitals(lake.query(_vitals_sql(who), limits), lake.query(_days_sql(who), limits))
+    mine = _readings_filter(lake, who, label, limits)
+    vitals = _vitals(lake.query(_vitals_sql(mine), limits), lake.query(_days_sql(mine), limits))
     findings = _findings(
         lake.query(
             f"SELECT kind, metric, severity, count(*) FROM findings WHERE {who} AND {HEADLINE} "
@@ -89,15 +90,14 @@ def participant_timeline(
     files = [
         SourceFile(
             dataset_id=str(dataset_id),
-            ingested=str(dt or ""),
             readings=int(n),
             findings=found_per_file.get(str(dataset_id), 0),
             first_reading=_iso(first),
             last_reading=_iso(last),
         )
-        for dataset_id, dt, n, first, last in lake.query(
-            "SELECT dataset_id, any_value(dt), count(*), min(event_time), max(event_time) "
-            f"FROM readings WHERE {who} GROUP BY dataset_id ORDER BY min(event_time), dataset_id",
+        for dataset_id, n, first, last in lake.query(
+            "SELECT dataset_id, count(*), min(event_time), max(event_time) "
+            f"FROM readings WHERE {mine} GROUP BY dataset_id ORDER BY min(event_time), dataset_id",
             limits,
         ).rows
     ]
@@ -114,6 +114,16 @@ def participant_timeline(
         trends=trends,
         files=files,
     )
+
+
+def _readings_filter(lake: Lake, who: str, label: str, limits: EngineLimits | None) -> str:
+    """`who`, and the participant's bucket when `readings` has the `pb` partition: then only
+    that bucket's files are read. `pb = <int>` prunes whether the partition is written `7`
+    or `07` (DuckDB casts the partition value, and filters files by it)."""
+    columns = lake.query("SELECT * FROM readings LIMIT 0", limits).columns
+    if "pb" not in columns:
+        return who
+    return f"{who} AND pb = {bucket_of_pseudonym(label)}"
 
 
 def stored_baselines(

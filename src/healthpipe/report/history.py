@@ -102,7 +102,7 @@ class EpisodeRow:
 class FileRow:
     name: str
     dataset_id: str
-    ingested: str
+    analysed: str
     readings: str
     findings: str
     span: str
@@ -263,7 +263,7 @@ def build_history_view(history: ParticipantTimeline) -> HistoryView:
             FileRow(
                 name=neutralise(f.name or "–", 80),
                 dataset_id=neutralise(f.dataset_id, 40),
-                ingested=neutralise(f.ingested or "–", 10),
+                analysed=neutralise(f.analysed or "–", 10),
                 readings=f"{f.readings:,}",
                 findings=f"{f.findings:,}",
                 span=span_text(f.first_reading, f.last_reading),

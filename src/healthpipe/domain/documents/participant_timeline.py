@@ -80,7 +80,7 @@ class SourceFile(Complete):
 
     dataset_id: str
     name: str = ""  # the upload's file name, when the analysis store has it
-    ingested: str = ""  # the ingestion day (`dt`)
+    analysed: str = ""  # the day (UTC) the analysis store recorded the file's analysis
     readings: int = 0
     findings: int = 0
     first_reading: str | None = None  # ISO, UTC
