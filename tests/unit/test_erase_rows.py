@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from healthpipe.dataops.erase_rows import cells, filter_csv, id_pattern
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.erase_rows import (
+    cells,
+    count_parquet_rows,
+    distinct_user_ids,
+    filter_csv,
+    filter_parquet,
+    id_pattern,
+)
 from healthpipe.stages.erase import dataset_of, may_hold, row_store_of
 
 HEADER = b"event_time,user_id,heart_rate,note\r\n"
@@ -117,3 +125,24 @@ def test_every_row_file_of_the_bucket_has_a_store(key: str, store: str | None) -
 )
 def test_another_participant_bucket_is_not_read(key: str, bucket: int | None, read: bool) -> None:
     assert may_hold(key, bucket) is read
+
+
+def test_a_rewritten_parquet_keeps_its_columns_under_a_partition_path(tmp_path: Path) -> None:
+    """A local store hands erasure the file in place (`…/pb=07/dt=2025-06-01/x.parquet`):
+    the partition folders must not become columns of the rewritten file."""
+    import duckdb
+
+    folder = tmp_path / "lake" / "readings" / "pb=07" / "dt=2025-06-01"
+    folder.mkdir(parents=True)
+    source, target = folder / "adfd41a29b91ffdb.parquet", tmp_path / "erased.parquet"
+    duckdb.sql(
+        "COPY (SELECT * FROM (VALUES (1, 'u1'), (2, 'u2')) t(source_row, user_id)) "
+        f"TO '{source}' (FORMAT parquet)"
+    )
+    limits = EngineLimits(threads=1)
+    assert count_parquet_rows(source, "u1", limits) == 1
+    assert sorted(distinct_user_ids(source, limits)) == ["u1", "u2"]
+    filter_parquet(source, target, "u1", limits)
+    written = duckdb.sql(f"SELECT * FROM read_parquet('{target}', hive_partitioning = false)")
+    assert written.columns == ["source_row", "user_id"]
+    assert written.fetchall() == [(2, "u2")]

@@ -102,7 +102,7 @@ def count_parquet_rows(source: Path, user_id: str, limits: EngineLimits) -> int:
     """How many rows of a Parquet file have `user_id` (0 when it has no such column)."""
     con = connect(limits)
     try:
-        relation = f"read_parquet({quote_literal(str(source))})"
+        relation = _parquet(source)
         columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
         if "user_id" not in columns:
             return 0
@@ -119,7 +119,7 @@ def filter_parquet(source: Path, target: Path, user_id: str, limits: EngineLimit
     con = connect(limits)
     try:
         con.execute("SET preserve_insertion_order = true")
-        relation = f"read_parquet({quote_literal(str(source))})"
+        relation = _parquet(source)
         con.execute(
             f"COPY (SELECT * FROM {relation} WHERE user_id IS DISTINCT FROM "
             f"{quote_literal(user_id)}) TO {quote_literal(str(target))} "
@@ -133,10 +133,16 @@ def distinct_user_ids(source: Path, limits: EngineLimits) -> list[str]:
     """The distinct `user_id`s of a Parquet file (to find the id behind a pseudonym)."""
     con = connect(limits)
     try:
-        relation = f"read_parquet({quote_literal(str(source))})"
+        relation = _parquet(source)
         rows = con.execute(
             f"SELECT DISTINCT user_id FROM {relation} WHERE user_id IS NOT NULL"
         ).fetchall()
         return [str(row[0]) for row in rows]
     finally:
         con.close()
+
+
+def _parquet(source: Path) -> str:
+    """The file as it is: a local store hands it over in place, and the partition folders
+    of its path (`dt=…/`, `pb=…/`) must not become columns of a rewritten copy."""
+    return f"read_parquet({quote_literal(str(source))}, hive_partitioning = false)"
