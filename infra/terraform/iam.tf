@@ -11,7 +11,7 @@ locals {
   # Which prefixes each stage reads and writes (stages/ingest.py, analyze.py, notify.py, digest.py).
   s3_prefixes = {
     ingestor = { read = ["raw/"], write = ["processed/", "rejected/", "manifests/"] }
-    analyzer = { read = ["manifests/", "processed/", "rejected/"], write = ["analyzed/"] }
+    analyzer = { read = ["manifests/", "processed/", "rejected/"], write = ["analyzed/", "lake/"] }
     notifier = { read = ["analyzed/", "reports/"], write = ["reports/"] }
     # the chunked ingest (stages/chunked.py): its steps' files under work/; Plan and Map read
     # the upload (a gzip or mixed-line-ending file: Plan's plain copy in work/)

@@ -5,15 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from typer.testing import CliRunner, Result
 
 from healthpipe.cli import app
 from healthpipe.dataops.lake import FINDINGS_COLUMNS, READINGS_COLUMNS
+from healthpipe.domain.identity import participant_bucket
 
 # one worker runs the whole module, so its module fixture is built once, not per worker
 pytestmark = pytest.mark.xdist_group("cli_query")
@@ -126,8 +130,90 @@ def test_csv_cells_are_formula_safe_and_the_table_is_readable(
 
 
 def _day(ws: Path) -> str:
-    (day,) = {p.name.removeprefix("dt=") for p in (ws / "bucket/processed/parquet").iterdir()}
-    return day
+    """The earliest reading day, as the lake's partition folders name it."""
+    return min(p.name.removeprefix("dt=") for p in (ws / LAKE).glob("pb=*/dt=*"))
+
+
+LAKE = "bucket/lake/readings"
+LAKE_KEY = re.compile(r"pb=(\d{2})/dt=(\d{4}-\d{2}-\d{2})/([0-9a-f]{16})\.parquet")
+VITALS = "heart_rate, spo2, steps, temp_c, systolic_bp, diastolic_bp"
+
+
+def lake_rows(ws: Path) -> list[tuple[Any, ...]]:
+    """Every lake row, with its file's partition values and dataset id, read file by file
+    (no hive partitioning: the values come from the path as parsed here)."""
+    rows: list[tuple[Any, ...]] = []
+    for path in sorted((ws / LAKE).rglob("*")):
+        if path.is_file():
+            found = LAKE_KEY.fullmatch(path.relative_to(ws / LAKE).as_posix())
+            assert found, path
+            pb, dt, dataset_id = found.groups()
+            sql = (
+                f"SELECT user_id, epoch(event_time), {VITALS} FROM "
+                f"read_parquet('{path}', hive_partitioning = false)"
+            )
+            rows += [(pb, dt, dataset_id, *row) for row in duckdb.sql(sql).fetchall()]
+    return rows
+
+
+def test_the_lake_is_partitioned_by_participant_bucket_and_reading_day(
+    ran: tuple[Path, list[dict[str, Any]]],
+) -> None:
+    """Issue 18, Deliver 1: each file's valid readings, split by `pb` (the participant's
+    bucket under the workspace's secret) and `dt` (the reading's UTC day); the union equals
+    the processed rows (DuckDB over the processed CSVs); no key holds a raw id."""
+    ws, outcomes = ran
+    secret = (ws / "pseudonym.key").read_text(encoding="utf-8").strip()
+    rows = lake_rows(ws)
+    users = {row[3] for row in rows}
+    assert len(users) == 4 and len({row[0] for row in rows}) > 1  # several buckets
+    for pb, dt, _, user_id, epoch, *_ in rows:
+        assert int(pb) == participant_bucket(user_id, secret)
+        assert datetime.fromtimestamp(epoch, UTC).date().isoformat() == dt
+    keys = [p.relative_to(ws / LAKE).as_posix() for p in (ws / LAKE).rglob("*.parquet")]
+    assert not [key for key in keys if any(user in key for user in users)]
+    assert {key.rsplit("/", 1)[-1][:16] for key in keys} == {o["dataset_id"] for o in outcomes}
+    csvs = str(ws / "bucket/processed/csv/*/*.csv")
+    processed = duckdb.sql(
+        f"SELECT regexp_extract(filename, '-([0-9a-f]{{16}})\\.csv$', 1), user_id, "
+        f"epoch(event_time::TIMESTAMPTZ), {VITALS} "
+        f"FROM read_csv('{csvs}', filename = true, hive_partitioning = false, "
+        "types = {'user_id': 'VARCHAR'})"
+    ).fetchall()
+    assert sorted(row[2:] for row in rows) == sorted(processed)
+
+
+def test_analysing_a_file_again_overwrites_its_lake_files(
+    ran: tuple[Path, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """A re-analysis (what `healthpipe forget` does after erasing) writes the same keys:
+    the lake holds each reading once."""
+    from healthpipe.bootstrap import build_local
+    from healthpipe.commands.output import settings_from
+    from healthpipe.domain.documents import Manifest, ProcessingComplete
+    from healthpipe.domain.identity import manifest_key
+    from healthpipe.stages.analyze import analyze_again
+
+    source, outcomes = ran
+    ws = tmp_path / "ws"
+    shutil.copytree(source, ws)  # the module's workspace stays as it was
+    before = sorted(p.relative_to(ws).as_posix() for p in (ws / LAKE).rglob("*.parquet"))
+    dataset_id = str(outcomes[0]["dataset_id"])
+    local = build_local(settings_from(ws, None, analyst="builtin"))
+    manifest = local.ports.store.get_document(manifest_key(dataset_id), Manifest)
+    analyze_again(
+        ProcessingComplete(
+            correlation_id=manifest.correlation_id,
+            dataset_id=dataset_id,
+            status="success",
+            manifest_key=manifest_key(dataset_id),
+            processed_key=str(manifest.outputs.processed_parquet),
+        ),
+        local.ports,
+    )
+    after = sorted(p.relative_to(ws).as_posix() for p in (ws / LAKE).rglob("*.parquet"))
+    assert after == before
+    assert sorted(lake_rows(ws)) == sorted(lake_rows(source))
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from iam_policy import function_policies
 from infra_terraform import TERRAFORM, Module, attr, load_module, squash, tf_files
 
 from healthpipe import constants as c
+from healthpipe.domain.identity import LAKE_PREFIX
 from healthpipe.lambdas import FUNCTIONS
 
 AWS_ADAPTERS = "healthpipe.adapters.aws."
@@ -180,11 +181,14 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
         c.ANALYZED_PREFIX,
         c.REPORTS_PREFIX,
         c.WORK_PREFIX,
+        LAKE_PREFIX,
     }
     assert set(prefixes) == set(FUNCTIONS)
     for function, access in prefixes.items():
         assert set(access["read"]) | set(access["write"]) <= known, function
         assert c.RAW_PREFIX not in access["write"], "nothing writes over raw uploads"
+    # the lake is analyze's copy of the processed rows (dataops/lake_write.py)
+    assert {f for f, a in prefixes.items() if LAKE_PREFIX in a["write"]} == {"analyzer"}
     # the ingestor, and the chunked ingest's steps (ranged reads of the upload)
     readers = {f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]}
     assert readers == {"ingestor"} | {f for f in FUNCTIONS if f.startswith("chunk_")}

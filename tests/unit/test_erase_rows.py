@@ -85,6 +85,7 @@ def test_a_removed_rejected_row_is_read_against_its_header() -> None:
         ("processed/parquet/dt=2026-11-30/pb=07/day1-adfd41a29b91ffdb.parquet", "adfd41a29b91ffdb"),
         ("rejected/dt=2026-11-30/day1-adfd41a29b91ffdb_rejected.csv", "adfd41a29b91ffdb"),
         ("analyzed/adfd41a29b91ffdb_anomalies.parquet", "adfd41a29b91ffdb"),
+        ("lake/readings/pb=07/dt=2025-06-01/adfd41a29b91ffdb.parquet", "adfd41a29b91ffdb"),
         ("raw/day1.csv", None),
     ],
 )
@@ -103,6 +104,7 @@ def test_the_dataset_of_an_output_key(key: str, dataset: str | None) -> None:
         ),
         ("rejected/dt=2026-11-30/day1-adfd41a29b91ffdb_rejected.csv", "rejected"),
         ("analyzed/adfd41a29b91ffdb_anomalies.parquet", "findings"),
+        ("lake/readings/pb=07/dt=2025-06-01/adfd41a29b91ffdb.parquet", "lake"),
         ("work/adfd41a29b91ffdb/part-0001.csv", "other"),
         ("analyzed/adfd41a29b91ffdb.json", None),
         ("manifests/adfd41a29b91ffdb.json", None),
@@ -121,6 +123,8 @@ def test_every_row_file_of_the_bucket_has_a_store(key: str, store: str | None) -
         ("processed/parquet/dt=2026-11-30/pb=08/d-adfd41a29b91ffdb.parquet", 7, False),
         ("processed/parquet/dt=2026-11-30/d-adfd41a29b91ffdb.parquet", 7, True),
         ("processed/parquet/dt=2026-11-30/pb=08/d-adfd41a29b91ffdb.parquet", None, True),
+        ("lake/readings/pb=07/dt=2025-06-01/adfd41a29b91ffdb.parquet", 7, True),
+        ("lake/readings/pb=08/dt=2025-06-01/adfd41a29b91ffdb.parquet", 7, False),
     ],
 )
 def test_another_participant_bucket_is_not_read(key: str, bucket: int | None, read: bool) -> None:

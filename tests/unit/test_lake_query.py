@@ -33,14 +33,16 @@ def write(sql: str, path: Path) -> None:
 @pytest.fixture
 def lake(tmp_path: Path) -> Lake:
     bucket = tmp_path / "bucket"
-    parquet = bucket / "processed" / "parquet"
+    lake = bucket / "lake" / "readings"  # pb=<participant bucket>/dt=<reading day>/<dataset>
     write(
         " UNION ALL ".join(READING.format(row=r, day=1, user="u1") for r in (1, 2, 3)),
-        parquet / "dt=2025-06-01" / "a-aaaa.parquet",
+        lake / "pb=03" / "dt=2025-06-01" / "aaaa.parquet",
     )
     write(
-        " UNION ALL ".join(READING.format(row=r, day=2, user=u) for r, u in ((1, "u1"), (2, "u2"))),
-        parquet / "dt=2025-06-02" / "b-bbbb.parquet",
+        READING.format(row=1, day=2, user="u1"), lake / "pb=03" / "dt=2025-06-02" / "bbbb.parquet"
+    )
+    write(
+        READING.format(row=2, day=2, user="u2"), lake / "pb=41" / "dt=2025-06-02" / "bbbb.parquet"
     )
     write(FINDING.format(row=2, user="u1"), bucket / "analyzed" / "aaaa_anomalies.parquet")
     write(
@@ -57,6 +59,13 @@ def test_readings_holds_every_processed_row_with_its_day_as_text(lake: Lake) -> 
     assert result.types[0] == "VARCHAR"  # as the Glue table's string partition
     assert result.rows == [("2025-06-01", 3), ("2025-06-02", 2)]
     assert lake.query("SELECT count(*) FROM readings WHERE dt >= '2025-06-02'").rows == [(2,)]
+
+
+def test_readings_carry_the_participant_bucket_as_text(lake: Lake) -> None:
+    result = lake.query("SELECT pb, user_id, count(*) FROM readings GROUP BY ALL ORDER BY ALL")
+    assert result.types[0] == "VARCHAR"  # as the Glue table's projected partition
+    assert result.rows == [("03", "u1", 4), ("41", "u2", 1)]
+    assert lake.query("SELECT dataset_id FROM readings WHERE pb = '41'").rows == [("bbbb",)]
 
 
 def test_findings_carry_the_dataset_id_of_their_file(lake: Lake) -> None:

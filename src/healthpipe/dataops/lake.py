@@ -2,10 +2,12 @@
 
 Two views, the same names and columns Athena sees on AWS (docs/lake.md):
 
-- `readings`: every valid row of every ingested file (`processed/parquet/dt=<day>/*.parquet`),
-  with the hive partition `dt` as a column and `dataset_id` taken from the file name. `dt`
-  is text (`'2026-11-30'`), as in the Glue table `processed_vitals`, so
-  `WHERE dt >= '2026-11-01'` means the same on both runtimes.
+- `readings`: every valid row of every analysed file, from the lake analyze writes
+  (`lake/readings/pb=<NN>/dt=<day>/<dataset_id>.parquet`), with the hive partitions `pb`
+  (participant bucket) and `dt` (the reading day, UTC) as columns and `dataset_id` taken
+  from the file name. `pb` and `dt` are text (`'07'`, `'2026-11-30'`), as in the Glue table
+  `lake_readings`, so `WHERE pb = '07' AND dt >= '2026-11-01'` means the same on both
+  runtimes and reads only those partitions.
 - `findings`: every analysed file's anomalies (`analyzed/<dataset_id>_anomalies.parquet`),
   with `dataset_id` taken from the file name.
 
@@ -31,7 +33,7 @@ import duckdb
 
 from healthpipe import constants as c
 from healthpipe.dataops.engine import EngineLimits, connect
-from healthpipe.domain.identity import PROCESSED_PARQUET_PREFIX
+from healthpipe.domain.identity import LAKE_READINGS_PREFIX
 from healthpipe.domain.validation_sql import quote_literal as _literal
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ READINGS_COLUMNS = (
     ("temp_c", "DOUBLE"),
     ("systolic_bp", "DOUBLE"),
     ("diastolic_bp", "DOUBLE"),
+    ("pb", "VARCHAR"),
     ("dt", "VARCHAR"),
     ("dataset_id", "VARCHAR"),
 )
@@ -74,8 +77,9 @@ FINDINGS_COLUMNS = (
     ("dataset_id", "VARCHAR"),
 )
 ANOMALIES_SUFFIX = "_anomalies.parquet"
-# The dataset id in a file name: `<stem>-<dataset_id>.parquet`, `<dataset_id>_anomalies.parquet`.
-READINGS_FILE = r"-([0-9a-f]+)\.parquet$"
+# The dataset id in a file name: `<dataset_id>.parquet`, `<dataset_id>_anomalies.parquet`.
+READINGS_FILE = r"/([0-9a-f]+)\.parquet$"
+READINGS_GLOB = "pb=*/dt=*/*.parquet"
 FINDINGS_FILE = r"([0-9a-f]+)_anomalies\.parquet$"
 
 
@@ -98,7 +102,7 @@ class Lake:
 
     @property
     def readings_dir(self) -> Path:
-        return self.bucket_dir / PROCESSED_PARQUET_PREFIX
+        return self.bucket_dir / LAKE_READINGS_PREFIX
 
     @property
     def findings_dir(self) -> Path:
@@ -133,12 +137,14 @@ class Lake:
         return QueryResult(columns, types, rows)
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
-        if any(self.readings_dir.glob("dt=*/*.parquet")):
-            pattern = _literal(str(self.readings_dir / "dt=*" / "*.parquet"))
+        if any(self.readings_dir.glob(READINGS_GLOB)):
+            pattern = _literal(str(self.readings_dir / READINGS_GLOB))
             con.execute(
-                f"CREATE VIEW {READINGS} AS SELECT * EXCLUDE (filename), "
+                # the partitions in the Glue table's order (DuckDB appends them by name)
+                f"CREATE VIEW {READINGS} AS SELECT * EXCLUDE (filename, pb, dt), pb, dt, "
                 f"{_dataset_id(READINGS_FILE)} AS dataset_id FROM read_parquet({pattern}, "
-                "filename = true, hive_partitioning = true, hive_types = {'dt': VARCHAR}, "
+                "filename = true, hive_partitioning = true, "
+                "hive_types = {'pb': VARCHAR, 'dt': VARCHAR}, "
                 "union_by_name = true)"
             )
         else:

@@ -14,6 +14,10 @@ SAFE_STEM = re.compile(r"[^A-Za-z0-9._-]+")
 # table (the Glue table in infra/terraform/analytics.tf) can point at the Parquet alone.
 PROCESSED_PARQUET_PREFIX = f"{c.PROCESSED_PREFIX}parquet/"
 PROCESSED_CSV_PREFIX = f"{c.PROCESSED_PREFIX}csv/"
+# The lake (docs/lake.md): every analysed file's valid readings again, partitioned by
+# participant bucket and reading day; written by analyze, read by `healthpipe query` and Athena.
+LAKE_PREFIX = "lake/"
+LAKE_READINGS_PREFIX = f"{LAKE_PREFIX}readings/"
 
 
 def dataset_id_for(sha256_hex: str) -> str:
@@ -56,6 +60,12 @@ def participant_bucket(user_id: str, secret: str) -> int:
     one participant's readings are in one bucket of each day and the bucket says nothing the
     pseudonym does not."""
     return bucket_of_pseudonym(pseudonym(user_id, secret))
+
+
+def lake_readings_key(bucket: int, day: str, dataset_id: str) -> str:
+    """A file's readings of one participant bucket and reading day: no id in the key, only
+    the bucket, the day and the content id (a re-analysis overwrites its own files)."""
+    return f"{LAKE_READINGS_PREFIX}pb={bucket:02d}/dt={day}/{dataset_id}.parquet"
 
 
 def is_ingestible(key: str) -> bool:

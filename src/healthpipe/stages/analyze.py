@@ -14,6 +14,7 @@ from healthpipe import progress
 from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
 from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
+from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain import history as hist
 from healthpipe.domain.brief import assessment, build_brief, risk_level
@@ -43,7 +44,14 @@ from healthpipe.domain.documents import (
     StoredFinding,
     SummaryRows,
 )
-from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key, pseudonym
+from healthpipe.domain.identity import (
+    analysis_key,
+    anomalies_key,
+    lake_readings_key,
+    ledger_key,
+    participant_bucket,
+    pseudonym,
+)
 from healthpipe.domain.trends import file_trends
 from healthpipe.events import Event, utc_now
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
@@ -118,6 +126,8 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 if rejected_key and conflicting
                 else None
             )
+        with timed(timings, "lake_ms"):
+            _write_lake(local.path, workdir, dataset_id, ports)
         anomalies_file = workdir / "anomalies.parquet"
         with timed(timings, "history_ms"):
             engine = engine_limits(ports.analyze_settings.engine, workdir)
@@ -223,6 +233,22 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             "assessment": analysis.assessment.status if analysis.assessment else None,
         },
     )
+
+
+def _write_lake(processed: Path, workdir: Path, dataset_id: str, ports: Ports) -> None:
+    """The file's valid readings into the lake, one object per participant bucket and
+    reading day (`lake/readings/pb=NN/dt=DAY/<dataset_id>.parquet`, docs/lake.md): the
+    keys hold the bucket, never an id; a re-analysis overwrites the same keys."""
+    secret = ports.analyze_settings.pseudonym_secret
+    parts = write_lake_parts(
+        processed,
+        workdir / "lake",
+        lambda user_id: participant_bucket(user_id, secret),
+        engine_limits(ports.analyze_settings.engine, workdir),
+    )
+    for part in parts:
+        key = lake_readings_key(part.bucket, part.day, dataset_id)
+        ports.store.put_file(key, part.path, "application/vnd.apache.parquet", consume=True)
 
 
 def _histories(

@@ -41,6 +41,7 @@ from healthpipe.dataops.erase_rows import (
 from healthpipe.domain.documents import Manifest
 from healthpipe.domain.documents.erasure import ERASURES_PREFIX
 from healthpipe.domain.identity import (
+    LAKE_READINGS_PREFIX,
     PROCESSED_CSV_PREFIX,
     PROCESSED_PARQUET_PREFIX,
     ledger_key,
@@ -57,6 +58,7 @@ PROCESSED_CSV = "processed_csv"
 PROCESSED_PARQUET = "processed_parquet"
 REJECTED = "rejected"
 FINDINGS = "findings"
+LAKE = "lake"
 OTHER = "other"
 # Each store of rows, by the prefix of its keys (the first that matches names the store).
 ROW_STORES: dict[str, str] = {
@@ -65,6 +67,7 @@ ROW_STORES: dict[str, str] = {
     PROCESSED_PARQUET: PROCESSED_PARQUET_PREFIX,
     REJECTED: c.REJECTED_PREFIX,
     FINDINGS: c.ANALYZED_PREFIX,
+    LAKE: LAKE_READINGS_PREFIX,  # analyze's copy, by participant bucket and reading day
     OTHER: "",  # a row file anywhere else in the bucket (a chunked ingest's work files …)
 }
 # Documents, not rows: what is derived from the rows is made again by `healthpipe forget`.

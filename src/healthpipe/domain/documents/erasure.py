@@ -16,7 +16,8 @@ class ErasureRecord(Document):
     pseudonym: str
     erased_at: str
     runtime: str = "local"
-    # rows removed per row store (raw, processed_csv, processed_parquet, rejected, findings)
+    # rows removed per row store (raw, processed_csv, processed_parquet, rejected, findings,
+    # lake, other)
     rows_removed: Counts = Field(default_factory=dict)
     # files rewritten per row store
     files_rewritten: Counts = Field(default_factory=dict)
