@@ -2,10 +2,14 @@
 # crawler, no MSCK REPAIR: the partitions are computed from the key layout
 # processed/parquet/dt=YYYY-MM-DD/, healthpipe.domain.identity.PROCESSED_PARQUET_PREFIX), and
 # a workgroup whose results are written SSE-KMS under athena-results/ of the data bucket.
+# The lake (docs/lake.md): `lake_readings` over lake/readings/pb=NN/dt=YYYY-MM-DD/, the same
+# rows partitioned by participant bucket and reading day (written by the analyzer), so one
+# participant's history (`WHERE pb = 'NN'`) reads one bucket's files.
 
 locals {
   glue_database  = replace(var.name_prefix, "-", "_")
   parquet_prefix = "processed/parquet/"
+  lake_prefix    = "lake/readings/" # healthpipe.domain.identity.LAKE_READINGS_PREFIX
   # The columns of the processed Parquet (dataops/split_sql.py processed_parquet_cells);
   # tests/infra/test_infra_analytics.py holds them equal to a file the pipeline writes.
   processed_columns = [
@@ -63,6 +67,65 @@ resource "aws_glue_catalog_table" "processed" {
       }
     }
 
+    dynamic "columns" {
+      for_each = local.processed_columns
+      content {
+        name    = columns.value.name
+        type    = columns.value.type
+        comment = columns.value.comment
+      }
+    }
+  }
+}
+
+resource "aws_glue_catalog_table" "lake_readings" {
+  name          = "lake_readings"
+  database_name = aws_glue_catalog_database.this.name
+  description   = "Valid rows of every analysed file (Parquet), by participant bucket and reading day"
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = {
+    EXTERNAL                    = "TRUE"
+    classification              = "parquet"
+    "projection.enabled"        = "true"
+    "projection.pb.type"        = "integer"
+    "projection.pb.range"       = "0,63"
+    "projection.pb.digits"      = "2"
+    "projection.dt.type"        = "date"
+    "projection.dt.format"      = "yyyy-MM-dd"
+    # reading days: validation takes readings up to 24 h ahead (max_future_hours), hence
+    # +1 day; readings before 2020 stay in the lake but this projection does not list them
+    "projection.dt.range"       = "2020-01-01,NOW+1DAYS"
+    "projection.dt.interval"    = "1"
+    "projection.dt.unit"        = "DAYS"
+    "storage.location.template" = "s3://${aws_s3_bucket.data.bucket}/${local.lake_prefix}pb=$${pb}/dt=$${dt}/"
+  }
+
+  partition_keys {
+    name    = "pb"
+    type    = "string"
+    comment = "participant bucket 00-63 (identity.participant_bucket: of the pseudonym, not the id)"
+  }
+
+  partition_keys {
+    name    = "dt"
+    type    = "string"
+    comment = "reading day (UTC date of event_time), YYYY-MM-DD"
+  }
+
+  storage_descriptor {
+    location      = "s3://${aws_s3_bucket.data.bucket}/${local.lake_prefix}"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+      parameters = {
+        "serialization.format" = "1"
+      }
+    }
+
+    # the lake files hold the processed Parquet's columns (dataops/lake_write.py)
     dynamic "columns" {
       for_each = local.processed_columns
       content {

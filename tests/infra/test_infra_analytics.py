@@ -15,7 +15,13 @@ from infra_terraform import Module, attr, load_module
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
-from healthpipe.domain.identity import PROCESSED_CSV_PREFIX, PROCESSED_PARQUET_PREFIX, DatasetKeys
+from healthpipe.domain.identity import (
+    LAKE_READINGS_PREFIX,
+    PROCESSED_CSV_PREFIX,
+    PROCESSED_PARQUET_PREFIX,
+    DatasetKeys,
+    lake_readings_key,
+)
 
 DUCKDB_TO_GLUE = {
     "BIGINT": "bigint",
@@ -105,6 +111,48 @@ def test_the_glue_table_projects_dt_over_the_parquet_prefix(module: Module) -> N
     serde = attr(attr(storage, "ser_de_info"), "serialization_library")
     assert serde.endswith("ParquetHiveSerDe")
     assert attr(attr(table, "partition_keys"), "name") == "dt"
+
+
+def test_the_lake_table_has_the_columns_of_a_lake_file(
+    manifest: tuple[Path, dict[str, object]], module: Module
+) -> None:
+    """`lake_readings` (issue 18): the columns analyze writes into each lake file, and the
+    partitions `pb`, `dt` from the path (not in the file)."""
+    bucket, _ = manifest
+    files = sorted((bucket / LAKE_READINGS_PREFIX).glob("pb=*/dt=*/*.parquet"))
+    assert files
+    for path in files[:2]:
+        query = f"DESCRIBE SELECT * FROM read_parquet('{path}', hive_partitioning = false)"
+        written = [(name, DUCKDB_TO_GLUE[kind]) for name, kind, *_ in duckdb.sql(query).fetchall()]
+        table = [(c["name"], c["type"]) for c in module.local("processed_columns")]
+        assert table == written
+    lake = module.resource("aws_glue_catalog_table", "lake_readings")
+    keys = attr(lake, "partition_keys")
+    assert [(attr(k, "name"), attr(k, "type")) for k in keys] == [
+        ("pb", "string"),
+        ("dt", "string"),
+    ]
+
+
+def test_the_lake_table_projects_pb_and_dt_over_the_lake_prefix(module: Module) -> None:
+    assert module.local("lake_prefix") == LAKE_READINGS_PREFIX
+    parameters = attr(module.resource("aws_glue_catalog_table", "lake_readings"), "parameters")
+    assert parameters["projection.enabled"] == "true"
+    # identity.participant_bucket: 0-63, written with two digits
+    assert (parameters["projection.pb.type"], parameters["projection.pb.range"]) == (
+        "integer",
+        "0,63",
+    )
+    assert parameters["projection.pb.digits"] == "2"
+    assert parameters["projection.dt.type"] == "date"
+    assert parameters["projection.dt.format"] == "yyyy-MM-dd"
+    assert parameters["projection.dt.range"].endswith(",NOW+1DAYS")  # max_future_hours = 24
+    template = parameters["storage.location.template"]
+    assert template == "s3://${aws_s3_bucket.data.bucket}/${local.lake_prefix}pb=$${pb}/dt=$${dt}/"
+    # the template names the keys analyze writes
+    key = lake_readings_key(7, "2025-06-01", "0123456789abcdef")
+    filled = template.split("}/", 1)[1].replace("${local.lake_prefix}", LAKE_READINGS_PREFIX)
+    assert key.startswith(filled.replace("$${pb}", "07").replace("$${dt}", "2025-06-01"))
 
 
 def test_athena_results_are_encrypted_with_the_data_key(module: Module) -> None:
