@@ -162,8 +162,8 @@ def test_before_erasure_the_search_finds_them_in_every_kind_of_copy(
     erased: dict[str, Any],
 ) -> None:
     hits = erased["before_hits"]
-    assert {"raw", "processed", "rejected", "analyzed"} <= _places(hits, PID)
-    assert {"raw", "processed", "analyzed"} <= _places(hits, DISTINCTIVE)
+    assert {"raw", "processed", "rejected", "analyzed", "lake"} <= _places(hits, PID)
+    assert {"raw", "processed", "analyzed", "lake"} <= _places(hits, DISTINCTIVE)
     # reports, emails and the database name participants by pseudonym only
     assert {"reports", "outbox", "healthpipe.db"} <= _places(hits, erased["pseudonym"])
     assert any(name.startswith("bucket/reports/history/") for name, _ in hits)
@@ -177,6 +177,7 @@ def test_dry_run_counts_without_naming_them_and_changes_nothing(erased: dict[str
     assert document["applied"] is False
     assert document["pseudonym"] == erased["pseudonym"]
     assert document["rows"]["processed_parquet"] == erased["theirs"]
+    assert document["rows"]["lake"] == erased["theirs"]  # analyze's copy, one bucket read
     assert document["rows"]["rejected"] == 2  # the out-of-range row and the malformed one
     assert document["files"]["raw"] == 2 and document["datasets"] == 2
     assert PID not in result.output and DISTINCTIVE not in result.output
