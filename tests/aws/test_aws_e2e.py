@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import pytest
 from lambda_harness import HANDLERS
 
 from healthpipe import constants as c
+from healthpipe.domain.identity import LAKE_READINGS_PREFIX
 
 
 @dataclass
@@ -71,6 +73,19 @@ def keys(aws: dict[str, Any], bucket: str, prefix: str) -> list[str]:
     return [item["Key"] for item in listed]
 
 
+def lake_rows(aws: dict[str, Any], bucket: str, lake: list[str], tmp_path: Path) -> int:
+    """The rows of the lake files `lake`, downloaded and counted by DuckDB."""
+    import duckdb
+
+    total = 0
+    for index, key in enumerate(lake):
+        path = tmp_path / f"lake-{index}.parquet"
+        path.write_bytes(aws["s3"].get_object(Bucket=bucket, Key=key)["Body"].read())
+        [(count,)] = duckdb.sql(f"SELECT count(*) FROM read_parquet('{path}')").fetchall()
+        total += int(count)
+    return total
+
+
 def table_items(aws: dict[str, Any], table: str) -> list[dict[str, Any]]:
     pages = aws["dynamodb"].get_paginator("scan").paginate(TableName=table)
     return [item for page in pages for item in page["Items"]]
@@ -93,7 +108,7 @@ def assert_one_report_email() -> None:
 
 
 def test_sample_file_runs_end_to_end(
-    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path
+    aws: dict[str, Any], stack: moto_env.Stack, sample_file: Path, tmp_path: Path
 ) -> None:
     # GIVEN the sample file lands under raw/ (S3 sends "Object Created" to the default bus)
     upload(aws, stack, sample_file, "raw/sample_data.csv")
@@ -120,6 +135,11 @@ def test_sample_file_runs_end_to_end(
     assert keys(aws, stack.bucket, c.REJECTED_PREFIX) == [manifest["outputs"]["rejected_csv"]]
     assert f"{c.ANALYZED_PREFIX}{dataset_id}.json" in keys(aws, stack.bucket, c.ANALYZED_PREFIX)
     assert f"{c.REPORTS_PREFIX}{dataset_id}.html" in keys(aws, stack.bucket, c.REPORTS_PREFIX)
+    # AND the analyzer wrote the lake: every valid row once, by participant bucket and day
+    lake = keys(aws, stack.bucket, LAKE_READINGS_PREFIX)
+    pattern = rf"{LAKE_READINGS_PREFIX}pb=\d{{2}}/dt=\d{{4}}-\d{{2}}-\d{{2}}/{dataset_id}\.parquet"
+    assert lake and all(re.fullmatch(pattern, key) for key in lake)
+    assert lake_rows(aws, stack.bucket, lake, tmp_path) == manifest["counts"]["valid"]
     # AND the ledger holds three completed claims; the analyses table the summary + flagged
     ledger = {i["pk"]["S"]: i["status"]["S"] for i in table_items(aws, stack.ledger_table)}
     assert ledger == {
