@@ -44,11 +44,18 @@ def _red_score_sql(metric: str, value: str) -> str:
     return f"CAST(({news2_score_sql(metric, value)}) = 3 AS INTEGER)"
 
 
-def _worst_order_sql() -> str:
+def _worst_key_sql() -> str:
+    """The order that picks a vital and kind's worst reading (lowest value for low kinds,
+    highest for high kinds, then the earliest, then the first row), as one STRUCT without
+    NULLs (a missing value or time sorts last): `arg_min` over it is the first row of
+    `ORDER BY` the same terms."""
     low = ", ".join(quote_literal(k) for k in sorted(cl.LOW_SIDE_KINDS))
+    signed = f"CASE WHEN a.kind IN ({low or 'NULL'}) THEN a.value ELSE -a.value END"
     return (
-        f"CASE WHEN a.kind IN ({low or 'NULL'}) THEN a.value ELSE -a.value END, "
-        "a.event_time NULLS LAST, a.source_row"
+        f"struct_pack(no_value := ({signed}) IS NULL, value := coalesce({signed}, 0), "
+        "no_time := a.event_time IS NULL, "
+        "event_time := coalesce(a.event_time, TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
+        "source_row := a.source_row)"
     )
 
 
@@ -85,13 +92,14 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
             "SELECT user_id, count(*) AS n, min(event_time) AS first FROM high GROUP BY user_id "
             f"ORDER BY n DESC, first NULLS LAST, user_id LIMIT {MAX_HIGH_PARTICIPANTS}"
         ).fetchall()
+        # one aggregate, not a window sorting every high finding
         worst = con.execute(
-            "SELECT user_id, metric, kind, n, value, event_time, systolic_bp, diastolic_bp FROM ("
-            "SELECT a.*, count(*) OVER k AS n, "
-            f"row_number() OVER (PARTITION BY a.user_id, a.metric, a.kind ORDER BY "
-            f"{_worst_order_sql()}) AS place FROM high a "
-            "WINDOW k AS (PARTITION BY a.user_id, a.metric, a.kind)) WHERE place = 1 "
-            "ORDER BY user_id, event_time NULLS LAST, metric, kind"
+            "SELECT user_id, metric, kind, n, w.value, w.event_time, w.systolic_bp, "
+            "w.diastolic_bp FROM (SELECT a.user_id, a.metric, a.kind, count(*) AS n, "
+            "arg_min(struct_pack(value := a.value, event_time := a.event_time, "
+            "systolic_bp := a.systolic_bp, diastolic_bp := a.diastolic_bp), "
+            f"{_worst_key_sql()}) AS w FROM high a GROUP BY a.user_id, a.metric, a.kind) "
+            "ORDER BY user_id, w.event_time NULLS LAST, metric, kind"
         ).fetchall()
         by_kind = con.execute(
             f"SELECT kind, count(*) AS n FROM {src} WHERE NOT coalesce(rule = "

@@ -41,7 +41,7 @@ from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
 # Anomalies and episodes run over groups of whole users of about this many readings per MB
 # of the engine's memory limit (a group's readings are sorted in memory, with its anomalies).
-READINGS_PER_MB = 4000
+READINGS_PER_MB = 1000
 MIN_READINGS_PER_GROUP = 50_000
 
 
@@ -179,6 +179,18 @@ def decorated_sql(anomalies: str) -> str:
     )
 
 
+def _user_counts_sql() -> str:
+    """Per user of one group: findings, by severity, the worst, and the readings flagged
+    (all, and without the conflicting ones), from the group's anomalies."""
+    return (
+        "SELECT uid, count(*) AS anomalies, count(*) FILTER (WHERE severity = 3) AS high, "
+        "count(*) FILTER (WHERE severity = 2) AS medium, "
+        "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst, "
+        "count(DISTINCT ord) AS readings, count(DISTINCT ord) FILTER (WHERE "
+        f"(flags & {CONFLICTING_BIT}) = 0) AS readings_flagged FROM group_anomalies GROUP BY uid"
+    )
+
+
 def find_anomalies(
     con: duckdb.DuckDBPyConnection,
     src: str,
@@ -187,12 +199,12 @@ def find_anomalies(
     tmp: Path,
     analysis: AnalysisLimits,
 ) -> tuple[int, list[Path]]:
-    """Fill `episodes` and write every anomaly, one group of users at a time: to
+    """Fill `episodes` and `user_counts` (`_user_counts_sql`, by uid) and write every
+    anomaly, one group of users at a time: to
     `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
     `join_parts` makes into it. Returns the number of readings flagged and the parts."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
     filters = _user_groups(con, per_group)
-    flagged = 0
     parts: list[Path] = []
     for number, where in enumerate(filters):
         con.execute("SET preserve_insertion_order = true")
@@ -213,9 +225,11 @@ def find_anomalies(
         verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
         con.execute(f"{verb} {episodes_sql('group_anomalies')}")  # streaming windows: in order
         con.execute("SET preserve_insertion_order = false")
-        (count,) = con.execute("SELECT count(DISTINCT ord) FROM group_anomalies").fetchone() or (0,)
-        flagged += int(count)
+        verb = "INSERT INTO user_counts" if number else "CREATE TEMP TABLE user_counts AS"
+        con.execute(f"{verb} {_user_counts_sql()}")
         con.execute("DROP TABLE group_anomalies")
+    (count,) = con.execute("SELECT sum(readings) FROM user_counts").fetchone() or (0,)
+    flagged = int(count or 0)
     return flagged, parts
 
 

@@ -1,5 +1,6 @@
 """The bounded summaries of the anomaly file (view `anomalies`), the episodes (table
-`episodes`) and the users (table `users`): counts, the top rows and a timeline."""
+`episodes`) and the users (table `users`, with their findings counted in `user_counts` by
+the group pass): counts, the top rows and a timeline."""
 
 from __future__ import annotations
 
@@ -118,12 +119,9 @@ def user_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict
     rows = fetch_rows(
         con,
         "WITH r AS (SELECT user_id, readings FROM users), "
-        "a AS (SELECT user_id, count(*) AS anomalies, "
-        "count(*) FILTER (WHERE severity = 3) AS high, "
-        "count(*) FILTER (WHERE severity = 2) AS medium, "
-        "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst, "
-        "count(DISTINCT source_row) FILTER (WHERE NOT conflicting) AS readings_flagged "
-        "FROM anomalies GROUP BY user_id), "
+        "a AS (SELECT u.user_id, c.anomalies, c.high, c.medium, c.low, "
+        "CAST(c.worst AS INTEGER) AS worst, c.readings_flagged "
+        "FROM user_counts c JOIN users u ON u.uid = c.uid), "
         "e AS (SELECT user_id, count(*) AS episodes FROM episodes GROUP BY user_id) "
         "SELECT r.user_id, r.readings, coalesce(a.anomalies, 0) AS anomalies, "
         "coalesce(a.high, 0) AS high, coalesce(a.medium, 0) AS medium, "
@@ -138,6 +136,8 @@ def user_summary(con: duckdb.DuckDBPyConnection, limits: AnalysisLimits) -> dict
         f"r.user_id LIMIT {limits.top_users}",
     )
     (total,) = con.execute("SELECT count(user_id) FROM users").fetchone() or (0,)
-    (flagged,) = con.execute("SELECT count(DISTINCT user_id) FROM anomalies").fetchone() or (0,)
+    (flagged,) = con.execute(
+        "SELECT count(u.user_id) FROM user_counts c JOIN users u ON u.uid = c.uid"
+    ).fetchone() or (0,)
     named(rows, "worst")
     return {"total": int(total), "flagged": int(flagged), "top": [clean(r) for r in rows]}
