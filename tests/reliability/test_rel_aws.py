@@ -49,6 +49,9 @@ from healthpipe.stages.base import Ports, StageResult
 from healthpipe.stages.ingest import ingest
 from healthpipe.stages.notify import notify
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("rel_aws")
+
 COPIES = 10
 Stage = Callable[[Event, Ports], StageResult]
 STAGES: tuple[Stage, ...] = (ingest, analyze, notify)
@@ -360,9 +363,6 @@ import json, os, signal, sys
 from pathlib import Path
 from healthpipe.adapters.aws.s3 import S3ObjectStore
 from healthpipe.lambdas import ingestor
-
-# one worker runs the whole module, so its module fixture is built once, not per worker
-pytestmark = pytest.mark.xdist_group("rel_aws")
 
 real = S3ObjectStore._download
 
