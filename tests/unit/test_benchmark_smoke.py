@@ -81,6 +81,8 @@ def test_every_task_is_measured_in_its_own_process(smoke_run: tuple[dict, str]) 
             "analyze_over_ingest",
             "original_over_run",
             "run_over_ingest",
+            "chunked_1_over_ingest",
+            "chunked_n_over_ingest",
         }
     # The uniform file is anomaly-dense: most of its readings cross a threshold somewhere.
     uniform = results["sizes"]["1k uniform"]["original"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -118,6 +119,40 @@ def run_once(
         ledger.release(key)
         raise
     return value
+
+
+@dataclass(frozen=True)
+class ExecutionClaim:
+    """A claim held across several invocations, owned by one execution: the chunked
+    ingest's Step Functions execution claims the upload in its first state (Plan) and
+    completes it in its last (Assemble), from different Lambdas. The other shape of claim
+    beside `run_once` (one call does the work), and like it the only other place that
+    claims, completes or releases: whichever Lambda calls, the ledger acts as `owner`."""
+
+    ledger: Ledger
+    key: str
+    owner: str
+
+    def _as_owner(self) -> Ledger:
+        as_owner = copy.copy(self.ledger)
+        as_owner.owner = self.owner
+        return as_owner
+
+    def take(self) -> LedgerRecord | None:
+        """None when this execution holds the claim: acquired now, or already its own (a
+        state retried in the same execution, e.g. after a timeout); otherwise the record
+        that holds it (completed, or in progress under another execution)."""
+        claim = self._as_owner().claim(self.key)
+        if claim.acquired:
+            return None
+        ours = claim.outcome == "in_progress" and claim.record.owner == self.owner
+        return None if ours else claim.record
+
+    def complete(self, result: dict[str, Any]) -> None:
+        self._as_owner().complete(self.key, result)
+
+    def release(self) -> None:
+        self._as_owner().release(self.key)
 
 
 def run_claimed(

@@ -12,7 +12,6 @@ the analyzer follows as for any file.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 from pathlib import Path
@@ -59,8 +58,8 @@ from healthpipe.domain.identity import (
 )
 from healthpipe.errors import InputError, PermanentError
 from healthpipe.events import Event, object_of, utc_now
-from healthpipe.ports import Ledger, LedgerRecord, LocalObject
-from healthpipe.stages.base import Ports, StageResult, log_event
+from healthpipe.ports import LedgerRecord, LocalObject
+from healthpipe.stages.base import ExecutionClaim, Ports, StageResult, log_event
 from healthpipe.stages.engine import engine_limits
 
 STAGE = "ingest"  # the same claim, metrics and events as the single-file ingest
@@ -83,13 +82,6 @@ def offsets_key(job: ChunkJob) -> str:
 
 def repeats_key(job: ChunkJob) -> str:
     return f"{job.work_prefix}repeats.parquet"
-
-
-def _owned(ledger: Ledger, owner: str) -> Ledger:
-    """The ledger acting as `owner` (the execution), whichever Lambda calls it."""
-    as_owner = copy.copy(ledger)
-    as_owner.owner = owner
-    return as_owner
 
 
 def _header(job: ChunkJob, ports: Ports, workdir: Path) -> Header:
@@ -132,34 +124,32 @@ def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageR
         rules_profile=ports.ingest_settings.rules,
         work_prefix=f"{c.WORK_PREFIX}{dataset_id}/",
     )
-    ledger = _owned(ports.ledger, execution)
-    claim_key = ledger_key(STAGE, obj.sha256)
-    claim = ledger.claim(claim_key)
+    claim = ExecutionClaim(ports.ledger, ledger_key(STAGE, obj.sha256), execution)
     # Plan retried in the same execution (after a timeout that left no time to release):
     # the claim is already this execution's
-    again = claim.outcome == "in_progress" and claim.record.owner == execution
-    if not (claim.acquired or again):
+    record = claim.take()
+    if record is not None:
         log_event(
             logger,
             "duplicate delivery skipped",
-            claim=claim.outcome,
+            claim=record.status,
             dataset_id=dataset_id,
             correlation_id=correlation_id,
         )
         return StageResult(
             "skipped",
-            _replay(claim.record, correlation_id),
+            _replay(record, correlation_id),
             {"job": job.model_copy(update={"outcome": "skipped"})},
         )
     try:
-        return _plan_claimed(obj, job, chunk_bytes, ports, ledger, claim_key)
+        return _plan_claimed(obj, job, chunk_bytes, ports, claim)
     except Exception:
-        ledger.release(claim_key)
+        claim.release()
         raise
 
 
 def _plan_claimed(
-    obj: LocalObject, job: ChunkJob, chunk_bytes: int, ports: Ports, ledger: Ledger, claim_key: str
+    obj: LocalObject, job: ChunkJob, chunk_bytes: int, ports: Ports, claim: ExecutionClaim
 ) -> StageResult:
     try:
         read_header(obj.path)
@@ -168,7 +158,7 @@ def _plan_claimed(
             raise InputError("no data rows (header only)", code="no_rows")
     except InputError as exc:
         result = _reject(exc, obj, job, ports)
-        ledger.complete(claim_key, result.info["stored"])
+        claim.complete(result.info["stored"])
         return result
     plan_doc = planned.plan
     if plan_doc.irregular_quotes and len(plan_doc.chunks) > 1:
@@ -451,7 +441,9 @@ def assemble(step: JobStep, ports: Ports) -> StageResult:
         "manifest_key": keys.manifest,
         "event": detail,
     }
-    _owned(ports.ledger, job.claim_owner).complete(ledger_key(STAGE, job.sha256 or ""), stored)
+    ExecutionClaim(ports.ledger, ledger_key(STAGE, job.sha256 or ""), job.claim_owner).complete(
+        stored
+    )
     log_event(
         logger,
         "ingested",
