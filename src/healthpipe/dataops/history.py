@@ -118,12 +118,13 @@ def participant_timeline(
 
 def _readings_filter(lake: Lake, who: str, label: str, limits: EngineLimits | None) -> str:
     """`who`, and the participant's bucket when `readings` has the `pb` partition: then only
-    that bucket's files are read. `pb = <int>` prunes whether the partition is written `7`
-    or `07` (DuckDB casts the partition value, and filters files by it)."""
+    that bucket's files are read. The bucket is compared as the text the lake writes (`'07'`,
+    `dataops/lake_write.py`): through the view, DuckDB prunes files on `pb = '07'` but not on
+    `pb = 7` (measured: 2 of 8 files read against 8 of 8)."""
     columns = lake.query("SELECT * FROM readings LIMIT 0", limits).columns
     if "pb" not in columns:
         return who
-    return f"{who} AND pb = {bucket_of_pseudonym(label)}"
+    return f"{who} AND pb = {quote_literal(f'{bucket_of_pseudonym(label):02d}')}"
 
 
 def stored_baselines(
