@@ -23,15 +23,12 @@ def test_counts_per_utc_day_at_the_charts_resolution(tmp_path: Path) -> None:
     )
     got = day_counts(parquet, EngineLimits(memory_limit_mb=128, threads=1))
     d1, d2 = date(2025, 4, 1), date(2025, 4, 2)
-    assert sorted(got) == sorted(
-        [
-            ("u1", d1, "diastolic_bp", 80, 2),
-            ("u1", d1, "heart_rate", 71, 1),
-            ("u1", d1, "heart_rate", 72, 1),  # 71.5 half-up, as clinical.chart_value
-            ("u1", d1, "systolic_bp", 120, 2),
-            ("u1", d1, "temp_c", 366, 1),
-            ("u1", d1, "temp_c", 367, 1),  # tenths of a degree
-            ("u1", d2, "heart_rate", 60, 1),
-            ("u1", d2, "spo2", 97, 1),
-        ]
-    )
+    assert got == [  # in user, day and vital order, values ascending
+        ("u1", d1, "diastolic_bp", {80: 2}),
+        ("u1", d1, "heart_rate", {71: 1, 72: 1}),  # 71.5 half-up, as clinical.chart_value
+        ("u1", d1, "systolic_bp", {120: 2}),
+        ("u1", d1, "temp_c", {366: 1, 367: 1}),  # tenths of a degree
+        ("u1", d2, "heart_rate", {60: 1}),
+        ("u1", d2, "spo2", {97: 1}),
+    ]
+    assert [list(by_value) for *_, by_value in got][3] == [366, 367]

@@ -261,8 +261,8 @@ def _histories(
         return [], {}
     secret = ports.analyze_settings.pseudonym_secret
     bins: dict[tuple[str, date], dict[str, dict[int, int]]] = {}
-    for user_id, day, vital, b, n in counts:
-        bins.setdefault((user_id, day), {}).setdefault(vital, {})[b] = n
+    for user_id, day, vital, by_value in counts:
+        bins.setdefault((user_id, day), {})[vital] = by_value
     labels = {user_id: pseudonym(user_id, secret) for user_id, _ in bins}
     current = [
         hist.day_histogram(labels[user_id], day, dataset_id, by_vital)

@@ -15,8 +15,8 @@ from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS, baseline_column
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
-# (user_id, reading day, vital, value × CHART_SCALE[vital], readings)
-DayCount = tuple[str, date, str, int, int]
+# (user_id, reading day, vital, {value × CHART_SCALE[vital] (a whole number): readings})
+DayCount = tuple[str, date, str, dict[int, int]]
 # (user_id, vital, median, MAD, mean absolute deviation)
 BaselineRow = tuple[str, str, float, float, float]
 INSERT_BATCH = 1000
@@ -24,22 +24,27 @@ INSERT_BATCH = 1000
 
 def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
     """One scan of the processed file: per participant, reading day (UTC) and vital with a
-    baseline, how many readings had each charted value (half-up, as `clinical.chart_value`)."""
+    baseline, how many readings had each charted value (half-up, as `clinical.chart_value`),
+    in user, day, vital and value order. One row per participant-day and vital, its values
+    and counts as two lists: a row per value would leave the process holding the memory of
+    hundreds of thousands of tuples on a file where most values are distinct."""
     vitals = ", ".join(quote_ident(m) for m in BASELINE_METRICS)
     scale = " ".join(f"WHEN {quote_literal(m)} THEN {cl.CHART_SCALE[m]}" for m in BASELINE_METRICS)
     src = f"read_parquet({quote_literal(str(parquet))})"
     con = connect(limits)
     try:
         rows = con.execute(
+            "SELECT user_id, day, metric, list(bin ORDER BY bin), list(n ORDER BY bin) FROM ("
             "SELECT user_id, CAST(event_time AS DATE) AS day, metric, "
             f"CAST(floor(value * (CASE metric {scale} END) + 0.5 + {cl.ROUNDING_EPSILON!r}) "
             "AS BIGINT) AS bin, count(*) AS n FROM (UNPIVOT (SELECT user_id, event_time, "
             f"{vitals} FROM {src} WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
-            f"ON {vitals} INTO NAME metric VALUE value) GROUP BY ALL ORDER BY ALL"
+            f"ON {vitals} INTO NAME metric VALUE value) GROUP BY ALL) "
+            "GROUP BY user_id, day, metric ORDER BY user_id, day, metric"
         ).fetchall()
     finally:
         con.close()
-    return [(str(u), d, str(m), int(b), int(n)) for u, d, m, b, n in rows]
+    return [(str(u), d, str(m), dict(zip(bins, ns, strict=True))) for u, d, m, bins, ns in rows]
 
 
 def apply_history_baselines(
