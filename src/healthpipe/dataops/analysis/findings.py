@@ -199,8 +199,9 @@ def find_anomalies(
     tmp: Path,
     analysis: AnalysisLimits,
 ) -> tuple[int, list[Path]]:
-    """Fill `episodes` and `user_counts` (`_user_counts_sql`, by uid) and write every
-    anomaly, one group of users at a time: to
+    """Fill `episodes`, `user_counts` (`_user_counts_sql`, by uid) and `finding_counts` (the
+    findings by item, band, severity and flags) and write every anomaly, one group of users
+    at a time: to
     `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
     `join_parts` makes into it. Returns the number of readings flagged and the parts."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
@@ -227,6 +228,11 @@ def find_anomalies(
         con.execute("SET preserve_insertion_order = false")
         verb = "INSERT INTO user_counts" if number else "CREATE TEMP TABLE user_counts AS"
         con.execute(f"{verb} {_user_counts_sql()}")
+        verb = "INSERT INTO finding_counts" if number else "CREATE TEMP TABLE finding_counts AS"
+        con.execute(
+            f"{verb} SELECT item, band, severity, flags, count(*) AS n FROM group_anomalies "
+            "GROUP BY item, band, severity, flags"
+        )
         con.execute("DROP TABLE group_anomalies")
     (count,) = con.execute("SELECT sum(readings) FROM user_counts").fetchone() or (0,)
     flagged = int(count or 0)

@@ -1,6 +1,6 @@
 """The bounded summaries of the anomaly file (view `anomalies`), the episodes (table
-`episodes`) and the users (table `users`, with their findings counted in `user_counts` by
-the group pass): counts, the top rows and a timeline."""
+`episodes`) and the users (table `users`): counts, the top rows and a timeline. The counts
+come from the group pass (`findings.find_anomalies`): `finding_counts` and `user_counts`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import Any
 import duckdb
 
 from healthpipe.dataops.analysis.common import AnalysisLimits, clean, fetch_rows, iso
+from healthpipe.dataops.analysis.flags import ACTIVITY_BIT, CLINICAL_BIT, CONFLICTING_BIT
+from healthpipe.domain.anomaly_sql import item_kind_sql, item_metric_sql, item_rule_sql
 from healthpipe.domain.clinical import severity_label
 
 TIMELINE_BUCKETS = 48
@@ -24,12 +26,20 @@ def named(rows: list[dict[str, Any]], column: str = "severity") -> list[dict[str
 def anomaly_summary(
     con: duckdb.DuckDBPyConnection, limits: AnalysisLimits, readings_flagged: int
 ) -> dict[str, Any]:
+    # the counts from the group pass's `finding_counts`, named as in the anomaly file
+    named_counts = (
+        f"SELECT {item_metric_sql('item')} AS metric, {item_kind_sql('item', 'band')} AS kind, "
+        f"CAST(severity AS INTEGER) AS severity, {item_rule_sql('item')} AS rule, flags, n "
+        "FROM finding_counts"
+    )
+
     def counts(col: str) -> dict[str, int]:
         return {
             str(r["k"]): int(r["n"])
             for r in fetch_rows(
                 con,
-                f"SELECT {col} AS k, count(*) AS n FROM anomalies GROUP BY k ORDER BY n DESC, k",
+                f"SELECT {col} AS k, sum(n) AS n FROM ({named_counts}) GROUP BY k "
+                "ORDER BY n DESC, k",
             )
         }
 
@@ -52,9 +62,10 @@ def anomaly_summary(
         "GROUP BY bucket, severity ORDER BY bucket, severity",
     )
     (total, with_clinical, active, conflicting) = con.execute(
-        "SELECT count(*), count(*) FILTER (WHERE rule = 'baseline' AND with_clinical_finding), "
-        "count(*) FILTER (WHERE during_activity AND metric = 'heart_rate'), "
-        "count(*) FILTER (WHERE conflicting) FROM anomalies"
+        "SELECT coalesce(sum(n), 0), sum(n) FILTER (WHERE rule = 'baseline' AND "
+        f"(flags & {CLINICAL_BIT}) <> 0), sum(n) FILTER (WHERE (flags & {ACTIVITY_BIT}) <> 0 "
+        f"AND metric = 'heart_rate'), sum(n) FILTER (WHERE (flags & {CONFLICTING_BIT}) <> 0) "
+        f"FROM ({named_counts})"
     ).fetchone() or (0, 0, 0, 0)
     return {
         "total": int(total),
