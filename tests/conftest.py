@@ -26,6 +26,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _healthpipe_logger_as_imported() -> None:
+    """Every test starts with the `healthpipe` logger as importing it leaves it: an
+    in-process CLI call (`logs.configure`) or handler (`configure_logging`) gives it a
+    handler and turns `propagate` off, and that outlives the test. pytest attaches its
+    capture handler to the loggers that do not propagate when a phase starts, so a later
+    test that turns `propagate` back on saw each record twice (once on each handler)."""
+    import logging
+
+    from healthpipe.lambdas.logging_setup import MARK
+
+    logger = logging.getLogger("healthpipe")
+    ours = [h for h in logger.handlers if getattr(h, "_healthpipe", False) or getattr(h, MARK, 0)]
+    for handler in ours:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+    logger.propagate = True
+
+
 # Fixed-date test data (the seed sample, hand-written rows) is dated 2023-2025. Validation may
 # not see "now" before this instant, so that such readings are never "in the future" when the
 # suite runs with the clock shifted back (CI runs the e2e tests under faketime at 2024-01-01);
