@@ -199,14 +199,15 @@ def find_anomalies(
     tmp: Path,
     analysis: AnalysisLimits,
 ) -> tuple[int, list[Path]]:
-    """Fill `episodes`, `user_counts` (`_user_counts_sql`, by uid) and `finding_counts` (the
-    findings by item, band, severity and flags) and write every anomaly, one group of users
-    at a time: to
+    """Write every anomaly and every episode (view `episodes` over Parquet parts in `tmp`),
+    and fill `user_counts` (`_user_counts_sql`, by uid) and `finding_counts` (the findings
+    by item, band, severity and flags), one group of users at a time; the anomalies go to
     `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
     `join_parts` makes into it. Returns the number of readings flagged and the parts."""
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
     filters = _user_groups(con, per_group)
     parts: list[Path] = []
+    episode_parts: list[Path] = []
     for number, where in enumerate(filters):
         con.execute("SET preserve_insertion_order = true")
         group_sql = _group_anomalies_sql(src, where, analysis)
@@ -223,8 +224,12 @@ def find_anomalies(
                 f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
                 "(FORMAT parquet, COMPRESSION uncompressed)"
             )
-        verb = "INSERT INTO episodes" if number else "CREATE TEMP TABLE episodes AS"
-        con.execute(f"{verb} {episodes_sql('group_anomalies')}")  # streaming windows: in order
+        # streaming windows: in order; to a file, not a table that grows with the file
+        episode_parts.append(tmp / f"episodes-{number:05d}.parquet")
+        con.execute(
+            f"COPY ({episodes_sql('group_anomalies')}) TO "
+            f"{quote_literal(str(episode_parts[-1]))} (FORMAT parquet)"
+        )
         con.execute("SET preserve_insertion_order = false")
         verb = "INSERT INTO user_counts" if number else "CREATE TEMP TABLE user_counts AS"
         con.execute(f"{verb} {_user_counts_sql()}")
@@ -234,6 +239,7 @@ def find_anomalies(
             "GROUP BY item, band, severity, flags"
         )
         con.execute("DROP TABLE group_anomalies")
+    con.execute(f"CREATE TEMP VIEW episodes AS SELECT * FROM {parts_sql(episode_parts)}")
     (count,) = con.execute("SELECT sum(readings) FROM user_counts").fetchone() or (0,)
     flagged = int(count or 0)
     return flagged, parts
