@@ -165,7 +165,7 @@ def run_claimed(
     context: dict[str, Any],
     save: Callable[[StageResult], dict[str, Any]] = lambda result: result.info,
     replay: Callable[[dict[str, Any]], list[Event]] = lambda stored: [],
-    log_fields: dict[str, Any] | None = None,
+    log_fields: dict[str, str] | None = None,
     now: float | None = None,
 ) -> StageResult:
     """A stage's run under its claim on `claim_key` (`run_once`), as a `StageResult`:
