@@ -27,7 +27,8 @@ from healthpipe.domain.documents.participant_timeline import (
 from healthpipe.report.charts import vitals_history_chart
 from healthpipe.report.history import build_history_view, render_history_html
 
-pytestmark = pytest.mark.browser
+# one worker runs the whole module: its browser and page are made once, not per worker
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser_history")]
 
 PHONE, DESKTOP = 390, 1280
 LONG_NAME = "ward-7-" + "x" * 60 + ".csv"  # no break opportunity: must not widen the page

@@ -21,6 +21,9 @@ from healthpipe.domain.documents.participant_timeline import (
 )
 from healthpipe.report.history import build_history_view, render_history_html
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("cli_history")
+
 RAW_ID = "alice-7731"
 OTHER = "bob-0042"
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp\n"

@@ -23,6 +23,9 @@ from healthpipe.domain.identity import (
     lake_readings_key,
 )
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("infra_analytics")
+
 DUCKDB_TO_GLUE = {
     "BIGINT": "bigint",
     "TIMESTAMP WITH TIME ZONE": "timestamp",

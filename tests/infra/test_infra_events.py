@@ -35,6 +35,9 @@ from healthpipe.stages.ingest import ingest
 from healthpipe.stages.notify import notify
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
+# one worker runs the whole module, so its module fixture is built once, not per worker
+pytestmark = pytest.mark.xdist_group("infra_events")
+
 BUCKET = "healthpipe-data-123456789012-us-east-1"
 DEFAULT, CUSTOM = "default", "custom"
 CHUNKED = "chunked"  # the large-upload rule (stepfunctions.tf) -> the state machine
