@@ -84,6 +84,9 @@ resource "aws_glue_catalog_table" "lake_readings" {
   description   = "Valid rows of every analysed file (Parquet), by participant bucket and reading day"
   table_type    = "EXTERNAL_TABLE"
 
+  # projection.dt.range: reading days; validation takes readings up to 24 h ahead
+  # (max_future_hours), hence +1 day; readings before 2020 stay in the lake but this
+  # projection does not list them
   parameters = {
     EXTERNAL                    = "TRUE"
     classification              = "parquet"
@@ -93,8 +96,6 @@ resource "aws_glue_catalog_table" "lake_readings" {
     "projection.pb.digits"      = "2"
     "projection.dt.type"        = "date"
     "projection.dt.format"      = "yyyy-MM-dd"
-    # reading days: validation takes readings up to 24 h ahead (max_future_hours), hence
-    # +1 day; readings before 2020 stay in the lake but this projection does not list them
     "projection.dt.range"       = "2020-01-01,NOW+1DAYS"
     "projection.dt.interval"    = "1"
     "projection.dt.unit"        = "DAYS"
