@@ -12,12 +12,13 @@ processed Parquet's, in its order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.validation_sql import quote_literal
 
+MIN_MEMORY_MB = 64
 # the reading day: event_time's UTC date (the connection's TimeZone is UTC)
 READING_DAY = "strftime(event_time, '%Y-%m-%d')"
 
@@ -37,7 +38,10 @@ def write_lake_parts(
     """Split the processed Parquet `processed` by participant bucket and reading day into
     `out_dir` (which must not exist yet): one Parquet file per partition present. Rows with
     no `user_id` or `event_time` (validation keeps none) have no partition and are left out."""
-    con = connect(limits)
+    # Half the stage's memory: the copy is the stage's last step, and at the whole limit its
+    # partition buffers were analyze's peak (2M rows: 335 MB RSS at 256 MB; 213 MB at 128 MB,
+    # 15 % slower)
+    con = connect(replace(limits, memory_limit_mb=max(MIN_MEMORY_MB, limits.memory_limit_mb // 2)))
     try:
         source = f"read_parquet({quote_literal(str(processed))}, hive_partitioning = false)"
         users = [
