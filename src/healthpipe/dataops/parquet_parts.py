@@ -1,6 +1,7 @@
-"""The processed Parquet of a chunked ingest whose parts were written on separate machines
-(the AWS executor): the parts read as one ordered dataset and written with the single path's
-Parquet options, as `chunked.assemble` does locally, and the counts read from it."""
+"""The processed Parquet of a chunked ingest: the chunks' parts read as one ordered dataset and
+written with the single path's Parquet options, and the counts read from it. Both executors'
+Assemble use it: `chunked.assemble` (local parts) and the AWS Assemble state (parts written on
+separate machines)."""
 
 from __future__ import annotations
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.parquet_parts import merge_parquet_parts
 from healthpipe.dataops.validation.types import MALFORMED_REASON, SplitPaths, ValidationResult
 from healthpipe.domain.documents.chunk_plan import ChunkSplit
-from healthpipe.domain.validation_sql import quote_literal
 
 COPY_BYTES = 4 * 1024 * 1024
 
@@ -72,28 +72,16 @@ def assemble(
     concatenate(
         [(p.rejected_csv, s.rejected_csv_header_bytes) for s, p in ordered], out.rejected_csv
     )
-    files = "[" + ", ".join(quote_literal(str(p.processed_parquet)) for _, p in ordered) + "]"
-    target = quote_literal(str(out.processed_parquet))
-    con = connect(limits)
-    try:
-        con.execute("SET preserve_insertion_order = true")
-        con.execute(
-            f"COPY (SELECT * FROM read_parquet({files})) TO {target} "
-            "(FORMAT parquet, COMPRESSION zstd)"
-        )
-        valid, users, first, last = con.execute(
-            "SELECT count(*), count(DISTINCT user_id), CAST(min(event_time) AS VARCHAR), "
-            f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({target})"
-        ).fetchone() or (0, 0, None, None)
-    finally:
-        con.close()
+    facts = merge_parquet_parts(
+        [p.processed_parquet for _, p in ordered], out.processed_parquet, limits=limits
+    )
     rows_input = sum(s.rows_input for s in splits)
     return ValidationResult(
         rows_input=rows_input,
-        rows_valid=int(valid),
-        rows_rejected=rows_input - int(valid),
+        rows_valid=facts.rows,
+        rows_rejected=rows_input - facts.rows,
         reasons=merge_reasons(splits),
-        users=int(users),
-        first_event=first,
-        last_event=last,
+        users=facts.users,
+        first_event=facts.first_event,
+        last_event=facts.last_event,
     )
