@@ -19,11 +19,12 @@ import csv
 import gzip
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.record_scan import records
 from healthpipe.domain.validation_sql import quote_literal
 
 TOKEN_EDGE = rb"A-Za-z0-9_.\-"
@@ -33,20 +34,6 @@ def id_pattern(user_id: str) -> re.Pattern[bytes]:
     """The participant's id as a whole token in a record's bytes (see the module docstring)."""
     token = re.escape(user_id.encode())
     return re.compile(rb"(?<![" + TOKEN_EDGE + rb"])" + token + rb"(?![" + TOKEN_EDGE + rb"])")
-
-
-def records(handle: BinaryIO) -> Iterator[bytes]:
-    """The file's records, each with its line ending, joined across newlines inside quotes."""
-    pending: list[bytes] = []
-    inside = False
-    for line in handle:
-        pending.append(line)
-        inside ^= line.count(b'"') & 1 == 1
-        if not inside:
-            yield b"".join(pending)
-            pending = []
-    if pending:
-        yield b"".join(pending)
 
 
 def _open_read(path: Path, gzipped: bool) -> BinaryIO:

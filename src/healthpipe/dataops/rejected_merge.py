@@ -12,6 +12,8 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+from healthpipe.dataops.record_scan import records
+
 SOURCE_ROW = "source_row"
 
 
@@ -20,16 +22,7 @@ def _records(path: Path, skip: int) -> Iterator[bytes]:
     record ends at a newline outside quotes: an even count of quotes so far)."""
     with path.open("rb") as handle:
         handle.seek(skip)
-        pending: list[bytes] = []
-        inside = False
-        for line in handle:
-            pending.append(line)
-            inside ^= line.count(b'"') & 1 == 1
-            if not inside:
-                yield b"".join(pending)
-                pending = []
-        if pending:
-            yield b"".join(pending)
+        yield from records(handle)
 
 
 def _field(record: bytes, column: int) -> str:
