@@ -155,12 +155,18 @@ class LambdaFunction:
         return self._logger
 
     # -- invocation ------------------------------------------------------------------------
-    def __call__(self, raw: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    def start_invocation(self, context: Any) -> Any:
+        """The logger of this invocation: built on the first (a cold start), with the cold
+        start flag and the request id among its keys."""
         cold_start = self._logger is None
         logger = self.logger()
         logger.append_keys(cold_start=cold_start)
         if context is not None:
             logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+        return logger
+
+    def __call__(self, raw: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        logger = self.start_invocation(context)
         work = self.parse(raw)
         results: list[dict[str, Any]] = []
         failures: list[BaseException] = []

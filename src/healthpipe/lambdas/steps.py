@@ -49,11 +49,7 @@ class StepTask(LambdaFunction):
         self.run = run
 
     def __call__(self, raw: dict[str, Any], context: Any = None) -> dict[str, Any]:
-        cold_start = self._logger is None
-        logger = self.logger()
-        logger.append_keys(cold_start=cold_start)
-        if context is not None:
-            logger.append_keys(request_id=getattr(context, "aws_request_id", None))
+        self.start_invocation(context)
         ports = self.ports()
         workdir = fresh_workdir(ports.workdir / INVOCATIONS)
         started = time.perf_counter()
