@@ -167,21 +167,8 @@ def timeline_trends(label: str, vitals: list[VitalHistory]) -> tuple[bool, list[
         for v in vitals
     }
     assessed, found = flagged_trends(label, daily)
-    return assessed, [
-        TimelineTrend(
-            metric=t.metric,
-            rule=t.rule,
-            criterion=t.criterion,
-            span_days=t.span_days,
-            days=t.days,
-            first_day=t.first_day,
-            last_day=t.last_day,
-            change=t.change,
-            start=t.start,
-            end=t.end,
-        )
-        for t in found
-    ]
+    # a timeline trend is the flagged Trend's fields less the id, the slope and the medians
+    return assessed, [TimelineTrend.model_validate(t, from_attributes=True) for t in found]
 
 
 def _long(who: str) -> str:
