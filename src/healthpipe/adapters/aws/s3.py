@@ -106,13 +106,12 @@ class S3ObjectStore(ObjectStore):
                 return self._put_object(key, body, content_type)
         return self._put_multipart(key, path, content_type)
 
-    def _put_multipart(self, key: str, path: Path, content_type: str) -> str:
-        """Create, upload the parts (a few at a time), complete; the version id comes from
-        CompleteMultipartUpload. A failure aborts the upload (no orphaned parts)."""
-        doing = f"uploading s3://{self.bucket}/{key}"
-        chunk = self.transfer_config.multipart_chunksize
-        size = path.stat().st_size
-        offsets = range(0, size, chunk)
+    def _multipart(
+        self, key: str, content_type: str, doing: str, send: Callable[[str], list[dict[str, Any]]]
+    ) -> str:
+        """Create a multipart upload, send its parts (`send(upload_id)` returns the Parts
+        list), complete it; the version id comes from CompleteMultipartUpload. Any failure
+        after the create aborts the upload (no orphaned parts) and is re-raised as is."""
         try:
             created = self.client.create_multipart_upload(
                 Bucket=self.bucket, Key=key, ContentType=content_type, **self._encryption()
@@ -120,34 +119,43 @@ class S3ObjectStore(ObjectStore):
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, doing) from exc
         upload_id = created["UploadId"]
-
-        def upload_part(number: int, offset: int) -> dict[str, Any]:
-            with path.open("rb") as source:
-                source.seek(offset)
-                body = source.read(chunk)
-            part = self.client.upload_part(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
-            )
-            return {"PartNumber": number, "ETag": part["ETag"]}
-
         try:
-            concurrency = int(getattr(self.transfer_config, "max_concurrency", 4))
-            workers = max(1, min(concurrency, len(offsets)))
-            with ThreadPoolExecutor(workers, thread_name_prefix="s3-part") as pool:
-                parts = list(pool.map(upload_part, range(1, len(offsets) + 1), offsets))
+            parts = send(upload_id)
             done = self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
+                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
             )
-        except (ClientError, BotoCoreError) as exc:
-            self._abort(key, upload_id)
-            raise translate(exc, doing) from exc
         except BaseException:
             self._abort(key, upload_id)
             raise
         return str(done.get("VersionId") or "")
+
+    def _put_multipart(self, key: str, path: Path, content_type: str) -> str:
+        """Create, upload the parts (a few at a time), complete; the version id comes from
+        CompleteMultipartUpload. A failure aborts the upload (no orphaned parts)."""
+        doing = f"uploading s3://{self.bucket}/{key}"
+        chunk = self.transfer_config.multipart_chunksize
+        size = path.stat().st_size
+        offsets = range(0, size, chunk)
+
+        def send(upload_id: str) -> list[dict[str, Any]]:
+            def upload_part(number: int, offset: int) -> dict[str, Any]:
+                with path.open("rb") as source:
+                    source.seek(offset)
+                    body = source.read(chunk)
+                part = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                return {"PartNumber": number, "ETag": part["ETag"]}
+
+            concurrency = int(getattr(self.transfer_config, "max_concurrency", 4))
+            workers = max(1, min(concurrency, len(offsets)))
+            with ThreadPoolExecutor(workers, thread_name_prefix="s3-part") as pool:
+                return list(pool.map(upload_part, range(1, len(offsets) + 1), offsets))
+
+        try:
+            return self._multipart(key, content_type, doing, send)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, doing) from exc
 
     def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
         """One multipart upload whose parts are server-side copies (`UploadPartCopy`) of the
@@ -161,30 +169,19 @@ class S3ObjectStore(ObjectStore):
         if not any(step.copy for step in plan) and len(plan) <= 1:
             data = b"".join(self._read_range(s.key, s.start, s.end) for p in plan for s in p.pieces)
             return self._put_object(key, data, content_type)
-        try:
-            created = self.client.create_multipart_upload(
-                Bucket=self.bucket, Key=key, ContentType=content_type, **self._encryption()
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise translate(exc, doing) from exc
-        upload_id = created["UploadId"]
-        try:
-            sent = [
+
+        def send(upload_id: str) -> list[dict[str, Any]]:
+            return [
                 {"PartNumber": number, "ETag": self._send_part(key, upload_id, number, step)}
                 for number, step in enumerate(plan, start=1)
             ]
-            done = self.client.complete_multipart_upload(
-                Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": sent}
-            )
+
+        try:
+            return self._multipart(key, content_type, doing, send)
         except (ClientError, BotoCoreError) as exc:
-            self._abort(key, upload_id)
             if isinstance(exc, ClientError) and error_code(exc) in NOT_FOUND:
                 raise PermanentError(f"{doing}: a part is missing") from exc
             raise translate(exc, doing) from exc
-        except BaseException:
-            self._abort(key, upload_id)
-            raise
-        return str(done.get("VersionId") or "")
 
     def _send_part(self, key: str, upload_id: str, number: int, step: PartStep) -> str:
         common = {"Bucket": self.bucket, "Key": key, "UploadId": upload_id, "PartNumber": number}
