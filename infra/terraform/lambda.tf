@@ -18,6 +18,7 @@ locals {
     top_users             = tostring(var.top_users)
     episode_gap_minutes   = tostring(var.episode_gap_minutes)
     activity_steps_above  = tostring(var.activity_steps_above)
+    baseline_window_days  = tostring(var.baseline_window_days)
     pseudonym_secret      = local.pseudonym_secret
     analyst               = var.analyst
     bedrock_model_id      = local.bedrock_model_id
@@ -45,7 +46,7 @@ locals {
     analyzer = [
       "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
       "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
-      "duckdb_threads", "episode_gap_minutes", "activity_steps_above",
+      "duckdb_threads", "episode_gap_minutes", "activity_steps_above", "baseline_window_days",
       "analyst", "bedrock_model_id", "bedrock_region", "llm_timeout_seconds",
     ]
     notifier = [
@@ -58,6 +59,7 @@ locals {
     chunk_reduce   = ["bucket", "kms_key_id", "duckdb_threads"]
     chunk_split    = ["bucket", "kms_key_id", "duckdb_threads"]
     chunk_assemble = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "duckdb_threads"]
+    chunk_release  = ["bucket", "ledger_table"]
   }
 
   base_environment = {

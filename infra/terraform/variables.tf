@@ -199,6 +199,7 @@ variable "lambda_memory_mb" {
     chunk_reduce   = optional(number, 1769)
     chunk_split    = optional(number, 1769)
     chunk_assemble = optional(number, 1769)
+    chunk_release  = optional(number, 256)
   })
   default = {}
 
@@ -219,6 +220,7 @@ variable "lambda_timeout_seconds" {
     chunk_reduce   = optional(number, 900)
     chunk_split    = optional(number, 300)
     chunk_assemble = optional(number, 900)
+    chunk_release  = optional(number, 60)
   })
   default = {}
 
@@ -239,6 +241,7 @@ variable "lambda_ephemeral_storage_mb" {
     chunk_reduce   = optional(number, 10240)
     chunk_split    = optional(number, 4096)
     chunk_assemble = optional(number, 10240)
+    chunk_release  = optional(number, 512)
   })
   default = {}
 
@@ -259,6 +262,7 @@ variable "lambda_reserved_concurrency" {
     chunk_reduce   = optional(number)
     chunk_split    = optional(number)
     chunk_assemble = optional(number)
+    chunk_release  = optional(number)
   })
   default = {}
 
@@ -310,6 +314,17 @@ variable "top_users" {
   validation {
     condition     = var.top_users >= 1 && var.top_users <= 500
     error_message = "top_users must be between 1 and 500."
+  }
+}
+
+variable "baseline_window_days" {
+  description = "Reading days before a file that form each participant's baseline and trends (docs/baselines.md); the history store keeps no more."
+  type        = number
+  default     = 28
+
+  validation {
+    condition     = var.baseline_window_days >= 1 && var.baseline_window_days <= 366
+    error_message = "baseline_window_days must be between 1 and 366."
   }
 }
 

@@ -4,6 +4,7 @@ code reads is set by Terraform, with a value the code's Settings accept."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import re
 from typing import Any
@@ -14,6 +15,7 @@ from infra_terraform import TERRAFORM, Module, attr, load_module, squash
 from healthpipe import constants as c
 from healthpipe.config import Settings, load_settings
 from healthpipe.lambdas import FUNCTIONS
+from healthpipe.stages.settings import AnalyzeSettings, NotifySettings
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,19 @@ def test_terraform_sets_exactly_the_settings_the_function_reads(name: str, modul
     values = module.local("setting_values")
     for field in settings:
         assert field in values or field == "lease_seconds", f"no Terraform value for {field}"
+
+
+@pytest.mark.parametrize(
+    ("function", "stage_settings"),
+    [("analyzer", AnalyzeSettings), ("notifier", NotifySettings)],
+)
+def test_the_function_reads_every_setting_its_stage_takes(
+    function: str, stage_settings: type[Any]
+) -> None:
+    """A stage setting named as a Settings field reaches the Lambda from its environment;
+    one left out silently runs at its default on AWS (baseline_window_days did)."""
+    taken = {f.name for f in dataclasses.fields(stage_settings)} & set(Settings.model_fields)
+    assert taken - set(FUNCTIONS[function].settings) == set()
 
 
 def test_the_environment_is_built_from_those_settings_under_the_code_s_names(

@@ -49,6 +49,7 @@ FUNCTIONS: dict[str, FunctionSpec] = {
             "duckdb_threads",
             "episode_gap_minutes",
             "activity_steps_above",
+            "baseline_window_days",
             "analyst",
             "bedrock_model_id",
             "bedrock_region",
@@ -79,7 +80,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     # The chunked ingest of large files: the states of the Step Functions state machine
     # (infra/terraform/stepfunctions.tf). Plan claims the content (and records the rules
     # profile every chunk is checked with); Assemble completes the claim and publishes the
-    # events; the steps between only read and write the bucket.
+    # events; the steps between only read and write the bucket; Release gives the claim up
+    # after a failure.
     "chunk_plan": FunctionSpec(
         name="chunk_plan",
         handler="healthpipe.lambdas.chunk_plan.handler",
@@ -100,6 +102,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         handler="healthpipe.lambdas.chunk_assemble.handler",
         adapters=CLAIMING,
         settings=(*COMMON_SETTINGS, "duckdb_threads"),
+    ),
+    # The failure branch: gives up the failed execution's claim (the ledger table only; the
+    # bucket setting is read but never used).
+    "chunk_release": FunctionSpec(
+        name="chunk_release",
+        handler="healthpipe.lambdas.chunk_release.handler",
+        adapters=(f"{AWS}ledger", f"{AWS}metrics"),
+        settings=("bucket", "ledger_table"),
     ),
 }
 
