@@ -20,6 +20,7 @@ locals {
     chunk_reduce   = { read = ["raw/", "work/"], write = ["work/"] }
     chunk_split    = { read = ["raw/", "work/"], write = ["work/"] }
     chunk_assemble = { read = ["raw/", "work/"], write = ["processed/", "rejected/", "manifests/"] }
+    chunk_release  = { read = [], write = [] } # the ledger only
   }
 
   # Bedrock. A cross-region inference profile id starts with its geography; the profile may
@@ -90,6 +91,8 @@ locals {
     ]
     ledger = [
       { sid = "LedgerTable", actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], scope = "ledger_table" },
+      # the table's key (SSE-KMS with the deployment's key)
+      { sid = "UseLedgerKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
     ]
     analysis_store = [
       { sid = "ReadAnalyses", actions = ["dynamodb:GetItem", "dynamodb:Query"], scope = "analyses_table" },
@@ -127,6 +130,7 @@ locals {
     chunk_reduce   = []
     chunk_split    = []
     chunk_assemble = []
+    chunk_release  = []
   }
 
   # X-Ray accepts segments only on "*" (PutTraceSegments has no resource-level permission).
@@ -145,6 +149,7 @@ locals {
     chunk_reduce   = ["s3", "metrics"]
     chunk_split    = ["s3", "metrics"]
     chunk_assemble = ["s3", "ledger", "event_bus", "metrics"]
+    chunk_release  = ["ledger", "metrics"] # the failure branch gives the claim up
   }
 
   # Adapters a function only reads through (its stages call no write method of the port;
@@ -158,6 +163,7 @@ locals {
     chunk_reduce   = []
     chunk_split    = []
     chunk_assemble = []
+    chunk_release  = []
   }
 
   # scope => resources, per function.

@@ -28,6 +28,7 @@ locals {
     chunk_reduce   = "healthpipe.lambdas.chunk_reduce.handler"
     chunk_split    = "healthpipe.lambdas.chunk_split.handler"
     chunk_assemble = "healthpipe.lambdas.chunk_assemble.handler"
+    chunk_release  = "healthpipe.lambdas.chunk_release.handler"
   }
   functions = toset(keys(local.handlers))
   # The Lambda runtime (python3.12); the packages are built and byte-compiled for it.

@@ -20,6 +20,7 @@ locals {
     reduce_function_arn   = "chunk_reduce"
     split_function_arn    = "chunk_split"
     assemble_function_arn = "chunk_assemble"
+    release_function_arn  = "chunk_release"
   }
 
   chunked_definition = templatefile("${path.module}/statemachine/chunked_ingest.asl.json.tftpl", merge(

@@ -43,17 +43,26 @@ def _asl() -> ModuleType:
 
 
 # --- a small interpreter of the states this definition uses -------------------------------
+class MapFailed(Exception):
+    """A Map's item failed (States.ExceedToleratedFailureThreshold, with 0 % tolerated)."""
+
+
 class Walker:
     """Runs the rendered definition: Task (lambda:invoke) calls the handler of the function
-    its ARN names; Choice (StringEquals); Map (ItemReader s3:getObject JSON, ItemSelector,
-    the ItemProcessor run per item); Succeed / Fail end. Records the states it ran."""
+    its ARN names, Task (events:putEvents) puts the entries on the bus (with `events`);
+    Choice (StringEquals); Map (ItemReader s3:getObject JSON, ItemSelector, the
+    ItemProcessor run per item: a failed item fails the Map); a state's Catch (the error's
+    name or States.ALL) goes on with the error at its ResultPath (retries are not
+    repeated); Succeed / Fail end. Records the states it ran."""
 
-    def __init__(self, s3: Any) -> None:
+    def __init__(self, s3: Any, events: Any = None) -> None:
         self.s3 = s3
+        self.events = events
         self.ran: list[str] = []
         self.outputs: dict[str, Any] = {}
+        self.published: list[dict[str, Any]] = []
 
-    def path(self, expression: str, data: Any, context: dict[str, Any]) -> Any:
+    def _path(self, expression: str, data: Any, context: dict[str, Any]) -> Any:
         root, rest = (context, expression[3:]) if expression.startswith("$$.") else (data, "")
         if not rest:
             rest = expression[2:] if expression.startswith("$.") else ""
@@ -62,6 +71,8 @@ class Walker:
         return root
 
     def resolve(self, template: Any, data: Any, context: dict[str, Any]) -> Any:
+        if isinstance(template, list):
+            return [self.resolve(value, data, context) for value in template]
         if not isinstance(template, dict):
             return template
         out = {}
@@ -71,6 +82,38 @@ class Walker:
             else:
                 out[key] = self.resolve(value, data, context)
         return out
+
+    def path(self, expression: str, data: Any, context: dict[str, Any]) -> Any:
+        if expression.startswith("States.Format("):  # the one intrinsic (PlanFailed's)
+            return "(formatted)"
+        return self._path(expression, data, context)
+
+    def put_events(self, parameters: dict[str, Any]) -> dict[str, Any]:
+        entries = [
+            {
+                "EventBusName": entry["EventBusName"],
+                "Source": entry["Source"],
+                "DetailType": entry["DetailType"],
+                "Detail": json.dumps(entry["Detail"]),
+            }
+            for entry in parameters["Entries"]
+        ]
+        self.published.extend(parameters["Entries"])
+        if self.events is not None:
+            self.events.put_events(Entries=entries)
+        return {"FailedEntryCount": 0}
+
+    def caught(self, state: dict[str, Any], error: Exception, data: Any) -> tuple[str, Any]:
+        """The Catch that takes `error` (re-raised when none does): its Next and the
+        state's input with {Error, Cause} at its ResultPath."""
+        name = type(error).__name__
+        for catch in state.get("Catch", []):
+            if name in catch["ErrorEquals"] or "States.ALL" in catch["ErrorEquals"]:
+                failure = {"Error": name, "Cause": str(error)[:200]}
+                where = catch.get("ResultPath", "$")
+                output = failure if where == "$" else {**data, where.removeprefix("$."): failure}
+                return catch["Next"], output
+        raise error
 
     def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
         name = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
@@ -96,24 +139,11 @@ class Walker:
                     state["Default"],
                 )
                 continue
-            if kind == "Task":
-                assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
-                parameters = self.resolve(state["Parameters"], data, context)
-                result: Any = {
-                    "Payload": self.invoke(parameters["FunctionName"], parameters["Payload"])
-                }
-            else:
-                assert kind == "Map", name
-                reader = self.resolve(state["ItemReader"]["Parameters"], data, context)
-                body = self.s3.get_object(Bucket=reader["Bucket"], Key=reader["Key"])["Body"]
-                items = json.loads(body.read())
-                result = []
-                for item in items:
-                    item_context = {**context, "Map": {"Item": {"Value": item}}}
-                    item_input = self.resolve(state["ItemSelector"], data, item_context)
-                    outcome = self.run(state["ItemProcessor"], item_input, item_context)
-                    assert outcome["status"] == "Succeed", outcome
-                    result.append(outcome["output"])
+            try:
+                result = self.state_result(name, state, data, context)
+            except Exception as error:  # the state's Catch decides
+                name, data = self.caught(state, error, data)
+                continue
             if "ResultSelector" in state:
                 result = self.resolve(state["ResultSelector"], result, context)
             where = state.get("ResultPath", "$")
@@ -129,6 +159,32 @@ class Walker:
             if state.get("End"):
                 return {"status": "Succeed", "state": name, "output": output}
             data, name = output, state["Next"]
+
+    def state_result(
+        self, name: str, state: dict[str, Any], data: Any, context: dict[str, Any]
+    ) -> Any:
+        """The result of a Task or Map state (raises the error that fails it)."""
+        if state["Type"] == "Task":
+            parameters = self.resolve(state["Parameters"], data, context)
+            if state["Resource"] == "arn:aws:states:::events:putEvents":
+                return self.put_events(parameters)
+            assert state["Resource"] == "arn:aws:states:::lambda:invoke", name
+            return {"Payload": self.invoke(parameters["FunctionName"], parameters["Payload"])}
+        assert state["Type"] == "Map", name
+        reader = self.resolve(state["ItemReader"]["Parameters"], data, context)
+        body = self.s3.get_object(Bucket=reader["Bucket"], Key=reader["Key"])["Body"]
+        result = []
+        for item in json.loads(body.read()):
+            item_context = {**context, "Map": {"Item": {"Value": item}}}
+            item_input = self.resolve(state["ItemSelector"], data, item_context)
+            try:
+                outcome = self.run(state["ItemProcessor"], item_input, item_context)
+            except Exception as error:
+                raise MapFailed(f"item {item}: {type(error).__name__}") from error
+            if outcome["status"] != "Succeed":
+                raise MapFailed(f"item {item} ended in {outcome['state']}")
+            result.append(outcome["output"])
+        return result
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ pytestmark = pytest.mark.xdist_group("aws_iam_e2e")
 MIB = 1024 * 1024
 BIG_ROWS = 400_000  # about 20 MB of CSV: a processed CSV over 16 MiB
 SPECIAL_KEY = "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv"
+NOTHING = {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": ["*"]}
 
 
 @dataclass
@@ -55,12 +56,12 @@ class Enforced:
         kept = [s for s in self.statements[function] if s.sid != without]
         assert without is None or len(kept) == len(self.statements[function]) - 1, without
         name = self.principals[function].name
+        # a policy needs a statement: one that grants nothing the functions call
+        documents = [s.document() for s in kept] or [NOTHING]
         self.admin["iam"].put_user_policy(
             UserName=name,
             PolicyName=name,
-            PolicyDocument=json.dumps(
-                {"Version": "2012-10-17", "Statement": [s.document() for s in kept]}
-            ),
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": documents}),
         )
 
 
@@ -486,6 +487,105 @@ def test_the_chunked_ingest_runs_under_each_function_s_own_policy_and_no_less(
                 finally:
                     enforced.restrict(function, None)
         assert all(FUNCTIONS[f].handler.startswith("healthpipe.lambdas.") for f in calls)
+    finally:
+        for module in modules.values():
+            module._function.reset()
+            module._function.workdir = None
+
+
+@pytest.mark.timeout(300)
+def test_a_failed_chunked_execution_releases_its_claim_and_the_same_upload_goes_through(
+    aws: dict[str, Any],
+    stack: moto_env.Stack,
+    enforced: Enforced,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import importlib
+
+    from test_aws_chunked import EXECUTION, Walker, _asl
+
+    from healthpipe.errors import PermanentError
+    from healthpipe.events import object_created
+    from healthpipe.stages import chunked
+
+    functions = [*CHUNKED_REMOVABLE, "chunk_release"]
+    modules = {f: importlib.import_module(f"healthpipe.lambdas.{f}") for f in functions}
+    for name, module in modules.items():
+        module._function.reset()
+        module._function.workdir = tmp_path / f"lambda-{name}"
+    admin = enforced.admin
+
+    class AsItsRole(Walker):
+        def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
+            function = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
+            for key, value in enforced.principals[function].env().items():
+                monkeypatch.setenv(key, value)
+            return super().invoke(arn, payload)
+
+    stage = chunked.stage
+
+    def second_chunk_fails(step: Any, ports: Any) -> Any:
+        if step.chunk.index == 1:
+            raise PermanentError("chunk 1 cannot be read")
+        return stage(step, ports)
+
+    source = generate_csv(SyntheticSpec(rows=60, users=2, seed=9), tmp_path / "in.csv")
+    body = source.read_bytes()
+    version = admin["s3"].put_object(Bucket=stack.bucket, Key="raw/large.csv", Body=body)
+    event = object_created(stack.bucket, "raw/large.csv", version["VersionId"], len(body))
+    definition = _asl().render(
+        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "1024"}
+    )
+    try:
+        # GIVEN an upload whose second chunk fails in Map A (each function under its policy)
+        monkeypatch.setattr(chunked, "stage", second_chunk_fails)
+        walker = AsItsRole(admin["s3"], admin["events"])
+        failed = walker.run(definition, event.to_dict(), {"Execution": {"Id": EXECUTION}})
+        # THEN the execution took the failure branch: claim released, then the failure event
+        assert failed["status"] == "Fail" and failed["state"] == "Failed", failed
+        assert walker.ran[-3:] == ["ReleaseClaim", "ChunksFailed", "Failed"]
+        assert walker.outputs["ReleaseClaim"]["error"]["Error"] == "MapFailed"
+        job = walker.outputs["Plan"]["job"]
+        assert job["chunks"] >= 2
+        ledger_key = {"pk": {"S": f"ingest:{job['sha256']}"}}
+        item = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+        )
+        assert "Item" not in item  # no claim left to wait out
+        alerts = moto_env.receive(admin["sqs"], stack.queues["alerts"])
+        assert [e["detail-type"] for e in alerts] == [c.PROCESSING_FAILED]
+        assert alerts[0]["detail"]["error_code"] == "chunked_failed"
+        # AND releasing again (a retried Release, or another execution's) changes nothing
+        release = modules["chunk_release"].handler
+        for key, value in enforced.principals["chunk_release"].env().items():
+            monkeypatch.setenv(key, value)
+        again = release({"job": job, "execution": EXECUTION})
+        assert again["outcome"] == "not_held"
+        # WHEN the same upload starts a second execution, the chunk readable again
+        monkeypatch.setattr(chunked, "stage", stage)
+        second = AsItsRole(admin["s3"], admin["events"]).run(
+            definition, event.to_dict(), {"Execution": {"Id": EXECUTION + "-2"}}
+        )
+        # THEN it is ingested (not skipped as in progress)
+        assert second["state"] == "Assemble", second
+        item = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+        )
+        assert item["Item"]["status"]["S"] == "completed"
+        # AND a Release by the first execution now leaves the completed claim as it is
+        assert release({"job": job, "execution": EXECUTION})["outcome"] == "not_held"
+        item = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+        )
+        assert item["Item"]["status"]["S"] == "completed"
+        # AND without its ledger statement, Release is denied
+        enforced.restrict("chunk_release", "LedgerTable")
+        try:
+            with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
+                release({"job": job, "execution": EXECUTION})
+        finally:
+            enforced.restrict("chunk_release", None)
     finally:
         for module in modules.values():
             module._function.reset()

@@ -114,14 +114,21 @@ def test_the_maps_are_distributed_over_the_plan_s_chunk_list(definition: dict[st
         assert reader["Parameters"] == {"Bucket.$": "$.job.bucket", "Key.$": "$.job.chunks_key"}
         assert state["ItemSelector"] == {"job.$": "$.job", "chunk.$": "$$.Map.Item.Value"}
         assert state["ResultPath"] is None  # results go to S3, not into the state
-        assert [x["Next"] for x in state["Catch"]] == ["ChunksFailed"]
+        assert [x["Next"] for x in state["Catch"]] == ["ReleaseClaim"]
 
 
 def test_every_lambda_task_retries_all_but_permanent_errors(definition: dict[str, Any]) -> None:
     tasks = {
         n: s for n, s in states(definition) if s.get("Resource") == "arn:aws:states:::lambda:invoke"
     }
-    assert set(tasks) == {"Plan", "StageChunk", "FindRepeats", "SplitChunk", "Assemble"}
+    assert set(tasks) == {
+        "Plan",
+        "StageChunk",
+        "FindRepeats",
+        "SplitChunk",
+        "Assemble",
+        "ReleaseClaim",
+    }
     for name, task in tasks.items():
         first, then = task["Retry"]
         assert first == {"ErrorEquals": ["PermanentError"], "MaxAttempts": 0}, name
@@ -139,8 +146,36 @@ def test_failures_publish_data_processing_failed(definition: dict[str, Any]) -> 
         assert entry["Detail"]["status"] == "failed"
         assert state["Next"] == "Failed"
     assert definition["States"]["Failed"]["Type"] == "Fail"
-    catches = [x["Next"] for _, s in states(definition) for x in s.get("Catch", [])]
-    assert set(catches) == {"PlanFailed", "ChunksFailed"}
+    catches = {name: [x["Next"] for x in s.get("Catch", [])] for name, s in states(definition)}
+    assert {n for c in catches.values() for n in c} == {
+        "PlanFailed",
+        "ReleaseClaim",
+        "ChunksFailed",
+    }
+    # after Plan, every failure first releases the execution's claim (then publishes, even
+    # when the release fails); Plan releases its own claim when it fails
+    assert {name for name, c in catches.items() if "ReleaseClaim" in c} == {
+        "StageChunks",
+        "FindRepeats",
+        "SplitChunks",
+        "Assemble",
+    }
+    release = definition["States"]["ReleaseClaim"]
+    assert release["Next"] == "ChunksFailed" and catches["ReleaseClaim"] == ["ChunksFailed"]
+    assert release["Catch"][0]["ResultPath"] != "$.error"  # the step's error is published
+    assert release["ResultPath"] is None
+    assert release["Parameters"]["Payload"] == {"job.$": "$.job", "execution.$": "$$.Execution.Id"}
+
+
+def test_release_runs_as_the_execution_with_the_ledger_alone(
+    definition: dict[str, Any],
+) -> None:
+    # the function releases as the execution (the claim's owner), with the ledger alone
+    assert FUNCTIONS["chunk_release"].handler == "healthpipe.lambdas.chunk_release.handler"
+    assert [a.rsplit(".", 1)[-1] for a in FUNCTIONS["chunk_release"].adapters] == [
+        "ledger",
+        "metrics",
+    ]
 
 
 # --- the Terraform that deploys it (stepfunctions.tf) ----------------------------------------
@@ -170,6 +205,7 @@ def test_each_task_invokes_the_function_of_its_step(definition: dict[str, Any]) 
         "FindRepeats": ("reduce_function_arn", "chunk_reduce", "chunk_reduce"),
         "SplitChunk": ("split_function_arn", "chunk_split", "chunk_split"),
         "Assemble": ("assemble_function_arn", "chunk_assemble", "chunk_assemble"),
+        "ReleaseClaim": ("release_function_arn", "chunk_release", "chunk_release"),
     }
     functions = load_module().local("chunked_functions")
     found = dict(states(definition))

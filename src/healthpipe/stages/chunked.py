@@ -6,8 +6,9 @@ own Lambda function. What a step leaves for the next is in the bucket under
 
 The outputs, the manifest, the ledger claim and the events are those of `stages.ingest` for
 the same file: Plan claims `ingest:<sha256>` (the execution owns it until Assemble completes
-it, or its lease runs out after a failure), Assemble publishes Data Processing Complete and
-the analyzer follows as for any file.
+it; after a failure the failure branch's Release gives it up, so the same bytes can be
+uploaded again at once), Assemble publishes Data Processing Complete and the analyzer
+follows as for any file.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ from healthpipe.domain.documents.chunk_job import (
     ChunkJob,
     ChunkStep,
     JobStep,
+    Released,
+    ReleaseRequest,
     RowOffsets,
 )
 from healthpipe.domain.documents.chunk_plan import Chunk, ChunkSplit, StagedChunk
@@ -467,4 +470,29 @@ def assemble(step: JobStep, ports: Ports) -> StageResult:
     )
 
 
-__all__ = ["Chunk", "assemble", "plan", "reduce", "split", "stage"]
+# --- Release: the failure branch --------------------------------------------------------
+def release(request: ReleaseRequest, ports: Ports) -> Released:
+    """Give up the failed execution's in-progress claim on the upload, so that the same
+    bytes uploaded again are ingested at once instead of after the lease. Only the claim
+    `request.execution` holds: a claim of another execution, a completed one or none is
+    left as it is (`not_held`); a retry after a release finds none (idempotent)."""
+    job = request.job
+    if not job.sha256:  # Plan failed before it hashed the upload: nothing was claimed
+        return Released(outcome="not_held", dataset_id=job.dataset_id)
+    key = ledger_key(STAGE, job.sha256)
+    record = ports.ledger.get(key)
+    held = (
+        record is not None and record.status == "in_progress" and record.owner == request.execution
+    )
+    # conditional on the owner in the store too (a takeover between the two calls is kept)
+    ExecutionClaim(ports.ledger, key, request.execution).release()
+    log_event(
+        logger,
+        "chunked claim released" if held else "chunked claim not held",
+        dataset_id=job.dataset_id or "",
+        correlation_id=job.correlation_id,
+    )
+    return Released(outcome="released" if held else "not_held", dataset_id=job.dataset_id)
+
+
+__all__ = ["Chunk", "assemble", "plan", "reduce", "release", "split", "stage"]

@@ -24,6 +24,10 @@ IAM_ACTIONS: tuple[str, ...] = (
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    # the table is encrypted with the deployment's key (a function that also uses S3 holds
+    # these through it; the chunked ingest's Release uses the ledger alone)
+    "kms:Decrypt",
+    "kms:GenerateDataKey",
 )
 
 CONDITION_FAILED = "ConditionalCheckFailedException"

@@ -57,6 +57,22 @@ class JobStep(Complete):
     job: ChunkJob
 
 
+class ReleaseRequest(Complete):
+    """The input of Release (the failure branch): the job and the id of the execution that
+    failed, the only owner whose claim it may give up."""
+
+    job: ChunkJob
+    execution: str
+
+
+class Released(Complete):
+    """Release's result: whether this execution's in-progress claim on the upload was
+    given up (False: none to give up, e.g. Plan had not claimed, or another owner's)."""
+
+    outcome: Literal["released", "not_held"]
+    dataset_id: str | None = None
+
+
 class ChunkStep(Complete):
     """The input of one Map item (stage or split): the job and its chunk."""
 
