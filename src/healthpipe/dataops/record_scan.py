@@ -21,7 +21,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import mmap
 import sys
 import zlib
 from collections.abc import Iterator
@@ -88,21 +87,22 @@ def _last_boundary(block: bytearray, inside_at_end: bool, size: int) -> int:
 
 def _longest_line_unquoted(path: Path) -> int | None:
     """The longest line of an uncompressed file without a quote, or None when it has a
-    quote. Memory-mapped: one memchr pass for the quote, then a find and an rfind at each
-    block's edges, so a quote-free file costs about one read at memory speed."""
-    if path.stat().st_size == 0:
-        return 0
-    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-        if mm.find(b'"') >= 0:
-            return None
-        size, longest, boundary = len(mm), 0, -1
-        for offset in range(0, size, BLOCK_BYTES):
-            end = min(offset + BLOCK_BYTES, size)
-            first = mm.find(b"\n", offset, end)
+    quote. Read block by block into one buffer (a search for a quote, then a find and an rfind at
+    the block's edges), so a quote-free file costs about one read at memory speed and the
+    process holds one block of it: a memory map of the whole file would count every page
+    read in the process's resident memory (the file's size at its peak)."""
+    size, longest, boundary = 0, 0, -1
+    block = bytearray(BLOCK_BYTES)
+    with path.open("rb") as handle:
+        while read := handle.readinto(block):
+            if block.find(b'"', 0, read) >= 0:
+                return None
+            first = block.find(b"\n", 0, read)
             if first >= 0:
-                longest = max(longest, first - boundary)
-                boundary = mm.rfind(b"\n", offset, end)
-        return max(longest, size - 1 - boundary)
+                longest = max(longest, size + first - boundary)
+                boundary = size + block.rfind(b"\n", 0, read)
+            size += read
+    return max(longest, size - 1 - boundary)
 
 
 @dataclass(frozen=True)
