@@ -196,6 +196,13 @@ def add_severity_facts(
     user."""
     users = facts["users"]["top"]
     found = severity_facts(anomalies, [str(u["user_id"]) for u in users], limits=limits)
+    return apply_severity_facts(facts, found)
+
+
+def apply_severity_facts(facts: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    """Add `found` (what `severity_facts` returns, or the merge of several) to `facts`, as
+    `add_severity_facts` does."""
+    users = facts["users"]["top"]
     flagged = found.pop("readings_flagged")
     counted = found.pop("headline_by_user")
     none = {"findings": 0, "high": 0, "medium": 0, "low": 0}

@@ -29,6 +29,15 @@ def scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
     `value_counts` (metric, user_id, x, n): how many readings of each user have each value of
     each vital with a baseline (x NULL: missing), and of steps over all users (user_id NULL).
     """
+    agg = file_aggregates(con, src)
+    count_values(con, src)
+    return agg
+
+
+def file_aggregates(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
+    """The first two scans of `scan_counts`: readings, time range and per-metric moments,
+    and `scores` (the partial NEWS2 and BP-category distributions). Bounded memory: the
+    participant-group analysis (`buckets`) runs them over the whole file."""
     parts = ["count(*) AS readings", "min(event_time) AS first", "max(event_time) AS last"]
     for i, metric in enumerate(VITAL_COLUMNS):
         col = quote_ident(metric)
@@ -45,6 +54,11 @@ def scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
         f"{bp_category_sql()} AS bp, coalesce({red_score_sql()}, FALSE) AS red "
         f"FROM {src}) GROUP BY ALL"
     ).fetchall()
+    return agg
+
+
+def count_values(con: duckdb.DuckDBPyConnection, src: str) -> None:
+    """The third scan of `scan_counts`: table `value_counts`."""
     per_user = [m for m in VITAL_COLUMNS if m in BASELINE_METRICS]
     others = [m for m in VITAL_COLUMNS if m not in BASELINE_METRICS]
     if VITAL_COLUMNS[0] not in per_user:
@@ -73,7 +87,6 @@ def scan_counts(con: duckdb.DuckDBPyConnection, src: str) -> dict[str, Any]:
         )
     )
     con.execute("DROP TABLE grouped")
-    return agg
 
 
 QUANTILES = {"p05": 0.05, "p25": 0.25, "median": 0.5, "p75": 0.75, "p95": 0.95}

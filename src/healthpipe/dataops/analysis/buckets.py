@@ -1,0 +1,399 @@
+"""The analysis of a processed file in groups of participants, each group on its own DuckDB
+(in this process, or one spawned process per group), with the bounded facts merged: what
+`analyze_parquet` then `severe.add_severity_facts` give for the whole file, and the same
+anomaly file (rows, and their order), with memory flat in the file size.
+
+Everything per participant (baselines, findings, episodes, counts, risk rows) is complete in
+the participant's group, so the groups are independent; the file-level facts merge exactly:
+
+- moments, time range and the NEWS2 / BP-category distributions: one streaming aggregate of
+  the whole file (`stats.file_aggregates`, bounded memory);
+- quantiles and histograms: from the count of each distinct value of each vital, summed over
+  the groups (`stats.metric_stats` over the merged counts);
+- finding counts add; the top findings, the timeline and the episode summaries are the
+  summaries' own SQL over a view of every group's anomaly and episode files;
+- the users' summary: the summaries' SQL over every group's users and counts;
+- severity facts: each group's `severe.severity_facts` (for its own top participants); counts
+  add, and the top lists merge by their sort keys (each group's list holds its share of the
+  file's list, since each participant's figures are complete in one group).
+
+Groups are contiguous ranges of participants in `user_id` order (a participant is never
+split), so the groups' anomaly files, concatenated in group order, are the single path's file
+row for row. docs/scaling.md, "Analyze at that size", has the figures.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from healthpipe.dataops.analysis.common import AnalysisLimits
+from healthpipe.dataops.analysis.day_counts import BaselineRow, apply_history_baselines
+from healthpipe.dataops.analysis.findings import find_anomalies, join_parts, parts_sql
+from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql, users_table
+from healthpipe.dataops.analysis.stats import (
+    count_values,
+    distributions,
+    file_aggregates,
+    metric_stats,
+)
+from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.severe import (
+    BASELINE_RULE,
+    HIGH,
+    MAX_HIGH_PARTICIPANTS,
+    apply_severity_facts,
+)
+from healthpipe.dataops.severe import severity_facts as group_severity_facts
+from healthpipe.domain.validation_sql import quote_literal
+
+ANOMALIES = "anomalies.parquet"
+EPISODES = "episodes.parquet"
+USERS = "users.parquet"
+USER_COUNTS = "user_counts.parquet"
+FINDING_COUNTS = "finding_counts.parquet"
+VALUE_COUNTS = "value_counts.parquet"
+
+
+def processed_rows(parquet: Path, limits: EngineLimits) -> int:
+    """The rows of a Parquet file (from its metadata)."""
+    con = connect(limits)
+    try:
+        (rows,) = con.execute(
+            f"SELECT count(*) FROM read_parquet({quote_literal(str(parquet))})"
+        ).fetchone() or (0,)
+    finally:
+        con.close()
+    return int(rows)
+
+
+def participant_groups(users: Sequence[tuple[str | None, int]], group_rows: int) -> list[int]:
+    """The group of each user of `users` ((user_id, readings) in user order): contiguous
+    ranges of users of at most `group_rows` readings (a user with more is a group alone)."""
+    groups: list[int] = []
+    group, size = 0, 0
+    for _, readings in users:
+        if size and size + readings > group_rows:
+            group, size = group + 1, 0
+        groups.append(group)
+        size += readings
+    return groups
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """One group's analysis (picklable: sent to a spawned process)."""
+
+    index: int
+    readings: Path  # the group's rows of the processed file (a folder of Parquet files)
+    conflicting: Path | None  # the conflicting rows of every group, with their group
+    folder: Path  # where the group writes its anomaly file and its bounded facts
+    limits: EngineLimits
+    analysis: AnalysisLimits
+    baselines: tuple[BaselineRow, ...]
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """What a group returns besides its files: readings flagged, its severity facts (for its
+    own top participants), and when each participant of its high list was first high."""
+
+    index: int
+    flagged: int
+    severity: dict[str, Any]
+    first_high: dict[str, datetime | None]
+
+
+def _copy(con: Any, sql: str, out: Path) -> None:
+    con.execute(f"COPY ({sql}) TO {quote_literal(str(out))} (FORMAT parquet)")
+
+
+def analyze_group(job: GroupJob) -> GroupResult:
+    """The analysis of one group, as `analyze_parquet` does it for a file, into `job.folder`:
+    the anomaly file (in the single path's order), the episodes, the users with their
+    readings and counts, the finding counts and the count of each value of each vital."""
+    folder = job.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    src = (
+        f"read_parquet({quote_literal(str(job.readings / '*.parquet'))}, hive_partitioning = false)"
+    )
+    anomalies = folder / ANOMALIES
+    con = connect(job.limits)
+    try:
+        with_conflicting = False
+        if job.conflicting is not None:
+            con.execute(
+                "CREATE TEMP TABLE conflicting AS SELECT * EXCLUDE (grp) FROM "
+                f"read_parquet({quote_literal(str(job.conflicting))}) WHERE grp = {job.index}"
+            )
+            (n,) = con.execute("SELECT count(*) FROM conflicting").fetchone() or (0,)
+            with_conflicting = int(n) > 0
+        count_values(con, src)
+        users_table(con)
+        apply_history_baselines(con, job.baselines)
+        tmp_root = job.limits.temp_dir or folder
+        tmp_root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=tmp_root, prefix="anomalies-") as tmp:
+            flagged, parts = find_anomalies(
+                con,
+                readings_sql(src, with_conflicting),
+                anomalies,
+                job.limits,
+                Path(tmp),
+                job.analysis,
+            )
+            if parts:
+                join_parts(con.cursor(), parts, anomalies)
+            _copy(con, "SELECT * FROM episodes", folder / EPISODES)
+            # the group's own top participants (the file's are among the groups' tops)
+            top = [str(u["user_id"]) for u in user_summary(con, job.analysis)["top"]]
+        _copy(
+            con,
+            "SELECT user_id, CAST(readings AS BIGINT) AS readings FROM users ORDER BY uid",
+            folder / USERS,
+        )
+        _copy(
+            con,
+            "SELECT u.user_id, c.* EXCLUDE (uid) FROM user_counts c JOIN users u ON u.uid = c.uid",
+            folder / USER_COUNTS,
+        )
+        _copy(con, "SELECT * FROM finding_counts", folder / FINDING_COUNTS)
+        _copy(
+            con,
+            "SELECT metric, x, CAST(sum(n) AS BIGINT) AS n FROM value_counts "
+            "WHERE x IS NOT NULL GROUP BY metric, x",
+            folder / VALUE_COUNTS,
+        )
+    finally:
+        con.close()
+    severity = group_severity_facts(anomalies, top, limits=job.limits)
+    listed = [str(u["user_id"]) for u in severity["high_participants"]["list"]]
+    return GroupResult(job.index, flagged, severity, _first_high(anomalies, listed, job.limits))
+
+
+def _first_high(anomalies: Path, users: list[str], limits: EngineLimits) -> dict[str, Any]:
+    """When each of `users` was first high (severe's order of its high list: count, then
+    this, then the id)."""
+    if not users:
+        return {}
+    con = connect(limits)
+    try:
+        listed = ", ".join(quote_literal(u) for u in users)
+        rows = con.execute(
+            "SELECT user_id, min(event_time) FROM "
+            f"read_parquet({quote_literal(str(anomalies))}) WHERE severity >= {HIGH} "
+            f"AND rule <> {quote_literal(BASELINE_RULE)} AND user_id IN ({listed}) "
+            "GROUP BY user_id"
+        ).fetchall()
+    finally:
+        con.close()
+    return {str(u): t for u, t in rows}
+
+
+def merge_severity(results: Sequence[GroupResult]) -> dict[str, Any]:
+    """The groups' severity facts as `severe.severity_facts` gives them for the whole file."""
+    red_by_metric: dict[str, int] = {}
+    by_kind: dict[str, int] = {}
+    by_severity: dict[str, int] = {}
+    listed: list[tuple[dict[str, Any], datetime | None]] = []
+    flagged: dict[str, int] = {}
+    counted: dict[str, dict[str, int]] = {}
+    red = total = on_clinical = 0
+    for r in results:
+        s = r.severity
+        red += s["red_scores"]["readings"]
+        for m, n in s["red_scores"]["by_metric"].items():
+            red_by_metric[m] = red_by_metric.get(m, 0) + n
+        total += s["high_participants"]["total"]
+        listed += [(u, r.first_high.get(u["user_id"])) for u in s["high_participants"]["list"]]
+        for k, n in s["headline"]["by_kind"].items():
+            by_kind[k] = by_kind.get(k, 0) + n
+        for k, n in s["headline"]["by_severity"].items():
+            by_severity[k] = by_severity.get(k, 0) + n
+        on_clinical += s["headline"]["baseline_on_clinical"]
+        flagged |= s["readings_flagged"]
+        counted |= s["headline_by_user"]
+    # severe's order: most high findings, then first high (missing last), then the id
+    listed.sort(key=lambda x: (-x[0]["high"], x[1] is None, x[1] or 0, x[0]["user_id"]))
+    return {
+        "red_scores": {"readings": red, "by_metric": dict(sorted(red_by_metric.items()))},
+        "high_participants": {
+            "total": total,
+            "list": [u for u, _ in listed[:MAX_HIGH_PARTICIPANTS]],
+        },
+        "headline": {
+            "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "by_severity": by_severity,
+            "baseline_on_clinical": on_clinical,
+        },
+        "readings_flagged": flagged,
+        "headline_by_user": counted,
+    }
+
+
+# The split's partitioned write holds a buffer per group: small row groups, rows flushed
+# often, one thread and at most GROUPS_PER_PASS groups a pass keep it small (2M rows in 25
+# groups: 334 MB RSS with DuckDB's defaults, 230 MB so; in 4 groups 132 MB)
+SPLIT_ROW_GROUP = 20_000
+GROUPS_PER_PASS = 16
+
+
+def _split(con: Any, rows: str, out: Path, groups: int) -> None:
+    """`rows` (with their group `grp`) into `out/grp=N/`, one folder per group."""
+    con.execute("SET threads = 1")
+    con.execute(f"SET partitioned_write_flush_threshold = {SPLIT_ROW_GROUP}")
+    for first in range(0, groups, GROUPS_PER_PASS):
+        con.execute(
+            f"COPY (SELECT * FROM ({rows}) WHERE grp BETWEEN {first} AND "
+            f"{first + GROUPS_PER_PASS - 1}) TO {quote_literal(str(out))} (FORMAT parquet, "
+            f"PARTITION_BY (grp), ROW_GROUP_SIZE {SPLIT_ROW_GROUP}, APPEND)"
+        )
+
+
+def _files(folders: Sequence[Path], name: str) -> str:
+    return parts_sql([f / name for f in folders])
+
+
+def _run_groups(jobs: list[GroupJob], workers: int, in_process: bool) -> list[GroupResult]:
+    """The groups on a pool of `workers` spawned processes, a fresh one for each group
+    (DuckDB's allocator keeps what a process took), or one after the other in this process."""
+    if in_process:
+        return [analyze_group(job) for job in jobs]
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        min(workers, len(jobs)), mp_context=context, max_tasks_per_child=1
+    ) as pool:
+        return list(pool.map(analyze_group, jobs))
+
+
+def analyze_in_groups(
+    parquet: Path,
+    anomalies_out: Path,
+    *,
+    limits: EngineLimits,
+    group_rows: int,
+    workers: int = 0,
+    in_process: bool = False,
+    analysis_limits: AnalysisLimits | None = None,
+    rejected_csv: Path | None = None,
+    history_baselines: Sequence[BaselineRow] = (),
+) -> dict[str, Any]:
+    """`analyze_parquet` then `add_severity_facts` over `parquet`, in groups of participants
+    of at most `group_rows` readings, on `workers` spawned processes (0: one per core), a
+    fresh one for each group, or one group after the other in this process (`in_process`:
+    its memory then grows with the groups; tests). Each group's DuckDB has `limits`' memory
+    and its share of the cores."""
+    top = analysis_limits or AnalysisLimits()
+    workers = workers or (os.cpu_count() or 1)
+    src = f"read_parquet({quote_literal(str(parquet))})"
+    root = limits.temp_dir or anomalies_out.parent
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix="groups-") as work_dir:
+        work = Path(work_dir)
+        con = connect(limits)
+        try:
+            agg = file_aggregates(con, src)
+            users = [
+                (u, int(n))
+                for u, n in con.execute(
+                    f"SELECT user_id, count(*) FROM {src} GROUP BY user_id "
+                    "ORDER BY user_id NULLS LAST"
+                ).fetchall()
+            ]
+            groups = participant_groups(users, group_rows)
+            con.execute(
+                "CREATE TEMP TABLE user_groups AS SELECT unnest($1::VARCHAR[]) AS user_id, "
+                "unnest($2::INTEGER[]) AS grp",
+                [[u for u, _ in users], groups],
+            )
+            join = "JOIN user_groups g ON g.user_id IS NOT DISTINCT FROM r.user_id"
+            conflicting = None
+            if rejected_csv is not None and conflicting_rows(con, rejected_csv):
+                conflicting = work / "conflicting.parquet"
+                _copy(con, f"SELECT r.*, g.grp FROM conflicting r {join}", conflicting)
+            readings = work / "readings"
+            _split(con, f"SELECT r.*, g.grp FROM {src} r {join}", readings, len(set(groups)))
+        finally:
+            con.close()
+        count = (groups[-1] + 1) if groups else 0
+        members: list[set[str | None]] = [set() for _ in range(count)]
+        for (user, _), group in zip(users, groups, strict=True):
+            members[group].add(user)
+        processes = min(workers, count) or 1
+        threads = limits.threads or max(1, (os.cpu_count() or 1) // processes)
+        jobs = [
+            GroupJob(
+                index=i,
+                readings=readings / f"grp={i}",
+                conflicting=conflicting,
+                folder=work / f"group-{i:05d}",
+                limits=replace(
+                    limits,
+                    threads=threads,
+                    temp_dir=(limits.temp_dir or work) / f"group-{i:05d}-tmp",
+                ),
+                analysis=top,
+                baselines=tuple(b for b in history_baselines if b[0] in members[i]),
+            )
+            for i in range(count)
+        ]
+        results = _run_groups(jobs, workers, in_process)
+        folders = [job.folder for job in jobs]
+        return _merge(agg, folders, results, anomalies_out, limits, top)
+
+
+def _merge(
+    agg: dict[str, Any],
+    folders: list[Path],
+    results: list[GroupResult],
+    anomalies_out: Path,
+    limits: EngineLimits,
+    top: AnalysisLimits,
+) -> dict[str, Any]:
+    """The file's facts from the groups' files and results (see the module docstring), and
+    the groups' anomaly files as one, in group order."""
+    con = connect(limits)
+    try:
+        con.execute(
+            "CREATE TEMP TABLE value_counts AS SELECT metric, CAST(NULL AS VARCHAR) AS user_id, "
+            f"x, n FROM {_files(folders, VALUE_COUNTS)}"
+        )
+        facts: dict[str, Any] = {**metric_stats(con, agg), **distributions(agg)}
+        con.execute(
+            "CREATE TEMP TABLE users AS SELECT row_number() OVER (ORDER BY user_id NULLS LAST) "
+            f"AS uid, user_id, CAST(readings AS HUGEINT) AS readings FROM {_files(folders, USERS)}"
+        )
+        con.execute(
+            "CREATE TEMP TABLE user_counts AS SELECT u.uid, c.* EXCLUDE (user_id) FROM "
+            f"{_files(folders, USER_COUNTS)} c JOIN users u "
+            "ON u.user_id IS NOT DISTINCT FROM c.user_id"
+        )
+        con.execute(
+            f"CREATE TEMP TABLE finding_counts AS SELECT * FROM {_files(folders, FINDING_COUNTS)}"
+        )
+        con.execute(f"CREATE TEMP VIEW anomalies AS SELECT * FROM {_files(folders, ANOMALIES)}")
+        con.execute(f"CREATE TEMP VIEW episodes AS SELECT * FROM {_files(folders, EPISODES)}")
+        flagged = sum(r.flagged for r in results)
+        facts |= {
+            "anomalies": anomaly_summary(con, top, flagged),
+            "episodes": episode_summary(con, top),
+            "users": user_summary(con, top),
+        }
+        # one thread keeps the rows in order, as `findings.join_parts` writes them
+        con.execute("SET preserve_insertion_order = true")
+        con.execute("SET threads = 1")
+        con.execute(
+            f"COPY (SELECT * FROM {_files(folders, ANOMALIES)}) TO "
+            f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    finally:
+        con.close()
+    return apply_severity_facts(facts, merge_severity(results))
