@@ -85,6 +85,9 @@ def stage_settings(settings: Settings) -> StageSettings:
             episode_gap_minutes=settings.episode_gap_minutes,
             activity_steps_above=settings.activity_steps_above,
             baseline_window_days=settings.baseline_window_days,
+            # on AWS, one analyzer process (a Lambda has no process pool)
+            group_rows=settings.analyze_group_rows if settings.runtime == "local" else 0,
+            workers=settings.workers,
         ),
         notify_settings=NotifySettings(
             pseudonym_secret=secret,

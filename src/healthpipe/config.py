@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     chunked_threshold_mb: int = Field(default=1024, ge=0)
     chunk_mb: int = Field(default=128, ge=1, le=4096)
     workers: int = Field(default=0, ge=0, le=256)
+    # local runtime: a processed file of more rows than this is analysed in groups of
+    # participants of at most this many rows on `workers` processes, facts unchanged (0: never;
+    # docs/scaling.md, "Analyze at that size")
+    analyze_group_rows: int = Field(default=2_000_000, ge=0)
     top_users: int = Field(default=25, ge=1, le=500)
     # clinical context (docs/clinical-rules.md): an episode is broken where consecutive
     # readings are more than this apart; a reading with more steps than this (or the

@@ -57,7 +57,8 @@ WorkersOpt = Annotated[
     setting_option(
         "--workers",
         metavar="N",
-        text="Processes for a file above chunked_threshold_mb (ingested in chunks)",
+        text="Processes for a file above chunked_threshold_mb (ingested in chunks) or "
+        "analyze_group_rows (analysed in groups of participants)",
         name="workers",
         default="0, one per core",
     ),

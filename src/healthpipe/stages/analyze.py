@@ -13,6 +13,7 @@ from healthpipe import constants as c
 from healthpipe import progress
 from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis.buckets import analyze_in_groups, processed_rows
 from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
 from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
@@ -133,17 +134,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             engine = engine_limits(ports.analyze_settings.engine, workdir)
             current, histories = _histories(day_counts(local.path, engine), dataset_id, ports)
         with timed(timings, "compute_ms"):
-            facts = analyze_parquet(
-                local.path,
-                anomalies_file,
-                limits=engine_limits(ports.analyze_settings.engine, workdir),
-                analysis_limits=analysis_limits(ports.analyze_settings),
-                rejected_csv=rejected,
-                history_baselines=_baseline_rows(histories),
-            )
-            add_severity_facts(
-                facts, anomalies_file, engine_limits(ports.analyze_settings.engine, workdir)
-            )
+            found = _facts(local.path, anomalies_file, workdir, rejected, histories, ports)
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -158,7 +149,6 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         rules_profile=manifest.rules_profile,
         rejected_key=manifest.outputs.rejected_csv,
     )
-    found = AnalysisFacts.model_validate(facts)  # dataops' plain facts, typed here
     for participant in found.users.top:
         known = histories.get(str(participant.user_id))
         if known is not None:
@@ -233,6 +223,43 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             "assessment": analysis.assessment.status if analysis.assessment else None,
         },
     )
+
+
+def _facts(
+    processed: Path,
+    anomalies_file: Path,
+    workdir: Path,
+    rejected: Path | None,
+    histories: dict[str, ParticipantHistory],
+    ports: Ports,
+) -> AnalysisFacts:
+    """The analysis's facts (with the severity facts) and its anomaly file: in groups of
+    participants, each on its own process, for a file of more rows than `group_rows`
+    (docs/scaling.md, "Analyze at that size"), else in this process; the same either way."""
+    settings = ports.analyze_settings
+    limits = engine_limits(settings.engine, workdir)
+    if settings.group_rows and processed_rows(processed, limits) > settings.group_rows:
+        grouped = analyze_in_groups(
+            processed,
+            anomalies_file,
+            limits=limits,
+            group_rows=settings.group_rows,
+            workers=settings.workers,
+            analysis_limits=analysis_limits(settings),
+            rejected_csv=rejected,
+            history_baselines=_baseline_rows(histories),
+        )
+        return AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here
+    facts = analyze_parquet(
+        processed,
+        anomalies_file,
+        limits=limits,
+        analysis_limits=analysis_limits(settings),
+        rejected_csv=rejected,
+        history_baselines=_baseline_rows(histories),
+    )
+    add_severity_facts(facts, anomalies_file, limits)
+    return AnalysisFacts.model_validate(facts)
 
 
 def _write_lake(processed: Path, workdir: Path, dataset_id: str, ports: Ports) -> None:

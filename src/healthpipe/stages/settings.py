@@ -52,6 +52,10 @@ class AnalyzeSettings:
     episode_gap_minutes: int
     activity_steps_above: int
     baseline_window_days: int = 28
+    # a processed file of more rows than `group_rows` is analysed in groups of participants
+    # of at most that many rows on `workers` processes (0: one per core); 0: never (AWS)
+    group_rows: int = 0
+    workers: int = 0
 
 
 @dataclass(frozen=True)
