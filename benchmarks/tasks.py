@@ -145,7 +145,10 @@ def _ingest(source: str, workspace: str, event_out: str) -> dict[str, Any]:
     seconds, result = _timed(lambda: ingest(event, runtime.ports))
     _save_event(result.events, event_out)
     runtime.close()
-    return {"seconds": seconds, "outcome": result.outcome, "rows": result.info.get("rows")}
+    out = {"seconds": seconds, "outcome": result.outcome, "rows": result.info.get("rows")}
+    # above `chunked_threshold_mb` (50M rows) the stage runs the chunked engine's workers
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MB
+    return out | ({"workers_peak_rss_mb": round(worker_rss, 1)} if worker_rss else {})
 
 
 def _ingest_chunked(source: str, workspace: str, event_out: str, workers: str) -> dict[str, Any]:
