@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.lake_write import LakePart, write_lake_parts
+from healthpipe.dataops.lake_write import LakePart, utc_day, write_lake_parts
 
 ROWS = """
 SELECT * FROM (VALUES
@@ -60,3 +60,21 @@ def test_rows_go_to_their_participant_s_bucket_and_their_utc_reading_day(
 def test_a_file_without_rows_writes_nothing(tmp_path: Path) -> None:
     empty = processed(tmp_path, f"{ROWS} WHERE false")
     assert write_lake_parts(empty, tmp_path / "out", BUCKETS.__getitem__, EngineLimits()) == []
+
+
+def test_utc_day_is_the_date_duckdb_casts_to_in_utc() -> None:
+    """The ICU-free day equals `CAST(... AS DATE)` at UTC, at a day's edges and before 1970."""
+    con = duckdb.connect()
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        found = con.execute(
+            f"SELECT t, {utc_day('t')}, CAST(t AS DATE), {utc_day('t')} = CAST(t AS DATE) "
+            "FROM (VALUES (TIMESTAMPTZ '2025-06-01 23:59:59.999999+00'), "
+            "(TIMESTAMPTZ '2025-06-02 00:00:00+00'), (TIMESTAMPTZ '2025-06-02 01:30:00+02'), "
+            "(TIMESTAMPTZ '1969-12-31 23:59:59.999999+00'), "
+            "(TIMESTAMPTZ '1970-01-01 00:00:00+00'), "
+            "(TIMESTAMPTZ '1900-03-01 00:00:00.000001+00')) v(t)"
+        ).fetchall()
+    finally:
+        con.close()
+    assert [row[3] for row in found] == [True] * 6, found

@@ -19,8 +19,21 @@ from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.validation_sql import quote_literal
 
 MIN_MEMORY_MB = 64
-# the reading day: event_time's UTC date (the connection's TimeZone is UTC)
-READING_DAY = "strftime(event_time, '%Y-%m-%d')"
+MICROS_PER_DAY = 86_400_000_000
+
+
+def utc_day(column: str) -> str:
+    """SQL: the UTC date (DATE) of the TIMESTAMPTZ `column`, from its epoch microseconds
+    (floor division, so before 1970 too). The same day as `CAST(column AS DATE)` under
+    `TimeZone = 'UTC'`, without ICU's per-row time-zone conversion (2M rows: 0.04 s CPU
+    against 0.26 s; strftime 0.55 s)."""
+    us, d = f"epoch_us({column})", MICROS_PER_DAY
+    days = f"({us} - (({us} % {d}) + {d}) % {d}) // {d}"
+    return f"(DATE '1970-01-01' + CAST({days} AS INTEGER))"
+
+
+# the reading day as the partition's text ('2025-06-01'): event_time's UTC date
+READING_DAY = f"CAST({utc_day('event_time')} AS VARCHAR)"
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.lake_write import utc_day
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS, baseline_column
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
@@ -29,17 +30,21 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
     and counts as two lists: a row per value would leave the process holding the memory of
     hundreds of thousands of tuples on a file where most values are distinct."""
     vitals = ", ".join(quote_ident(m) for m in BASELINE_METRICS)
-    scale = " ".join(f"WHEN {quote_literal(m)} THEN {cl.CHART_SCALE[m]}" for m in BASELINE_METRICS)
+    # day and bins per reading, before UNPIVOT (once per reading, not once per vital)
+    bins = ", ".join(
+        f"CAST(floor({quote_ident(m)} * {cl.CHART_SCALE[m]} + 0.5 + {cl.ROUNDING_EPSILON!r}) "
+        f"AS BIGINT) AS {quote_ident(m)}"
+        for m in BASELINE_METRICS
+    )
     src = f"read_parquet({quote_literal(str(parquet))})"
     con = connect(limits)
     try:
         rows = con.execute(
             "SELECT user_id, day, metric, list(bin ORDER BY bin), list(n ORDER BY bin) FROM ("
-            "SELECT user_id, CAST(event_time AS DATE) AS day, metric, "
-            f"CAST(floor(value * (CASE metric {scale} END) + 0.5 + {cl.ROUNDING_EPSILON!r}) "
-            "AS BIGINT) AS bin, count(*) AS n FROM (UNPIVOT (SELECT user_id, event_time, "
-            f"{vitals} FROM {src} WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
-            f"ON {vitals} INTO NAME metric VALUE value) GROUP BY ALL) "
+            "SELECT user_id, day, metric, bin, count(*) AS n FROM (UNPIVOT (SELECT user_id, "
+            f"{utc_day('event_time')} AS day, {bins} FROM {src} "
+            "WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
+            f"ON {vitals} INTO NAME metric VALUE bin) GROUP BY ALL) "
             "GROUP BY user_id, day, metric ORDER BY user_id, day, metric"
         ).fetchall()
     finally:
