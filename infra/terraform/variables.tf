@@ -236,7 +236,7 @@ variable "lambda_ephemeral_storage_mb" {
     ingestor       = optional(number, 2048)
     analyzer       = optional(number, 2048)
     notifier       = optional(number, 512)
-    chunk_plan     = optional(number, 10240)
+    chunk_plan     = optional(number, 512)
     chunk_map      = optional(number, 2048)
     chunk_reduce   = optional(number, 10240)
     chunk_split    = optional(number, 4096)

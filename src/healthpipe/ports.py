@@ -13,7 +13,7 @@ import socket
 import time
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from email.message import EmailMessage
@@ -136,6 +136,21 @@ class ObjectStore(ABC):
                     self._read_range_into(key, start, end, out.write)
         return target
 
+    def stream(self, key: str, version_id: str | None = None) -> ObjectStream:
+        """The bytes of `key` (that version) as they arrive, in pieces, hashed on the way:
+        never held whole, never written to disk (one pass over a file larger than the
+        disk). The size, SHA-256 and version id are the stream's once it is read to the
+        end."""
+        return ObjectStream(key, self._stream(key, version_id), version_id)
+
+    def put_stream(
+        self, key: str, blocks: Iterable[bytes], content_type: str = "application/octet-stream"
+    ) -> str:
+        """Write `key` from `blocks` as they come (S3: a multipart upload of bounded parts;
+        a folder: one atomic file write); returns the version id. A failure leaves no
+        partial object."""
+        return self._put_stream(key, blocks, content_type)
+
     def compose(
         self,
         key: str,
@@ -205,6 +220,38 @@ class ObjectStore(ABC):
     @abstractmethod
     def _compose(self, key: str, parts: list[tuple[str, int]], content_type: str) -> str:
         """`parts`: (key, bytes to skip at its start), in order."""
+
+    @abstractmethod
+    def _stream(self, key: str, version_id: str | None) -> Iterator[tuple[bytes, str | None]]:
+        """The pieces of `key` (that version), each with the version id read (the same
+        for every piece)."""
+
+    @abstractmethod
+    def _put_stream(self, key: str, blocks: Iterable[bytes], content_type: str) -> str: ...
+
+
+class ObjectStream:
+    """One object's bytes in pieces (`for piece in stream`), hashed as they pass; `size`,
+    `sha256` and `version_id` are set when the last piece has been read."""
+
+    def __init__(
+        self, key: str, pieces: Iterator[tuple[bytes, str | None]], version_id: str | None
+    ) -> None:
+        self.key = key
+        self._pieces = pieces
+        self.version_id = version_id
+        self.size = 0
+        self.sha256 = ""
+
+    def __iter__(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        size = 0
+        for piece, version in self._pieces:
+            digest.update(piece)
+            size += len(piece)
+            self.version_id = self.version_id or version
+            yield piece
+        self.size, self.sha256 = size, digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- ledger

@@ -422,3 +422,120 @@ def test_a_file_with_irregular_quotes_is_split_in_one_chunk_as_by_the_single_pat
         "Body"
     ].read()
     assert got == single.processed_csv.read_bytes()
+
+
+def stream_sample(tmp_path: Path) -> bytes:
+    """About 2.3 MiB of records, a quoted note with a line break every 50 rows, and one
+    whose line break sits on each 1 MiB boundary (where the S3 body's pieces end)."""
+    from healthpipe.ports import HASH_CHUNK
+
+    header = b"event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note\n"
+    out = bytearray(header)
+    m = 0
+    for boundary in (HASH_CHUNK, 2 * HASH_CHUNK):
+        while len(out) < boundary - 200:
+            note = b'"first line\nsecond, ""quoted"""' if m % 50 == 0 else b""
+            out += b"2025-11-01T%02d:%02d:00Z,u%d,70,98,5,36.6,120,80,%s\n" % (
+                m // 60 % 24,
+                m % 60,
+                m % 4,
+                note,
+            )
+            m += 1
+        row = b"2025-11-02T00:00:00Z,u1,70,98,5,36.6,120,80,"
+        pad = boundary - len(out) - len(row) - 2  # the quote, then the line break at boundary
+        out += row + b'"' + b"x" * pad + b'\nend"\n'
+    for _ in range(300):
+        out += b"2025-11-03T00:%02d:00Z,u2,71,97,6,36.7,121,81,\n" % (m % 60)
+        m += 1
+    return bytes(out)
+
+
+def test_plan_streams_the_upload_and_cuts_as_the_local_plan(
+    steps: moto_env.Stack,
+    aws: dict[str, Any],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gzip
+
+    from healthpipe.adapters.aws.s3 import S3ObjectStore
+    from healthpipe.dataops.chunked.plan import plan_file
+
+    def no_download(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("Plan downloaded the upload")
+
+    monkeypatch.setattr(S3ObjectStore, "_download", no_download)
+    s3 = aws["s3"]
+    plain = stream_sample(tmp_path)
+    lines = plain.split(b"\n")
+    mixed = b"\n".join(line + b"\r" if i % 3 == 0 else line for i, line in enumerate(lines))
+    cases = {
+        "raw/plain.csv": plain,  # one pass, no copy
+        "raw/mixed.csv.gz": gzip.compress(mixed),  # gzip with CRLF and LF: the LF copy
+    }
+    for number, (key, body) in enumerate(cases.items()):
+        # GIVEN an upload larger than the stream's pieces, line breaks in quotes across them
+        version = s3.put_object(Bucket=steps.bucket, Key=key, Body=body)["VersionId"]
+        event = object_created(steps.bucket, key, version, len(body)).to_dict()
+        # WHEN Plan reads it from S3 (no download: the store's download fails)
+        request = {"event": event, "execution": f"{EXECUTION}-{number}", "chunk_bytes": 65536}
+        job = chunk_plan.handler(request)
+        # THEN its plan is the local plan of the same bytes, cut for cut
+        local = tmp_path / key.rsplit("/", 1)[-1]
+        local.write_bytes(body)
+        (tmp_path / f"w{number}").mkdir()
+        expected = plan_file(local, tmp_path / f"w{number}", chunk_bytes=65536, sha256="")
+        got = json.loads(s3.get_object(Bucket=steps.bucket, Key=job["plan_key"])["Body"].read())
+        assert job["outcome"] == "planned" and job["chunks"] > 20, key
+        assert got == {**expected.plan.as_json(), "sha256": job["sha256"]}
+        # AND the chunks' ranges are over the same bytes (the copy for a prepared file)
+        data = s3.get_object(Bucket=steps.bucket, Key=job["data_key"])["Body"].read()
+        assert data == expected.data.read_bytes(), key
+        assert (job["data_key"] == key) == (key == "raw/plain.csv")
+    # AND a gzip upload cut short is rejected after the whole of it was hashed
+    import hashlib
+
+    from healthpipe.domain.identity import dataset_id_for
+
+    cut = gzip.compress(plain)[:-5000]
+    version = s3.put_object(Bucket=steps.bucket, Key="raw/cut.csv.gz", Body=cut)["VersionId"]
+    event = object_created(steps.bucket, "raw/cut.csv.gz", version, len(cut)).to_dict()
+    job = chunk_plan.handler({"event": event, "execution": EXECUTION, "chunk_bytes": 65536})
+    assert job["outcome"] == "rejected"
+    assert job["dataset_id"] == dataset_id_for(hashlib.sha256(cut).hexdigest())
+    manifest = s3.get_object(Bucket=steps.bucket, Key=f"manifests/{job['dataset_id']}.json")
+    assert json.loads(manifest["Body"].read())["error"]["code"] == "corrupt_gzip"
+
+
+def test_the_s3_store_writes_and_reads_streams_in_bounded_parts(
+    stack: moto_env.Stack, aws: dict[str, Any]
+) -> None:
+    import hashlib
+
+    from boto3.s3.transfer import TransferConfig
+
+    from healthpipe.adapters.aws.s3 import MIN_PART, S3ObjectStore
+
+    s3 = aws["s3"]
+    store = S3ObjectStore(
+        stack.bucket, s3, transfer_config=TransferConfig(multipart_chunksize=MIN_PART)
+    )
+    block = bytes(range(256)) * 4096  # 1 MiB
+    # GIVEN 11 MiB handed in 1 MiB blocks (three 5 MiB parts at most, the last smaller)
+    version = store.put_stream("work/x/data.csv", (block for _ in range(11)), "text/csv")
+    # THEN the object is those bytes, and reading it back as a stream hashes them
+    stream = store.stream("work/x/data.csv", version)
+    assert b"".join(stream) == block * 11
+    assert stream.sha256 == hashlib.sha256(block * 11).hexdigest()
+    assert (stream.size, stream.version_id) == (11 * len(block), version)
+
+    # AND a stream that fails half-way leaves no object and no open upload
+    def failing() -> Any:
+        yield from (block for _ in range(7))
+        raise OSError("source went away")
+
+    with pytest.raises(OSError):
+        store.put_stream("work/x/broken.csv", failing(), "text/csv")
+    assert "Contents" not in s3.list_objects_v2(Bucket=stack.bucket, Prefix="work/x/broken")
+    assert not s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads")

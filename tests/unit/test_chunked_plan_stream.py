@@ -77,3 +77,16 @@ def test_crlf_becomes_lf_across_piece_boundaries() -> None:
     for size in range(1, 6):
         assert b"".join(lf_blocks(pieces(data, size))) == data.replace(b"\r\n", b"\n")
 
+
+def test_the_folder_store_streams_as_s3_does(tmp_path: Path) -> None:
+    import hashlib
+
+    from healthpipe.adapters.local.object_store import FolderObjectStore
+
+    store = FolderObjectStore(tmp_path / "bucket")
+    data = sample()
+    version = store.put_stream("work/d/data.csv", pieces(data, 1000), "text/csv")
+    stream = store.stream("work/d/data.csv")
+    assert b"".join(stream) == data
+    assert (stream.sha256, stream.size) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert stream.version_id == version

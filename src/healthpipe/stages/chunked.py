@@ -13,17 +13,26 @@ follows as for any file.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from healthpipe import constants as c
 from healthpipe.dataops.chunked.assemble import merge_reasons, rejected_in_order
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
-from healthpipe.dataops.chunked.plan import plan_file
+from healthpipe.dataops.chunked.plan import (
+    Scanned,
+    StreamScan,
+    gunzip_blocks,
+    lf_blocks,
+    plan_of,
+)
 from healthpipe.dataops.chunked.repeats import find_repeats
 from healthpipe.dataops.chunked.split import split_chunk
-from healthpipe.dataops.header import Header, read_header
+from healthpipe.dataops.header import GZIP_MAGIC, SNIFF_BYTES, Header, read_header
 from healthpipe.dataops.parquet_parts import merge_parquet_parts
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.rejected_merge import merge_rejected_parts
@@ -61,7 +70,7 @@ from healthpipe.domain.identity import (
 )
 from healthpipe.errors import InputError, PermanentError
 from healthpipe.events import Event, object_of, utc_now
-from healthpipe.ports import LedgerRecord, LocalObject
+from healthpipe.ports import LedgerRecord, ObjectStore
 from healthpipe.stages.base import ExecutionClaim, Ports, StageResult, log_event
 from healthpipe.stages.engine import engine_limits
 
@@ -99,17 +108,90 @@ def _permanent(exc: InputError) -> PermanentError:
 
 
 # --- Plan ----------------------------------------------------------------------------------
+@dataclass
+class _Upload:
+    """One streamed read of the upload: its hash, size and version; the plan's scan of its
+    (uncompressed) data, or why the file cannot be used."""
+
+    sha256: str
+    size: int
+    version_id: str | None
+    gzipped: bool
+    scanned: Scanned | None
+    error: InputError | None
+
+
+def _data_blocks(raw: Iterator[bytes], gzipped: bool, mixed: bool) -> Iterator[bytes]:
+    blocks = gunzip_blocks(raw) if gzipped else raw
+    return lf_blocks(blocks) if mixed else blocks
+
+
+def _check_header(key: str, head: bytes, gzipped: bool, workdir: Path) -> None:
+    """The single path's header checks on the data's first bytes (a small file: the
+    header line and what `read_header` sniffs), named as the upload is for the `.gz`
+    check, the uncompressed bytes of a gzip upload."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    suffix = ".csv" if gzipped else "".join(Path(key).suffixes[-2:]).lower()
+    path = workdir / f"head{suffix}"
+    path.write_bytes(head)
+    read_header(path)
+    path.unlink()
+
+
+def _read_upload(
+    store: ObjectStore, key: str, version: str | None, chunk_bytes: int, workdir: Path
+) -> _Upload:
+    """One pass over the upload as it arrives (ranged reads of nothing, no copy on disk):
+    hashed, its header checked, its data scanned for the plan's cuts (a gzip upload
+    decompressed on the way). A file that cannot be used is still read to its end: its
+    hash is its dataset id."""
+    stream = store.stream(key, version)
+    raw = iter(stream)
+    first: list[bytes] = []
+    for piece in raw:  # enough to tell gzip and to check the header
+        first.append(piece)
+        if sum(map(len, first)) >= 2:
+            break
+    gzipped = b"".join(first)[:2] == GZIP_MAGIC
+    data = _data_blocks(itertools.chain(first, raw), gzipped, False)
+    scan = StreamScan(chunk_bytes)
+    error: InputError | None = None
+    try:
+        head: list[bytes] = []
+        for block in data:
+            head.append(block)
+            if sum(map(len, head)) >= SNIFF_BYTES:
+                break
+        _check_header(key, b"".join(head), gzipped, workdir)
+        for block in itertools.chain(head, data):
+            scan.feed(block)
+    except InputError as exc:
+        error = exc
+        for _ in raw:  # the rest, for the hash
+            pass
+    return _Upload(
+        stream.sha256,
+        stream.size,
+        stream.version_id,
+        gzipped,
+        None if error else scan.result(),
+        error,
+    )
+
+
 def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageResult:
     """Claim the upload's content, hash and cut it in chunks of about `chunk_bytes`, and write
-    the plan and its chunk list. `execution` (the state machine's) owns the claim."""
+    the plan and its chunk list. `execution` (the state machine's) owns the claim. The
+    upload is read as a stream (never copied to /tmp): a plain CSV of any size is planned
+    in one pass; a gzip or mixed-line-ending upload is read a second time, after the
+    claim, into its plain LF copy in work/ (a multipart upload as it is made)."""
     bucket, key, version = object_of(event)
     if not is_ingestible(key):
         raise PermanentError("not a raw CSV upload (raw/*.csv or raw/*.csv.gz)")
-    workdir = ports.workdir
-    obj = ports.store.materialize(key, workdir / "source", version)
-    version = version or obj.version_id
+    upload = _read_upload(ports.store, key, version, chunk_bytes, ports.workdir)
+    version = version or upload.version_id
     bucket = bucket or ports.store.bucket
-    dataset_id = dataset_id_for(obj.sha256)
+    dataset_id = dataset_id_for(upload.sha256)
     correlation_id = correlation_id_for(bucket, key, version)
     now = utc_now()
     job = ChunkJob(
@@ -119,15 +201,15 @@ def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageR
         source_version=version,
         correlation_id=correlation_id,
         dataset_id=dataset_id,
-        sha256=obj.sha256,
-        size=obj.size,
+        sha256=upload.sha256,
+        size=upload.size,
         claim_owner=execution,
         ingested_at=now.isoformat(timespec="seconds"),
         now_iso=now.isoformat(),
         rules_profile=ports.ingest_settings.rules,
         work_prefix=f"{c.WORK_PREFIX}{dataset_id}/",
     )
-    claim = ExecutionClaim(ports.ledger, ledger_key(STAGE, obj.sha256), execution)
+    claim = ExecutionClaim(ports.ledger, ledger_key(STAGE, upload.sha256), execution)
     # Plan retried in the same execution (after a timeout that left no time to release):
     # the claim is already this execution's
     record = claim.take()
@@ -145,25 +227,48 @@ def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageR
             {"job": job.model_copy(update={"outcome": "skipped"})},
         )
     try:
-        return _plan_claimed(obj, job, chunk_bytes, ports, claim)
+        return _plan_claimed(upload, job, ports, claim)
     except Exception:
         claim.release()
         raise
 
 
 def _plan_claimed(
-    obj: LocalObject, job: ChunkJob, chunk_bytes: int, ports: Ports, claim: ExecutionClaim
+    upload: _Upload, job: ChunkJob, ports: Ports, claim: ExecutionClaim
 ) -> StageResult:
+    scanned = upload.scanned
     try:
-        read_header(obj.path)
-        planned = plan_file(obj.path, ports.workdir, chunk_bytes=chunk_bytes, sha256=obj.sha256)
-        if not planned.plan.chunks:
+        if upload.error is not None or scanned is None:
+            raise upload.error or InputError("unreadable upload", code="not_csv")
+        mixed = scanned.mixed_line_endings
+        prepared = upload.gzipped or mixed
+        data_key = job.source_key
+        if prepared:  # a gzip or mixed-line-ending file: its plain LF copy, scanned again
+            data_key = f"{job.work_prefix}data.csv"
+            scan = StreamScan(scanned.cuts.chunk_bytes)
+            raw = iter(ports.store.stream(job.source_key, job.source_version))
+
+            def scanning() -> Iterator[bytes]:
+                for block in _data_blocks(raw, upload.gzipped, mixed):
+                    scan.feed(block)
+                    yield block
+
+            ports.store.put_stream(data_key, scanning(), "text/csv")
+            scanned = scan.result()
+        plan_doc = plan_of(
+            scanned,
+            sha256=upload.sha256,
+            size=upload.size,
+            gzipped=upload.gzipped,
+            prepared=prepared,
+            mixed=mixed,
+        )
+        if not plan_doc.chunks:
             raise InputError("no data rows (header only)", code="no_rows")
     except InputError as exc:
-        result = _reject(exc, obj, job, ports)
+        result = _reject(exc, upload.size, job, ports)
         claim.complete(result.info["stored"])
         return result
-    plan_doc = planned.plan
     if plan_doc.irregular_quotes and len(plan_doc.chunks) > 1:
         # a quote inside an unquoted field or text after a closing quote: the cuts may not
         # fall where the reader's records end (the local executor takes the single path).
@@ -172,10 +277,6 @@ def _plan_claimed(
         whole = Chunk(index=0, start=first.start, end=last.end, lines_before=first.lines_before)
         plan_doc = plan_doc.model_copy(update={"chunks": [whole]})
         log_event(logger, "chunked plan: irregular quotes, one chunk", dataset_id=job.dataset_id)
-    data_key = job.source_key
-    if planned.plan.prepared:  # a gzip or mixed-line-ending file: its plain LF copy
-        data_key = f"{job.work_prefix}data.csv"
-        ports.store.put_file(data_key, planned.data, "text/csv", consume=True)
     plan_key = f"{job.work_prefix}plan.json"
     chunks_key = f"{job.work_prefix}chunks.json"
     ports.store.put_document(plan_key, plan_doc)
@@ -196,7 +297,7 @@ def _plan_claimed(
         dataset_id=job.dataset_id,
         correlation_id=job.correlation_id,
         chunks=planned_job.chunks,
-        prepared=planned.plan.prepared,
+        prepared=plan_doc.prepared,
     )
     return StageResult("done", [], {"job": planned_job})
 
@@ -232,10 +333,10 @@ def _manifest(job: ChunkJob, size: int) -> Manifest:
     )
 
 
-def _reject(exc: InputError, obj: LocalObject, job: ChunkJob, ports: Ports) -> StageResult:
+def _reject(exc: InputError, size: int, job: ChunkJob, ports: Ports) -> StageResult:
     """The file cannot be used: it stays in raw/, a rejected manifest says why."""
     dataset_id = job.dataset_id or ""
-    manifest = _manifest(job, obj.size)
+    manifest = _manifest(job, size)
     manifest.status = "rejected"
     manifest.error = FileError(code=exc.code, reason=exc.reason)
     key = manifest_key(dataset_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -238,6 +238,70 @@ class S3ObjectStore(ObjectStore):
             raise translate(exc, f"reading s3://{self.bucket}/{key}") from exc
         except BotoCoreError as exc:
             raise translate(exc, f"reading s3://{self.bucket}/{key}") from exc
+
+    def _stream(self, key: str, version_id: str | None) -> Iterator[tuple[bytes, str | None]]:
+        """One GetObject (of that version: s3:GetObjectVersion), its body read in
+        `HASH_CHUNK` pieces as they arrive."""
+        doing = f"reading s3://{self.bucket}/{key}"
+        try:
+            versioned = {"VersionId": version_id} if version_id else {}
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **versioned)
+            version = response.get("VersionId") or version_id
+            empty = True
+            for piece in response["Body"].iter_chunks(HASH_CHUNK):
+                empty = False
+                yield piece, version
+            if empty:
+                yield b"", version
+        except ClientError as exc:
+            if error_code(exc) in NOT_FOUND:
+                raise PermanentError(f"no such object: s3://{self.bucket}/{key}") from exc
+            raise translate(exc, doing) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, doing) from exc
+
+    def _put_stream(self, key: str, blocks: Iterable[bytes], content_type: str) -> str:
+        """Parts of `multipart_chunksize` bytes uploaded one after the other as `blocks`
+        fill them (about one part held); an object smaller than one part is one PutObject.
+        A failure aborts the upload."""
+        doing = f"uploading s3://{self.bucket}/{key}"
+        size = max(MIN_PART, int(self.transfer_config.multipart_chunksize))
+        pieces = iter(blocks)
+        buffer = bytearray()
+        for block in pieces:  # the first part, or the whole object when it is small
+            buffer += block
+            if len(buffer) >= size:
+                break
+        if len(buffer) < size:
+            return self._put_object(key, bytes(buffer), content_type)
+
+        def send(upload_id: str) -> list[dict[str, Any]]:
+            parts: list[dict[str, Any]] = []
+            pending = buffer
+
+            def upload(body: bytes) -> None:
+                number = len(parts) + 1
+                part = self.client.upload_part(
+                    Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=body
+                )
+                parts.append({"PartNumber": number, "ETag": part["ETag"]})
+
+            while len(pending) >= size:
+                upload(bytes(pending[:size]))
+                del pending[:size]
+            for block in pieces:
+                pending += block
+                while len(pending) >= size:
+                    upload(bytes(pending[:size]))
+                    del pending[:size]
+            if pending or not parts:
+                upload(bytes(pending))
+            return parts
+
+        try:
+            return self._multipart(key, content_type, doing, send)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(exc, doing) from exc
 
     def _abort(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(ClientError, BotoCoreError):  # best effort: it failed already

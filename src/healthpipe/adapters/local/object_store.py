@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,7 +15,7 @@ from healthpipe.adapters.local.files import (
     write_bytes_atomic,
 )
 from healthpipe.errors import PermanentError
-from healthpipe.ports import LocalObject, ObjectStore, sha256_file
+from healthpipe.ports import HASH_CHUNK, LocalObject, ObjectStore, sha256_file
 
 
 class FolderObjectStore(ObjectStore):
@@ -89,6 +89,25 @@ class FolderObjectStore(ObjectStore):
                 with source.open("rb") as handle:
                     handle.seek(skip)
                     shutil.copyfileobj(handle, out, 1024 * 1024)
+
+        write_atomic(target, write)
+        return self.version_of(target)
+
+    def _stream(self, key: str, version_id: str | None) -> Iterator[tuple[bytes, str | None]]:
+        path = self.path_for(key)
+        if not path.is_file():
+            raise PermanentError(f"no such object: {key}")
+        version = self.version_of(path)
+        with path.open("rb") as handle:
+            while block := handle.read(HASH_CHUNK):
+                yield block, version
+
+    def _put_stream(self, key: str, blocks: Iterable[bytes], content_type: str) -> str:
+        target = self.path_for(key)
+
+        def write(out: BinaryIO) -> None:
+            for block in blocks:
+                out.write(block)
 
         write_atomic(target, write)
         return self.version_of(target)
