@@ -117,21 +117,30 @@ def _flags_sql(limits: AnalysisLimits) -> str:
 
 
 def _flagged_items_sql(ordered: str, limits: AnalysisLimits) -> str:
-    """One row per item of each reading its code flags (the others are never unnested)."""
-    return (
+    """One row per item of each reading its code flags, with the band: the flags and the
+    values are worked out once per flagged reading, and only the flagged items of its code
+    are unnested (not every item, then filtered); `first`: the reading's first item."""
+    flagged = f"lambda i: {item_band_sql('code', 'i')} > 0"
+    readings = (
         "SELECT uid, ord, source_row, event_time, code, systolic_bp, diastolic_bp, "
-        f"{_flags_sql(limits)} AS flags, unnest(range({len(ANOMALY_ITEMS)})) AS item, "
-        f"unnest({item_values_sql()}) AS value FROM ({ordered}) WHERE code <> 0"
+        f"{_flags_sql(limits)} AS flags, {item_values_sql()} AS vals, "
+        f"list_filter(range({len(ANOMALY_ITEMS)}), {flagged}) AS items FROM ({ordered}) "
+        "WHERE code <> 0"
+    )
+    return (
+        "SELECT uid, ord, source_row, event_time, code, systolic_bp, diastolic_bp, flags, "
+        "unnest(items) AS item, items[1] AS first_item, vals "
+        f"FROM ({readings})"
     )
 
 
 def _banded_items_sql(items: str) -> str:
-    """The flagged items that fall in one of their bands, with the band."""
+    """The flagged items with their band and value."""
     band = item_band_sql("code", "item")
     return (
         f"SELECT uid, ord, source_row, event_time, CAST(item AS UTINYINT) AS item, "
-        f"CAST({band} AS UTINYINT) AS band, flags, value, systolic_bp, diastolic_bp FROM ("
-        f"{items}) WHERE {band} > 0"
+        f"CAST({band} AS UTINYINT) AS band, flags, vals[item + 1] AS value, systolic_bp, "
+        f"diastolic_bp, item = first_item AS first FROM ({items})"
     )
 
 
@@ -140,7 +149,8 @@ def _group_anomalies_sql(src: str, where: str, limits: AnalysisLimits) -> str:
     reading's place in the group's readings in user, time order), source_row, event_time,
     item (of ANOMALY_ITEMS), band (of the item), severity (heart-rate findings during
     activity capped at low below NEWS2 3), flags (CONFLICTING_BIT, ACTIVITY_BIT,
-    CLINICAL_BIT, BREAK_BIT), value, and the pair sbp/dbp on blood-pressure items. Needs
+    CLINICAL_BIT, BREAK_BIT), value, the pair sbp/dbp on blood-pressure items, and `first`
+    (the reading's first finding: readings are counted without a DISTINCT). Needs
     preserve_insertion_order (one sort, then streaming operators, the window included, that
     keep its order).
     """
@@ -154,7 +164,7 @@ def _group_anomalies_sql(src: str, where: str, limits: AnalysisLimits) -> str:
         f"THEN least({severity}, 1) ELSE {severity} END AS UTINYINT) AS severity, "
         "CAST(flags AS UTINYINT) AS flags, value, "
         f"CASE WHEN item IN {in_list(bp_items())} THEN systolic_bp END AS sbp, "
-        f"CASE WHEN item IN {in_list(bp_items())} THEN diastolic_bp END AS dbp FROM ("
+        f"CASE WHEN item IN {in_list(bp_items())} THEN diastolic_bp END AS dbp, first FROM ("
         f"{banded})"
     )
 
@@ -186,7 +196,7 @@ def _user_counts_sql() -> str:
         "SELECT uid, count(*) AS anomalies, count(*) FILTER (WHERE severity = 3) AS high, "
         "count(*) FILTER (WHERE severity = 2) AS medium, "
         "count(*) FILTER (WHERE severity = 1) AS low, max(severity) AS worst, "
-        "count(DISTINCT ord) AS readings, count(DISTINCT ord) FILTER (WHERE "
+        "count(*) FILTER (WHERE first) AS readings, count(*) FILTER (WHERE first AND "
         f"(flags & {CONFLICTING_BIT}) = 0) AS readings_flagged FROM group_anomalies GROUP BY uid"
     )
 
