@@ -87,20 +87,27 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
             f"(CASE metric {red_terms} ELSE 0 END) = 1 OR "
             f"(metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1)"
         ).fetchone() or (0,)
-        (total_high_users,) = con.execute(
-            "SELECT count(DISTINCT user_id) FROM high"
-        ).fetchone() or (0,)
-        per_user = con.execute(
-            "SELECT user_id, count(*) AS n, min(event_time) AS first FROM high GROUP BY user_id "
-            f"ORDER BY n DESC, first NULLS LAST, user_id LIMIT {MAX_HIGH_PARTICIPANTS}"
-        ).fetchall()
-        # one aggregate, not a window sorting every high finding
-        worst = con.execute(
-            "SELECT user_id, metric, kind, n, w.value, w.event_time, w.systolic_bp, "
-            "w.diastolic_bp FROM (SELECT a.user_id, a.metric, a.kind, count(*) AS n, "
+        # one scan of the high rows for the per-participant facts: each participant's
+        # findings by vital and kind, with the worst reading (one aggregate, not a window
+        # sorting every high finding); the rest is read from this small table
+        con.execute(
+            "CREATE TEMP TABLE high_by_kind AS SELECT a.user_id, a.metric, a.kind, "
+            "count(*) AS n, min(a.event_time) AS first, "
             "arg_min(struct_pack(value := a.value, event_time := a.event_time, "
             "systolic_bp := a.systolic_bp, diastolic_bp := a.diastolic_bp), "
-            f"{_worst_key_sql()}) AS w FROM high a GROUP BY a.user_id, a.metric, a.kind) "
+            f"{_worst_key_sql()}) AS w FROM high a GROUP BY a.user_id, a.metric, a.kind"
+        )
+        (total_high_users,) = con.execute(
+            "SELECT count(DISTINCT user_id) FROM high_by_kind"
+        ).fetchone() or (0,)
+        per_user = con.execute(
+            "SELECT user_id, sum(n) AS n, min(first) AS first FROM high_by_kind "
+            "GROUP BY user_id "
+            f"ORDER BY n DESC, first NULLS LAST, user_id LIMIT {MAX_HIGH_PARTICIPANTS}"
+        ).fetchall()
+        worst = con.execute(
+            "SELECT user_id, metric, kind, n, w.value, w.event_time, w.systolic_bp, "
+            "w.diastolic_bp FROM high_by_kind "
             "ORDER BY user_id, w.event_time NULLS LAST, metric, kind"
         ).fetchall()
         by_kind = con.execute(

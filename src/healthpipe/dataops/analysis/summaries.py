@@ -23,6 +23,18 @@ def named(rows: list[dict[str, Any]], column: str = "severity") -> list[dict[str
     return rows
 
 
+def top_severity_floor(con: duckdb.DuckDBPyConnection, top: int) -> int:
+    """The lowest severity the `top` most severe findings can have, from `finding_counts`:
+    the highest severity with at least `top` findings at or above it (0 when there are
+    fewer), so that the top list sorts only those rows."""
+    (floor,) = con.execute(
+        "SELECT coalesce(max(severity), 0) FROM (SELECT severity, sum(sum(n)) OVER "
+        "(ORDER BY severity DESC) AS at_least FROM finding_counts GROUP BY severity) "
+        f"WHERE at_least >= {int(top)}"
+    ).fetchone() or (0,)
+    return int(floor)
+
+
 def anomaly_summary(
     con: duckdb.DuckDBPyConnection, limits: AnalysisLimits, readings_flagged: int
 ) -> dict[str, Any]:
@@ -49,6 +61,7 @@ def anomaly_summary(
         "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
         "systolic_bp, diastolic_bp, bp_trigger, during_activity, conflicting, "
         "with_clinical_finding FROM anomalies "
+        f"WHERE severity >= {top_severity_floor(con, limits.top_anomalies)} "
         "ORDER BY severity DESC, event_time NULLS LAST, source_row, metric, rule "
         f"LIMIT {limits.top_anomalies}",
     )
