@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 
+from healthpipe.dataops import lake_write
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.lake_write import LakePart, utc_day, write_lake_parts
 
@@ -50,7 +53,7 @@ def test_rows_go_to_their_participant_s_bucket_and_their_utc_reading_day(
         f"DESCRIBE SELECT * FROM read_parquet('{parts[0].path}', hive_partitioning = false)"
     ).fetchall()
     assert [r[0] for r in described] == ["source_row", "event_time", "user_id", "heart_rate"]
-    assert [p.path.parent.relative_to(tmp_path / "out").as_posix() for p in parts] == [
+    assert ["/".join(p.path.parent.parts[-2:]) for p in parts] == [
         "pb=07/dt=2025-06-01",
         "pb=07/dt=2025-06-02",
         "pb=63/dt=2025-06-02",
@@ -78,3 +81,62 @@ def test_utc_day_is_the_date_duckdb_casts_to_in_utc() -> None:
     finally:
         con.close()
     assert [row[3] for row in found] == [True] * 6, found
+
+
+def test_buckets_are_cut_into_groups_of_consecutive_buckets_by_rows() -> None:
+    rows = {9: 5, 0: 40, 1: 70, 2: 10, 63: 200}
+    assert lake_write._bucket_groups(rows, 100) == {0: 0, 1: 1, 2: 1, 9: 1, 63: 2}
+    assert lake_write._bucket_groups({}, 100) == {}
+
+
+MANY = """
+SELECT i AS source_row, TIMESTAMPTZ '2025-06-01 00:00:00+00' + to_hours(i % 50) AS event_time,
+    'u' || (i % 7) AS user_id, 60.0 + i % 40 AS heart_rate
+FROM range(1, 701) r(i)
+"""
+
+
+def test_groups_on_two_connections_write_each_partition_once_in_row_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 150)  # 7 participants of 100 rows
+    parts = write_lake_parts(
+        processed(tmp_path, MANY),
+        tmp_path / "out",
+        lambda u: int(u[1:]) * 9,
+        EngineLimits(threads=2),
+    )
+    assert len({p.path.parent.parent.parent for p in parts}) == 7  # one group per bucket
+    assert [(p.bucket, p.day) for p in parts] == sorted(
+        (b * 9, f"2025-06-0{d}") for b in range(7) for d in (1, 2, 3)
+    )
+    for part in parts:
+        sql = f"SELECT source_row FROM read_parquet('{part.path}', hive_partitioning = false)"
+        found = [row[0] for row in duckdb.sql(sql).fetchall()]
+        expected = [
+            i
+            for i in range(1, 701)
+            if i % 7 * 9 == part.bucket and f"{1 + (i % 50) // 24}" == part.day[-1]
+        ]
+        assert found == expected
+
+
+def test_a_failing_group_fails_the_whole_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 150)
+    real = lake_write._copy_groups
+
+    def fail_on_group_3(source: str, table: Any, groups: list[int], *args: Any) -> None:
+        if 3 in groups:
+            raise duckdb.IOException("disk full")
+        real(source, table, groups, *args)
+
+    monkeypatch.setattr(lake_write, "_copy_groups", fail_on_group_3)
+    with pytest.raises(duckdb.IOException, match="disk full"):
+        write_lake_parts(
+            processed(tmp_path, MANY),
+            tmp_path / "out",
+            lambda u: int(u[1:]),
+            EngineLimits(threads=2),
+        )
