@@ -199,7 +199,7 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    assert set(resolved) == set(HANDLERS) | set(CHUNKED_REMOVABLE)
+    assert set(resolved) == set(HANDLERS) | set(CHUNKED_REMOVABLE) | set(RELEASE_REMOVABLE)
     for function, (statements, skipped) in resolved.items():
         assert statements, function
         assert set(skipped.values()) <= set(iam_enforced.NOT_ON_MOTO), function
@@ -221,6 +221,7 @@ def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Sta
     # what moto cannot check, by service: the analyzer's model, queue, logs, traces, key
     assert set(resolved["analyzer"][1]) == {
         "UseDataKey",
+        "UseLedgerKey",
         "WriteOwnLogs",
         "DeadLetterFailedInvocations",
         "ReceiveAnalyzeQueue",
@@ -318,7 +319,8 @@ def digest_requested() -> dict[str, Any]:
 
 def test_every_statement_moto_can_check_is_in_a_removal_case(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    listed = {f: sorted(sids) for f, sids in {**REMOVABLE, **CHUNKED_REMOVABLE}.items()}
+    removable = {**REMOVABLE, **CHUNKED_REMOVABLE, **RELEASE_REMOVABLE}
+    listed = {f: sorted(sids) for f, sids in removable.items()}
     # ListDataBucket: no stage lists; it only turns a missing key's 403 into a 404
     checked = {
         f: sorted(s.sid for s in statements if s.sid != "ListDataBucket")
@@ -420,6 +422,8 @@ CHUNKED_REMOVABLE = {
 }
 # Plan publishes only for an unusable upload (Data Processing Failed)
 THROUGH_REJECTION = {("chunk_plan", "PublishToPipelineBus")}
+# the failure branch's Release (removed in the failed-execution test below)
+RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable"]}
 
 
 @pytest.mark.timeout(900)
@@ -458,7 +462,8 @@ def test_the_chunked_ingest_runs_under_each_function_s_own_policy_and_no_less(
 
     source = generate_csv(SyntheticSpec(rows=120, users=3, seed=5), tmp_path / "in.csv")
     definition = _asl().render(
-        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "2048"}
+        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl",
+        {"chunk_bytes": "2048", "buckets": "2"},
     )
     try:
         # GIVEN each function's Terraform statements (moto enforcing them)
@@ -535,7 +540,8 @@ def test_a_failed_chunked_execution_releases_its_claim_and_the_same_upload_goes_
     version = admin["s3"].put_object(Bucket=stack.bucket, Key="raw/large.csv", Body=body)
     event = object_created(stack.bucket, "raw/large.csv", version["VersionId"], len(body))
     definition = _asl().render(
-        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "1024"}
+        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl",
+        {"chunk_bytes": "1024", "buckets": "2"},
     )
     try:
         # GIVEN an upload whose second chunk fails in Map A (each function under its policy)
