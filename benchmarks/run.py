@@ -89,12 +89,16 @@ def pipeline(source: Path, work: Path) -> dict[str, Measurement]:
 
 
 def attempt(name: str, measured: Callable[[], Measurement]) -> Measurement:
-    """The measurement, or a `failed` one saying why (the harness goes on with the rest)."""
+    """The measurement, or a `failed` one saying why (the harness goes on with the rest).
+    Each is printed as it ends, so a long run shows its figures before the table."""
     try:
-        return measured()
+        m = measured()
     except TaskFailed as exc:
         print(f"  {name}: {exc}", flush=True)
         return Measurement(name, 0.0, 0.0, 0.0, {"failed": str(exc)[:500]})
+    cpu = "" if m.cpu_seconds is None else f", {m.cpu_seconds:.2f} CPU-s"
+    print(f"  {name}: {m.seconds:.2f} s{cpu}, peak RSS {m.peak_rss_mb:.0f} MB", flush=True)
+    return m
 
 
 def chunked(source: Path, work: Path) -> dict[str, Measurement]:
