@@ -225,3 +225,20 @@ def test_download_ranges_writes_the_ranges_in_order(store: ObjectStore, tmp_path
     assert path.read_bytes() == data[0:10] + data[MB - 5 : MB + 50]
     with pytest.raises(PermanentError):
         store.download_ranges("work/missing.csv", tmp_path / "x.csv", [(0, 1)])
+
+
+def test_a_stream_is_hashed_as_it_passes_and_written_as_it_comes(store: ObjectStore) -> None:
+    # GIVEN 1.2 MB handed to put_stream in 100 kB pieces
+    data = b"a,b\n" * 300_000
+    pieces = (data[at : at + 100_000] for at in range(0, len(data), 100_000))
+    version = store.put_stream("work/d/data.csv", pieces, "text/csv")
+    # WHEN it is read back as a stream (more than one piece)
+    stream = store.stream("work/d/data.csv", version or None)
+    read = list(stream)
+    # THEN the bytes, their hash, size and version are the object's
+    assert b"".join(read) == data and len(read) > 1
+    assert stream.sha256 == hashlib.sha256(data).hexdigest() and stream.size == len(data)
+    assert stream.version_id == (version or stream.version_id)
+    # AND a missing object is a permanent error
+    with pytest.raises(PermanentError):
+        b"".join(store.stream("work/d/missing.csv"))
