@@ -28,6 +28,7 @@ ACCOUNT_ARN = "arn:aws:lambda:us-east-1:123456789012:function:healthpipe-"
 # template variable -> stand-in (stepfunctions.tf passes the real ones)
 NUMBERS = {
     "chunk_bytes": "268435456",
+    "buckets": "16",
     "max_concurrency": "10",
     "tolerated_failure_percentage": "0",
     "task_max_attempts": "3",

@@ -1,8 +1,10 @@
 # The chunked ingest of large files (issue 17; docs/deploy.md "Large files"): an upload at or
 # above chunked_threshold_mb starts this state machine instead of the ingestor. Plan, a
-# Distributed Map over the plan's chunks (stage), Reduce (repeats across chunks), a second
-# Distributed Map (split), Assemble; the functions are aws_lambda_function.this["chunk_*"]
-# (lambda.tf: same packaging, IAM per function in iam.tf). The definition is
+# Distributed Map over the plan's chunks (stage), a Distributed Map over the hash buckets
+# (repeats across chunks), Reduce (row offsets), a second Distributed Map over the chunks
+# (split), Assemble; a failure releases the claim (Release) and publishes the failure. The
+# functions are aws_lambda_function.this["chunk_*"] (lambda.tf: same packaging, IAM per
+# function in iam.tf). The definition is
 # statemachine/chunked_ingest.asl.json.tftpl, validated by asl-validator in CI (make asl).
 
 locals {
@@ -28,6 +30,7 @@ locals {
     {
       event_bus_name               = aws_cloudwatch_event_bus.this.name
       chunk_bytes                  = var.chunked_chunk_mb * 1048576
+      buckets                      = var.chunked_buckets
       max_concurrency              = var.chunked_max_concurrency
       tolerated_failure_percentage = local.chunked_tolerated_failure_percentage
       task_max_attempts            = var.chunked_task_max_attempts

@@ -437,6 +437,17 @@ variable "chunked_max_concurrency" {
   }
 }
 
+variable "chunked_buckets" {
+  description = "Hash buckets of Reduce's Map (docs/scaling.md, steps 2-3): Map A writes each chunk's records that may repeat another in this many buckets by the hash of their identity, and one Map item per bucket finds the repeats, so no Lambda reads every chunk's staging data."
+  type        = number
+  default     = 16
+
+  validation {
+    condition     = var.chunked_buckets >= 1 && var.chunked_buckets <= 1000
+    error_message = "chunked_buckets must be between 1 and 1000."
+  }
+}
+
 variable "chunked_task_max_attempts" {
   description = "Retries of each state (each Map item on its own) after an error other than PermanentError, with backoff."
   type        = number

@@ -201,10 +201,13 @@ def steps(stack: moto_env.Stack, tmp_path: Path) -> Any:
 
 def sample(tmp_path: Path) -> Path:
     """A few hundred generated rows (bad rows of eight kinds), and the first three readings
-    repeated at the end: repeats across chunks."""
+    repeated at the end, the fourth with another heart rate: repeats across chunks, one of
+    them conflicting."""
     path = generate_csv(SyntheticSpec(rows=400, users=6, seed=17), tmp_path / "big upload.csv")
     lines = path.read_bytes().splitlines(keepends=True)
-    path.write_bytes(b"".join(lines) + b"".join(lines[1:4]))
+    time, user, _, rest = lines[4].split(b",", 3)
+    conflicting = b",".join([time, user, b"61", rest])
+    path.write_bytes(b"".join(lines) + b"".join(lines[1:4]) + conflicting)
     return path
 
 
@@ -238,7 +241,8 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
     asl = _asl()
     definition = asl.render(
-        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": str(CHUNK_BYTES)}
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl",
+        {"chunk_bytes": str(CHUNK_BYTES), "buckets": "3"},
     )
     event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
 
@@ -253,11 +257,14 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     job = walker.outputs["Plan"]["job"]
     assert job["outcome"] == "planned" and job["chunks"] >= 3
     assert walker.ran.count("StageChunk") == walker.ran.count("SplitChunk") == job["chunks"]
-    assert [s for s in walker.ran if s not in ("StageChunk", "SplitChunk")] == [
+    assert walker.ran.count("FindBucketRepeats") == job["buckets"] == 3
+    items = ("StageChunk", "FindBucketRepeats", "SplitChunk")
+    assert [s for s in walker.ran if s not in items] == [
         "Plan",
         "Planned?",
         "StageChunks",
         "FindRepeats",
+        "CountRows",
         "SplitChunks",
         "Assemble",
     ]
@@ -271,7 +278,11 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     chunked_parquet.write_bytes(body(outputs["processed_parquet"]))
     assert rows_of(chunked_parquet) == rows_of(single.processed_parquet)
     assert manifest["status"] == "processed" and manifest["source"]["key"] == key
-    assert manifest["counts"]["input"] == 403 and manifest["dataset_id"] == job["dataset_id"]
+    assert manifest["counts"]["input"] == 404 and manifest["dataset_id"] == job["dataset_id"]
+    reasons = manifest["counts"]["by_reason"]
+    assert (
+        reasons.get("duplicate_reading", 0) >= 3 and reasons.get("conflicting_reading", 0) >= 1
+    ), reasons
     assert job["work_prefix"] == f"{c.WORK_PREFIX}{job['dataset_id']}/"
     # AND the claim on the content is completed, and Data Processing Complete was published
     ledger = aws["dynamodb"].get_item(
@@ -282,7 +293,7 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     assert ledger["status"]["S"] == "completed"
     events = moto_env.receive(aws["sqs"], steps.queues["analyzer"])
     assert [e["detail-type"] for e in events] == [c.PROCESSING_COMPLETE]
-    assert events[0]["detail"]["rows"]["input"] == 403
+    assert events[0]["detail"]["rows"]["input"] == 404
     # WHEN the same upload runs again THEN Plan skips it (its claim is completed)
     again = Walker(s3).run(definition, event, {"Execution": {"Id": EXECUTION + "-2"}})
     assert again["state"] == "AlreadyIngested"
@@ -348,7 +359,7 @@ def test_rejected_rows_out_of_chunk_order_are_merged_as_the_single_path_orders_t
     version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
     asl = _asl()
     definition = asl.render(
-        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "300"}
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "300", "buckets": "2"}
     )
     event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
     # WHEN the states run in the definition's order
@@ -404,7 +415,7 @@ def test_a_file_with_irregular_quotes_is_split_in_one_chunk_as_by_the_single_pat
     version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
     asl = _asl()
     definition = asl.render(
-        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "512"}
+        asl.STATEMACHINE / "chunked_ingest.asl.json.tftpl", {"chunk_bytes": "512", "buckets": "2"}
     )
     event = object_created(steps.bucket, key, version, source.stat().st_size).to_dict()
     # WHEN the states run in the definition's order (the file spans several 512-byte marks)

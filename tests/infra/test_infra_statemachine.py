@@ -102,10 +102,20 @@ def test_every_state_is_reachable_and_every_transition_lands(definition: dict[st
 
 def test_the_maps_are_distributed_over_the_plan_s_chunk_list(definition: dict[str, Any]) -> None:
     maps = {n: s for n, s in definition["States"].items() if s["Type"] == "Map"}
-    assert set(maps) == {"StageChunks", "SplitChunks"}
+    assert set(maps) == {"StageChunks", "FindRepeats", "SplitChunks"}
     template = DEFINITION.read_text()
-    assert template.count('"MaxConcurrency": ${max_concurrency}') == 2
-    assert template.count('"ToleratedFailurePercentage": ${tolerated_failure_percentage}') == 2
+    assert template.count('"MaxConcurrency": ${max_concurrency}') == 3
+    assert template.count('"ToleratedFailurePercentage": ${tolerated_failure_percentage}') == 3
+    # Reduce's Map is over the plan's hash buckets (Map A wrote each chunk's records per bucket)
+    buckets = maps.pop("FindRepeats")
+    assert buckets["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    assert buckets["ItemReader"]["Parameters"] == {
+        "Bucket.$": "$.job.bucket",
+        "Key.$": "$.job.buckets_key",
+    }
+    assert buckets["ItemSelector"] == {"job.$": "$.job", "bucket.$": "$$.Map.Item.Value.bucket"}
+    assert buckets["ResultPath"] is None and buckets["Next"] == "CountRows"
+    assert '"buckets": ${buckets}' in template  # Plan's request: Terraform's chunked_buckets
     for state in maps.values():
         assert state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
         reader = state["ItemReader"]
@@ -124,7 +134,8 @@ def test_every_lambda_task_retries_all_but_permanent_errors(definition: dict[str
     assert set(tasks) == {
         "Plan",
         "StageChunk",
-        "FindRepeats",
+        "FindBucketRepeats",
+        "CountRows",
         "SplitChunk",
         "Assemble",
         "ReleaseClaim",
@@ -157,6 +168,7 @@ def test_failures_publish_data_processing_failed(definition: dict[str, Any]) -> 
     assert {name for name, c in catches.items() if "ReleaseClaim" in c} == {
         "StageChunks",
         "FindRepeats",
+        "CountRows",
         "SplitChunks",
         "Assemble",
     }
@@ -202,7 +214,8 @@ def test_each_task_invokes_the_function_of_its_step(definition: dict[str, Any]) 
     wanted = {
         "Plan": ("plan_function_arn", "chunk_plan", "chunk_plan"),
         "StageChunk": ("map_function_arn", "chunk_map", "chunk_map"),
-        "FindRepeats": ("reduce_function_arn", "chunk_reduce", "chunk_reduce"),
+        "FindBucketRepeats": ("reduce_function_arn", "chunk_reduce", "chunk_reduce"),
+        "CountRows": ("reduce_function_arn", "chunk_reduce", "chunk_reduce"),
         "SplitChunk": ("split_function_arn", "chunk_split", "chunk_split"),
         "Assemble": ("assemble_function_arn", "chunk_assemble", "chunk_assemble"),
         "ReleaseClaim": ("release_function_arn", "chunk_release", "chunk_release"),

@@ -1,5 +1,6 @@
 """Lambda `chunk_plan`: the state machine's first state. Input: `PlanRequest` (the S3 Object
-Created event, the execution id, the chunk size in bytes); result: the `ChunkJob`."""
+Created event, the execution id, the chunk size in bytes, Reduce's hash buckets); result: the
+`ChunkJob`."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def run(
 
     request = PlanRequest.model_validate(raw)
     event = EventBridgeEnvelope.model_validate(request.event).to_s3_event()
-    result = step(event, request.execution, request.chunk_bytes, ports)
+    result = step(event, request.execution, request.chunk_bytes, ports, buckets=request.buckets)
     return result.info["job"].as_json(), result.events
 
 

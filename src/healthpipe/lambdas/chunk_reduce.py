@@ -1,5 +1,7 @@
-"""Lambda `chunk_reduce`: the repeats across chunks, between the two Distributed Maps.
-Input: `JobStep`; result: `RowOffsets` (the parsed records before each chunk)."""
+"""Lambda `chunk_reduce`: the repeats across chunks, between the two Distributed Maps: the
+items of the Map over the hash buckets (input: `ReduceStep` with its bucket; result:
+`BucketRepeats`), then the row offsets (input: `ReduceStep` without a bucket; result:
+`RowOffsets`, the parsed records before each chunk)."""
 
 from __future__ import annotations
 
@@ -16,9 +18,9 @@ if TYPE_CHECKING:
 def run(
     step: Callable[..., Any], raw: dict[str, Any], ports: Ports
 ) -> tuple[dict[str, Any], list[Event]]:
-    from healthpipe.domain.documents.chunk_job import JobStep
+    from healthpipe.domain.documents.chunk_job import ReduceStep
 
-    return step(JobStep.model_validate(raw), ports).as_json(), []
+    return step(ReduceStep.model_validate(raw), ports).as_json(), []
 
 
 _function = StepTask("chunk_reduce", "healthpipe.stages.chunked:reduce", run)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from healthpipe import constants as c
 from healthpipe.dataops.chunked.assemble import merge_reasons, rejected_in_order
+from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import (
     Scanned,
@@ -30,7 +31,7 @@ from healthpipe.dataops.chunked.plan import (
     lf_blocks,
     plan_of,
 )
-from healthpipe.dataops.chunked.repeats import find_repeats
+from healthpipe.dataops.chunked.repeats import rows_before
 from healthpipe.dataops.chunked.split import split_chunk
 from healthpipe.dataops.header import GZIP_MAGIC, SNIFF_BYTES, Header, read_header
 from healthpipe.dataops.parquet_parts import merge_parquet_parts
@@ -51,9 +52,11 @@ from healthpipe.domain.documents import (
 )
 from healthpipe.domain.documents.chunk_job import (
     Assembled,
+    BucketRepeats,
     ChunkJob,
     ChunkStep,
     JobStep,
+    ReduceStep,
     Released,
     ReleaseRequest,
     RowOffsets,
@@ -92,8 +95,13 @@ def offsets_key(job: ChunkJob) -> str:
     return f"{job.work_prefix}rows_before.json"
 
 
-def repeats_key(job: ChunkJob) -> str:
-    return f"{job.work_prefix}repeats.parquet"
+def repeats_key(job: ChunkJob, bucket: int) -> str:
+    return f"{job.work_prefix}repeats-{bucket:04d}.parquet"
+
+
+def keys_name(bucket: int) -> str:
+    """A chunk's records of one hash bucket (Map A writes one file per bucket)."""
+    return f"keys-{bucket:04d}.parquet"
 
 
 def _header(job: ChunkJob, ports: Ports, workdir: Path) -> Header:
@@ -179,9 +187,12 @@ def _read_upload(
     )
 
 
-def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageResult:
+def plan(
+    event: Event, execution: str, chunk_bytes: int, ports: Ports, *, buckets: int = 1
+) -> StageResult:
     """Claim the upload's content, hash and cut it in chunks of about `chunk_bytes`, and write
-    the plan and its chunk list. `execution` (the state machine's) owns the claim. The
+    the plan, its chunk list and the list of Reduce's `buckets` hash buckets. `execution`
+    (the state machine's) owns the claim. The
     upload is read as a stream (never copied to /tmp): a plain CSV of any size is planned
     in one pass; a gzip or mixed-line-ending upload is read a second time, after the
     claim, into its plain LF copy in work/ (a multipart upload as it is made)."""
@@ -208,6 +219,7 @@ def plan(event: Event, execution: str, chunk_bytes: int, ports: Ports) -> StageR
         now_iso=now.isoformat(),
         rules_profile=ports.ingest_settings.rules,
         work_prefix=f"{c.WORK_PREFIX}{dataset_id}/",
+        buckets=buckets,
     )
     claim = ExecutionClaim(ports.ledger, ledger_key(STAGE, upload.sha256), execution)
     # Plan retried in the same execution (after a timeout that left no time to release):
@@ -282,12 +294,16 @@ def _plan_claimed(
     ports.store.put_document(plan_key, plan_doc)
     chunk_list = json.dumps([chunk.as_json() for chunk in plan_doc.chunks])
     ports.store.put_bytes(chunks_key, chunk_list.encode())
+    buckets_key = f"{job.work_prefix}buckets.json"
+    bucket_list = json.dumps([{"bucket": b} for b in range(job.buckets)])
+    ports.store.put_bytes(buckets_key, bucket_list.encode())
     planned_job = job.model_copy(
         update={
             "data_key": data_key,
             "header_bytes": plan_doc.header_bytes,
             "plan_key": plan_key,
             "chunks_key": chunks_key,
+            "buckets_key": buckets_key,
             "chunks": len(plan_doc.chunks),
         }
     )
@@ -366,16 +382,19 @@ def _reject(exc: InputError, size: int, job: ChunkJob, ports: Ports) -> StageRes
 # --- Map A: stage one chunk ----------------------------------------------------------------
 def stage(step: ChunkStep, ports: Ports) -> StagedChunk:
     """The chunk's bytes (ranged reads of the data object, after its header line) parsed and
-    checked into its staging Parquet file and its malformed records, both to work/."""
+    checked into its staging Parquet file, its malformed records and its records that may
+    repeat another in one file per hash bucket, all to work/."""
     job, chunk, workdir = step.job, step.chunk, ports.workdir
     chunk_csv = ports.store.download_ranges(
         job.data_key, workdir / "chunk.csv", [(0, job.header_bytes), (chunk.start, chunk.end)]
     )
+    profile = load_profile(job.rules_profile)
     try:
+        header = read_header(chunk_csv)
         staged = stage_chunk(
             chunk_csv,
-            read_header(chunk_csv),
-            load_profile(job.rules_profile),
+            header,
+            profile,
             chunk,
             workdir / "staged.parquet",
             workdir / "malformed.parquet",
@@ -385,7 +404,18 @@ def stage(step: ChunkStep, ports: Ports) -> StagedChunk:
     except InputError as exc:
         raise _permanent(exc) from exc
     chunk_csv.unlink()
+    keys = [workdir / keys_name(b) for b in range(job.buckets)]
+    write_key_buckets(  # its records that may repeat another, by hash bucket, for Reduce
+        header,
+        profile,
+        workdir / "staged.parquet",
+        chunk.index,
+        keys,
+        limits=engine_limits(ports.ingest_settings.engine, workdir),
+    )
     store = ports.store
+    for bucket, path in enumerate(keys):
+        store.put_file(part_key(job, chunk.index, keys_name(bucket)), path, PARQUET)
     store.put_file(
         part_key(job, chunk.index, "staged.parquet"), workdir / "staged.parquet", PARQUET
     )
@@ -396,32 +426,43 @@ def stage(step: ChunkStep, ports: Ports) -> StagedChunk:
     return staged
 
 
-# --- Reduce: repeats across chunks ---------------------------------------------------------
-def reduce(step: JobStep, ports: Ports) -> RowOffsets:
-    """Every chunk's staging file read together: the records repeating an earlier one, and
-    the parsed records before each chunk."""
-    job, workdir = step.job, ports.workdir
-    pairs: list[tuple[StagedChunk, Path]] = []
-    for index in range(job.chunks):
-        staged = ports.store.get_document(part_key(job, index, "staged.json"), StagedChunk)
-        local = ports.store.materialize(
-            part_key(job, index, "staged.parquet"), workdir / f"chunk-{index:05d}"
-        )
-        pairs.append((staged, local.path))
-    if not any(s.rows or s.malformed for s, _ in pairs):
+# --- Reduce: repeats across chunks, by hash bucket ----------------------------------------
+def reduce(step: ReduceStep, ports: Ports) -> RowOffsets | BucketRepeats:
+    """With a bucket (one item of the Map over the buckets): every chunk's records of that
+    bucket read together, the records repeating an earlier one written to work/. Without
+    (after every bucket): the parsed records before each chunk, from the chunks' counts.
+    No step reads every chunk's staging file."""
+    if step.bucket is not None:
+        return _bucket_repeats(step.job, step.bucket, ports)
+    job = step.job
+    staged = [
+        ports.store.get_document(part_key(job, index, "staged.json"), StagedChunk)
+        for index in range(job.chunks)
+    ]
+    if not any(s.rows or s.malformed for s in staged):
         raise PermanentError("no_rows: no data rows (header only)")
+    offsets = RowOffsets(rows_before=rows_before(staged))
+    ports.store.put_document(offsets_key(job), offsets)
+    return offsets
+
+
+def _bucket_repeats(job: ChunkJob, bucket: int, ports: Ports) -> BucketRepeats:
+    workdir = ports.workdir
+    parts = [
+        ports.store.materialize(
+            part_key(job, index, keys_name(bucket)), workdir / f"chunk-{index:05d}"
+        ).path
+        for index in range(job.chunks)
+    ]
     repeats = workdir / "repeats.parquet"
-    before = find_repeats(
-        _header(job, ports, workdir),
+    count = bucket_repeats(
         load_profile(job.rules_profile),
-        pairs,
+        parts,
         repeats,
         limits=engine_limits(ports.ingest_settings.engine, workdir),
     )
-    ports.store.put_file(repeats_key(job), repeats, PARQUET)
-    offsets = RowOffsets(rows_before=before)
-    ports.store.put_document(offsets_key(job), offsets)
-    return offsets
+    ports.store.put_file(repeats_key(job, bucket), repeats, PARQUET)
+    return BucketRepeats(bucket=bucket, repeats=count)
 
 
 # --- Map B: split one chunk ----------------------------------------------------------------
@@ -432,7 +473,13 @@ def split(step: ChunkStep, ports: Ports) -> ChunkSplit:
     staged = store.get_document(part_key(job, index, "staged.json"), StagedChunk)
     before = store.get_document(offsets_key(job), RowOffsets).rows_before[index]
     staged_file = store.materialize(part_key(job, index, "staged.parquet"), workdir / "staged")
-    repeats = store.materialize(repeats_key(job), workdir / "repeats")
+    limits = engine_limits(ports.ingest_settings.engine, workdir)
+    buckets = [
+        store.materialize(repeats_key(job, b), workdir / f"repeats-{b:04d}").path
+        for b in range(job.buckets)
+    ]
+    repeats = workdir / "repeats.parquet"  # this chunk's, numbered as in the file
+    chunk_repeats(buckets, index, before, repeats, limits=limits)
     malformed = [
         store.materialize(part_key(job, i, "malformed.parquet"), workdir / f"malformed-{i:05d}")
         for i in range(job.chunks)
@@ -447,10 +494,10 @@ def split(step: ChunkStep, ports: Ports) -> ChunkSplit:
             staged,
             staged_file.path,
             before,
-            repeats.path,
+            repeats,
             [m.path for m in malformed],
             out,
-            limits=engine_limits(ports.ingest_settings.engine, workdir),
+            limits=limits,
         )
     except InputError as exc:
         raise _permanent(exc) from exc

@@ -39,6 +39,9 @@ class ChunkJob(Complete):
     plan_key: str = ""
     chunks_key: str = ""  # a JSON array of `Chunk`: the Distributed Map's ItemReader
     chunks: int = Field(default=0, ge=0)
+    # Reduce's hash buckets of the duplicate identities: a JSON array of {"bucket": b}
+    buckets: int = Field(default=1, ge=1)
+    buckets_key: str = ""
 
 
 class PlanRequest(Complete):
@@ -49,12 +52,28 @@ class PlanRequest(Complete):
     event: JsonObject
     execution: str
     chunk_bytes: int = Field(ge=1)
+    buckets: int = Field(default=1, ge=1, le=1000)  # Terraform's `chunked_buckets`
 
 
 class JobStep(Complete):
-    """The input of Reduce and Assemble."""
+    """The input of Assemble."""
 
     job: ChunkJob
+
+
+class ReduceStep(Complete):
+    """The input of Reduce: with `bucket`, one item of the Map over the hash buckets (that
+    bucket's repeats); without, the row offsets once every bucket is done."""
+
+    job: ChunkJob
+    bucket: int | None = Field(default=None, ge=0)
+
+
+class BucketRepeats(Complete):
+    """Reduce's result for one bucket: the repeats it found (in work/, for Split)."""
+
+    bucket: int = Field(ge=0)
+    repeats: int = Field(ge=0)
 
 
 class ReleaseRequest(Complete):

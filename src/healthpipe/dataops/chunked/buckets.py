@@ -1,0 +1,122 @@
+"""Reduce over hash buckets (docs/scaling.md, steps 2-3; the AWS executor): each chunk's
+records that may repeat another (`duplicate_candidate_sql`) written out in P buckets by the
+hash of their duplicate identity; per bucket, the single path's window
+(`validation.staged._repeats`) over every chunk's part of it; per chunk, the repeats of all
+buckets that fall in it, numbered as in the whole file. Records with the same identity have
+the same hash, so they meet in one bucket, and ordering a bucket by (chunk, record in chunk)
+is ordering it by the record's number in the file: the repeats and their conflicts are the
+single path's.
+
+Only (chunk, record, identity, values) pass between the steps, never the staging files:
+no step reads every chunk's staging data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from healthpipe.dataops.chunked.staging import create_staged_view
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.header import Header
+from healthpipe.dataops.validation.common import INSTANT, KEY, RESERVED_PREFIX, ROW
+from healthpipe.dataops.validation.staged import CONFLICT, STAGED
+from healthpipe.domain.rules import RuleProfile
+from healthpipe.domain.validation_sql import (
+    duplicate_candidate_sql,
+    duplicate_key_columns,
+    quote_ident,
+    quote_literal,
+    reading_values_sql,
+)
+
+CHUNK = quote_ident(f"{RESERVED_PREFIX}chunk__")
+VALUES = quote_ident(f"{RESERVED_PREFIX}values__")
+
+
+def _key_name(i: int) -> str:
+    return quote_ident(f"{RESERVED_PREFIX}k{i}")
+
+
+def _files(paths: list[Path]) -> str:
+    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+
+
+def write_key_buckets(
+    header: Header,
+    profile: RuleProfile,
+    staged: Path,
+    chunk_index: int,
+    targets: list[Path],
+    *,
+    limits: EngineLimits,
+) -> None:
+    """Map A's side. Inputs: one chunk's staging file and its index; `targets`, one Parquet
+    file per bucket (bucket b = the identity hash mod len(targets)). Each target gets the
+    chunk's records that may repeat another and fall in it: (chunk, record number in the
+    chunk, identity hash, identity columns, the reading's values). Every target is written,
+    empty when no record falls in it (or when the profile keeps duplicates)."""
+    key = duplicate_key_columns(profile, INSTANT)
+    keys = ", ".join(f"{expr} AS {_key_name(i)}" for i, expr in enumerate(key))
+    candidates = duplicate_candidate_sql() if profile.reject_duplicates else "false"
+    con = connect(limits)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        create_staged_view(con, header, [(staged, 0)])
+        con.execute(
+            f"CREATE TEMP TABLE hp_keys AS SELECT {int(chunk_index)} AS {CHUNK}, {ROW}, {KEY}, "
+            f"{keys}, {reading_values_sql()} AS {VALUES} FROM {STAGED} WHERE {candidates}"
+        )
+        count = len(targets)
+        for bucket, target in enumerate(targets):
+            con.execute(
+                f"COPY (SELECT * FROM hp_keys WHERE {KEY} % {count} = {bucket}) "
+                f"TO {quote_literal(str(target))} (FORMAT parquet)"
+            )
+    finally:
+        con.close()
+
+
+def bucket_repeats(
+    profile: RuleProfile, parts: list[Path], repeats: Path, *, limits: EngineLimits
+) -> int:
+    """Reduce's side, one bucket. Inputs: every chunk's file of this bucket. Output:
+    `repeats` (Parquet: chunk, record number in the chunk, and whether the reading
+    conflicts with the first of its identity) for every record repeating an earlier one,
+    by the single path's window ordered by (chunk, record). Returns how many."""
+    key = duplicate_key_columns(profile, INSTANT)
+    names = ", ".join(_key_name(i) for i in range(len(key)))
+    rank = quote_ident(f"{RESERVED_PREFIX}n__")
+    files = _files(parts)
+    con = connect(limits)
+    try:
+        con.execute(
+            f"COPY (SELECT {CHUNK}, {ROW}, {CONFLICT} FROM ("
+            f"SELECT {CHUNK}, {ROW}, row_number() OVER w AS {rank}, "
+            f"{VALUES} IS DISTINCT FROM first_value({VALUES}) OVER w AS {CONFLICT} "
+            f"FROM read_parquet({files}) WHERE {KEY} IN (SELECT {KEY} FROM "
+            f"read_parquet({files}) GROUP BY {KEY} HAVING count(*) > 1) "
+            f"WINDOW w AS (PARTITION BY {names} ORDER BY {CHUNK}, {ROW})) WHERE {rank} > 1) "
+            f"TO {quote_literal(str(repeats))} (FORMAT parquet)"
+        )
+        (count,) = con.execute(
+            f"SELECT count(*) FROM read_parquet({quote_literal(str(repeats))})"
+        ).fetchone() or (0,)
+    finally:
+        con.close()
+    return int(count)
+
+
+def chunk_repeats(
+    buckets: list[Path], chunk_index: int, rows_before: int, repeats: Path, *, limits: EngineLimits
+) -> None:
+    """Split's side. Inputs: every bucket's repeats, the chunk's index and the parsed
+    records before it. Output: `repeats` as `repeats.find_repeats` writes it (the record's
+    number in the whole file, its conflict) for the records of this chunk."""
+    con = connect(limits)
+    try:
+        con.execute(
+            f"COPY (SELECT {ROW} + {int(rows_before)} AS {ROW}, {CONFLICT} "
+            f"FROM read_parquet({_files(buckets)}) WHERE {CHUNK} = {int(chunk_index)} "
+            f"ORDER BY {ROW}) TO {quote_literal(str(repeats))} (FORMAT parquet)"
+        )
+    finally:
+        con.close()

@@ -1,0 +1,100 @@
+"""Reduce over hash buckets (`dataops.chunked.buckets`, the AWS executor's): the repeats and
+their conflicts are those `find_repeats` finds over every chunk's staging file at once, for
+any number of buckets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
+from healthpipe.dataops.chunked.chunk_validate import stage_chunk
+from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
+from healthpipe.dataops.chunked.repeats import find_repeats
+from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.header import read_header
+from healthpipe.dataops.profiles import load_profile
+from healthpipe.domain.documents.chunk_plan import StagedChunk
+
+HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp\n"
+
+
+def rows(path: Path) -> list[tuple[object, ...]]:
+    return sorted(duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall())
+
+
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[StagedChunk, Path]]]:
+    """A file in 400-byte chunks: readings repeated within and across chunks, some with
+    other values (conflicts), a blank user (never a repeat), three users."""
+    folder = tmp_path_factory.mktemp("buckets")
+    lines = [
+        f"2025-11-01T00:{m % 20:02d}:00Z,u{m % 3},{70 + m % 2 * (m // 20)},98,5,36.6,120,80\n"
+        for m in range(90)
+    ]
+    lines[40] = "2025-11-01T00:00:00Z,,70,98,5,36.6,120,80\n"
+    source = folder / "in.csv"
+    source.write_text(HEADER + "".join(lines))
+    plan = plan_file(source, folder, chunk_bytes=400, sha256="x").plan
+    header, profile = read_header(source), load_profile("plausible")
+    limits = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=folder / "tmp")
+    pairs = []
+    for chunk in plan.chunks:
+        part = folder / f"c{chunk.index}"
+        part.mkdir()
+        csv = write_chunk_file(source, plan, chunk, part / "chunk.csv")
+        done = stage_chunk(
+            csv,
+            header,
+            profile,
+            chunk,
+            part / "staged.parquet",
+            part / "malformed.parquet",
+            now_iso="2026-01-02T00:00:00+00:00",
+            limits=limits,
+        )
+        pairs.append((done, part / "staged.parquet"))
+    assert len(pairs) >= 5
+    return folder, pairs
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_repeats_by_bucket_are_the_repeats_of_the_whole_file(
+    staged: tuple[Path, list[tuple[StagedChunk, Path]]], count: int
+) -> None:
+    folder, pairs = staged
+    header = read_header(folder / "in.csv")
+    profile = load_profile("plausible")
+    limits = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=folder / "tmp")
+    # GIVEN the repeats of every staging file read at once (the local executor's reduce)
+    whole = folder / f"whole-{count}.parquet"
+    before = find_repeats(header, profile, pairs, whole, limits=limits)
+    # WHEN each chunk writes its buckets, each bucket finds its repeats, each chunk takes its own
+    keys = {
+        (done.index, b): folder / f"keys-{count}-{done.index}-{b}.parquet"
+        for done, _ in pairs
+        for b in range(count)
+    }
+    for done, path in pairs:
+        index = done.index
+        targets = [keys[index, b] for b in range(count)]
+        write_key_buckets(header, profile, path, index, targets, limits=limits)
+    found = 0
+    per_bucket = []
+    for b in range(count):
+        out = folder / f"bucket-{count}-{b}.parquet"
+        found += bucket_repeats(
+            profile, [keys[i, b] for i in range(len(pairs))], out, limits=limits
+        )
+        per_bucket.append(out)
+    by_chunk = []
+    for index, rows_before in enumerate(before):
+        out = folder / f"chunk-{count}-{index}.parquet"
+        chunk_repeats(per_bucket, index, rows_before, out, limits=limits)
+        by_chunk += rows(out)
+    # THEN they are the same rows, conflicts and all
+    expected = rows(whole)
+    assert sorted(by_chunk) == expected and found == len(expected)
+    assert any(conflict for _, conflict in expected) and not all(c for _, c in expected)
