@@ -104,7 +104,7 @@ data "aws_iam_policy_document" "states_assume" {
 
 resource "aws_iam_role" "chunked" {
   name                 = "${var.name_prefix}-chunked-ingest"
-  description          = "healthpipe chunked-ingest state machine: invoke its five functions, read the chunk lists, publish failures"
+  description          = "healthpipe chunked-ingest state machine: invoke its six functions, read the chunk and bucket lists, publish failures"
   assume_role_policy   = data.aws_iam_policy_document.states_assume.json
   max_session_duration = 3600
   tags                 = local.tags
@@ -117,7 +117,7 @@ data "aws_iam_policy_document" "chunked" {
     resources = flatten([for f in values(local.chunked_functions) : [aws_lambda_function.this[f].arn, "${aws_lambda_function.this[f].arn}:*"]])
   }
 
-  # The Distributed Maps' ItemReader reads the plan's chunk list (work/<dataset>/chunks.json).
+  # The Distributed Maps' ItemReader reads the plan's chunk and bucket lists (work/<dataset>/chunks.json, buckets.json).
   statement {
     sid       = "ReadChunkLists"
     actions   = ["s3:GetObject"]

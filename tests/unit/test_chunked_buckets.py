@@ -98,3 +98,23 @@ def test_repeats_by_bucket_are_the_repeats_of_the_whole_file(
     expected = rows(whole)
     assert sorted(by_chunk) == expected and found == len(expected)
     assert any(conflict for _, conflict in expected) and not all(c for _, c in expected)
+
+
+def test_every_bucket_file_is_written_empty_ones_too(
+    staged: tuple[Path, list[tuple[StagedChunk, Path]]],
+) -> None:
+    # GIVEN one chunk of a few records, in more buckets than it has identities
+    folder, pairs = staged
+    done, path = pairs[0]
+    targets = [folder / f"few-{b}.parquet" for b in range(32)]
+    limits = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=folder / "tmp")
+    profile = load_profile("plausible")
+    # WHEN its buckets are written
+    write_key_buckets(
+        read_header(folder / "in.csv"), profile, path, done.index, targets, limits=limits
+    )
+    # THEN every bucket has its file, with the same columns, and together they hold the chunk
+    columns = {tuple(duckdb.sql(f"DESCRIBE SELECT * FROM '{t}'").fetchall()) for t in targets}
+    sizes = [len(rows(t)) for t in targets]
+    assert len(columns) == 1 and 0 in sizes and sum(sizes) == done.rows
+    assert not (folder / "hp_buckets").exists()

@@ -1,4 +1,4 @@
-"""What the five functions of the chunked ingest share (the states of the Step Functions state
+"""What the six functions of the chunked ingest share (the states of the Step Functions state
 machine, infra/terraform/statemachine/chunked_ingest.asl.json.tftpl): a task's input is the state's
 payload and its return value the state's result, not EventBridge events.
 

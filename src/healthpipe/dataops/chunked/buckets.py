@@ -12,6 +12,7 @@ no step reads every chunk's staging data."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from healthpipe.dataops.chunked.staging import create_staged_view
@@ -30,6 +31,7 @@ from healthpipe.domain.validation_sql import (
 
 CHUNK = quote_ident(f"{RESERVED_PREFIX}chunk__")
 VALUES = quote_ident(f"{RESERVED_PREFIX}values__")
+BUCKET = quote_ident(f"{RESERVED_PREFIX}bucket__")
 
 
 def _key_name(i: int) -> str:
@@ -57,22 +59,35 @@ def write_key_buckets(
     key = duplicate_key_columns(profile, INSTANT)
     keys = ", ".join(f"{expr} AS {_key_name(i)}" for i, expr in enumerate(key))
     candidates = duplicate_candidate_sql() if profile.reject_duplicates else "false"
+    count = len(targets)
+    folder = targets[0].parent / "hp_buckets"
     con = connect(limits)
     try:
-        con.execute("SET preserve_insertion_order = true")
         create_staged_view(con, header, [(staged, 0)])
-        con.execute(
-            f"CREATE TEMP TABLE hp_keys AS SELECT {int(chunk_index)} AS {CHUNK}, {ROW}, {KEY}, "
-            f"{keys}, {reading_values_sql()} AS {VALUES} FROM {STAGED} WHERE {candidates}"
+        select = (
+            f"SELECT {int(chunk_index)} AS {CHUNK}, {ROW}, {KEY}, {keys}, "
+            f"{reading_values_sql()} AS {VALUES}, {KEY} % {count} AS {BUCKET} "
+            f"FROM {STAGED} WHERE {candidates}"
         )
-        count = len(targets)
+        # one pass over the staging file, a folder per bucket that has records
+        con.execute(
+            f"COPY ({select}) TO {quote_literal(str(folder))} "
+            f"(FORMAT parquet, PARTITION_BY ({BUCKET}), OVERWRITE_OR_IGNORE)"
+        )
         for bucket, target in enumerate(targets):
-            con.execute(
-                f"COPY (SELECT * FROM hp_keys WHERE {KEY} % {count} = {bucket}) "
-                f"TO {quote_literal(str(target))} (FORMAT parquet)"
+            written = sorted((folder / f"{BUCKET.strip(chr(34))}={bucket}").glob("*.parquet"))
+            if len(written) == 1:  # the usual case: the bucket's file as DuckDB wrote it
+                written[0].replace(target)
+                continue
+            source = (  # several files (a large bucket), or none (an empty one)
+                f"SELECT * FROM read_parquet({_files(written)}, hive_partitioning = false)"
+                if written
+                else f"SELECT * EXCLUDE ({BUCKET}) FROM ({select}) LIMIT 0"
             )
+            con.execute(f"COPY ({source}) TO {quote_literal(str(target))} (FORMAT parquet)")
     finally:
         con.close()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def bucket_repeats(
