@@ -60,7 +60,7 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[S
     return folder, pairs
 
 
-@pytest.mark.parametrize("count", [1, 3])
+@pytest.mark.parametrize("count", [3])
 def test_repeats_by_bucket_are_the_repeats_of_the_whole_file(
     staged: tuple[Path, list[tuple[StagedChunk, Path]]], count: int
 ) -> None:
