@@ -34,11 +34,11 @@ def test_a_file_above_the_group_rows_is_analysed_in_groups_with_the_same_results
     source = generate_csv(SyntheticSpec(rows=600, users=6, seed=11), tmp_path / "v.csv")
     calls: list[tuple[int, int]] = []
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        calls.append((kwargs["group_rows"], kwargs["workers"]))
-        return buckets.analyze_in_groups(*args, **kwargs)
+    def spy(split: buckets.ParticipantSplit, *args: Any, **kwargs: Any) -> Any:
+        calls.append((len(split.readings), kwargs["workers"]))
+        return buckets.analyze_split(split, *args, **kwargs)
 
-    monkeypatch.setattr(analyze, "analyze_in_groups", spy)
+    monkeypatch.setattr(analyze, "analyze_split", spy)
     monkeypatch.setenv("HEALTHPIPE_ANALYZE_GROUP_ROWS", "250")
     # WHEN it is run on 2 workers
     workspace = tmp_path / "ws"
@@ -48,7 +48,7 @@ def test_a_file_above_the_group_rows_is_analysed_in_groups_with_the_same_results
     # THEN the analysis ran in groups on the pool, and stored what the single path finds in
     # the same processed file
     assert result.exit_code == 0, result.output
-    assert calls == [(250, 2)]
+    assert calls == [(3, 2)]  # 3 groups of 6 participants (about 100 readings each)
     (run,) = json.loads(result.stdout)["files"]
     bucket = workspace / "bucket"
     manifest = json.loads((bucket / manifest_key(run["dataset_id"])).read_text())

@@ -14,7 +14,12 @@ import duckdb
 import pytest
 
 from healthpipe.dataops.analysis import analyze_parquet
-from healthpipe.dataops.analysis.buckets import analyze_in_groups, participant_groups
+from healthpipe.dataops.analysis.buckets import (
+    analyze_split,
+    participant_groups,
+    split_participants,
+)
+from healthpipe.dataops.analysis.day_counts import day_counts
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.severe import add_severity_facts
 from support.readings import HEADER, write_processed
@@ -115,14 +120,16 @@ def test_groups_give_the_single_paths_facts_and_anomaly_file(
     # WHEN it is analysed in groups of at most `group_rows` readings (1: each participant
     # alone; 10**9: one group)
     out = data["tmp"] / f"groups-{group_rows}.parquet"
-    grouped = analyze_in_groups(
+    split = split_participants(
         data["parquet"],
-        out,
+        data["tmp"] / f"split-{group_rows}",
         limits=data["limits"],
         group_rows=group_rows,
-        in_process=True,
         rejected_csv=data["rejected"],
-        history_baselines=data["history"],
+    )
+    assert len(split.readings) == (7 if group_rows == 1 else 1)
+    grouped = analyze_split(
+        split, out, limits=data["limits"], in_process=True, history_baselines=data["history"]
     )
     # THEN the facts are the same, in the same order, and so is every anomaly row
     assert grouped == facts
@@ -136,3 +143,15 @@ def test_participants_are_grouped_in_order_and_never_split() -> None:
     assert participant_groups(users, 1) == [0, 1, 2, 3, 4]
     assert participant_groups(users, 100) == [0, 0, 0, 0, 0]
     assert participant_groups([], 10) == []
+
+
+def test_the_groups_day_histograms_in_order_are_the_files(data: dict[str, Any]) -> None:
+    # GIVEN the file split in groups of one participant or two
+    split = split_participants(
+        data["parquet"], data["tmp"] / "split", limits=data["limits"], group_rows=150
+    )
+    assert len(split.readings) > 1
+    # THEN the day histograms of each group, one group after the other, are the file's
+    limits = data["limits"]
+    grouped = [c for readings in split.readings for c in day_counts(readings, limits)]
+    assert grouped == day_counts(data["parquet"], limits)

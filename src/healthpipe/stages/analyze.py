@@ -13,7 +13,12 @@ from healthpipe import constants as c
 from healthpipe import progress
 from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
-from healthpipe.dataops.analysis.buckets import analyze_in_groups, processed_rows
+from healthpipe.dataops.analysis.buckets import (
+    ParticipantSplit,
+    analyze_split,
+    processed_rows,
+    split_participants,
+)
 from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
 from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
@@ -130,11 +135,28 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         with timed(timings, "lake_ms"):
             _write_lake(local.path, workdir, dataset_id, ports)
         anomalies_file = workdir / "anomalies.parquet"
+        engine = engine_limits(ports.analyze_settings.engine, workdir)
+        split = None
+        group_rows = ports.analyze_settings.group_rows
+        if group_rows and processed_rows(local.path, engine) > group_rows:
+            with timed(timings, "split_ms"):  # docs/scaling.md, "Analyze at that size"
+                split = split_participants(
+                    local.path,
+                    workdir / "groups",
+                    limits=engine,
+                    group_rows=group_rows,
+                    rejected_csv=rejected,
+                )
         with timed(timings, "history_ms"):
-            engine = engine_limits(ports.analyze_settings.engine, workdir)
-            current, histories = _histories(day_counts(local.path, engine), dataset_id, ports)
+            # in groups: each group's day histograms, in participant order as the file's
+            counts = (
+                day_counts(local.path, engine)
+                if split is None
+                else [c for readings in split.readings for c in day_counts(readings, engine)]
+            )
+            current, histories = _histories(counts, dataset_id, ports)
         with timed(timings, "compute_ms"):
-            found = _facts(local.path, anomalies_file, workdir, rejected, histories, ports)
+            found = _facts(local.path, split, anomalies_file, workdir, rejected, histories, ports)
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -227,6 +249,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
 
 def _facts(
     processed: Path,
+    split: ParticipantSplit | None,
     anomalies_file: Path,
     workdir: Path,
     rejected: Path | None,
@@ -234,19 +257,17 @@ def _facts(
     ports: Ports,
 ) -> AnalysisFacts:
     """The analysis's facts (with the severity facts) and its anomaly file: in groups of
-    participants, each on its own process, for a file of more rows than `group_rows`
-    (docs/scaling.md, "Analyze at that size"), else in this process; the same either way."""
+    participants, each on its own process, for a file split by participant (docs/scaling.md,
+    "Analyze at that size"), else in this process; the same either way."""
     settings = ports.analyze_settings
     limits = engine_limits(settings.engine, workdir)
-    if settings.group_rows and processed_rows(processed, limits) > settings.group_rows:
-        grouped = analyze_in_groups(
-            processed,
+    if split is not None:
+        grouped = analyze_split(
+            split,
             anomalies_file,
             limits=limits,
-            group_rows=settings.group_rows,
             workers=settings.workers,
             analysis_limits=analysis_limits(settings),
-            rejected_csv=rejected,
             history_baselines=_baseline_rows(histories),
         )
         return AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here

@@ -1,25 +1,26 @@
 """The analysis of a processed file in groups of participants, each group on its own DuckDB
-(in this process, or one spawned process per group), with the bounded facts merged: what
+(one spawned process per group, or in this process), with the bounded facts merged: what
 `analyze_parquet` then `severe.add_severity_facts` give for the whole file, and the same
 anomaly file (rows, and their order), with memory flat in the file size.
 
-Everything per participant (baselines, findings, episodes, counts, risk rows) is complete in
-the participant's group, so the groups are independent; the file-level facts merge exactly:
+1. `split_participants`: one streaming aggregate of the whole file (moments, time range,
+   NEWS2 / BP-category distributions: `stats.file_aggregates`); its participants in
+   `user_id` order cut into contiguous groups of at most `group_rows` readings (a
+   participant is never split); each group's rows (and conflicting rows) written apart.
+2. `analyze_split`: each group runs the single path's functions on its rows (everything per
+   participant, baselines, findings, episodes, counts, risk rows, is complete in its group),
+   its own top participants and their severity facts; then the merge:
+   - quantiles and histograms from the count of each distinct value of each vital, summed
+     over the groups (`stats.metric_stats` over the merged counts);
+   - finding counts add; the top findings, the timeline, the episode and users' summaries
+     are the summaries' own SQL over views of every group's files;
+   - severity facts: counts add, and the top lists merge by their sort keys (each group's
+     list holds its share of the file's list, since each participant's figures are complete
+     in one group);
+   - the groups' anomaly files, concatenated in group order, are the single path's file row
+     for row (it orders the findings by participant).
 
-- moments, time range and the NEWS2 / BP-category distributions: one streaming aggregate of
-  the whole file (`stats.file_aggregates`, bounded memory);
-- quantiles and histograms: from the count of each distinct value of each vital, summed over
-  the groups (`stats.metric_stats` over the merged counts);
-- finding counts add; the top findings, the timeline and the episode summaries are the
-  summaries' own SQL over a view of every group's anomaly and episode files;
-- the users' summary: the summaries' SQL over every group's users and counts;
-- severity facts: each group's `severe.severity_facts` (for its own top participants); counts
-  add, and the top lists merge by their sort keys (each group's list holds its share of the
-  file's list, since each participant's figures are complete in one group).
-
-Groups are contiguous ranges of participants in `user_id` order (a participant is never
-split), so the groups' anomaly files, concatenated in group order, are the single path's file
-row for row. docs/scaling.md, "Analyze at that size", has the figures.
+docs/scaling.md, "Analyze at that size: participant groups", has the figures.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class GroupJob:
     """One group's analysis (picklable: sent to a spawned process)."""
 
     index: int
-    readings: Path  # the group's rows of the processed file (a folder of Parquet files)
+    readings: Path  # the group's rows of the processed file (a glob of Parquet files)
     conflicting: Path | None  # the conflicting rows of every group, with their group
     folder: Path  # where the group writes its anomaly file and its bounded facts
     limits: EngineLimits
@@ -122,9 +123,7 @@ def analyze_group(job: GroupJob) -> GroupResult:
     readings and counts, the finding counts and the count of each value of each vital."""
     folder = job.folder
     folder.mkdir(parents=True, exist_ok=True)
-    src = (
-        f"read_parquet({quote_literal(str(job.readings / '*.parquet'))}, hive_partitioning = false)"
-    )
+    src = f"read_parquet({quote_literal(str(job.readings))}, hive_partitioning = false)"
     anomalies = folder / ANOMALIES
     con = connect(job.limits)
     try:
@@ -274,80 +273,109 @@ def _run_groups(jobs: list[GroupJob], workers: int, in_process: bool) -> list[Gr
         return list(pool.map(analyze_group, jobs))
 
 
-def analyze_in_groups(
+@dataclass(frozen=True)
+class ParticipantSplit:
+    """A processed file split by group of participants (`split_participants`): the file's
+    own aggregates, each group's rows (`readings[i]`, a glob of Parquet files), its
+    participants, and the conflicting rows of every group (None without any)."""
+
+    work: Path
+    agg: dict[str, Any]
+    readings: list[Path]
+    members: list[frozenset[str | None]]
+    conflicting: Path | None
+
+
+def split_participants(
     parquet: Path,
-    anomalies_out: Path,
+    work: Path,
     *,
     limits: EngineLimits,
     group_rows: int,
+    rejected_csv: Path | None = None,
+) -> ParticipantSplit:
+    """Steps 1 and 2 (see the module docstring) into the folder `work`: the file's aggregates
+    (one streaming pass), its participants in groups of at most `group_rows` readings, and
+    each group's rows (and conflicting rows of the rejected CSV) written apart. The groups'
+    readings serve the participants' day histograms too (`day_counts` of each, in order)."""
+    src = f"read_parquet({quote_literal(str(parquet))})"
+    work.mkdir(parents=True, exist_ok=True)
+    con = connect(limits)
+    try:
+        agg = file_aggregates(con, src)
+        users = [
+            (u, int(n))
+            for u, n in con.execute(
+                f"SELECT user_id, count(*) FROM {src} GROUP BY user_id ORDER BY user_id NULLS LAST"
+            ).fetchall()
+        ]
+        groups = participant_groups(users, group_rows)
+        con.execute(
+            "CREATE TEMP TABLE user_groups AS SELECT unnest($1::VARCHAR[]) AS user_id, "
+            "unnest($2::INTEGER[]) AS grp",
+            [[u for u, _ in users], groups],
+        )
+        join = "JOIN user_groups g ON g.user_id IS NOT DISTINCT FROM r.user_id"
+        conflicting = None
+        if rejected_csv is not None and conflicting_rows(con, rejected_csv):
+            conflicting = work / "conflicting.parquet"
+            _copy(con, f"SELECT r.*, g.grp FROM conflicting r {join}", conflicting)
+        readings = work / "readings"
+        _split(con, f"SELECT r.*, g.grp FROM {src} r {join}", readings, len(set(groups)))
+    finally:
+        con.close()
+    count = (groups[-1] + 1) if groups else 0
+    members: list[set[str | None]] = [set() for _ in range(count)]
+    for (user, _), group in zip(users, groups, strict=True):
+        members[group].add(user)
+    return ParticipantSplit(
+        work,
+        agg,
+        [readings / f"grp={i}" / "*.parquet" for i in range(count)],
+        [frozenset(m) for m in members],
+        conflicting,
+    )
+
+
+def analyze_split(
+    split: ParticipantSplit,
+    anomalies_out: Path,
+    *,
+    limits: EngineLimits,
     workers: int = 0,
     in_process: bool = False,
     analysis_limits: AnalysisLimits | None = None,
-    rejected_csv: Path | None = None,
     history_baselines: Sequence[BaselineRow] = (),
 ) -> dict[str, Any]:
-    """`analyze_parquet` then `add_severity_facts` over `parquet`, in groups of participants
-    of at most `group_rows` readings, on `workers` spawned processes (0: one per core), a
-    fresh one for each group, or one group after the other in this process (`in_process`:
-    its memory then grows with the groups; tests). Each group's DuckDB has `limits`' memory
-    and its share of the cores."""
+    """Steps 3 and 4 (see the module docstring) over a split file: `analyze_parquet` then
+    `add_severity_facts` of the whole file, from its groups, on `workers` spawned processes
+    (0: one per core), a fresh one for each group, or one group after the other in this
+    process (`in_process`: its memory then grows with the groups; tests). Each group's
+    DuckDB has `limits`' memory and its share of the cores. `history_baselines` as
+    `analyze_parquet`'s."""
     top = analysis_limits or AnalysisLimits()
     workers = workers or (os.cpu_count() or 1)
-    src = f"read_parquet({quote_literal(str(parquet))})"
-    root = limits.temp_dir or anomalies_out.parent
-    root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=root, prefix="groups-") as work_dir:
-        work = Path(work_dir)
-        con = connect(limits)
-        try:
-            agg = file_aggregates(con, src)
-            users = [
-                (u, int(n))
-                for u, n in con.execute(
-                    f"SELECT user_id, count(*) FROM {src} GROUP BY user_id "
-                    "ORDER BY user_id NULLS LAST"
-                ).fetchall()
-            ]
-            groups = participant_groups(users, group_rows)
-            con.execute(
-                "CREATE TEMP TABLE user_groups AS SELECT unnest($1::VARCHAR[]) AS user_id, "
-                "unnest($2::INTEGER[]) AS grp",
-                [[u for u, _ in users], groups],
-            )
-            join = "JOIN user_groups g ON g.user_id IS NOT DISTINCT FROM r.user_id"
-            conflicting = None
-            if rejected_csv is not None and conflicting_rows(con, rejected_csv):
-                conflicting = work / "conflicting.parquet"
-                _copy(con, f"SELECT r.*, g.grp FROM conflicting r {join}", conflicting)
-            readings = work / "readings"
-            _split(con, f"SELECT r.*, g.grp FROM {src} r {join}", readings, len(set(groups)))
-        finally:
-            con.close()
-        count = (groups[-1] + 1) if groups else 0
-        members: list[set[str | None]] = [set() for _ in range(count)]
-        for (user, _), group in zip(users, groups, strict=True):
-            members[group].add(user)
-        processes = min(workers, count) or 1
-        threads = limits.threads or max(1, (os.cpu_count() or 1) // processes)
-        jobs = [
-            GroupJob(
-                index=i,
-                readings=readings / f"grp={i}",
-                conflicting=conflicting,
-                folder=work / f"group-{i:05d}",
-                limits=replace(
-                    limits,
-                    threads=threads,
-                    temp_dir=(limits.temp_dir or work) / f"group-{i:05d}-tmp",
-                ),
-                analysis=top,
-                baselines=tuple(b for b in history_baselines if b[0] in members[i]),
-            )
-            for i in range(count)
-        ]
-        results = _run_groups(jobs, workers, in_process)
-        folders = [job.folder for job in jobs]
-        return _merge(agg, folders, results, anomalies_out, limits, top)
+    count = len(split.readings)
+    processes = min(workers, count) or 1
+    threads = limits.threads or max(1, (os.cpu_count() or 1) // processes)
+    jobs = [
+        GroupJob(
+            index=i,
+            readings=split.readings[i],
+            conflicting=split.conflicting,
+            folder=split.work / f"group-{i:05d}",
+            limits=replace(
+                limits,
+                threads=threads,
+                temp_dir=(limits.temp_dir or split.work) / f"group-{i:05d}-tmp",
+            ),
+            analysis=top,
+            baselines=tuple(b for b in history_baselines if b[0] in split.members[i]),
+        )
+        for i in range(count)
+    ]
+    results = _run_groups(jobs, workers, in_process)
+    return _merge(split.agg, [job.folder for job in jobs], results, anomalies_out, limits, top)
 
 
 def _merge(
