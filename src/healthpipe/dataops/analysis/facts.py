@@ -15,6 +15,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,16 @@ from healthpipe.dataops.analysis.stats import distributions, metric_stats, scan_
 from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.domain.validation_sql import quote_literal
+
+MIN_MEMORY_MB = 64
+
+
+def statement_limits(limits: EngineLimits) -> EngineLimits:
+    """The limits of the analysis's connection: half the stage's DuckDB memory (at least
+    MIN_MEMORY_MB). At the whole limit, DuckDB's buffers plus the process's own memory
+    passed the stage's memory target (the baselines' windows and joins, 292 MB RSS on the
+    2M uniform file); the groups of users stay sized on the stage's limit."""
+    return replace(limits, memory_limit_mb=max(MIN_MEMORY_MB, limits.memory_limit_mb // 2))
 
 
 def analyze_parquet(
@@ -51,7 +62,7 @@ def analyze_parquet(
     participants with a history (`day_counts.apply_history_baselines`)."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({quote_literal(str(parquet))})"
-    con = connect(limits)
+    con = connect(statement_limits(limits))
     try:
         conflicting = conflicting_rows(con, rejected_csv) if rejected_csv is not None else 0
         agg = scan_counts(con, src)
