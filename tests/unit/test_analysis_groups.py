@@ -13,6 +13,8 @@ from typing import Any
 import duckdb
 import pytest
 
+from healthpipe.bootstrap import stage_settings
+from healthpipe.config import load_settings
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.analysis.buckets import (
     analyze_split,
@@ -155,3 +157,14 @@ def test_the_groups_day_histograms_in_order_are_the_files(data: dict[str, Any]) 
     limits = data["limits"]
     grouped = [c for readings in split.readings for c in day_counts(readings, limits)]
     assert grouped == day_counts(data["parquet"], limits)
+
+
+def test_the_groups_are_a_local_setting() -> None:
+    # GIVEN groups of 500,000 rows on 3 workers
+    values = {"analyze_group_rows": 500_000, "workers": 3}
+    # THEN the local analyze stage takes them; on AWS the analyzer stays one process
+    local = stage_settings(load_settings(values))["analyze_settings"]
+    assert (local.group_rows, local.workers) == (500_000, 3)
+    aws = stage_settings(load_settings({**values, "runtime": "aws"}))["analyze_settings"]
+    assert aws.group_rows == 0
+    assert load_settings({}).analyze_group_rows == 2_000_000
