@@ -121,7 +121,8 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
         ).fetchall()
         by_severity = con.execute(
             f"SELECT severity, count(*) FROM {src} WHERE NOT coalesce(rule = "
-            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) GROUP BY severity"
+            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
+            "GROUP BY severity ORDER BY severity"  # the facts' key order: low to high, always
         ).fetchall()
         (on_clinical,) = con.execute(
             f"SELECT count(*) FROM {src} WHERE rule = {quote_literal(BASELINE_RULE)} "
