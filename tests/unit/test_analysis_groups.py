@@ -17,7 +17,9 @@ from healthpipe.bootstrap import stage_settings
 from healthpipe.config import load_settings
 from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.analysis.buckets import (
+    GroupResult,
     analyze_split,
+    merge_severity,
     participant_groups,
     split_participants,
 )
@@ -168,3 +170,29 @@ def test_the_groups_are_a_local_setting() -> None:
     aws = stage_settings(load_settings({**values, "runtime": "aws"}))["analyze_settings"]
     assert aws.group_rows == 0
     assert load_settings({}).analyze_group_rows == 2_000_000
+
+
+def _severity(by_severity: dict[str, int], user: str) -> dict[str, Any]:
+    return {
+        "red_scores": {"readings": 1, "by_metric": {"spo2": 1}},
+        "high_participants": {"total": 1, "list": [{"user_id": user, "high": 1, "findings": []}]},
+        "headline": {"by_kind": {}, "by_severity": by_severity, "baseline_on_clinical": 0},
+        "readings_flagged": {},
+        "headline_by_user": {},
+    }
+
+
+def test_merged_severity_counts_keep_the_single_paths_key_order() -> None:
+    # GIVEN a first group with high findings only, and a second with every severity
+    first = GroupResult(0, 2, _severity({"high": 2}, "a"), {"a": None})
+    second = GroupResult(1, 3, _severity({"low": 1, "medium": 1, "high": 1}, "b"), {"b": None})
+    # WHEN their severity facts are merged
+    merged = merge_severity([first, second])
+    # THEN the counts add, low to high as severe.severity_facts orders them
+    assert list(merged["headline"]["by_severity"].items()) == [
+        ("low", 1),
+        ("medium", 1),
+        ("high", 3),
+    ]
+    assert merged["red_scores"] == {"readings": 2, "by_metric": {"spo2": 2}}
+    assert [u["user_id"] for u in merged["high_participants"]["list"]] == ["a", "b"]

@@ -54,8 +54,10 @@ from healthpipe.dataops.severe import (
     apply_severity_facts,
 )
 from healthpipe.dataops.severe import severity_facts as group_severity_facts
+from healthpipe.domain import clinical as cl
 from healthpipe.domain.validation_sql import quote_literal
 
+SEVERITIES = [cl.severity_label(s) for s in (cl.Severity.LOW, cl.Severity.MEDIUM, cl.Severity.HIGH)]
 ANOMALIES = "anomalies.parquet"
 EPISODES = "episodes.parquet"
 USERS = "users.parquet"
@@ -230,7 +232,8 @@ def merge_severity(results: Sequence[GroupResult]) -> dict[str, Any]:
         },
         "headline": {
             "by_kind": dict(sorted(by_kind.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "by_severity": by_severity,
+            # low to high, as severe.severity_facts orders them
+            "by_severity": {k: by_severity[k] for k in SEVERITIES if k in by_severity},
             "baseline_on_clinical": on_clinical,
         },
         "readings_flagged": flagged,
