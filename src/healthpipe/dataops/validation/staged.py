@@ -57,6 +57,10 @@ STAGED = "hp_staged"
 MAX_MALFORMED_RUNS = 64
 # Distinct duplicate identities counted per aggregate (about 60 MB of hash table).
 ROWS_PER_KEY_SLICE = 2_000_000
+# Rows per row group of the staging file: half DuckDB's default (122,880), so the ordered
+# writer holds half as much text while the threads' row groups wait their turn (10M uniform
+# rows: the staging pass peaked at 284 MB RSS, 219 MB at this size, same CPU).
+STAGING_ROW_GROUP_ROWS = 61_440
 
 
 def _staged_name(i: int) -> str:
@@ -81,7 +85,8 @@ def _stage(
         con.execute(
             f"COPY (SELECT {cells}, {reasons_sql(profile, now, INSTANT)} AS {REASONS}, "
             f"hash({key}) AS {KEY} FROM {timed_scan_sql(path, header, record_bytes)}) "
-            f"TO {quote_literal(str(staged))} (FORMAT parquet, COMPRESSION snappy)"
+            f"TO {quote_literal(str(staged))} "
+            f"(FORMAT parquet, COMPRESSION snappy, ROW_GROUP_SIZE {STAGING_ROW_GROUP_ROWS})"
         )
     except duckdb.Error as exc:
         raise unreadable(exc, record_bytes) from exc
