@@ -4,15 +4,21 @@ baselines come from the participant's history (the first file) plus the file its
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 from typer.testing import CliRunner
 
 from healthpipe.cli import app
+from healthpipe.dataops.analysis.day_counts import DayCount, day_counts
+from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
 from healthpipe.domain import history as hi
 from healthpipe.domain.documents import DayHistogram
+from healthpipe.stages import analyze as analyze_stage
 from support.readings import write_csv
 
 
@@ -82,3 +88,35 @@ def test_second_file_is_judged_against_the_participants_history(tmp_path: Path) 
     )
     html = (bucket / "reports" / f"{two['dataset_id']}.html").read_text()
     assert "no history yet" in html
+
+
+class _Counts(list[DayCount]):
+    """The file's day counts, in a list a weak reference can follow."""
+
+
+def test_the_files_day_counts_are_let_go_before_the_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # issue 17: the day counts only build the file's histograms; held through the analysis
+    # they were about 25 MB of a 2M-row file's peak (docs/scaling.md)
+    made: list[weakref.ref[_Counts]] = []
+    alive: list[bool] = []
+
+    def counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
+        found = _Counts(day_counts(parquet, limits))
+        made.append(weakref.ref(found))
+        return found
+
+    facts = analyze_stage._facts
+
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        alive.append(made[-1]() is not None)
+        return facts(*args, **kwargs)
+
+    monkeypatch.setattr(analyze_stage, "day_counts", counts)
+    monkeypatch.setattr(analyze_stage, "_facts", checked)
+    rows = [row(f"2025-06-01T{h:02d}:00:00Z", f"p{h % 2}", hr=60 + h % 3) for h in range(12)]
+    source = write_csv(tmp_path / "day1.csv", rows)
+    result = CliRunner().invoke(app, ["run", str(source), "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 0, result.output
+    assert alive == [False]

@@ -122,3 +122,15 @@ def test_stored_day_summaries_equal_the_recomputed_ones() -> None:
     assert [d.median for d in b.daily["heart_rate"]] == [
         statistics.median(expanded(h.bins["heart_rate"])) for h in plain
     ]
+
+
+def test_a_day_histogram_holds_its_bins_and_is_the_validated_document() -> None:
+    # analyze keeps a file's histograms until it stores them: they hold the day counts'
+    # dicts, not a copy of each (issue 17), and are the document validation would give
+    bins = {"heart_rate": {60: 2, 71: 1}, "spo2": {97: 3}, "temp_c": {}}
+    got = hi.day_histogram("P-0123456789abcdef", D0, "d1", bins)
+    assert got.bins["heart_rate"] is bins["heart_rate"]
+    validated = DayHistogram.model_validate(got.as_json())
+    assert validated == got and validated.as_json() == got.as_json()
+    assert DayHistogram.model_validate_json(got.dumps()).as_json() == got.as_json()
+    assert list(got.summary) == ["heart_rate", "spo2"]

@@ -99,9 +99,15 @@ def _summary(day: date, vital: str, counts: Mapping[int, int]) -> DailyVitalSumm
 def day_histogram(
     label: str, day: date, dataset_id: str, bins: dict[str, dict[int, int]]
 ) -> DayHistogram:
-    """A participant-day's histogram of one file, with each vital's count and median."""
+    """A participant-day's histogram of one file, with each vital's count and median.
+
+    Built without a second validation: the document holds `bins` itself, not a copy (analyze
+    keeps a file's histograms until it stores them, and a copy of every participant-day's
+    bins was tens of MB at 2M readings: docs/baselines.md, "In the analyze stage")."""
     summary = {vital: _summary(day, vital, counts) for vital, counts in bins.items() if counts}
-    return DayHistogram(pseudonym=label, day=day, dataset_id=dataset_id, bins=bins, summary=summary)
+    return DayHistogram.model_construct(
+        pseudonym=label, day=day, dataset_id=dataset_id, bins=bins, summary=summary
+    )
 
 
 def window(first_day: date, last_day: date, window_days: int) -> tuple[date, date]:

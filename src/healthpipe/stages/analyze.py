@@ -155,6 +155,8 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 else [c for readings in split.readings for c in day_counts(readings, engine)]
             )
             current, histories = _histories(counts, dataset_id, ports)
+            # `current` shares the counts' bins: the list itself is not kept through compute
+            del counts
         with timed(timings, "compute_ms"):
             found = _facts(local.path, split, anomalies_file, workdir, rejected, histories, ports)
         ports.store.put_file(
