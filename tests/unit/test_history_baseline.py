@@ -134,3 +134,12 @@ def test_a_day_histogram_holds_its_bins_and_is_the_validated_document() -> None:
     assert validated == got and validated.as_json() == got.as_json()
     assert DayHistogram.model_validate_json(got.dumps()).as_json() == got.as_json()
     assert list(got.summary) == ["heart_rate", "spo2"]
+
+
+def test_a_packed_day_histogram_unpacks_to_the_same_document() -> None:
+    # analyze holds the file's histograms packed through its analysis and stores them unpacked
+    bins = {"heart_rate": {60: 2, 71: 1, 250: 4}, "temp_c": {366: 1, 421: 2}, "spo2": {}}
+    day = hi.day_histogram("P-0123456789abcdef", D0, "d1", bins)
+    got = hi.PackedDayHistogram.pack(day).unpack()
+    assert got == day and got.as_json() == day.as_json()
+    assert got.dumps() == day.dumps()  # the stored JSON text: same keys, same order

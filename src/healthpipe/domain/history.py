@@ -14,7 +14,9 @@ baselines in SQL compute them.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from healthpipe.domain import baseline as bl
@@ -108,6 +110,47 @@ def day_histogram(
     return DayHistogram.model_construct(
         pseudonym=label, day=day, dataset_id=dataset_id, bins=bins, summary=summary
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PackedDayHistogram:
+    """A `DayHistogram` held until it is stored, its bins as two arrays per vital (values,
+    counts) instead of a dict of Python ints: analyze holds a file's histograms through its
+    analysis, where dicts cost several times the arrays (docs/baselines.md, "In the analyze
+    stage"). `unpack()` gives back the same document."""
+
+    pseudonym: str
+    day: date
+    dataset_id: str
+    vitals: tuple[str, ...]
+    values: tuple[array[int], ...]
+    counts: tuple[array[int], ...]
+    summary: dict[str, DailyVitalSummary]
+
+    @classmethod
+    def pack(cls, h: DayHistogram) -> PackedDayHistogram:
+        return cls(
+            pseudonym=h.pseudonym,
+            day=h.day,
+            dataset_id=h.dataset_id,
+            vitals=tuple(h.bins),
+            values=tuple(array("q", bins) for bins in h.bins.values()),
+            counts=tuple(array("q", bins.values()) for bins in h.bins.values()),
+            summary=h.summary,
+        )
+
+    def unpack(self) -> DayHistogram:
+        bins = {
+            vital: dict(zip(values, counts, strict=True))
+            for vital, values, counts in zip(self.vitals, self.values, self.counts, strict=True)
+        }
+        return DayHistogram.model_construct(
+            pseudonym=self.pseudonym,
+            day=self.day,
+            dataset_id=self.dataset_id,
+            bins=bins,
+            summary=self.summary,
+        )
 
 
 def window(first_day: date, last_day: date, window_days: int) -> tuple[date, date]:

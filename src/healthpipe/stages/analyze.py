@@ -155,7 +155,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 else [c for readings in split.readings for c in day_counts(readings, engine)]
             )
             current, histories = _histories(counts, dataset_id, ports)
-            # `current` shares the counts' bins: the list itself is not kept through compute
+            # `current` holds the histograms packed: the counts are not kept through compute
             del counts
         with timed(timings, "compute_ms"):
             found = _facts(local.path, split, anomalies_file, workdir, rejected, histories, ports)
@@ -303,10 +303,11 @@ def _write_lake(processed: Path, workdir: Path, dataset_id: str, ports: Ports) -
 
 def _histories(
     counts: list[DayCount], dataset_id: str, ports: Ports
-) -> tuple[list[DayHistogram], dict[str, ParticipantHistory]]:
-    """This file's per-participant, per-day histograms, and each participant's history (by
-    raw id, for this analysis only): baselines over the window before the file plus the
-    file, from the histograms of their other files in the store (docs/baselines.md)."""
+) -> tuple[list[hist.PackedDayHistogram], dict[str, ParticipantHistory]]:
+    """This file's per-participant, per-day histograms (packed: they are held through the
+    analysis, to be stored after it), and each participant's history (by raw id, for this
+    analysis only): baselines over the window before the file plus the file, from the
+    histograms of their other files in the store (docs/baselines.md)."""
     if not counts:
         return [], {}
     secret = ports.analyze_settings.pseudonym_secret
@@ -331,15 +332,15 @@ def _histories(
         user_id: hist.participant_history(label, earlier.get(label, []), mine[label], start, end)
         for user_id, label in labels.items()
     }
-    return current, histories
+    return [hist.PackedDayHistogram.pack(h) for h in current], histories
 
 
-def _save_history(current: list[DayHistogram], ports: Ports) -> None:
+def _save_history(current: list[hist.PackedDayHistogram], ports: Ports) -> None:
     """Store this file's histograms; drop its participants' days no later file needs."""
     if current:
         end = max(h.day for h in current)
         window_days = ports.analyze_settings.baseline_window_days
-        ports.history.save(current, hist.prune_before(end, window_days))
+        ports.history.save([h.unpack() for h in current], hist.prune_before(end, window_days))
 
 
 def _baseline_rows(histories: dict[str, ParticipantHistory]) -> list[BaselineRow]:
