@@ -141,9 +141,19 @@ def bounds(sizes: dict[str, Any]) -> list[str]:
 
 
 def _cell(m: dict[str, Any] | None) -> str:
+    if m and "failed" in m:
+        return "failed"
+    if m and "skipped" in m:
+        return "skipped"
     if not m or "seconds" not in m:
         return "-"
     return f"{m['seconds']:.2f}s {m['peak_rss_mb']:.0f}MB"
+
+
+def _rate(m: dict[str, Any] | None) -> str:
+    """Rows per second of a measured task; "-" for one that failed or was not run."""
+    rate = (m or {}).get("rows_per_s")
+    return f"{rate:,}" if rate else "-"
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -162,7 +172,7 @@ def format_table(results: dict[str, Any]) -> str:
             [size, f"{r['bytes'] / 1e6:.1f}"]
             + [_cell(r.get(c)) for c in COLUMNS]
             + [
-                f"{r.get('ingest', {}).get('rows_per_s') or 0:,}",
+                _rate(r.get("ingest")),
                 fmt(ratios["polars_over_ingest"], "x"),
                 fmt(ratios["ingest_over_outputs_floor"], "x"),
                 fmt(ratios["analyze_over_ingest"], "x"),

@@ -63,3 +63,23 @@ def test_children_get_bytecode_when_the_environment_forbids_writing_it(tmp_path:
     env = measure.bytecode_env(tmp_path, {"PYTHONDONTWRITEBYTECODE": "1", "PATH": "/bin"})
     assert env == {"PATH": "/bin", "PYTHONPYCACHEPREFIX": str(tmp_path)}
     assert measure.bytecode_env(tmp_path, {"PATH": "/bin"}) is None
+
+
+def test_the_table_says_which_tasks_failed_or_were_skipped() -> None:
+    from targets import evaluate, format_table
+
+    ratios = ("polars_over_ingest", "ingest_over_outputs_floor")
+    ratios += ("analyze_over_ingest", "original_over_run")
+    sizes = {
+        "50m": {
+            "bytes": 2_593_455_707,
+            "ingest": {"failed": "Out of Memory Error"},
+            "polars": {"skipped": "holds the whole file in memory"},
+            "ratios": dict.fromkeys(ratios),
+        }
+    }
+    machine = {"cpus": 2, "duckdb": "2.0.1", "load_average": [1.0]}
+    table = format_table({"sizes": sizes, "machine": machine, "targets": evaluate(sizes)})
+    row = next(line for line in table.splitlines() if line.startswith("50m"))
+    assert "failed" in row and "skipped" in row
+    assert " 0 " not in row  # no rate for an ingest that did not finish
