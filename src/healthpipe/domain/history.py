@@ -114,10 +114,11 @@ def day_histogram(
 
 @dataclass(frozen=True, slots=True)
 class PackedDayHistogram:
-    """A `DayHistogram` held until it is stored, its bins as two arrays per vital (values,
-    counts) instead of a dict of Python ints: analyze holds a file's histograms through its
-    analysis, where dicts cost several times the arrays (docs/baselines.md, "In the analyze
-    stage"). `unpack()` gives back the same document."""
+    """A `DayHistogram` held until it is stored: its bins as two arrays per vital (values,
+    counts) instead of a dict of Python ints, its day summaries as tuples (vital, day, n,
+    median) instead of documents. Analyze holds a file's histograms through its analysis,
+    where those cost several times as much (docs/baselines.md, "In the analyze stage").
+    `unpack()` gives back the same document."""
 
     pseudonym: str
     day: date
@@ -125,7 +126,7 @@ class PackedDayHistogram:
     vitals: tuple[str, ...]
     values: tuple[array[int], ...]
     counts: tuple[array[int], ...]
-    summary: dict[str, DailyVitalSummary]
+    summary: tuple[tuple[str, date, int, float], ...]
 
     @classmethod
     def pack(cls, h: DayHistogram) -> PackedDayHistogram:
@@ -136,7 +137,7 @@ class PackedDayHistogram:
             vitals=tuple(h.bins),
             values=tuple(array("q", bins) for bins in h.bins.values()),
             counts=tuple(array("q", bins.values()) for bins in h.bins.values()),
-            summary=h.summary,
+            summary=tuple((v, s.day, s.n, s.median) for v, s in h.summary.items()),
         )
 
     def unpack(self) -> DayHistogram:
@@ -149,7 +150,10 @@ class PackedDayHistogram:
             day=self.day,
             dataset_id=self.dataset_id,
             bins=bins,
-            summary=self.summary,
+            summary={
+                vital: DailyVitalSummary.model_construct(day=day, n=n, median=median)
+                for vital, day, n, median in self.summary
+            },
         )
 
 

@@ -157,8 +157,17 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             current, histories = _histories(counts, dataset_id, ports)
             # `current` holds the histograms packed: the counts are not kept through compute
             del counts
+            # nor the histories: compute needs their baselines, the report the listed
+            # participants' and the trends (docs/baselines.md, "In the analyze stage")
+            window_days = ports.analyze_settings.baseline_window_days
+            trends = file_trends(histories, window_days) if histories else None
+            history_baselines = _baseline_rows(histories)
+            known = {u: h.baselines if h.has_history else None for u, h in histories.items()}
+            del histories
         with timed(timings, "compute_ms"):
-            found = _facts(local.path, split, anomalies_file, workdir, rejected, histories, ports)
+            found = _facts(
+                local.path, split, anomalies_file, workdir, rejected, history_baselines, ports
+            )
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
@@ -174,13 +183,12 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         rejected_key=manifest.outputs.rejected_csv,
     )
     for participant in found.users.top:
-        known = histories.get(str(participant.user_id))
-        if known is not None:
-            participant.has_history = known.has_history
-            if known.has_history:  # the baselines the findings used (file-only: the SQL's)
-                participant.baselines = known.baselines
-    window_days = ports.analyze_settings.baseline_window_days
-    trends = file_trends(histories, window_days) if histories else None
+        user_id = str(participant.user_id)
+        if user_id in known:
+            baselines = known[user_id]  # None: no history yet
+            participant.has_history = baselines is not None
+            if baselines is not None:  # the baselines the findings used (file-only: the SQL's)
+                participant.baselines = baselines
     brief = build_brief(found, quality, trends)
     with timed(timings, "analyst_ms"):
         report = ports.analyst.analyze(brief)
@@ -255,7 +263,7 @@ def _facts(
     anomalies_file: Path,
     workdir: Path,
     rejected: Path | None,
-    histories: dict[str, ParticipantHistory],
+    history_baselines: list[BaselineRow],
     ports: Ports,
 ) -> AnalysisFacts:
     """The analysis's facts (with the severity facts) and its anomaly file: in groups of
@@ -270,7 +278,7 @@ def _facts(
             limits=limits,
             workers=settings.workers,
             analysis_limits=analysis_limits(settings),
-            history_baselines=_baseline_rows(histories),
+            history_baselines=history_baselines,
         )
         return AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here
     facts = analyze_parquet(
@@ -279,7 +287,7 @@ def _facts(
         limits=limits,
         analysis_limits=analysis_limits(settings),
         rejected_csv=rejected,
-        history_baselines=_baseline_rows(histories),
+        history_baselines=history_baselines,
     )
     add_severity_facts(facts, anomalies_file, limits)
     return AnalysisFacts.model_validate(facts)
