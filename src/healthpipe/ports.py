@@ -39,19 +39,35 @@ HASH_CHUNK = 1024 * 1024
 DocumentT = TypeVar("DocumentT", bound=Document)
 
 
+class HashedPieces:
+    """Pieces of bytes hashed as they pass (`for piece in hashed`): the one place that
+    computes a SHA-256; `size` and `sha256` (hex) are set once the last piece is read."""
+
+    def __init__(self, pieces: Iterable[bytes]) -> None:
+        self._pieces = pieces
+        self.size = 0
+        self.sha256 = ""
+
+    def __iter__(self) -> Iterator[bytes]:
+        digest = hashlib.sha256()
+        size = 0
+        for piece in self._pieces:
+            digest.update(piece)
+            size += len(piece)
+            yield piece
+        self.size, self.sha256 = size, digest.hexdigest()
+
+
 def sha256_chunks(
     chunks: Iterable[bytes], sink: Callable[[bytes], object] | None = None
 ) -> tuple[str, int]:
     """The SHA-256 (hex) and byte size of a stream of chunks, each handed on to `sink`
     (a file's `write`, say) as it passes: one pass, never the whole stream in memory."""
-    digest = hashlib.sha256()
-    size = 0
-    for chunk in chunks:
-        digest.update(chunk)
-        size += len(chunk)
+    hashed = HashedPieces(chunks)
+    for chunk in hashed:
         if sink is not None:
             sink(chunk)
-    return digest.hexdigest(), size
+    return hashed.sha256, hashed.size
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -244,14 +260,14 @@ class ObjectStream:
         self.sha256 = ""
 
     def __iter__(self) -> Iterator[bytes]:
-        digest = hashlib.sha256()
-        size = 0
+        hashed = HashedPieces(self._versioned())
+        yield from hashed
+        self.size, self.sha256 = hashed.size, hashed.sha256
+
+    def _versioned(self) -> Iterator[bytes]:
         for piece, version in self._pieces:
-            digest.update(piece)
-            size += len(piece)
             self.version_id = self.version_id or version
             yield piece
-        self.size, self.sha256 = size, digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- ledger
