@@ -478,11 +478,12 @@ class ParticipantHistoryStore(ABC):
         found = self._load(sorted(set(pseudonyms)), since.isoformat(), until.isoformat())
         return [DayHistogram.model_validate_json(text) for text in found]
 
-    def save(self, histograms: Sequence[DayHistogram], drop_before: date) -> None:
+    def save(self, histograms: Iterable[DayHistogram], drop_before: date) -> None:
         """Store `histograms` (a dataset's histogram of a participant-day replaces the one it
-        had), then drop those participants' histograms of days before `drop_before`."""
-        if histograms:
-            self._save([h.as_json() for h in histograms], drop_before.isoformat())
+        had), then drop those participants' histograms of days before `drop_before`. They
+        reach the adapter one at a time, as JSON objects made as it reads them, so a file's
+        histograms need not all be held as documents and JSON at once."""
+        self._save((h.as_json() for h in histograms), drop_before.isoformat())
 
     def erase(self, pseudonym: str) -> int:
         """Remove every histogram of the participant; returns how many there were."""
@@ -495,7 +496,8 @@ class ParticipantHistoryStore(ABC):
         """The stored histograms, each as the JSON text it was saved as."""
 
     @abstractmethod
-    def _save(self, histograms: list[JsonObject], drop_before: str) -> None: ...
+    def _save(self, histograms: Iterator[JsonObject], drop_before: str) -> None:
+        """Store them all or none (an empty iterator stores nothing)."""
 
     @abstractmethod
     def _erase(self, pseudonym: str) -> int: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -80,3 +81,22 @@ def test_erase_removes_every_histogram_of_the_participant(
     assert store.erase(A) == 0
     with pytest.raises(ValueError):
         store.erase("")
+
+
+def test_histograms_stream_in_and_a_failure_midway_stores_none(
+    store: ParticipantHistoryStore,
+) -> None:
+    """The stage hands its histograms over as a generator (a 10M-row file has about a
+    million): read one at a time, and all or none stored."""
+    store.save((hist(A, day, "d0") for day in range(3)), drop_before=D0)
+    assert len(store.load([A], D0, D0 + timedelta(days=5))) == 3
+
+    def broken() -> Iterator[DayHistogram]:
+        yield hist(B, 0, "d1")
+        raise RuntimeError("the analysis failed while its histograms were stored")
+
+    with pytest.raises(RuntimeError):
+        store.save(broken(), drop_before=D0)
+    assert store.load([B], D0, D0 + timedelta(days=5)) == []
+    store.save(iter(()), drop_before=D0)  # nothing to store: nothing changes
+    assert len(store.load([A], D0, D0 + timedelta(days=5))) == 3

@@ -348,7 +348,8 @@ def _save_history(current: list[hist.PackedDayHistogram], ports: Ports) -> None:
     if current:
         end = max(h.day for h in current)
         window_days = ports.analyze_settings.baseline_window_days
-        ports.history.save([h.unpack() for h in current], hist.prune_before(end, window_days))
+        # unpacked one at a time as the store writes them (10M rows: ~1M histograms)
+        ports.history.save((h.unpack() for h in current), hist.prune_before(end, window_days))
 
 
 def _baseline_rows(histories: dict[str, ParticipantHistory]) -> list[BaselineRow]:

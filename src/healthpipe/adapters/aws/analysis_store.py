@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -276,10 +276,12 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
         with ThreadPoolExecutor(max_workers=min(QUERY_THREADS, len(labels))) as pool:
             return list(pool.map(query, labels))
 
-    def _save(self, histograms: list[JsonObject], drop_before: str) -> None:
+    def _save(self, histograms: Iterator[JsonObject], drop_before: str) -> None:
         expires = str(int(time.time() + self.ttl_days * 86400))
         requests: list[dict[str, Any]] = []
-        for h in histograms:
+        labels: set[str] = set()
+        for h in histograms:  # every budget checked before the first write, as before
+            labels.add(str(h["pseudonym"]))
             doc = json.dumps(h, separators=(",", ":"))
             if size_of(h) > HISTOGRAM_BUDGET:
                 raise PermanentError("history store: a day's histogram exceeds its item budget")
@@ -296,12 +298,12 @@ class DynamoParticipantHistoryStore(_AnalysesTable, ParticipantHistoryStore):
                 }
             )
         self._write(requests)
-        labels = sorted({str(h["pseudonym"]) for h in histograms})
         before = f"{DAY_PREFIX}{drop_before}"
-        old = self._each(lambda label: self._sort_keys(label, DAY_PREFIX, before), labels)
+        listed = sorted(labels)
+        old = self._each(lambda label: self._sort_keys(label, DAY_PREFIX, before), listed)
         stale = [
             {"DeleteRequest": {"Key": {"pk": {"S": history_pk(label)}, "sk": {"S": sk}}}}
-            for label, keys in zip(labels, old, strict=True)
+            for label, keys in zip(listed, old, strict=True)
             for sk in keys
             if sk < before
         ]

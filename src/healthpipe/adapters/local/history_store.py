@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
 
 from healthpipe.adapters.local.sqlite import Database
 from healthpipe.domain.documents import JsonObject
@@ -28,20 +30,24 @@ class SqliteParticipantHistoryStore(ParticipantHistoryStore):
             found += [str(r["histogram"]) for r in rows]
         return found
 
-    def _save(self, histograms: list[JsonObject], drop_before: str) -> None:
-        rows = [
-            (h["pseudonym"], h["day"], h["dataset_id"], json.dumps(h, separators=(",", ":")))
-            for h in histograms
-        ]
+    def _save(self, histograms: Iterator[JsonObject], drop_before: str) -> None:
+        labels: set[str] = set()
+
+        def rows() -> Iterator[tuple[Any, Any, Any, str]]:
+            for h in histograms:  # one transaction: a failure midway stores none of them
+                labels.add(str(h["pseudonym"]))
+                text = json.dumps(h, separators=(",", ":"))
+                yield h["pseudonym"], h["day"], h["dataset_id"], text
+
         with self.db.transaction() as conn:
             conn.executemany(
                 "INSERT OR REPLACE INTO participant_days (pseudonym, day, dataset_id, histogram) "
                 "VALUES (?, ?, ?, ?)",
-                rows,
+                rows(),
             )
             conn.executemany(
                 "DELETE FROM participant_days WHERE pseudonym = ? AND day < ?",
-                [(p, drop_before) for p in sorted({str(r[0]) for r in rows})],
+                [(p, drop_before) for p in sorted(labels)],
             )
 
     def _erase(self, pseudonym: str) -> int:
