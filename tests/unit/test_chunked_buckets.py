@@ -1,6 +1,7 @@
 """Reduce over hash buckets (`dataops.chunked.buckets`, the AWS executor's): the repeats and
-their conflicts are those `find_repeats` finds over every chunk's staging file at once, for
-any number of buckets."""
+their conflicts are those the single path's window (`validation.staged._repeats`) finds over
+every chunk's staging file at once (`find_repeats` below, the engine's reduce before hash
+buckets), for any number of buckets."""
 
 from __future__ import annotations
 
@@ -12,13 +13,44 @@ import pytest
 from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
-from healthpipe.dataops.chunked.repeats import find_repeats
-from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.header import read_header
+from healthpipe.dataops.chunked.repeats import rows_before
+from healthpipe.dataops.chunked.staging import create_staged_view
+from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.header import Header, read_header
 from healthpipe.dataops.profiles import load_profile
+from healthpipe.dataops.validation.staged import _repeats
 from healthpipe.domain.documents.chunk_plan import StagedChunk
+from healthpipe.domain.rules import RuleProfile
+from healthpipe.domain.validation_sql import quote_literal
 
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp\n"
+
+
+def find_repeats(
+    header: Header,
+    profile: RuleProfile,
+    staged: list[tuple[StagedChunk, Path]],
+    repeats: Path,
+    *,
+    limits: EngineLimits,
+) -> list[int]:
+    """The reference: the single path's window over every chunk's staging file at once.
+
+    Inputs: every chunk's map result and staging file, in chunk order.
+    Output: `repeats` (Parquet: the parsed-record number, 1-based in the whole file, of
+    every repeat, and whether it conflicts with the first reading); returns the parsed
+    records before each chunk (the `rows_before` of `split_chunk`)."""
+    ordered = sorted(staged, key=lambda s: s[0].index)
+    before = rows_before([s for s, _ in ordered])
+    con = connect(limits)
+    try:
+        con.execute("SET preserve_insertion_order = true")
+        create_staged_view(con, header, [(p, b) for (_, p), b in zip(ordered, before, strict=True)])
+        _repeats(con, profile, sum(s.rows for s, _ in ordered))
+        con.execute(f"COPY repeats TO {quote_literal(str(repeats))} (FORMAT parquet)")
+    finally:
+        con.close()
+    return before
 
 
 def rows(path: Path) -> list[tuple[object, ...]]:
@@ -90,9 +122,9 @@ def test_repeats_by_bucket_are_the_repeats_of_the_whole_file(
         )
         per_bucket.append(out)
     by_chunk = []
-    for index, rows_before in enumerate(before):
+    for index, offset in enumerate(before):
         out = folder / f"chunk-{count}-{index}.parquet"
-        chunk_repeats(per_bucket, index, rows_before, out, limits=limits)
+        chunk_repeats(per_bucket, index, offset, out, limits=limits)
         by_chunk += rows(out)
     # THEN they are the same rows, conflicts and all
     expected = rows(whole)

@@ -8,7 +8,9 @@ pool; the AWS one: Step Functions with a Distributed Map over the plan's chunks)
 - `plan.plan_file`: one streaming pass, the hash and the cut points (`ChunkPlan`);
 - `chunk_validate.stage_chunk` (map): a chunk parsed and checked with the single path's SQL
   into a staging Parquet file, and its malformed records;
-- `repeats.find_repeats` (reduce): the records repeating an earlier one, across chunks;
+- `buckets.write_key_buckets` (map, too): a chunk's records that may repeat another, by hash
+  bucket; `buckets.bucket_repeats` (reduce, per bucket): the records repeating an earlier
+  one, across chunks; `buckets.chunk_repeats`: a chunk's share of them;
 - `split.split_chunk`: a chunk's parts of the three outputs, its repeats excluded;
 - `assemble.assemble`: the parts put together in order, and the counts.
 """

@@ -124,7 +124,7 @@ def chunk_repeats(
     buckets: list[Path], chunk_index: int, rows_before: int, repeats: Path, *, limits: EngineLimits
 ) -> None:
     """Split's side. Inputs: every bucket's repeats, the chunk's index and the parsed
-    records before it. Output: `repeats` as `repeats.find_repeats` writes it (the record's
+    records before it. Output: `repeats` as the single path's window gives them (the record's
     number in the whole file, its conflict) for the records of this chunk."""
     con = connect(limits)
     try:

@@ -1,7 +1,7 @@
-"""The local executor of the chunked engine: the map and split steps of every chunk on a
-process pool (one DuckDB per worker, each with the stage's memory limit and its share of the
-cores), the plan, reduce and assembly in the calling process. Its outputs are those of
-`validation.validate_file` on the same file."""
+"""The local executor of the chunked engine: the map and split steps of every chunk and the
+reduce of every hash bucket on a process pool (one DuckDB per worker, each with the stage's
+memory limit and its share of the cores), the plan and assembly in the calling process. Its
+outputs are those of `validation.validate_file` on the same file."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from healthpipe.dataops.chunked.assemble import assemble, rejected_in_order
+from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
-from healthpipe.dataops.chunked.repeats import find_repeats
+from healthpipe.dataops.chunked.repeats import rows_before
 from healthpipe.dataops.chunked.split import split_chunk
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.header import Header
@@ -44,6 +45,7 @@ class _Job:
     now_iso: str
     limits: EngineLimits
     workdir: Path
+    buckets: int = 1  # Reduce's hash buckets (one per chunk: each about a chunk's size)
 
     def folder(self, index: int) -> Path:
         path = self.workdir / f"chunk-{index:05d}"
@@ -53,6 +55,14 @@ class _Job:
     def worker_limits(self, index: int) -> EngineLimits:
         temp = self.limits.temp_dir / f"chunk-{index:05d}" if self.limits.temp_dir else None
         return replace(self.limits, temp_dir=temp)
+
+    def keys(self, index: int, bucket: int) -> Path:
+        """A chunk's records of one hash bucket that may repeat another (map writes them)."""
+        return self.folder(index) / f"keys-{bucket:04d}.parquet"
+
+    def repeats(self, bucket: int) -> Path:
+        """One bucket's repeats, every chunk's (reduce writes them)."""
+        return self.workdir / f"repeats-{bucket:04d}.parquet"
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ def _map(args: tuple[_Job, Path, ChunkPlan, Chunk]) -> StagedChunk:
     folder = job.folder(chunk.index)
     chunk_csv = write_chunk_file(data, plan, chunk, folder / "chunk.csv")
     try:
-        return stage_chunk(
+        staged = stage_chunk(
             chunk_csv,
             job.header,
             job.profile,
@@ -91,6 +101,28 @@ def _map(args: tuple[_Job, Path, ChunkPlan, Chunk]) -> StagedChunk:
         )
     finally:
         chunk_csv.unlink(missing_ok=True)
+    write_key_buckets(  # its records that may repeat another, by hash bucket, for reduce
+        job.header,
+        job.profile,
+        folder / "staged.parquet",
+        chunk.index,
+        [job.keys(chunk.index, b) for b in range(job.buckets)],
+        limits=job.worker_limits(chunk.index),
+    )
+    return staged
+
+
+def _reduce(args: tuple[_Job, int, list[int]]) -> int:
+    """One hash bucket: every chunk's records of it, the repeats found (as on AWS)."""
+    job, bucket, chunks = args
+    parts = [job.keys(index, bucket) for index in chunks]
+    try:
+        temp = job.limits.temp_dir / f"bucket-{bucket:04d}" if job.limits.temp_dir else None
+        limits = replace(job.limits, temp_dir=temp)
+        return bucket_repeats(job.profile, parts, job.repeats(bucket), limits=limits)
+    finally:
+        for part in parts:
+            part.unlink(missing_ok=True)
 
 
 def parts_of(folder: Path) -> SplitPaths:
@@ -99,10 +131,15 @@ def parts_of(folder: Path) -> SplitPaths:
     )
 
 
-def _split(args: tuple[_Job, StagedChunk, int, Path, list[Path]]) -> ChunkSplit:
-    job, staged, before, repeats, malformed = args
+def _split(args: tuple[_Job, StagedChunk, int, list[Path]]) -> ChunkSplit:
+    job, staged, before, malformed = args
     folder = job.folder(staged.index)
+    repeats = folder / "repeats.parquet"  # this chunk's, from every bucket's
+    buckets = [job.repeats(b) for b in range(job.buckets)]
     try:
+        chunk_repeats(
+            buckets, staged.index, before, repeats, limits=job.worker_limits(staged.index)
+        )
         return split_chunk(
             job.header,
             job.profile,
@@ -116,6 +153,7 @@ def _split(args: tuple[_Job, StagedChunk, int, Path, list[Path]]) -> ChunkSplit:
         )
     finally:
         (folder / "staged.parquet").unlink(missing_ok=True)
+        repeats.unlink(missing_ok=True)
 
 
 def _run_all(pool: Executor | None, step: Callable[[T], R], items: Iterable[T]) -> list[R]:
@@ -172,6 +210,7 @@ def validate_chunked(
         if plan.irregular_quotes:  # cuts may not fall where the reader's records end
             logger.info("chunked ingest: irregular quotes, single-file path instead")
             return validate_file(path, header, profile, out, now_iso=now_iso, limits=limits)
+        job = replace(job, buckets=len(plan.chunks))
         context = multiprocessing.get_context("spawn")
         processes = min(workers, len(plan.chunks))  # a one-chunk file runs in this process
         pool = ProcessPoolExecutor(processes, mp_context=context) if processes > 1 else None
@@ -198,14 +237,16 @@ def validate_chunked(
                 planned.data.unlink()
             if not any(s.rows or s.malformed for s in staged):
                 raise InputError("no data rows (header only)", code="no_rows")
-            repeats = workdir / "repeats.parquet"
-            pairs = [(s, job.folder(s.index) / "staged.parquet") for s in staged]
-            before = find_repeats(header, profile, pairs, repeats, limits=job.limits)
+            # repeats across chunks by hash bucket: no step reads every chunk's records
+            staged.sort(key=lambda s: s.index)
+            before = rows_before(staged)
+            indexes = [s.index for s in staged]
+            _run_all(pool, _reduce, [(job, b, indexes) for b in range(job.buckets)])
             malformed = [job.folder(s.index) / "malformed.parquet" for s in staged]
             splits = _run_all(
                 pool,
                 _split,
-                [(job, s, b, repeats, malformed) for s, b in zip(staged, before, strict=True)],
+                [(job, s, b, malformed) for s, b in zip(staged, before, strict=True)],
             )
         finally:
             if pool is not None:

@@ -60,7 +60,7 @@ def split_chunk(
 ) -> ChunkSplit:
     """Split one chunk.
 
-    Inputs: its map result and staging file; `rows_before` (from `find_repeats`); the
+    Inputs: its map result and staging file; `rows_before` (`repeats.rows_before`); the
     `repeats` file; every chunk's malformed file, in chunk order (`malformed[chunk.index]`
     is this chunk's). Outputs: the three parts at `out` (each CSV part starts with the header
     line, whose length the result gives); returns the chunk's counts."""
