@@ -22,7 +22,13 @@ from pathlib import Path
 
 from healthpipe import constants as c
 from healthpipe.dataops.chunked.assemble import merge_reasons, rejected_in_order
-from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
+from healthpipe.dataops.chunked.buckets import (
+    bucket_repeats,
+    chunk_repeats,
+    keys_name,
+    repeats_name,
+    write_key_buckets,
+)
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import (
     Scanned,
@@ -96,12 +102,7 @@ def offsets_key(job: ChunkJob) -> str:
 
 
 def repeats_key(job: ChunkJob, bucket: int) -> str:
-    return f"{job.work_prefix}repeats-{bucket:04d}.parquet"
-
-
-def keys_name(bucket: int) -> str:
-    """A chunk's records of one hash bucket (Map A writes one file per bucket)."""
-    return f"keys-{bucket:04d}.parquet"
+    return job.work_prefix + repeats_name(bucket)
 
 
 def _header(job: ChunkJob, ports: Ports, workdir: Path) -> Header:

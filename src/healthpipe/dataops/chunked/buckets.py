@@ -40,6 +40,16 @@ BUFFERED_ROWS = 65_536
 MIN_FLUSH_ROWS = 1_024
 
 
+def keys_name(bucket: int) -> str:
+    """A chunk's records of one hash bucket (map writes one such file per bucket)."""
+    return f"keys-{bucket:04d}.parquet"
+
+
+def repeats_name(bucket: int) -> str:
+    """One bucket's repeats across every chunk (reduce writes them)."""
+    return f"repeats-{bucket:04d}.parquet"
+
+
 def _key_name(i: int) -> str:
     return quote_ident(f"{RESERVED_PREFIX}k{i}")
 

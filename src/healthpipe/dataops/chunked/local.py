@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TypeVar
 
 from healthpipe.dataops.chunked.assemble import assemble, rejected_in_order
-from healthpipe.dataops.chunked.buckets import bucket_repeats, chunk_repeats, write_key_buckets
+from healthpipe.dataops.chunked.buckets import (
+    bucket_repeats,
+    chunk_repeats,
+    keys_name,
+    repeats_name,
+    write_key_buckets,
+)
 from healthpipe.dataops.chunked.chunk_validate import stage_chunk
 from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
 from healthpipe.dataops.chunked.repeats import rows_before
@@ -58,11 +64,11 @@ class _Job:
 
     def keys(self, index: int, bucket: int) -> Path:
         """A chunk's records of one hash bucket that may repeat another (map writes them)."""
-        return self.folder(index) / f"keys-{bucket:04d}.parquet"
+        return self.folder(index) / keys_name(bucket)
 
     def repeats(self, bucket: int) -> Path:
         """One bucket's repeats, every chunk's (reduce writes them)."""
-        return self.workdir / f"repeats-{bucket:04d}.parquet"
+        return self.workdir / repeats_name(bucket)
 
 
 @dataclass(frozen=True)
