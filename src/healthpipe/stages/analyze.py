@@ -20,6 +20,7 @@ from healthpipe.dataops.analysis.buckets import (
     split_participants,
 )
 from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
+from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain import history as hist
@@ -166,7 +167,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             del histories
         with timed(timings, "compute_ms"):
             found = _facts(
-                local.path, split, anomalies_file, workdir, rejected, history_baselines, ports
+                local.path, split, anomalies_file, engine, rejected, history_baselines, ports
             )
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
@@ -261,7 +262,7 @@ def _facts(
     processed: Path,
     split: ParticipantSplit | None,
     anomalies_file: Path,
-    workdir: Path,
+    limits: EngineLimits,
     rejected: Path | None,
     history_baselines: list[BaselineRow],
     ports: Ports,
@@ -270,7 +271,6 @@ def _facts(
     participants, each on its own process, for a file split by participant (docs/scaling.md,
     "Analyze at that size"), else in this process; the same either way."""
     settings = ports.analyze_settings
-    limits = engine_limits(settings.engine, workdir)
     if split is not None:
         grouped = analyze_split(
             split,
