@@ -87,12 +87,14 @@ locals {
       # A missing key is a 404 rather than a 403 only with ListBucket; listing is limited to
       # the prefixes the function reads or writes.
       { sid = "ListDataBucket", actions = ["s3:ListBucket"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "s3_list_prefixes" }] },
+      # the bucket's key (SSE-KMS); the ledger table's too: one statement, granted once
       { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
     ]
     ledger = [
       { sid = "LedgerTable", actions = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"], scope = "ledger_table" },
-      # the table's key (SSE-KMS with the deployment's key)
-      { sid = "UseLedgerKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
+      # the table's key (SSE-KMS with the deployment's key): the s3 adapter's statement (same
+      # sid), so a function using both gets it once (function_statements keeps one per sid)
+      { sid = "UseDataKey", actions = ["kms:Decrypt", "kms:GenerateDataKey"], scope = "kms_key" },
     ]
     analysis_store = [
       { sid = "ReadAnalyses", actions = ["dynamodb:GetItem", "dynamodb:Query"], scope = "analyses_table" },
@@ -186,25 +188,31 @@ locals {
     }
   }
 
-  # function => [{sid, actions, resources, conditions}]: its adapters' statements (without
-  # the writes of a read-only adapter), then the platform's, the event source's and tracing's.
+  # function => its adapters' statements (without the writes of a read-only adapter), then
+  # the platform's, the event source's and tracing's.
+  function_grants = {
+    for f in local.functions : f => concat(
+      flatten([
+        for adapter in local.function_adapters[f] : [
+          for st in local.adapter_statements[adapter] : st if !contains(local.read_only_adapters[f], adapter) || try(st.access, "read") != "write"
+        ]
+      ]),
+      local.platform_statements,
+      local.event_source_statements[f],
+      local.tracing_statements,
+    )
+  }
+
+  # function => [{sid, actions, resources, conditions}]: its grants, each sid once (two
+  # adapters needing the same permission share its statement, e.g. the key: granted once).
   function_statements = {
     for f in local.functions : f => [
-      for s in concat(
-        flatten([
-          for adapter in local.function_adapters[f] : [
-            for st in local.adapter_statements[adapter] : st if !contains(local.read_only_adapters[f], adapter) || try(st.access, "read") != "write"
-          ]
-        ]),
-        local.platform_statements,
-        local.event_source_statements[f],
-        local.tracing_statements,
-        ) : {
+      for i, s in local.function_grants[f] : {
         sid        = s.sid
         actions    = s.actions
         resources  = local.function_resources[f][s.scope]
         conditions = [for c in try(s.conditions, []) : { test = c.test, variable = c.variable, values = local.function_resources[f][c.scope] }]
-      }
+      } if !contains([for earlier in slice(local.function_grants[f], 0, i) : earlier.sid], s.sid)
     ]
   }
 }

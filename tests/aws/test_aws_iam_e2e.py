@@ -221,7 +221,6 @@ def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Sta
     # what moto cannot check, by service: the analyzer's model, queue, logs, traces, key
     assert set(resolved["analyzer"][1]) == {
         "UseDataKey",
-        "UseLedgerKey",
         "WriteOwnLogs",
         "DeadLetterFailedInvocations",
         "ReceiveAnalyzeQueue",

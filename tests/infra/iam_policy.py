@@ -3,8 +3,10 @@
 `function_policies(module, deployment)` walks the same locals Terraform assembles the policy
 documents from: `function_adapters` → `adapter_statements` (without the `access = "write"`
 statements of a function's `read_only_adapters`), then `platform_statements`,
-`event_source_statements[f]` and `tracing_statements`; each statement's `scope` (and each
-condition's) is looked up in `function_resources[f]`. References (`${aws_kms_key.this.arn}`,
+`event_source_statements[f]` and `tracing_statements` (`function_grants`), the first
+statement of each sid kept (`function_statements`: adapters needing the same permission share
+its sid); each statement's `scope` (and each condition's) is looked up in
+`function_resources[f]`. References (`${aws_kms_key.this.arn}`,
 `${local.data_bucket_arn}`, ...) are replaced by the deployment's values; anything the
 resolver does not know raises `Unresolved`, so a statement can never be silently dropped.
 
@@ -184,7 +186,10 @@ def raw_statements(module: Module, function: str, deployment: Deployment) -> lis
         if not squash(tracing).startswith("${var.tracing_enabled?["):
             raise Unresolved(f"tracing_statements changed shape: {tracing}")
         out.extend(_tracing_statements(str(tracing)))
-    return out
+    first = {}
+    for statement in out:  # function_statements: one statement per sid, the first
+        first.setdefault(statement["sid"], statement)
+    return list(first.values())
 
 
 def _tracing_statements(text: str) -> list[dict[str, Any]]:

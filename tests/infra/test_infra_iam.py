@@ -119,16 +119,17 @@ def test_every_declared_action_is_granted_to_exactly_the_functions_using_its_ada
 
 
 def test_the_policy_document_is_assembled_from_those_statements(module: Module) -> None:
-    expression = squash(module.local("function_statements"))
+    grants = squash(module.local("function_grants"))
     assert "foradapterinlocal.function_adapters[f]:[forstinlocal.adapter_statements[adapter]" in (
-        expression
+        grants
     )
-    assert (
-        'if!contains(local.read_only_adapters[f],adapter)||try(st.access,"read")!="write"'
-        in expression
+    assert 'if!contains(local.read_only_adapters[f],adapter)||try(st.access,"read")!="write"' in (
+        grants
     )
     for part in ("platform_statements", "event_source_statements[f]", "tracing_statements"):
-        assert f"local.{part}" in expression, part
+        assert f"local.{part}" in grants, part
+    expression = squash(module.local("function_statements"))
+    assert "forfinlocal.functions:f=>[fori,sinlocal.function_grants[f]:" in expression
     assert "local.function_resources[f][s.scope]" in expression
     assert "local.function_resources[f][c.scope]" in expression
     document = module.data["aws_iam_policy_document"]["function"]
@@ -140,6 +141,35 @@ def test_the_policy_document_is_assembled_from_those_statements(module: Module) 
     policy = module.resource("aws_iam_role_policy", "function")
     assert attr(policy, "role") == "${aws_iam_role.function[each.key].id}"
     assert attr(policy, "policy") == "${data.aws_iam_policy_document.function[each.key].json}"
+
+
+def test_no_function_policy_grants_an_action_on_a_resource_twice(module: Module) -> None:
+    # a key both the bucket and the ledger table are encrypted with is one permission: the
+    # s3 and ledger adapters share its statement (one sid), granted once to a function
+    # using both
+    for function, statements in function_policies(module).items():
+        pairs = [(a, r) for s in statements for a in s["Action"] for r in s["Resource"]]
+        repeated = sorted({pair for pair in pairs if pairs.count(pair) > 1})
+        assert repeated == [], (function, repeated)
+        sids = [s["Sid"] for s in statements]
+        assert len(sids) == len(set(sids)), (function, sids)
+
+
+def test_statements_sharing_a_sid_are_one_permission(module: Module) -> None:
+    # function_statements keeps the first statement of each sid: the others must grant the
+    # same thing, or a permission would be dropped
+    by_sid: dict[str, list[Any]] = {}
+    blocks = [s for b in module.local("adapter_statements").values() for s in b]
+    for block in [*blocks, *module.local("platform_statements")]:
+        by_sid.setdefault(block["sid"], []).append(
+            (block["actions"], block["scope"], block.get("conditions"), block.get("access"))
+        )
+    for sid, grants in by_sid.items():
+        assert all(g == grants[0] for g in grants), sid
+    expression = squash(module.local("function_statements"))
+    assert "if!contains([forearlierinslice(local.function_grants[f],0,i):earlier.sid],s.sid)" in (
+        expression
+    )
 
 
 def test_function_roles_carry_no_other_policy(module: Module) -> None:
