@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -20,12 +21,12 @@ from typer.testing import CliRunner
 from healthpipe.bootstrap import build_local
 from healthpipe.cli import app
 from healthpipe.config import load_settings
-from healthpipe.domain.documents import Analysis
+from healthpipe.domain.documents import Analysis, ProcessingComplete
 from healthpipe.domain.identity import analysis_key
 from healthpipe.orchestration.runs import upload_event, upload_raw
 from healthpipe.report.model import build_report_model
 from healthpipe.report.render import render_html, render_text
-from healthpipe.stages.analyze import analyze
+from healthpipe.stages.analyze import analyze, analyze_again
 from healthpipe.stages.ingest import ingest
 
 pytestmark = pytest.mark.xdist_group("trends_series")
@@ -33,11 +34,13 @@ pytestmark = pytest.mark.xdist_group("trends_series")
 DAYS, USERS, PER_DAY = 30, 50, 24
 HR_USER, BP_USER = "user_003", "user_009"  # base systolic 127 mmHg: +12 reaches 139
 DRIFTS = (f"{HR_USER}:heart_rate:+15:14", f"{BP_USER}:systolic_bp:+12:28")
+LAST: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
 def series(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Analysis], str]]:
-    """The 30 analyses, oldest first, and the pseudonym secret."""
+    """The 30 analyses, oldest first, and the pseudonym secret (the workspace and the last
+    file's event in `LAST`)."""
     root = tmp_path_factory.mktemp("series")
     end = datetime.now(UTC).replace(second=0, microsecond=0, tzinfo=None)
     args = ["generate", "--out", str(root / "in" / "vitals.csv"), "--rows", str(USERS * PER_DAY)]
@@ -58,6 +61,7 @@ def series(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[list[Anal
             analyze(processed, runtime.ports)
             dataset_id = str(processed.detail["dataset_id"])
             analyses.append(runtime.store.get_document(analysis_key(dataset_id), Analysis))
+        LAST.update(workspace=root / "ws", event=processed)
         yield analyses, runtime.ports.analyze_settings.pseudonym_secret
     finally:
         runtime.close()
@@ -110,3 +114,32 @@ def test_the_last_report_and_text_name_the_trends_by_pseudonym(
     assert html.count("<polyline") == 2
     for raw in (HR_USER, BP_USER):
         assert raw not in text and raw not in html
+
+
+def test_the_last_file_analysed_in_groups_has_the_same_histories_and_trends(
+    series: tuple[list[Analysis], str],
+) -> None:
+    # issue 17: the history phase runs one group of participants at a time over the file's
+    # window (memory of a group, not of the file): the same baselines, trends and findings
+    analyses, _ = series
+    whole = analyses[-1]
+    settings = load_settings(
+        {
+            "workspace": LAST["workspace"],
+            "analyst": "builtin",
+            "analyze_group_rows": 300,
+            "workers": 1,
+        }
+    )
+    runtime = build_local(settings)
+    try:
+        detail = ProcessingComplete.model_validate(LAST["event"].detail)
+        analyze_again(detail, runtime.ports)
+        grouped = runtime.store.get_document(analysis_key(str(detail.dataset_id)), Analysis)
+    finally:
+        runtime.close()
+    assert "split_ms" in grouped.timings and "split_ms" not in whole.timings
+    assert grouped.trends == whole.trends and flagged(grouped) == flagged(whole) != {}
+    assert grouped.users == whole.users
+    assert any(p.has_history for p in grouped.users.top)
+    assert grouped.anomalies == whole.anomalies and grouped.episodes == whole.episodes

@@ -220,3 +220,17 @@ def file_trends(
         assessed += ok
         flagged += found
     return Trends(window_days=window_days, participants_assessed=assessed, flagged=flagged[:limit])
+
+
+def merge_trends(parts: Sequence[Trends], *, limit: int = MAX_FLAGGED) -> Trends | None:
+    """`file_trends` of a file from its groups of participants' (each group's own
+    `file_trends`, its participants disjoint from the others'): the counts add, the flagged
+    trends in user order (each participant's in rule order), at most `limit`. None: no part."""
+    if not parts:
+        return None
+    flagged = sorted((t for part in parts for t in part.flagged), key=lambda t: t.user_id)
+    return Trends(
+        window_days=parts[0].window_days,
+        participants_assessed=sum(part.participants_assessed for part in parts),
+        flagged=flagged[:limit],
+    )

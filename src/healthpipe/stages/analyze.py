@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,10 @@ from healthpipe.dataops.analysis.buckets import (
     processed_rows,
     split_participants,
 )
-from healthpipe.dataops.analysis.day_counts import BaselineRow, DayCount, day_counts
+from healthpipe.dataops.analysis.day_counts import BaselineRow
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
-from healthpipe.domain import history as hist
 from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
@@ -34,7 +32,6 @@ from healthpipe.domain.documents import (
     AnalysisSummary,
     AnalystProvenance,
     DataQuality,
-    DayHistogram,
     Episode,
     EpisodeCounts,
     Finding,
@@ -46,7 +43,6 @@ from healthpipe.domain.documents import (
     JsonObject,
     Manifest,
     Participant,
-    ParticipantHistory,
     ProcessingComplete,
     StoredFinding,
     SummaryRows,
@@ -59,8 +55,8 @@ from healthpipe.domain.identity import (
     participant_bucket,
     pseudonym,
 )
-from healthpipe.domain.trends import file_trends
 from healthpipe.events import Event, utc_now
+from healthpipe.stages.analyze_history import file_history, save_history
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
 from healthpipe.stages.settings import AnalyzeSettings
@@ -149,32 +145,26 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                     rejected_csv=rejected,
                 )
         with timed(timings, "history_ms"):
-            # in groups: each group's day histograms, in participant order as the file's
-            counts = (
-                day_counts(local.path, engine)
-                if split is None
-                else [c for readings in split.readings for c in day_counts(readings, engine)]
+            # group by group; the histograms wait on disk (docs/baselines.md)
+            history = file_history(
+                local.path,
+                None if split is None else split.readings,
+                dataset_id,
+                engine,
+                ports,
+                workdir / "histograms.pickle",
             )
-            current, histories = _histories(counts, dataset_id, ports)
-            # `current` holds the histograms packed: the counts are not kept through compute
-            del counts
-            # nor the histories: compute needs their baselines, the report the listed
-            # participants' and the trends (docs/baselines.md, "In the analyze stage")
-            window_days = ports.analyze_settings.baseline_window_days
-            trends = file_trends(histories, window_days) if histories else None
-            history_baselines = _baseline_rows(histories)
-            known = {u: h.baselines if h.has_history else None for u, h in histories.items()}
-            del histories
         with timed(timings, "compute_ms"):
             found = _facts(
-                local.path, split, anomalies_file, engine, rejected, history_baselines, ports
+                local.path, split, anomalies_file, engine, rejected, history.baselines, ports
             )
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
-    with timed(timings, "history_save_ms"):
-        # a re-analysis replaces this file's histograms, and loading leaves them out
-        _save_history(current, ports)
+        with timed(timings, "history_save_ms"):
+            # a re-analysis replaces this file's histograms, and loading leaves them out
+            save_history(history.spool, ports)
+    trends, known = history.trends, history.known
     quality = DataQuality(
         rows_input=manifest.counts.input,
         rows_valid=manifest.counts.valid,
@@ -307,59 +297,6 @@ def _write_lake(processed: Path, workdir: Path, dataset_id: str, ports: Ports) -
     for part in parts:
         key = lake_readings_key(part.bucket, part.day, dataset_id)
         ports.store.put_file(key, part.path, "application/vnd.apache.parquet", consume=True)
-
-
-def _histories(
-    counts: list[DayCount], dataset_id: str, ports: Ports
-) -> tuple[list[hist.PackedDayHistogram], dict[str, ParticipantHistory]]:
-    """This file's per-participant, per-day histograms (packed: they are held through the
-    analysis, to be stored after it), and each participant's history (by raw id, for this
-    analysis only): baselines over the window before the file plus the file, from the
-    histograms of their other files in the store (docs/baselines.md)."""
-    if not counts:
-        return [], {}
-    secret = ports.analyze_settings.pseudonym_secret
-    bins: dict[tuple[str, date], dict[str, dict[int, int]]] = {}
-    for user_id, day, vital, by_value in counts:
-        bins.setdefault((user_id, day), {})[vital] = by_value
-    labels = {user_id: pseudonym(user_id, secret) for user_id, _ in bins}
-    current = [
-        hist.day_histogram(labels[user_id], day, dataset_id, by_vital)
-        for (user_id, day), by_vital in bins.items()
-    ]
-    days = [day for _, day in bins]
-    start, end = hist.window(min(days), max(days), ports.analyze_settings.baseline_window_days)
-    earlier: dict[str, list[DayHistogram]] = {}
-    for h in ports.history.load(list(labels.values()), start, end):
-        if h.dataset_id != dataset_id:  # a re-analysis does not count the file twice
-            earlier.setdefault(h.pseudonym, []).append(h)
-    mine: dict[str, list[DayHistogram]] = {}
-    for h in current:
-        mine.setdefault(h.pseudonym, []).append(h)
-    histories = {
-        user_id: hist.participant_history(label, earlier.get(label, []), mine[label], start, end)
-        for user_id, label in labels.items()
-    }
-    return [hist.PackedDayHistogram.pack(h) for h in current], histories
-
-
-def _save_history(current: list[hist.PackedDayHistogram], ports: Ports) -> None:
-    """Store this file's histograms; drop its participants' days no later file needs."""
-    if current:
-        end = max(h.day for h in current)
-        window_days = ports.analyze_settings.baseline_window_days
-        # unpacked one at a time as the store writes them (10M rows: ~1M histograms)
-        ports.history.save((h.unpack() for h in current), hist.prune_before(end, window_days))
-
-
-def _baseline_rows(histories: dict[str, ParticipantHistory]) -> list[BaselineRow]:
-    """The history baselines of participants with a history (the others keep the file's)."""
-    return [
-        (user_id, b.vital, b.median, b.mad, b.meanad)
-        for user_id, found in sorted(histories.items())
-        if found.has_history
-        for b in found.baselines.values()
-    ]
 
 
 def _summary(analysis: Analysis, secret: str) -> AnalysisSummary:

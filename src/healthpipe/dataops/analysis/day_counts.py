@@ -52,6 +52,24 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
     return [(str(u), d, str(m), dict(zip(bins, ns, strict=True))) for u, d, m, bins, ns in rows]
 
 
+def day_range(parquet: Path, limits: EngineLimits) -> tuple[date, date] | None:
+    """The first and last reading day (UTC) of `day_counts(parquet)`'s rows, without building
+    them: the days of readings with a participant, a time and at least one vital with a
+    baseline (UNPIVOT leaves out a reading whose baseline vitals are all empty). None: no
+    such reading."""
+    some = " OR ".join(f"{quote_ident(m)} IS NOT NULL" for m in BASELINE_METRICS)
+    day = utc_day("event_time")
+    con = connect(limits)
+    try:
+        first, last = con.execute(
+            f"SELECT min({day}), max({day}) FROM read_parquet({quote_literal(str(parquet))}) "
+            f"WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND ({some})"
+        ).fetchone() or (None, None)
+    finally:
+        con.close()
+    return None if first is None else (first, last)
+
+
 def apply_history_baselines(
     con: duckdb.DuckDBPyConnection, baselines: Sequence[BaselineRow]
 ) -> None:
