@@ -20,7 +20,8 @@ locals {
     chunk_reduce   = { read = ["raw/", "work/"], write = ["work/"] }
     chunk_split    = { read = ["raw/", "work/"], write = ["work/"] }
     chunk_assemble = { read = ["raw/", "work/"], write = ["processed/", "rejected/", "manifests/"] }
-    chunk_release  = { read = [], write = [] } # the ledger only
+    # the failure branch: after a failed Plan, the claim Plan recorded for the execution
+    chunk_release = { read = ["work/executions/"], write = [] }
   }
 
   # Bedrock. A cross-region inference profile id starts with its geography; the profile may
@@ -83,7 +84,7 @@ locals {
   adapter_statements = {
     s3 = [
       { sid = "ReadObjects", actions = ["s3:GetObject", "s3:GetObjectVersion"], scope = "s3_read" },
-      { sid = "WriteObjects", actions = ["s3:PutObject", "s3:AbortMultipartUpload"], scope = "s3_write" },
+      { sid = "WriteObjects", actions = ["s3:PutObject", "s3:AbortMultipartUpload"], scope = "s3_write", access = "write" },
       # A missing key is a 404 rather than a 403 only with ListBucket; listing is limited to
       # the prefixes the function reads or writes.
       { sid = "ListDataBucket", actions = ["s3:ListBucket"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "s3_list_prefixes" }] },
@@ -151,7 +152,7 @@ locals {
     chunk_reduce   = ["s3", "metrics"]
     chunk_split    = ["s3", "metrics"]
     chunk_assemble = ["s3", "ledger", "event_bus", "metrics"]
-    chunk_release  = ["ledger", "metrics"] # the failure branch gives the claim up
+    chunk_release  = ["s3", "ledger", "metrics"] # the failure branch gives the claim up
   }
 
   # Adapters a function only reads through (its stages call no write method of the port;
@@ -165,7 +166,7 @@ locals {
     chunk_reduce   = []
     chunk_split    = []
     chunk_assemble = []
-    chunk_release  = []
+    chunk_release  = ["s3"] # reads what Plan recorded, writes nothing
   }
 
   # scope => resources, per function.

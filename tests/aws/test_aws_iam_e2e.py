@@ -17,6 +17,7 @@ the next case runs the same input). A 40 MB file (800k rows) goes through all th
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import time
@@ -421,8 +422,9 @@ CHUNKED_REMOVABLE = {
 }
 # Plan publishes only for an unusable upload (Data Processing Failed)
 THROUGH_REJECTION = {("chunk_plan", "PublishToPipelineBus")}
-# the failure branch's Release (removed in the failed-execution test below)
-RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable"]}
+# the failure branch's Release (removed in the failed-execution tests below): the ledger, and
+# after a failed Plan what Plan recorded of its claim
+RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable", "ReadObjects"]}
 
 
 @pytest.mark.timeout(900)
@@ -589,6 +591,118 @@ def test_a_failed_chunked_execution_releases_its_claim_and_the_same_upload_goes_
         try:
             with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
                 release({"job": job, "execution": EXECUTION})
+        finally:
+            enforced.restrict("chunk_release", None)
+    finally:
+        for module in modules.values():
+            module._function.reset()
+            module._function.workdir = None
+
+
+class Killed(BaseException):
+    """The Lambda runtime ending an invocation (timeout, out of memory): no `except
+    Exception` of the code runs, Step Functions sees the task fail."""
+
+
+class TaskTimedOut(Exception):
+    """What the state machine gets from a killed invocation (Sandbox.Timedout and the like)."""
+
+
+@pytest.mark.timeout(300)
+def test_a_plan_killed_after_its_claim_releases_it_and_the_same_upload_goes_through(
+    aws: dict[str, Any],
+    stack: moto_env.Stack,
+    enforced: Enforced,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import importlib
+
+    from test_aws_chunked import EXECUTION, Walker, _asl
+
+    from healthpipe.events import object_created
+    from healthpipe.stages import chunked
+
+    functions = [*CHUNKED_REMOVABLE, "chunk_release"]
+    modules = {f: importlib.import_module(f"healthpipe.lambdas.{f}") for f in functions}
+    for name, module in modules.items():
+        module._function.reset()
+        module._function.workdir = tmp_path / f"lambda-{name}"
+    admin = enforced.admin
+
+    class AsItsRole(Walker):
+        def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
+            function = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
+            for key, value in enforced.principals[function].env().items():
+                monkeypatch.setenv(key, value)
+            try:
+                return super().invoke(arn, payload)
+            except Killed as killed:
+                raise TaskTimedOut(str(killed)) from None
+
+    plan_claimed = chunked._plan_claimed
+
+    def killed_after_the_claim(*args: Any, **kwargs: Any) -> Any:
+        raise Killed("Task timed out after 900.00 seconds")
+
+    source = generate_csv(SyntheticSpec(rows=60, users=2, seed=11), tmp_path / "in.csv")
+    body = source.read_bytes()
+    version = admin["s3"].put_object(Bucket=stack.bucket, Key="raw/killed.csv", Body=body)
+    event = object_created(stack.bucket, "raw/killed.csv", version["VersionId"], len(body))
+    definition = _asl().render(
+        _asl().STATEMACHINE / "chunked_ingest.asl.json.tftpl",
+        {"chunk_bytes": "1024", "buckets": "2"},
+    )
+    ledger_key = {"pk": {"S": f"ingest:{hashlib.sha256(body).hexdigest()}"}}
+    release = modules["chunk_release"].handler
+    try:
+        # GIVEN a Plan that claims the upload, then is killed (timeout, out of memory)
+        monkeypatch.setattr(chunked, "_plan_claimed", killed_after_the_claim)
+        killed = EXECUTION + "-plan-killed"
+        walker = AsItsRole(admin["s3"], admin["events"])
+        failed = walker.run(definition, event.to_dict(), {"Execution": {"Id": killed}})
+        # THEN the execution released the claim Plan had taken, then published the failure
+        assert failed["status"] == "Fail" and failed["state"] == "Failed", failed
+        assert walker.ran == ["Plan", "ReleasePlanClaim", "PlanFailed", "Failed"]
+        assert "release_error" not in failed["output"], failed
+        item = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+        )
+        assert "Item" not in item  # no claim left to wait out
+        alerts = moto_env.receive(admin["sqs"], stack.queues["alerts"])
+        assert [e["detail-type"] for e in alerts] == [c.PROCESSING_FAILED]
+        assert alerts[0]["detail"]["error_code"] == "chunked_plan_failed"
+        assert alerts[0]["detail"]["error"] == "TaskTimedOut"
+        # AND a release for an execution whose Plan failed before claiming finds none
+        for key, value in enforced.principals["chunk_release"].env().items():
+            monkeypatch.setenv(key, value)
+        assert release({"execution": EXECUTION + "-never-claimed"})["outcome"] == "not_held"
+        # WHEN the same upload starts a second execution, Plan working again
+        monkeypatch.setattr(chunked, "_plan_claimed", plan_claimed)
+        second = AsItsRole(admin["s3"], admin["events"]).run(
+            definition, event.to_dict(), {"Execution": {"Id": EXECUTION + "-plan-again"}}
+        )
+        # THEN it is ingested at once (not skipped as in progress)
+        assert second["state"] == "Assemble", second
+        item = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+        )
+        assert item["Item"]["status"]["S"] == "completed"
+        # AND the killed execution's release, retried, leaves the completed claim as it is
+        for key, value in enforced.principals["chunk_release"].env().items():
+            monkeypatch.setenv(key, value)
+        assert release({"execution": killed})["outcome"] == "not_held"
+        assert (
+            admin["dynamodb"].get_item(
+                TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
+            )["Item"]["status"]["S"]
+            == "completed"
+        )
+        # AND without reading what Plan recorded, the release is denied
+        enforced.restrict("chunk_release", "ReadObjects")
+        try:
+            with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
+                release({"execution": killed})
         finally:
             enforced.restrict("chunk_release", None)
     finally:

@@ -17,6 +17,7 @@ from infra_terraform import TERRAFORM, Module, attr, load_module, squash, tf_fil
 from healthpipe import constants as c
 from healthpipe.domain.identity import LAKE_PREFIX
 from healthpipe.lambdas import FUNCTIONS
+from healthpipe.stages.chunked import EXECUTIONS_PREFIX
 
 AWS_ADAPTERS = "healthpipe.adapters.aws."
 # What Lambda itself needs for a function, whatever its code does.
@@ -212,6 +213,7 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
         c.REPORTS_PREFIX,
         c.WORK_PREFIX,
         LAKE_PREFIX,
+        EXECUTIONS_PREFIX,
     }
     assert set(prefixes) == set(FUNCTIONS)
     for function, access in prefixes.items():
@@ -223,8 +225,10 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
     readers = {f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]}
     chunk_steps = {f for f in FUNCTIONS if f.startswith("chunk_")} - {"chunk_release"}
     assert readers == {"ingestor"} | chunk_steps
-    # the chunked ingest's failure branch reaches the ledger alone
-    assert prefixes["chunk_release"] == {"read": [], "write": []}
+    # the chunked ingest's failure branch reads in the bucket only what Plan recorded of
+    # the claim it took, and writes nothing there
+    assert prefixes["chunk_release"] == {"read": [EXECUTIONS_PREFIX], "write": []}
+    assert "s3" in module.local("read_only_adapters")["chunk_release"]
     # only Plan and the ingestor claim an upload (and write its manifest when it is unusable)
     assert {f for f in readers if "ledger" in module.local("function_adapters")[f]} == {
         "ingestor",

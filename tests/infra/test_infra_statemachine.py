@@ -139,6 +139,7 @@ def test_every_lambda_task_retries_all_but_permanent_errors(definition: dict[str
         "SplitChunk",
         "Assemble",
         "ReleaseClaim",
+        "ReleasePlanClaim",
     }
     for name, task in tasks.items():
         first, then = task["Retry"]
@@ -159,12 +160,21 @@ def test_failures_publish_data_processing_failed(definition: dict[str, Any]) -> 
     assert definition["States"]["Failed"]["Type"] == "Fail"
     catches = {name: [x["Next"] for x in s.get("Catch", [])] for name, s in states(definition)}
     assert {n for c in catches.values() for n in c} == {
+        "ReleasePlanClaim",
         "PlanFailed",
         "ReleaseClaim",
         "ChunksFailed",
     }
+    # a failed Plan (timed out, out of memory: its own `except` never ran) releases the
+    # claim it recorded for the execution, then publishes, even when the release fails
+    assert catches["Plan"] == ["ReleasePlanClaim"]
+    plan_release = definition["States"]["ReleasePlanClaim"]
+    assert plan_release["Next"] == "PlanFailed" and catches["ReleasePlanClaim"] == ["PlanFailed"]
+    assert plan_release["Catch"][0]["ResultPath"] != "$.error"  # Plan's error is published
+    assert plan_release["ResultPath"] is None
+    assert plan_release["Parameters"]["Payload"] == {"execution.$": "$$.Execution.Id"}
     # after Plan, every failure first releases the execution's claim (then publishes, even
-    # when the release fails); Plan releases its own claim when it fails
+    # when the release fails)
     assert {name for name, c in catches.items() if "ReleaseClaim" in c} == {
         "StageChunks",
         "FindRepeats",
@@ -182,9 +192,11 @@ def test_failures_publish_data_processing_failed(definition: dict[str, Any]) -> 
 def test_release_runs_as_the_execution_with_the_ledger_alone(
     definition: dict[str, Any],
 ) -> None:
-    # the function releases as the execution (the claim's owner), with the ledger alone
+    # the function releases as the execution (the claim's owner), with the ledger and (after
+    # a failed Plan) what Plan recorded in the bucket (read only: tests/infra/test_infra_iam)
     assert FUNCTIONS["chunk_release"].handler == "healthpipe.lambdas.chunk_release.handler"
     assert [a.rsplit(".", 1)[-1] for a in FUNCTIONS["chunk_release"].adapters] == [
+        "s3",
         "ledger",
         "metrics",
     ]
@@ -219,6 +231,7 @@ def test_each_task_invokes_the_function_of_its_step(definition: dict[str, Any]) 
         "SplitChunk": ("split_function_arn", "chunk_split", "chunk_split"),
         "Assemble": ("assemble_function_arn", "chunk_assemble", "chunk_assemble"),
         "ReleaseClaim": ("release_function_arn", "chunk_release", "chunk_release"),
+        "ReleasePlanClaim": ("release_function_arn", "chunk_release", "chunk_release"),
     }
     functions = load_module().local("chunked_functions")
     found = dict(states(definition))

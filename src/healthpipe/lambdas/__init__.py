@@ -103,12 +103,12 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         adapters=CLAIMING,
         settings=(*COMMON_SETTINGS, "duckdb_threads"),
     ),
-    # The failure branch: gives up the failed execution's claim (the ledger table only; the
-    # bucket setting is read but never used).
+    # The failure branch: gives up the failed execution's claim (the ledger table; after a
+    # failed Plan, the claim Plan recorded in the bucket under work/executions/, read only).
     "chunk_release": FunctionSpec(
         name="chunk_release",
         handler="healthpipe.lambdas.chunk_release.handler",
-        adapters=(f"{AWS}ledger", f"{AWS}metrics"),
+        adapters=(f"{AWS}s3", f"{AWS}ledger", f"{AWS}metrics"),
         settings=("bucket", "ledger_table"),
     ),
 }

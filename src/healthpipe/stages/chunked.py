@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,19 @@ def chunk_prefix(job: ChunkJob, index: int) -> str:
 
 def part_key(job: ChunkJob, index: int, name: str) -> str:
     return chunk_prefix(job, index) + name
+
+
+# Plan's record, per execution, of the claim it takes (the job as planned so far): what the
+# failure branch after a failed Plan releases (the job never reached the state machine)
+EXECUTIONS_PREFIX = f"{c.WORK_PREFIX}executions/"
+UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9._=+@-]")
+
+
+def execution_key(execution: str) -> str:
+    """Where Plan records, for `execution` (its id, an ARN ending in the execution's name:
+    unique to the state machine for 90 days, no `/` or whitespace), the claim it takes."""
+    name = UNSAFE_KEY_CHARS.sub("_", execution.rsplit(":", 1)[-1]) or "execution"
+    return f"{EXECUTIONS_PREFIX}{name}.json"
 
 
 def offsets_key(job: ChunkJob) -> str:
@@ -223,6 +237,11 @@ def plan(
         buckets=buckets,
     )
     claim = ExecutionClaim(ports.ledger, ledger_key(STAGE, upload.sha256), execution)
+    # recorded before claiming: a Plan stopped at any point after the claim (a Lambda timeout
+    # or out of memory, where the `except` below never runs) leaves what the failure branch
+    # releases (`release` without a job); the release is the owner's only, so a record of a
+    # claim another execution holds releases nothing
+    ports.store.put_document(execution_key(execution), job)
     # Plan retried in the same execution (after a timeout that left no time to release):
     # the claim is already this execution's
     record = claim.take()
@@ -624,8 +643,16 @@ def release(request: ReleaseRequest, ports: Ports) -> Released:
     """Give up the failed execution's in-progress claim on the upload, so that the same
     bytes uploaded again are ingested at once instead of after the lease. Only the claim
     `request.execution` holds: a claim of another execution, a completed one or none is
-    left as it is (`not_held`); a retry after a release finds none (idempotent)."""
+    left as it is (`not_held`); a retry after a release finds none (idempotent). Without
+    a job (Plan failed: timed out, ran out of memory...), the claim Plan recorded for the
+    execution; none recorded: Plan failed before it hashed the upload, nothing to release."""
     job = request.job
+    if job is None:
+        key = execution_key(request.execution)
+        if not ports.store.exists(key):
+            log_event(logger, "chunked plan failed before claiming")
+            return Released(outcome="not_held")
+        job = ports.store.get_document(key, ChunkJob)
     if not job.sha256:  # Plan failed before it hashed the upload: nothing was claimed
         return Released(outcome="not_held", dataset_id=job.dataset_id)
     key = ledger_key(STAGE, job.sha256)

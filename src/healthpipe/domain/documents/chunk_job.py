@@ -78,9 +78,10 @@ class BucketRepeats(Complete):
 
 class ReleaseRequest(Complete):
     """The input of Release (the failure branch): the job and the id of the execution that
-    failed, the only owner whose claim it may give up."""
+    failed, the only owner whose claim it may give up. No job: Plan failed (the claim it
+    recorded for the execution under work/, if any, is released)."""
 
-    job: ChunkJob
+    job: ChunkJob | None = None
     execution: str
 
 
