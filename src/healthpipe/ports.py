@@ -114,6 +114,20 @@ class ObjectStore(ABC):
             return self._adopt_file(key, path, content_type)
         return self._put_file(key, path, content_type)
 
+    def put_files(
+        self,
+        files: Sequence[tuple[str, Path]],
+        content_type: str = "application/octet-stream",
+        *,
+        consume: bool = False,
+    ) -> list[str]:
+        """Upload local files, each `(key, path)` as `put_file` does; returns their version
+        ids in order. A store may send several at once (S3: a few threads, the lake's parts).
+        A failure is raised (the first of the list that failed) once every other upload has
+        finished or been cancelled: each object is written whole or not at all, and the
+        caller sees the error as with one `put_file`."""
+        return self._put_files(list(files), content_type, consume)
+
     def put_bytes(self, key: str, data: bytes, content_type: str = "application/json") -> str:
         return self._put_bytes(key, data, content_type)
 
@@ -214,6 +228,12 @@ class ObjectStore(ABC):
 
     def _adopt_file(self, key: str, path: Path, content_type: str) -> str:
         return self._put_file(key, path, content_type)
+
+    def _put_files(
+        self, files: list[tuple[str, Path]], content_type: str, consume: bool
+    ) -> list[str]:
+        """One after the other (a folder: a rename or a local copy each)."""
+        return [self.put_file(key, path, content_type, consume=consume) for key, path in files]
 
     @abstractmethod
     def _put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...

@@ -242,3 +242,79 @@ def test_a_stream_is_hashed_as_it_passes_and_written_as_it_comes(store: ObjectSt
     # AND a missing object is a permanent error
     with pytest.raises(PermanentError):
         b"".join(store.stream("work/d/missing.csv"))
+
+
+# --- put_files: the lake's parts (analyze's _write_lake) -------------------------------------
+def _parts(tmp_path: Path, count: int) -> list[tuple[str, Path]]:
+    folder = tmp_path / "parts"
+    folder.mkdir(exist_ok=True)
+    parts = []
+    for n in range(count):
+        path = folder / f"part-{n}.parquet"
+        path.write_bytes(f"part {n}\n".encode() * (n + 1))
+        parts.append((f"lake/readings/pb={n:02d}/dt=2025-03-01/d1.parquet", path))
+    return parts
+
+
+def test_put_files_writes_every_file_and_returns_the_versions_in_order(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # GIVEN 12 small files (parts of the lake)
+    parts = _parts(tmp_path, 12)
+    expected = {key: path.read_bytes() for key, path in parts}
+    # WHEN they are uploaded together (consumed: a folder store may move them in)
+    versions = store.put_files(parts, "application/vnd.apache.parquet", consume=True)
+    # THEN each object holds its file, and each upload's version comes back in order
+    assert store.list_keys("lake/") == sorted(expected)
+    for key, _ in parts:
+        assert store.get_bytes(key) == expected[key]
+    assert len(versions) == 12 and all(versions)
+    assert store.put_files([]) == []
+
+
+def test_put_files_raises_a_failure_and_leaves_no_object_half_written(
+    store: ObjectStore, tmp_path: Path
+) -> None:
+    # GIVEN 6 files, the third of which has gone
+    parts = _parts(tmp_path, 6)
+    expected = {key: path.read_bytes() for key, path in parts}
+    parts[2][1].unlink()
+    # WHEN they are uploaded together THEN its failure is raised as put_file raises it
+    with pytest.raises(FileNotFoundError):
+        store.put_files(parts)
+    # AND each other object is written whole or not at all, the missing one not at all
+    assert not store.exists(parts[2][0])
+    for key in store.list_keys("lake/"):
+        assert store.get_bytes(key) == expected[key]
+
+
+def test_s3_put_files_uploads_several_at_once(aws: dict[str, Any], tmp_path: Path) -> None:
+    import itertools
+    import threading
+
+    bucket = moto_env.unique("contract-put-files")
+    moto_env.create_bucket(aws["s3"], bucket)
+    client = aws["s3"]
+    meeting = threading.Barrier(2, timeout=20)
+    tickets = itertools.count()
+
+    class Meeting:
+        """The client, whose first two PutObject calls wait for each other: one after the
+        other, the first would wait alone and break the barrier."""
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(client, name)
+
+        def put_object(self, **kwargs: Any) -> Any:
+            if next(tickets) < 2:
+                meeting.wait()
+            return client.put_object(**kwargs)
+
+    # GIVEN 24 parts WHEN they are uploaded together
+    parts = _parts(tmp_path, 24)
+    versions = S3ObjectStore(bucket, Meeting()).put_files(parts, "application/vnd.apache.parquet")
+    # THEN two uploads ran at once, and the 24 objects are there, each with its version
+    assert next(tickets) == 24
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="lake/")["Contents"]
+    assert sorted(o["Key"] for o in listed) == sorted(key for key, _ in parts)
+    assert len(set(versions)) == 24 and all(versions)

@@ -13,7 +13,7 @@ import contextlib
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,8 @@ MULTIPART_CHUNK = 16 * 1024 * 1024
 MIN_PART = 5 * 1024 * 1024
 MAX_PART = 5 * 1024 * 1024 * 1024
 NOT_FOUND = frozenset({"NoSuchKey", "404", "NotFound"})
+# `put_files`' uploads at once: under botocore's pool of 10 connections per client
+PUT_FILES_THREADS = 8
 UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -105,6 +107,31 @@ class S3ObjectStore(ObjectStore):
             with path.open("rb") as body:
                 return self._put_object(key, body, content_type)
         return self._put_multipart(key, path, content_type)
+
+    def _put_files(
+        self, files: list[tuple[str, Path]], content_type: str, consume: bool
+    ) -> list[str]:
+        """`PUT_FILES_THREADS` uploads at once (the client is thread-safe): the lake's
+        parts, one small object per participant bucket and day, each a round trip. On a
+        failure the uploads not started are cancelled, the running ones finish (each
+        whole: PutObject, or a multipart upload aborted on error), then the first failed
+        of the list is raised."""
+        if len(files) < 2:
+            return super()._put_files(files, content_type, consume)
+        with ThreadPoolExecutor(
+            min(PUT_FILES_THREADS, len(files)), thread_name_prefix="s3-put"
+        ) as pool:
+            futures = [pool.submit(self._put_file, key, path, content_type) for key, path in files]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            if any(future.exception() is not None for future in done):
+                for future in futures:
+                    future.cancel()
+        # leaving the pool waited for the uploads that were running
+        for future in futures:
+            error = None if future.cancelled() else future.exception()
+            if error is not None:
+                raise error
+        return [future.result() for future in futures]
 
     def _multipart(
         self, key: str, content_type: str, doing: str, send: Callable[[str], list[dict[str, Any]]]
