@@ -1,18 +1,23 @@
 """`healthpipe run` draws the report's charts in a worker process started during ingest
 (`orchestration.runs.chart_worker`, `report.charts.drawing_in`): the same PNG bytes as
-drawn in the run's process, and drawn there again when the worker is gone."""
+drawn in the run's process, and drawn there again when the worker is gone; the rejections
+chart as soon as ingest is done, the others while notify builds the report (`prefetch`)."""
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from test_report_render import make_analysis, typed
 
+from healthpipe.bootstrap import LocalRuntime
 from healthpipe.orchestration import runs
+from healthpipe.orchestration.local import Dispatcher
 from healthpipe.report import charts
+from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 
 def test_the_worker_draws_the_same_bytes_as_the_run_process() -> None:
@@ -59,3 +64,41 @@ def test_a_worker_only_for_a_large_file_with_a_core_to_spare() -> None:
     assert not runs.wants_chart_worker([big], cpus=1)
     assert not runs.wants_chart_worker([small, small], cpus=8)
     assert not runs.wants_chart_worker([], cpus=8)
+
+
+class _Recording(Executor):
+    """Draws each chart in this thread at once, and records which were asked for."""
+
+    def __init__(self) -> None:
+        self.jobs: list[str] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.jobs.append(str(args[0]))
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def test_prefetched_charts_are_not_drawn_again() -> None:
+    analysis = typed(make_analysis())
+    drawer = _Recording()
+    with charts.drawing_in(drawer):
+        charts.prefetch_report_charts(analysis)
+        charts.prefetch_report_charts(analysis)  # already drawing: not asked again
+        drawn = charts.report_charts(analysis)
+    assert drawer.jobs == ["distributions", "timeline", "findings", "rejections"]
+    assert drawn == charts.report_charts(analysis)
+    charts.prefetch_report_charts(analysis)  # no worker: nothing to do
+
+
+def test_run_asks_for_the_rejections_chart_once_ingest_is_done(
+    runtime: LocalRuntime, tmp_path: Path
+) -> None:
+    source = tmp_path / "ward.csv"
+    generate_csv(SyntheticSpec(rows=300, users=3, seed=5), source)
+    drawer = _Recording()
+    with charts.drawing_in(drawer):
+        outcome = runs.run_file(runtime, Dispatcher(runtime.ports, runtime.bus), source)
+    assert outcome.status == "processed" and outcome.report
+    # asked for before analyze ran, and notify did not ask for it again
+    assert drawer.jobs == ["rejections", "distributions", "timeline", "findings"]

@@ -14,7 +14,9 @@ from typing import Any, Literal
 from urllib.parse import quote_plus
 
 from healthpipe import constants as c
+from healthpipe.adapters.local.event_bus import Delivery
 from healthpipe.bootstrap import LocalRuntime
+from healthpipe.domain.documents import Manifest
 from healthpipe.domain.identity import correlation_id_for, file_stem, manifest_key, report_key
 from healthpipe.errors import HealthpipeError
 from healthpipe.events import Event, object_created
@@ -92,10 +94,28 @@ def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> Fil
     event = upload_event(runtime, key)
     version = event.detail["object"].get("version-id")
     dispatcher.submit(event)
-    dispatcher.drain()
+    dispatcher.drain(on_step=lambda delivery: prefetch_after_ingest(runtime, event.id, delivery))
     return collect(
         runtime, event.id, correlation_id_for(runtime.store.bucket, key, version), outcome
     )
+
+
+def prefetch_after_ingest(runtime: LocalRuntime, upload_id: str, delivery: Delivery) -> None:
+    """Once ingest has written the manifest of the upload `upload_id` (its event's id), the
+    chart worker draws the file's rejections chart (`charts.prefetch`) while analyze runs:
+    notify finds it drawn."""
+    if delivery.target != "ingest" or not charts.drawing_elsewhere():
+        return
+    ingest = runtime.bus.delivery_of(upload_id, "ingest")
+    done = ingest is not None and ingest["status"] == "delivered" and ingest["outcome"] == "done"
+    key = ingest["result"].get("manifest_key") if ingest is not None and done else None
+    if not key:
+        return
+    try:
+        manifest = runtime.store.get_document(str(key), Manifest)
+    except (HealthpipeError, OSError, ValueError):
+        return  # notify draws the chart with the others
+    charts.prefetch([charts.rejections_job(manifest.counts.by_reason)])
 
 
 def collect(

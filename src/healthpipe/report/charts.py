@@ -14,7 +14,7 @@ import importlib
 import io
 import textwrap
 from collections.abc import Iterator
-from concurrent.futures import BrokenExecutor, Executor
+from concurrent.futures import BrokenExecutor, Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
@@ -247,6 +247,9 @@ def warm_up() -> None:
 
 
 _drawer: Executor | None = None
+# charts the worker was asked to draw before the report needed them (`prefetch`), by job
+_pending: dict[tuple[str, bytes], Future[Chart]] = {}
+PENDING_LIMIT = 8  # a prefetch beyond this many undrawn charts is not made
 
 
 @contextmanager
@@ -265,6 +268,51 @@ def drawing_in(pool: Executor) -> Iterator[None]:
         yield
     finally:
         _drawer = previous
+        _pending.clear()
+
+
+def _jobs(analysis: Analysis) -> list[tuple[str, bytes]]:
+    """The report's charts, each as its name and the JSON of its numbers."""
+    return [
+        ("distributions", _metrics_json.dump_json(analysis.metrics)),
+        ("timeline", _timeline_json.dump_json(analysis.anomalies.timeline)),
+        ("findings", _counts_json.dump_json(analysis.headline_by_kind())),
+        rejections_job(analysis.data_quality.reasons),
+    ]
+
+
+def rejections_job(reasons: dict[str, int]) -> tuple[str, bytes]:
+    """The rejections chart's job: the ingest manifest's `counts.by_reason` are the
+    analysis's `data_quality.reasons`, so it can be drawn as soon as ingest is done."""
+    return ("rejections", _counts_json.dump_json(reasons))
+
+
+def prefetch(jobs: list[tuple[str, bytes]]) -> None:
+    """Start drawing `jobs` in the chart worker (`drawing_in`) now, so that `report_charts`
+    finds them drawn or drawing: `healthpipe run` asks for the rejections chart once ingest
+    is done (it is drawn while analyze runs), notify for all four before it builds the
+    report's model and compiles its templates (drawn meanwhile). Without a worker, or with
+    `PENDING_LIMIT` charts already waiting, nothing is done."""
+    pool = _drawer
+    if pool is None:
+        return
+    for job in jobs:
+        if job in _pending or len(_pending) >= PENDING_LIMIT:
+            continue
+        try:
+            _pending[job] = pool.submit(draw_chart, *job)
+        except (BrokenExecutor, RuntimeError):
+            return  # report_charts draws them here
+
+
+def drawing_elsewhere() -> bool:
+    """Whether the charts are drawn in a chart worker (inside `drawing_in`)."""
+    return _drawer is not None
+
+
+def prefetch_report_charts(analysis: Analysis) -> None:
+    """`prefetch` the four charts of `analysis`'s report."""
+    prefetch(_jobs(analysis))
 
 
 def report_charts(analysis: Analysis) -> list[Chart]:
@@ -277,16 +325,14 @@ def report_charts(analysis: Analysis) -> list[Chart]:
     warm Lambda container serves the retry), so the same report's charts would be drawn
     again on every attempt; the last `CHART_CACHE_SIZE` charts are kept instead, keyed by
     the chart and the JSON of its numbers (a few hundred KB of PNG at most)."""
-    jobs = [
-        ("distributions", _metrics_json.dump_json(analysis.metrics)),
-        ("timeline", _timeline_json.dump_json(analysis.anomalies.timeline)),
-        ("findings", _counts_json.dump_json(analysis.headline_by_kind())),
-        ("rejections", _counts_json.dump_json(analysis.data_quality.reasons)),
-    ]
+    jobs = _jobs(analysis)
     pool = _drawer
     if pool is not None:
         try:
-            futures = [pool.submit(draw_chart, chart, numbers) for chart, numbers in jobs]
+            futures = [
+                _pending.pop(job) if job in _pending else pool.submit(draw_chart, *job)
+                for job in jobs
+            ]
             return [future.result() for future in futures]
         except BrokenExecutor:
             pass  # drawn here instead

@@ -113,6 +113,14 @@ def environment() -> Environment:
     return env
 
 
+def compile_templates(*names: str) -> None:
+    """Compile templates now (the environment keeps them): notify does while the chart
+    worker draws the report's charts, instead of after them."""
+    env = environment()
+    for name in names:
+        env.get_template(name)
+
+
 def fold_text(text: str) -> str:
     lines: list[str] = []
     for line in text.splitlines():

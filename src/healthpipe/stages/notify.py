@@ -20,12 +20,22 @@ from healthpipe.domain.documents import Analysis, AnalysisComplete
 from healthpipe.domain.identity import analysis_key, ledger_key, report_key
 from healthpipe.events import Event
 from healthpipe.report.alert import alert_count, build_alert_message, build_alert_model
-from healthpipe.report.render import build_message
+from healthpipe.report.charts import prefetch_report_charts
+from healthpipe.report.render import build_message, compile_templates
 from healthpipe.stages.archive import save_report
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, run_once
 
 STAGE = "notify"
 ALERT = "alert"
+REPORT_TEMPLATES = (
+    "report.html",
+    "report.txt",
+    "index.html",
+    "_macros.html",
+    "_trends.html",
+    "_trends.txt",
+)
+ALERT_TEMPLATES = ("alert.html", "alert.txt")
 logger = logging.getLogger("healthpipe.notify")
 
 
@@ -47,11 +57,15 @@ def _notify(event: Event, dataset_id: str, ports: Ports) -> dict[str, Any]:
     settings = ports.notify_settings
     key = AnalysisComplete.model_validate(event.detail).analysis_key or analysis_key(dataset_id)
     analysis = ports.store.get_document(key, Analysis)
+    severe = alert_count(analysis, settings.alert_min_severity)
+    # the charts drawing in the chart worker (`healthpipe run`) while this process builds
+    # the report's model and compiles its templates
+    prefetch_report_charts(analysis)
+    compile_templates(*REPORT_TEMPLATES, *(ALERT_TEMPLATES if severe else ()))
     saved, model, charts = save_report(
         ports.store, analysis, secret=settings.pseudonym_secret, top_users=settings.top_users
     )
     info: dict[str, Any] = {"dataset_id": dataset_id, "report_key": saved}
-    severe = alert_count(analysis, settings.alert_min_severity)
     if severe:
         info["alert"] = _send_alert(analysis, dataset_id, ports, saved)
     if settings.digest_only and not severe:
