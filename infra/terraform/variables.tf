@@ -239,8 +239,8 @@ variable "lambda_ephemeral_storage_mb" {
     chunk_plan = optional(number, 512)
     chunk_map  = optional(number, 2048)
     # one bucket: every chunk's records of it that may repeat (0.43-0.57 x the CSV over all
-    # buckets, measured at 2M and 10M rows) plus DuckDB's spill at 256 MB (+16 % for a
-    # 10M-row bucket); output under 1 MB. A 30 GB file (Assemble's /tmp bound) in the 16
+    # buckets, measured at 2M and 10M rows) plus DuckDB's spill (+16 % for a 10M-row bucket
+    # at 256 MB; the Lambda's DuckDB has 60 % of 1769 MB, spilling less); output < 1 MB. A 30 GB file (Assemble's /tmp bound) in the 16
     # default chunked_buckets: about 1.1 GB + spill. Raise it with fewer buckets.
     chunk_reduce   = optional(number, 4096)
     chunk_split    = optional(number, 4096)
