@@ -550,3 +550,12 @@ def test_the_s3_store_writes_and_reads_streams_in_bounded_parts(
         store.put_stream("work/x/broken.csv", failing(), "text/csv")
     assert "Contents" not in s3.list_objects_v2(Bucket=stack.bucket, Prefix="work/x/broken")
     assert not s3.list_multipart_uploads(Bucket=stack.bucket).get("Uploads")
+
+
+def test_plan_s_record_of_its_claim_is_named_by_the_execution() -> None:
+    from healthpipe.stages.chunked import EXECUTIONS_PREFIX, execution_key
+
+    # the execution's name (unique to the state machine), key-safe whatever it holds
+    assert execution_key(EXECUTION) == f"{EXECUTIONS_PREFIX}t1.json"
+    assert execution_key("arn:x:execution:sm:a b/../c") == f"{EXECUTIONS_PREFIX}a_b_.._c.json"
+    assert execution_key("arn:x:execution:sm:") == f"{EXECUTIONS_PREFIX}execution.json"
