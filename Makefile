@@ -11,7 +11,7 @@ DEV     := $(VENV)/.installed
 PYTEST_WORKERS ?= auto
 PYTEST_XDIST := -n $(PYTEST_WORKERS) --dist loadgroup
 
-.PHONY: setup setup-runtime demo test test-e2e unit lint typecheck checkov asl bench clean
+.PHONY: setup setup-runtime demo test test-e2e test-clock unit lint typecheck checkov asl bench clean
 
 # The host's pip installs into the venv when it can (`pip --python`, pip >= 22.3): creating a
 # venv without its own pip copy is seconds faster; .pyc files are compiled on first import.
@@ -43,9 +43,14 @@ demo: setup-runtime
 test: setup lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST) $(PYTEST_ARGS)
 
-## The end-to-end tests only (CI also runs them with the clock shifted by faketime).
+## The end-to-end tests only.
 test-e2e: setup
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/e2e $(PYTEST_ARGS)
+
+## The end-to-end tests whose behaviour depends on today's date (marker `clock`); CI runs
+## them with the clock shifted by faketime.
+test-clock: setup
+	$(BIN)/python -m pytest -q $(PYTEST_XDIST) -m clock tests/e2e $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/python -m pytest -q $(PYTEST_XDIST) tests/unit

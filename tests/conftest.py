@@ -47,8 +47,8 @@ def _healthpipe_logger_as_imported() -> None:
 
 # Fixed-date test data (the seed sample, hand-written rows) is dated 2023-2025. Validation may
 # not see "now" before this instant, so that such readings are never "in the future" when the
-# suite runs with the clock shifted back (CI runs the e2e tests under faketime at 2024-01-01);
-# with today's clock or a later one nothing changes.
+# suite runs with the clock shifted back (CI runs the `clock` e2e tests under faketime at
+# 2024-01-01); with today's clock or a later one nothing changes.
 DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -26,6 +26,7 @@ def generate(out: Path, rows: int) -> None:
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.clock
 def test_generate_is_deterministic(tmp_path: Path) -> None:
     a, b, c = tmp_path / "a.csv", tmp_path / "b.csv", tmp_path / "c.csv"
     for out, seed in ((a, "5"), (b, "5"), (c, "6")):
@@ -69,6 +70,7 @@ def test_generate_rejects_bad_arguments(tmp_path: Path) -> None:
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.clock
 def test_demo_prints_the_report_path_and_the_files_exist(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     result = invoke("demo", "--workspace", str(workspace), "--rows", "400", "--users", "5")
@@ -86,6 +88,7 @@ def test_demo_prints_the_report_path_and_the_files_exist(tmp_path: Path) -> None
     assert result.stdout.rstrip().endswith(match.group(1))
 
 
+@pytest.mark.clock
 def test_status_lists_datasets_after_a_run(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     sample = tmp_path / "s.csv"

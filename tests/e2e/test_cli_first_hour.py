@@ -56,6 +56,7 @@ def test_generate_writes_exactly_the_rows_asked_for(tmp_path: Path, rows: int) -
     assert len(read_rows(out)) == rows
 
 
+@pytest.mark.clock
 def test_generate_ends_now_so_that_no_reading_is_in_the_future(tmp_path: Path) -> None:
     out = tmp_path / "g.csv"
     before = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -69,6 +70,7 @@ def test_generate_ends_now_so_that_no_reading_is_in_the_future(tmp_path: Path) -
     assert max(times) >= before - timedelta(minutes=1)
 
 
+@pytest.mark.clock
 def test_generate_end_places_the_last_reading(tmp_path: Path) -> None:
     out = tmp_path / "g.csv"
     result = invoke("generate", "--rows", "200", "--users", "4", "--end", "2031-06-01T10:00:00")
@@ -109,6 +111,7 @@ def test_the_user_count_is_what_generate_says(tmp_path: Path) -> None:
     assert len(ids) == 20, sorted(ids - {f"user_{i:03d}" for i in range(20)})
 
 
+@pytest.mark.clock
 def test_a_generated_file_passes_the_default_rules_but_for_its_bad_rows(tmp_path: Path) -> None:
     out = tmp_path / "g.csv"
     assert invoke("generate", "--rows", "4000", "--out", str(out)).exit_code == 0
@@ -205,6 +208,7 @@ def test_commands_that_read_a_workspace_do_not_create_one(tmp_path: Path, comman
     assert not workspace.exists()
 
 
+@pytest.mark.clock
 def test_digest_of_an_empty_window_mails_nothing(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     (tmp_path / "empty.csv").write_bytes(b"")

@@ -22,7 +22,7 @@ from healthpipe.domain.documents.participant_timeline import (
 from healthpipe.report.history import build_history_view, render_history_html
 
 # one worker runs the whole module, so its module fixture is built once, not per worker
-pytestmark = pytest.mark.xdist_group("cli_history")
+pytestmark = [pytest.mark.xdist_group("cli_history"), pytest.mark.clock]
 
 RAW_ID = "alice-7731"
 OTHER = "bob-0042"

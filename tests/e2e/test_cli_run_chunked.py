@@ -23,6 +23,8 @@ from healthpipe.domain.identity import DatasetKeys, manifest_key
 from healthpipe.stages import ingest
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
+pytestmark = pytest.mark.clock  # the chunked path reads the stage's clock on its own
+
 
 def _parquet_rows(path: Path) -> list[tuple[Any, ...]]:
     with duckdb.connect() as con:

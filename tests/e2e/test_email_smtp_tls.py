@@ -22,6 +22,8 @@ from cryptography.x509.oid import NameOID
 from healthpipe.adapters.local.mailer import SmtpMailer
 from healthpipe.errors import PermanentError
 
+pytestmark = pytest.mark.clock  # the test certificates are valid from a few minutes before now
+
 
 class Inbox:
     def __init__(self) -> None:

@@ -23,6 +23,8 @@ from healthpipe.stages import analyze as analyze_stage
 from healthpipe.stages import analyze_history
 from support.readings import write_csv
 
+pytestmark = pytest.mark.clock  # baseline windows, with validation's now (tests/conftest.py)
+
 
 def row(when: str, user: str, hr: float) -> str:
     return f"{when},{user},{hr},98,10,36.8,115,75"

@@ -283,6 +283,7 @@ def test_gzip_with_bom_crlf_quoted_header_and_quoted_newline(tmp_path: Path) -> 
     assert out.reasons() == {2: "invalid_heart_rate"}
 
 
+@pytest.mark.clock
 def test_a_reading_far_in_the_future_is_rejected(tmp_path: Path) -> None:
     content = text(HEADER, "2099-01-01T00:00:00Z,u1,70,98,100,36.8,120,80", good(0))
     out = run_file(tmp_path, "future.csv", content)

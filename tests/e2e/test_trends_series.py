@@ -29,7 +29,7 @@ from healthpipe.report.render import render_html, render_text
 from healthpipe.stages.analyze import analyze, analyze_again
 from healthpipe.stages.ingest import ingest
 
-pytestmark = pytest.mark.xdist_group("trends_series")
+pytestmark = [pytest.mark.xdist_group("trends_series"), pytest.mark.clock]
 
 DAYS, USERS, PER_DAY = 30, 50, 24
 HR_USER, BP_USER = "user_003", "user_009"  # base systolic 127 mmHg: +12 reaches 139
