@@ -138,7 +138,7 @@ class Lake:
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
         if any(self.readings_dir.glob(READINGS_GLOB)):
-            pattern = _literal(str(self.readings_dir / READINGS_GLOB))
+            pattern = _literal(glob_escape(str(self.readings_dir)) + "/" + READINGS_GLOB)
             con.execute(
                 # the partitions in the Glue table's order (DuckDB appends them by name)
                 f"CREATE VIEW {READINGS} AS SELECT * EXCLUDE (filename, pb, dt), pb, dt, "
@@ -150,7 +150,7 @@ class Lake:
         else:
             con.execute(f"CREATE VIEW {READINGS} AS {_empty(READINGS_COLUMNS)}")
         if any(self.findings_dir.glob(f"*{ANOMALIES_SUFFIX}")):
-            pattern = _literal(str(self.findings_dir / f"*{ANOMALIES_SUFFIX}"))
+            pattern = _literal(glob_escape(str(self.findings_dir)) + f"/*{ANOMALIES_SUFFIX}")
             con.execute(
                 f"CREATE VIEW {FINDINGS} AS SELECT * EXCLUDE (filename), "
                 f"{_dataset_id(FINDINGS_FILE)} AS dataset_id FROM read_parquet({pattern}, "
@@ -161,9 +161,20 @@ class Lake:
             con.execute(f"CREATE VIEW {FINDINGS} AS {_empty(FINDINGS_COLUMNS)}")
 
 
+def glob_escape(path: str) -> str:
+    """`path` as a DuckDB glob that matches that path only: each of DuckDB's wildcards `*`,
+    `?` and `[` becomes a one-character class (`[*]`, `[?]`, `[[]`), which its globbing reads
+    as that character (a `]` outside a class is already literal). A workspace under
+    `~/data/study[2025]/` would otherwise match `~/data/study2/`'s files or none: every
+    query of the lake failed (no file matched, or the lock refused the other folder's)."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in path)
+
+
 def _lock(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:
     """No file outside `folders`, no extension, and no statement can change that."""
-    allowed = ", ".join(_literal(str(folder) + "/") for folder in folders)
+    # the folders as the views name them (glob-escaped) and as the files they match are named
+    names = sorted({form for f in folders for form in (str(f), glob_escape(str(f)))})
+    allowed = ", ".join(_literal(name + "/") for name in names)
     con.execute(f"SET allowed_directories = [{allowed}]")
     con.execute("SET autoinstall_known_extensions = false")
     con.execute("SET autoload_known_extensions = false")
