@@ -33,7 +33,7 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "ports.py::Ledger._complete": (1, "ledger result record (claim lifecycle)"),
     "stages/base.py": (7, "claim lifecycle helper: ledger results and stage info records"),
     "stages/ingest.py::_replay": (1, "ledger result record (replay)"),
-    "stages/analyze.py::_replay": (1, "ledger result record (replay)"),
+    "stages/analyze_phases.py::_replay": (1, "ledger result record (replay)"),
     "stages/digest.py::_send_digest": (1, "stage info record (ledger result)"),
     "stages/notify.py::_notify": (1, "stage info record (ledger result)"),
     # Jinja contexts are dicts by nature.

@@ -5,22 +5,19 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from healthpipe import constants as c
 from healthpipe import progress
-from healthpipe.dataops.analysis import CONFLICTING_REASON as CONFLICTING
-from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.analysis.buckets import (
     ParticipantSplit,
     analyze_split,
     processed_rows,
-    split_participants,
 )
 from healthpipe.dataops.analysis.day_counts import BaselineRow
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.lake_write import write_lake_parts
 from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
@@ -46,34 +43,31 @@ from healthpipe.domain.documents import (
     ProcessingComplete,
     StoredFinding,
     SummaryRows,
+    Trends,
+    VitalBaseline,
 )
 from healthpipe.domain.identity import (
     analysis_key,
     anomalies_key,
-    lake_readings_key,
     ledger_key,
-    participant_bucket,
     pseudonym,
 )
 from healthpipe.events import Event, utc_now
 from healthpipe.stages.analyze_history import file_history, save_history
+from healthpipe.stages.analyze_phases import (
+    _replay,
+    analysis_limits,
+    fetch,
+    split_file,
+    write_lake,
+)
 from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
 from healthpipe.stages.engine import engine_limits
-from healthpipe.stages.settings import AnalyzeSettings
 
 STAGE = "analyze"
 STORE_TOP_ANOMALIES = 10
 STORE_FLAGGED_LIMIT = 500
 logger = logging.getLogger("healthpipe.analyze")
-
-
-def analysis_limits(settings: AnalyzeSettings) -> AnalysisLimits:
-    """What the analysis lists and its clinical context, from the stage's settings."""
-    return AnalysisLimits(
-        top_users=settings.top_users,
-        episode_gap_seconds=settings.episode_gap_minutes * 60.0,
-        activity_steps_above=settings.activity_steps_above,
-    )
 
 
 def analyze(event: Event, ports: Ports) -> StageResult:
@@ -92,16 +86,6 @@ def analyze(event: Event, ports: Ports) -> StageResult:
     )
 
 
-def _replay(stored: dict[str, Any], correlation_id: str) -> list[Event]:
-    """Re-emit the completion event of a finished analysis (its downstream is idempotent)."""
-    detail = stored.get("event")
-    if not detail:
-        return []
-    return [
-        Event(c.SOURCE_ANALYZER, c.ANALYSIS_COMPLETE, {**detail, "correlation_id": correlation_id})
-    ]
-
-
 def analyze_again(detail: ProcessingComplete, ports: Ports) -> StageResult:
     """Analyse a dataset once more, outside its claim (the claim of its first analysis stays
     completed, its event is not published): `healthpipe forget` does, after removing a
@@ -111,43 +95,27 @@ def analyze_again(detail: ProcessingComplete, ports: Ports) -> StageResult:
 
 
 def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
-    dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
+    dataset_id = str(detail.dataset_id)
     progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
-    manifest = ports.store.get_document(detail.manifest_key, Manifest)
     ports.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:
         workdir = Path(tmp)
-        with timed(timings, "fetch_ms"):
-            local = ports.store.materialize(detail.processed_key, workdir)
-            # conflicting readings (rejected) are scored too, flagged `conflicting`
-            rejected_key = manifest.outputs.rejected_csv
-            conflicting = manifest.counts.by_reason.get(CONFLICTING)
-            rejected = (
-                ports.store.materialize(str(rejected_key), workdir).path
-                if rejected_key and conflicting
-                else None
-            )
+        fetched = fetch(detail, ports, workdir, timings)
         with timed(timings, "lake_ms"):
-            _write_lake(local.path, workdir, dataset_id, ports)
+            write_lake(fetched.processed, workdir, dataset_id, ports)
         anomalies_file = workdir / "anomalies.parquet"
         engine = engine_limits(ports.analyze_settings.engine, workdir)
         split = None
         group_rows = ports.analyze_settings.group_rows
-        if group_rows and processed_rows(local.path, engine) > group_rows:
+        if group_rows and processed_rows(fetched.processed, engine) > group_rows:
             with timed(timings, "split_ms"):  # docs/scaling.md, "Analyze at that size"
-                split = split_participants(
-                    local.path,
-                    workdir / "groups",
-                    limits=engine,
-                    group_rows=group_rows,
-                    rejected_csv=rejected,
-                )
+                split = split_file(fetched, workdir / "groups", engine, group_rows)
         with timed(timings, "history_ms"):
             # group by group; the histograms wait on disk (docs/baselines.md)
             history = file_history(
-                local.path,
+                fetched.processed,
                 None if split is None else split.readings,
                 dataset_id,
                 engine,
@@ -156,15 +124,49 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             )
         with timed(timings, "compute_ms"):
             found = _facts(
-                local.path, split, anomalies_file, engine, rejected, history.baselines, ports
+                fetched.processed,
+                split,
+                anomalies_file,
+                engine,
+                fetched.rejected,
+                history.baselines,
+                ports,
             )
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
-        with timed(timings, "history_save_ms"):
-            # a re-analysis replaces this file's histograms, and loading leaves them out
-            save_history(history.spool, ports)
-    trends, known = history.trends, history.known
+        return conclude(
+            detail,
+            fetched.manifest,
+            found,
+            (history.trends, history.known),
+            lambda: save_history(history.spool, ports),
+            timings,
+            started,
+            ports,
+        )
+
+
+def conclude(
+    detail: ProcessingComplete,
+    manifest: Manifest,
+    found: AnalysisFacts,
+    histories: tuple[Trends | None, dict[str, dict[str, VitalBaseline] | None]],
+    save: Callable[[], None],
+    timings: dict[str, int],
+    started: float,
+    ports: Ports,
+) -> StageResult:
+    """After the facts (and the anomaly file stored): this file's histograms stored
+    (`save`), the brief and the analyst, the Analysis document, the analysis store, metrics,
+    and Analysis Complete. `histories`: the trends across uploads, and by raw id the
+    baselines each participant's findings used (None: no history yet). `started`: the
+    stage's start (`time.perf_counter()`)."""
+    dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
+    with timed(timings, "history_save_ms"):
+        # a re-analysis replaces this file's histograms, and loading leaves them out
+        save()
+    trends, known = histories
     quality = DataQuality(
         rows_input=manifest.counts.input,
         rows_valid=manifest.counts.valid,
@@ -281,25 +283,6 @@ def _facts(
     )
     add_severity_facts(facts, anomalies_file, limits)
     return AnalysisFacts.model_validate(facts)
-
-
-def _write_lake(processed: Path, workdir: Path, dataset_id: str, ports: Ports) -> None:
-    """The file's valid readings into the lake, one object per participant bucket and
-    reading day (`lake/readings/pb=NN/dt=DAY/<dataset_id>.parquet`, docs/lake.md): the
-    keys hold the bucket, never an id; a re-analysis overwrites the same keys."""
-    secret = ports.analyze_settings.pseudonym_secret
-    parts = write_lake_parts(
-        processed,
-        workdir / "lake",
-        lambda user_id: participant_bucket(user_id, secret),
-        engine_limits(ports.analyze_settings.engine, workdir),
-    )
-    # one object per part (2M rows: 192); S3 sends several at once (ObjectStore.put_files)
-    ports.store.put_files(
-        [(lake_readings_key(part.bucket, part.day, dataset_id), part.path) for part in parts],
-        "application/vnd.apache.parquet",
-        consume=True,
-    )
 
 
 def _summary(analysis: Analysis, secret: str) -> AnalysisSummary:

@@ -377,10 +377,12 @@ def analyze_split(
         for i in range(count)
     ]
     results = _run_groups(jobs, workers, in_process)
-    return _merge(split.agg, [job.folder for job in jobs], results, anomalies_out, limits, top)
+    return merge_groups(
+        split.agg, [job.folder for job in jobs], results, anomalies_out, limits, top
+    )
 
 
-def _merge(
+def merge_groups(
     agg: dict[str, Any],
     folders: list[Path],
     results: list[GroupResult],
