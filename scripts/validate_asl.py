@@ -33,12 +33,14 @@ NUMBERS = {
     "tolerated_failure_percentage": "0",
     "task_max_attempts": "3",
     "timeout_seconds": "14400",
+    "group_rows": "2000000",
 }
 
 
 def stand_in(name: str) -> str:
     if name.endswith("_function_arn"):
-        return ACCOUNT_ARN + "chunk_" + name.removesuffix("_function_arn")
+        function = name.removesuffix("_function_arn")
+        return ACCOUNT_ARN + (function if function.startswith("analyze_") else "chunk_" + function)
     if name == "event_bus_name":
         return "healthpipe-bus"
     return NUMBERS[name]

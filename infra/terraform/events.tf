@@ -86,9 +86,18 @@ locals {
     detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
   })
 
+  # The analyzer takes processed files below the grouped-analysis threshold (and an event
+  # without row counts); larger ones start the grouped-analysis state machine
+  # (grouped_analyze.tf, the same pattern with ">=").
+  analyze_pattern = merge(local.routes.analyze.pattern, {
+    detail = merge(local.routes.analyze.pattern.detail, {
+      rows = { valid = [{ numeric = ["<", var.grouped_analyze_threshold_rows] }, { exists = false }] }
+    })
+  })
+
   route_patterns = merge(
     { for route, r in local.routes : route => jsonencode(r.pattern) if r.bus != "default" },
-    { ingest = jsonencode(local.ingest_pattern) },
+    { ingest = jsonencode(local.ingest_pattern), analyze = jsonencode(local.analyze_pattern) },
   )
 
   route_dlq = { for route, r in local.routes : route => r.target }

@@ -22,6 +22,12 @@ locals {
     chunk_assemble = { read = ["raw/", "work/"], write = ["processed/", "rejected/", "manifests/"] }
     # the failure branch: after a failed Plan, the claim Plan recorded for the execution
     chunk_release = { read = ["work/executions/"], write = [] }
+    # the grouped analysis (stages/grouped_analyze.py): its files under work/analyze/; Prepare
+    # writes the lake as the analyzer does, Merge the analysis
+    analyze_prepare = { read = ["manifests/", "processed/", "rejected/"], write = ["lake/", "work/analyze/"] }
+    analyze_group   = { read = ["work/analyze/"], write = ["work/analyze/"] }
+    analyze_merge   = { read = ["manifests/", "work/analyze/"], write = ["analyzed/"] }
+    analyze_release = { read = [], write = [] } # the ledger only
   }
 
   # Bedrock. A cross-region inference profile id starts with its geography; the profile may
@@ -127,13 +133,17 @@ locals {
     analyzer = [
       { sid = "ReceiveAnalyzeQueue", actions = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"], scope = "own_queue" },
     ]
-    notifier       = []
-    chunk_plan     = []
-    chunk_map      = []
-    chunk_reduce   = []
-    chunk_split    = []
-    chunk_assemble = []
-    chunk_release  = []
+    notifier        = []
+    chunk_plan      = []
+    chunk_map       = []
+    chunk_reduce    = []
+    chunk_split     = []
+    chunk_assemble  = []
+    chunk_release   = []
+    analyze_prepare = []
+    analyze_group   = []
+    analyze_merge   = []
+    analyze_release = []
   }
 
   # X-Ray accepts segments only on "*" (PutTraceSegments has no resource-level permission).
@@ -153,20 +163,29 @@ locals {
     chunk_split    = ["s3", "metrics"]
     chunk_assemble = ["s3", "ledger", "event_bus", "metrics"]
     chunk_release  = ["s3", "ledger", "metrics"] # the failure branch gives the claim up
+    # the grouped analysis: Prepare claims (and replays), Merge completes, stores and publishes
+    analyze_prepare = ["s3", "ledger", "analysis_store", "event_bus", "metrics"]
+    analyze_group   = ["s3", "metrics"]
+    analyze_merge   = ["s3", "ledger", "analysis_store", "event_bus", "bedrock_completion", "metrics"]
+    analyze_release = ["ledger", "metrics"]
   }
 
   # Adapters a function only reads through (its stages call no write method of the port;
   # tests/infra/test_infra_iam.py checks the stages' code).
   read_only_adapters = {
-    ingestor       = []
-    analyzer       = []
-    notifier       = ["analysis_store"]
-    chunk_plan     = []
-    chunk_map      = []
-    chunk_reduce   = []
-    chunk_split    = []
-    chunk_assemble = []
-    chunk_release  = ["s3"] # reads what Plan recorded, writes nothing
+    ingestor        = []
+    analyzer        = []
+    notifier        = ["analysis_store"]
+    chunk_plan      = []
+    chunk_map       = []
+    chunk_reduce    = []
+    chunk_split     = []
+    chunk_assemble  = []
+    chunk_release   = ["s3"] # reads what Plan recorded, writes nothing
+    analyze_prepare = ["analysis_store"] # the histories, read
+    analyze_group   = []
+    analyze_merge   = []
+    analyze_release = []
   }
 
   # scope => resources, per function.

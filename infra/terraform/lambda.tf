@@ -1,4 +1,4 @@
-# The functions (the pipeline's three, and the chunked ingest's five), from the
+# The functions (the pipeline's three, the chunked ingest's six, the grouped analysis's four), from the
 # `healthpipe package` zip(s). Environment per the contract:
 # HEALTHPIPE_RUNTIME=aws, HEALTHPIPE_<FIELD> for each Settings field the function reads
 # (healthpipe.lambdas.FUNCTIONS[f].settings; tests/infra checks the lists are equal), and the
@@ -33,10 +33,12 @@ locals {
   }
 
   # A claim outlives the invocation that holds it: lease = timeout + 60 s. The chunked
-  # ingest's claim is held by the execution, from Plan to Assemble: its timeout + 60 s.
+  # ingest's claim is held by the execution, from Plan to Assemble: its timeout + 60 s; the
+  # grouped analysis's from Prepare to Merge, likewise.
   lease_seconds = {
     for f in local.functions : f => tostring(
-      contains(["chunk_plan", "chunk_assemble"], f) ? var.chunked_timeout_seconds + 60 : var.lambda_timeout_seconds[f] + 60
+      contains(["chunk_plan", "chunk_assemble"], f) ? var.chunked_timeout_seconds + 60 :
+      contains(["analyze_prepare", "analyze_merge"], f) ? var.grouped_analyze_timeout_seconds + 60 : var.lambda_timeout_seconds[f] + 60
     )
   }
 
@@ -60,6 +62,19 @@ locals {
     chunk_split    = ["bucket", "kms_key_id", "duckdb_threads"]
     chunk_assemble = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "duckdb_threads"]
     chunk_release  = ["bucket", "ledger_table"]
+    analyze_prepare = [
+      "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
+      "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
+      "duckdb_threads", "baseline_window_days",
+    ]
+    analyze_group = ["bucket", "kms_key_id", "duckdb_threads", "top_users", "episode_gap_minutes", "activity_steps_above"]
+    analyze_merge = [
+      "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
+      "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",
+      "duckdb_threads", "episode_gap_minutes", "activity_steps_above", "baseline_window_days",
+      "analyst", "bedrock_model_id", "bedrock_region", "llm_timeout_seconds",
+    ]
+    analyze_release = ["bucket", "ledger_table"]
   }
 
   base_environment = {

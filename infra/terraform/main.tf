@@ -29,6 +29,11 @@ locals {
     chunk_split    = "healthpipe.lambdas.chunk_split.handler"
     chunk_assemble = "healthpipe.lambdas.chunk_assemble.handler"
     chunk_release  = "healthpipe.lambdas.chunk_release.handler"
+    # the grouped analysis of large processed files: the states of its state machine (grouped_analyze.tf)
+    analyze_prepare = "healthpipe.lambdas.analyze_prepare.handler"
+    analyze_group   = "healthpipe.lambdas.analyze_group.handler"
+    analyze_merge   = "healthpipe.lambdas.analyze_merge.handler"
+    analyze_release = "healthpipe.lambdas.analyze_release.handler"
   }
   functions = toset(keys(local.handlers))
   # The Lambda runtime (python3.12); the packages are built and byte-compiled for it.

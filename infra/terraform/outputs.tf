@@ -115,3 +115,8 @@ output "dashboard_url" {
   description = "CloudWatch dashboard of the pipeline."
   value       = "https://${local.region}.console.aws.amazon.com/cloudwatch/home?region=${local.region}#dashboards:name=${aws_cloudwatch_dashboard.this.dashboard_name}"
 }
+
+output "grouped_analyze_state_machine_arn" {
+  description = "ARN of the grouped-analysis state machine (processed files of grouped_analyze_threshold_rows valid rows and more): follow it with `aws stepfunctions list-executions --state-machine-arn <arn>`."
+  value       = aws_sfn_state_machine.grouped_analyze.arn
+}

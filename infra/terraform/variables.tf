@@ -191,15 +191,19 @@ variable "architecture" {
 variable "lambda_memory_mb" {
   description = "Memory of each function in MB. 1769 MB is one full vCPU: the ingestor and the analyzer run DuckDB, which uses every core it gets."
   type = object({
-    ingestor       = optional(number, 1769)
-    analyzer       = optional(number, 1769)
-    notifier       = optional(number, 1024)
-    chunk_plan     = optional(number, 1769)
-    chunk_map      = optional(number, 1769)
-    chunk_reduce   = optional(number, 1769)
-    chunk_split    = optional(number, 1769)
-    chunk_assemble = optional(number, 1769)
-    chunk_release  = optional(number, 256)
+    ingestor        = optional(number, 1769)
+    analyzer        = optional(number, 1769)
+    notifier        = optional(number, 1024)
+    chunk_plan      = optional(number, 1769)
+    chunk_map       = optional(number, 1769)
+    chunk_reduce    = optional(number, 1769)
+    chunk_split     = optional(number, 1769)
+    chunk_assemble  = optional(number, 1769)
+    chunk_release   = optional(number, 256)
+    analyze_prepare = optional(number, 1769)
+    analyze_group   = optional(number, 1769)
+    analyze_merge   = optional(number, 1769)
+    analyze_release = optional(number, 256)
   })
   default = {}
 
@@ -212,15 +216,19 @@ variable "lambda_memory_mb" {
 variable "lambda_timeout_seconds" {
   description = "Timeout of each function in seconds."
   type = object({
-    ingestor       = optional(number, 300)
-    analyzer       = optional(number, 300)
-    notifier       = optional(number, 120)
-    chunk_plan     = optional(number, 900)
-    chunk_map      = optional(number, 300)
-    chunk_reduce   = optional(number, 900)
-    chunk_split    = optional(number, 300)
-    chunk_assemble = optional(number, 900)
-    chunk_release  = optional(number, 60)
+    ingestor        = optional(number, 300)
+    analyzer        = optional(number, 300)
+    notifier        = optional(number, 120)
+    chunk_plan      = optional(number, 900)
+    chunk_map       = optional(number, 300)
+    chunk_reduce    = optional(number, 900)
+    chunk_split     = optional(number, 300)
+    chunk_assemble  = optional(number, 900)
+    chunk_release   = optional(number, 60)
+    analyze_prepare = optional(number, 900)
+    analyze_group   = optional(number, 900)
+    analyze_merge   = optional(number, 900)
+    analyze_release = optional(number, 60)
   })
   default = {}
 
@@ -242,10 +250,14 @@ variable "lambda_ephemeral_storage_mb" {
     # buckets, measured at 2M and 10M rows) plus DuckDB's spill (+16 % for a 10M-row bucket
     # at 256 MB; the Lambda's DuckDB has 60 % of 1769 MB, spilling less); output < 1 MB. A 30 GB file (Assemble's /tmp bound) in the 16
     # default chunked_buckets: about 1.1 GB + spill. Raise it with fewer buckets.
-    chunk_reduce   = optional(number, 4096)
-    chunk_split    = optional(number, 4096)
-    chunk_assemble = optional(number, 10240)
-    chunk_release  = optional(number, 512)
+    chunk_reduce    = optional(number, 4096)
+    chunk_split     = optional(number, 4096)
+    chunk_assemble  = optional(number, 10240)
+    chunk_release   = optional(number, 512)
+    analyze_prepare = optional(number, 10240)
+    analyze_group   = optional(number, 4096)
+    analyze_merge   = optional(number, 10240)
+    analyze_release = optional(number, 512)
   })
   default = {}
 
@@ -258,15 +270,19 @@ variable "lambda_ephemeral_storage_mb" {
 variable "lambda_reserved_concurrency" {
   description = "Reserved (and capped) concurrent executions per function; null (default) uses the account's unreserved pool. New accounts often have a quota of 10, and AWS keeps 10 unreserved: reserve nothing there. The analyzer's Bedrock load is bounded by analyzer_max_concurrency instead."
   type = object({
-    ingestor       = optional(number)
-    analyzer       = optional(number)
-    notifier       = optional(number)
-    chunk_plan     = optional(number)
-    chunk_map      = optional(number)
-    chunk_reduce   = optional(number)
-    chunk_split    = optional(number)
-    chunk_assemble = optional(number)
-    chunk_release  = optional(number)
+    ingestor        = optional(number)
+    analyzer        = optional(number)
+    notifier        = optional(number)
+    chunk_plan      = optional(number)
+    chunk_map       = optional(number)
+    chunk_reduce    = optional(number)
+    chunk_split     = optional(number)
+    chunk_assemble  = optional(number)
+    chunk_release   = optional(number)
+    analyze_prepare = optional(number)
+    analyze_group   = optional(number)
+    analyze_merge   = optional(number)
+    analyze_release = optional(number)
   })
   default = {}
 
@@ -471,5 +487,61 @@ variable "chunked_timeout_seconds" {
   validation {
     condition     = var.chunked_timeout_seconds >= 900 && var.chunked_timeout_seconds <= 86400
     error_message = "chunked_timeout_seconds must be between 900 and 86400."
+  }
+}
+
+# --- the grouped analysis of large processed files (grouped_analyze.tf; docs/deploy.md "Large files") --
+variable "grouped_analyze_threshold_rows" {
+  description = "Processed files of this many valid rows and more (Data Processing Complete's detail.rows.valid) are analysed in groups of participants by the grouped-analysis state machine, smaller ones by the analyzer (EventBridge numeric matching). The local runtime's analyze_group_rows default."
+  type        = number
+  default     = 2000000
+
+  validation {
+    condition     = var.grouped_analyze_threshold_rows >= 1 && var.grouped_analyze_threshold_rows <= 1000000000
+    error_message = "grouped_analyze_threshold_rows must be between 1 and 1e9 (EventBridge numeric matching stops at 1.0e9)."
+  }
+}
+
+variable "grouped_analyze_group_rows" {
+  description = "Most readings of one group of participants (each Map item analyses one group; a participant with more is a group alone)."
+  type        = number
+  default     = 2000000
+
+  validation {
+    condition     = var.grouped_analyze_group_rows >= 1000
+    error_message = "grouped_analyze_group_rows must be at least 1000."
+  }
+}
+
+variable "grouped_analyze_max_concurrency" {
+  description = "Most groups the grouped analysis's Distributed Map analyses at once (MaxConcurrency)."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.grouped_analyze_max_concurrency >= 1 && var.grouped_analyze_max_concurrency <= 1000
+    error_message = "grouped_analyze_max_concurrency must be between 1 and 1000."
+  }
+}
+
+variable "grouped_analyze_task_max_attempts" {
+  description = "Retries of each state of the grouped analysis (each group on its own) after an error other than PermanentError, with backoff."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.grouped_analyze_task_max_attempts >= 0 && var.grouped_analyze_task_max_attempts <= 10
+    error_message = "grouped_analyze_task_max_attempts must be between 0 and 10."
+  }
+}
+
+variable "grouped_analyze_timeout_seconds" {
+  description = "Longest run of one grouped-analysis execution (the state machine's TimeoutSeconds); the ledger claim Prepare takes lasts this + 60 s."
+  type        = number
+  default     = 14400
+
+  validation {
+    condition     = var.grouped_analyze_timeout_seconds >= 900 && var.grouped_analyze_timeout_seconds <= 86400
+    error_message = "grouped_analyze_timeout_seconds must be between 900 and 86400."
   }
 }

@@ -200,7 +200,9 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_every_statement_resolves_and_every_function_has_one(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    assert set(resolved) == set(HANDLERS) | set(CHUNKED_REMOVABLE) | set(RELEASE_REMOVABLE)
+    assert set(resolved) == (
+        set(HANDLERS) | set(CHUNKED_REMOVABLE) | set(RELEASE_REMOVABLE) | set(GROUPED_REMOVABLE)
+    )
     for function, (statements, skipped) in resolved.items():
         assert statements, function
         assert set(skipped.values()) <= set(iam_enforced.NOT_ON_MOTO), function
@@ -319,7 +321,7 @@ def digest_requested() -> dict[str, Any]:
 
 def test_every_statement_moto_can_check_is_in_a_removal_case(stack: moto_env.Stack) -> None:
     resolved = iam_enforced.function_statements(stack)
-    removable = {**REMOVABLE, **CHUNKED_REMOVABLE, **RELEASE_REMOVABLE}
+    removable = {**REMOVABLE, **CHUNKED_REMOVABLE, **RELEASE_REMOVABLE, **GROUPED_REMOVABLE}
     listed = {f: sorted(sids) for f, sids in removable.items()}
     # ListDataBucket: no stage lists; it only turns a missing key's 403 into a 404
     checked = {
@@ -425,6 +427,28 @@ THROUGH_REJECTION = {("chunk_plan", "PublishToPipelineBus")}
 # the failure branch's Release (removed in the failed-execution tests below): the ledger, and
 # after a failed Plan what Plan recorded of its claim
 RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable", "ReadObjects"]}
+# the grouped analysis's functions (stages/grouped_analyze.py, grouped_merge.py)
+GROUPED_REMOVABLE = {
+    "analyze_prepare": [
+        "PublishToPipelineBus",
+        "ReadObjects",
+        "WriteObjects",
+        "LedgerTable",
+        "ReadAnalyses",
+    ],
+    "analyze_group": ["ReadObjects", "WriteObjects"],
+    "analyze_merge": [
+        "ReadObjects",
+        "WriteObjects",
+        "LedgerTable",
+        "ReadAnalyses",
+        "WriteAnalyses",
+        "PublishToPipelineBus",
+    ],
+    "analyze_release": ["LedgerTable"],
+}
+# Prepare publishes only when it replays a finished analysis's event
+THROUGH_REPLAY = {("analyze_prepare", "PublishToPipelineBus")}
 
 
 @pytest.mark.timeout(900)
@@ -705,6 +729,93 @@ def test_a_plan_killed_after_its_claim_releases_it_and_the_same_upload_goes_thro
                 release({"execution": killed})
         finally:
             enforced.restrict("chunk_release", None)
+    finally:
+        for module in modules.values():
+            module._function.reset()
+            module._function.workdir = None
+
+
+@pytest.mark.timeout(600)
+def test_the_grouped_analysis_runs_under_each_function_s_own_policy_and_no_less(
+    aws: dict[str, Any],
+    stack: moto_env.Stack,
+    enforced: Enforced,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import importlib
+
+    from test_aws_chunked import Walker, _asl
+
+    from healthpipe.adapters.aws.ledger import DynamoLedger
+    from healthpipe.stages.base import ExecutionClaim
+
+    execution = "arn:aws:states:us-east-1:123456789012:execution:healthpipe-grouped-analyze:i1"
+    modules = {f: importlib.import_module(f"healthpipe.lambdas.{f}") for f in GROUPED_REMOVABLE}
+    for name, module in modules.items():
+        module._function.reset()
+        module._function.workdir = tmp_path / f"lambda-{name}"
+    admin = enforced.admin
+    calls: dict[str, dict[str, Any]] = {}
+
+    class AsItsRole(Walker):
+        def invoke(self, arn: str, payload: dict[str, Any]) -> Any:
+            function = arn.rsplit(":", 1)[-1].removeprefix("healthpipe-")
+            for key, value in enforced.principals[function].env().items():
+                monkeypatch.setenv(key, value)
+            calls.setdefault(function, json.loads(json.dumps(payload)))
+            return super().invoke(arn, payload)
+
+    # GIVEN a processed file (the ingestor under its own policy), three participants
+    source = generate_csv(SyntheticSpec(rows=120, users=3, seed=5), tmp_path / "in.csv")
+    admin["s3"].put_object(Bucket=stack.bucket, Key="raw/in.csv", Body=source.read_bytes())
+    [created] = moto_env.receive(admin["sqs"], stack.queues["ingestor"])
+    run = Run()
+    deliver(enforced, "ingestor", created, monkeypatch, run)
+    assert run.dead_letters == []
+    [complete] = moto_env.receive(admin["sqs"], stack.queues["analyzer"])
+    dataset_id = complete["detail"]["dataset_id"]
+    key = {"pk": {"S": f"analyze:{dataset_id}"}}
+    definition = _asl().render(
+        _asl().STATEMACHINE / "grouped_analyze.asl.json.tftpl", {"group_rows": "50"}
+    )
+    try:
+        # WHEN it goes through the states in the definition's order, each function under
+        # its Terraform statements THEN it is analysed: every call they make is allowed
+        context = {"Execution": {"Id": execution, "Input": complete}}
+        outcome = AsItsRole(admin["s3"]).run(definition, complete, context)
+        assert outcome["state"] == "Merge", outcome
+        assert set(calls) == set(GROUPED_REMOVABLE) - {"analyze_release"}
+        calls["analyze_release"] = {"job": calls["analyze_merge"]["job"], "execution": execution}
+        completed = admin["dynamodb"].get_item(
+            TableName=stack.ledger_table, Key=key, ConsistentRead=True
+        )["Item"]
+        ledger = DynamoLedger(stack.ledger_table, admin["dynamodb"], lease_seconds=600)
+
+        def claim(state: str) -> None:
+            """The analysis's claim as the case needs it: completed (Prepare replays),
+            held by the execution (Merge, Release), or none (Prepare claims)."""
+            admin["dynamodb"].delete_item(TableName=stack.ledger_table, Key=key)
+            if state == "completed":
+                admin["dynamodb"].put_item(TableName=stack.ledger_table, Item=completed)
+            elif state == "held":
+                assert ExecutionClaim(ledger, f"analyze:{dataset_id}", execution).take() is None
+
+        # AND without any one statement, its function fails (access denied)
+        for function, sids in GROUPED_REMOVABLE.items():
+            for sid in sids:
+                if function == "analyze_prepare":
+                    claim("completed" if (function, sid) in THROUGH_REPLAY else "none")
+                elif function in ("analyze_merge", "analyze_release"):
+                    claim("held")
+                for name, value in enforced.principals[function].env().items():
+                    monkeypatch.setenv(name, value)
+                enforced.restrict(function, sid)
+                try:
+                    with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
+                        modules[function].handler(json.loads(json.dumps(calls[function])))
+                finally:
+                    enforced.restrict(function, None)
     finally:
         for module in modules.values():
             module._function.reset()

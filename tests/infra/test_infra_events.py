@@ -24,7 +24,7 @@ from moto.events.models import EventPattern
 from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.bootstrap import build_local
-from healthpipe.config import load_settings
+from healthpipe.config import Settings, load_settings
 from healthpipe.domain.documents.events import EventDetail
 from healthpipe.events import Event, object_created
 from healthpipe.lambdas import FUNCTIONS
@@ -41,6 +41,7 @@ pytestmark = pytest.mark.xdist_group("infra_events")
 BUCKET = "healthpipe-data-123456789012-us-east-1"
 DEFAULT, CUSTOM = "default", "custom"
 CHUNKED = "chunked"  # the large-upload rule (stepfunctions.tf) -> the state machine
+GROUPED = "grouped_analyze"  # the large-file rule (grouped_analyze.tf) -> its state machine
 
 
 @pytest.fixture(scope="module")
@@ -52,10 +53,17 @@ def threshold_bytes(module: Module) -> int:
     return int(attr(module.variables["chunked_threshold_mb"], "default")) * 1048576
 
 
+def grouped_threshold(module: Module) -> int:
+    return int(attr(module.variables["grouped_analyze_threshold_rows"], "default"))
+
+
 def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
     """route target -> (bus, pattern) as Terraform deploys them: the ingest rule with this
     deployment's bucket and uploads below the chunked threshold (`local.ingest_pattern`),
-    and the large-upload rule of the state machine (`local.chunked_pattern`, "chunked")."""
+    the large-upload rule of the state machine (`local.chunked_pattern`, "chunked"), the
+    analyze rule for processed files below the grouped-analysis threshold (or without row
+    counts: `local.analyze_pattern`) and the large-file rule of the grouped analysis
+    (`local.grouped_analyze_pattern`, "grouped_analyze")."""
     routes = module.local("routes")
     for name, operator in (("ingest_pattern", "<"), ("chunked_pattern", ">=")):
         expression = squash(module.local(name)).replace("\\", "")
@@ -65,6 +73,18 @@ def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
         size = f"'size':[{{'numeric':['{operator}','${{local.chunked_threshold_bytes}}']}}]"
         assert size in expression, name
     assert squash(module.local("chunked_threshold_bytes")) == "${var.chunked_threshold_mb*1048576}"
+    rows = "'numeric':['{}','${{var.grouped_analyze_threshold_rows}}']"
+    for name, valid in (
+        ("analyze_pattern", f"[{{{rows.format('<')}}},{{'exists':False}}]"),
+        ("grouped_analyze_pattern", f"[{{{rows.format('>=')}}}]"),
+    ):
+        expression = squash(module.local(name)).replace("\\", "")
+        assert expression.startswith("${merge(local.routes.analyze.pattern,"), name
+        assert "merge(local.routes.analyze.pattern.detail,{'rows':{'valid':" in expression, name
+        assert f"'valid':{valid}}}" in expression, (name, expression)
+    patterns = squash(module.local("route_patterns"))
+    assert "'analyze':'${jsonencode(local.analyze_pattern)}'" in patterns
+    threshold = grouped_threshold(module)
     out: dict[str, tuple[str, dict[str, Any]]] = {}
     for target, route in routes.items():
         pattern = json.loads(json.dumps(route["pattern"]))
@@ -74,6 +94,12 @@ def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
             pattern["detail"]["object"]["size"] = [{"numeric": ["<", threshold_bytes(module)]}]
             large["detail"]["object"]["size"] = [{"numeric": [">=", threshold_bytes(module)]}]
             out[CHUNKED] = (DEFAULT, large)
+        if target == routing.ANALYZE:
+            large = json.loads(json.dumps(pattern))
+            below = [{"numeric": ["<", threshold]}, {"exists": False}]
+            pattern["detail"]["rows"] = {"valid": below}
+            large["detail"]["rows"] = {"valid": [{"numeric": [">=", threshold]}]}
+            out[GROUPED] = (route["bus"], large)
         out[target] = (route["bus"], pattern)
     return out
 
@@ -273,6 +299,51 @@ def test_uploads_are_routed_by_size_to_the_ingestor_or_the_state_machine(module:
         assert matching_routes(module, event, DEFAULT) == set()
     # EventBridge compares numbers up to 1.0e9: the threshold stays within it
     assert threshold <= 1_000_000_000
+
+
+def test_processed_files_are_routed_by_rows_to_the_analyzer_or_the_grouped_analysis(
+    module: Module,
+) -> None:
+    threshold = grouped_threshold(module)
+    assert threshold == Settings.model_fields["analyze_group_rows"].default  # the local one
+
+    def complete(rows: dict[str, int] | None) -> dict[str, Any]:
+        detail = {"dataset_id": "d", "status": "success", "manifest_key": "manifests/d.json"}
+        detail |= {"processed_key": "processed/d.parquet"}
+        if rows is not None:
+            detail["rows"] = rows
+        return envelope(Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, detail), CUSTOM)
+
+    for valid, expected in (
+        (0, {routing.ANALYZE}),
+        (threshold - 1, {routing.ANALYZE}),
+        (threshold, {GROUPED}),
+        (threshold + 1, {GROUPED}),
+        (50_000_000, {GROUPED}),
+    ):
+        event = complete({"input": valid + 3, "valid": valid, "rejected": 3})
+        assert matching_routes(module, event, CUSTOM) == expected, valid
+    # an event without row counts still reaches the analyzer (every event: exactly one)
+    assert matching_routes(module, complete(None), CUSTOM) == {routing.ANALYZE}
+    # a failed ingest reaches neither
+    failed = Event(c.SOURCE_INGESTOR, c.PROCESSING_COMPLETE, {"status": "rejected"})
+    assert matching_routes(module, envelope(failed, CUSTOM), CUSTOM) == set()
+
+
+def test_the_large_file_rule_starts_the_grouped_analysis(module: Module) -> None:
+    rule = module.resource("aws_cloudwatch_event_rule", "grouped_analyze")
+    assert attr(rule, "event_bus_name") == "${aws_cloudwatch_event_bus.this.name}"
+    assert attr(rule, "event_pattern") == "${jsonencode(local.grouped_analyze_pattern)}"
+    target = module.resource("aws_cloudwatch_event_target", "grouped_analyze")
+    assert attr(target, "arn") == "${aws_sfn_state_machine.grouped_analyze.arn}"
+    assert attr(target, "role_arn") == "${aws_iam_role.grouped_analyze_start.arn}"
+    assert attr(attr(target, "dead_letter_config"), "arn") == (
+        '${aws_sqs_queue.dlq["analyze_prepare"].arn}'
+    )
+    assert "aws_cloudwatch_event_rule.grouped_analyze.arn" in squash(module.local("dlq_rule_arns"))
+    start = attr(module.data["aws_iam_policy_document"]["grouped_analyze_start"], "statement")
+    assert attr(start, "actions") == ["states:StartExecution"]
+    assert attr(start, "resources") == ["${aws_sfn_state_machine.grouped_analyze.arn}"]
 
 
 def test_the_uploads_archive_keeps_uploads_of_every_size(module: Module) -> None:

@@ -167,8 +167,14 @@ def test_the_lease_outlives_the_function_timeout(module: Module) -> None:
     assert (
         "contains(['chunk_plan','chunk_assemble'],f)?var.chunked_timeout_seconds+60" in expression
     )
-    definition = TERRAFORM / "statemachine" / "chunked_ingest.asl.json.tftpl"
-    assert '"TimeoutSeconds": ${timeout_seconds}' in definition.read_text()
+    # the grouped analysis's, from Prepare to Merge
+    assert (
+        "contains(['analyze_prepare','analyze_merge'],f)?var.grouped_analyze_timeout_seconds+60"
+        in expression
+    )
+    for name in ("chunked_ingest", "grouped_analyze"):
+        definition = TERRAFORM / "statemachine" / f"{name}.asl.json.tftpl"
+        assert '"TimeoutSeconds": ${timeout_seconds}' in definition.read_text()
 
 
 def test_every_function_has_a_per_function_role_log_group_and_failure_destination(

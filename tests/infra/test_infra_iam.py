@@ -181,6 +181,8 @@ def test_function_roles_carry_no_other_policy(module: Module) -> None:
         "scheduler",
         "chunked",  # the chunked-ingest state machine's role (stepfunctions.tf)
         "chunked_start",  # EventBridge starting it
+        "grouped_analyze",  # the grouped-analysis state machine's role (grouped_analyze.tf)
+        "grouped_analyze_start",  # EventBridge starting it
     }
     role = module.resource("aws_iam_role", "function")
     assert "managed_policy_arns" not in role and "inline_policy" not in role
@@ -212,6 +214,7 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
         c.ANALYZED_PREFIX,
         c.REPORTS_PREFIX,
         c.WORK_PREFIX,
+        f"{c.WORK_PREFIX}analyze/",  # the grouped analysis's files (stages/grouped_analyze.py)
         LAKE_PREFIX,
         EXECUTIONS_PREFIX,
     }
@@ -219,8 +222,15 @@ def test_s3_access_is_by_prefix_and_only_the_ingestor_reads_raw(module: Module) 
     for function, access in prefixes.items():
         assert set(access["read"]) | set(access["write"]) <= known, function
         assert c.RAW_PREFIX not in access["write"], "nothing writes over raw uploads"
-    # the lake is analyze's copy of the processed rows (dataops/lake_write.py)
-    assert {f for f, a in prefixes.items() if LAKE_PREFIX in a["write"]} == {"analyzer"}
+    # the lake is analyze's copy of the processed rows (dataops/lake_write.py), written by the
+    # analyzer or the grouped analysis's Prepare
+    writers = {f for f, a in prefixes.items() if LAKE_PREFIX in a["write"]}
+    assert writers == {"analyzer", "analyze_prepare"}
+    # the grouped analysis's steps reach their own work/analyze/ files, never the chunked
+    # ingest's under work/
+    for function in (f for f in FUNCTIONS if f.startswith("analyze_")):
+        assert c.WORK_PREFIX not in prefixes[function]["read"] + prefixes[function]["write"]
+    assert prefixes["analyze_release"] == {"read": [], "write": []}
     # the ingestor, and the chunked ingest's steps (ranged reads of the upload)
     readers = {f for f, a in prefixes.items() if c.RAW_PREFIX in a["read"]}
     chunk_steps = {f for f in FUNCTIONS if f.startswith("chunk_")} - {"chunk_release"}

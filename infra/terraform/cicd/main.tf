@@ -20,7 +20,7 @@ locals {
   app_deploy_root = "infra/terraform/examples/minimal"
   # The zips `healthpipe package` writes into dist/ (one per function), and the fixed folder
   # both Terraform builds copy them to.
-  package_files = [for f in ["ingestor", "analyzer", "notifier", "chunk_plan", "chunk_map", "chunk_reduce", "chunk_split", "chunk_assemble", "chunk_release"] : "dist/healthpipe-${f}-${var.lambda_architecture}-py3.12.zip"]
+  package_files = [for f in ["ingestor", "analyzer", "notifier", "chunk_plan", "chunk_map", "chunk_reduce", "chunk_split", "chunk_assemble", "chunk_release", "analyze_prepare", "analyze_group", "analyze_merge", "analyze_release"] : "dist/healthpipe-${f}-${var.lambda_architecture}-py3.12.zip"]
   package_dir   = "/tmp/healthpipe-packages"
 }
 

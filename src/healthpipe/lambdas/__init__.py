@@ -111,6 +111,65 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         adapters=(f"{AWS}s3", f"{AWS}ledger", f"{AWS}metrics"),
         settings=("bucket", "ledger_table"),
     ),
+    # The analysis of large processed files in groups of participants: the states of the
+    # grouped-analysis state machine (infra/terraform/grouped_analyze.tf). Prepare claims the
+    # analysis and writes the groups; each Map item analyses one group (S3 only); Merge
+    # merges, stores and publishes as the analyzer does; Release gives the claim up.
+    "analyze_prepare": FunctionSpec(
+        name="analyze_prepare",
+        handler="healthpipe.lambdas.analyze_prepare.handler",
+        adapters=(
+            f"{AWS}s3",
+            f"{AWS}ledger",
+            f"{AWS}analysis_store",
+            f"{AWS}event_bus",
+            f"{AWS}metrics",
+        ),
+        settings=(*COMMON_SETTINGS, *ANALYSIS_SETTINGS, "duckdb_threads", "baseline_window_days"),
+    ),
+    "analyze_group": FunctionSpec(
+        name="analyze_group",
+        handler="healthpipe.lambdas.analyze_group.handler",
+        adapters=(f"{AWS}s3", f"{AWS}metrics"),
+        settings=(
+            "bucket",
+            "kms_key_id",
+            "duckdb_threads",
+            "top_users",
+            "episode_gap_minutes",
+            "activity_steps_above",
+        ),
+    ),
+    "analyze_merge": FunctionSpec(
+        name="analyze_merge",
+        handler="healthpipe.lambdas.analyze_merge.handler",
+        adapters=(
+            f"{AWS}s3",
+            f"{AWS}ledger",
+            f"{AWS}analysis_store",
+            f"{AWS}event_bus",
+            f"{AWS}metrics",
+            f"{AWS}bedrock_completion",
+        ),
+        settings=(
+            *COMMON_SETTINGS,
+            *ANALYSIS_SETTINGS,
+            "duckdb_threads",
+            "episode_gap_minutes",
+            "activity_steps_above",
+            "baseline_window_days",
+            "analyst",
+            "bedrock_model_id",
+            "bedrock_region",
+            "llm_timeout_seconds",
+        ),
+    ),
+    "analyze_release": FunctionSpec(
+        name="analyze_release",
+        handler="healthpipe.lambdas.analyze_release.handler",
+        adapters=(f"{AWS}ledger", f"{AWS}metrics"),
+        settings=("bucket", "ledger_table"),
+    ),
 }
 
 __all__ = ["FUNCTIONS", "FunctionSpec"]
