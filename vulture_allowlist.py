@@ -15,6 +15,8 @@ _.settings_customise_sources  # pydantic-settings hook (config.py)
 dotenv_settings  # a parameter of that hook's fixed signature
 file_secret_settings  # a parameter of that hook's fixed signature
 _.collect_usage_pieces  # click override (commands/output.py PlainUsage)
+_.display_type_rich  # Typer override (commands/output.py PlainArgument)
+_.__class__  # PlainUsage makes Typer's arguments PlainArguments (commands/output.py)
 _.on_any_event  # watchdog handler override (orchestration/watch.py)
 frame  # a parameter of the signal-handler signature (commands/watch.py)
 

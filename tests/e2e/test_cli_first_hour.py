@@ -285,6 +285,27 @@ def help_entries(text: str) -> list[str]:
     return [e for e in entries if not e.startswith("--help")]
 
 
+PYTHON_TYPE = re.compile(r"<[^>]*>|list\[|Path\]|\bstr\b|\bint\b|\bfloat\b")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_usage_and_names_read_as_words_not_python_types(command: str) -> None:
+    """`FILE...`, `--since DURATION`: never `FILE... <list[Path]>` or `--settle <float range>`
+    (Typer appends a parameter's Python type unless the project names it)."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    cli = group.commands[command]  # type: ignore[attr-defined]
+    with cli.context_class(cli, info_name=command) as ctx:
+        names = [record[0] for p in cli.get_params(ctx) if (record := p.get_help_record(ctx))]
+    assert names
+    for name in names:
+        assert not PYTHON_TYPE.search(name), name
+    usage = invoke(command, "--help").stdout.splitlines()[0]
+    assert usage.startswith(f"Usage: healthpipe {command} [OPTIONS]"), usage
+    assert not PYTHON_TYPE.search(usage) and "{" not in usage, usage
+
+
 def test_help_keeps_the_bracketed_env_text() -> None:
     text = " ".join(invoke("run", "--help").stdout.split())
     assert "[env HEALTHPIPE_WORKSPACE; default ./healthpipe-data]" in text

@@ -18,18 +18,25 @@ MB = 1024 * 1024
 CONTENT_TYPES = {".csv": "text/csv", ".gz": "application/gzip"}
 
 BucketOpt = Annotated[
-    str | None, typer.Option("--bucket", help="Target bucket [env HEALTHPIPE_BUCKET; default none]")
+    str | None,
+    typer.Option(
+        "--bucket", metavar="NAME", help="Target bucket [env HEALTHPIPE_BUCKET; default none]"
+    ),
 ]
 PrefixOpt = Annotated[
     str,
     typer.Option(
-        "--prefix", help="Key prefix (raw/ starts the pipeline) [default raw/]", show_default=False
+        "--prefix",
+        metavar="PREFIX",
+        help="Key prefix (raw/ starts the pipeline) [default raw/]",
+        show_default=False,
     ),
 ]
 KmsOpt = Annotated[
     str | None,
     typer.Option(
         "--kms-key-id",
+        metavar="KEY",
         help="SSE-KMS key id or ARN [env HEALTHPIPE_KMS_KEY_ID; default the bucket's]",
     ),
 ]

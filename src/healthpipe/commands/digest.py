@@ -18,7 +18,12 @@ UNIT_SECONDS = {"": 3600, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 SinceOpt = Annotated[
     str,
-    typer.Option("--since", help="Window length ending now: 24h, 90m, 7d, 1w [default 24h]"),
+    typer.Option(
+        "--since",
+        metavar="DURATION",
+        show_default=False,
+        help="Window length ending now: 24h, 90m, 7d, 1w [default 24h]",
+    ),
 ]
 
 

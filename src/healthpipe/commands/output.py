@@ -16,7 +16,7 @@ from typing import Any
 import typer
 from rich.console import Console
 from rich.markup import escape
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 try:  # Typer >= 0.20 carries its own copy of Click
     from typer._click.exceptions import ClickException
@@ -90,8 +90,23 @@ class OneLineErrors(TyperGroup):
         sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
+class PlainArgument(TyperArgument):
+    """An argument's help names it by its metavar alone: `FILE...`, not Typer's
+    `FILE... <list[Path]>` (Typer appends the Python type to every argument)."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
 class PlainUsage(TyperCommand):
-    """Usage reads `healthpipe run [OPTIONS] FILE...` (Typer would print `{files}...`)."""
+    """Usage reads `healthpipe run [OPTIONS] FILE...` (Typer would print `{files}...`), and
+    its arguments' help `FILE...` (PlainArgument)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if type(param) is TyperArgument:
+                param.__class__ = PlainArgument  # Typer builds them: no hook to pick the class
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []

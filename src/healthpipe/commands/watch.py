@@ -25,6 +25,8 @@ SettleOpt = Annotated[
     typer.Option(
         "--settle",
         min=0.0,
+        metavar="SECONDS",
+        show_default=False,
         help="Seconds a file's size must stay unchanged before it is processed [default 2]",
     ),
 ]
