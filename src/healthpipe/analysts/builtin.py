@@ -15,6 +15,7 @@ from healthpipe.domain.insights import MAX_ITEMS, AnalystReport, InsightSet, Ris
 from healthpipe.ports import Analyst
 
 HIGH_SENTENCES = 5  # participants named one by one in the insights; all are in the review list
+CRITICAL_HIGH_SHARE = 0.05  # "critical": high-severity findings in ≥ 5 % of the readings
 
 
 def _label(kind: str) -> str:
@@ -48,13 +49,32 @@ def risk_level(brief: Brief) -> RiskLevel:
     readings = max(brief.readings, 1)
     high = int(severity.get("high", 0))
     crisis_episodes = int(brief.episodes.by_kind.get("hypertensive_crisis", 0))
-    if crisis_episodes or high / readings >= 0.05:
+    if crisis_episodes or high / readings >= CRITICAL_HIGH_SHARE:
         return "critical"
     if high:
         return "high"
     if severity.get("medium"):
         return "moderate"
     return "low"
+
+
+def risk_criterion(brief: Brief, level: str) -> str:
+    """What `risk_level` found for `level`, in words (no figure the grounding check would
+    look for in the brief; it reads no ordinal): the criterion a reader needs to read "low"
+    as "no high- or medium-severity finding in this file", not as "all clear"."""
+    if level == "critical":
+        reasons = []
+        if int(brief.episodes.by_kind.get("hypertensive_crisis", 0)):
+            reasons.append("a sustained hypertensive-crisis episode")
+        high = int(brief.anomalies.by_severity.get("high", 0))
+        if high / max(brief.readings, 1) >= CRITICAL_HIGH_SHARE:
+            reasons.append("high-severity findings numbering a twentieth of the readings or more")
+        return " and ".join(reasons)
+    return {
+        "high": "at least one high-severity finding",
+        "moderate": "medium-severity findings, no high-severity one",
+        "low": "no high- or medium-severity finding",
+    }[level]
 
 
 class BuiltinAnalyst(Analyst):
@@ -193,22 +213,36 @@ class BuiltinAnalyst(Analyst):
             refs = ", ".join(p.participant for p in people[:HIGH_SENTENCES])
             more = len(people) - HIGH_SENTENCES
             named = f" (review first: {refs}{f' and {more} more' if more > 0 else ''})"
-        return (
-            f"Overall risk is {level}. {plural(brief.participants, 'participant')} "
+        counts = (
+            f"{plural(brief.participants, 'participant')} "
             f"contributed {plural(brief.readings, 'valid reading')}; "
             f"{brief.participants_flagged:,} had findings, with "
             f"{plural(high, 'high-severity finding')}{named} and "
-            f"{plural(brief.episodes.total, 'sustained episode')}." + _trend_summary(brief)
+            f"{plural(brief.episodes.total, 'sustained episode')}."
         )
+        trends = _trend_summary(brief)
+        if not trends:
+            return f"{_risk_sentence(brief, level)} {counts}"
+        if level in ("low", "moderate"):
+            # the trends first: a low level must not read as "all clear" while they need review
+            return f"{trends} {_risk_sentence(brief, level, ' alone')} {counts}"
+        return f"{_risk_sentence(brief, level)} {counts} {trends}"
+
+
+def _risk_sentence(brief: Brief, level: str, qualifier: str = "") -> str:
+    """The level with what it is computed from: this file's readings' findings."""
+    return f"Risk from this file's readings{qualifier} is {level} ({risk_criterion(brief, level)})."
 
 
 def _trend_summary(brief: Brief) -> str:
+    """The flagged trends across uploads and the call to review them ("" without any)."""
     if not brief.trends:
         return ""
     people = ", ".join(dict.fromkeys(t.participant for t in brief.trends))
+    n = len(brief.trends)
     return (
-        f" Compared with the last {brief.trends_window_days} days, "
-        f"{plural(len(brief.trends), 'trend')} crossed a threshold ({people})."
+        f"{plural(n, 'trend')} crossed a threshold compared with the last "
+        f"{brief.trends_window_days} days ({people}): review {'it' if n == 1 else 'them'}."
     )
 
 

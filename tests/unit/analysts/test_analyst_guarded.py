@@ -107,7 +107,7 @@ def test_fallback_records_cost_of_failed_attempts_and_llm_grounding(
     assert report.grounding["llm"]["dropped"][0]["unsupported"] == ["123456"]
     assert report.grounding["llm"]["problem"] == "the summary quotes unsupported numbers"
     # the builtin result that replaced it is the one the report carries
-    assert report.result.summary.startswith("Overall risk is")
+    assert report.result.summary.startswith("Risk from this file's readings is")
 
 
 def test_a_retry_after_a_rejected_answer_says_why(

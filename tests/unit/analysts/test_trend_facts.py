@@ -8,6 +8,7 @@ from datetime import date, timedelta
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.grounding import check_grounding
+from healthpipe.analysts.meaning import split_statements
 from healthpipe.analysts.prompt import build_prompt
 from healthpipe.domain.brief import build_brief
 from healthpipe.domain.documents import (
@@ -81,7 +82,26 @@ def test_the_builtin_analyst_states_each_trend_and_its_criterion_all_grounded() 
     assert "from 72 to 85 bpm" in trend_lines[0] and "≥ 10 bpm over 14 days" in trend_lines[0]
     assert "ACC/AHA stage 1" in trend_lines[1]
     assert report.grounding["dropped"] == []
-    assert "Compared with the last 28 days, 2 trends" in report.result.summary
+    assert "2 trends crossed a threshold compared with the last 28 days" in report.result.summary
+
+
+def test_a_low_risk_summary_leads_with_the_trends_and_states_what_low_means() -> None:
+    """A low risk level next to flagged trends must not read as "all clear": the summary
+    opens with the trends and a call to review them, and "low" says what it is computed
+    from (this file's readings' findings)."""
+    brief = brief_with_trends()
+    report = BuiltinAnalyst().analyze(brief)
+    summary = report.result.summary
+    (first, second, *_) = split_statements(summary)
+    people = ", ".join(dict.fromkeys(t.participant for t in brief.trends))
+    assert first == (
+        f"2 trends crossed a threshold compared with the last 28 days ({people}): review them."
+    )
+    assert second.startswith(
+        "Risk from this file's readings alone is low (no high- or medium-severity finding)"
+    )
+    assert "Overall risk is low" not in summary
+    assert report.grounding["dropped"] == []
 
 
 def test_an_llm_quoting_a_trend_is_grounded_and_a_made_up_trend_is_not() -> None:

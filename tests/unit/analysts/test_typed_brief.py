@@ -24,7 +24,8 @@ def test_the_builtin_analyst_writes_from_a_typed_brief(synthetic_brief: dict[str
     assert report.result.risk_level == risk_level(brief) and has_high_findings(brief)
     readings = f"of {brief.readings:,} valid readings"
     assert any(readings in text for text in report.result.insights)
-    assert report.result.summary.startswith(f"Overall risk is {risk_level(brief)}.")
+    level = risk_level(brief)
+    assert report.result.summary.startswith(f"Risk from this file's readings is {level} (")
     assert report.grounding["dropped"] == []
 
 
