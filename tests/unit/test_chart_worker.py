@@ -6,11 +6,15 @@ chart as soon as ingest is done, the others while notify builds the report (`pre
 from __future__ import annotations
 
 import multiprocessing
+import os
+import sys
+import types
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pytest
 from test_report_render import make_analysis, typed
 
 from healthpipe.bootstrap import LocalRuntime
@@ -102,3 +106,21 @@ def test_run_asks_for_the_rejections_chart_once_ingest_is_done(
     assert outcome.status == "processed" and outcome.report
     # asked for before analyze ran, and notify did not ask for it again
     assert drawer.jobs == ["rejections", "distributions", "timeline", "findings"]
+
+
+def test_the_worker_starts_without_running_the_main_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `healthpipe run`'s main script is the console script, which imports the whole CLI
+    ran = tmp_path / "ran"
+    script = tmp_path / "script.py"
+    script.write_text(f"from pathlib import Path\nPath({str(ran)!r}).touch()\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with runs.main_script_hidden():
+            started = pool.submit(os.getpid)
+        assert started.result() != os.getpid()
+    assert not ran.exists()
+    assert main.__file__ == str(script)
