@@ -19,6 +19,8 @@ GZIP_MAGIC = b"\x1f\x8b"
 GZIP_SUFFIXES = (".gz", ".gzip")
 CORRUPT_GZIP = "corrupt gzip file: the compressed data is damaged or cut short"
 SNIFF_BYTES = 64 * 1024
+GZIP_TRAILER = 18  # the smallest gzip: a 10-byte header, an empty deflate block, CRC32, ISIZE
+COUNT_PIECE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,36 @@ def canonical_name(raw: str) -> str:
 def is_gzip(path: Path) -> bool:
     with path.open("rb") as handle:
         return handle.read(2) == GZIP_MAGIC
+
+
+def reads_more_than(path: Path, limit: int, *, gzipped: bool) -> bool:
+    """Whether validating `path` reads more than `limit` bytes of CSV: the file's size, or
+    for a gzip its uncompressed size (what routes a file to the chunked engine).
+
+    A gzip larger than `limit` is above it. Otherwise its trailer's ISIZE (the last member's
+    uncompressed size mod 2**32) is a lower bound of the whole: ISIZE > `limit` answers at
+    once. Else the data is decompressed and counted, stopping as soon as more than `limit`
+    bytes came out: right for multi-member files and over 4 GiB, and at most `limit` bytes of
+    zlib work (docs/scaling.md). A damaged gzip may go either way (its "ISIZE" is any 4
+    bytes; the count stops at the damage): both engines reject it as `corrupt_gzip`."""
+    size = path.stat().st_size
+    if not gzipped or size > limit:
+        return size > limit
+    if size >= GZIP_TRAILER:
+        with path.open("rb") as handle:
+            handle.seek(size - 4)
+            if int.from_bytes(handle.read(4), "little") > limit:
+                return True
+    counted = 0
+    try:
+        with gzip.open(path, "rb") as stream:
+            while piece := stream.read(COUNT_PIECE):
+                counted += len(piece)
+                if counted > limit:
+                    return True
+    except (OSError, EOFError, zlib.error):
+        pass
+    return False
 
 
 def _first_bytes(path: Path, gzipped: bool) -> bytes:

@@ -11,7 +11,7 @@ from typing import Any
 from healthpipe import constants as c
 from healthpipe import progress
 from healthpipe.dataops.chunked import validate_chunked
-from healthpipe.dataops.header import read_header
+from healthpipe.dataops.header import read_header, reads_more_than
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 from healthpipe.domain.documents import (
@@ -129,7 +129,10 @@ def _process(
             limits = engine_limits(ports.ingest_settings.engine, workdir)
             now_iso = utc_now().isoformat()
             chunked = ports.ingest_settings.chunked
-            if chunked is not None and obj.size > chunked.threshold_mb * MB:
+            # routed by the CSV bytes the engine reads (a gzip's uncompressed size)
+            if chunked is not None and reads_more_than(
+                obj.path, chunked.threshold_mb * MB, gzipped=header.gzipped
+            ):
                 validation = validate_chunked(
                     obj.path,
                     header,
