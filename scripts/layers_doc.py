@@ -30,7 +30,8 @@ HOLDS = {
     "packaging": "`healthpipe package`: one Lambda zip per function from manylinux wheels, "
     "only what its code imports, byte-compiled (boto3 excluded)",
     "lambdas": "the thin Lambda handlers (Powertools Logger + Metrics): the pipeline's three, "
-    "and the chunked ingest's five Step Functions states (`steps.StepTask`); `FUNCTIONS` "
+    "the chunked ingest's six and the grouped analysis's four Step Functions states "
+    "(`steps.StepTask`); `FUNCTIONS` "
     "declares each function's handler, adapters and settings, which the Terraform is tested "
     "against",
     "orchestration": "the local dispatcher (outbox → stage, retries, dead letters), "
