@@ -1,6 +1,7 @@
 """A workspace whose path holds DuckDB's glob characters (`[`, `]`, `*`, `?`): `healthpipe
-query` and `healthpipe history` read that workspace's lake, all of it, and nothing else —
-not a sibling folder the unescaped path would match as a pattern (dataops/lake.py)."""
+run` ingests the file it was given, and `healthpipe query` and `healthpipe history` read that
+workspace's lake, all of it, and nothing else — not a sibling folder the unescaped path would
+match as a pattern (dataops/engine.py::source_literal, dataops/lake.py)."""
 
 from __future__ import annotations
 
@@ -53,12 +54,17 @@ def sample_of(source: Path, target: Path) -> None:
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`run` of one file into `<tmp>/study[2025]*?/ws`, beside a decoy `<tmp>/study2*?/ws`
-    (which the unescaped path matches as a glob) holding one row of each of its lake files."""
+    (which the unescaped path matches as a glob) holding another file under the same name
+    in raw/ and, after the run, one row of each of the workspace's lake files."""
     import healthpipe.stages.ingest as ingest
 
     tmp_path = tmp_path_factory.mktemp("globs")
     ws = tmp_path / "study[2025]*?" / "ws"
     decoy = tmp_path / "study2*?" / "ws"
+    (decoy / "bucket" / "raw").mkdir(parents=True)
+    (decoy / "bucket" / "raw" / "may.csv").write_text(
+        HEADER + "2025-05-04T07:00:00Z,someone-else,70,97,0,36.6,120,70\n", encoding="utf-8"
+    )
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith("HEALTHPIPE_"):

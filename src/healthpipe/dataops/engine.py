@@ -9,6 +9,27 @@ from pathlib import Path
 import duckdb
 
 from healthpipe import progress
+from healthpipe.domain.validation_sql import quote_literal
+
+
+def glob_escape(path: str) -> str:
+    """`path` as a DuckDB glob that matches that path only: each of DuckDB's wildcards `*`,
+    `?` and `[` becomes a one-character class (`[*]`, `[?]`, `[[]`), which its globbing reads
+    as that character (a `]` outside a class is already literal; a backslash escapes nothing).
+    DuckDB globs every path a read function is given, so a workspace under
+    `~/data/study[2025]/` would otherwise read `~/data/study2/`'s file of the same name."""
+    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in path)
+
+
+def source_literal(path: Path | str) -> str:
+    """The SQL literal of a file for DuckDB's read functions (`read_csv`, `read_parquet`):
+    quoted and glob-escaped. A COPY … TO target is not globbed: quote it as it is."""
+    return quote_literal(glob_escape(str(path)))
+
+
+def source_list(paths: list[Path]) -> str:
+    """`[…]` of several files for a read function (`source_literal` each)."""
+    return "[" + ", ".join(source_literal(p) for p in paths) + "]"
 
 
 @dataclass(frozen=True)

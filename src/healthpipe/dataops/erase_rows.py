@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.dataops.record_scan import records
 from healthpipe.domain.validation_sql import quote_literal
 
@@ -132,4 +132,4 @@ def distinct_user_ids(source: Path, limits: EngineLimits) -> list[str]:
 def _parquet(source: Path) -> str:
     """The file as it is: a local store hands it over in place, and the partition folders
     of its path (`dt=…/`, `pb=…/`) must not become columns of a rewritten copy."""
-    return f"read_parquet({quote_literal(str(source))}, hive_partitioning = false)"
+    return f"read_parquet({source_literal(source)}, hive_partitioning = false)"

@@ -32,7 +32,7 @@ from typing import Any
 import duckdb
 
 from healthpipe import constants as c
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, glob_escape
 from healthpipe.domain.identity import LAKE_READINGS_PREFIX
 from healthpipe.domain.validation_sql import quote_literal as _literal
 
@@ -159,15 +159,6 @@ class Lake:
             )
         else:
             con.execute(f"CREATE VIEW {FINDINGS} AS {_empty(FINDINGS_COLUMNS)}")
-
-
-def glob_escape(path: str) -> str:
-    """`path` as a DuckDB glob that matches that path only: each of DuckDB's wildcards `*`,
-    `?` and `[` becomes a one-character class (`[*]`, `[?]`, `[[]`), which its globbing reads
-    as that character (a `]` outside a class is already literal). A workspace under
-    `~/data/study[2025]/` would otherwise match `~/data/study2/`'s files or none: every
-    query of the lake failed (no file matched, or the lock refused the other folder's)."""
-    return "".join(f"[{ch}]" if ch in "*?[" else ch for ch in path)
 
 
 def _lock(con: duckdb.DuckDBPyConnection, folders: list[Path]) -> None:

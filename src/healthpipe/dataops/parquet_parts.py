@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_list, source_literal
 from healthpipe.domain.validation_sql import quote_literal
 
 
@@ -23,8 +23,8 @@ class ParquetFacts:
 def merge_parquet_parts(parts: list[Path], target: Path, *, limits: EngineLimits) -> ParquetFacts:
     """`target`: the rows of `parts` in order (zstd Parquet); its rows, distinct users and
     event time range."""
-    files = "[" + ", ".join(quote_literal(str(p)) for p in parts) + "]"
-    out = quote_literal(str(target))
+    files = source_list(parts)
+    out = quote_literal(str(target))  # a COPY target is not globbed
     con = connect(limits)
     try:
         con.execute("SET preserve_insertion_order = true")
@@ -34,7 +34,7 @@ def merge_parquet_parts(parts: list[Path], target: Path, *, limits: EngineLimits
         )
         rows, users, first, last = con.execute(
             "SELECT count(*), count(DISTINCT user_id), CAST(min(event_time) AS VARCHAR), "
-            f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({out})"
+            f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({source_literal(target)})"
         ).fetchone() or (0, 0, None, None)
     finally:
         con.close()

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import news2_score_sql
 from healthpipe.domain.validation_sql import quote_literal
@@ -63,7 +63,7 @@ def _worst_key_sql() -> str:
 
 def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits) -> dict[str, Any]:
     """The severity-first facts of one analysis (see the module docstring)."""
-    src = f"read_parquet({quote_literal(str(anomalies))})"
+    src = f"read_parquet({source_literal(anomalies)})"
     # half the stage's memory: the distinct counts over the high rows (3M+ on 10M rows of
     # random readings) otherwise grow DuckDB's buffers to the whole limit
     con = connect(replace(limits, memory_limit_mb=max(MIN_MEMORY_MB, limits.memory_limit_mb // 2)))

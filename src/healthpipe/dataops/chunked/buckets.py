@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from healthpipe.dataops.chunked.staging import create_staged_view
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_list, source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import INSTANT, KEY, RESERVED_PREFIX, ROW
 from healthpipe.dataops.validation.staged import CONFLICT, STAGED
@@ -55,7 +55,7 @@ def _key_name(i: int) -> str:
 
 
 def _files(paths: list[Path]) -> str:
-    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+    return source_list(paths)
 
 
 def write_key_buckets(
@@ -131,7 +131,7 @@ def bucket_repeats(
             f"TO {quote_literal(str(repeats))} (FORMAT parquet)"
         )
         (count,) = con.execute(
-            f"SELECT count(*) FROM read_parquet({quote_literal(str(repeats))})"
+            f"SELECT count(*) FROM read_parquet({source_literal(repeats)})"
         ).fetchone() or (0,)
     finally:
         con.close()

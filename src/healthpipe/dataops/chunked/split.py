@@ -10,18 +10,18 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.dataops.chunked.staging import create_staged_view
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_list, source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import MALFORMED_GAPS_SQL, REASONS, ROW, summarise
 from healthpipe.dataops.validation.staged import CONFLICT, STAGED, _bit_test, _write
 from healthpipe.dataops.validation.types import SplitPaths
 from healthpipe.domain.documents.chunk_plan import ChunkSplit, StagedChunk
 from healthpipe.domain.rules import RuleProfile
-from healthpipe.domain.validation_sql import quote_literal, repeat_reason_sql
+from healthpipe.domain.validation_sql import repeat_reason_sql
 
 
 def _parquet_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(quote_literal(str(p)) for p in paths) + "]"
+    return source_list(paths)
 
 
 def _source_row_sql(con: duckdb.DuckDBPyConnection, first: int, last: int) -> str:
@@ -77,11 +77,11 @@ def split_chunk(
         con.execute("DROP TABLE malformed")
         con.execute(
             "CREATE TEMP TABLE malformed AS SELECT source_row, kinds, raw_line "
-            f"FROM read_parquet({quote_literal(str(malformed[chunk.index]))})"
+            f"FROM read_parquet({source_literal(malformed[chunk.index])})"
         )
         con.execute(
             f"CREATE TEMP TABLE repeats AS SELECT * FROM read_parquet("
-            f"{quote_literal(str(repeats))}) WHERE {ROW} BETWEEN {first} AND {last}"
+            f"{source_literal(repeats)}) WHERE {ROW} BETWEEN {first} AND {last}"
         )
         repeat = _bit_test(con, "hp_excluded", "true")
         conflict = _bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import duckdb
 
+from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import INSTANT, KEY, REASONS, ROW, output_columns
 from healthpipe.dataops.validation.staged import STAGED, _staged_name
-from healthpipe.domain.validation_sql import parsed_time_sql, quote_ident, quote_literal
+from healthpipe.domain.validation_sql import parsed_time_sql, quote_ident
 
 
 def create_staged_view(
@@ -22,7 +23,7 @@ def create_staged_view(
     named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
     selects = " UNION ALL ".join(
         f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY} "
-        f"FROM read_parquet({quote_literal(str(path))}, file_row_number = true)"
+        f"FROM read_parquet({source_literal(path)}, file_row_number = true)"
         for path, before in parts
     )
     con.execute(

@@ -9,6 +9,7 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.constants import REQUIRED_COLUMNS, VITAL_COLUMNS
+from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.types import (
     FAST_RECORD_BYTES,
@@ -64,7 +65,7 @@ def read_csv_sql(
         else ""
     )
     return (
-        f"read_csv({quote_literal(str(path))}, header = true, auto_detect = false, "
+        f"read_csv({source_literal(path)}, header = true, auto_detect = false, "
         f"delim = ',', quote = '\"', escape = '\"', columns = {columns}, "
         f"compression = {quote_literal('gzip' if header.gzipped else 'none')}, "
         f"{store}strict_mode = true, max_line_size = {record_bytes}, "
@@ -184,7 +185,7 @@ def summarise(
     """Counts per reason from `rejected_rows` (every parsed record that failed, with its
     ';'-joined REASONS); users and time range from the written Parquet (the valid rows, parsed
     already)."""
-    parquet = quote_literal(str(out.processed_parquet))
+    parquet = source_literal(out.processed_parquet)
     valid, users, first, last = con.execute(
         "SELECT count(*), count(DISTINCT user_id), CAST(min(event_time) AS VARCHAR), "
         f"CAST(max(event_time) AS VARCHAR) FROM read_parquet({parquet})"

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import duckdb
 
+from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import (
     INSTANT,
@@ -94,7 +95,7 @@ def _stage(
     con.execute(
         f"CREATE VIEW {STAGED} AS SELECT *, {parsed_time_sql()} AS {INSTANT} FROM ("
         f"SELECT file_row_number + 1 AS {ROW}, {named}, {REASONS}, {KEY} "
-        f"FROM read_parquet({quote_literal(str(staged))}, file_row_number = true))"
+        f"FROM read_parquet({source_literal(staged)}, file_row_number = true))"
     )
 
 
