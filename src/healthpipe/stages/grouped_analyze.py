@@ -172,7 +172,8 @@ def _prepare_claimed(job: AnalyzeJob, group_rows: int, ports: Ports) -> StageRes
             ports,
             workdir / "histograms.pickle",
         )
-    fetched.processed.unlink()  # the groups hold its rows
+    if fetched.processed.is_relative_to(workdir):  # our copy (a folder store lends its own)
+        fetched.processed.unlink()  # the groups hold its rows
     groups = _put_groups(job, split, history.baselines, ports)
     conflicting_key = None
     if split.conflicting is not None:
