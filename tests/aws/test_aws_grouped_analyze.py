@@ -64,6 +64,30 @@ def ledger_item(aws: dict[str, Any], stack: moto_env.Stack, key: str) -> Any:
     )
 
 
+def table(aws: dict[str, Any], name: str) -> dict[str, Any]:
+    """The table's items by key, without when they were written (and when they expire), and
+    the JSON they hold parsed, as `comparable` leaves it."""
+    pages = aws["dynamodb"].get_paginator("scan").paginate(TableName=name)
+    skip = {"created_at", "created_epoch", "expires_at", "updated_at"}
+
+    def value(attribute: dict[str, Any]) -> Any:
+        text = attribute.get("S", "")
+        if not text.startswith("{"):
+            return attribute
+        document = {k: v for k, v in json.loads(text).items() if k not in skip}
+        if isinstance(document.get("analyst"), dict):
+            document["analyst"] = {**document["analyst"], "latency_ms": 0}
+        return document
+
+    return {
+        f"{item['pk']['S']}|{item.get('sk', {}).get('S')}": {
+            k: value(v) for k, v in item.items() if k not in skip
+        }
+        for page in pages
+        for item in page["Items"]
+    }
+
+
 def comparable(analysis: dict[str, Any]) -> dict[str, Any]:
     """The stored analysis without what differs between two runs of the same analysis: when,
     how long, and the analyst's latency."""
@@ -143,6 +167,7 @@ def test_the_state_machine_s_order_gives_the_single_analyzer_s_analysis(
     assert [e["detail-type"] for e in replayed] == [c.ANALYSIS_COMPLETE]
 
     # WHEN the single analyzer analyses the same file (its claim given up first)
+    stored = table(aws, steps.analyses_table)
     aws["dynamodb"].delete_item(
         TableName=steps.ledger_table, Key={"pk": {"S": f"analyze:{dataset_id}"}}
     )
@@ -154,6 +179,9 @@ def test_the_state_machine_s_order_gives_the_single_analyzer_s_analysis(
     single_anomalies.write_bytes(body(aws, steps.bucket, anomalies_key))
     rows = rows_of(single_anomalies)
     assert rows and rows_of(grouped_anomalies) == rows
+    # AND the analysis store's items (summary, flagged items, the file's histograms) too
+    assert any(k.startswith("HISTORY#") for k in stored) and any("SUMMARY" in k for k in stored)
+    assert table(aws, steps.analyses_table) == stored
 
 
 def test_a_group_s_missing_rows_fail_it_permanently_and_release_leaves_others_claims(
