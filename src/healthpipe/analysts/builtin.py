@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from healthpipe.analysts.grounding import check_grounding
 from healthpipe.domain import clinical
-from healthpipe.domain.brief import NOT_ASSESSABLE, VITAL_WORDS, plural, trend_sentence
+from healthpipe.domain.brief import (
+    NOT_ASSESSABLE,
+    VITAL_WORDS,
+    plural,
+    rule_risk_criterion,
+    rule_risk_level,
+    trend_sentence,
+)
 from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import MAX_ITEMS, AnalystReport, InsightSet, RiskLevel
 from healthpipe.ports import Analyst
 
 HIGH_SENTENCES = 5  # participants named one by one in the insights; all are in the review list
-CRITICAL_HIGH_SHARE = 0.05  # "critical": high-severity findings in ≥ 5 % of the readings
 
 
 def _label(kind: str) -> str:
@@ -40,41 +46,23 @@ def _has_kind(by_kind: dict[str, int], *prefixes: str) -> bool:
 
 
 def risk_level(brief: Brief) -> RiskLevel:
-    """The cohort's risk from its findings. A file without valid readings has no risk level:
-    the analysis stores "not assessable" instead (`domain/brief.assessment_fields`); the
-    level returned for it here is never "low"."""
+    """The cohort's risk from its findings (`domain/brief.rule_risk_level`). A file without
+    valid readings has no risk level: the analysis stores "not assessable" instead
+    (`domain/brief.assessment_fields`); the level returned for it here is never "low"."""
     if not _assessable(brief):
         return "moderate"
-    severity = brief.anomalies.by_severity
-    readings = max(brief.readings, 1)
-    high = int(severity.get("high", 0))
-    crisis_episodes = int(brief.episodes.by_kind.get("hypertensive_crisis", 0))
-    if crisis_episodes or high / readings >= CRITICAL_HIGH_SHARE:
-        return "critical"
-    if high:
-        return "high"
-    if severity.get("medium"):
-        return "moderate"
-    return "low"
+    level: RiskLevel = rule_risk_level(*_risk_inputs(brief))  # type: ignore[assignment]
+    return level
 
 
 def risk_criterion(brief: Brief, level: str) -> str:
-    """What `risk_level` found for `level`, in words (no figure the grounding check would
-    look for in the brief; it reads no ordinal): the criterion a reader needs to read "low"
-    as "no high- or medium-severity finding in this file", not as "all clear"."""
-    if level == "critical":
-        reasons = []
-        if int(brief.episodes.by_kind.get("hypertensive_crisis", 0)):
-            reasons.append("a sustained hypertensive-crisis episode")
-        high = int(brief.anomalies.by_severity.get("high", 0))
-        if high / max(brief.readings, 1) >= CRITICAL_HIGH_SHARE:
-            reasons.append("high-severity findings numbering a twentieth of the readings or more")
-        return " and ".join(reasons)
-    return {
-        "high": "at least one high-severity finding",
-        "moderate": "medium-severity findings, no high-severity one",
-        "low": "no high- or medium-severity finding",
-    }[level]
+    """What `risk_level` found for `level`, in words (`domain/brief.rule_risk_criterion`)."""
+    return rule_risk_criterion(level, *_risk_inputs(brief))
+
+
+def _risk_inputs(brief: Brief) -> tuple[int, dict[str, int], int]:
+    crisis_episodes = int(brief.episodes.by_kind.get("hypertensive_crisis", 0))
+    return brief.readings, dict(brief.anomalies.by_severity), crisis_episodes
 
 
 class BuiltinAnalyst(Analyst):

@@ -142,6 +142,44 @@ def assessment(facts: AnalysisFacts) -> Assessment:
     )
 
 
+CRITICAL_HIGH_SHARE = 0.05  # "critical": high-severity findings in ≥ 5 % of the readings
+
+
+def rule_risk_level(readings: int, by_severity: dict[str, int], crisis_episodes: int) -> str:
+    """The builtin analyst's risk level from one file's findings (readings assessed):
+    critical with a sustained hypertensive-crisis episode or high-severity findings in 5 %
+    of the valid readings or more, high with any high-severity finding, moderate with a
+    medium-severity one, else low. Trends across uploads do not enter it."""
+    high = int(by_severity.get("high", 0) or 0)
+    if crisis_episodes or high / max(readings, 1) >= CRITICAL_HIGH_SHARE:
+        return "critical"
+    if high:
+        return "high"
+    if int(by_severity.get("medium", 0) or 0):
+        return "moderate"
+    return "low"
+
+
+def rule_risk_criterion(
+    level: str, readings: int, by_severity: dict[str, int], crisis_episodes: int
+) -> str:
+    """What `rule_risk_level` found for `level`, in words (no figure: the grounding check
+    reads no ordinal): "low" reads as "no high- or medium-severity finding in this file",
+    not as "all clear"."""
+    if level == "critical":
+        reasons = []
+        if crisis_episodes:
+            reasons.append("a sustained hypertensive-crisis episode")
+        if int(by_severity.get("high", 0) or 0) / max(readings, 1) >= CRITICAL_HIGH_SHARE:
+            reasons.append("high-severity findings numbering a twentieth of the readings or more")
+        return " and ".join(reasons)
+    return {
+        "high": "at least one high-severity finding",
+        "moderate": "medium-severity findings, no high-severity one",
+        "low": "no high- or medium-severity finding",
+    }.get(level, "")
+
+
 def risk_level(facts: AnalysisFacts, analyst_level: str) -> str:
     """The stored risk level: the analyst's, except for a file that could not be assessed
     (never "low")."""

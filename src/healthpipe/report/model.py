@@ -21,6 +21,8 @@ from healthpipe.domain.brief import (
     plural,
     ranked_users,
     review_place,
+    rule_risk_criterion,
+    rule_risk_level,
 )
 from healthpipe.domain.documents import (
     Analysis,
@@ -248,6 +250,9 @@ class ReportModel:
     charts_omitted: int = 0
     index_href: str = ""
     trends: TrendsView | None = None  # "Compared with the last N days" (issue 18)
+    # beside the risk level: what it is computed from, and the flagged trends it leaves out
+    risk_basis: str = ""  # "no high- or medium-severity finding"
+    trends_to_review: str = ""  # "2 trends to review (compared with the last 28 days)"
 
     def as_context(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -526,6 +531,31 @@ def _metrics(analysis: Analysis) -> list[MetricRow]:
     return rows
 
 
+def risk_basis(analysis: Analysis, level: str) -> str:
+    """What the shown risk `level` says of this file's readings: the builtin rule's criterion
+    (`domain/brief.rule_risk_level`); a level an analyst set above (or, in an older analysis,
+    below) the rule says so and names the rule's level with its criterion."""
+    crisis = int(analysis.episodes.by_kind.get("hypertensive_crisis", 0) or 0)
+    counts = (analysis.readings, dict(analysis.anomalies.by_severity), crisis)
+    rule = rule_risk_level(*counts)
+    criterion = rule_risk_criterion(rule, *counts)
+    if level == rule:
+        return criterion
+    return f"the analyst's judgement; the rule gives {rule}: {criterion}"
+
+
+def trends_to_review(analysis: Analysis) -> str:
+    """The flagged trends across uploads, counted beside the risk level they do not enter
+    ("" without any)."""
+    trends = analysis.trends
+    if trends is None or not trends.flagged:
+        return ""
+    return (
+        f"{plural(len(trends.flagged), 'trend')} to review "
+        f"(compared with the last {trends.window_days} days)"
+    )
+
+
 def _analyst(analysis: Analysis) -> dict[str, str]:
     info = analysis.analyst or AnalystProvenance(provider="", model="")
     usage = analysis.usage
@@ -561,6 +591,7 @@ def build_report_model(
     source_name = neutralise(analysis.source.key.rsplit("/", 1)[-1], 80)
     span = analysis.time_range
     dataset_id = neutralise(analysis.dataset_id, 40)
+    risk = neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE
     return ReportModel(
         dataset_id=dataset_id,
         title=f"Vitals report · {source_name}",
@@ -575,7 +606,7 @@ def build_report_model(
         if span.model_fields_set
         else "–",
         worst_severity=worst,
-        risk_level=neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE,
+        risk_level=risk,
         quality=_quality(analysis),
         anomalies=_anomalies(analysis),
         news2=_news2(analysis),
@@ -597,4 +628,6 @@ def build_report_model(
         disclaimer=neutralise(analysis.disclaimer or DEFAULT_DISCLAIMER, 1000),
         pseudonymised=not reveal_ids,
         trends=trends_view(analysis.trends, people.ref, people.who),
+        risk_basis=neutralise(risk_basis(analysis, risk), 300) if assessable else "",
+        trends_to_review=trends_to_review(analysis),
     )

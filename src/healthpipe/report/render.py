@@ -41,11 +41,13 @@ SEVERITY_LEGEND = (
     "low; none: no finding)."
 )
 RISK_LEGEND = (
-    "Overall risk is the analyst's judgement of the file as a whole, on its own scale "
-    "(low, moderate, high, critical). The builtin analyst says critical when there is a "
+    "Risk from this file's readings is the analyst's level for this file's findings alone "
+    "(low, moderate, high, critical). The builtin analyst's rule says critical when there is a "
     "hypertensive-crisis episode or high-severity findings reach 5% of valid readings, high "
     "when there is any other high-severity finding, moderate when the worst finding is medium, "
-    "and low otherwise; an LLM analyst judges from the same facts."
+    "and low otherwise; an LLM analyst judges from the same facts and is never reported below "
+    "that rule. Change across uploads is not part of it: flagged trends are counted beside it "
+    "and listed in their own section below."
 )
 
 
