@@ -113,8 +113,8 @@ def test_the_state_machine_s_order_gives_the_single_analyzer_s_analysis(
     def context(execution: str) -> dict[str, Any]:
         return {"Execution": {"Id": execution, "Input": complete}}
 
-    # WHEN Merge fails (after its retries) THEN the failure branch releases the execution's
-    # claim and publishes Data Analysis Failed
+    # WHEN Merge fails (after its retries; the file in one group) THEN the failure branch
+    # releases the execution's claim and publishes Data Analysis Failed
     from healthpipe.stages import grouped_merge
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -122,7 +122,8 @@ def test_the_state_machine_s_order_gives_the_single_analyzer_s_analysis(
 
     merge_groups = grouped_merge.merge_groups
     monkeypatch.setattr(grouped_merge, "merge_groups", broken)
-    failed = Walker(aws["s3"], aws["events"]).run(definition, complete, context(EXECUTION))
+    whole = asl.render(asl.STATEMACHINE / "grouped_analyze.asl.json.tftpl", {"group_rows": "1000"})
+    failed = Walker(aws["s3"], aws["events"]).run(whole, complete, context(EXECUTION))
     assert failed["state"] == "Failed", failed
     assert ledger_item(aws, steps, f"analyze:{dataset_id}") is None
     alerts = moto_env.receive(aws["sqs"], steps.queues["alerts"])

@@ -777,7 +777,7 @@ def test_the_grouped_analysis_runs_under_each_function_s_own_policy_and_no_less(
     dataset_id = complete["detail"]["dataset_id"]
     key = {"pk": {"S": f"analyze:{dataset_id}"}}
     definition = _asl().render(
-        _asl().STATEMACHINE / "grouped_analyze.asl.json.tftpl", {"group_rows": "50"}
+        _asl().STATEMACHINE / "grouped_analyze.asl.json.tftpl", {"group_rows": "80"}
     )
     try:
         # WHEN it goes through the states in the definition's order, each function under
