@@ -85,6 +85,7 @@ sentence
 duration_minutes
 shares_pct
 during_activity
+high_findings  # HighPerson (documents/brief.py): in the brief sent to the model
 
 # --- report view models: read by the Jinja templates (report/templates/) -----------------
 generated_at

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from healthpipe.analysts.meaning import guard_text, has_high_findings, risk_floor
+from healthpipe.analysts.meaning import guard_text, review_reasons, risk_floor
 from healthpipe.analysts.numbers import NO_METRIC, Quoted, key_metrics, quoted_numbers
 from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.documents import Brief
@@ -255,7 +255,7 @@ def check_llm_output(
 ) -> GroundingResult:
     """A model's output made safe to show: URLs and markup stripped, risk raised to the
     computed one, unsafe statements removed (`meaning.py`), then the number check."""
-    high = has_high_findings(brief)
+    review = review_reasons(brief)
     dropped: list[dict[str, Any]] = []
     stripped: dict[str, int] = {}
     texts: dict[str, list[str]] = {name: [] for name in FIELDS}
@@ -264,7 +264,7 @@ def check_llm_output(
         plain = strip_markup(text)
         for kind, n in plain.kinds.items():
             stripped[kind] = stripped.get(kind, 0) + n
-        guarded = guard_text(field_name, plain.text, high_findings=high)
+        guarded = guard_text(field_name, plain.text, review=review)
         for i, record in enumerate(guarded.removed):
             record["whole"] = i == 0 and not guarded.kept  # one text, counted once
         dropped.extend(guarded.removed)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from healthpipe.analysts.builtin import BuiltinAnalyst
 from healthpipe.analysts.grounding import removed_statements
@@ -33,7 +34,7 @@ logger = logging.getLogger("healthpipe.analyst")
 FEEDBACK_REASONS = frozenset({"malformed_output", "schema_invalid", "ungrounded"})
 MIN_ATTEMPT_SECONDS = 0.05  # a retry with less time than this left is not made
 UNSAFE_REASONS = {
-    "reassurance": "reassurance while high findings exist",
+    "reassurance": "reassurance while {} need review",
     "diagnosis": "diagnosis",
     "medication": "medication",
 }
@@ -50,10 +51,17 @@ def _feedback(error: AnalystError) -> str:
         wrong = [n for d in dropped for n in d.get("misattributed", [])]
         if wrong:
             text += "; numbers of another vital: " + ", ".join(dict.fromkeys(wrong))
-        unsafe = [UNSAFE_REASONS[d["reason"]] for d in dropped if d.get("reason") in UNSAFE_REASONS]
+        unsafe = [_unsafe(d) for d in dropped if d.get("reason") in UNSAFE_REASONS]
         if unsafe:
             text += "; statements removed as " + ", ".join(dict.fromkeys(unsafe))
     return text
+
+
+def _unsafe(record: dict[str, Any]) -> str:
+    """A removed statement's reason for the retry prompt ("reassurance while flagged trends
+    need review")."""
+    words = UNSAFE_REASONS[record["reason"]]
+    return words.format(" and ".join(record.get("while") or ["findings"]))
 
 
 class GuardedAnalyst(Analyst):

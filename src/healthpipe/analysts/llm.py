@@ -7,8 +7,9 @@ AnalystError. Failures propagate as AnalystError; the guarded analyst decides wh
 retry or fall back.
 
 Every answer goes through `grounding.check_llm_output`: URLs and markup stripped, the risk
-level raised to the computed one, unsafe statements (reassurance while high findings exist,
-diagnoses, medications) removed, numbers checked against the facts of their vital.
+level raised to the computed one, unsafe statements (reassurance while findings or flagged
+trends need review, diagnoses, medications) removed, numbers checked against the facts of
+their vital.
 
 One deadline (`deadline_seconds`, from `llm_timeout_seconds`) covers the whole exchange:
 the model's `complete` runs in a worker thread and the analyst stops waiting for it when

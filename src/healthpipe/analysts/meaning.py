@@ -5,8 +5,14 @@ Grounding (`grounding.py`) checks numbers; this module checks meaning, one sente
 
 - `risk_level` is never lower than the computed one (the builtin analyst's rule over the
   same brief): a lower level is raised and the raise recorded;
-- while the brief holds a high-severity finding, a statement of normality or reassurance
-  ("all normal", "no action needed", "continue routine monitoring", …) is removed;
+- while the brief holds something to review, a statement of normality or reassurance ("all
+  normal", "risk is low", "no concerns", "continue routine monitoring", …) is removed, and
+  its record says what was to review (`review_reasons`): a high-severity finding, a
+  medium-severity one (the code's own rule rates such a file "moderate", not "low", and the
+  builtin analyst asks to review the listed findings), a flagged trend across uploads
+  (which the level does not count: "low" beside it is not "all clear"), or no valid
+  reading at all (nothing was assessed). Only a file whose computed level is low and that
+  has no flagged trend may be called reassuring;
 - a statement naming a diagnosis or a medication is removed, whatever the findings.
 
 The term lists are below (and in docs/analysts.md). Category names the facts use
@@ -23,7 +29,8 @@ from typing import Any
 from healthpipe.domain.documents import Brief
 from healthpipe.domain.insights import RISK_LEVELS, RiskLevel
 
-# Statements of normality or reassurance: removed while a high-severity finding exists.
+# Statements of normality or reassurance: removed while something needs review
+# (`review_reasons`).
 REASSURANCE_TERMS: tuple[str, ...] = (
     r"all (?:readings |values |vitals |results |participants )?(?:are |were |look |looked )?"
     r"(?:normal|fine|healthy|stable|good|ok|okay)",
@@ -165,11 +172,12 @@ def split_statements(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if s.strip()]
 
 
-def unsafe_reasons(statement: str, *, high_findings: bool) -> dict[str, list[str]]:
-    """Why `statement` must not reach a care team: reason -> the terms that matched."""
+def unsafe_reasons(statement: str, *, review: bool) -> dict[str, list[str]]:
+    """Why `statement` must not reach a care team: reason -> the terms that matched
+    (reassurance only while something needs `review`)."""
     found: dict[str, list[str]] = {}
     checks = [("diagnosis", DIAGNOSIS), ("medication", MEDICATION)]
-    if high_findings:
+    if review:
         checks.insert(0, ("reassurance", REASSURANCE))
     for reason, pattern in checks:
         terms = [m.group(0) for m in pattern.finditer(statement)]
@@ -183,6 +191,24 @@ def has_high_findings(brief: Brief) -> bool:
     severity = brief.anomalies.by_severity
     listed = brief.high_severity.participants
     return any(int(n or 0) > 0 for n in (severity.get("high"), severity.get("critical"), listed))
+
+
+def review_reasons(brief: Brief) -> list[str]:
+    """What in the brief needs review, in words (empty: nothing; a reassuring statement may
+    then stay). From the builtin analyst's rule: any level above low (a high- or medium-
+    severity finding; a file without valid readings), and the flagged trends it leaves out."""
+    from healthpipe.analysts.builtin import risk_level
+
+    reasons: list[str] = []
+    if not brief.assessment.assessable:
+        reasons.append("no valid readings")
+    elif has_high_findings(brief):
+        reasons.append("high-severity findings")
+    elif risk_level(brief) != "low":
+        reasons.append("medium-severity findings")
+    if brief.trends:
+        reasons.append("flagged trends")
+    return reasons
 
 
 def computed_risk(brief: Brief) -> RiskLevel:
@@ -214,20 +240,23 @@ class MeaningCheck:
     removed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def guard_text(field_name: str, text: str, *, high_findings: bool) -> MeaningCheck:
+def guard_text(field_name: str, text: str, *, review: list[str]) -> MeaningCheck:
+    """`text` without its unsafe statements; `review` is `review_reasons` of the brief: a
+    reassurance removed while it is not empty records them under "while"."""
     kept: list[str] = []
     removed: list[dict[str, Any]] = []
     for statement in split_statements(text):
-        reasons = unsafe_reasons(statement, high_findings=high_findings)
+        reasons = unsafe_reasons(statement, review=bool(review))
         if reasons:
-            removed.append(
-                {
-                    "field": field_name,
-                    "text": statement,
-                    "reason": next(iter(reasons)),
-                    "terms": reasons,
-                }
-            )
+            record: dict[str, Any] = {
+                "field": field_name,
+                "text": statement,
+                "reason": next(iter(reasons)),
+                "terms": reasons,
+            }
+            if "reassurance" in reasons:
+                record["while"] = list(review)
+            removed.append(record)
         else:
             kept.append(statement)
     return MeaningCheck(" ".join(kept), removed)

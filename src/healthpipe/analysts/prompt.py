@@ -48,8 +48,9 @@ numbers, do not invent dates, times, ranges or counts.
 categories, sustained episodes, trends of daily medians across uploads with their \
 criterion, data quality). Do not diagnose and do not name drugs, medications or doses.
 4. Attribute every number to the vital it belongs to in the facts.
-5. While any finding is high severity, never call readings normal or healthy and never \
-say that no action is needed; risk_level must be at least the level the findings show.
+5. While any finding is high or medium severity, or any trend is flagged, never call \
+readings normal or healthy, never call the risk low and never say that no action is \
+needed; risk_level must be at least the level the findings show.
 6. Plain sentences only: no links, no e-mail addresses, no Markdown or HTML.
 7. Write 3 to 6 insights and 2 to 5 recommendations, one sentence each, a summary of 2 or \
 3 sentences, and a risk_level of low, moderate, high or critical for the whole cohort.

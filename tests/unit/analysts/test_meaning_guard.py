@@ -12,16 +12,19 @@ from typing import Any
 
 import pytest
 from meaning_corpus import FAIL, PASS
+from test_trend_facts import brief_with_trends
 
 from conftest import as_brief
 from healthpipe.analysts.builtin import risk_level
 from healthpipe.analysts.grounding import check_llm_output, fact_numbers, unsupported_numbers
 from healthpipe.analysts.guarded import GuardedAnalyst
 from healthpipe.analysts.llm import LLMAnalyst
-from healthpipe.analysts.meaning import guard_text, has_high_findings
+from healthpipe.analysts.meaning import guard_text, has_high_findings, review_reasons
 from healthpipe.analysts.sanitize import strip_markup
 from healthpipe.domain.insights import RISK_LEVELS, InsightSet
 from healthpipe.ports import Completion, LanguageModel, Prompt
+
+HIGH = ["high-severity findings"]
 
 
 def test_the_corpus_is_large_and_balanced() -> None:
@@ -31,21 +34,21 @@ def test_the_corpus_is_large_and_balanced() -> None:
 
 @pytest.mark.parametrize("sentence", PASS)
 def test_clinically_sound_sentences_pass(sentence: str) -> None:
-    check = guard_text("insights", sentence, high_findings=True)
+    check = guard_text("insights", sentence, review=HIGH)
     assert check.removed == [] and check.kept == sentence
 
 
 @pytest.mark.parametrize(("sentence", "reason"), FAIL)
 def test_unsafe_sentences_are_removed_with_their_reason(sentence: str, reason: str) -> None:
-    check = guard_text("insights", sentence, high_findings=True)
+    check = guard_text("insights", sentence, review=HIGH)
     assert check.kept == ""
     (removed,) = check.removed
     assert removed["reason"] == reason and removed["text"] == sentence
 
 
 @pytest.mark.parametrize(("sentence", "reason"), FAIL)
-def test_only_reassurance_depends_on_high_findings(sentence: str, reason: str) -> None:
-    check = guard_text("insights", sentence, high_findings=False)
+def test_only_reassurance_depends_on_something_to_review(sentence: str, reason: str) -> None:
+    check = guard_text("insights", sentence, review=[])
     assert bool(check.removed) == (reason != "reassurance")
 
 
@@ -53,7 +56,7 @@ def test_only_the_unsafe_statement_of_a_text_is_removed() -> None:
     check = guard_text(
         "summary",
         "P01 had an SpO2 of 85 %. All other readings were normal. Review P01 first.",
-        high_findings=True,
+        review=HIGH,
     )
     assert check.kept == "P01 had an SpO2 of 85 %. Review P01 first."
     assert [r["text"] for r in check.removed] == ["All other readings were normal."]
@@ -228,7 +231,8 @@ def test_an_answer_with_nothing_safe_left_falls_back_and_its_removals_still_coun
     assert report.grounding["removed"] == len(report.grounding["dropped"]) + 5
     # AND the retry told the model which kinds of statements were removed
     retry = llm.prompts[1].user
-    assert "reassurance while high findings exist" in retry and "medication" in retry
+    assert "reassurance while high-severity findings need review" in retry
+    assert "medication" in retry
 
 
 @pytest.mark.parametrize(
@@ -243,3 +247,83 @@ def test_high_findings_are_read_from_the_counts_or_the_high_severity_list(
     brief: dict[str, Any], high: bool
 ) -> None:
     assert has_high_findings(as_brief(brief)) is high
+
+
+@pytest.mark.parametrize(
+    ("brief", "reasons"),
+    [
+        ({"readings": 100, "anomalies": {"by_severity": {"low": 4}}}, []),
+        (
+            {"readings": 100, "anomalies": {"by_severity": {"medium": 3}}},
+            ["medium-severity findings"],
+        ),
+        ({"readings": 100, "anomalies": {"by_severity": {"high": 1}}}, HIGH),
+        ({"readings": 0}, ["no valid readings"]),
+    ],
+)
+def test_what_needs_review_follows_the_computed_risk_level(
+    brief: dict[str, Any], reasons: list[str]
+) -> None:
+    # the builtin rule: only "low" (no high- or medium-severity finding) is nothing to review
+    assert review_reasons(as_brief(brief)) == reasons
+
+
+TRENDS_ANSWER: dict[str, Any] = {
+    "insights": [
+        "P01's daily median heart rate rose across the uploads and crossed its threshold.",
+        "P02's daily median systolic blood pressure rose into the stage 1 range.",
+    ],
+    "recommendations": [
+        "Review the flagged trends of P01 and P02 with their symptoms and activity.",
+        "No further action is needed for this cohort.",
+    ],
+    "summary": "Trends of P01 and P02 crossed a threshold. Risk is low, with no concerns.",
+    "risk_level": "low",
+}
+
+
+def test_reassurance_beside_flagged_trends_is_removed_and_says_why() -> None:
+    # GIVEN a file whose own findings rate "low" but whose trends across uploads are flagged
+    brief = brief_with_trends()
+    assert risk_level(brief) == "low" and len(brief.trends) == 2
+    assert review_reasons(brief) == ["flagged trends"]
+    # WHEN a model answers "risk is low, no concerns" beside them
+    answer = InsightSet.model_validate(TRENDS_ANSWER)
+    checked = check_llm_output(answer, brief.as_json(), brief)
+    # THEN the reassuring statements are removed, the rest kept, and each removal says why
+    assert checked.ok and checked.result is not None
+    assert checked.result.summary == "Trends of P01 and P02 crossed a threshold."
+    assert checked.result.insights == TRENDS_ANSWER["insights"]
+    assert checked.result.recommendations == TRENDS_ANSWER["recommendations"][:1]
+    dropped = checked.record()["dropped"]
+    assert [(d["field"], d["reason"], d["while"]) for d in dropped] == [
+        ("recommendations", "reassurance", ["flagged trends"]),
+        ("summary", "reassurance", ["flagged trends"]),
+    ]
+    assert dropped[1]["terms"]["reassurance"] == ["risk is low", "no concerns"]
+
+
+def test_the_guarded_llm_analyst_removes_it_and_records_why_in_its_provenance() -> None:
+    llm = ScriptedModel(TRENDS_ANSWER)
+    report = GuardedAnalyst(LLMAnalyst(llm), retry_delay_seconds=0.0, sleep=lambda _: None).analyze(
+        brief_with_trends()
+    )
+    assert report.provider == "scripted" and report.fallback_reason is None
+    assert "no concerns" not in report.result.summary.lower()
+    assert "risk is low" not in report.result.summary.lower()
+    assert report.grounding["removed"] == 2
+    assert {d["while"][0] for d in report.grounding["dropped"]} == {"flagged trends"}
+
+
+def test_reassurance_stays_when_nothing_needs_review() -> None:
+    brief = as_brief({"readings": 100, "anomalies": {"by_severity": {"low": 4}}})
+    answer = InsightSet.model_validate(
+        {
+            "insights": ["Findings were few and low severity.", "Risk is low."],
+            "recommendations": ["Continue routine monitoring."],
+            "summary": "No high- or medium-severity finding. Risk is low.",
+            "risk_level": "low",
+        }
+    )
+    checked = check_llm_output(answer, {"readings": 100}, brief)
+    assert checked.ok and checked.result is not None and checked.record()["dropped"] == []
