@@ -46,6 +46,13 @@ def test_low_risk_with_flagged_trends_says_both_in_the_header() -> None:
         assert "user_003" not in part and pseudonym("user_003", SECRET) in part
 
 
+def test_the_email_subject_counts_flagged_trends_beside_the_worst_severity() -> None:
+    model = build_report_model(analysis(flagged("user_003", "user_009")), secret=SECRET)
+    assert model.subject.endswith(" | worst severity: none | 2 trends to review")
+    model = build_report_model(analysis(None), secret=SECRET)
+    assert model.subject.endswith(" | worst severity: none")
+
+
 def test_one_flagged_trend_is_counted_in_the_singular() -> None:
     text, _ = rendered(analysis(flagged("user_003")))
     assert header(text).endswith(" · 1 trend to review (compared with the last 28 days)")

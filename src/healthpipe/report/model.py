@@ -544,16 +544,14 @@ def risk_basis(analysis: Analysis, level: str) -> str:
     return f"the analyst's judgement; the rule gives {rule}: {criterion}"
 
 
-def trends_to_review(analysis: Analysis) -> str:
+def trends_to_review(analysis: Analysis, *, window: bool = True) -> str:
     """The flagged trends across uploads, counted beside the risk level they do not enter
-    ("" without any)."""
+    ("2 trends to review (compared with the last 28 days)"; "" without any)."""
     trends = analysis.trends
     if trends is None or not trends.flagged:
         return ""
-    return (
-        f"{plural(len(trends.flagged), 'trend')} to review "
-        f"(compared with the last {trends.window_days} days)"
-    )
+    counted = f"{plural(len(trends.flagged), 'trend')} to review"
+    return f"{counted} (compared with the last {trends.window_days} days)" if window else counted
 
 
 def _analyst(analysis: Analysis) -> dict[str, str]:
@@ -592,12 +590,14 @@ def build_report_model(
     span = analysis.time_range
     dataset_id = neutralise(analysis.dataset_id, 40)
     risk = neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE
+    trends = trends_to_review(analysis)
     return ReportModel(
         dataset_id=dataset_id,
         title=f"Vitals report · {source_name}",
         subject=(
             f"healthpipe report {day} | {source_name} | dataset {dataset_id}"
             f" | {'worst severity: ' if assessable else ''}{worst}"
+            + (f" | {trends_to_review(analysis, window=False)}" if trends else "")
         ),
         generated_at=short_time(analysis.created_at),
         source_key=source_key,
@@ -629,5 +629,5 @@ def build_report_model(
         pseudonymised=not reveal_ids,
         trends=trends_view(analysis.trends, people.ref, people.who),
         risk_basis=neutralise(risk_basis(analysis, risk), 300) if assessable else "",
-        trends_to_review=trends_to_review(analysis),
+        trends_to_review=trends,
     )
