@@ -24,6 +24,27 @@ class FunctionSpec:
 COMMON_SETTINGS = ("bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds")
 CLAIMING = (f"{AWS}s3", f"{AWS}ledger", f"{AWS}event_bus", f"{AWS}metrics")
 ANALYSIS_SETTINGS = ("analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users")
+# the analyzer, and the grouped analysis's Merge, which concludes an analysis as it does
+ANALYZER_ADAPTERS = (
+    f"{AWS}s3",
+    f"{AWS}ledger",
+    f"{AWS}analysis_store",
+    f"{AWS}event_bus",
+    f"{AWS}metrics",
+    f"{AWS}bedrock_completion",
+)
+ANALYZER_SETTINGS = (
+    *COMMON_SETTINGS,
+    *ANALYSIS_SETTINGS,
+    "duckdb_threads",
+    "episode_gap_minutes",
+    "activity_steps_above",
+    "baseline_window_days",
+    "analyst",
+    "bedrock_model_id",
+    "bedrock_region",
+    "llm_timeout_seconds",
+)
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     "ingestor": FunctionSpec(
@@ -35,26 +56,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "analyzer": FunctionSpec(
         name="analyzer",
         handler="healthpipe.lambdas.analyzer.handler",
-        adapters=(
-            f"{AWS}s3",
-            f"{AWS}ledger",
-            f"{AWS}analysis_store",
-            f"{AWS}event_bus",
-            f"{AWS}metrics",
-            f"{AWS}bedrock_completion",
-        ),
-        settings=(
-            *COMMON_SETTINGS,
-            *ANALYSIS_SETTINGS,
-            "duckdb_threads",
-            "episode_gap_minutes",
-            "activity_steps_above",
-            "baseline_window_days",
-            "analyst",
-            "bedrock_model_id",
-            "bedrock_region",
-            "llm_timeout_seconds",
-        ),
+        adapters=ANALYZER_ADAPTERS,
+        settings=ANALYZER_SETTINGS,
     ),
     "notifier": FunctionSpec(
         name="notifier",
@@ -143,26 +146,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
     "analyze_merge": FunctionSpec(
         name="analyze_merge",
         handler="healthpipe.lambdas.analyze_merge.handler",
-        adapters=(
-            f"{AWS}s3",
-            f"{AWS}ledger",
-            f"{AWS}analysis_store",
-            f"{AWS}event_bus",
-            f"{AWS}metrics",
-            f"{AWS}bedrock_completion",
-        ),
-        settings=(
-            *COMMON_SETTINGS,
-            *ANALYSIS_SETTINGS,
-            "duckdb_threads",
-            "episode_gap_minutes",
-            "activity_steps_above",
-            "baseline_window_days",
-            "analyst",
-            "bedrock_model_id",
-            "bedrock_region",
-            "llm_timeout_seconds",
-        ),
+        adapters=ANALYZER_ADAPTERS,
+        settings=ANALYZER_SETTINGS,
     ),
     "analyze_release": FunctionSpec(
         name="analyze_release",
