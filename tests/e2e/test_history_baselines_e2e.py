@@ -13,14 +13,25 @@ import duckdb
 import pytest
 from typer.testing import CliRunner
 
+from healthpipe.bootstrap import build_local
 from healthpipe.cli import app
+from healthpipe.config import load_settings
 from healthpipe.dataops.analysis.day_counts import DayCount, day_counts
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
 from healthpipe.domain import history as hi
-from healthpipe.domain.documents import DayHistogram, ParticipantHistory
+from healthpipe.domain.documents import (
+    Analysis,
+    DayHistogram,
+    ParticipantHistory,
+    ProcessingComplete,
+)
+from healthpipe.domain.identity import analysis_key
+from healthpipe.orchestration.runs import upload_event, upload_raw
 from healthpipe.stages import analyze as analyze_stage
 from healthpipe.stages import analyze_history
+from healthpipe.stages.analyze import analyze, analyze_again
+from healthpipe.stages.ingest import ingest
 from support.readings import write_csv
 
 pytestmark = pytest.mark.clock  # baseline windows, with validation's now (tests/conftest.py)
@@ -130,3 +141,31 @@ def test_the_day_counts_histories_and_histograms_are_let_go_before_the_analysis(
     result = CliRunner().invoke(app, ["run", str(source), "--workspace", str(tmp_path / "ws")])
     assert result.exit_code == 0, result.output
     assert alive == [(False, False, False)]
+
+
+def test_a_re_analysis_finds_the_history_its_first_analysis_used(tmp_path: Path) -> None:
+    # a file spanning two days (06-29, 06-30) has a window from 06-01 (28 days before its
+    # first day); storing its histograms dropped its participants' days before 06-02 (28 days
+    # before its last day), so analysing it again (`healthpipe forget` does) lost 06-01's
+    # history and gave other baselines than the first analysis
+    history = [row(f"2025-06-01T{h:02d}:00:00Z", "p1", hr=60 + h % 3) for h in range(10)]
+    spans = [
+        row(f"2025-06-{d}T{h:02d}:00:00Z", "p1", hr=70 + h % 3) for d in (29, 30) for h in (0, 12)
+    ]
+    runtime = build_local(load_settings({"workspace": tmp_path / "ws", "analyst": "builtin"}))
+    try:
+        used = []
+        for name, rows in (("one.csv", history), ("two.csv", spans)):
+            key = upload_raw(runtime, write_csv(tmp_path / name, rows))
+            (processed,) = ingest(upload_event(runtime, key), runtime.ports).events
+            analyze(processed, runtime.ports)
+        detail = ProcessingComplete.model_validate(processed.detail)
+        for _ in range(2):
+            analysis = runtime.store.get_document(analysis_key(str(detail.dataset_id)), Analysis)
+            (p1,) = analysis.users.top
+            baseline = (p1.baselines or {}).get("heart_rate")
+            used.append((p1.has_history, baseline.n if baseline else None))
+            analyze_again(detail, runtime.ports)
+    finally:
+        runtime.close()
+    assert used == [(True, 14), (True, 14)]  # 10 readings of 06-01 and the file's 4

@@ -114,10 +114,13 @@ def test_the_spool_gives_back_the_histograms_in_order(tmp_path: Path) -> None:
         for i in range(7)
     ]
     spool = HistogramSpool(tmp_path / "h.pickle")
-    assert list(spool) == [] and spool.last_day is None
+    assert list(spool) == [] and spool.first_day is None and spool.last_day is None
     spool.add([hist.PackedDayHistogram.pack(h) for h in made[:3]])
     spool.add([])
     spool.add([hist.PackedDayHistogram.pack(h) for h in made[3:]])
     back: list[DayHistogram] = list(spool)
     assert [h.as_json() for h in back] == [h.as_json() for h in made]
-    assert spool.count == 7 and spool.last_day == date(2025, 6, 5)
+    assert spool.count == 7 and (spool.first_day, spool.last_day) == (
+        date(2025, 6, 1),
+        date(2025, 6, 5),
+    )

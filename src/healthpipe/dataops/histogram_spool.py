@@ -21,6 +21,7 @@ class HistogramSpool:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.count = 0
+        self.first_day: date | None = None
         self.last_day: date | None = None
 
     def add(self, histograms: Sequence[PackedDayHistogram]) -> None:
@@ -29,7 +30,8 @@ class HistogramSpool:
         with self.path.open("ab") as out:
             pickle.dump(list(histograms), out, protocol=pickle.HIGHEST_PROTOCOL)
         self.count += len(histograms)
-        last = max(h.day for h in histograms)
+        first, last = min(h.day for h in histograms), max(h.day for h in histograms)
+        self.first_day = first if self.first_day is None else min(self.first_day, first)
         self.last_day = last if self.last_day is None else max(self.last_day, last)
 
     def __iter__(self) -> Iterator[DayHistogram]:

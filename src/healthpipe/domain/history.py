@@ -209,7 +209,9 @@ def participant_history(
     )
 
 
-def prune_before(window_end: date, window_days: int) -> date:
-    """The oldest reading day a later file's window can still need, once a file whose last
-    day is `window_end` is stored: histograms of days before it may be dropped."""
-    return window_end - timedelta(days=window_days)
+def prune_before(first_day: date, window_days: int) -> date:
+    """The oldest reading day still needed once a file whose first reading day is `first_day`
+    is stored: the start of its own window (so analysing it again finds the same history),
+    and no later file's window starts before it. Histograms of earlier days may be dropped
+    (a file of older readings arriving later finds less history: docs/baselines.md)."""
+    return first_day - timedelta(days=window_days)

@@ -71,10 +71,12 @@ def file_history(
 
 def save_history(spool: HistogramSpool, ports: Ports) -> None:
     """Store this file's histograms; drop its participants' days no later file needs."""
-    if spool.count and spool.last_day is not None:
+    if spool.count and spool.first_day is not None:
         window_days = ports.analyze_settings.baseline_window_days
-        # unpacked one at a time as the store writes them (in one transaction)
-        ports.history.save(spool, hist.prune_before(spool.last_day, window_days))
+        # unpacked one at a time as the store writes them (in one transaction); what is
+        # dropped is older than this file's own window, so analysing it again finds the
+        # history its first analysis used
+        ports.history.save(spool, hist.prune_before(spool.first_day, window_days))
 
 
 def _histories(

@@ -191,7 +191,7 @@ def _prepare_claimed(job: AnalyzeJob, group_rows: int, ports: Ports) -> StageRes
         trends=history.trends,
         known=history.known,
         histograms=history.spool.count,
-        history_end=history.spool.last_day,
+        history_start=history.spool.first_day,
         started_epoch=started,
     )
     store.put_document(prepared_key(job), prepared)

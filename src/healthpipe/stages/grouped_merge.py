@@ -97,7 +97,7 @@ def merge(step: AnalyzeStep, ports: Ports) -> StageResult:
 def _save_history(job: AnalyzeJob, prepared: PreparedAnalysis, ports: Ports) -> None:
     """This file's histograms (Prepare's, read back one at a time) stored as
     `analyze_history.save_history` stores its spool's."""
-    if not prepared.histograms or prepared.history_end is None:
+    if not prepared.histograms or prepared.history_start is None:
         return
     path = ports.store.materialize(histograms_key(job), ports.workdir / "histograms").path
     window_days = ports.analyze_settings.baseline_window_days
@@ -107,7 +107,7 @@ def _save_history(job: AnalyzeJob, prepared: PreparedAnalysis, ports: Ports) -> 
             for line in lines:
                 yield DayHistogram.model_validate_json(line)
 
-    ports.history.save(read(), hist.prune_before(prepared.history_end, window_days))
+    ports.history.save(read(), hist.prune_before(prepared.history_start, window_days))
 
 
 __all__ = ["merge"]

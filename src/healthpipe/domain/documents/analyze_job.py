@@ -70,13 +70,13 @@ class PreparedAnalysis(Complete):
     """What Prepare leaves for Merge (`work/analyze/<dataset>/prepared.json`): the file's own
     aggregates (`split_participants`', in the tagged JSON of `stages.grouped_analyze`), the
     trends, by raw id the baselines each participant's findings used (None: no history
-    yet), and how many of this file's day histograms are stored beside it and the last day."""
+    yet), and how many of this file's day histograms are stored beside it and its first day."""
 
     aggregates: JsonObject
     trends: Trends | None = None
     known: dict[str, dict[str, VitalBaseline] | None] = Field(default_factory=dict)
     histograms: int = Field(default=0, ge=0)
-    history_end: date | None = None
+    history_start: date | None = None  # the file's first reading day (what to prune from)
     started_epoch: float = 0.0
 
 
