@@ -51,9 +51,15 @@ def test_system_prompt_holds_no_data_and_user_message_holds_the_facts(
     assert "record_health_insights" in build_prompt(synthetic_brief, "tool").system
 
 
-@pytest.mark.parametrize(("rows", "users"), [(1_000, 10), (200_000, 2_000)])
+# 2,000 users in 20,000 rows grow the brief past the bound as 200,000 rows did (the same
+# participants at risk, trimmed alike) at a tenth of the rows: what grows it is the users.
+@pytest.mark.parametrize(("rows", "users", "over"), [(1_000, 10, False), (20_000, 2_000, True)])
 def test_prompt_stays_within_the_token_bound(
-    rows: int, users: int, tmp_path: Path, analyzed: Callable[[Path], dict[str, Any]]
+    rows: int,
+    users: int,
+    over: bool,
+    tmp_path: Path,
+    analyzed: Callable[[Path], dict[str, Any]],
 ) -> None:
     # GIVEN a generated file with many users (what grows a brief: the top lists are bounded,
     # the participants are not), through the real stages
@@ -70,6 +76,8 @@ def test_prompt_stays_within_the_token_bound(
         assert prompt.estimated_input_tokens <= MAX_INPUT_TOKENS
         assert estimate_tokens(prompt.user) < prompt.estimated_input_tokens
         assert not any(uid in text for uid in ids)
+        if over:  # the many-user brief is over the bound: trimming is what kept it within
+            assert prompt.trimmed > 0
 
 
 def test_an_oversized_brief_is_trimmed_to_the_bound(synthetic_brief: dict[str, Any]) -> None:
