@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import os
 import time
@@ -41,7 +42,12 @@ from healthpipe.synthetic import SyntheticSpec, generate_csv
 pytestmark = pytest.mark.xdist_group("aws_iam_e2e")
 
 MIB = 1024 * 1024
-BIG_ROWS = 400_000  # about 20 MB of CSV: a processed CSV over 16 MiB
+# The smallest files that still take the multipart paths, with a margin (the test asserts
+# the sizes): a processed row is ~51 bytes (~98% valid), so 360k rows give a ~18.3 MB
+# processed CSV (331k would reach 16 MiB); a rejected row, with its reason and number, is
+# ~79 bytes, so 240k all-rejected rows give a ~19 MB rejected CSV.
+BIG_ROWS = 360_000
+REJECTED_ROWS = 240_000
 SPECIAL_KEY = "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv"
 NOTHING = {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": ["*"]}
 
@@ -191,7 +197,7 @@ def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     rejected = folder / "rejected.csv"
     with big.open() as source, rejected.open("w") as out:
         out.write(source.readline())
-        for line in source:
+        for line in itertools.islice(source, REJECTED_ROWS):
             cells = line.split(",")
             cells[2] = "fast"  # heart_rate: not a number, so every row is rejected
             out.write(",".join(cells))
