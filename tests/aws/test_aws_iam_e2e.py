@@ -42,12 +42,14 @@ from healthpipe.synthetic import SyntheticSpec, generate_csv
 pytestmark = pytest.mark.xdist_group("aws_iam_e2e")
 
 MIB = 1024 * 1024
-# The smallest files that still take the multipart paths, with a margin (the test asserts
-# the sizes): a processed row is ~51 bytes (~98% valid), so 360k rows give a ~18.3 MB
-# processed CSV (331k would reach 16 MiB); a rejected row, with its reason and number, is
-# ~79 bytes, so 240k all-rejected rows give a ~19 MB rejected CSV.
-BIG_ROWS = 360_000
-REJECTED_ROWS = 240_000
+# The fewest rows that still take the multipart paths, with a margin (the test asserts the
+# sizes): the costs grow with the rows, so the rows are made wider (a longer participant id,
+# `WIDE_ID`). A processed row is then ~64 bytes (~98% valid): 290k rows give a ~18.7 MB
+# processed CSV (260k would reach 16 MiB); a rejected row, with its reason and number, is
+# ~93 bytes: 200k all-rejected rows give a ~18.7 MB rejected CSV (180k would reach it).
+BIG_ROWS = 290_000
+REJECTED_ROWS = 200_000
+WIDE_ID = b",ward-3-participant-"  # for the generator's ",user_"
 SPECIAL_KEY = "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv"
 NOTHING = {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": ["*"]}
 
@@ -190,7 +192,10 @@ def reports(s3: Any, bucket: str) -> list[str]:
 def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CSV with a processed output over 16 MiB, its .csv.gz, and one whose rows all fail."""
     folder = tmp_path_factory.mktemp("big")
-    big = generate_csv(SyntheticSpec(rows=BIG_ROWS, users=50, seed=3), folder / "big.csv")
+    generated = generate_csv(SyntheticSpec(rows=BIG_ROWS, users=50, seed=3), folder / "gen.csv")
+    big = folder / "big.csv"
+    header, rows = generated.read_bytes().split(b"\n", 1)
+    big.write_bytes(header + b"\n" + rows.replace(b",user_", WIDE_ID))
     packed = folder / "packed.csv.gz"
     with big.open("rb") as source, gzip.open(packed, "wb", compresslevel=1) as out:
         out.write(source.read().replace(b"\n2026-", b"\n2025-"))  # other bytes: other dataset
