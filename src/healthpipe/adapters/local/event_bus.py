@@ -91,8 +91,11 @@ class SqliteEventBus(EventBus):
         now = time.time() if now is None else now
         with self.db.transaction() as conn:
             rows = conn.execute(
+                # the event's columns by their own names: `e.*` beside `d.id` gave two `id`
+                # columns, and the row's "id" (the delivery's) became the event's id
                 "SELECT d.id, d.route, d.target, d.attempts, d.status, d.lease_owner, "
-                "d.lease_expires_at, e.* FROM deliveries d JOIN events e ON e.id = d.event_id "
+                "d.lease_expires_at, e.id AS event_id, e.source, e.detail_type, e.detail, "
+                "e.time FROM deliveries d JOIN events e ON e.id = d.event_id "
                 "WHERE (d.status = 'pending' AND d.next_attempt_at <= ?) OR d.status = 'running' "
                 "ORDER BY d.next_attempt_at, d.id LIMIT 50",
                 (now,),
@@ -217,10 +220,11 @@ class SqliteEventBus(EventBus):
 
 
 def _event_from_row(row: sqlite3.Row) -> Event:
+    """The event of a claimed delivery's row (its id under `event_id`)."""
     return Event(
         source=row["source"],
         detail_type=row["detail_type"],
         detail=json.loads(row["detail"]),
-        id=row["id"],
+        id=row["event_id"],
         time=row["time"],
     )
