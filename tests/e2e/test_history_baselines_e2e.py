@@ -116,7 +116,7 @@ def test_the_day_counts_histories_and_histograms_are_let_go_before_the_analysis(
     # only the histories' baselines: held through it they were about 25 and 20 MB of a
     # 2M-row file's (docs/baselines.md, "In the analyze stage")
     # ... nor the file's histograms: they wait on disk to be saved (a 50M-row file of the
-    # harness has 578k participant-days)
+    # harness has 36k participant-days of ~1,400 readings)
     made: list[weakref.ref[_Counts]] = []
     alive: list[tuple[bool, bool, bool]] = []
 

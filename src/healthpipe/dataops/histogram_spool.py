@@ -1,7 +1,8 @@
 """A file's per-participant, per-day histograms kept on disk from analyze's history phase to
 their save after the analysis (docs/baselines.md, "In the analyze stage"): each group of
 participants' histograms pickled as they are made, read back one group at a time. Held in
-memory instead, a 50M-row file's (578k participant-days) were most of the stage's peak."""
+memory instead, a 50M-row file's (36k participant-days of ~1,400 readings) were a large
+part of the stage's 762 MB peak."""
 
 from __future__ import annotations
 

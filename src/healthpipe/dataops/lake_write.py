@@ -24,7 +24,7 @@ MIN_MEMORY_MB = 64
 # rows per COPY: a group's partition buffers stay in memory (2M rows, 8 groups: 152 MB RSS)
 ROWS_PER_COPY = 250_000
 MICROS_PER_DAY = 86_400_000_000
-LAKE_MEMORY_SHARE = 3  # quarters of the stage's DuckDB memory the lake's connections share
+LAKE_MEMORY_SHARE = 5  # eighths of the stage's DuckDB memory the lake's connections share
 
 
 def utc_day(column: str) -> str:
@@ -62,11 +62,13 @@ def write_lake_parts(
     groups shared by `limits.threads` connections (one per core when 0), each spilling to
     its own temp folder. One COPY of every partition at once buffered all of them until
     its end and spilled (2M rows: 3.3 s CPU at 128 MB); a group's partitions fit."""
-    # three quarters of the stage's memory, shared by the connections. One COPY of every
+    # five eighths of the stage's memory, shared by the connections. One COPY of every
     # partition at the whole limit was analyze's peak (2M rows: 335 MB RSS at 256 MB);
     # in groups, half (64 MB a connection) cost 3.1-3.2 CPU-s at 2M realistic against
-    # 2.7-2.9 at 96 MB, with the same files and the same ~200 MB peak (docs/scaling.md)
-    budget = max(MIN_MEMORY_MB, limits.memory_limit_mb * LAKE_MEMORY_SHARE // 4)
+    # 2.7-2.9 at 96 MB (same files, ~200 MB peak at 2M), but at 50M rows the connections
+    # fill their budget: the lake write alone peaked at 310 MB at 96 MB, 279 MB at 80 MB,
+    # 242 MB at 64 MB (216, 225 and 250 CPU-s): docs/scaling.md
+    budget = max(MIN_MEMORY_MB, limits.memory_limit_mb * LAKE_MEMORY_SHARE // 8)
     source = f"read_parquet({quote_literal(str(processed))}, hive_partitioning = false)"
     con = connect(replace(limits, memory_limit_mb=budget))
     try:
