@@ -140,7 +140,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
             fetched.manifest,
             found,
             (history.trends, history.known),
-            lambda: save_history(history.spool, ports),
+            lambda: save_history(history.spool, history.spool.first_day, ports),
             timings,
             started,
             ports,

@@ -8,7 +8,7 @@ of ~1,400 readings, each with its own counts of distinct values)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -70,14 +70,15 @@ def file_history(
     return found
 
 
-def save_history(spool: HistogramSpool, ports: Ports) -> None:
-    """Store this file's histograms; drop its participants' days no later file needs."""
-    if spool.count and spool.first_day is not None:
+def save_history(histograms: Iterable[DayHistogram], first_day: date | None, ports: Ports) -> None:
+    """Store this file's histograms (read one at a time as the store writes them, in one
+    transaction; the spool's, or the grouped analysis's file of them) and drop its
+    participants' days before its own window, which starts `window_days` before its first
+    reading day `first_day`, so analysing it again finds the history its first analysis
+    used. None: the file has no histogram."""
+    if first_day is not None:
         window_days = ports.analyze_settings.baseline_window_days
-        # unpacked one at a time as the store writes them (in one transaction); what is
-        # dropped is older than this file's own window, so analysing it again finds the
-        # history its first analysis used
-        ports.history.save(spool, hist.prune_before(spool.first_day, window_days))
+        ports.history.save(histograms, hist.prune_before(first_day, window_days))
 
 
 def _histories(

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from healthpipe.dataops.analysis.buckets import GroupResult, merge_groups
-from healthpipe.domain import history as hist
 from healthpipe.domain.documents import AnalysisFacts, DayHistogram, Manifest
 from healthpipe.domain.documents.analyze_job import (
     AnalyzeJob,
@@ -22,6 +21,7 @@ from healthpipe.domain.documents.analyze_job import (
 )
 from healthpipe.domain.identity import analysis_key, anomalies_key, ledger_key
 from healthpipe.stages import analyze as single
+from healthpipe.stages.analyze_history import save_history
 from healthpipe.stages.analyze_phases import analysis_limits
 from healthpipe.stages.base import ExecutionClaim, Ports, StageResult, timed
 from healthpipe.stages.engine import engine_limits
@@ -95,19 +95,18 @@ def merge(step: AnalyzeStep, ports: Ports) -> StageResult:
 
 
 def _save_history(job: AnalyzeJob, prepared: PreparedAnalysis, ports: Ports) -> None:
-    """This file's histograms (Prepare's, read back one at a time) stored as
-    `analyze_history.save_history` stores its spool's."""
+    """This file's histograms (Prepare's, read back one at a time) stored by
+    `analyze_history.save_history`, as the analyze stage stores its spool's."""
     if not prepared.histograms or prepared.history_start is None:
         return
     path = ports.store.materialize(histograms_key(job), ports.workdir / "histograms").path
-    window_days = ports.analyze_settings.baseline_window_days
 
     def read() -> Iterator[DayHistogram]:
         with path.open(encoding="utf-8") as lines:
             for line in lines:
                 yield DayHistogram.model_validate_json(line)
 
-    ports.history.save(read(), hist.prune_before(prepared.history_start, window_days))
+    save_history(read(), prepared.history_start, ports)
 
 
 __all__ = ["merge"]
