@@ -72,13 +72,30 @@ locals {
 
   # Only this deployment's bucket triggers the ingestor, and only uploads below the chunked
   # threshold (the two additions to the ROUTES pattern); larger ones start the chunked-ingest
-  # state machine (stepfunctions.tf, the same pattern with ">=").
-  ingest_pattern = merge(local.routes.ingest.pattern, {
-    detail = merge(local.routes.ingest.pattern.detail, {
-      bucket = { name = [local.names.data_bucket] }
-      object = merge(local.routes.ingest.pattern.detail.object, { size = [{ numeric = ["<", local.chunked_threshold_bytes] }] })
+  # state machine (stepfunctions.tf `chunked_pattern`): every upload matches exactly one of
+  # the two. The size is that of the CSV the engine reads, but S3's event gives the object's
+  # size only: a gzip upload (the route's keys ending in .gz) is judged by its compressed
+  # size against the threshold divided by chunked_gzip_ratio (docs/deploy.md "Large files").
+  upload_keys = {
+    plain = [for k in local.routes.ingest.pattern.detail.object.key : k if !endswith(lower(k.wildcard), ".gz")]
+    gzip  = [for k in local.routes.ingest.pattern.detail.object.key : k if endswith(lower(k.wildcard), ".gz")]
+  }
+  upload_thresholds = {
+    plain = local.chunked_threshold_bytes
+    gzip  = local.chunked_gzip_threshold_bytes
+  }
+  # route => the ingest route's pattern with this bucket and, per kind of key, its size bound
+  upload_size_patterns = {
+    for route, operator in { ingest = "<", chunked = ">=" } : route => merge(local.routes.ingest.pattern, {
+      detail = merge(local.routes.ingest.pattern.detail, {
+        bucket = { name = [local.names.data_bucket] }
+        object = {
+          "$or" = [for kind in ["plain", "gzip"] : { key = local.upload_keys[kind], size = [{ numeric = [operator, local.upload_thresholds[kind]] }] }]
+        }
+      })
     })
-  })
+  }
+  ingest_pattern = local.upload_size_patterns.ingest
 
   # Every raw upload of this bucket, whatever its size: the archive keeps them all for replay
   # (a replayed upload is routed by size again).

@@ -38,13 +38,13 @@ locals {
     },
   ))
 
-  # The ingest route's pattern (this bucket's raw uploads) for uploads at or above the threshold.
-  chunked_pattern = merge(local.routes.ingest.pattern, {
-    detail = merge(local.routes.ingest.pattern.detail, {
-      bucket = { name = [local.names.data_bucket] }
-      object = merge(local.routes.ingest.pattern.detail.object, { size = [{ numeric = [">=", local.chunked_threshold_bytes] }] })
-    })
-  })
+  # A gzip upload's threshold, on its compressed size (a conservative compression ratio:
+  # a gzip that compresses less goes to the state machine below the threshold, harmless).
+  chunked_gzip_threshold_bytes = floor(local.chunked_threshold_bytes / var.chunked_gzip_ratio)
+
+  # The ingest route's pattern (this bucket's raw uploads) for uploads at or above the
+  # threshold (events.tf `upload_size_patterns`: the ingestor's with ">=").
+  chunked_pattern = local.upload_size_patterns.chunked
 }
 
 resource "aws_cloudwatch_log_group" "chunked" {

@@ -435,6 +435,17 @@ variable "chunked_threshold_mb" {
   }
 }
 
+variable "chunked_gzip_ratio" {
+  description = "How many times larger than the upload a gzip upload's CSV is assumed to be (uncompressed / compressed), for routing: a .gz upload of chunked_threshold_mb / chunked_gzip_ratio MiB and more goes to the chunked-ingest state machine (EventBridge sees the compressed size only). The product's vitals CSVs compress 4.2-5.2 times (docs/deploy.md \"Large files\"); keep it at or above what your files reach."
+  type        = number
+  default     = 8
+
+  validation {
+    condition     = var.chunked_gzip_ratio >= 1 && var.chunked_gzip_ratio <= 100
+    error_message = "chunked_gzip_ratio must be between 1 and 100."
+  }
+}
+
 variable "chunked_chunk_mb" {
   description = "Size of one chunk in MiB (each Map item validates one): the plan cuts the file at the first record start after every chunk_mb."
   type        = number

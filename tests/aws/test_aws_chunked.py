@@ -6,6 +6,7 @@ CSV bytes, the same Parquet rows, the same counts; then the claim, the manifest,
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import importlib.util
 import json
@@ -231,12 +232,19 @@ def rows_of(path: Path) -> list[tuple[Any, ...]]:
     return duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()
 
 
+@pytest.mark.parametrize("gzipped", [False, True], ids=["csv", "csv.gz"])
 def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
-    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
+    steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path, gzipped: bool
 ) -> None:
-    # GIVEN a file in raw/ and the definition as Terraform renders it (4 KB chunks)
+    # GIVEN a file in raw/ (as uploaded, or gzip-compressed: EventBridge routes a .gz upload
+    # here by its compressed size) and the definition as Terraform renders it (8 KB chunks)
     source = sample(tmp_path)
     key = "raw/big upload.csv"
+    if gzipped:
+        plain = source.read_bytes()
+        source = source.with_name(source.name + ".gz")
+        source.write_bytes(gzip.compress(plain, compresslevel=6))
+        key += ".gz"
     s3 = aws["s3"]
     version = s3.put_object(Bucket=steps.bucket, Key=key, Body=source.read_bytes())["VersionId"]
     asl = _asl()
@@ -256,6 +264,8 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     assert outcome["status"] == "Succeed" and outcome["state"] == "Assemble", outcome
     job = walker.outputs["Plan"]["job"]
     assert job["outcome"] == "planned" and job["chunks"] >= 3
+    # (a gzip upload is planned over its decompressed data: Plan's plain copy in work/)
+    assert job["data_key"] == (f"{job['work_prefix']}data.csv" if gzipped else key)
     assert walker.ran.count("StageChunk") == walker.ran.count("SplitChunk") == job["chunks"]
     assert walker.ran.count("FindBucketRepeats") == job["buckets"] == 3
     items = ("StageChunk", "FindBucketRepeats", "SplitChunk")

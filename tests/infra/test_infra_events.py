@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,22 +58,77 @@ def grouped_threshold(module: Module) -> int:
     return int(attr(module.variables["grouped_analyze_threshold_rows"], "default"))
 
 
+def gzip_threshold_bytes(module: Module) -> int:
+    ratio = attr(module.variables["chunked_gzip_ratio"], "default")
+    return math.floor(threshold_bytes(module) / ratio)
+
+
+def upload_patterns(module: Module) -> dict[str, dict[str, Any]]:
+    """route => the raw-upload pattern Terraform deploys (`local.upload_size_patterns`):
+    the ingest route's pattern with this deployment's bucket and, for its plain keys and
+    its gzip keys (`local.upload_keys`: the wildcards ending in .gz, any case), the size
+    against the threshold (`local.upload_thresholds`): "<" for the ingestor, ">=" for the
+    state machine ("chunked"). The expressions are checked, then evaluated here."""
+    keys = squash(module.local("upload_keys"))
+    split = (
+        "[forkinlocal.routes.ingest.pattern.detail.object.key:"
+        'kif{}endswith(lower(k.wildcard),".gz")]'
+    )
+    plain, gz = split.format("!"), split.format("")
+    assert keys == f"{{'plain':'${{{plain}}}','gzip':'${{{gz}}}'}}", keys
+    thresholds = squash(module.local("upload_thresholds"))
+    assert thresholds == (
+        "{'plain':'${local.chunked_threshold_bytes}','gzip':'${local.chunked_gzip_threshold_bytes}'}"
+    ), thresholds
+    assert squash(module.local("chunked_threshold_bytes")) == "${var.chunked_threshold_mb*1048576}"
+    assert squash(module.local("chunked_gzip_threshold_bytes")) == (
+        "${floor(local.chunked_threshold_bytes/var.chunked_gzip_ratio)}"
+    )
+    expression = squash(module.local("upload_size_patterns")).replace("\\", "").replace('"', "'")
+    assert expression.startswith(
+        "${{forroute,operatorin{'ingest':'<','chunked':'>='}:route=>merge(local.routes.ingest.pattern,"
+    ), expression
+    assert (
+        "merge(local.routes.ingest.pattern.detail,{'bucket':{'name':['${local.names.data_bucket}']},"
+        in expression
+    )
+    branches = (
+        "'object':{'$or':'${[forkindin['plain','gzip']:{'key':'${local.upload_keys[kind]}',"
+        "'size':[{'numeric':['${operator}','${local.upload_thresholds[kind]}']}]}]}'}"
+    )
+    assert branches in expression, expression
+    assert squash(module.local("ingest_pattern")) == "${local.upload_size_patterns.ingest}"
+    assert squash(module.local("chunked_pattern")) == "${local.upload_size_patterns.chunked}"
+    # evaluated as Terraform does
+    route = module.local("routes")[routing.INGEST]["pattern"]
+    route_keys = route["detail"]["object"]["key"]
+    kinds = {
+        "plain": [k for k in route_keys if not k["wildcard"].lower().endswith(".gz")],
+        "gzip": [k for k in route_keys if k["wildcard"].lower().endswith(".gz")],
+    }
+    limits = {"plain": threshold_bytes(module), "gzip": gzip_threshold_bytes(module)}
+    out: dict[str, dict[str, Any]] = {}
+    for target, operator in ((routing.INGEST, "<"), (CHUNKED, ">=")):
+        pattern = json.loads(json.dumps(route))
+        pattern["detail"]["bucket"] = {"name": [BUCKET]}
+        pattern["detail"]["object"] = {
+            "$or": [
+                {"key": kinds[kind], "size": [{"numeric": [operator, limits[kind]]}]}
+                for kind in ("plain", "gzip")
+            ]
+        }
+        out[target] = pattern
+    return out
+
+
 def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
-    """route target -> (bus, pattern) as Terraform deploys them: the ingest rule with this
-    deployment's bucket and uploads below the chunked threshold (`local.ingest_pattern`),
-    the large-upload rule of the state machine (`local.chunked_pattern`, "chunked"), the
-    analyze rule for processed files below the grouped-analysis threshold (or without row
-    counts: `local.analyze_pattern`) and the large-file rule of the grouped analysis
+    """route target -> (bus, pattern) as Terraform deploys them: the ingest rule and the
+    large-upload rule of the state machine ("chunked") from `upload_patterns`, the analyze
+    rule for processed files below the grouped-analysis threshold (or without row counts:
+    `local.analyze_pattern`) and the large-file rule of the grouped analysis
     (`local.grouped_analyze_pattern`, "grouped_analyze")."""
     routes = module.local("routes")
-    for name, operator in (("ingest_pattern", "<"), ("chunked_pattern", ">=")):
-        expression = squash(module.local(name)).replace("\\", "")
-        assert "local.routes.ingest.pattern" in expression, name
-        assert "'bucket':{'name':['${local.names.data_bucket}']}" in expression, name
-        assert "merge(local.routes.ingest.pattern.detail.object," in expression, name
-        size = f"'size':[{{'numeric':['{operator}','${{local.chunked_threshold_bytes}}']}}]"
-        assert size in expression, name
-    assert squash(module.local("chunked_threshold_bytes")) == "${var.chunked_threshold_mb*1048576}"
+    uploads = upload_patterns(module)
     rows = "'numeric':['{}','${{var.grouped_analyze_threshold_rows}}']"
     for name, valid in (
         ("analyze_pattern", f"[{{{rows.format('<')}}},{{'exists':False}}]"),
@@ -89,11 +145,9 @@ def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
     for target, route in routes.items():
         pattern = json.loads(json.dumps(route["pattern"]))
         if route["bus"] == DEFAULT:
-            pattern["detail"]["bucket"] = {"name": [BUCKET]}
-            large = json.loads(json.dumps(pattern))
-            pattern["detail"]["object"]["size"] = [{"numeric": ["<", threshold_bytes(module)]}]
-            large["detail"]["object"]["size"] = [{"numeric": [">=", threshold_bytes(module)]}]
-            out[CHUNKED] = (DEFAULT, large)
+            assert target == routing.INGEST
+            pattern = uploads[routing.INGEST]
+            out[CHUNKED] = (DEFAULT, uploads[CHUNKED])
         if target == routing.ANALYZE:
             large = json.loads(json.dumps(pattern))
             below = [{"numeric": ["<", threshold]}, {"exists": False}]
@@ -283,22 +337,37 @@ def test_constructed_events_reach_exactly_their_routes(module: Module) -> None:
 
 
 def test_uploads_are_routed_by_size_to_the_ingestor_or_the_state_machine(module: Module) -> None:
-    threshold = threshold_bytes(module)
-    for size, expected in (
-        (0, {routing.INGEST}),
-        (threshold - 1, {routing.INGEST}),
-        (threshold, {CHUNKED}),
-        (threshold + 1, {CHUNKED}),
-    ):
-        for key in ("raw/x.csv", "raw/y.csv.gz"):
+    threshold, gzip_threshold = threshold_bytes(module), gzip_threshold_bytes(module)
+    # the product's CSVs compress 4.2-5.2 times (gzip -6, DuckDB): the ratio keeps a margin
+    assert attr(module.variables["chunked_gzip_ratio"], "default") >= 6
+    sizes = sorted(
+        {0, 1, gzip_threshold - 1, gzip_threshold, gzip_threshold + 1}
+        | {threshold - 1, threshold, threshold + 1, 999_999_999}
+    )
+    for key in ("raw/x.csv", "raw/X.CSV", "raw/y.csv.gz", "raw/Y.CSV.GZ"):
+        limit = gzip_threshold if key.lower().endswith(".gz") else threshold
+        for size in sizes:
             event = envelope(object_created(BUCKET, key, "v1", size), DEFAULT)
+            expected = {routing.INGEST} if size < limit else {CHUNKED}
             assert matching_routes(module, event, DEFAULT) == expected, (key, size)
-    # not a raw CSV upload, or another bucket: neither
-    for bucket, key in ((BUCKET, "processed/x.csv"), ("another-bucket", "raw/x.csv")):
-        event = envelope(object_created(bucket, key, "v1", threshold), DEFAULT)
-        assert matching_routes(module, event, DEFAULT) == set()
-    # EventBridge compares numbers up to 1.0e9: the threshold stays within it
-    assert threshold <= 1_000_000_000
+    # a gzip upload is judged by its compressed size: 300 MB of gzip (some 1.3-1.5 GB of
+    # CSV) is the state machine's, the same size of plain CSV the ingestor's
+    for key, expected in (("raw/big.csv.gz", {CHUNKED}), ("raw/big.csv", {routing.INGEST})):
+        event = envelope(object_created(BUCKET, key, "v1", 300_000_000), DEFAULT)
+        assert matching_routes(module, event, DEFAULT) == expected, key
+    # not a raw CSV upload (nor a key whose case no route names), or another bucket: neither
+    for bucket, key in (
+        (BUCKET, "processed/x.csv"),
+        (BUCKET, "raw/x.gz"),
+        (BUCKET, "raw/x.csv.gz.part"),
+        ("another-bucket", "raw/x.csv"),
+        ("another-bucket", "raw/x.csv.gz"),
+    ):
+        for size in (1, gzip_threshold, threshold):
+            event = envelope(object_created(bucket, key, "v1", size), DEFAULT)
+            assert matching_routes(module, event, DEFAULT) == set(), (bucket, key, size)
+    # EventBridge compares numbers up to 1.0e9: the thresholds stay within it
+    assert 0 < gzip_threshold < threshold <= 1_000_000_000
 
 
 def test_processed_files_are_routed_by_rows_to_the_analyzer_or_the_grouped_analysis(
