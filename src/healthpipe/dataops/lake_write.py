@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.domain.validation_sql import quote_literal
 
 MIN_MEMORY_MB = 64
@@ -69,7 +69,7 @@ def write_lake_parts(
     # fill their budget: the lake write alone peaked at 310 MB at 96 MB, 279 MB at 80 MB,
     # 242 MB at 64 MB (216, 225 and 250 CPU-s): docs/scaling.md
     budget = max(MIN_MEMORY_MB, limits.memory_limit_mb * LAKE_MEMORY_SHARE // 8)
-    source = f"read_parquet({quote_literal(str(processed))}, hive_partitioning = false)"
+    source = f"read_parquet({source_literal(processed)}, hive_partitioning = false)"
     con = connect(replace(limits, memory_limit_mb=budget))
     try:
         counted = con.execute(

@@ -35,7 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from healthpipe.dataops.analysis.common import AnalysisLimits
+from healthpipe.dataops.analysis.common import GROUP_PARQUET, AnalysisLimits, parquet_source
 from healthpipe.dataops.analysis.day_counts import BaselineRow, apply_history_baselines
 from healthpipe.dataops.analysis.findings import find_anomalies, join_parts, parts_sql
 from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql, users_table
@@ -46,7 +46,7 @@ from healthpipe.dataops.analysis.stats import (
     metric_stats,
 )
 from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.dataops.severe import (
     BASELINE_RULE,
     HIGH,
@@ -71,7 +71,7 @@ def processed_rows(parquet: Path, limits: EngineLimits) -> int:
     con = connect(limits)
     try:
         (rows,) = con.execute(
-            f"SELECT count(*) FROM read_parquet({quote_literal(str(parquet))})"
+            f"SELECT count(*) FROM read_parquet({source_literal(parquet)})"
         ).fetchone() or (0,)
     finally:
         con.close()
@@ -96,7 +96,7 @@ class GroupJob:
     """One group's analysis (picklable: sent to a spawned process)."""
 
     index: int
-    readings: Path  # the group's rows of the processed file (a glob of Parquet files)
+    readings: Path  # the group's rows: `<folder>/*.parquet` (`common.parquet_source`)
     conflicting: Path | None  # the conflicting rows of every group, with their group
     folder: Path  # where the group writes its anomaly file and its bounded facts
     limits: EngineLimits
@@ -125,7 +125,7 @@ def analyze_group(job: GroupJob) -> GroupResult:
     readings and counts, the finding counts and the count of each value of each vital."""
     folder = job.folder
     folder.mkdir(parents=True, exist_ok=True)
-    src = f"read_parquet({quote_literal(str(job.readings))}, hive_partitioning = false)"
+    src = f"read_parquet({parquet_source(job.readings)}, hive_partitioning = false)"
     anomalies = folder / ANOMALIES
     con = connect(job.limits)
     try:
@@ -133,7 +133,7 @@ def analyze_group(job: GroupJob) -> GroupResult:
         if job.conflicting is not None:
             con.execute(
                 "CREATE TEMP TABLE conflicting AS SELECT * EXCLUDE (grp) FROM "
-                f"read_parquet({quote_literal(str(job.conflicting))}) WHERE grp = {job.index}"
+                f"read_parquet({source_literal(job.conflicting)}) WHERE grp = {job.index}"
             )
             (n,) = con.execute("SELECT count(*) FROM conflicting").fetchone() or (0,)
             with_conflicting = int(n) > 0
@@ -190,7 +190,7 @@ def _first_high(anomalies: Path, users: list[str], limits: EngineLimits) -> dict
         listed = ", ".join(quote_literal(u) for u in users)
         rows = con.execute(
             "SELECT user_id, min(event_time) FROM "
-            f"read_parquet({quote_literal(str(anomalies))}) WHERE severity >= {HIGH} "
+            f"read_parquet({source_literal(anomalies)}) WHERE severity >= {HIGH} "
             f"AND rule <> {quote_literal(BASELINE_RULE)} AND user_id IN ({listed}) "
             "GROUP BY user_id"
         ).fetchall()
@@ -301,7 +301,7 @@ def split_participants(
     (one streaming pass), its participants in groups of at most `group_rows` readings, and
     each group's rows (and conflicting rows of the rejected CSV) written apart. The groups'
     readings serve the participants' day histograms too (`day_counts` of each, in order)."""
-    src = f"read_parquet({quote_literal(str(parquet))})"
+    src = f"read_parquet({source_literal(parquet)})"
     work.mkdir(parents=True, exist_ok=True)
     con = connect(limits)
     try:
@@ -334,7 +334,7 @@ def split_participants(
     return ParticipantSplit(
         work,
         agg,
-        [readings / f"grp={i}" / "*.parquet" for i in range(count)],
+        [readings / f"grp={i}" / GROUP_PARQUET for i in range(count)],
         [frozenset(m) for m in members],
         conflicting,
     )

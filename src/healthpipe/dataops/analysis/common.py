@@ -4,15 +4,19 @@ plain values."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from healthpipe.dataops.engine import source_list, source_literal
 from healthpipe.domain import clinical as cl
 
 TOP_ANOMALIES = 50
 TOP_EPISODES = 100
 TOP_USERS = 25
+# the name of a group's readings (`buckets.split_participants`): every Parquet file of a folder
+GROUP_PARQUET = "*.parquet"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,16 @@ class AnalysisLimits:
     top_users: int = TOP_USERS
     episode_gap_seconds: float = cl.EPISODE_GAP_SECONDS
     activity_steps_above: float = cl.ACTIVITY_STEPS_ABOVE
+
+
+def parquet_source(path: Path) -> str:
+    """`path` for `read_parquet`: a Parquet file, or a group's readings, `<folder>/*.parquet`
+    (`GROUP_PARQUET`), listed here, file by file: DuckDB would read any part of the folder's
+    path as a pattern (`engine.source_literal`). A processed file's name is never
+    `*.parquet` (it ends in its dataset id)."""
+    if path.name == GROUP_PARQUET:
+        return source_list(sorted(path.parent.glob(GROUP_PARQUET)))
+    return source_literal(path)
 
 
 def fetch_rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:

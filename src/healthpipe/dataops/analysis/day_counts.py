@@ -10,7 +10,8 @@ from pathlib import Path
 
 import duckdb
 
-from healthpipe.dataops.engine import EngineLimits, connect
+from healthpipe.dataops.analysis.common import parquet_source
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.dataops.lake_write import utc_day
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import BASELINE_METRICS, baseline_column
@@ -24,11 +25,12 @@ INSERT_BATCH = 1000
 
 
 def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
-    """One scan of the processed file: per participant, reading day (UTC) and vital with a
-    baseline, how many readings had each charted value (half-up, as `clinical.chart_value`),
-    in user, day, vital and value order. One row per participant-day and vital, its values
-    and counts as two lists: a row per value would leave the process holding the memory of
-    hundreds of thousands of tuples on a file where most values are distinct."""
+    """One scan of the processed file (or of a group's readings, `common.parquet_source`):
+    per participant, reading day (UTC) and vital with a baseline, how many readings had each
+    charted value (half-up, as `clinical.chart_value`), in user, day, vital and value order.
+    One row per participant-day and vital, its values and counts as two lists: a row per
+    value would leave the process holding the memory of hundreds of thousands of tuples on a
+    file where most values are distinct."""
     vitals = ", ".join(quote_ident(m) for m in BASELINE_METRICS)
     # day and bins per reading, before UNPIVOT (once per reading, not once per vital)
     bins = ", ".join(
@@ -36,7 +38,7 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
         f"AS BIGINT) AS {quote_ident(m)}"
         for m in BASELINE_METRICS
     )
-    src = f"read_parquet({quote_literal(str(parquet))})"
+    src = f"read_parquet({parquet_source(parquet)})"
     con = connect(limits)
     try:
         rows = con.execute(
@@ -62,7 +64,7 @@ def day_range(parquet: Path, limits: EngineLimits) -> tuple[date, date] | None:
     con = connect(limits)
     try:
         first, last = con.execute(
-            f"SELECT min({day}), max({day}) FROM read_parquet({quote_literal(str(parquet))}) "
+            f"SELECT min({day}), max({day}) FROM read_parquet({source_literal(parquet)}) "
             f"WHERE user_id IS NOT NULL AND event_time IS NOT NULL AND ({some})"
         ).fetchone() or (None, None)
     finally:

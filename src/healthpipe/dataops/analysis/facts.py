@@ -30,8 +30,7 @@ from healthpipe.dataops.analysis.findings import (
 from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql, users_table
 from healthpipe.dataops.analysis.stats import distributions, metric_stats, scan_counts
 from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
-from healthpipe.dataops.engine import EngineLimits, connect
-from healthpipe.domain.validation_sql import quote_literal
+from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 
 MIN_MEMORY_MB = 64
 
@@ -61,7 +60,7 @@ def analyze_parquet(
     describe the valid readings. `history_baselines` replace the file-only baselines of the
     participants with a history (`day_counts.apply_history_baselines`)."""
     top = analysis_limits or AnalysisLimits()
-    src = f"read_parquet({quote_literal(str(parquet))})"
+    src = f"read_parquet({source_literal(parquet)})"
     con = connect(statement_limits(limits))
     try:
         conflicting = conflicting_rows(con, rejected_csv) if rejected_csv is not None else 0

@@ -18,7 +18,7 @@ from healthpipe.dataops.analysis.flags import (
     CONFLICTING_BIT,
     in_list,
 )
-from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.engine import EngineLimits, source_list
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     ANOMALY_ITEMS,
@@ -256,7 +256,7 @@ def find_anomalies(
 
 
 def parts_sql(parts: list[Path]) -> str:
-    return "read_parquet([" + ", ".join(quote_literal(str(p)) for p in parts) + "])"
+    return f"read_parquet({source_list(parts)})"
 
 
 def join_parts(cursor: duckdb.DuckDBPyConnection, parts: list[Path], out: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.constants import VITAL_COLUMNS
+from healthpipe.dataops.engine import source_literal
 from healthpipe.domain.anomaly_sql import (
     BASELINE_METRICS,
     BASELINE_STATS,
@@ -36,7 +37,7 @@ def conflicting_rows(con: duckdb.DuckDBPyConnection, rejected_csv: Path) -> int:
         "CREATE TEMP TABLE conflicting AS SELECT CAST(source_row AS BIGINT) AS source_row, "
         f"{_unescaped_cell_sql('user_id')} AS user_id, "
         f"TRY_CAST(trim(event_time) AS TIMESTAMPTZ) AS event_time, {vitals} "
-        f"FROM read_csv({quote_literal(str(rejected_csv))}, header = true, all_varchar = true) "
+        f"FROM read_csv({source_literal(rejected_csv)}, header = true, all_varchar = true) "
         f"WHERE reject_reason = {quote_literal(CONFLICTING_REASON)}"
     )
     (count,) = con.execute("SELECT count(*) FROM conflicting").fetchone() or (0,)
