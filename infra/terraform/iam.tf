@@ -146,6 +146,36 @@ locals {
     analyze_release = []
   }
 
+  # The chunked ingest's record, per execution, of the claim Plan takes
+  # (work/executions/<name>.json, stages/chunked.py forget_execution): the functions that end
+  # an execution (Plan when it skips or rejects, Assemble, Release) delete it with every
+  # version of it (ObjectStore.delete: DeleteObject, then ListObjectVersions and the versions
+  # deleted), under work/executions/ only.
+  execution_record_statements = {
+    ingestor = []
+    analyzer = []
+    notifier = []
+    chunk_plan = [
+      { sid = "DeleteExecutionRecords", actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"], scope = "execution_records" },
+      { sid = "ListExecutionRecordVersions", actions = ["s3:ListBucketVersions"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "execution_record_prefixes" }] },
+    ]
+    chunk_map    = []
+    chunk_reduce = []
+    chunk_split  = []
+    chunk_assemble = [
+      { sid = "DeleteExecutionRecords", actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"], scope = "execution_records" },
+      { sid = "ListExecutionRecordVersions", actions = ["s3:ListBucketVersions"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "execution_record_prefixes" }] },
+    ]
+    chunk_release = [
+      { sid = "DeleteExecutionRecords", actions = ["s3:DeleteObject", "s3:DeleteObjectVersion"], scope = "execution_records" },
+      { sid = "ListExecutionRecordVersions", actions = ["s3:ListBucketVersions"], scope = "data_bucket", conditions = [{ test = "StringLike", variable = "s3:prefix", scope = "execution_record_prefixes" }] },
+    ]
+    analyze_prepare = []
+    analyze_group   = []
+    analyze_merge   = []
+    analyze_release = []
+  }
+
   # X-Ray accepts segments only on "*" (PutTraceSegments has no resource-level permission).
   tracing_statements = var.tracing_enabled ? [
     { sid = "WriteTraces", actions = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], scope = "xray" },
@@ -205,11 +235,14 @@ locals {
       own_dlq          = [aws_sqs_queue.dlq[f].arn]
       own_queue        = [aws_sqs_queue.analyze.arn]
       xray             = ["*"]
+      # Plan's records of its claims (execution_record_statements)
+      execution_records         = ["${local.data_bucket_arn}/work/executions/*"]
+      execution_record_prefixes = ["work/executions/*"]
     }
   }
 
   # function => its adapters' statements (without the writes of a read-only adapter), then
-  # the platform's, the event source's and tracing's.
+  # the platform's, the event source's, the execution records' and tracing's.
   function_grants = {
     for f in local.functions : f => concat(
       flatten([
@@ -219,6 +252,7 @@ locals {
       ]),
       local.platform_statements,
       local.event_source_statements[f],
+      local.execution_record_statements[f],
       local.tracing_statements,
     )
   }

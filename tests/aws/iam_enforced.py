@@ -14,7 +14,9 @@ moto enforces IAM once `INITIAL_NO_AUTH_ACTION_COUNT` is 0 (`/moto-api/reset-aut
 its gaps are closed here, in the test process that runs the server:
 - it authorizes DynamoDB, EventBridge and SES calls against the resource `*`, which no
   scoped statement matches: `moto_resources()` gives those handlers the ARN of the table
-  (index), bus or sender identity the request names, as AWS does;
+  (index), bus or sender identity the request names, as AWS does; it authorizes S3's
+  DeleteObjects against the bucket, which `moto_resources()` makes a check of each object,
+  as AWS does (`s3:DeleteObjectVersion` for a version);
 - a statement with a `Condition` is an explicit deny when moto has no context value for it
   (it evaluates none for S3): conditions are left out of the moto policy and kept on the
   `Statement`, for the tests to check separately.
@@ -182,19 +184,51 @@ def _ses_resource(handler: Any) -> str:
     return f"arn:aws:ses:{handler.region}:{handler.current_account}:identity/{source}"
 
 
+def _authorize_s3(original: Any) -> Any:
+    """moto authorizes a DeleteObjects request as `s3:DeleteObject` on the bucket's ARN;
+    AWS authorizes each object it names, on the object's ARN: `s3:DeleteObject`, or
+    `s3:DeleteObjectVersion` for one with a version id. Denied: the request fails."""
+
+    def authorize(
+        handler: Any, bucket_name: str | None = None, key_name: str | None = None
+    ) -> None:
+        if key_name is not None or handler.data.get("Action") != "DeleteObject":
+            return original(handler, bucket_name=bucket_name, key_name=key_name)
+        if not handler.is_delete_keys():
+            return original(handler, bucket_name=bucket_name, key_name=key_name)
+        import xmltodict
+
+        objects = xmltodict.parse(handler.body)["Delete"].get("Object", [])
+        for entry in objects if isinstance(objects, list) else [objects]:
+            version = entry.get("VersionId")
+            handler.data["Action"] = "DeleteObjectVersion" if version else "DeleteObject"
+            try:
+                original(handler, bucket_name=bucket_name, key_name=entry["Key"])
+            finally:
+                handler.data["Action"] = "DeleteObject"
+        return None
+
+    return authorize
+
+
 @contextmanager
 def moto_resources() -> Iterator[None]:
-    """Let moto authorize DynamoDB, EventBridge and SES calls against the named resource."""
+    """Let moto authorize DynamoDB, EventBridge and SES calls against the named resource,
+    and S3's DeleteObjects per object (`_authorize_s3`)."""
     from moto.dynamodb.responses import DynamoHandler
     from moto.events.responses import EventsHandler
+    from moto.s3.responses import S3Response
     from moto.ses.responses import EmailResponse
 
     patched = {DynamoHandler: _dynamodb_resource, EventsHandler: _events_resource}
     patched[EmailResponse] = _ses_resource
     for cls, resource in patched.items():
         cls._determine_resource = resource  # type: ignore[attr-defined]
+    authorize_s3 = S3Response._authenticate_and_authorize_s3_action
+    S3Response._authenticate_and_authorize_s3_action = _authorize_s3(authorize_s3)  # type: ignore[method-assign]
     try:
         yield
     finally:
         for cls in patched:
             del cls._determine_resource  # type: ignore[attr-defined]
+        S3Response._authenticate_and_authorize_s3_action = authorize_s3  # type: ignore[method-assign]

@@ -232,6 +232,12 @@ def rows_of(path: Path) -> list[tuple[Any, ...]]:
     return duckdb.sql(f"SELECT * FROM read_parquet('{path}')").fetchall()
 
 
+def execution_records(s3: Any, bucket: str) -> list[str]:
+    """Every stored version and delete marker under work/executions/ (Plan's records)."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="work/executions/")
+    return [v["Key"] for v in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]]
+
+
 @pytest.mark.parametrize("gzipped", [False, True], ids=["csv", "csv.gz"])
 def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path, gzipped: bool
@@ -304,9 +310,13 @@ def test_the_state_machine_s_order_gives_the_single_path_s_outputs(
     events = moto_env.receive(aws["sqs"], steps.queues["analyzer"])
     assert [e["detail-type"] for e in events] == [c.PROCESSING_COMPLETE]
     assert events[0]["detail"]["rows"]["input"] == 404
-    # WHEN the same upload runs again THEN Plan skips it (its claim is completed)
+    # AND what Plan recorded for the execution is gone, every version of it
+    assert execution_records(s3, steps.bucket) == []
+    # WHEN the same upload runs again THEN Plan skips it (its claim is completed), and
+    # that execution's record is gone too
     again = Walker(s3).run(definition, event, {"Execution": {"Id": EXECUTION + "-2"}})
     assert again["state"] == "AlreadyIngested"
+    assert execution_records(s3, steps.bucket) == []
 
 
 def test_plan_rejects_an_unusable_file_with_its_manifest_and_event(
@@ -329,6 +339,8 @@ def test_plan_rejects_an_unusable_file_with_its_manifest_and_event(
     failed = moto_env.receive(aws["sqs"], steps.queues["alerts"])
     assert [e["detail-type"] for e in failed] == [c.PROCESSING_FAILED]
     assert failed[0]["detail"]["status"] == "rejected"
+    # AND the execution ends there (InputRejected): what Plan recorded for it is gone
+    assert execution_records(aws["s3"], steps.bucket) == []
 
 
 def test_a_step_s_permanent_failure_reaches_the_state_machine_by_name(

@@ -426,18 +426,41 @@ def test_a_40_mb_file_goes_through_with_enforced_iam(
 
 
 # --- the chunked ingest (Step Functions states, tests/aws/test_aws_chunked.py) ---------------
+# deleting what Plan recorded of the execution's claim (work/executions/), when it ends
+RECORD_SIDS = ["DeleteExecutionRecords", "ListExecutionRecordVersions"]
 CHUNKED_REMOVABLE = {
-    "chunk_plan": ["ReadObjects", "WriteObjects", "LedgerTable", "PublishToPipelineBus"],
+    "chunk_plan": [
+        "ReadObjects",
+        "WriteObjects",
+        "LedgerTable",
+        "PublishToPipelineBus",
+        *RECORD_SIDS,
+    ],
     "chunk_map": ["ReadObjects", "WriteObjects"],
     "chunk_reduce": ["ReadObjects", "WriteObjects"],
     "chunk_split": ["ReadObjects", "WriteObjects"],
-    "chunk_assemble": ["ReadObjects", "WriteObjects", "LedgerTable", "PublishToPipelineBus"],
+    "chunk_assemble": [
+        "ReadObjects",
+        "WriteObjects",
+        "LedgerTable",
+        "PublishToPipelineBus",
+        *RECORD_SIDS,
+    ],
 }
-# Plan publishes only for an unusable upload (Data Processing Failed)
-THROUGH_REJECTION = {("chunk_plan", "PublishToPipelineBus")}
+# Plan publishes only for an unusable upload (Data Processing Failed), and deletes its record
+# only when the execution ends with it (an unusable upload, or one ingested before)
+THROUGH_REJECTION = {("chunk_plan", sid) for sid in ["PublishToPipelineBus", *RECORD_SIDS]}
 # the failure branch's Release (removed in the failed-execution tests below): the ledger, and
-# after a failed Plan what Plan recorded of its claim
-RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable", "ReadObjects"]}
+# after a failed Plan what Plan recorded of its claim, deleted once released
+RELEASE_REMOVABLE = {"chunk_release": ["LedgerTable", "ReadObjects", *RECORD_SIDS]}
+
+
+def execution_records(s3: Any, bucket: str) -> list[str]:
+    """Every stored version and delete marker under work/executions/ (Plan's records)."""
+    listed = s3.list_object_versions(Bucket=bucket, Prefix="work/executions/")
+    return [v["Key"] for v in [*listed.get("Versions", []), *listed.get("DeleteMarkers", [])]]
+
+
 # the grouped analysis's functions (stages/grouped_analyze.py, grouped_merge.py)
 GROUPED_REMOVABLE = {
     "analyze_prepare": [
@@ -509,6 +532,8 @@ def test_the_chunked_ingest_runs_under_each_function_s_own_policy_and_no_less(
         outcome = AsItsRole(s3).run(definition, event, {"Execution": {"Id": EXECUTION}})
         assert outcome["state"] == "Assemble", outcome
         assert set(calls) == set(CHUNKED_REMOVABLE)
+        # AND Assemble deleted what Plan recorded for the execution, every version of it
+        assert execution_records(s3, stack.bucket) == []
         # AND without any one statement, its function fails (access denied)
         for function, sids in CHUNKED_REMOVABLE.items():
             handler = modules[function].handler
@@ -588,6 +613,7 @@ def test_a_failed_chunked_execution_releases_its_claim_and_the_same_upload_goes_
         assert failed["status"] == "Fail" and failed["state"] == "Failed", failed
         assert walker.ran[-3:] == ["ReleaseClaim", "ChunksFailed", "Failed"]
         assert walker.outputs["ReleaseClaim"]["error"]["Error"] == "MapFailed"
+        assert execution_records(admin["s3"], stack.bucket) == []  # deleted by the release
         job = walker.outputs["Plan"]["job"]
         assert job["chunks"] >= 2
         ledger_key = {"pk": {"S": f"ingest:{job['sha256']}"}}
@@ -609,8 +635,9 @@ def test_a_failed_chunked_execution_releases_its_claim_and_the_same_upload_goes_
         second = AsItsRole(admin["s3"], admin["events"]).run(
             definition, event.to_dict(), {"Execution": {"Id": EXECUTION + "-2"}}
         )
-        # THEN it is ingested (not skipped as in progress)
+        # THEN it is ingested (not skipped as in progress), its record deleted
         assert second["state"] == "Assemble", second
+        assert execution_records(admin["s3"], stack.bucket) == []
         item = admin["dynamodb"].get_item(
             TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
         )
@@ -700,6 +727,8 @@ def test_a_plan_killed_after_its_claim_releases_it_and_the_same_upload_goes_thro
         assert failed["status"] == "Fail" and failed["state"] == "Failed", failed
         assert walker.ran == ["Plan", "ReleasePlanClaim", "PlanFailed", "Failed"]
         assert "release_error" not in failed["output"], failed
+        # AND the record it released from is deleted, every version of it
+        assert execution_records(admin["s3"], stack.bucket) == []
         item = admin["dynamodb"].get_item(
             TableName=stack.ledger_table, Key=ledger_key, ConsistentRead=True
         )
@@ -733,13 +762,15 @@ def test_a_plan_killed_after_its_claim_releases_it_and_the_same_upload_goes_thro
             )["Item"]["status"]["S"]
             == "completed"
         )
-        # AND without reading what Plan recorded, the release is denied
-        enforced.restrict("chunk_release", "ReadObjects")
-        try:
-            with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
-                release({"execution": killed})
-        finally:
-            enforced.restrict("chunk_release", None)
+        assert execution_records(admin["s3"], stack.bucket) == []
+        # AND without reading what Plan recorded, or deleting it, the release is denied
+        for sid in ("ReadObjects", *RECORD_SIDS):
+            enforced.restrict("chunk_release", sid)
+            try:
+                with pytest.raises(Exception, match=r"(?i)denied|forbidden|403"):
+                    release({"execution": killed})
+            finally:
+                enforced.restrict("chunk_release", None)
     finally:
         for module in modules.values():
             module._function.reset()

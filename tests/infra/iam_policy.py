@@ -3,10 +3,10 @@
 `function_policies(module, deployment)` walks the same locals Terraform assembles the policy
 documents from: `function_adapters` → `adapter_statements` (without the `access = "write"`
 statements of a function's `read_only_adapters`), then `platform_statements`,
-`event_source_statements[f]` and `tracing_statements` (`function_grants`), the first
-statement of each sid kept (`function_statements`: adapters needing the same permission share
-its sid); each statement's `scope` (and each condition's) is looked up in
-`function_resources[f]`. References (`${aws_kms_key.this.arn}`,
+`event_source_statements[f]`, `execution_record_statements[f]` and `tracing_statements`
+(`function_grants`), the first statement of each sid kept (`function_statements`: adapters
+needing the same permission share its sid); each statement's `scope` (and each
+condition's) is looked up in `function_resources[f]`. References (`${aws_kms_key.this.arn}`,
 `${local.data_bucket_arn}`, ...) are replaced by the deployment's values; anything the
 resolver does not know raises `Unresolved`, so a statement can never be silently dropped.
 
@@ -181,6 +181,7 @@ def raw_statements(module: Module, function: str, deployment: Deployment) -> lis
             out.append(statement)
     out.extend(module.local("platform_statements"))
     out.extend(module.local("event_source_statements")[function])
+    out.extend(module.local("execution_record_statements")[function])
     if deployment.tracing_enabled:
         tracing = module.local("tracing_statements")
         if not squash(tracing).startswith("${var.tracing_enabled?["):

@@ -15,6 +15,7 @@ from iam_policy import function_policies
 from infra_terraform import TERRAFORM, Module, attr, load_module, squash, tf_files
 
 from healthpipe import constants as c
+from healthpipe.adapters.aws.s3 import ERASURE_IAM_ACTIONS
 from healthpipe.domain.identity import LAKE_PREFIX
 from healthpipe.lambdas import FUNCTIONS
 from healthpipe.stages.chunked import EXECUTIONS_PREFIX
@@ -44,6 +45,11 @@ EVENT_SOURCE_ACTIONS = {
     "analyzer": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 }
 TRACING_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# What the functions ending a chunked-ingest execution need to delete Plan's record of it
+# (stages/chunked.forget_execution: `ObjectStore.delete`, every version: DeleteObject, then
+# the adapter's erasure calls), on work/executions/ only.
+EXECUTION_RECORD_FUNCTIONS = {"chunk_plan", "chunk_assemble", "chunk_release"}
+EXECUTION_RECORD_ACTIONS = {"s3:DeleteObject", *ERASURE_IAM_ACTIONS}
 # The write methods of the AnalysisStore port (ports.py): a function whose stages call none
 # of them gets only the read statements of the analysis_store adapter.
 ANALYSIS_STORE_WRITES = {"save"}
@@ -91,7 +97,32 @@ def test_a_function_is_granted_its_adapters_actions_and_only_those(
             write_actions(name, module) if name in read_only else set()
         )
     extra = EVENT_SOURCE_ACTIONS.get(function, set()) | TRACING_ACTIONS
+    if function in EXECUTION_RECORD_FUNCTIONS:
+        extra |= EXECUTION_RECORD_ACTIONS
     assert granted(module)[function] == needed | PLATFORM_ACTIONS | extra
+
+
+def test_only_the_functions_ending_an_execution_delete_and_only_plan_s_records(
+    module: Module,
+) -> None:
+    policies = function_policies(module)
+    bucket = "arn:aws:s3:::healthpipe-data-123456789012-us-east-1"
+    for function, statements in policies.items():
+        deleting = [
+            s for s in statements if set(s["Action"]) & {a for a in EXECUTION_RECORD_ACTIONS}
+        ]
+        if function not in EXECUTION_RECORD_FUNCTIONS:
+            assert deleting == [], function
+            continue
+        by_sid = {s["Sid"]: s for s in deleting}
+        assert set(by_sid) == {"DeleteExecutionRecords", "ListExecutionRecordVersions"}
+        delete = by_sid["DeleteExecutionRecords"]
+        assert delete["Action"] == ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+        assert delete["Resource"] == [f"{bucket}/{EXECUTIONS_PREFIX}*"], function
+        versions = by_sid["ListExecutionRecordVersions"]
+        assert versions["Action"] == ["s3:ListBucketVersions"]
+        assert versions["Resource"] == [bucket]
+        assert versions["Condition"] == {"StringLike": {"s3:prefix": [f"{EXECUTIONS_PREFIX}*"]}}
 
 
 def test_every_declared_action_is_granted_to_exactly_the_functions_using_its_adapter(
@@ -127,7 +158,12 @@ def test_the_policy_document_is_assembled_from_those_statements(module: Module) 
     assert 'if!contains(local.read_only_adapters[f],adapter)||try(st.access,"read")!="write"' in (
         grants
     )
-    for part in ("platform_statements", "event_source_statements[f]", "tracing_statements"):
+    for part in (
+        "platform_statements",
+        "event_source_statements[f]",
+        "execution_record_statements[f]",
+        "tracing_statements",
+    ):
         assert f"local.{part}" in grants, part
     expression = squash(module.local("function_statements"))
     assert "forfinlocal.functions:f=>[fori,sinlocal.function_grants[f]:" in expression

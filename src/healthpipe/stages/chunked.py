@@ -111,6 +111,15 @@ def execution_key(execution: str) -> str:
     return f"{EXECUTIONS_PREFIX}{name}.json"
 
 
+def forget_execution(store: ObjectStore, execution: str) -> None:
+    """Delete the record Plan wrote for `execution` (every version of it), once nothing
+    needs it: the execution ends (AlreadyIngested, InputRejected, after a release), or its
+    job reached the state machine (Assemble: a failure after it releases from the job).
+    Nothing when there is none. The roles that call it may delete under
+    `work/executions/` only."""
+    store.delete(execution_key(execution))
+
+
 def offsets_key(job: ChunkJob) -> str:
     return f"{job.work_prefix}rows_before.json"
 
@@ -253,16 +262,21 @@ def plan(
             dataset_id=dataset_id,
             correlation_id=correlation_id,
         )
+        # the execution ends here (AlreadyIngested): no claim of its own to release
+        forget_execution(ports.store, execution)
         return StageResult(
             "skipped",
             _replay(record, correlation_id),
             {"job": job.model_copy(update={"outcome": "skipped"})},
         )
     try:
-        return _plan_claimed(upload, job, ports, claim)
+        result = _plan_claimed(upload, job, ports, claim)
     except Exception:
         claim.release()
         raise
+    if result.outcome == "rejected":  # the execution ends (InputRejected), its claim completed
+        forget_execution(ports.store, execution)
+    return result
 
 
 def _plan_claimed(
@@ -534,6 +548,8 @@ def assemble(step: JobStep, ports: Ports) -> StageResult:
     parts server side; the Parquet parts rewritten as one file), the manifest, the claim
     completed, Data Processing Complete."""
     job, workdir, store = step.job, ports.workdir, ports.store
+    # the job is the state machine's now: a failure from here is released from it
+    forget_execution(store, job.claim_owner)
     dataset_id = job.dataset_id or ""
     splits = [
         store.get_document(part_key(job, i, "split.json"), ChunkSplit) for i in range(job.chunks)
@@ -646,6 +662,14 @@ def release(request: ReleaseRequest, ports: Ports) -> Released:
     left as it is (`not_held`); a retry after a release finds none (idempotent). Without
     a job (Plan failed: timed out, ran out of memory...), the claim Plan recorded for the
     execution; none recorded: Plan failed before it hashed the upload, nothing to release."""
+    released = _release(request, ports)
+    # the execution ends: what Plan recorded for it is needed no more (deleted after the
+    # release, so a release that fails first is retried with it)
+    forget_execution(ports.store, request.execution)
+    return released
+
+
+def _release(request: ReleaseRequest, ports: Ports) -> Released:
     job = request.job
     if job is None:
         key = execution_key(request.execution)
