@@ -544,6 +544,26 @@ def risk_basis(analysis: Analysis, level: str) -> str:
     return f"the analyst's judgement; the rule gives {rule}: {criterion}"
 
 
+@dataclass(frozen=True)
+class FileRisk:
+    """The risk from one file's readings, as its report and the digest state it: the level
+    (`NOT_ASSESSABLE` without valid readings), the criterion it meets (`risk_basis`; "" when
+    not assessable) and the flagged trends counted beside it (`trends_to_review`)."""
+
+    assessable: bool
+    level: str
+    basis: str
+    trends_to_review: str
+
+
+def file_risk(analysis: Analysis) -> FileRisk:
+    assessment = analysis.assessment
+    assessable = assessment.assessable if assessment is not None else analysis.readings > 0
+    level = neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE
+    basis = neutralise(risk_basis(analysis, level), 300) if assessable else ""
+    return FileRisk(assessable, level, basis, trends_to_review(analysis))
+
+
 def trends_to_review(analysis: Analysis, *, window: bool = True) -> str:
     """The flagged trends across uploads, counted beside the risk level they do not enter
     ("2 trends to review (compared with the last 28 days)"; "" without any)."""
@@ -581,16 +601,15 @@ def build_report_model(
     top_episodes: int = 15,
 ) -> ReportModel:
     people = People(analysis, secret, reveal_ids)
-    assessment = analysis.assessment
-    assessable = assessment.assessable if assessment is not None else analysis.readings > 0
+    risk = file_risk(analysis)
+    assessable = risk.assessable
     worst = neutralise(analysis.worst_severity or "none", 10) if assessable else NOT_ASSESSABLE
     day = analysis.created_at[:10]
     source_key = neutralise(analysis.source.key, 300)
     source_name = neutralise(analysis.source.key.rsplit("/", 1)[-1], 80)
     span = analysis.time_range
     dataset_id = neutralise(analysis.dataset_id, 40)
-    risk = neutralise(analysis.risk_level or "low", 40) if assessable else NOT_ASSESSABLE
-    trends = trends_to_review(analysis)
+    trends = risk.trends_to_review
     return ReportModel(
         dataset_id=dataset_id,
         title=f"Vitals report · {source_name}",
@@ -606,7 +625,7 @@ def build_report_model(
         if span.model_fields_set
         else "–",
         worst_severity=worst,
-        risk_level=risk,
+        risk_level=risk.level,
         quality=_quality(analysis),
         anomalies=_anomalies(analysis),
         news2=_news2(analysis),
@@ -628,6 +647,6 @@ def build_report_model(
         disclaimer=neutralise(analysis.disclaimer or DEFAULT_DISCLAIMER, 1000),
         pseudonymised=not reveal_ids,
         trends=trends_view(analysis.trends, people.ref, people.who),
-        risk_basis=neutralise(risk_basis(analysis, risk), 300) if assessable else "",
+        risk_basis=risk.basis,
         trends_to_review=trends,
     )

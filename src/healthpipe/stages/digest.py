@@ -17,7 +17,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from healthpipe.domain.identity import ledger_key
+from healthpipe.domain.documents import Analysis, AnalysisSummary
+from healthpipe.domain.identity import analysis_key, ledger_key
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
 from healthpipe.report.browse import ReportCard
@@ -73,13 +74,25 @@ def digest(event: Event, ports: Ports) -> StageResult:
     )
 
 
+def _analyses(current: list[AnalysisSummary], ports: Ports) -> dict[str, Analysis]:
+    """The analysis document of each dataset of the window (its risk and trends, as its report
+    states them: the summary holds neither criterion nor trends); one no longer in the store
+    is left out (the digest says its risk is not known)."""
+    found = {}
+    for summary in current:
+        key = summary.keys.analysis if summary.keys else analysis_key(summary.dataset_id)
+        if ports.store.exists(key):
+            found[summary.dataset_id] = ports.store.get_document(key, Analysis)
+    return found
+
+
 def _send_digest(window: Window, ports: Ports) -> dict[str, Any]:
     started = time.perf_counter()
     mail = ports.digest_settings.mail
     summaries = ports.analyses.recent(limit=MAX_DATASETS, since_epoch=window.previous.start)
     current = [s for s in summaries if window.holds(s)]
     previous = [s for s in summaries if window.previous.holds(s)]
-    model = build_digest_model(window, current, previous)
+    model = build_digest_model(window, current, previous, _analyses(current, ports))
     model.index_href = "index.html"
     charts = [model.chart()]
     totals = window_totals(current)
