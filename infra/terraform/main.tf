@@ -1,6 +1,6 @@
 # healthpipe on AWS: S3 -> EventBridge -> three Lambda functions (ingestor, analyzer, notifier)
 # -> DynamoDB + S3 + SES (uploads at or above chunked_threshold_mb: a Step Functions state
-# machine over five more functions, stepfunctions.tf), with KMS everywhere, a dead-letter queue on every hop, alarms and a
+# machine over five more functions, stepfunctions.tf and state_machines.tf), with KMS everywhere, a dead-letter queue on every hop, alarms and a
 # dashboard. Names follow the shared contract: <prefix>-ledger, <prefix>-analyses,
 # <prefix>-bus, <prefix>-<function>-dlq, <prefix>-alerts.
 

@@ -75,13 +75,12 @@ resource "aws_sqs_queue_policy" "analyze" {
 
 locals {
   # queue => ARNs of the EventBridge rules whose target dead-letters into it (none for the
-  # scheduler queue: the schedule's role sends to it). The large-upload rule dead-letters
-  # into the queue of Plan, the state it starts; the large-processed-file rule into Prepare's.
+  # scheduler queue: the schedule's role sends to it). A state machine's rule dead-letters
+  # into the queue of the state it starts (state_machines.tf: Plan's, Prepare's).
   dlq_rule_arns = {
     for queue in keys(local.dlq_names) : queue => concat(
       [for route, rule in aws_cloudwatch_event_rule.this : rule.arn if local.route_dlq[route] == queue],
-      queue == "chunk_plan" ? [aws_cloudwatch_event_rule.chunked.arn] : [],
-      queue == "analyze_prepare" ? [aws_cloudwatch_event_rule.grouped_analyze.arn] : [],
+      [for machine, rule in aws_cloudwatch_event_rule.state_machine : rule.arn if local.state_machines[machine].dlq == queue],
     )
   }
 }

@@ -118,5 +118,5 @@ output "dashboard_url" {
 
 output "grouped_analyze_state_machine_arn" {
   description = "ARN of the grouped-analysis state machine (processed files of grouped_analyze_threshold_rows valid rows and more): follow it with `aws stepfunctions list-executions --state-machine-arn <arn>`."
-  value       = aws_sfn_state_machine.grouped_analyze.arn
+  value       = aws_sfn_state_machine.this["grouped_analyze"].arn
 }

@@ -33,6 +33,18 @@ def attr(block: dict[str, Any], name: str, default: Any = None) -> Any:
     return value
 
 
+def each_value(expression: Any, entry: dict[str, Any]) -> Any:
+    """`expression` of a `for_each` resource with every whole `${each.value.<field>}` (alone,
+    or an item of a list) replaced by that field of the map entry `entry`."""
+    if isinstance(expression, list):
+        return [each_value(item, entry) for item in expression]
+    if isinstance(expression, str):
+        whole = re.fullmatch(r"\$\{each\.value\.(\w+)\}", expression)
+        if whole:
+            return entry[whole.group(1)]
+    return expression
+
+
 def squash(expression: Any) -> str:
     """An expression as python-hcl2 re-serialised it, without whitespace (for comparisons)."""
     return re.sub(r"\s+", "", str(expression))
@@ -47,6 +59,7 @@ class Module:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     resources: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     data: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    moved: list[tuple[str, str]] = field(default_factory=list)  # (from, to) addresses
 
     def resource(self, kind: str, name: str) -> dict[str, Any]:
         return self.resources[kind][name]
@@ -72,6 +85,8 @@ def load_module(directory: Path = MODULE) -> Module:
             module.variables.update(block)
         for block in parsed.get("output", []):
             module.outputs.update(block)
+        for block in parsed.get("moved", []):
+            module.moved.append((attr(block, "from"), attr(block, "to")))
         for kind, target in (("resource", module.resources), ("data", module.data)):
             for block in parsed.get(kind, []):
                 for rtype, named in block.items():

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_terraform import Module, attr, load_module, squash
+from infra_terraform import Module, attr, each_value, load_module, squash
 from moto.events.models import EventPattern
 
 from healthpipe import constants as c
@@ -399,20 +399,40 @@ def test_processed_files_are_routed_by_rows_to_the_analyzer_or_the_grouped_analy
     assert matching_routes(module, envelope(failed, CUSTOM), CUSTOM) == set()
 
 
-def test_the_large_file_rule_starts_the_grouped_analysis(module: Module) -> None:
-    rule = module.resource("aws_cloudwatch_event_rule", "grouped_analyze")
-    assert attr(rule, "event_bus_name") == "${aws_cloudwatch_event_bus.this.name}"
-    assert attr(rule, "event_pattern") == "${jsonencode(local.grouped_analyze_pattern)}"
-    target = module.resource("aws_cloudwatch_event_target", "grouped_analyze")
-    assert attr(target, "arn") == "${aws_sfn_state_machine.grouped_analyze.arn}"
-    assert attr(target, "role_arn") == "${aws_iam_role.grouped_analyze_start.arn}"
+def starts_its_state_machine(module: Module, machine: str) -> dict[str, Any]:
+    """The rule of `machine` (state_machines.tf, one per entry of local.state_machines)
+    starts that state machine with a role allowed that only, and dead-letters what it
+    cannot deliver; the entry, for the caller's checks."""
+    entry: dict[str, Any] = module.local("state_machines")[machine]
+    rule = module.resource("aws_cloudwatch_event_rule", "state_machine")
+    assert attr(rule, "for_each") == "${local.state_machines}"
+    assert attr(rule, "event_bus_name") == "${each.value.bus}"
+    assert attr(rule, "event_pattern") == "${each.value.pattern}"
+    target = module.resource("aws_cloudwatch_event_target", "state_machine")
+    assert attr(target, "event_bus_name") == "${each.value.bus}"
+    assert attr(target, "arn") == "${aws_sfn_state_machine.this[each.key].arn}"
+    assert attr(target, "role_arn") == "${aws_iam_role.state_machine_start[each.key].arn}"
     assert attr(attr(target, "dead_letter_config"), "arn") == (
-        '${aws_sqs_queue.dlq["analyze_prepare"].arn}'
+        "${aws_sqs_queue.dlq[each.value.dlq].arn}"
     )
-    assert "aws_cloudwatch_event_rule.grouped_analyze.arn" in squash(module.local("dlq_rule_arns"))
-    start = attr(module.data["aws_iam_policy_document"]["grouped_analyze_start"], "statement")
+    arns = squash(module.local("dlq_rule_arns"))
+    assert (
+        "[formachine,ruleinaws_cloudwatch_event_rule.state_machine:rule.arn"
+        "iflocal.state_machines[machine].dlq==queue]"
+    ) in arns
+    start = attr(module.data["aws_iam_policy_document"]["state_machine_start"], "statement")
+    assert each_value(attr(start, "sid"), entry) == entry["start_sid"]
     assert attr(start, "actions") == ["states:StartExecution"]
-    assert attr(start, "resources") == ["${aws_sfn_state_machine.grouped_analyze.arn}"]
+    assert attr(start, "resources") == ["${aws_sfn_state_machine.this[each.key].arn}"]
+    return entry
+
+
+def test_the_large_file_rule_starts_the_grouped_analysis(module: Module) -> None:
+    entry = starts_its_state_machine(module, "grouped_analyze")
+    assert entry["bus"] == "${aws_cloudwatch_event_bus.this.name}"
+    assert entry["pattern"] == "${jsonencode(local.grouped_analyze_pattern)}"
+    assert entry["dlq"] == "analyze_prepare"  # the queue of Prepare, the state it starts
+    assert entry["start_sid"] == "StartGroupedAnalyze"
 
 
 def test_the_uploads_archive_keeps_uploads_of_every_size(module: Module) -> None:
@@ -429,19 +449,11 @@ def test_the_uploads_archive_keeps_uploads_of_every_size(module: Module) -> None
 
 
 def test_the_large_upload_rule_starts_the_state_machine(module: Module) -> None:
-    rule = module.resource("aws_cloudwatch_event_rule", "chunked")
-    assert attr(rule, "event_bus_name") == "default"
-    assert attr(rule, "event_pattern") == "${jsonencode(local.chunked_pattern)}"
-    target = module.resource("aws_cloudwatch_event_target", "chunked")
-    assert attr(target, "arn") == "${aws_sfn_state_machine.chunked.arn}"
-    assert attr(target, "role_arn") == "${aws_iam_role.chunked_start.arn}"
-    assert attr(attr(target, "dead_letter_config"), "arn") == (
-        '${aws_sqs_queue.dlq["chunk_plan"].arn}'
-    )
-    assert "aws_cloudwatch_event_rule.chunked.arn" in squash(module.local("dlq_rule_arns"))
-    start = attr(module.data["aws_iam_policy_document"]["chunked_start"], "statement")
-    assert attr(start, "actions") == ["states:StartExecution"]
-    assert attr(start, "resources") == ["${aws_sfn_state_machine.chunked.arn}"]
+    entry = starts_its_state_machine(module, CHUNKED)
+    assert entry["bus"] == DEFAULT  # S3's events reach the default bus only
+    assert entry["pattern"] == "${jsonencode(local.chunked_pattern)}"
+    assert entry["dlq"] == "chunk_plan"  # the queue of Plan, the state it starts
+    assert entry["start_sid"] == "StartChunkedIngest"
 
 
 def test_s3_events_of_another_bucket_do_not_reach_the_ingestor(module: Module) -> None:

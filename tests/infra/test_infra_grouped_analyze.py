@@ -38,8 +38,11 @@ def test_the_definition_passes_the_asl_validator() -> None:
 
 
 def test_terraform_renders_the_definition_with_every_placeholder(module: Module) -> None:
-    machine = module.resource("aws_sfn_state_machine", "grouped_analyze")
-    assert attr(machine, "definition") == "${local.grouped_analyze_definition}"
+    machine = module.resource("aws_sfn_state_machine", "this")
+    assert attr(machine, "definition") == "${each.value.definition}"
+    assert module.local("state_machines")["grouped_analyze"]["definition"] == (
+        "${local.grouped_analyze_definition}"
+    )
     expression = squash(module.local("grouped_analyze_definition"))
     assert expression.startswith(
         '${templatefile("${path.module}/statemachine/grouped_analyze.asl.json.tftpl",merge('
@@ -100,27 +103,28 @@ def test_the_map_is_bounded_retried_per_group_and_tolerates_no_failure(
 def test_the_state_machine_is_logged_encrypted_and_its_role_least_privilege(
     module: Module,
 ) -> None:
-    machine = module.resource("aws_sfn_state_machine", "grouped_analyze")
+    # the same resources as the chunked ingest's (state_machines.tf, one per entry of
+    # local.state_machines: test_infra_statemachine checks their shape), with its own entry
+    from test_infra_statemachine import role_statements
+
+    machine = module.resource("aws_sfn_state_machine", "this")
     assert attr(attr(machine, "logging_configuration"), "include_execution_data") is False
     encryption = attr(machine, "encryption_configuration")
     assert attr(encryption, "kms_key_id") == "${aws_kms_key.this.arn}"
-    document = module.data["aws_iam_policy_document"]["grouped_analyze"]
-    statements = {attr(s, "sid"): s for s in document["statement"]}
+    entry = module.local("state_machines")["grouped_analyze"]
+    assert entry["name"] == "${local.grouped_analyze_name}"
+    assert module.local("grouped_analyze_name") == "${var.name_prefix}-grouped-analyze"
+    statements = role_statements(module, "grouped_analyze")
     invoke = statements["InvokeGroupedAnalyzeFunctions"]
-    assert "forfinvalues(local.grouped_analyze_functions)" in squash(attr(invoke, "resources"))
-    assert attr(statements["ReadGroupLists"], "resources") == [
-        "${local.data_bucket_arn}/work/analyze/*"
-    ]
-    assert attr(statements["RunMapChildren"], "resources") == ["${local.grouped_analyze_arn}"]
+    assert invoke["actions"] == ["lambda:InvokeFunction"]
+    assert "forfinvalues(local.grouped_analyze_functions)" in squash(entry["function_arns"])
+    assert statements["ReadGroupLists"]["resources"] == ["${local.data_bucket_arn}/work/analyze/*"]
+    assert statements["RunMapChildren"]["resources"] == ["${local.grouped_analyze_arn}"]
     for sid, statement in statements.items():
-        if attr(statement, "resources") == ["*"]:
+        if statement["resources"] == ["*"]:
             assert sid in {"DeliverLogs", "WriteTraces"}, sid
-        assert all("*" not in action for action in attr(statement, "actions")), sid
-    executions = module.resource("aws_cloudwatch_metric_alarm", "grouped_analyze_executions")
-    assert attr(executions, "dimensions") == {
-        "StateMachineArn": "${aws_sfn_state_machine.grouped_analyze.arn}"
-    }
-    rule = module.resource("aws_cloudwatch_metric_alarm", "grouped_analyze_rule_failures")
-    assert attr(rule, "dimensions") == {
-        "RuleName": "${aws_cloudwatch_event_rule.grouped_analyze.name}"
-    }
+        assert all("*" not in action for action in statement["actions"]), sid
+    executions = module.resource("aws_cloudwatch_metric_alarm", "state_machine_executions")
+    assert attr(executions, "for_each") == "${local.state_machine_execution_alarms}"
+    assert "grouped-analysis" in entry["executions"]
+    assert entry["rule_name"] == "${var.name_prefix}-processing-complete-large"

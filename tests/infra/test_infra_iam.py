@@ -215,10 +215,8 @@ def test_function_roles_carry_no_other_policy(module: Module) -> None:
     assert set(module.resources["aws_iam_role_policy"]) == {
         "function",
         "scheduler",
-        "chunked",  # the chunked-ingest state machine's role (stepfunctions.tf)
-        "chunked_start",  # EventBridge starting it
-        "grouped_analyze",  # the grouped-analysis state machine's role (grouped_analyze.tf)
-        "grouped_analyze_start",  # EventBridge starting it
+        "state_machine",  # each state machine's role (state_machines.tf)
+        "state_machine_start",  # EventBridge starting it
     }
     role = module.resource("aws_iam_role", "function")
     assert "managed_policy_arns" not in role and "inline_policy" not in role

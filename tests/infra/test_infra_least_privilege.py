@@ -153,10 +153,19 @@ def test_the_alarms_key_statement_is_limited_to_this_account_s_alarms(module: Mo
     assert attr(source, "values") == [
         "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}:alarm:${var.name_prefix}-*"
     ]
-    # every alarm of the module is named <prefix>-...
+    # every alarm of the module is named <prefix>-... (a state machine's alarms after its
+    # name or its rule's: state_machines.tf)
+    machines = module.local("state_machines").values()
+    named = {
+        "${local.state_machines[each.value.machine].name}-": [m["name"] for m in machines],
+        "${each.value.rule_name}-": [m["rule_name"] for m in machines],
+    }
+    for names in named.values():  # each name a state machine's alarms are named after
+        resolved = [module.local(n[8:-1]) if n.startswith("${local.") else n for n in names]
+        assert all(n.startswith("${var.name_prefix}-") for n in resolved), resolved
     for name, alarm in module.resources["aws_cloudwatch_metric_alarm"].items():
         alarm_name = str(attr(alarm, "alarm_name"))
-        assert alarm_name.startswith(("${var.name_prefix}-", "${each.value.name}-")), name
+        assert alarm_name.startswith(("${var.name_prefix}-", "${each.value.name}-", *named)), name
 
 
 # --- the Lambda settings ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from infra_terraform import ROOT, Module, attr, load_module, squash
+from infra_terraform import ROOT, Module, attr, each_value, load_module, squash
 
 from healthpipe import constants as c
 from healthpipe.lambdas import FUNCTIONS
@@ -209,8 +209,12 @@ def module() -> Module:
 
 
 def test_terraform_renders_the_definition_with_every_placeholder(module: Module) -> None:
-    machine = module.resource("aws_sfn_state_machine", "chunked")
-    assert attr(machine, "definition") == "${local.chunked_definition}"
+    machine = module.resource("aws_sfn_state_machine", "this")
+    assert attr(machine, "for_each") == "${local.state_machines}"
+    assert attr(machine, "definition") == "${each.value.definition}"
+    assert module.local("state_machines")["chunked"]["definition"] == (
+        "${local.chunked_definition}"
+    )
     expression = squash(module.local("chunked_definition"))
     assert expression.startswith(
         '${templatefile("${path.module}/statemachine/chunked_ingest.asl.json.tftpl",merge('
@@ -244,42 +248,115 @@ def test_each_task_invokes_the_function_of_its_step(definition: dict[str, Any]) 
 
 
 def test_the_state_machine_logs_traces_and_encrypts(module: Module) -> None:
-    machine = module.resource("aws_sfn_state_machine", "chunked")
+    machine = module.resource("aws_sfn_state_machine", "this")
+    assert attr(machine, "role_arn") == "${aws_iam_role.state_machine[each.key].arn}"
     logging = attr(machine, "logging_configuration")
     assert attr(logging, "include_execution_data") is False  # no payloads in the logs
     assert attr(logging, "level") == "ERROR"
+    assert attr(logging, "log_destination") == (
+        "${aws_cloudwatch_log_group.state_machine[each.key].arn}:*"
+    )
     assert attr(attr(machine, "tracing_configuration"), "enabled") == "${var.tracing_enabled}"
     encryption = attr(machine, "encryption_configuration")
     assert attr(encryption, "kms_key_id") == "${aws_kms_key.this.arn}"
-    group = module.resource("aws_cloudwatch_log_group", "chunked")
+    group = module.resource("aws_cloudwatch_log_group", "state_machine")
     assert attr(group, "kms_key_id") == "${aws_kms_key.this.arn}"
+    assert attr(group, "name") == "/aws/vendedlogs/states/${each.value.name}"
+    assert module.local("state_machines")["chunked"]["name"] == "${local.chunked_name}"
+
+
+def role_statements(module: Module, machine: str) -> dict[str, dict[str, Any]]:
+    """The statements of `machine`'s role (state_machines.tf, one policy per entry of
+    local.state_machines), by sid, with the entry's values in place of `each.value.*`."""
+    entry = module.local("state_machines")[machine]
+    document = module.data["aws_iam_policy_document"]["state_machine"]
+    assert attr(document, "for_each") == "${local.state_machines}"
+    return {
+        each_value(attr(s, "sid"), entry): {k: each_value(attr(s, k), entry) for k in s}
+        for s in document["statement"]
+    }
 
 
 def test_the_state_machine_role_is_least_privilege(module: Module) -> None:
-    statements = {
-        attr(s, "sid"): s for s in module.data["aws_iam_policy_document"]["chunked"]["statement"]
-    }
+    statements = role_statements(module, "chunked")
     invoke = statements["InvokeChunkFunctions"]
-    assert attr(invoke, "actions") == ["lambda:InvokeFunction"]
-    assert "forfinvalues(local.chunked_functions)" in squash(attr(invoke, "resources"))
-    assert attr(statements["ReadChunkLists"], "resources") == ["${local.data_bucket_arn}/work/*"]
-    assert attr(statements["PublishFailures"], "actions") == ["events:PutEvents"]
-    assert attr(statements["RunMapChildren"], "resources") == ["${local.chunked_arn}"]
+    assert invoke["actions"] == ["lambda:InvokeFunction"]
+    assert squash(invoke["resources"]) == (
+        "${flatten([forarnineach.value.function_arns:['${arn}','${arn}:*']])}"
+    )
+    arns = squash(module.local("state_machines")["chunked"]["function_arns"])
+    assert arns == "${[forfinvalues(local.chunked_functions):aws_lambda_function.this[f].arn]}"
+    assert statements["ReadChunkLists"]["resources"] == ["${local.data_bucket_arn}/work/*"]
+    assert statements["PublishFailures"]["actions"] == ["events:PutEvents"]
+    assert statements["RunMapChildren"]["resources"] == ["${local.chunked_arn}"]
     # "*" only where AWS takes no resource (vended log delivery, X-Ray)
     for sid, statement in statements.items():
-        if attr(statement, "resources") == ["*"]:
+        if statement["resources"] == ["*"]:
             assert sid in {"DeliverLogs", "WriteTraces"}, sid
-        assert all("*" not in action for action in attr(statement, "actions")), sid
+        assert all("*" not in action for action in statement["actions"]), sid
 
 
 def test_failed_executions_and_undelivered_large_uploads_raise_alarms(module: Module) -> None:
-    executions = module.resource("aws_cloudwatch_metric_alarm", "chunked_executions")
+    executions = module.resource("aws_cloudwatch_metric_alarm", "state_machine_executions")
     assert attr(executions, "namespace") == "AWS/States"
     assert attr(executions, "dimensions") == {
-        "StateMachineArn": "${aws_sfn_state_machine.chunked.arn}"
+        "StateMachineArn": "${aws_sfn_state_machine.this[each.value.machine].arn}"
     }
-    assert "ExecutionsFailed" in str(attr(executions, "for_each"))
-    rule = module.resource("aws_cloudwatch_metric_alarm", "chunked_rule_failures")
-    assert attr(rule, "dimensions") == {"RuleName": "${aws_cloudwatch_event_rule.chunked.name}"}
+    alarms = squash(module.local("state_machine_execution_alarms"))
+    assert "setproduct(keys(local.state_machines),['ExecutionsFailed','ExecutionsTimedOut'])" in (
+        alarms
+    )
+    rule = module.resource("aws_cloudwatch_metric_alarm", "state_machine_rule_failures")
+    assert attr(rule, "for_each") == "${local.state_machines}"
+    assert attr(rule, "dimensions") == {
+        "RuleName": "${aws_cloudwatch_event_rule.state_machine[each.key].name}"
+    }
     for alarm in (executions, rule):
         assert attr(alarm, "alarm_actions") == "${local.alarm_actions}"
+
+
+# --- one shape for both state machines (state_machines.tf): the former addresses moved -----
+FORMER = {  # the per-machine resources before state_machines.tf => where each one is now
+    "aws_cloudwatch_log_group": "state_machine",
+    "aws_sfn_state_machine": "this",
+    "aws_iam_role": "state_machine",
+    "aws_iam_role_policy": "state_machine",
+    "aws_cloudwatch_event_rule": "state_machine",
+    "aws_cloudwatch_event_target": "state_machine",
+}
+FORMER_START = {"aws_iam_role": "state_machine_start", "aws_iam_role_policy": "state_machine_start"}
+
+
+def test_every_former_address_of_the_two_state_machines_is_moved(module: Module) -> None:
+    machines = set(module.local("state_machines"))
+    assert machines == {"chunked", "grouped_analyze"}
+    expected: set[tuple[str, str]] = set()
+    for machine in machines:
+        for kind, name in FORMER.items():
+            expected.add((f"{kind}.{machine}", f'{kind}.{name}["{machine}"]'))
+        for kind, name in FORMER_START.items():
+            expected.add((f"{kind}.{machine}_start", f'{kind}.{name}["{machine}"]'))
+        alarm = "aws_cloudwatch_metric_alarm"
+        for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+            expected.add(
+                (
+                    f'{alarm}.{machine}_executions["{metric}"]',
+                    f'{alarm}.state_machine_executions["{machine}.{metric}"]',
+                )
+            )
+        expected.add(
+            (
+                f"{alarm}.{machine}_rule_failures",
+                f'{alarm}.state_machine_rule_failures["{machine}"]',
+            )
+        )
+    moved = {
+        (a.removeprefix("${").removesuffix("}"), b.removeprefix("${").removesuffix("}"))
+        for a, b in module.moved
+    }
+    assert moved == expected
+    for former, now in moved:  # nothing left at a former address; each new one declared
+        kind, name = former.split("[")[0].split(".")
+        assert name not in module.resources[kind], former
+        kind, name = now.split("[")[0].split(".")
+        assert name in module.resources[kind], now
