@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from test_report_render import make_analysis, typed
 
+from healthpipe import progress
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.orchestration import runs
 from healthpipe.orchestration.local import Dispatcher
@@ -106,6 +107,31 @@ def test_run_asks_for_the_rejections_chart_once_ingest_is_done(
     assert outcome.status == "processed" and outcome.report
     # asked for before analyze ran, and notify did not ask for it again
     assert drawer.jobs == ["rejections", "distributions", "timeline", "findings"]
+
+
+def test_run_asks_for_the_facts_charts_before_notify(runtime: LocalRuntime, tmp_path: Path) -> None:
+    source = tmp_path / "ward.csv"
+    generate_csv(SyntheticSpec(rows=300, users=3, seed=5), source)
+    steps: list[str] = []
+    asked: list[tuple[str, str]] = []
+
+    class _DuringStage(_Recording):
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+            asked.append((str(args[0]), steps[-1]))
+            return super().submit(fn, *args, **kwargs)
+
+    listener = progress.Listener(on_step=steps.append)
+    with progress.listening(listener), charts.drawing_in(_DuringStage()):
+        outcome = runs.run_file(runtime, Dispatcher(runtime.ports, runtime.bus), source)
+    assert outcome.status == "processed" and outcome.report
+    # the facts' charts while analyze still runs (stores the histories and the analysis),
+    # not once notify ("report") needs them; none asked for again
+    assert asked == [
+        ("rejections", "validate"),
+        ("distributions", "analyze"),
+        ("timeline", "analyze"),
+        ("findings", "analyze"),
+    ]
 
 
 def test_the_worker_starts_without_running_the_main_script(

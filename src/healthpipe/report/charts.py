@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
-from healthpipe.domain.documents import Analysis, MetricStats, TimelineBucket
+from healthpipe.domain.documents import Analysis, AnalysisFacts, MetricStats, TimelineBucket
 from healthpipe.domain.documents.participant_timeline import VitalHistory
 from healthpipe.report import labels as lb
 from healthpipe.report.model import NORMAL_BANDS
@@ -273,11 +273,16 @@ def drawing_in(pool: Executor) -> Iterator[None]:
 
 def _jobs(analysis: Analysis) -> list[tuple[str, bytes]]:
     """The report's charts, each as its name and the JSON of its numbers."""
+    return [*_facts_jobs(analysis), rejections_job(analysis.data_quality.reasons)]
+
+
+def _facts_jobs(facts: Analysis | AnalysisFacts) -> list[tuple[str, bytes]]:
+    """The charts of the analysis's facts (all but the rejections): the analysis copies its
+    metrics, timeline and headline from the facts, so their JSON is the same from either."""
     return [
-        ("distributions", _metrics_json.dump_json(analysis.metrics)),
-        ("timeline", _timeline_json.dump_json(analysis.anomalies.timeline)),
-        ("findings", _counts_json.dump_json(analysis.headline_by_kind())),
-        rejections_job(analysis.data_quality.reasons),
+        ("distributions", _metrics_json.dump_json(facts.metrics)),
+        ("timeline", _timeline_json.dump_json(facts.anomalies.timeline)),
+        ("findings", _counts_json.dump_json(facts.headline_by_kind())),
     ]
 
 
@@ -313,6 +318,13 @@ def drawing_elsewhere() -> bool:
 def prefetch_report_charts(analysis: Analysis) -> None:
     """`prefetch` the four charts of `analysis`'s report."""
     prefetch(_jobs(analysis))
+
+
+def prefetch_facts_charts(facts: AnalysisFacts) -> None:
+    """`prefetch` the three charts of the analysis's `facts` as soon as the analyze stage
+    has them: they are drawn while it stores the histories and the analysis (one core
+    busy), instead of while notify waits for them."""
+    prefetch(_facts_jobs(facts))
 
 
 def report_charts(analysis: Analysis) -> list[Chart]:

@@ -53,6 +53,7 @@ from healthpipe.domain.identity import (
     pseudonym,
 )
 from healthpipe.events import Event, utc_now
+from healthpipe.report.charts import prefetch_facts_charts
 from healthpipe.stages.analyze_history import file_history, save_history
 from healthpipe.stages.analyze_phases import (
     _replay,
@@ -132,6 +133,9 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 history.baselines,
                 ports,
             )
+        # `healthpipe run`'s chart worker draws the report's charts while the rest of the
+        # stage runs on one core (nothing without a worker): docs/scaling.md
+        prefetch_facts_charts(found)
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )
