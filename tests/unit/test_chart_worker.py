@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import subprocess
 import sys
+import threading
 import types
 from collections.abc import Callable
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor
@@ -132,6 +134,49 @@ def test_run_asks_for_the_facts_charts_before_notify(runtime: LocalRuntime, tmp_
         ("timeline", "analyze"),
         ("findings", "analyze"),
     ]
+
+
+FORKED = """
+import sys
+from pathlib import Path
+import healthpipe.cli  # what `healthpipe run` has imported when it starts the worker
+from healthpipe.orchestration import runs
+from healthpipe.report import charts
+runs.CHART_WORKER_MIN_BYTES = 0
+pool = runs.chart_worker([Path(sys.argv[1])])
+assert pool is not None
+has_cli = pool.submit(eval, "'healthpipe.cli' in __import__('sys').modules").result()
+drawn = pool.submit(charts.draw_chart, *charts.rejections_job({"bad": 3})).result()
+pool.shutdown()
+print(has_cli, drawn == charts.draw_chart(*charts.rejections_job({"bad": 3})))
+"""
+
+
+@pytest.mark.skipif(
+    runs.threads_alive() is None or (os.cpu_count() or 1) < 2, reason="Linux, 2 cores"
+)
+def test_the_run_forks_its_worker_while_it_has_one_thread(tmp_path: Path) -> None:
+    # a fresh process, as `healthpipe run` when it starts the worker: one thread
+    source = tmp_path / "ward.csv"
+    source.write_text("event_time,user_id\n")
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(source)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    # forked: the worker has the modules its parent had (a spawned one starts bare); it
+    # draws the same bytes
+    assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_process_with_another_thread_spawns_its_worker() -> None:
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert runs.worker_start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
 
 
 def test_the_worker_starts_without_running_the_main_script(

@@ -184,10 +184,32 @@ def chart_worker(sources: list[Path]) -> ProcessPoolExecutor | None:
     sizes = [s.stat().st_size for s in sources if s.is_file()]
     if not wants_chart_worker(sizes, os.cpu_count() or 1):
         return None
-    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    context = multiprocessing.get_context(worker_start_method())
+    pool = ProcessPoolExecutor(1, mp_context=context)
     with main_script_hidden():
         pool.submit(charts.warm_up)  # starts the process
     return pool
+
+
+def worker_start_method() -> str:
+    """How the chart worker starts: forked from this process while it has one thread (as
+    `run` has when it starts the worker, before any engine or display thread), else
+    spawned. A forked worker has this process's modules (pydantic, the documents, the
+    charts' module) and only imports matplotlib: about half a CPU-second less than a
+    spawned one, taken from ingest's cores (docs/scaling.md). With another thread alive a
+    fork could copy a lock that thread holds; where the threads cannot be counted (no
+    /proc: threads that native code starts, DuckDB's, are not in `threading`), it spawns."""
+    if "fork" in multiprocessing.get_all_start_methods() and threads_alive() == 1:
+        return "fork"
+    return "spawn"
+
+
+def threads_alive() -> int | None:
+    """This process's threads, native ones included (Linux's /proc), or None: unknown."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return None
 
 
 @contextmanager
