@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
@@ -50,6 +51,29 @@ class LakePart:
     path: Path
 
 
+@dataclass(frozen=True)
+class LakeCut:
+    """The rows of one COPY: participant buckets `first`..`last` and, when `days` is set,
+    only their reading days `days[0]`..`days[1]` (a bucket of more than `ROWS_PER_COPY` rows
+    is cut by consecutive days). `index` names its folder (`g<index>`)."""
+
+    index: int
+    first: int
+    last: int
+    days: tuple[date, date] | None = None
+
+    def where(self) -> str:
+        """SQL: this cut's rows of the processed file (`r`) joined to its buckets (`b`)."""
+        sql = f"b.bucket BETWEEN {int(self.first)} AND {int(self.last)}"
+        if self.days is not None:  # whole UTC days: the day of `utc_day`, as a range
+            start, end = self.days[0], self.days[1] + timedelta(days=1)
+            sql += (
+                f" AND r.event_time >= TIMESTAMPTZ '{start.isoformat()} 00:00:00+00'"
+                f" AND r.event_time < TIMESTAMPTZ '{end.isoformat()} 00:00:00+00'"
+            )
+        return sql
+
+
 def write_lake_parts(
     processed: Path, out_dir: Path, bucket_of: Callable[[str], int], limits: EngineLimits
 ) -> list[LakePart]:
@@ -57,52 +81,49 @@ def write_lake_parts(
     `out_dir` (which must not exist yet): one Parquet file per partition present. Rows with
     no `user_id` or `event_time` (validation keeps none) have no partition and are left out.
 
-    The buckets are cut into groups of consecutive buckets of about `ROWS_PER_COPY` rows,
-    and each group is one `COPY … PARTITION_BY` on one thread (one file per partition), the
-    groups shared by `limits.threads` connections (one per core when 0), each spilling to
-    its own temp folder. One COPY of every partition at once buffered all of them until
-    its end and spilled (2M rows: 3.3 s CPU at 128 MB); a group's partitions fit."""
+    The partitions are cut into COPYs of about `ROWS_PER_COPY` rows (`_cuts`: consecutive
+    buckets, and a larger bucket by consecutive days), each one `COPY … PARTITION_BY` on one
+    thread (one file per partition), the cuts shared by `limits.threads` connections (one
+    per core when 0), each spilling to its own temp folder. One COPY of every partition at
+    once buffered all of them until its end and spilled (2M rows: 3.3 s CPU at 128 MB); a
+    cut's partitions fit, whatever the file's size."""
     # five eighths of the stage's memory, shared by the connections. One COPY of every
     # partition at the whole limit was analyze's peak (2M rows: 335 MB RSS at 256 MB);
     # in groups, half (64 MB a connection) cost 3.1-3.2 CPU-s at 2M realistic against
-    # 2.7-2.9 at 96 MB (same files, ~200 MB peak at 2M), but at 50M rows the connections
-    # fill their budget: the lake write alone peaked at 310 MB at 96 MB, 279 MB at 80 MB,
-    # 242 MB at 64 MB (216, 225 and 250 CPU-s): docs/scaling.md
+    # 2.7-2.9 at 96 MB (same files, ~200 MB peak at 2M). A COPY's memory follows its rows
+    # up to its budget: cut by days, a 50M-row file's COPYs are as small as a 2M one's
+    # (docs/scaling.md)
     budget = max(MIN_MEMORY_MB, limits.memory_limit_mb * LAKE_MEMORY_SHARE // 8)
     source = f"read_parquet({source_literal(processed)}, hive_partitioning = false)"
     con = connect(replace(limits, memory_limit_mb=budget))
     try:
         counted = con.execute(
-            f"SELECT user_id, count(*) FROM {source} "
-            "WHERE user_id IS NOT NULL AND event_time IS NOT NULL GROUP BY user_id"
+            f"SELECT user_id, {utc_day('event_time')} AS day, count(*) FROM {source} "
+            "WHERE user_id IS NOT NULL AND event_time IS NOT NULL GROUP BY ALL"
         ).fetchall()
     finally:
         con.close()
-    bucket = {str(user_id): bucket_of(str(user_id)) for user_id, _ in counted}
-    rows: dict[int, int] = {}
-    for user_id, n in counted:
-        rows[bucket[str(user_id)]] = rows.get(bucket[str(user_id)], 0) + int(n)
-    group_of = _bucket_groups(rows, ROWS_PER_COPY)
-    groups = sorted({group_of[b] for b in bucket.values()})
-    workers = min(len(groups), limits.threads or os.cpu_count() or 1)
+    bucket = {str(user_id): bucket_of(str(user_id)) for user_id in {u for u, _, _ in counted}}
+    rows: dict[tuple[int, date], int] = {}
+    for user_id, day, n in counted:
+        key = (bucket[str(user_id)], day)
+        rows[key] = rows.get(key, 0) + int(n)
+    cuts = _cuts(rows, ROWS_PER_COPY)
+    workers = min(len(cuts), limits.threads or os.cpu_count() or 1)
     if workers:
         out_dir.mkdir(parents=True)
         per_worker = replace(
             limits, memory_limit_mb=max(MIN_MEMORY_MB, budget // workers), threads=1
         )
         users = sorted(bucket)
-        table = (
-            [*users],
-            [f"{bucket[u]:02d}" for u in users],
-            [group_of[bucket[u]] for u in users],
-        )
+        table = ([*users], [f"{bucket[u]:02d}" for u in users], [bucket[u] for u in users])
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = [
                 pool.submit(
-                    _copy_groups,
+                    _copy_cuts,
                     source,
                     table,
-                    groups[i::workers],
+                    cuts[i::workers],
                     out_dir,
                     replace(per_worker, temp_dir=limits.temp_dir and limits.temp_dir / f"lake{i}"),
                 )
@@ -113,40 +134,68 @@ def write_lake_parts(
     return _parts(out_dir)
 
 
-def _bucket_groups(rows: dict[int, int], per_group: int) -> dict[int, int]:
-    """Each bucket's group (0, 1, …): consecutive buckets, a new group when the next bucket
-    would take the group above `per_group` rows (a larger bucket is a group of its own)."""
-    group, filled, found = 0, 0, {}
-    for b, n in sorted(rows.items()):
-        if filled and filled + n > per_group:
-            group, filled = group + 1, 0
-        found[b] = group
-        filled += n
-    return found
+def _cuts(rows: dict[tuple[int, date], int], per_cut: int) -> list[LakeCut]:
+    """The COPYs of the partitions `rows` ((bucket, day) -> rows): consecutive buckets, a new
+    cut when the next bucket would take it above `per_cut` rows; a bucket of more than
+    `per_cut` rows alone, cut by consecutive days the same way (a larger day is a cut of its
+    own). Every partition is in exactly one cut."""
+    by_bucket: dict[int, dict[date, int]] = {}
+    for (b, day), n in sorted(rows.items()):
+        by_bucket.setdefault(b, {})[day] = n
+    cuts: list[LakeCut] = []
+    first, last, filled = -1, -1, 0
+
+    def close() -> None:
+        nonlocal first, filled
+        if first >= 0:
+            cuts.append(LakeCut(len(cuts), first, last))
+        first, filled = -1, 0
+
+    for b, days in by_bucket.items():
+        total = sum(days.values())
+        if total > per_cut:
+            close()
+            start, end, count = None, None, 0
+            for day, n in days.items():
+                if start is not None and end is not None and count + n > per_cut:
+                    cuts.append(LakeCut(len(cuts), b, b, (start, end)))
+                    start, count = None, 0
+                start, end, count = start or day, day, count + n
+            if start is not None and end is not None:
+                cuts.append(LakeCut(len(cuts), b, b, (start, end)))
+            continue
+        if filled and filled + total > per_cut:
+            close()
+        if first < 0:
+            first = b
+        last, filled = b, filled + total
+    close()
+    return cuts
 
 
-def _copy_groups(
+def _copy_cuts(
     source: str,
     table: tuple[list[str], list[str], list[int]],
-    groups: list[int],
+    cuts: list[LakeCut],
     out_dir: Path,
     limits: EngineLimits,
 ) -> None:
-    """COPY each group's rows into `out_dir/g<N>/pb=…/dt=…/`, on one connection of one
-    thread (so one file per partition, in the processed file's row order)."""
+    """COPY each cut's rows into `out_dir/g<index>/pb=…/dt=…/`, on one connection of one
+    thread, so one file per partition (the order of its rows is not specified: DuckDB's
+    partitioned COPY does not keep the processed file's, even on one thread)."""
     con = connect(limits)
     try:
         con.execute(
             "CREATE TEMP TABLE buckets AS SELECT unnest($1::VARCHAR[]) AS user_id, "
-            "unnest($2::VARCHAR[]) AS pb, unnest($3::INTEGER[]) AS grp",
+            "unnest($2::VARCHAR[]) AS pb, unnest($3::INTEGER[]) AS bucket",
             list(table),
         )
-        for group in groups:
+        for cut in cuts:
             con.execute(
                 f"COPY (SELECT r.*, b.pb, {READING_DAY} AS dt FROM {source} r "
-                f"JOIN (SELECT user_id, pb FROM buckets WHERE grp = {int(group)}) b "
-                "USING (user_id) WHERE r.event_time IS NOT NULL) "
-                f"TO {quote_literal(str(out_dir / f'g{group}'))} "
+                "JOIN buckets b USING (user_id) "
+                f"WHERE r.event_time IS NOT NULL AND {cut.where()}) "
+                f"TO {quote_literal(str(out_dir / f'g{cut.index}'))} "
                 "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (pb, dt))"
             )
     finally:
