@@ -24,6 +24,7 @@ from healthpipe.events import Event, object_created
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.ports import sha256_file
 from healthpipe.report import charts
+from healthpipe.stages.base import facts_listener
 
 Status = Literal["processed", "skipped", "rejected", "failed"]
 
@@ -95,7 +96,11 @@ def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> Fil
     event = upload_event(runtime, key)
     version = event.detail["object"].get("version-id")
     dispatcher.submit(event)
-    dispatcher.drain(on_step=lambda delivery: prefetch_after_ingest(runtime, event.id, delivery))
+    # the charts drawn beside analyze and notify (nothing without a chart worker)
+    with facts_listener(charts.prefetch_facts_charts):
+        dispatcher.drain(
+            on_step=lambda delivery: prefetch_after_ingest(runtime, event.id, delivery)
+        )
     return collect(
         runtime, event.id, correlation_id_for(runtime.store.bucket, key, version), outcome
     )

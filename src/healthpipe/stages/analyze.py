@@ -53,7 +53,6 @@ from healthpipe.domain.identity import (
     pseudonym,
 )
 from healthpipe.events import Event, utc_now
-from healthpipe.report.charts import prefetch_facts_charts
 from healthpipe.stages.analyze_history import file_history, save_history
 from healthpipe.stages.analyze_phases import (
     _replay,
@@ -62,7 +61,14 @@ from healthpipe.stages.analyze_phases import (
     split_file,
     write_lake,
 )
-from healthpipe.stages.base import Ports, StageResult, log_event, run_claimed, timed
+from healthpipe.stages.base import (
+    Ports,
+    StageResult,
+    facts_ready,
+    log_event,
+    run_claimed,
+    timed,
+)
 from healthpipe.stages.engine import engine_limits
 
 STAGE = "analyze"
@@ -134,8 +140,8 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 ports,
             )
         # `healthpipe run`'s chart worker draws the report's charts while the rest of the
-        # stage runs on one core (nothing without a worker): docs/scaling.md
-        prefetch_facts_charts(found)
+        # stage runs on one core (nothing without a listener): docs/scaling.md
+        facts_ready(found)
         ports.store.put_file(
             anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
         )

@@ -200,3 +200,25 @@ def run_claimed(
 def _count_failure(ports: Ports, stage: str) -> None:
     ports.metrics.add("StageFailures", 1, stage=stage)
     ports.metrics.flush()
+
+
+# Who wants the analysis's facts as soon as analyze has them (`healthpipe run`'s chart worker
+# draws the report's charts beside the rest of the stage): registered by the caller, so the
+# stage imports no charting code (the analyzer Lambda's package carries none).
+_facts_listeners: list[Callable[[Any], None]] = []
+
+
+@contextmanager
+def facts_listener(listener: Callable[[Any], None]) -> Iterator[None]:
+    """While inside, `facts_ready(found)` calls `listener(found)` (in the stage's thread)."""
+    _facts_listeners.append(listener)
+    try:
+        yield
+    finally:
+        _facts_listeners.remove(listener)
+
+
+def facts_ready(found: object) -> None:
+    """Analyze has the file's facts (`AnalysisFacts`): tell whoever listens."""
+    for listener in list(_facts_listeners):
+        listener(found)
