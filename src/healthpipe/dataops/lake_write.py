@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
+from healthpipe.dataops.runs import weighted_runs
 from healthpipe.domain.validation_sql import quote_literal
 
 MIN_MEMORY_MB = 64
@@ -138,38 +139,20 @@ def _cuts(rows: dict[tuple[int, date], int], per_cut: int) -> list[LakeCut]:
     """The COPYs of the partitions `rows` ((bucket, day) -> rows): consecutive buckets, a new
     cut when the next bucket would take it above `per_cut` rows; a bucket of more than
     `per_cut` rows alone, cut by consecutive days the same way (a larger day is a cut of its
-    own). Every partition is in exactly one cut."""
+    own): `runs.weighted_runs` at both levels. Every partition is in exactly one cut."""
     by_bucket: dict[int, dict[date, int]] = {}
     for (b, day), n in sorted(rows.items()):
         by_bucket.setdefault(b, {})[day] = n
+    totals = [(b, sum(days.values())) for b, days in by_bucket.items()]
     cuts: list[LakeCut] = []
-    first, last, filled = -1, -1, 0
-
-    def close() -> None:
-        nonlocal first, filled
-        if first >= 0:
+    for run in weighted_runs(totals, per_cut):
+        first, last = run[0], run[-1]
+        days = by_bucket[first]
+        if first != last or sum(days.values()) <= per_cut:
             cuts.append(LakeCut(len(cuts), first, last))
-        first, filled = -1, 0
-
-    for b, days in by_bucket.items():
-        total = sum(days.values())
-        if total > per_cut:
-            close()
-            start, end, count = None, None, 0
-            for day, n in days.items():
-                if start is not None and end is not None and count + n > per_cut:
-                    cuts.append(LakeCut(len(cuts), b, b, (start, end)))
-                    start, count = None, 0
-                start, end, count = start or day, day, count + n
-            if start is not None and end is not None:
-                cuts.append(LakeCut(len(cuts), b, b, (start, end)))
             continue
-        if filled and filled + total > per_cut:
-            close()
-        if first < 0:
-            first = b
-        last, filled = b, filled + total
-    close()
+        for span in weighted_runs(days.items(), per_cut):
+            cuts.append(LakeCut(len(cuts), first, first, (span[0], span[-1])))
     return cuts
 
 

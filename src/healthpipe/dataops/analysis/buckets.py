@@ -47,6 +47,7 @@ from healthpipe.dataops.analysis.stats import (
 )
 from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
+from healthpipe.dataops.runs import weighted_runs
 from healthpipe.dataops.severe import (
     BASELINE_RULE,
     HIGH,
@@ -80,15 +81,10 @@ def processed_rows(parquet: Path, limits: EngineLimits) -> int:
 
 def participant_groups(users: Sequence[tuple[str | None, int]], group_rows: int) -> list[int]:
     """The group of each user of `users` ((user_id, readings) in user order): contiguous
-    ranges of users of at most `group_rows` readings (a user with more is a group alone)."""
-    groups: list[int] = []
-    group, size = 0, 0
-    for _, readings in users:
-        if size and size + readings > group_rows:
-            group, size = group + 1, 0
-        groups.append(group)
-        size += readings
-    return groups
+    ranges of users of at most `group_rows` readings (a user with more is a group alone;
+    `runs.weighted_runs`, the lake write's rule too)."""
+    runs = weighted_runs(((i, n) for i, (_, n) in enumerate(users)), group_rows)
+    return [group for group, run in enumerate(runs) for _ in run]
 
 
 @dataclass(frozen=True)
