@@ -35,6 +35,7 @@ from healthpipe.dataops.analysis.buckets import (
     ParticipantSplit,
     analyze_group,
 )
+from healthpipe.dataops.analysis.common import GROUP_PARQUET
 from healthpipe.domain.documents import (
     ProcessingComplete,
 )
@@ -252,7 +253,7 @@ def group(step: GroupStep, ports: Ports) -> GroupAnalyzed:
     result = analyze_group(
         GroupJob(
             index=item.index,
-            readings=readings / "*.parquet",
+            readings=readings / GROUP_PARQUET,
             conflicting=conflicting,
             folder=folder,
             limits=engine_limits(settings.engine, workdir),
