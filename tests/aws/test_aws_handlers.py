@@ -16,7 +16,8 @@ from healthpipe.adapters.aws.ledger import DynamoLedger
 from healthpipe.errors import TransientError
 from healthpipe.events import object_of
 from healthpipe.lambdas import FUNCTIONS, analyzer, ingestor, notifier
-from healthpipe.lambdas.runtime import ClaimHeldError, UnroutableEventError
+from healthpipe.lambdas.runtime import UnroutableEventError
+from healthpipe.stages.base import ClaimHeldError
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 
@@ -105,12 +106,16 @@ def test_claim_held_elsewhere_raises_a_retryable_error(
     # GIVEN another analyzer instance holds the claim on this dataset (its lease is live)
     other = DynamoLedger(stack.ledger_table, aws["dynamodb"], owner="other-container")
     raw = payload("data_processing_complete.json")
-    other.claim(f"analyze:{raw['detail']['dataset_id']}")
+    key = f"analyze:{raw['detail']['dataset_id']}"
+    other.claim(key)
     # WHEN the event is delivered here
-    # THEN the handler raises a transient error so Lambda retries it later
+    # THEN the handler raises the stage's transient error so Lambda retries it later: the
+    # one ClaimHeldError, naming the claim and its holder
     with pytest.raises(ClaimHeldError) as raised:
         analyzer.handler(raw, None)
     assert isinstance(raised.value, TransientError)
+    assert raised.value.key == key
+    assert raised.value.record.owner == "other-container"
 
 
 def test_several_records_one_missing_ends_without_retry_after_the_others_ran(

@@ -17,8 +17,9 @@ left there by invocations Lambda killed (timeout, out of memory: no cleanup ran,
 survives into the next invocation) are removed first.
 
 Failures, by kind:
-- transient (`TransientError`: throttling, 5xx, lost connections; `ClaimHeldError`, a
-  claim held by another worker) and unexpected errors are raised, after the other records
+- transient (`TransientError`: throttling, 5xx, lost connections; `stages.base`'s
+  `ClaimHeldError`, a claim held by another worker, which a stage's `in_progress` result
+  carries) and unexpected errors are raised, after the other records
   of the event ran, so Lambda retries them and then dead-letters the event;
 - permanent (`PermanentError`: a missing object, access denied, a file too large for this
   function, refused by `admit` before any download) cannot succeed on a retry: the
@@ -52,10 +53,6 @@ if TYPE_CHECKING:  # the stages (settings, pydantic) load with the first invocat
 
 log = logging.getLogger("healthpipe.lambda")
 INVOCATIONS = "invocations"
-
-
-class ClaimHeldError(TransientError):
-    """Another worker holds the claim on this work: retry later."""
 
 
 class UnroutableEventError(PermanentError):
@@ -206,10 +203,10 @@ class LambdaFunction:
         started = time.perf_counter()
         with traced(f"## {item.target}", item.event.dataset_id):
             result = stage(item.event, ports)
-        if result.outcome == "in_progress":
-            raise ClaimHeldError(
-                f"{item.target}: another worker holds the claim on dataset "
-                f"{result.info.get('dataset_id')}; retry after its lease"
+        if result.outcome == "in_progress":  # another worker holds the claim: retried
+            raise result.held or TransientError(
+                f"{item.target}: dataset {result.info.get('dataset_id')} is in progress "
+                "elsewhere; retry later"
             )
         ports.bus.publish_many(result.events)
         outcome = {

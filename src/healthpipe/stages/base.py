@@ -60,9 +60,14 @@ class Ports:
 
 @dataclass
 class StageResult:
+    """A stage's outcome, the events it emits and its info; an `in_progress` outcome
+    (`run_claimed`) carries the `ClaimHeldError` as `held`, which a Lambda raises to be
+    retried."""
+
     outcome: Outcome
     events: list[Event] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    held: ClaimHeldError | None = None
 
 
 @contextmanager
@@ -170,7 +175,8 @@ def run_claimed(
 ) -> StageResult:
     """A stage's run under its claim on `claim_key` (`run_once`), as a `StageResult`:
     `work()`'s result when acquired; `skipped` with `replay(stored result)` (the events to
-    emit again) when completed; `in_progress` when another worker holds the claim. Both
+    emit again) when completed; `in_progress`, with the `ClaimHeldError` as `held`, when
+    another worker holds the claim. Both
     skip outcomes carry `context` (the ids of the work) and the stored result, and log it
     with `log_fields`. Any failure (the claim's, `work`'s, the completion's) counts a
     StageFailure and is re-raised. `now` defaults to the clock.
@@ -187,7 +193,7 @@ def run_claimed(
     except ClaimHeldError as held:
         if held.key == claim_key:  # not a nested claim (the alert's) held elsewhere
             log_event(logger, "duplicate delivery skipped", claim="in_progress", **logged)
-            return StageResult("in_progress", [], {**context, **held.record.result})
+            return StageResult("in_progress", [], {**context, **held.record.result}, held)
         _count_failure(ports, stage)
         raise
     except Exception:
