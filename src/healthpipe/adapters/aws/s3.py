@@ -36,7 +36,8 @@ IAM_ACTIONS: tuple[str, ...] = (
 )
 
 # What `healthpipe forget` needs on the bucket besides the reads and writes above: an
-# operator's command, not a function's (docs/privacy.md#iam).
+# operator's command, not a function's (docs/privacy.md#iam). The chunked ingest's functions
+# that delete Plan's record have them under `work/executions/` only (`_delete_old_versions`).
 ERASURE_IAM_ACTIONS: tuple[str, ...] = ("s3:ListBucketVersions", "s3:DeleteObjectVersion")
 DELETE_BATCH = 1000
 
@@ -395,7 +396,12 @@ class S3ObjectStore(ObjectStore):
     def _delete_old_versions(self, key: str, *, keep_latest: bool = True) -> int:
         """`ListObjectVersions` under the key, then `DeleteObjects` with `VersionId` for
         every version of exactly this key that is not the latest (delete markers too), at
-        most 1,000 per call. Needs `ERASURE_IAM_ACTIONS` (an operator's, not a function's)."""
+        most 1,000 per call. Needs `ERASURE_IAM_ACTIONS` on the key: `healthpipe forget`'s
+        operator has them on the bucket (`delete_old_versions`, `delete`); of the functions,
+        only the chunked ingest's Plan, Assemble and Release, which `delete` Plan's record
+        (`stages/chunked.forget_execution`), and only under `work/executions/`
+        (infra/terraform/iam.tf `execution_record_statements`: `s3:ListBucketVersions` on the
+        condition that `s3:prefix` is under it, hence the listing by `Prefix=key`)."""
         doing = f"deleting old versions of s3://{self.bucket}/{key}"
         old: list[dict[str, str]] = []
         try:
