@@ -204,7 +204,7 @@ def build_local(settings: Settings) -> LocalRuntime:
         mailer=build_local_mailer(settings),
         analyst=build_analyst(settings),
         metrics=SqliteMetrics(db),
-        workdir=workspace / "tmp",
+        workdir=settings.work_dir,
     )
     return LocalRuntime(ports=ports, bus=bus, db=db, store=store)
 

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     def outbox_dir(self) -> Path:
         return self.workspace / "outbox"
 
+    @property
+    def work_dir(self) -> Path:
+        """Where commands and the local stages put their working files (health data too):
+        inside the workspace, never the system's temporary directory (docs/privacy.md)."""
+        return self.workspace / "tmp"
+
     def llm_price(self, model: str) -> tuple[float, float]:
         """(input, output) USD per 1k tokens. An inference-profile id (`us.`, `eu.`, `apac.`,
         `global.`, `us-gov.` + model id) is priced as its model."""

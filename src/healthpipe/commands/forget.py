@@ -333,9 +333,21 @@ def _forget_local(participant: str, settings: Settings, apply: bool) -> Forgotte
 
 
 def _forget_aws(participant: str, settings: Settings, apply: bool) -> Forgotten:
+    """On the bucket and tables; the participant's files are downloaded to the workspace's
+    work directory (`Settings.work_dir`, created if need be), never the system's TMPDIR
+    (docs/privacy.md: copies outside the workspace are out of the erasure's reach), and
+    deleted as the command ends."""
     from healthpipe.bootstrap import build_aws
 
-    with tempfile.TemporaryDirectory(prefix="healthpipe-forget-") as tmp:
+    try:
+        settings.work_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise fail(
+            f"cannot use the work directory {settings.work_dir} (--workspace): "
+            f"{exc.strerror or exc}",
+            EXIT_UNUSABLE,
+        ) from None
+    with tempfile.TemporaryDirectory(dir=settings.work_dir, prefix="forget-") as tmp:
         ports = build_aws(settings, workdir=Path(tmp))
         ports = replace(ports, workdir=Path(tmp) / "work")
         return forget(participant, ports, apply=apply, runtime="aws")
