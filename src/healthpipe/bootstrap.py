@@ -270,17 +270,20 @@ def build_aws(
     session: Any | None = None,
     clients: Mapping[str, Any] | None = None,
     workdir: Path | None = None,
+    silent: str | None = None,
 ) -> Ports:
     """The ports of one Lambda function (S3, DynamoDB, EventBridge, SES, EMF).
 
     `clients` maps a service name ("s3", "dynamodb", "events", "ses") to a ready client;
     the others are made from `session` (default: a new boto3 session) on first use here.
+    `silent` names a function that publishes nothing (no `event_bus` among its adapters,
+    so no `events:PutEvents`): its bus is `NoEventBus`, and no EventBridge client is built.
     """
     from healthpipe.adapters.aws.analysis_store import (
         DynamoAnalysisStore,
         DynamoParticipantHistoryStore,
     )
-    from healthpipe.adapters.aws.event_bus import EventBridgeBus
+    from healthpipe.adapters.aws.event_bus import EventBridgeBus, NoEventBus
     from healthpipe.adapters.aws.ledger import DynamoLedger
     from healthpipe.adapters.aws.metrics import EmfMetrics
 
@@ -293,7 +296,9 @@ def build_aws(
         **stage_settings(settings),
         store=build_aws_store(settings, session=session, clients=clients),
         ledger=DynamoLedger(settings.ledger_table, dynamodb, lease_seconds=settings.lease_seconds),
-        bus=EventBridgeBus(settings.event_bus_name, _aws_client("events", clients, session)),
+        bus=NoEventBus(silent)
+        if silent
+        else EventBridgeBus(settings.event_bus_name, _aws_client("events", clients, session)),
         analyses=DynamoAnalysisStore(
             settings.analyses_table, dynamodb, ttl_days=settings.analysis_ttl_days
         ),

@@ -5,7 +5,8 @@ lazily. A `LambdaFunction` is a module global of its handler module (`_function`
 import but doing nothing then (no client, no environment read, no network: a test checks it).
 On its first invocation it configures Powertools logging (JSON with the correlation id),
 reads the settings and builds the ports through `bootstrap.build_aws`, every boto3 client from
-one session (`adapters.aws.session.new_session`), and keeps them on that global. Lambda keeps
+one session (`adapters.aws.session.new_session`; no EventBridge client for a function that
+publishes nothing, `publishes`), and keeps them on that global. Lambda keeps
 a module's globals for the life of its execution environment, so every warm invocation
 reuses them: the same reuse as clients created at module level (Powertools' examples), while
 importing stays free of side effects. What it gives up is building the clients during the
@@ -138,9 +139,22 @@ class LambdaFunction:
                 from healthpipe.config import load_settings
 
                 self._ports = build_aws(
-                    load_settings(), session=new_session(), workdir=self.workdir
+                    load_settings(),
+                    session=new_session(),
+                    workdir=self.workdir,
+                    silent=None if self.publishes() else self.name,
                 )
         return self._ports
+
+    def publishes(self) -> bool:
+        """Whether this function publishes events: `event_bus` is among its declared
+        adapters (`FUNCTIONS`, which its IAM role is made from); else its ports get no
+        EventBridge client (the notifier, the Map and Release states). A function not
+        declared there (a test's) publishes."""
+        from healthpipe.lambdas import AWS, FUNCTIONS
+
+        spec = FUNCTIONS.get(self.name)
+        return spec is None or f"{AWS}event_bus" in spec.adapters
 
     def logger(self) -> Any:
         if self._logger is None:

@@ -1,4 +1,5 @@
-"""Pipeline events to an EventBridge bus: batches of 10, failed entries retried, then raised."""
+"""Pipeline events to an EventBridge bus: batches of 10, failed entries retried, then raised;
+or, for a function that publishes nothing, no bus at all (`NoEventBus`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from healthpipe.adapters.aws.clients import translate
-from healthpipe.errors import TransientError
+from healthpipe.errors import PermanentError, TransientError
 from healthpipe.events import Event
 from healthpipe.ports import EventBus
 
@@ -71,4 +72,20 @@ class EventBridgeBus(EventBus):
         raise TransientError(
             f"{len(pending)} event(s) not accepted by {self.bus_name} after "
             f"{self.attempts} attempts: {'; '.join(sorted(set(errors)))}"
+        )
+
+
+class NoEventBus(EventBus):
+    """The bus of a function whose adapters have no `event_bus` (so its role has no
+    `events:PutEvents`): no client is built for it. Publishing nothing is fine (the
+    runtime publishes each result's events, none here); an event to publish is a wiring
+    mistake, refused before any call."""
+
+    def __init__(self, function: str) -> None:
+        self.function = function
+
+    def _publish(self, events: list[Event]) -> None:
+        raise PermanentError(
+            f"{self.function} publishes no events (no event_bus adapter, no events:PutEvents): "
+            f"{len(events)} event(s) not sent"
         )
