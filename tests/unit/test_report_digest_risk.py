@@ -7,19 +7,16 @@ a high finding or a flagged trend. Hand-made analyses, stored as the pipeline st
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
-import pytest
+import test_report_digest
 from test_report_digest import END, RecordingMailer, _body, digest_event
 from test_report_render import make_analysis
 from test_report_trends import HOSTILE, trend
 
-from healthpipe.bootstrap import LocalRuntime, build_local
-from healthpipe.config import load_settings
+from healthpipe.bootstrap import LocalRuntime
 from healthpipe.domain.documents import Analysis
 from healthpipe.domain.identity import analysis_key
 from healthpipe.stages.analyze import _summary
@@ -33,13 +30,9 @@ TWO_TRENDS = "2 trends to review (compared with the last 28 days)"
 REASSURING = re.compile(r"all clear|no concern|nothing to (review|report)|all (normal|good)", re.I)
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[tuple[LocalRuntime, RecordingMailer]]:
-    runtime = build_local(load_settings({"workspace": tmp_path / "ws"}))
-    mailer = RecordingMailer()
-    runtime.ports.mailer = mailer
-    yield runtime, mailer
-    runtime.close()
+# test_report_digest's fixture (a local runtime whose mailer records what it sends), shared:
+# bound here, not imported by name, which the tests' `rt` parameters would shadow (F811)
+rt = test_report_digest.rt
 
 
 def flagged(count: int) -> dict[str, Any]:
