@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from healthpipe.cli import app
 from healthpipe.dataops.analysis import analyze_parquet, buckets
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.identity import analysis_key, anomalies_key, manifest_key
 from healthpipe.stages import analyze
 from healthpipe.synthetic import SyntheticSpec, generate_csv
@@ -55,7 +54,7 @@ def test_a_file_above_the_group_rows_is_analysed_in_groups_with_the_same_results
     processed = bucket / manifest["outputs"]["processed_parquet"]
     single = tmp_path / "single.parquet"
     limits = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp_path / "t")
-    facts = add_severity_facts(analyze_parquet(processed, single, limits=limits), single, limits)
+    facts = analyze_parquet(processed, single, limits=limits, severity=True)
     assert _rows(bucket / anomalies_key(run["dataset_id"])) == _rows(single)
     stored = json.loads((bucket / analysis_key(run["dataset_id"])).read_text())
     assert stored["anomalies"]["total"] == facts["anomalies"]["total"] > 0

@@ -1,5 +1,5 @@
 """Issue 17, Deliver 1: the analysis in groups of participants (`analysis.buckets`) gives
-exactly the single path's facts (`analyze_parquet` + `add_severity_facts`) and anomaly file
+exactly the single path's facts (`analyze_parquet` with its severity facts) and anomaly file
 (rows and order), whatever the groups: one participant a group, several, one group."""
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from healthpipe.dataops.analysis.buckets import (
 )
 from healthpipe.dataops.analysis.day_counts import day_counts
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.severe import add_severity_facts
 from support.readings import HEADER, write_processed
 
 USERS = ["p01", "p02", "calm", "o'neil", "p05", "zoé", "p07"]
@@ -98,9 +97,13 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     limits = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp / "t")
     out = tmp / "single.parquet"
     facts = analyze_parquet(
-        parquet, out, limits=limits, rejected_csv=rejected, history_baselines=history
+        parquet,
+        out,
+        limits=limits,
+        rejected_csv=rejected,
+        history_baselines=history,
+        severity=True,
     )
-    add_severity_facts(facts, out, limits)
     return {
         "tmp": tmp,
         "parquet": parquet,

@@ -4,15 +4,17 @@ file's longest episode even when the list holds only the most severe ones."""
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
-from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet
+from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet, findings
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.severe import add_severity_facts
+from healthpipe.dataops.severe import apply_severity_facts, severity_facts
 
 T0 = datetime(2026, 1, 3, 10, 0, tzinfo=UTC)
 NORMAL = {"heart_rate": 70.0, "spo2": 98.0, "steps": 0.0, "temp_c": 36.8}
@@ -30,8 +32,13 @@ def reading(user: str, minute: int, **vitals: float) -> dict[str, Any]:
     }
 
 
-def analyze(tmp_path: Path, readings: list[dict[str, Any]], **limits: int) -> dict[str, Any]:
+def analyze(
+    tmp_path: Path, readings: list[dict[str, Any]], *, severity: bool = False, **limits: int
+) -> dict[str, Any]:
+    """The facts with the severity facts: read from the anomaly file once it is written,
+    or (`severity`) by `analyze_parquet` itself."""
     parquet = tmp_path / "readings.parquet"
+    parquet.unlink(missing_ok=True)
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET TimeZone = 'UTC'")
@@ -53,9 +60,16 @@ def analyze(tmp_path: Path, readings: list[dict[str, Any]], **limits: int) -> di
     engine = EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp_path / "d")
     anomalies = tmp_path / "anomalies.parquet"
     facts = analyze_parquet(
-        parquet, anomalies, limits=engine, analysis_limits=AnalysisLimits(**limits)
+        parquet,
+        anomalies,
+        limits=engine,
+        analysis_limits=AnalysisLimits(**limits),
+        severity=severity,
     )
-    return add_severity_facts(facts, anomalies, engine)
+    if severity:
+        return facts
+    users = [str(u["user_id"]) for u in facts["users"]["top"]]
+    return apply_severity_facts(facts, severity_facts(anomalies, users, limits=engine))
 
 
 def test_high_participants_are_named_with_the_worst_reading_and_the_bp_pair(
@@ -89,3 +103,34 @@ def test_longest_episode_is_found_beyond_the_listed_episodes(tmp_path: Path) -> 
     assert listed["user_id"] == "severe"
     longest = facts["episodes"]["longest"]
     assert (longest["user_id"], longest["readings"]) == ("mild", 8)
+
+
+def test_severity_facts_beside_the_join_are_those_of_the_anomaly_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`analyze_parquet(severity=True)` reads the severity facts from the anomaly parts
+    while they are joined: the same facts as `severity_facts` on the joined file, with
+    one group of users (no parts) and with several."""
+    rng = random.Random(7)
+    readings = [
+        reading(
+            f"u{user:02d}",
+            minute,
+            heart_rate=rng.choice([32.0, 45.0, 70.0, 118.0, 135.0]),
+            spo2=rng.choice([84.0, 90.0, 93.0, 98.0]),
+            temp_c=rng.choice([34.9, 36.8, 38.5, 39.4]),
+            systolic_bp=rng.choice([88.0, 118.0, 150.0, 185.0, 225.0]),
+            diastolic_bp=rng.choice([60.0, 76.0, 95.0, 125.0]),
+        )
+        for user in range(30)
+        for minute in range(0, 400, 5)
+    ]
+    for per_group in (10_000, 300):  # one group; then about eight
+        monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", per_group)
+        monkeypatch.setattr(findings, "READINGS_PER_MB", 1)
+        run = tmp_path / str(per_group)
+        run.mkdir()
+        expected = analyze(run, readings)
+        beside = analyze(run, readings, severity=True)
+        assert expected["high_participants"]["total"] > 10 and expected["red_scores"]["readings"]
+        assert beside == expected

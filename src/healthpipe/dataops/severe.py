@@ -28,6 +28,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import news2_score_sql
@@ -62,11 +64,23 @@ def _worst_key_sql() -> str:
 
 
 def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits) -> dict[str, Any]:
-    """The severity-first facts of one analysis (see the module docstring)."""
-    src = f"read_parquet({source_literal(anomalies)})"
+    """The severity-first facts of one analysis (see the module docstring), read from its
+    anomaly file on a connection of their own."""
     # half the stage's memory: the distinct counts over the high rows (3M+ on 10M rows of
     # random readings) otherwise grow DuckDB's buffers to the whole limit
     con = connect(replace(limits, memory_limit_mb=max(MIN_MEMORY_MB, limits.memory_limit_mb // 2)))
+    try:
+        return severity_facts_of(con, f"read_parquet({source_literal(anomalies)})", user_ids)
+    finally:
+        con.close()
+
+
+def severity_facts_of(
+    con: duckdb.DuckDBPyConnection, src: str, user_ids: list[str]
+) -> dict[str, Any]:
+    """`severity_facts` over `src`, any relation with the anomaly file's columns (a file, or
+    the analysis's view of the anomaly parts before they are joined into one), on `con`. The
+    temporary `high` and `high_by_kind` it makes are dropped before it returns."""
     try:
         con.execute(
             # a view: the statements below scan the file's high rows again rather than
@@ -150,7 +164,8 @@ def severity_facts(anomalies: Path, user_ids: list[str], *, limits: EngineLimits
                 ).fetchall()
             }
     finally:
-        con.close()
+        con.execute("DROP TABLE IF EXISTS high_by_kind")
+        con.execute("DROP VIEW IF EXISTS high")
     findings: dict[str, list[dict[str, Any]]] = {}
     for user, metric, kind, n, value, at, sbp, dbp in worst:
         item: dict[str, Any] = {
@@ -200,20 +215,11 @@ def _num(value: Any) -> float | int | None:
     return int(number) if number.is_integer() else number
 
 
-def add_severity_facts(
-    facts: dict[str, Any], anomalies: Path, limits: EngineLimits
-) -> dict[str, Any]:
-    """Add the severity-first facts to `facts` (in place, and returned): `red_scores`,
+def apply_severity_facts(facts: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    """Add `found` (what `severity_facts` returns for the users of `facts`' top list, or the
+    merge of several) to `facts` (in place, and returned): `red_scores`,
     `high_participants`, `headline`, and `readings_flagged` and `headline` on each listed
     user."""
-    users = facts["users"]["top"]
-    found = severity_facts(anomalies, [str(u["user_id"]) for u in users], limits=limits)
-    return apply_severity_facts(facts, found)
-
-
-def apply_severity_facts(facts: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
-    """Add `found` (what `severity_facts` returns, or the merge of several) to `facts`, as
-    `add_severity_facts` does."""
     users = facts["users"]["top"]
     flagged = found.pop("readings_flagged")
     counted = found.pop("headline_by_user")

@@ -18,7 +18,6 @@ from healthpipe.dataops.analysis.buckets import (
 )
 from healthpipe.dataops.analysis.day_counts import BaselineRow
 from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.severe import add_severity_facts
 from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
@@ -290,8 +289,8 @@ def _facts(
         analysis_limits=analysis_limits(settings),
         rejected_csv=rejected,
         history_baselines=history_baselines,
+        severity=True,
     )
-    add_severity_facts(facts, anomalies_file, limits)
     return AnalysisFacts.model_validate(facts)
 
 

@@ -1,6 +1,6 @@
 """The analysis of a processed file in groups of participants, each group on its own DuckDB
 (on a pool of spawned processes, or in this process), with the bounded facts merged: what
-`analyze_parquet` then `severe.add_severity_facts` give for the whole file, and the same
+`analyze_parquet` with its severity facts gives for the whole file, and the same
 anomaly file (rows, and their order), with memory flat in the file size.
 
 1. `split_participants`: one streaming aggregate of the whole file (moments, time range,
@@ -347,7 +347,7 @@ def analyze_split(
     history_baselines: Sequence[BaselineRow] = (),
 ) -> dict[str, Any]:
     """Steps 3 and 4 (see the module docstring) over a split file: `analyze_parquet` then
-    `add_severity_facts` of the whole file, from its groups, on `workers` spawned processes
+    severity facts of the whole file, from its groups, on `workers` spawned processes
     (0: one per core), or one group after the other in this process (`in_process`: tests).
     Each group's DuckDB has `limits`' memory and its share of the cores.
     `history_baselines` as `analyze_parquet`'s."""

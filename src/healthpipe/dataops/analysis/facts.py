@@ -31,6 +31,7 @@ from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql,
 from healthpipe.dataops.analysis.stats import distributions, metric_stats, scan_counts
 from healthpipe.dataops.analysis.summaries import anomaly_summary, episode_summary, user_summary
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
+from healthpipe.dataops.severe import apply_severity_facts, severity_facts_of
 
 MIN_MEMORY_MB = 64
 
@@ -51,6 +52,7 @@ def analyze_parquet(
     analysis_limits: AnalysisLimits | None = None,
     rejected_csv: Path | None = None,
     history_baselines: Sequence[BaselineRow] = (),
+    severity: bool = False,
 ) -> dict[str, Any]:
     """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`.
 
@@ -58,7 +60,10 @@ def analyze_parquet(
     are scored too: their findings are in the anomaly file, the summaries and episodes,
     flagged `conflicting`; they are not in the statistics, distributions or baselines, which
     describe the valid readings. `history_baselines` replace the file-only baselines of the
-    participants with a history (`day_counts.apply_history_baselines`)."""
+    participants with a history (`day_counts.apply_history_baselines`). With `severity`, the
+    severity-first facts too (`severe.severity_facts` on the anomaly file gives the same),
+    read from the anomaly parts while they are joined into the file: the join runs on one
+    thread, which left the other core idle once the summaries were done."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({source_literal(parquet)})"
     con = connect(statement_limits(limits))
@@ -88,6 +93,9 @@ def analyze_parquet(
                     "episodes": episode_summary(con, top),
                     "users": user_summary(con, top),
                 }
+                if severity:
+                    users = [str(u["user_id"]) for u in facts["users"]["top"]]
+                    apply_severity_facts(facts, severity_facts_of(con, "anomalies", users))
                 if joined is not None:
                     joined.result()
     finally:
