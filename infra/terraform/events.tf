@@ -21,12 +21,7 @@ locals {
         "detail-type" = ["Object Created"]
         detail = {
           object = {
-            key = [
-              { wildcard = "raw/*.csv" },
-              { wildcard = "raw/*.csv.gz" },
-              { wildcard = "raw/*.CSV" },
-              { wildcard = "raw/*.CSV.GZ" },
-            ]
+            key = [{ prefix = "raw/" }]
           }
         }
       }
@@ -70,38 +65,46 @@ locals {
     }
   }
 
-  # Only this deployment's bucket triggers the ingestor, and only uploads below the chunked
-  # threshold (the two additions to the ROUTES pattern); larger ones start the chunked-ingest
-  # state machine (stepfunctions.tf `chunked_pattern`): every upload matches exactly one of
-  # the two. The size is that of the CSV the engine reads, but S3's event gives the object's
-  # size only: a gzip upload (the route's keys ending in .gz) is judged by its compressed
-  # size against the threshold divided by chunked_gzip_ratio (docs/deploy.md "Large files").
+  # Every object created under raw/ in this deployment's bucket reaches the ingestor, whatever
+  # its name or size (the route's pattern with this bucket, no size): it ingests the supported
+  # kinds (.csv, .csv.gz, any case) and rejects any other key with a failure record, so no
+  # upload goes unrecorded. The large uploads of the supported kinds also match the rule of
+  # the chunked-ingest state machine (stepfunctions.tf `chunked_pattern`), and the ingestor
+  # leaves those to it (healthpipe.routing.taken_by_chunked_rule, with the same thresholds
+  # from its settings): every upload is taken by exactly one. The size is that of the CSV
+  # the engine reads, but S3's event gives the object's size only: a gzip upload (a key
+  # ending in .gz, any case) is judged by its compressed size against the threshold divided
+  # by chunked_gzip_ratio (docs/deploy.md "Large files"). EventBridge compares numbers up to
+  # 5.0e9 only: a larger upload matches no numeric pattern, so it is the ingestor's alone,
+  # which refuses it with Data Processing Failed.
+  ingest_pattern = merge(local.routes.ingest.pattern, {
+    detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
+  })
+
+  # The supported kinds under raw/, in every case (EventBridge's wildcards are case-sensitive,
+  # and a suffix ignoring case cannot also require the raw/ prefix): .csv (8 spellings) and
+  # .gz (4; a .gz that is not a .csv.gz is rejected by the state machine's Plan).
   upload_keys = {
-    plain = [for k in local.routes.ingest.pattern.detail.object.key : k if !endswith(lower(k.wildcard), ".gz")]
-    gzip  = [for k in local.routes.ingest.pattern.detail.object.key : k if endswith(lower(k.wildcard), ".gz")]
+    plain = [for p in setproduct(["c", "C"], ["s", "S"], ["v", "V"]) : { wildcard = "raw/*.${join("", p)}" }]
+    gzip  = [for p in setproduct(["g", "G"], ["z", "Z"]) : { wildcard = "raw/*.${join("", p)}" }]
   }
   upload_thresholds = {
     plain = local.chunked_threshold_bytes
     gzip  = local.chunked_gzip_threshold_bytes
   }
-  # route => the ingest route's pattern with this bucket and, per kind of key, its size bound
-  upload_size_patterns = {
-    for route, operator in { ingest = "<", chunked = ">=" } : route => merge(local.routes.ingest.pattern, {
-      detail = merge(local.routes.ingest.pattern.detail, {
-        bucket = { name = [local.names.data_bucket] }
-        object = {
-          "$or" = [for kind in ["plain", "gzip"] : { key = local.upload_keys[kind], size = [{ numeric = [operator, local.upload_thresholds[kind]] }] }]
-        }
-      })
+  # this bucket's uploads of a supported kind at or above its threshold
+  large_upload_pattern = merge(local.routes.ingest.pattern, {
+    detail = merge(local.routes.ingest.pattern.detail, {
+      bucket = { name = [local.names.data_bucket] }
+      object = {
+        "$or" = [for kind in ["plain", "gzip"] : { key = local.upload_keys[kind], size = [{ numeric = [">=", local.upload_thresholds[kind]] }] }]
+      }
     })
-  }
-  ingest_pattern = local.upload_size_patterns.ingest
+  })
 
   # Every raw upload of this bucket, whatever its size: the archive keeps them all for replay
-  # (a replayed upload is routed by size again).
-  uploads_pattern = merge(local.routes.ingest.pattern, {
-    detail = merge(local.routes.ingest.pattern.detail, { bucket = { name = [local.names.data_bucket] } })
-  })
+  # (a replayed upload is routed again).
+  uploads_pattern = local.ingest_pattern
 
   # The analyzer takes processed files below the grouped-analysis threshold (and an event
   # without row counts); larger ones start the grouped-analysis state machine

@@ -30,6 +30,8 @@ locals {
     ses_configuration_set = aws_sesv2_configuration_set.this.configuration_set_name
     alert_min_severity    = var.alert_min_severity
     digest_only           = tostring(var.digest_only)
+    chunked_threshold_mb  = tostring(var.chunked_threshold_mb)
+    chunked_gzip_ratio    = tostring(var.chunked_gzip_ratio)
   }
 
   # A claim outlives the invocation that holds it: lease = timeout + 60 s. The chunked
@@ -44,7 +46,7 @@ locals {
 
   # Must equal healthpipe.lambdas.FUNCTIONS[f].settings.
   function_settings = {
-    ingestor = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "rules", "duckdb_threads"]
+    ingestor = ["bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds", "rules", "duckdb_threads", "chunked_threshold_mb", "chunked_gzip_ratio"]
     analyzer = [
       "bucket", "kms_key_id", "ledger_table", "event_bus_name", "lease_seconds",
       "analyses_table", "analysis_ttl_days", "pseudonym_secret", "top_users",

@@ -44,7 +44,7 @@ locals {
   # a gzip that compresses less goes to the state machine below the threshold, harmless).
   chunked_gzip_threshold_bytes = floor(local.chunked_threshold_bytes / var.chunked_gzip_ratio)
 
-  # The ingest route's pattern (this bucket's raw uploads) for uploads at or above the
-  # threshold (events.tf `upload_size_patterns`: the ingestor's with ">=").
-  chunked_pattern = local.upload_size_patterns.chunked
+  # This bucket's raw uploads of a supported kind (.csv, .gz, any case) at or above their
+  # threshold (events.tf `large_upload_pattern`; the ingestor leaves these to the state machine).
+  chunked_pattern = local.large_upload_pattern
 }

@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     # local runtime: a file larger than this is ingested in chunks of `chunk_mb` on `workers`
     # processes (0: one per core), outputs unchanged (docs/scaling.md, "The chunked engine")
     chunked_threshold_mb: int = Field(default=1024, ge=0)
+    # AWS ingestor: a .gz upload of chunked_threshold_mb / chunked_gzip_ratio MiB and more is the
+    # chunked-ingest state machine's, as infra/terraform/events.tf routes it (the ingestor
+    # leaves it alone: healthpipe.routing.taken_by_chunked_rule)
+    chunked_gzip_ratio: float = Field(default=8.0, ge=1, le=100)
     chunk_mb: int = Field(default=128, ge=1, le=4096)
     workers: int = Field(default=0, ge=0, le=256)
     # local runtime: a processed file of more rows than this is analysed in groups of

@@ -2,7 +2,15 @@
 Terraform EventBridge rules (a cross-check test holds them together).
 
 `matches` implements the subset of EventBridge pattern syntax these routes use: lists of
-exact values, `{"prefix": …}`, `{"suffix": …}` and nested objects.
+exact values, `{"prefix": …}`, `{"suffix": …}` (either also as
+`{"equals-ignore-case": …}`), `{"equals-ignore-case": …}`, `{"wildcard": …}` and nested
+objects.
+
+Every object created under `raw/` is the ingest route's, whatever its name: ingest takes the
+supported kinds (`.csv`, `.csv.gz`, any case) and rejects any other with a failure record
+(`unsupported file type: <suffix>`), so no upload goes unrecorded. On AWS the large uploads
+of the supported kinds are the chunked-ingest state machine's (infra/terraform/events.tf);
+`taken_by_chunked_rule` is that rule's decision, which the ingestor leaves to it.
 """
 
 from __future__ import annotations
@@ -45,16 +53,7 @@ ROUTES: tuple[Route, ...] = (
         {
             "source": ["aws.s3"],
             "detail-type": [c.OBJECT_CREATED],
-            "detail": {
-                "object": {
-                    "key": [
-                        {"wildcard": "raw/*.csv"},
-                        {"wildcard": "raw/*.csv.gz"},
-                        {"wildcard": "raw/*.CSV"},
-                        {"wildcard": "raw/*.CSV.GZ"},
-                    ]
-                }
-            },
+            "detail": {"object": {"key": [{"prefix": c.RAW_PREFIX}]}},
         },
     ),
     Route(
@@ -103,14 +102,27 @@ def _wildcard(pattern: str, value: str) -> bool:
     return pos <= end
 
 
+def _text(operand: Any, value: str) -> tuple[str, str]:
+    """(operand, value) to compare: both lower-cased for `{"equals-ignore-case": …}`."""
+    if isinstance(operand, dict):
+        if set(operand) != {"equals-ignore-case"}:
+            raise ValueError(f"unsupported pattern operand: {sorted(operand)}")
+        return str(operand["equals-ignore-case"]).lower(), value.lower()
+    return str(operand), value
+
+
 def _value_matches(rule: Any, value: Any) -> bool:
     if isinstance(rule, dict):
         if not isinstance(value, str):
             return False
         if "prefix" in rule:
-            return value.startswith(rule["prefix"])
+            prefix, text = _text(rule["prefix"], value)
+            return text.startswith(prefix)
         if "suffix" in rule:
-            return value.endswith(rule["suffix"])
+            suffix, text = _text(rule["suffix"], value)
+            return text.endswith(suffix)
+        if "equals-ignore-case" in rule:
+            return value.lower() == str(rule["equals-ignore-case"]).lower()
         if "wildcard" in rule:
             return _wildcard(rule["wildcard"], value)
         raise ValueError(f"unsupported pattern operator: {sorted(rule)}")
@@ -132,3 +144,25 @@ def matches(pattern: dict[str, Any], event: dict[str, Any]) -> bool:
 
 def routes_for(event: dict[str, Any]) -> list[Route]:
     return [route for route in ROUTES if matches(route.pattern, event)]
+
+
+# EventBridge compares numbers between -5.0e9 and +5.0e9 only (its matching engine, Event
+# Ruler: "Numeric matching is limited to value between -5.0e9 and +5.0e9 inclusive"; the
+# limit was 1.0e9 before). A larger `detail.object.size` matches no numeric pattern, neither
+# `<` nor `>=`: such an upload is the ingestor's (its rule has no size), which refuses it.
+NUMERIC_LIMIT = 5_000_000_000
+
+
+def taken_by_chunked_rule(
+    key: str, size: int | None, threshold_bytes: int, gzip_threshold_bytes: int
+) -> bool:
+    """Whether the large-upload rule (infra/terraform/events.tf `chunked_pattern`) starts the
+    chunked-ingest state machine for this upload: a key under `raw/` ending in `.csv`, at or
+    above `threshold_bytes`, or in `.gz`, at or above `gzip_threshold_bytes` (any case), of a
+    size EventBridge can compare."""
+    if size is None or not key.startswith(c.RAW_PREFIX) or size > NUMERIC_LIMIT:
+        return False
+    lowered = key.lower()
+    if lowered.endswith(".gz"):
+        return size >= gzip_threshold_bytes
+    return lowered.endswith(".csv") and size >= threshold_bytes

@@ -27,15 +27,16 @@ def payload(name: str) -> dict[str, Any]:
     return data
 
 
-def test_s3_notification_records_keep_raw_csv_and_decode_keys(
+def test_s3_notification_records_keep_raw_uploads_and_decode_keys(
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(logging.getLogger("healthpipe"), "propagate", True)
     caplog.set_level(logging.INFO, logger="healthpipe")
-    # GIVEN a notification with four records: two raw CSVs, one processed/, one .txt
+    # GIVEN a notification with four records: two raw CSVs, one processed/, one raw .txt
     work = ingestor.parse(payload("s3_notification_records.json"))
-    # THEN the two raw files are ingested, keys URL-decoded, versions kept
-    assert [w.target for w in work] == [routing.INGEST, routing.INGEST]
+    # THEN the three raw uploads are the ingest stage's (which rejects the .txt with a
+    # failure record), keys URL-decoded, versions kept
+    assert [w.target for w in work] == [routing.INGEST] * 3
     objects = [object_of(w.event) for w in work]
     assert objects == [
         (
@@ -44,12 +45,12 @@ def test_s3_notification_records_keep_raw_csv_and_decode_keys(
             "3HL4kqtJlcpXroDTDmjVBH40Nrjfkd",
         ),
         ("healthpipe-data-123456789012", "raw/night shift.csv.gz", "Vx2"),
+        ("healthpipe-data-123456789012", "raw/notes.txt", None),
     ]
-    # AND the others are ignored with a log line each
+    # AND the object outside raw/ is ignored with a log line
     ignored = [r for r in caplog.records if r.getMessage().startswith("ignored object")]
     assert [r.fields["key"] for r in ignored] == [  # type: ignore[attr-defined]
         "processed/dt=2026-11-25/x.csv",
-        "raw/notes.txt",
     ]
 
 

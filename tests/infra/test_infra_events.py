@@ -12,6 +12,7 @@ must refuse it.
 from __future__ import annotations
 
 import importlib
+import itertools
 import json
 import math
 from collections.abc import Iterator
@@ -63,19 +64,31 @@ def gzip_threshold_bytes(module: Module) -> int:
     return math.floor(threshold_bytes(module) / ratio)
 
 
-def upload_patterns(module: Module) -> dict[str, dict[str, Any]]:
-    """route => the raw-upload pattern Terraform deploys (`local.upload_size_patterns`):
-    the ingest route's pattern with this deployment's bucket and, for its plain keys and
-    its gzip keys (`local.upload_keys`: the wildcards ending in .gz, any case), the size
-    against the threshold (`local.upload_thresholds`): "<" for the ingestor, ">=" for the
-    state machine ("chunked"). The expressions are checked, then evaluated here."""
+def case_spellings(suffix: str) -> list[str]:
+    """Every spelling of `suffix` in upper and lower case, in Terraform's `setproduct` order."""
+    return ["".join(p) for p in itertools.product(*[(ch.lower(), ch.upper()) for ch in suffix])]
+
+
+def upload_patterns(
+    module: Module,
+    bucket: str = BUCKET,
+    threshold_mb: int | None = None,
+    gzip_ratio: float | None = None,
+) -> dict[str, dict[str, Any]]:
+    """route => the raw-upload pattern Terraform deploys: for the ingestor
+    (`local.ingest_pattern`) the ingest route's pattern with this deployment's bucket and no
+    size (every raw upload); for the state machine ("chunked", `local.large_upload_pattern`)
+    the same with, for its plain keys and its gzip keys (`local.upload_keys`: `raw/*.csv` and
+    `raw/*.gz` in every case), the size at or above the threshold (`local.upload_thresholds`).
+    The expressions are checked, then evaluated here, for `bucket` and the variables'
+    defaults or the values given."""
     keys = squash(module.local("upload_keys"))
-    split = (
-        "[forkinlocal.routes.ingest.pattern.detail.object.key:"
-        'kif{}endswith(lower(k.wildcard),".gz")]'
+    spelled = (
+        "'${{[forpinsetproduct({}):{{\\'wildcard\\':\\'${{\"raw/*.${{join(\"\",p)}}\"}}\\'}}]}}'"
     )
-    plain, gz = split.format("!"), split.format("")
-    assert keys == f"{{'plain':'${{{plain}}}','gzip':'${{{gz}}}'}}", keys
+    plain = spelled.format("[\\'c\\',\\'C\\'],[\\'s\\',\\'S\\'],[\\'v\\',\\'V\\']")
+    gz = spelled.format("[\\'g\\',\\'G\\'],[\\'z\\',\\'Z\\']")
+    assert keys == f"{{'plain':{plain},'gzip':{gz}}}", keys
     thresholds = squash(module.local("upload_thresholds"))
     assert thresholds == (
         "{'plain':'${local.chunked_threshold_bytes}','gzip':'${local.chunked_gzip_threshold_bytes}'}"
@@ -84,41 +97,45 @@ def upload_patterns(module: Module) -> dict[str, dict[str, Any]]:
     assert squash(module.local("chunked_gzip_threshold_bytes")) == (
         "${floor(local.chunked_threshold_bytes/var.chunked_gzip_ratio)}"
     )
-    expression = squash(module.local("upload_size_patterns")).replace("\\", "").replace('"', "'")
-    assert expression.startswith(
-        "${{forroute,operatorin{'ingest':'<','chunked':'>='}:route=>merge(local.routes.ingest.pattern,"
-    ), expression
-    assert (
-        "merge(local.routes.ingest.pattern.detail,{'bucket':{'name':['${local.names.data_bucket}']},"
-        in expression
-    )
+    with_bucket = "{'bucket':{'name':['${local.names.data_bucket}']}"
+    ingest = squash(module.local("ingest_pattern")).replace("\\", "").replace('"', "'")
+    assert ingest == (
+        "${merge(local.routes.ingest.pattern,{'detail':'${merge(local.routes.ingest.pattern.detail,"
+        f"{with_bucket}}})}}'}})}}"
+    ), ingest
+    large = squash(module.local("large_upload_pattern")).replace("\\", "").replace('"', "'")
+    assert large.startswith(
+        "${merge(local.routes.ingest.pattern,{'detail':'${merge(local.routes.ingest.pattern.detail,"
+        f"{with_bucket},"
+    ), large
     branches = (
         "'object':{'$or':'${[forkindin['plain','gzip']:{'key':'${local.upload_keys[kind]}',"
-        "'size':[{'numeric':['${operator}','${local.upload_thresholds[kind]}']}]}]}'}"
+        "'size':[{'numeric':['>=','${local.upload_thresholds[kind]}']}]}]}'}"
     )
-    assert branches in expression, expression
-    assert squash(module.local("ingest_pattern")) == "${local.upload_size_patterns.ingest}"
-    assert squash(module.local("chunked_pattern")) == "${local.upload_size_patterns.chunked}"
+    assert branches in large, large
+    assert squash(module.local("chunked_pattern")) == "${local.large_upload_pattern}"
     # evaluated as Terraform does
     route = module.local("routes")[routing.INGEST]["pattern"]
-    route_keys = route["detail"]["object"]["key"]
     kinds = {
-        "plain": [k for k in route_keys if not k["wildcard"].lower().endswith(".gz")],
-        "gzip": [k for k in route_keys if k["wildcard"].lower().endswith(".gz")],
+        "plain": [{"wildcard": f"raw/*.{s}"} for s in case_spellings("csv")],
+        "gzip": [{"wildcard": f"raw/*.{s}"} for s in case_spellings("gz")],
     }
     limits = {"plain": threshold_bytes(module), "gzip": gzip_threshold_bytes(module)}
-    out: dict[str, dict[str, Any]] = {}
-    for target, operator in ((routing.INGEST, "<"), (CHUNKED, ">=")):
-        pattern = json.loads(json.dumps(route))
-        pattern["detail"]["bucket"] = {"name": [BUCKET]}
-        pattern["detail"]["object"] = {
-            "$or": [
-                {"key": kinds[kind], "size": [{"numeric": [operator, limits[kind]]}]}
-                for kind in ("plain", "gzip")
-            ]
-        }
-        out[target] = pattern
-    return out
+    if threshold_mb is not None or gzip_ratio is not None:
+        default_ratio = attr(module.variables["chunked_gzip_ratio"], "default")
+        plain_limit = (threshold_mb or 0) * 1048576 or limits["plain"]
+        gzip_limit = math.floor(plain_limit / (gzip_ratio or default_ratio))
+        limits = {"plain": plain_limit, "gzip": gzip_limit}
+    ingest_pattern = json.loads(json.dumps(route))
+    ingest_pattern["detail"]["bucket"] = {"name": [bucket]}
+    chunked = json.loads(json.dumps(ingest_pattern))
+    chunked["detail"]["object"] = {
+        "$or": [
+            {"key": kinds[kind], "size": [{"numeric": [">=", limits[kind]]}]}
+            for kind in ("plain", "gzip")
+        ]
+    }
+    return {routing.INGEST: ingest_pattern, CHUNKED: chunked}
 
 
 def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -158,12 +175,52 @@ def deployed_patterns(module: Module) -> dict[str, tuple[str, dict[str, Any]]]:
     return out
 
 
+class RulerPattern(EventPattern):
+    """moto's matcher with EventBridge's numeric range: its engine (Event Ruler) compares
+    numbers between -5.0e9 and +5.0e9 only ("Numeric matching is limited to value between
+    -5.0e9 and +5.0e9 inclusive"; `ComparableNumber.generate` refuses others, and the event's
+    value is then matched as text), so a larger value matches no numeric pattern. moto
+    compares any number."""
+
+    @staticmethod
+    def _does_item_match_named_filter(item: Any, pattern: dict[str, Any]) -> bool:
+        comparable = isinstance(item, int | float) and abs(item) <= routing.NUMERIC_LIMIT
+        if "numeric" in pattern and not comparable:
+            return False
+        return EventPattern._does_item_match_named_filter(item, pattern)
+
+
 def matching_routes(module: Module, event: dict[str, Any], bus: str) -> set[str]:
     return {
         target
         for target, (rule_bus, pattern) in deployed_patterns(module).items()
-        if rule_bus == bus and EventPattern.load(json.dumps(pattern)).matches_event(event)
+        if rule_bus == bus and RulerPattern.load(json.dumps(pattern)).matches_event(event)
     }
+
+
+def taking_routes(module: Module, event: dict[str, Any], bus: str) -> set[str]:
+    """The routes that take `event`: each matching rule whose target takes it (a state
+    machine takes what its rule matches; a function, what its `parse` yields work for: the
+    ingestor leaves the uploads of the chunked rule to it)."""
+    routes = module.local("routes")
+    return {
+        target
+        for target in matching_routes(module, event, bus)
+        if target not in routes
+        or target in accepted_targets(routes[target]["target"], event)
+        or routes[target]["target"] not in FUNCTIONS
+    }
+
+
+@pytest.fixture(autouse=True)
+def terraform_thresholds(module: Module, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ingestor's settings as Terraform gives them (lambda.tf `setting_values`)."""
+    values = module.local("setting_values")
+    assert values["chunked_threshold_mb"] == "${tostring(var.chunked_threshold_mb)}"
+    assert values["chunked_gzip_ratio"] == "${tostring(var.chunked_gzip_ratio)}"
+    for name in ("chunked_threshold_mb", "chunked_gzip_ratio"):
+        default = attr(module.variables[name], "default")
+        monkeypatch.setenv(f"HEALTHPIPE_{name.upper()}", str(default))
 
 
 def envelope(event: Event, bus: str) -> dict[str, Any]:
@@ -233,15 +290,49 @@ def test_each_route_targets_the_function_that_serves_it(module: Module) -> None:
     assert attr(retry, "maximum_retry_attempts") == "${var.event_retry.maximum_retry_attempts}"
 
 
+KEY_SAMPLES = (
+    "raw/a.csv",
+    "raw/b/c.csv.gz",
+    "raw/A.CSV",
+    "raw/export.Csv",
+    "raw/vitals.csv.GZ",
+    "raw/x.txt",
+    "raw/x.csv.bak",
+    "rawish/a.csv",
+    "processed/a.csv",
+    "processed/A.PNG",
+)
+
+
 def test_moto_and_the_code_agree_on_the_route_patterns() -> None:
-    samples = [
-        object_created(BUCKET, key, "v1", 10).to_dict()
-        for key in ("raw/a.csv", "raw/b/c.csv.gz", "raw/A.CSV", "raw/x.txt", "processed/a.csv")
-    ]
+    samples = [object_created(BUCKET, key, "v1", 10).to_dict() for key in KEY_SAMPLES]
     for route in routing.ROUTES:
         matcher = EventPattern.load(json.dumps(route.pattern))
         for sample in samples:
             assert matcher.matches_event(sample) == routing.matches(route.pattern, sample)
+
+
+def test_moto_and_the_code_agree_on_the_key_operators() -> None:
+    """`routing.matches` (the local twin's matcher) reads the key operators as moto does:
+    prefix, suffix and equality ignoring case too, and wildcards."""
+    operators: list[dict[str, Any]] = [
+        {"prefix": "raw/"},
+        {"prefix": {"equals-ignore-case": "RAW/"}},
+        {"suffix": ".csv"},
+        {"suffix": {"equals-ignore-case": ".CSV.gz"}},
+        {"suffix": {"equals-ignore-case": ".png"}},
+        {"equals-ignore-case": "RAW/A.csv"},
+        {"wildcard": "raw/*.Csv"},
+    ]
+    samples = [object_created(BUCKET, key, "v1", 10).to_dict() for key in KEY_SAMPLES]
+    for operator in operators:
+        pattern = {"detail": {"object": {"key": [operator]}}}
+        matcher = EventPattern.load(json.dumps(pattern))
+        for sample in samples:
+            assert matcher.matches_event(sample) == routing.matches(pattern, sample), (
+                operator,
+                sample["detail"]["object"]["key"],
+            )
 
 
 # --- events the code emits ------------------------------------------------------------------
@@ -294,8 +385,10 @@ def constructed_events() -> list[tuple[str, Event, set[str]]]:
         ("raw/x.csv.gz", {routing.INGEST}),
         ("raw/2026/11/X.CSV", {routing.INGEST}),
         ("processed/x.csv", set()),
-        ("raw/x.txt", set()),
-        ("raw/x.csv.bak", set()),
+        ("raw/2026/11/x.Csv", {routing.INGEST}),
+        ("raw/x.csv.GZ", {routing.INGEST}),
+        ("raw/x.txt", {routing.INGEST}),
+        ("raw/x.csv.bak", {routing.INGEST}),
         ("manifests/x.json", set()),
     ]
     out: list[tuple[str, Event, set[str]]] = [
@@ -336,38 +429,81 @@ def test_constructed_events_reach_exactly_their_routes(module: Module) -> None:
         assert matching_routes(module, envelope(event, bus), bus) == expected, (bus, event)
 
 
+# supported kinds in every case: routed by size; any other key under raw/: the ingestor's
+SUPPORTED_KEYS = (
+    "raw/x.csv",
+    "raw/X.CSV",
+    "raw/export.Csv",
+    "raw/2026/11/y.cSv",
+    "raw/y.csv.gz",
+    "raw/Y.CSV.GZ",
+    "raw/vitals.csv.GZ",
+    "raw/v.Csv.Gz",
+)
+UNSUPPORTED_KEYS = (
+    "raw/vitals.txt",
+    "raw/x.csv.bak",
+    "raw/x.csv.gz.part",
+    "raw/x.CSVX",
+    "raw/readme",
+    "raw/2026/notes.xlsx",
+)
+
+
 def test_uploads_are_routed_by_size_to_the_ingestor_or_the_state_machine(module: Module) -> None:
     threshold, gzip_threshold = threshold_bytes(module), gzip_threshold_bytes(module)
     # the product's CSVs compress 4.2-5.2 times (gzip -6, DuckDB): the ratio keeps a margin
     assert attr(module.variables["chunked_gzip_ratio"], "default") >= 6
+    limit = routing.NUMERIC_LIMIT  # EventBridge compares numbers up to 5.0e9
     sizes = sorted(
         {0, 1, gzip_threshold - 1, gzip_threshold, gzip_threshold + 1}
         | {threshold - 1, threshold, threshold + 1, 999_999_999}
+        | {limit, limit + 1, 6_000_000_000, 5 * 10**12}  # S3 objects reach 5 TB
     )
-    for key in ("raw/x.csv", "raw/X.CSV", "raw/y.csv.gz", "raw/Y.CSV.GZ"):
-        limit = gzip_threshold if key.lower().endswith(".gz") else threshold
+    # exactly one route takes each upload of a supported kind, in any case, of any size: the
+    # state machine from its threshold up to EventBridge's numeric range, else the ingestor
+    for key in SUPPORTED_KEYS:
+        kind_limit = gzip_threshold if key.lower().endswith(".gz") else threshold
         for size in sizes:
             event = envelope(object_created(BUCKET, key, "v1", size), DEFAULT)
-            expected = {routing.INGEST} if size < limit else {CHUNKED}
-            assert matching_routes(module, event, DEFAULT) == expected, (key, size)
+            large = kind_limit <= size <= limit
+            expected = {CHUNKED} if large else {routing.INGEST}
+            assert taking_routes(module, event, DEFAULT) == expected, (key, size)
+            # the ingestor's rule has no size: it sees every upload, and leaves the large
+            # ones to the state machine's rule; beyond the range that rule matches nothing
+            rules = {CHUNKED, routing.INGEST} if large else {routing.INGEST}
+            assert matching_routes(module, event, DEFAULT) == rules, (key, size)
+    # any other key under raw/, of any size, is the ingestor's alone (which rejects it)
+    for key in UNSUPPORTED_KEYS:
+        for size in sizes:
+            event = envelope(object_created(BUCKET, key, "v1", size), DEFAULT)
+            assert matching_routes(module, event, DEFAULT) == {routing.INGEST}, (key, size)
+            assert taking_routes(module, event, DEFAULT) == {routing.INGEST}, (key, size)
+    # a .gz that is not a .csv.gz is routed as a gzip (EventBridge cannot require both
+    # suffixes in every case): the state machine's Plan rejects it when large
+    for size, expected in ((gzip_threshold - 1, {routing.INGEST}), (gzip_threshold, {CHUNKED})):
+        event = envelope(object_created(BUCKET, "raw/x.txt.gz", "v1", size), DEFAULT)
+        assert taking_routes(module, event, DEFAULT) == expected, size
     # a gzip upload is judged by its compressed size: 300 MB of gzip (some 1.3-1.5 GB of
     # CSV) is the state machine's, the same size of plain CSV the ingestor's
     for key, expected in (("raw/big.csv.gz", {CHUNKED}), ("raw/big.csv", {routing.INGEST})):
         event = envelope(object_created(BUCKET, key, "v1", 300_000_000), DEFAULT)
-        assert matching_routes(module, event, DEFAULT) == expected, key
-    # not a raw CSV upload (nor a key whose case no route names), or another bucket: neither
+        assert taking_routes(module, event, DEFAULT) == expected, key
+    # not under raw/, or another bucket: neither
     for bucket, key in (
         (BUCKET, "processed/x.csv"),
-        (BUCKET, "raw/x.gz"),
-        (BUCKET, "raw/x.csv.gz.part"),
+        (BUCKET, "processed/csv/dt=2026-12-01/x-0123.csv"),
+        (BUCKET, "rawish/x.csv"),
+        (BUCKET, "manifests/x.json"),
         ("another-bucket", "raw/x.csv"),
         ("another-bucket", "raw/x.csv.gz"),
+        ("another-bucket", "raw/x.txt"),
     ):
-        for size in (1, gzip_threshold, threshold):
+        for size in (1, gzip_threshold, threshold, 6_000_000_000):
             event = envelope(object_created(bucket, key, "v1", size), DEFAULT)
             assert matching_routes(module, event, DEFAULT) == set(), (bucket, key, size)
-    # EventBridge compares numbers up to 1.0e9: the thresholds stay within it
-    assert 0 < gzip_threshold < threshold <= 1_000_000_000
+    # the thresholds stay within EventBridge's numeric range
+    assert 0 < gzip_threshold < threshold <= 1_000_000_000 < limit
 
 
 def test_processed_files_are_routed_by_rows_to_the_analyzer_or_the_grouped_analysis(
@@ -438,14 +574,13 @@ def test_the_large_file_rule_starts_the_grouped_analysis(module: Module) -> None
 def test_the_uploads_archive_keeps_uploads_of_every_size(module: Module) -> None:
     archive = module.resource("aws_cloudwatch_event_archive", "uploads")
     assert attr(archive, "event_pattern") == "${jsonencode(local.uploads_pattern)}"
-    expression = squash(module.local("uploads_pattern"))
-    assert "'bucket':{'name':['${local.names.data_bucket}']}" in expression
-    assert "size" not in expression and "local.routes.ingest.pattern" in expression
-    pattern = json.loads(json.dumps(module.local("routes")["ingest"]["pattern"]))
-    pattern["detail"]["bucket"] = {"name": [BUCKET]}
-    for size in (0, threshold_bytes(module), 6_000_000_000):
-        event = envelope(object_created(BUCKET, "raw/x.csv", "v1", size), DEFAULT)
-        assert EventPattern.load(json.dumps(pattern)).matches_event(event), size
+    # the ingestor's pattern: this bucket's raw uploads, no size (upload_patterns checks it)
+    assert squash(module.local("uploads_pattern")) == "${local.ingest_pattern}"
+    pattern = upload_patterns(module)[routing.INGEST]
+    for key in ("raw/x.csv", "raw/x.Csv", "raw/x.txt"):
+        for size in (0, threshold_bytes(module), 6_000_000_000):
+            event = envelope(object_created(BUCKET, key, "v1", size), DEFAULT)
+            assert RulerPattern.load(json.dumps(pattern)).matches_event(event), (key, size)
 
 
 def test_the_large_upload_rule_starts_the_state_machine(module: Module) -> None:

@@ -31,6 +31,7 @@ from rel_helpers import (
 
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.config import Settings
+from healthpipe.domain.identity import correlation_id_for
 from healthpipe.errors import TransientError
 from healthpipe.orchestration.runs import FileOutcome
 from healthpipe.orchestration.watch import RawWatcher, SettleTracker
@@ -129,20 +130,45 @@ def test_watcher_processes_a_slow_copy_once_whole_and_survives_a_bad_file(
     assert len(report_emails(workspace)) == 1
 
 
-def test_hidden_and_non_csv_files_are_not_inputs(
-    watching: tuple[RawWatcher, list[FileOutcome]], workspace: Path, tmp_path: Path
+def test_every_upload_under_raw_leaves_a_record_hidden_and_partial_files_are_not_inputs(
+    watching: tuple[RawWatcher, list[FileOutcome]],
+    runtime: LocalRuntime,
+    workspace: Path,
+    tmp_path: Path,
 ) -> None:
     watcher, outcomes = watching
     raw = workspace / "bucket" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
+    # GIVEN a hidden file and a copy in progress (not uploads yet), a CSV named in another
+    # case, and a file of a kind ingest does not read
     (raw / ".tmp-partial.csv").write_text("event_time\n")
+    (raw / "vitals.csv.part").write_text("event_time\n")
     (raw / "notes.txt").write_text("hello")
-    source = make_input(tmp_path / "vitals.csv")
-    shutil.copy(source, raw / "vitals.csv")
+    shutil.copy(make_input(tmp_path / "vitals.csv"), raw / "export.Csv")
 
-    wait_for(lambda: len(outcomes) >= 1, "one outcome")
+    wait_for(lambda: len(outcomes) >= 2, "two outcomes")
     watcher.stop()
-    assert [Path(o.source).name for o in outcomes] == ["vitals.csv"]
+    # THEN the CSV is processed, whatever the case of its suffix
+    by_name = {Path(o.source).name: o for o in outcomes}
+    assert sorted(by_name) == ["export.Csv", "notes.txt"]
+    assert by_name["export.Csv"].status == "processed", by_name["export.Csv"]
+    # AND the other upload is rejected with a one-line reason naming its type, a ledger
+    # record and a failure event; it stays where it was
+    rejected = by_name["notes.txt"]
+    assert rejected.status == "rejected"
+    assert rejected.error == "unsupported file type: .txt (expected .csv or .csv.gz)"
+    assert (raw / "notes.txt").read_text() == "hello"
+    key = "raw/notes.txt"
+    version = runtime.store.version_of(runtime.store.path_for(key))
+    correlation_id = correlation_id_for(runtime.store.bucket, key, version)
+    record = runtime.ports.ledger.get(f"ingest:object:{correlation_id}")
+    assert record is not None and record.status == "completed"
+    assert record.result["status"] == "rejected"
+    assert record.result["event"]["error_code"] == "unsupported_file_type"
+    alerts = [
+        d for d in runtime.bus.deliveries_for(correlation_id, after_id=0) if d["target"] == "alert"
+    ]
+    assert [d["status"] for d in alerts] == ["delivered"]
 
 
 # --------------------------------------------------------------------------- processes

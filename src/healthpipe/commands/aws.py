@@ -78,9 +78,16 @@ def upload_files(
             highlight=False,
             soft_wrap=True,
         )
-        if not is_ingestible(key):
+        if not key.startswith(c.RAW_PREFIX):
             out.print(
-                f"  note: {key} is not under raw/ as .csv/.csv.gz: the pipeline ignores it",
+                f"  note: {key} is not under raw/: the pipeline ignores it",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif not is_ingestible(key):
+            out.print(
+                f"  note: {key} is not a .csv or .csv.gz file: the pipeline rejects it "
+                "(Data Processing Failed, unsupported file type)",
                 highlight=False,
                 soft_wrap=True,
             )

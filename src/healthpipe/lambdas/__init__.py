@@ -51,7 +51,14 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         name="ingestor",
         handler="healthpipe.lambdas.ingestor.handler",
         adapters=(f"{AWS}s3", f"{AWS}ledger", f"{AWS}event_bus", f"{AWS}metrics"),
-        settings=(*COMMON_SETTINGS, "rules", "duckdb_threads"),
+        # the chunked rule's thresholds: the uploads it takes are left to it
+        settings=(
+            *COMMON_SETTINGS,
+            "rules",
+            "duckdb_threads",
+            "chunked_threshold_mb",
+            "chunked_gzip_ratio",
+        ),
     ),
     "analyzer": FunctionSpec(
         name="analyzer",

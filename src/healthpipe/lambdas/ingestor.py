@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from healthpipe.lambdas.capacity import capacity_now
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
 
 log = logging.getLogger("healthpipe.lambda")
+MB = 1024 * 1024
 
 
 def parse(raw: dict[str, Any]) -> list[Work]:
@@ -37,15 +39,40 @@ def parse(raw: dict[str, Any]) -> list[Work]:
             raise UnroutableEventError(f"ingestor cannot handle events from {envelope.source}")
         events = [envelope.to_s3_event()]
     work = []
+    thresholds: tuple[int, int] | None = None
     for event in events:
         _, key, _ = object_of(event)
-        if is_ingestible(key):
-            work.append(Work(routing.INGEST, event))
-        else:
+        if not key.startswith(c.RAW_PREFIX):
+            log.info("ignored object outside raw/", extra={"fields": {"key": key}})
+            continue
+        size = event.detail.get("object", {}).get("size")
+        thresholds = thresholds or chunked_thresholds()
+        if routing.taken_by_chunked_rule(key, _int_or_none(size), *thresholds):
             log.info(
-                "ignored object outside raw/ or not .csv/.csv.gz", extra={"fields": {"key": key}}
+                "left to the chunked ingest (its rule takes this upload)",
+                extra={"fields": {"key": key, "size": size}},
             )
+            continue
+        # every other upload under raw/ is ingested, or rejected with a failure record
+        work.append(Work(routing.INGEST, event))
     return work
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def chunked_thresholds() -> tuple[int, int]:
+    """(plain, gzip) thresholds in bytes of the large-upload rule, as infra/terraform/events.tf
+    computes them from the same settings (`chunked_threshold_mb`, `chunked_gzip_ratio`)."""
+    from healthpipe.config import load_settings
+
+    settings = load_settings()
+    threshold = settings.chunked_threshold_mb * MB
+    return threshold, math.floor(threshold / settings.chunked_gzip_ratio)
 
 
 def upload_correlation_id(event: Event) -> str | None:
@@ -58,8 +85,14 @@ def too_large(item: Work, workdir: Path, context: Any) -> str | None:
     """Why the object is refused before its download (its size, from the event, exceeds
     what this function's /tmp, memory and remaining time can take), or None."""
     _, key, _ = object_of(item.event)
-    size = item.event.detail.get("object", {}).get("size")
-    return capacity_now(workdir, context).refusal(key, int(size) if size is not None else None)
+    size = _int_or_none(item.event.detail.get("object", {}).get("size"))
+    if size is not None and size > routing.NUMERIC_LIMIT and is_ingestible(key):
+        return (
+            f"upload too large to route ({size / 1e9:.1f} GB): EventBridge compares sizes up to "
+            f"{routing.NUMERIC_LIMIT / 1e9:.0f} GB only, so the chunked ingest is not started "
+            "for it; split it into files under 5 GB (docs/deploy.md, Large files)"
+        )
+    return capacity_now(workdir, context).refusal(key, size)
 
 
 _function = LambdaFunction(

@@ -27,13 +27,15 @@ from watchdog.observers import Observer
 
 from healthpipe import constants as c
 from healthpipe.bootstrap import LocalRuntime
-from healthpipe.domain.identity import correlation_id_for, is_ingestible
+from healthpipe.domain.identity import correlation_id_for
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.orchestration.runs import FileOutcome, collect, upload_event
 from healthpipe.stages.base import log_event
 
 logger = logging.getLogger("healthpipe.watch")
 OPEN_STATUSES = ("pending", "running")
+# names a copy in progress has (browsers, rsync --partial, editors): not uploads yet
+TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", ".download", ".swp", "~")
 
 
 @dataclass
@@ -127,10 +129,14 @@ class RawWatcher:
         return self._stop.is_set()
 
     def offer(self, path: Path) -> None:
-        """A file under raw/ appeared or changed; hidden/temporary files are not inputs."""
+        """A file under raw/ appeared or changed; hidden/temporary files are not inputs. Every
+        other file is: ingest takes .csv/.csv.gz (any case) and rejects any other kind with a
+        failure record, as it does on AWS."""
         key = self._key_of(path)
-        if key is not None and is_ingestible(key) and not path.name.startswith("."):
-            self.tracker.touch(path)
+        name = path.name
+        if key is None or name.startswith(".") or name.lower().endswith(TEMPORARY_SUFFIXES):
+            return
+        self.tracker.touch(path)
 
     # -- the loop --------------------------------------------------------------------------
     def run(self) -> None:

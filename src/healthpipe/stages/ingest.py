@@ -47,9 +47,11 @@ logger = logging.getLogger("healthpipe.ingest")
 
 def ingest(event: Event, ports: Ports) -> StageResult:
     bucket, key, version = object_of(event)
-    if not is_ingestible(key):
-        log_event(logger, "ignored object outside raw/ or not .csv/.csv.gz", key=key)
+    if not key.startswith(c.RAW_PREFIX):
+        log_event(logger, "ignored object outside raw/", key=key)
         return StageResult("ignored", info={"key": key})
+    if not is_ingestible(key):
+        return _reject_unsupported(bucket or ports.store.bucket, key, version, ports)
     started = time.perf_counter()
     timings: dict[str, int] = {}
     ports.workdir.mkdir(parents=True, exist_ok=True)
@@ -275,4 +277,55 @@ def _reject_file(
         "rejected",
         [Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail)],
         {"status": "rejected", "dataset_id": dataset_id, "error": exc.reason, "manifest_key": key},
+    )
+
+
+UNSUPPORTED = "unsupported_file_type"
+
+
+def unsupported_suffix(key: str) -> str:
+    """The suffix an unsupported upload is named by in its failure (`.txt`; `none` when the
+    name has none), at most 16 characters: the file type, never the rest of the name."""
+    name = key.rsplit("/", 1)[-1]
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return "none"
+    return f".{suffix[:15]}"
+
+
+def _reject_unsupported(bucket: str, key: str, version: str | None, ports: Ports) -> StageResult:
+    """An upload under raw/ of a kind ingest does not read (not .csv/.csv.gz, any case): it
+    is not downloaded and stays where it is; its ledger record (`ingest:object:<correlation
+    id>`, completed as rejected) and `Data Processing Failed` say why."""
+    correlation_id = correlation_id_for(bucket, key, version)
+    reason = f"unsupported file type: {unsupported_suffix(key)} (expected .csv or .csv.gz)"
+
+    def reject() -> StageResult:
+        ports.metrics.add("FilesRejected", 1, stage=STAGE)
+        log_event(logger, "file rejected", code=UNSUPPORTED, correlation_id=correlation_id, key=key)
+        detail = ProcessingFailed(
+            correlation_id=correlation_id,
+            dataset_id=None,
+            status="rejected",
+            error=reason,
+            error_code=UNSUPPORTED,
+            source_key=key,
+            retryable=False,
+        ).as_json()
+        return StageResult(
+            "rejected",
+            [Event(c.SOURCE_INGESTOR, c.PROCESSING_FAILED, detail)],
+            {"status": "rejected", "error": reason, "error_code": UNSUPPORTED},
+        )
+
+    return run_claimed(
+        ports,
+        ledger_key(STAGE, f"object:{correlation_id}"),
+        STAGE,
+        reject,
+        logger=logger,
+        context={"key": key},
+        save=lambda result: result.info | {"event": result.events[0].detail},
+        replay=lambda stored: _replay(stored, correlation_id),
+        log_fields={"correlation_id": correlation_id},
     )
