@@ -20,6 +20,7 @@ does. A function's code package may not exceed 250 MB unzipped.
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.metadata
 import importlib.util
 import re
@@ -123,7 +124,16 @@ def lambda_requirements() -> list[str]:
 
 
 def _module_imports(path: Path) -> tuple[set[str], set[str]]:
-    """(healthpipe modules, other top-level modules) a source file imports, anywhere in it."""
+    """(healthpipe modules, other top-level modules) a source file imports, anywhere in it.
+
+    Each file is parsed once per process (while unchanged): a build scans every function's
+    code two or three times, mostly the same modules."""
+    own, other = _parsed_imports(path, path.stat().st_mtime_ns)
+    return set(own), set(other)
+
+
+@functools.cache
+def _parsed_imports(path: Path, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
     own: set[str] = set()
     other: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -134,7 +144,7 @@ def _module_imports(path: Path) -> tuple[set[str], set[str]]:
             names = [a.name for a in node.names]
         for name in names:
             (own if name.split(".")[0] == "healthpipe" else other).add(name)
-    return own, {name.split(".")[0] for name in other}
+    return frozenset(own), frozenset(name.split(".")[0] for name in other)
 
 
 def code_imports(function: str) -> set[str]:
