@@ -11,7 +11,8 @@ Removing any one statement moto can check from a function's policy stops that fu
 AccessDenied, and the same input goes through once the statement is back. One test per
 function removes its statements in turn on one stack; the function's input is made once, by
 the upstream functions under their whole policies (a failed stage releases its claim, so
-the next case runs the same input). A 40 MB file (800k rows) goes through all three.
+the next case runs the same input). The big file, in parts of S3's smallest size (four of
+them), goes through all three.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ import boto3
 import iam_enforced
 import moto_env
 import pytest
+from boto3.s3.transfer import TransferConfig
 from lambda_harness import HANDLERS
 
 from healthpipe import constants as c
+from healthpipe.adapters.aws import s3 as s3_adapter
 from healthpipe.adapters.aws.clients import BOTO_CONFIG
 from healthpipe.domain.identity import report_key
 from healthpipe.synthetic import SyntheticSpec, generate_csv
@@ -400,28 +403,54 @@ def test_removing_any_one_statement_of_a_function_stops_it_with_access_denied(
     assert len(moto_env.sent_emails()) == (2 if function == "notifier" else 0)  # report, digest
 
 
+def parts_of(s3: Any, bucket: str, key: str) -> int:
+    """How many parts the object was uploaded in (1: a PutObject): a multipart upload's ETag
+    ends in `-<parts>`."""
+    etag = str(s3.head_object(Bucket=bucket, Key=key)["ETag"]).strip('"')
+    return int(etag.rpartition("-")[2]) if "-" in etag else 1
+
+
 @pytest.mark.timeout(900)
-def test_a_40_mb_file_goes_through_with_enforced_iam(
+def test_a_file_of_many_parts_goes_through_with_enforced_iam(
     aws: dict[str, Any],
     stack: moto_env.Stack,
     enforced: Enforced,
-    tmp_path: Path,
+    big_files: dict[str, Path],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # GIVEN a 40 MB file of about 800k rows
-    source = generate_csv(SyntheticSpec(rows=800_000, users=200, seed=5), tmp_path / "v.csv")
-    assert source.stat().st_size > 40 * 1000 * 1000
+    # GIVEN the functions' multipart threshold and part size lowered to S3's smallest part
+    # (5 MiB; the real 16 MiB is crossed in test_every_path_...), and the big file (~19 MB),
+    # uploaded in parts of that size: every transfer of it takes four parts, first, middle
+    # and last (it stood in for a 40 MB file of 800k rows, which took three parts of 16 MiB)
+    monkeypatch.setattr(
+        s3_adapter,
+        "default_transfer_config",
+        lambda: TransferConfig(
+            multipart_threshold=s3_adapter.MIN_PART,
+            multipart_chunksize=s3_adapter.MIN_PART,
+            max_concurrency=4,
+        ),
+    )
+    s3 = enforced.admin["s3"]
+    source = big_files["big"]
+    small_parts = TransferConfig(
+        multipart_threshold=s3_adapter.MIN_PART, multipart_chunksize=s3_adapter.MIN_PART
+    )
     started = time.perf_counter()
-    enforced.admin["s3"].upload_file(str(source), stack.bucket, "raw/forty.csv")
+    s3.upload_file(str(source), stack.bucket, "raw/many-parts.csv", Config=small_parts)
     # WHEN it goes through ingest, analyze and notify, each under its own policy
     run = drain(enforced, stack, monkeypatch)
     elapsed = time.perf_counter() - started
     # THEN it was processed and reported, with no denial
     assert run.problems() == []
-    [manifest] = manifests(enforced.admin["s3"], stack.bucket)
-    assert manifest["counts"]["input"] == 800_000
+    [manifest] = manifests(s3, stack.bucket)
+    assert manifest["status"] == "processed"
+    assert manifest["counts"]["input"] == BIG_ROWS
     assert len(moto_env.sent_emails()) == 1
-    print(f"\n40 MB ({source.stat().st_size} bytes) ingest→analyze→notify: {elapsed:.1f} s")
+    # AND the upload and the processed output each took more than two parts
+    assert parts_of(s3, stack.bucket, "raw/many-parts.csv") >= 3
+    assert parts_of(s3, stack.bucket, manifest["outputs"]["processed_csv"]) >= 3
+    print(f"\n{source.stat().st_size} bytes ingest→analyze→notify: {elapsed:.1f} s")
     assert os.environ["AWS_ACCESS_KEY_ID"] == enforced.principals["notifier"].access_key
 
 
