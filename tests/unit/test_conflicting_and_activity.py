@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pytest
 
-from healthpipe.dataops.analysis import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet, findings
 from healthpipe.dataops.engine import EngineLimits
 from support.readings import write_processed
 
@@ -17,14 +18,14 @@ COLUMNS = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic
 
 
 def run(
-    tmp_path: Path, rows: list[tuple[Any, ...]], rejected: Path | None = None
+    tmp_path: Path, rows: list[tuple[Any, ...]], rejected: Path | None = None, threads: int = 1
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     parquet = write_processed(tmp_path / "p.parquet", rows)
     out = tmp_path / "a.parquet"
     facts = analyze_parquet(
         parquet,
         out,
-        limits=EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp_path / "t"),
+        limits=EngineLimits(memory_limit_mb=128, threads=threads, temp_dir=tmp_path / "t"),
         rejected_csv=rejected,
     )
     con = duckdb.connect(":memory:")
@@ -117,3 +118,31 @@ def test_bp_findings_carry_the_pair_and_the_trigger(tmp_path: Path) -> None:
         (a["systolic_bp"], a["diastolic_bp"], a["bp_trigger"]) for a in facts["anomalies"]["top"]
     }
     assert (170.0, 121.0, "diastolic") in top
+
+
+def test_conflicting_readings_are_scored_the_same_by_groups_side_by_side(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The groups of users run side by side on cursors of their own (two threads): the
+    conflicting readings, which they read from a table of the analysis's connection, are
+    scored as by one group on one thread."""
+    rows, rejected_lines = [], []
+    for user in range(12):
+        for minute in range(20):
+            at = f"2026-01-01 00:{minute:02d}:00+00"
+            rows.append((len(rows) + 1, at, f"p{user:02d}", 70.0, 98.0, 10.0, 36.8, 115.0, 75.0))
+            if minute % 4 == 0:  # the same instant, other values: conflicting
+                line = f"{at.replace(' ', 'T')[:19]}Z,p{user:02d},{96 + minute},91,10,38.4,165,95,"
+                rejected_lines.append(f"{1000 + len(rejected_lines)},conflicting_reading,{line}")
+    rejected = tmp_path / "rejected.csv"
+    rejected.write_text(
+        f"source_row,reject_reason,{COLUMNS},raw_line\n" + "\n".join(rejected_lines) + "\n"
+    )
+    (tmp_path / "one").mkdir()
+    one = run(tmp_path / "one", rows, rejected)
+    monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 50)
+    monkeypatch.setattr(findings, "READINGS_PER_MB", 0)
+    (tmp_path / "many").mkdir()
+    many = run(tmp_path / "many", rows, rejected, threads=2)
+    assert len({a["source_row"] for a in one[1] if a["conflicting"]}) == 60  # every one
+    assert many == one

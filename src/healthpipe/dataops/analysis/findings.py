@@ -1,10 +1,14 @@
 """The findings: every anomaly of every reading, found over groups of whole users of a
 bounded number of readings (one sort each; how a reading is abnormal is coded in one BIGINT
-before it), written as narrow Parquet parts and joined, named, into the anomaly file at the
-end. Each group's episodes are found on the way (`episodes`)."""
+before it; the groups side by side, one per core), written as narrow Parquet parts and
+joined, named, into the anomaly file at the end. Each group's episodes are found on the way
+(`episodes`)."""
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -201,6 +205,68 @@ def _user_counts_sql() -> str:
     )
 
 
+@dataclass(frozen=True)
+class _GroupFiles:
+    """One group's files in the pass's temporary folder: its anomaly part (unless it is the
+    only group), its episodes, and its per-user and per-finding counts."""
+
+    part: Path
+    episodes: Path
+    user_counts: Path
+    finding_counts: Path
+
+    @classmethod
+    def of(cls, tmp: Path, number: int) -> _GroupFiles:
+        return cls(
+            *(tmp / f"{kind}-{number:05d}.parquet" for kind in _GROUP_FILE_KINDS),
+        )
+
+
+_GROUP_FILE_KINDS = ("part", "episodes", "user-counts", "finding-counts")
+
+
+def _find_group(
+    con: duckdb.DuckDBPyConnection, group_sql: str, files: _GroupFiles, single: Path | None
+) -> None:
+    """One group's anomalies (to `single`, named, when it is the only group, else to its
+    narrow part), its episodes and its counts, each to its file; on `con` (a cursor of its
+    own when groups run side by side: the temporary table is the cursor's)."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {group_sql}")
+    if single is not None:
+        con.execute(
+            f"COPY ({decorated_sql('group_anomalies')}) TO "
+            f"{quote_literal(str(single))} (FORMAT parquet, COMPRESSION zstd)"
+        )
+    else:
+        con.execute(
+            "COPY (SELECT uid, source_row, event_time, item, band, severity, flags, value, "
+            f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(files.part))} "
+            "(FORMAT parquet, COMPRESSION uncompressed)"
+        )
+    # streaming windows: in order; to a file, not a table that grows with the file
+    con.execute(
+        f"COPY ({episodes_sql('group_anomalies')}) TO "
+        f"{quote_literal(str(files.episodes))} (FORMAT parquet)"
+    )
+    con.execute(
+        f"COPY ({_user_counts_sql()}) TO {quote_literal(str(files.user_counts))} (FORMAT parquet)"
+    )
+    con.execute(
+        "COPY (SELECT item, band, severity, flags, count(*) AS n FROM group_anomalies "
+        f"GROUP BY item, band, severity, flags) TO {quote_literal(str(files.finding_counts))} "
+        "(FORMAT parquet)"
+    )
+    con.execute("DROP TABLE group_anomalies")
+
+
+def _on_cursor(con: duckdb.DuckDBPyConnection, group_sql: str, files: _GroupFiles) -> None:
+    cursor = con.cursor()
+    try:
+        _find_group(cursor, group_sql, files, None)
+    finally:
+        cursor.close()
+
+
 def find_anomalies(
     con: duckdb.DuckDBPyConnection,
     src: str,
@@ -213,46 +279,51 @@ def find_anomalies(
     and fill `user_counts` (`_user_counts_sql`, by uid) and `finding_counts` (the findings
     by item, band, severity and flags), one group of users at a time; the anomalies go to
     `anomalies_out` when there is one group, else to narrow parts in `tmp` (in order) that
-    `join_parts` makes into it. Returns the number of readings flagged and the parts."""
+    `join_parts` makes into it. Returns the number of readings flagged and the parts.
+
+    A group's statements run mostly on one thread (the streaming windows and the ordered
+    writes keep their order), so the groups run side by side, one cursor each, as many at
+    once as the engine has threads (`limits.threads`, 0: one per core; the grouped analysis's
+    processes have one each). The groups keep their size: halved, each statement's scan of
+    `src` ran twice as often (2M realistic rows: 3.8-4.2 CPU-s against 3.0-3.1); the
+    connection's memory limit holds for both (2M uniform rows: the stage's peak RSS 266 MB
+    against 235 MB one group at a time). Everything `src` reads must be visible to a cursor
+    (no temporary tables). The files are named by group, so the result is the same whatever
+    order the groups end in."""
+    side_by_side = max(1, limits.threads or os.cpu_count() or 1)
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
     filters = _user_groups(con, per_group)
-    parts: list[Path] = []
-    episode_parts: list[Path] = []
-    for number, where in enumerate(filters):
-        con.execute("SET preserve_insertion_order = true")
-        group_sql = _group_anomalies_sql(src, where, analysis)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {group_sql}")
+    files = [_GroupFiles.of(tmp, number) for number in range(len(filters))]
+    sqls = [_group_anomalies_sql(src, where, analysis) for where in filters]
+    con.execute("SET preserve_insertion_order = true")
+    try:
         if len(filters) == 1:
-            con.execute(
-                f"COPY ({decorated_sql('group_anomalies')}) TO "
-                f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
-            )
+            _find_group(con, sqls[0], files[0], anomalies_out)
         else:
-            parts.append(tmp / f"part-{number:05d}.parquet")
-            con.execute(
-                "COPY (SELECT uid, source_row, event_time, item, band, severity, flags, value, "
-                f"sbp, dbp FROM group_anomalies) TO {quote_literal(str(parts[-1]))} "
-                "(FORMAT parquet, COMPRESSION uncompressed)"
-            )
-        # streaming windows: in order; to a file, not a table that grows with the file
-        episode_parts.append(tmp / f"episodes-{number:05d}.parquet")
-        con.execute(
-            f"COPY ({episodes_sql('group_anomalies')}) TO "
-            f"{quote_literal(str(episode_parts[-1]))} (FORMAT parquet)"
-        )
+            workers = min(side_by_side, len(filters))
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                pending = [
+                    pool.submit(_on_cursor, con, sql, group)
+                    for sql, group in zip(sqls, files, strict=True)
+                ]
+                for done in pending:
+                    done.result()  # the first failure fails the pass
+    finally:
         con.execute("SET preserve_insertion_order = false")
-        verb = "INSERT INTO user_counts" if number else "CREATE TEMP TABLE user_counts AS"
-        con.execute(f"{verb} {_user_counts_sql()}")
-        verb = "INSERT INTO finding_counts" if number else "CREATE TEMP TABLE finding_counts AS"
-        con.execute(
-            f"{verb} SELECT item, band, severity, flags, count(*) AS n FROM group_anomalies "
-            "GROUP BY item, band, severity, flags"
-        )
-        con.execute("DROP TABLE group_anomalies")
-    con.execute(f"CREATE TEMP VIEW episodes AS SELECT * FROM {parts_sql(episode_parts)}")
+    con.execute(
+        "CREATE TEMP TABLE user_counts AS SELECT * FROM "
+        f"{parts_sql([f.user_counts for f in files])}"
+    )
+    con.execute(
+        "CREATE TEMP TABLE finding_counts AS SELECT * FROM "
+        f"{parts_sql([f.finding_counts for f in files])}"
+    )
+    con.execute(
+        f"CREATE TEMP VIEW episodes AS SELECT * FROM {parts_sql([f.episodes for f in files])}"
+    )
     (count,) = con.execute("SELECT sum(readings) FROM user_counts").fetchone() or (0,)
     flagged = int(count or 0)
-    return flagged, parts
+    return flagged, ([] if len(filters) == 1 else [f.part for f in files])
 
 
 def parts_sql(parts: list[Path]) -> str:

@@ -29,12 +29,13 @@ def _unescaped_cell_sql(col: str) -> str:
 def conflicting_rows(con: duckdb.DuckDBPyConnection, rejected_csv: Path) -> int:
     """Table `conflicting`: the rows of the rejected CSV whose only reason is
     CONFLICTING_REASON (the same participant and instant as a kept reading, other values),
-    typed as the processed readings. Returns their number."""
+    typed as the processed readings. Returns their number. Not a temporary table: the groups
+    of the findings read it on cursors of their own."""
     vitals = ", ".join(
         f"TRY_CAST(trim({quote_ident(m)}) AS DOUBLE) AS {quote_ident(m)}" for m in VITAL_COLUMNS
     )
     con.execute(
-        "CREATE TEMP TABLE conflicting AS SELECT CAST(source_row AS BIGINT) AS source_row, "
+        "CREATE TABLE conflicting AS SELECT CAST(source_row AS BIGINT) AS source_row, "
         f"{_unescaped_cell_sql('user_id')} AS user_id, "
         f"TRY_CAST(trim(event_time) AS TIMESTAMPTZ) AS event_time, {vitals} "
         f"FROM read_csv({source_literal(rejected_csv)}, header = true, all_varchar = true) "
