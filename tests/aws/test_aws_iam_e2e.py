@@ -47,12 +47,13 @@ pytestmark = pytest.mark.xdist_group("aws_iam_e2e")
 MIB = 1024 * 1024
 # The fewest rows that still take the multipart paths, with a margin (the test asserts the
 # sizes): the costs grow with the rows, so the rows are made wider (a longer participant id,
-# `WIDE_ID`). A processed row is then ~64 bytes (~98% valid): 290k rows give a ~18.7 MB
-# processed CSV (260k would reach 16 MiB); a rejected row, with its reason and number, is
-# ~93 bytes: 200k all-rejected rows give a ~18.7 MB rejected CSV (180k would reach it).
-BIG_ROWS = 290_000
-REJECTED_ROWS = 200_000
-WIDE_ID = b",ward-3-participant-"  # for the generator's ",user_"
+# `WIDE_ID`, 55 characters with its number, under the profile's 128). A processed row is then
+# ~97 bytes (~98% valid): 190k rows give an 18.4 MB processed CSV (174k would reach 16 MiB);
+# a rejected row, with its reason and number, is ~127 bytes: 150k all-rejected rows give a
+# 19.1 MB rejected CSV (132k would reach it).
+BIG_ROWS = 190_000
+REJECTED_ROWS = 150_000
+WIDE_ID = b",ward-3-cardiology-follow-up-cohort-2026-participant-"  # for ",user_"
 SPECIAL_KEY = "raw/ward 3+4 2026-01-05T10:00 Zürich é.csv"
 NOTHING = {"Effect": "Allow", "Action": ["sts:GetCallerIdentity"], "Resource": ["*"]}
 
