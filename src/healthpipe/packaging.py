@@ -238,11 +238,15 @@ def pip_command(
     ]
 
 
-def _pip(command: list[str]) -> None:
+def _require_pip() -> None:
     if importlib.util.find_spec("pip") is None:
         raise PackagingError(
             "pip is not installed for this Python: `pip install 'healthpipe[aws]'` brings it"
         )
+
+
+def _pip(command: list[str]) -> None:
+    _require_pip()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise PackagingError(f"pip {command[3]} failed: {done.stderr.strip()[-2000:]}")
@@ -370,6 +374,7 @@ def build_package(spec: PackageSpec, *, workdir: Path | None = None) -> BuiltPac
     by_requirements: dict[tuple[str, ...], BuiltFunction] = {}
     notes: list[str] = []
     compiled_all = True
+    _require_pip()  # before any work: without pip nothing can be built
     wanted = sorted({r for f in FUNCTIONS for r in function_requirements(f)})
     with tempfile.TemporaryDirectory(dir=workdir, prefix="healthpipe-package-") as tmp:
         wheelhouse = Path(tmp) / "wheels"

@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import pytest
 from typer.testing import CliRunner
 
+from healthpipe import packaging
 from healthpipe.cli import app
 from healthpipe.lambdas import FUNCTIONS
 from healthpipe.packaging import (
@@ -266,6 +267,12 @@ def test_package_without_pip_is_a_clear_error(
         "find_spec",
         lambda name, *a: None if name == "pip" else real_find_spec(name, *a),
     )
+
+    # (and a code scan that cannot happen: pip is looked for first, before any work)
+    def scanned(function: str) -> set[str]:
+        raise AssertionError(f"{function}'s code was scanned before pip was looked for")
+
+    monkeypatch.setattr(packaging, "code_imports", scanned)
     # WHEN packaging THEN one line names what to install, and the exit code is not 0
     result = CliRunner().invoke(app, ["package", "--arch", HERE_ARCH, "--out", str(tmp_path)])
     assert result.exit_code != 0
