@@ -196,7 +196,7 @@ def reports(s3: Any, bucket: str) -> list[str]:
 def big_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A CSV with a processed output over 16 MiB, its .csv.gz, and one whose rows all fail."""
     folder = tmp_path_factory.mktemp("big")
-    generated = generate_csv(SyntheticSpec(rows=BIG_ROWS, users=50, seed=3), folder / "gen.csv")
+    generated = generate_csv(SyntheticSpec(rows=BIG_ROWS, users=10, seed=3), folder / "gen.csv")
     big = folder / "big.csv"
     header, rows = generated.read_bytes().split(b"\n", 1)
     big.write_bytes(header + b"\n" + rows.replace(b",user_", WIDE_ID))
