@@ -24,6 +24,7 @@ its gaps are closed here, in the test process that runs the server:
 
 from __future__ import annotations
 
+import functools
 import json
 import urllib.request
 from collections.abc import Iterator
@@ -34,7 +35,7 @@ from urllib.parse import parse_qs
 
 import moto_env
 from iam_policy import Deployment, Unresolved, function_policies
-from infra_terraform import Module, load_module
+from infra_terraform import MODULE, Module, load_module
 
 __all__ = ["NOT_ON_MOTO", "Statement", "Unresolved", "function_statements"]
 
@@ -76,11 +77,23 @@ def deployment(stack: moto_env.Stack) -> Deployment:
     )
 
 
+def terraform() -> Module:
+    """infra/terraform, parsed once per process while its files are unchanged (every test
+    that enforces IAM resolves the statements: parsing the HCL again each time cost more
+    than the rest of their set-up)."""
+    return _parsed(tuple((p.name, p.stat().st_mtime_ns) for p in sorted(MODULE.glob("*.tf"))))
+
+
+@functools.cache
+def _parsed(files: tuple[tuple[str, int], ...]) -> Module:
+    return load_module()
+
+
 def function_statements(
     stack: moto_env.Stack, module: Module | None = None
 ) -> dict[str, tuple[list[Statement], dict[str, str]]]:
     """function -> (statements for moto, {sid: service} of those set aside)."""
-    policies = function_policies(module or load_module(), deployment(stack))
+    policies = function_policies(module or terraform(), deployment(stack))
     out: dict[str, tuple[list[Statement], dict[str, str]]] = {}
     for function, documents in policies.items():
         statements: list[Statement] = []
