@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthpipe import constants as c
 from healthpipe import routing
@@ -13,6 +13,9 @@ from healthpipe.domain.identity import correlation_id_for, is_ingestible
 from healthpipe.events import Event, object_of
 from healthpipe.lambdas.capacity import capacity_now
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
+
+if TYPE_CHECKING:
+    from healthpipe.config import Settings
 
 log = logging.getLogger("healthpipe.lambda")
 MB = 1024 * 1024
@@ -46,7 +49,7 @@ def parse(raw: dict[str, Any]) -> list[Work]:
             log.info("ignored object outside raw/", extra={"fields": {"key": key}})
             continue
         size = event.detail.get("object", {}).get("size")
-        thresholds = thresholds or chunked_thresholds()
+        thresholds = thresholds or chunked_thresholds(_function.settings())
         if routing.taken_by_chunked_rule(key, _int_or_none(size), *thresholds):
             log.info(
                 "left to the chunked ingest (its rule takes this upload)",
@@ -65,12 +68,10 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def chunked_thresholds() -> tuple[int, int]:
+def chunked_thresholds(settings: Settings) -> tuple[int, int]:
     """(plain, gzip) thresholds in bytes of the large-upload rule, as infra/terraform/events.tf
-    computes them from the same settings (`chunked_threshold_mb`, `chunked_gzip_ratio`)."""
-    from healthpipe.config import load_settings
-
-    settings = load_settings()
+    computes them from the same settings (`chunked_threshold_mb`, `chunked_gzip_ratio`): the
+    function's own, read once per execution environment."""
     threshold = settings.chunked_threshold_mb * MB
     return threshold, math.floor(threshold / settings.chunked_gzip_ratio)
 

@@ -48,6 +48,7 @@ from healthpipe.errors import PermanentError, StageError, TransientError
 from healthpipe.events import Event
 
 if TYPE_CHECKING:  # the stages (settings, pydantic) load with the first invocation's stage
+    from healthpipe.config import Settings
     from healthpipe.stages.base import Ports, StageResult
 
     Stage = Callable[[Event, Ports], StageResult]
@@ -116,6 +117,7 @@ class LambdaFunction:
         self.failure = failure  # (source, detail-type) of the event a permanent failure emits
         self.admit = admit  # (work, work dir, context) -> why it is refused, before any I/O
         self._ports: Ports | None = None
+        self._settings: Settings | None = None
         self._logger: Any = None
         self.workdir: Path | None = None  # None: /tmp/healthpipe (tests give their own)
 
@@ -127,7 +129,17 @@ class LambdaFunction:
 
             unconfigure_logging()
         self._ports = None
+        self._settings = None
         self._logger = None
+
+    def settings(self) -> Settings:
+        """This execution environment's settings, read once (on its first invocation): its
+        ports are built from them, and `parse` may read them too (the ingestor's routing)."""
+        if self._settings is None:
+            from healthpipe.config import load_settings
+
+            self._settings = load_settings()
+        return self._settings
 
     def ports(self) -> Ports:
         if self._ports is None:
@@ -136,10 +148,9 @@ class LambdaFunction:
             else:
                 from healthpipe.adapters.aws.session import new_session
                 from healthpipe.bootstrap import build_aws
-                from healthpipe.config import load_settings
 
                 self._ports = build_aws(
-                    load_settings(),
+                    self.settings(),
                     session=new_session(),
                     workdir=self.workdir,
                     silent=None if self.publishes() else self.name,
