@@ -425,13 +425,13 @@ variable "force_destroy" {
 
 # --- the chunked ingest of large files (stepfunctions.tf; docs/deploy.md "Large files") -----
 variable "chunked_threshold_mb" {
-  description = "Uploads of this many MiB and more go to the chunked-ingest state machine, smaller ones to the ingestor (EventBridge numeric matching on detail.object.size). At most 953 MiB: EventBridge compares numbers only up to 1.0e9."
+  description = "Uploads of this many MiB and more go to the chunked-ingest state machine, smaller ones to the ingestor (EventBridge numeric matching on detail.object.size). At most 953 MiB (1.0e9 bytes, the limit of EventBridge numeric matching when this was set; it is now 5.0e9, beyond which an upload is refused, see docs/deploy.md, Large files)."
   type        = number
   default     = 900
 
   validation {
     condition     = var.chunked_threshold_mb >= 1 && var.chunked_threshold_mb * 1048576 <= 1000000000
-    error_message = "chunked_threshold_mb must be between 1 and 953 (EventBridge numeric matching stops at 1.0e9)."
+    error_message = "chunked_threshold_mb must be between 1 and 953 (1.0e9 bytes)."
   }
 }
 
