@@ -11,6 +11,7 @@ import moto_env
 import pytest
 from lambda_harness import HANDLERS
 
+from healthpipe.adapters.aws.s3 import S3ObjectStore
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
 
@@ -67,3 +68,17 @@ def sample_file(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
         path = tmp_path / "sample_data.csv"
         generate_csv(SyntheticSpec(rows=1000, users=10, seed=11), path)
         return path
+
+
+@pytest.fixture
+def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The keys the S3 adapter downloads (the real download still runs)."""
+    seen: list[str] = []
+    real = S3ObjectStore._download
+
+    def spy(self: S3ObjectStore, key: str, workdir: Path, version_id: str | None) -> Any:
+        seen.append(key)
+        return real(self, key, workdir, version_id)
+
+    monkeypatch.setattr(S3ObjectStore, "_download", spy)
+    return seen

@@ -26,7 +26,6 @@ from test_aws_iam_e2e import Run, deliver, enforce
 from test_infra_events import CHUNKED, upload_patterns
 
 from healthpipe import routing
-from healthpipe.adapters.aws.s3 import S3ObjectStore
 from healthpipe.domain.identity import correlation_id_for
 from healthpipe.synthetic import SyntheticSpec, generate_csv
 
@@ -67,19 +66,6 @@ def routed(
     monkeypatch.setenv("HEALTHPIPE_CHUNKED_THRESHOLD_MB", str(THRESHOLD_MB))
     monkeypatch.setenv("HEALTHPIPE_CHUNKED_GZIP_RATIO", str(GZIP_RATIO))
     return queues
-
-
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    real = S3ObjectStore._download
-
-    def spy(self: S3ObjectStore, key: str, workdir: Path, version_id: str | None) -> Any:
-        seen.append(key)
-        return real(self, key, workdir, version_id)
-
-    monkeypatch.setattr(S3ObjectStore, "_download", spy)
-    return seen
 
 
 def _keys(events: list[dict[str, Any]]) -> list[str]:

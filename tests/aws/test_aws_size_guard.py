@@ -13,7 +13,6 @@ import moto_env
 import pytest
 from lambda_harness import HANDLERS
 
-from healthpipe.adapters.aws.s3 import S3ObjectStore
 from healthpipe.lambdas import capacity
 from healthpipe.lambdas.capacity import LARGE_FILE_PATH, MB, Capacity
 
@@ -80,20 +79,7 @@ def test_the_time_rule_scales_with_the_function_s_share_of_a_vcpu() -> None:
 
 
 # --- the handler: refused before download, a failure event, no retry ---------------------
-@pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The keys the S3 adapter downloads (the real download still runs)."""
-    seen: list[str] = []
-    real = S3ObjectStore._download
-
-    def spy(self: S3ObjectStore, key: str, workdir: Path, version_id: str | None) -> Any:
-        seen.append(key)
-        return real(self, key, workdir, version_id)
-
-    monkeypatch.setattr(S3ObjectStore, "_download", spy)
-    return seen
-
-
+# (`downloads`: tests/aws/conftest.py)
 def shrink_tmp(monkeypatch: pytest.MonkeyPatch, free: int) -> None:
     """The function's /tmp has `free` bytes left (the guard asks shutil.disk_usage)."""
     real = shutil.disk_usage
