@@ -7,6 +7,8 @@ from typing import Any
 
 import duckdb
 
+from support.duck import insert_rows
+
 # The columns of an export, as a CSV header.
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 VITALS = "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
@@ -17,9 +19,7 @@ def _write(path: Path, columns: str, rows: list[tuple[Any, ...]]) -> Path:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"CREATE TABLE r ({columns})")
-        if rows:
-            marks = ", ".join("?" * len(rows[0]))
-            con.executemany(f"INSERT INTO r VALUES ({marks})", rows)
+        insert_rows(con, "r", rows)
         con.execute(f"COPY r TO '{path}' (FORMAT parquet)")
     finally:
         con.close()

@@ -6,13 +6,14 @@ import duckdb
 import pytest
 
 from healthpipe.dataops.analysis.summaries import top_severity_floor
+from support.duck import insert_rows
 
 
 def _counts(rows: list[tuple[int, int]]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("CREATE TABLE finding_counts (severity UTINYINT, n BIGINT)")
     if rows:
-        con.executemany("INSERT INTO finding_counts VALUES (?, ?)", rows)
+        insert_rows(con, "finding_counts", rows)
     return con
 
 

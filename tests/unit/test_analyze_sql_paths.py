@@ -28,6 +28,7 @@ from healthpipe.domain.anomaly_sql import (
 )
 from healthpipe.domain.clinical import EPISODE_GAP_SECONDS, LOW_SIDE_KINDS, RESOLUTION
 from healthpipe.domain.episodes import MIN_EPISODE_READINGS
+from support.duck import insert_rows
 from support.readings import write_processed
 from support.twins import clinical_anomalies_sql
 
@@ -213,7 +214,7 @@ def test_quantiles_from_counts_equal_quantile_cont() -> None:
         values = [(g, rng.choice(grid) * rng.randint(1, 9))
                   for g in range(12) for _ in range(rng.randint(1, 25))]  # fmt: skip
         con.execute("CREATE TABLE v (g INTEGER, x DOUBLE)")
-        con.executemany("INSERT INTO v VALUES (?, ?)", values)
+        insert_rows(con, "v", values)
         con.execute("CREATE TABLE c AS SELECT g, x, count(*) AS n FROM v GROUP BY g, x")
         qs = (0.05, 0.25, 0.5, 0.75, 0.95)
         got = con.execute(

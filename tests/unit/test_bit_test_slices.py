@@ -14,6 +14,7 @@ import pytest
 from healthpipe.dataops.validation import staged
 from healthpipe.dataops.validation.common import ROW
 from healthpipe.dataops.validation.staged import CONFLICT
+from support.duck import insert_rows
 
 SLICE = 1000
 REPEATS = [(1, False), (999, True), (1000, False), (1001, True), (3007, False), (4000, True)]
@@ -24,7 +25,7 @@ def con(monkeypatch: pytest.MonkeyPatch) -> duckdb.DuckDBPyConnection:
     monkeypatch.setattr(staged, "BIT_SLICE_ROWS", SLICE)
     con = duckdb.connect()
     con.execute(f"CREATE TABLE repeats ({ROW} BIGINT, {CONFLICT} BOOLEAN)")
-    con.executemany("INSERT INTO repeats VALUES (?, ?)", REPEATS)
+    insert_rows(con, "repeats", REPEATS)
     return con
 
 

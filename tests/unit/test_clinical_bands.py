@@ -17,6 +17,7 @@ from healthpipe.domain.anomaly_sql import (
     news2_score_sql,
     partial_news2_sql,
 )
+from support.duck import insert_rows
 from support.twins import bp_severity_sql, clinical_anomalies_sql, partial_news2
 
 # (value, score) at every edge of the published chart, plus far ends.
@@ -49,7 +50,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 def sql_over(con: duckdb.DuckDBPyConnection, expr: str, values: list[float]) -> list[object]:
     """Evaluate `expr` (over column v) for each value, in order."""
     con.execute("CREATE OR REPLACE TEMP TABLE t (i INTEGER, v DOUBLE)")
-    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(values)))
+    insert_rows(con, "t", list(enumerate(values)))
     return [r[0] for r in con.execute(f"SELECT {expr} FROM t ORDER BY i").fetchall()]
 
 
@@ -131,8 +132,9 @@ def test_partial_news2_python_and_sql(con: duckdb.DuckDBPyConnection) -> None:
         "CREATE TABLE readings (i INTEGER, heart_rate DOUBLE, spo2 DOUBLE, systolic_bp DOUBLE, "
         "temp_c DOUBLE)"
     )
-    con.executemany(
-        "INSERT INTO readings VALUES (?, ?, ?, ?, ?)",
+    insert_rows(
+        con,
+        "readings",
         [(i, *case[:4]) for i, case in enumerate(PARTIAL_CASES)],
     )
     sql = [
@@ -184,7 +186,7 @@ def test_bp_category_edges_in_python(sbp: float, dbp: float, name: str) -> None:
 def test_bp_category_edges_in_sql_agree(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE r (i INTEGER, systolic_bp DOUBLE, diastolic_bp DOUBLE)")
     values = [(i, s, d) for i, (s, d, _) in enumerate(BP_EDGES)]
-    con.executemany("INSERT INTO r VALUES (?, ?, ?)", values)
+    insert_rows(con, "r", values)
     rows = con.execute(
         f"SELECT kind, {bp_severity_sql('kind')} FROM (SELECT i, {bp_category_sql()} AS kind "
         "FROM r) ORDER BY i"
@@ -199,7 +201,7 @@ def test_bp_python_and_sql_agree_on_a_grid(con: duckdb.DuckDBPyConnection) -> No
     ]
     grid += [(s + 0.5, d + 0.5) for s, d in grid[::7]]
     con.execute("CREATE TABLE r (i INTEGER, systolic_bp DOUBLE, diastolic_bp DOUBLE)")
-    con.executemany("INSERT INTO r VALUES (?, ?, ?)", [(i, s, d) for i, (s, d) in enumerate(grid)])
+    insert_rows(con, "r", [(i, s, d) for i, (s, d) in enumerate(grid)])
     sql = [r[0] for r in con.execute(f"SELECT {bp_category_sql()} FROM r ORDER BY i").fetchall()]
     assert sql == [cl.bp_category(s, d).name for s, d in grid]
 

@@ -19,6 +19,7 @@ from healthpipe.dataops.analysis import analyze_parquet
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import bp_category_sql, news2_score_sql
+from support.duck import insert_rows
 
 # NEWS2 chart 1:   3      2       1         0          1          2        3
 #   heart rate    ≤40     –     41–50     51–90     91–110    111–130    ≥131
@@ -110,8 +111,7 @@ def con() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def test_news2_sql(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE c (i INTEGER, metric VARCHAR, v DOUBLE)")
-    con.executemany("INSERT INTO c VALUES (?, ?, ?)", [(i, m, v) for i, (m, v, _) in
-                                                       enumerate(NEWS2_CORPUS)])  # fmt: skip
+    insert_rows(con, "c", [(i, m, v) for i, (m, v, _) in enumerate(NEWS2_CORPUS)])
     arms = " ".join(
         f"WHEN '{p.metric}' THEN {news2_score_sql(p.metric, 'v')}" for p in cl.NEWS2_PARAMETERS
     )
@@ -121,8 +121,7 @@ def test_news2_sql(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_acc_aha_sql(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CREATE TABLE c (i INTEGER, systolic_bp DOUBLE, diastolic_bp DOUBLE)")
-    con.executemany("INSERT INTO c VALUES (?, ?, ?)", [(i, s, d) for i, (s, d, _) in
-                                                       enumerate(BP_CORPUS)])  # fmt: skip
+    insert_rows(con, "c", [(i, s, d) for i, (s, d, _) in enumerate(BP_CORPUS)])
     got = [r[0] for r in con.execute(f"SELECT {bp_category_sql()} FROM c ORDER BY i").fetchall()]
     assert got == [c for _, _, c in BP_CORPUS]
 
@@ -147,8 +146,9 @@ def test_the_analysis_sql_path(tmp_path: Path) -> None:
             "heart_rate DOUBLE, spo2 DOUBLE, steps DOUBLE, temp_c DOUBLE, systolic_bp DOUBLE, "
             "diastolic_bp DOUBLE)"
         )
-        con.executemany(
-            "INSERT INTO r VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        insert_rows(
+            con,
+            "r",
             [(n, t0 + timedelta(minutes=n), f"case{n:03d}", r["heart_rate"], r["spo2"],
               r["steps"], r["temp_c"], r["systolic_bp"], r["diastolic_bp"])
              for n, r in enumerate(readings, start=1)],

@@ -20,6 +20,7 @@ from healthpipe.domain.validation_sql import (
     reasons_sql,
     row_surely_valid_sql,
 )
+from support.duck import insert_rows
 
 NOW = "2026-11-25T12:00:00+00:00"
 
@@ -153,8 +154,9 @@ def _assert_same_reasons(
     profile = load_profile(profile_name)
     cols = ", ".join(f"{quote_ident(c)} VARCHAR" for c in REQUIRED_COLUMNS)
     con.execute(f"CREATE OR REPLACE TEMP TABLE cells ({cols})")
-    con.executemany(
-        f"INSERT INTO cells VALUES ({', '.join('?' for _ in REQUIRED_COLUMNS)})",
+    insert_rows(
+        con,
+        "cells",
         [[None if row[c] == "" else row[c] for c in REQUIRED_COLUMNS] for row in rows],
     )
     full = f"concat_ws(';', {', '.join(reason_checks(profile, NOW, INSTANT))})"

@@ -15,6 +15,7 @@ import pytest
 from healthpipe.dataops.analysis import AnalysisLimits, analyze_parquet, findings
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.dataops.severe import apply_severity_facts, severity_facts
+from support.duck import insert_rows
 
 T0 = datetime(2026, 1, 3, 10, 0, tzinfo=UTC)
 NORMAL = {"heart_rate": 70.0, "spo2": 98.0, "steps": 0.0, "temp_c": 36.8}
@@ -47,8 +48,9 @@ def analyze(
             + ", ".join(f"{c} DOUBLE" for c in COLUMNS)
             + ")"
         )
-        con.executemany(
-            f"INSERT INTO r VALUES ({', '.join('?' for _ in range(len(COLUMNS) + 3))})",
+        insert_rows(
+            con,
+            "r",
             [
                 (n, r["event_time"], r["user_id"], *(r[c] for c in COLUMNS))
                 for n, r in enumerate(readings, start=1)
