@@ -20,6 +20,7 @@ from healthpipe.domain.documents.participant_timeline import (
     VitalHistory,
 )
 from healthpipe.report.history import build_history_view, render_history_html
+from support.pipeline import ingest_and_analyze
 
 # one worker runs the whole module, so its module fixture is built once, not per worker
 pytestmark = [pytest.mark.xdist_group("cli_history"), pytest.mark.clock]
@@ -52,8 +53,9 @@ def day_file(path: Path, day: int, users: tuple[str, ...]) -> Path:
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A workspace after `run` of three files, then `history RAW_ID --json` (both once, under
-    the same isolation and clock floor as tests/conftest.py)."""
+    """A workspace after ingest and analyze of three files, as `run` leaves it but the reports
+    (tests/support/pipeline.py), then `history RAW_ID --json` (both once, under the same
+    isolation and clock floor as tests/conftest.py)."""
     import os
 
     import healthpipe.stages.ingest as ingest
@@ -71,9 +73,7 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             day_file(tmp_path / "march-12-bob.csv", 12, (OTHER,)),
         ]
         ws = tmp_path / "ws"
-        result = invoke("run", *map(str, files), "-w", str(ws), "--json")
-        assert result.exit_code == 0, result.output
-        outcomes = json.loads(result.stdout)["files"]
+        outcomes = ingest_and_analyze(ws, files)  # what `run` stores but the reports
         shown = invoke("history", RAW_ID, "-w", str(ws), "--json")
     assert shown.exit_code == 0, shown.output
     return {"ws": ws, "outcomes": outcomes, "history": json.loads(shown.stdout)}

@@ -18,6 +18,7 @@ from typer.testing import CliRunner, Result
 from healthpipe.cli import app
 from healthpipe.dataops.lake import FINDINGS_COLUMNS, READINGS_COLUMNS
 from healthpipe.domain.identity import participant_bucket
+from support.pipeline import ingest_and_analyze
 
 # one worker runs the whole module, so its module fixture is built once, not per worker
 pytestmark = pytest.mark.xdist_group("cli_query")
@@ -33,8 +34,9 @@ DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, Any]]]:
-    """A workspace after `run` of three generated files (readings dated 2025-06), made once
-    for the module under the same isolation and clock floor as tests/conftest.py."""
+    """A workspace after ingest and analyze of three generated files (readings dated 2025-06),
+    as `run` leaves it but the reports (tests/support/pipeline.py), made once for the module
+    under the same isolation and clock floor as tests/conftest.py."""
     import os
 
     import healthpipe.stages.ingest as ingest
@@ -54,11 +56,10 @@ def ran(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str, 
                 "--end", f"2025-06-0{day}T12:00:00", "--out", str(out),
             )  # fmt: skip
             assert result.exit_code == 0, result.output
-            files.append(str(out))
+            files.append(out)
         ws = tmp_path / "ws"
-        result = invoke("run", *files, "-w", str(ws), "--json")
-    assert result.exit_code == 0, result.output
-    return ws, json.loads(result.stdout)["files"]
+        outcomes = ingest_and_analyze(ws, files)  # what `run` stores but the report
+    return ws, outcomes
 
 
 def valid_rows_by_csv_module(ws: Path) -> int:
