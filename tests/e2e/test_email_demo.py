@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -13,8 +14,32 @@ from typer.testing import CliRunner
 
 from healthpipe.cli import app
 
-# demo generates readings ending now; digest reads the window before now
-pytestmark = pytest.mark.clock
+# demo generates readings ending now; digest reads the window before now. One worker runs
+# the module (`--dist loadgroup`), so its one demo run serves both tests.
+pytestmark = [pytest.mark.clock, pytest.mark.xdist_group("email_demo")]
+DATA_NOT_BEFORE = datetime(2026, 1, 1, tzinfo=UTC)  # as tests/conftest.py
+
+
+@pytest.fixture(scope="module")
+def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace after `healthpipe demo --rows 1500`, made once for the module under the
+    same isolation and clock floor as tests/conftest.py (its fixtures are per test); the
+    digest test only adds its digest to it."""
+    import os
+
+    import healthpipe.stages.ingest as ingest
+
+    tmp_path = tmp_path_factory.mktemp("demo")
+    workspace = tmp_path / "ws"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith("HEALTHPIPE_") and name != "HEALTHPIPE_REQUIRE_BROWSER":
+                mp.delenv(name)
+        mp.chdir(tmp_path)
+        mp.setattr(ingest, "utc_now", lambda: max(datetime.now(UTC), DATA_NOT_BEFORE))
+        result = CliRunner().invoke(app, ["demo", "-w", str(workspace), "--rows", "1500"])
+    assert result.exit_code == 0, result.output
+    return workspace
 
 
 class Images(HTMLParser):
@@ -37,10 +62,8 @@ def _parse(path: Path) -> EmailMessage:
     return message
 
 
-def test_demo_writes_a_report_with_charts_an_alert_and_an_index(tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
-    result = CliRunner().invoke(app, ["demo", "-w", str(workspace), "--rows", "1500"])
-    assert result.exit_code == 0, result.output
+def test_demo_writes_a_report_with_charts_an_alert_and_an_index(demo_workspace: Path) -> None:
+    workspace = demo_workspace
     outbox = workspace / "outbox"
     (report_eml,) = outbox.glob("report-*.eml")
     (alert_eml,) = outbox.glob("alert-*.eml")
@@ -75,10 +98,9 @@ def test_demo_writes_a_report_with_charts_an_alert_and_an_index(tmp_path: Path) 
     assert f"{dataset_id}.html" in index.hrefs
 
 
-def test_digest_command_summarises_the_recent_window(tmp_path: Path) -> None:
-    workspace = tmp_path / "ws"
+def test_digest_command_summarises_the_recent_window(demo_workspace: Path) -> None:
+    workspace = demo_workspace  # one demo run: one dataset in the window
     runner = CliRunner()
-    assert runner.invoke(app, ["demo", "-w", str(workspace), "--rows", "300"]).exit_code == 0
     first = runner.invoke(app, ["digest", "-w", str(workspace), "--since", "2h", "--json"])
     assert first.exit_code == 0, first.output
     info = json.loads(first.output)
