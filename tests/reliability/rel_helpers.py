@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,20 +50,91 @@ def subprocess_env(workspace: Path) -> dict[str, str]:
     return env
 
 
+# What a `healthpipe run` imports (about 1.5 CPU-s in a fresh interpreter, 2.4 with the
+# charts' matplotlib): the process server below imports it once, and each run is forked
+# from it, its own process with nothing of the test's or of an earlier run.
+PRELOAD = [
+    "rel_crash_entry",
+    "healthpipe.cli",
+    "healthpipe.bootstrap",
+    "healthpipe.orchestration.runs",
+    "healthpipe.stages.ingest",
+    "healthpipe.stages.analyze",
+    "healthpipe.stages.notify",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+]
+
+
+@functools.cache
+def _forkserver() -> multiprocessing.context.BaseContext:
+    """multiprocessing's fork server, started once per test process (by the first run): a
+    process of its own that imports PRELOAD, has no thread and never runs healthpipe; a
+    run forked from it starts as a fresh interpreter would once it has imported healthpipe.
+    Stopped and waited for when the test process exits (not left behind; and its runs' CPU
+    is counted in this process's children, as the subprocesses' was)."""
+    import atexit
+    from multiprocessing import forkserver
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    atexit.register(forkserver._forkserver._stop)
+    return context
+
+
+def _cli_process(argv: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+    """In the forked process: the environment, cwd, stdout and stderr `subprocess.run` gave
+    the entry script (unbuffered, as PYTHONUNBUFFERED), then its `main` with `argv`; the
+    interpreter's exit functions run at the end as at a normal exit (SIGKILL skips them)."""
+    import atexit
+    import io
+
+    os.environ.clear()
+    os.environ.update(env)
+    tempfile.tempdir = None  # TMPDIR as `env` says
+    os.chdir(cwd)
+    for fd, path in ((1, out), (2, err)):
+        target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(target, fd)
+        os.close(target)
+    sys.stdin = open(os.devnull, encoding="utf-8")  # noqa: SIM115 (as stdin=DEVNULL would)
+    sys.stdout = io.TextIOWrapper(io.FileIO(1, "w", closefd=False), write_through=True)
+    sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), write_through=True)
+    import rel_crash_entry
+
+    sys.argv = [str(CRASH_ENTRY), *argv]
+    try:
+        rel_crash_entry.main()
+    finally:
+        atexit._run_exitfuncs()
+
+
 def run_cli(
     args: list[str], workspace: Path, *, crash: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """`healthpipe ARGS` in a fresh process; with `crash`, through the SIGKILL entry script."""
-    prefix = [sys.executable, str(CRASH_ENTRY), *(crash or []), "--"]
-    return subprocess.run(
-        [*prefix, *args],
-        env=subprocess_env(workspace),
-        cwd=workspace.parent,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT,
-        check=False,
-    )
+    """`healthpipe ARGS` in a process of its own, through the SIGKILL entry script (with
+    `crash`, its crash point), as `python rel_crash_entry.py [crash] -- ARGS` would run it,
+    forked from the fork server (`_forkserver`) instead of importing everything anew: its
+    exit code (-SIGKILL when killed), stdout and stderr."""
+    argv = [*(crash or []), "--", *args]
+    with tempfile.TemporaryDirectory(prefix="rel-cli-") as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        process = _forkserver().Process(  # type: ignore[attr-defined]
+            target=_cli_process,
+            args=(argv, subprocess_env(workspace), str(workspace.parent), str(out), str(err)),
+        )
+        process.start()
+        process.join(SUBPROCESS_TIMEOUT)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise subprocess.TimeoutExpired([str(CRASH_ENTRY), *argv], SUBPROCESS_TIMEOUT)
+        return subprocess.CompletedProcess(
+            [sys.executable, str(CRASH_ENTRY), *argv],
+            process.exitcode,
+            out.read_text(encoding="utf-8") if out.exists() else "",
+            err.read_text(encoding="utf-8") if err.exists() else "",
+        )
 
 
 def run_in_process(args: list[str], workspace: Path) -> subprocess.CompletedProcess[str]:
