@@ -2,10 +2,11 @@
 without the report: ingest and analyze, the real stages on the local runtime, one file after
 another, and no notify.
 
-For the modules that query what `run` stored (`query`, `history`): notify only reads the
-analysis and writes the report, its four charts and the email (about 2.5 CPU-s a file, most of
-a small file's run), and none of that is what they assert. `healthpipe run` itself, notify
-included, is tested in tests/e2e/test_cli_run*.py.
+For the tests of what `run` stored or of how ingest and analyze run (`query`, `history`,
+the analyze stage's memory): notify only reads the analysis and writes the report, its four
+charts and the email (about 2.5 CPU-s a file, most of a small file's run), and none of that
+is what they assert. `healthpipe run` itself, notify included, is tested in
+tests/e2e/test_cli_run*.py.
 """
 
 from __future__ import annotations
