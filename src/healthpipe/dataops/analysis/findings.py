@@ -23,6 +23,7 @@ from healthpipe.dataops.analysis.flags import (
     in_list,
 )
 from healthpipe.dataops.engine import EngineLimits, source_list
+from healthpipe.dataops.runs import weighted_runs
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import (
     ANOMALY_ITEMS,
@@ -51,17 +52,13 @@ MIN_READINGS_PER_GROUP = 50_000
 
 def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> list[str]:
     """Filters on user_id that split the users, in user order, into groups of about
-    `readings_per_group` readings (a user is never split; one group needs no filter)."""
+    `readings_per_group` readings (a user is never split; one group needs no filter;
+    `runs.weighted_runs`, the rule of the participant groups and the lake's COPYs too)."""
     users = con.execute("SELECT user_id, readings FROM users ORDER BY uid").fetchall()
-    groups: list[list[str | None]] = [[]]
-    size = 0
-    for user, readings in users:
-        if size and size + int(readings) > readings_per_group:
-            groups.append([])
-            size = 0
-        groups[-1].append(user)
-        size += int(readings)
-    if len(groups) == 1:
+    groups: list[list[str | None]] = weighted_runs(
+        ((user, int(readings)) for user, readings in users), readings_per_group
+    )
+    if len(groups) <= 1:
         return ["TRUE"]
     filters = []
     for group in groups:
