@@ -122,7 +122,8 @@ def _value_matches(rule: Any, value: Any) -> bool:
             suffix, text = _text(rule["suffix"], value)
             return text.endswith(suffix)
         if "equals-ignore-case" in rule:
-            return value.lower() == str(rule["equals-ignore-case"]).lower()
+            expected, text = _text(rule, value)
+            return text == expected
         if "wildcard" in rule:
             return _wildcard(rule["wildcard"], value)
         raise ValueError(f"unsupported pattern operator: {sorted(rule)}")

@@ -11,14 +11,13 @@ from healthpipe import constants as c
 from healthpipe import routing
 from healthpipe.domain.identity import correlation_id_for, is_ingestible
 from healthpipe.events import Event, object_of
-from healthpipe.lambdas.capacity import capacity_now
+from healthpipe.lambdas.capacity import MB, capacity_now
 from healthpipe.lambdas.runtime import LambdaFunction, UnroutableEventError, Work
 
 if TYPE_CHECKING:
     from healthpipe.config import Settings
 
 log = logging.getLogger("healthpipe.lambda")
-MB = 1024 * 1024
 
 
 def parse(raw: dict[str, Any]) -> list[Work]:
