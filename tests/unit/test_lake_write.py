@@ -208,3 +208,94 @@ def test_a_failing_cut_fails_the_whole_write(
             lambda u: int(u[1:]),
             EngineLimits(threads=2),
         )
+
+
+def groups_of(*spans: tuple[date, date] | None, rows: int = 100) -> list[Any]:
+    return [lake_write.RowGroupDays(rows, span) for span in spans]
+
+
+def test_day_cuts_hold_each_partition_once_and_split_a_large_day_by_buckets() -> None:
+    rows = {(b, d): 30 for b in (0, 5, 9) for d in (D1, D2)} | {(b, D3): 60 for b in (0, 5, 9)}
+    assert cut_keys(lake_write._day_cuts(rows, 100)) == [
+        (0, 9, (D1, D1)),  # 90 rows; with D2's 90 above 100
+        (0, 9, (D2, D2)),
+        (0, 0, (D3, D3)),  # D3 (180 rows) alone, by consecutive buckets: 60, 60 + 60 > 100
+        (5, 5, (D3, D3)),
+        (9, 9, (D3, D3)),
+    ]
+    assert lake_write._day_cuts({}, 100) == []
+    many = {
+        (b, date(2025, 6, d)): (b * 7 + d * 13) % 50 + 1 for b in range(64) for d in range(1, 9)
+    }
+    cuts = lake_write._day_cuts(many, 120)
+    for bucket, day in many:
+        assert sum(lake_write._holds(c, bucket, day) for c in cuts) == 1, (bucket, day)
+
+
+def test_a_file_in_time_order_is_cut_by_days_and_one_in_no_order_by_buckets() -> None:
+    rows = {(b, d): 50 for b in range(8) for d in (D1, D2, D3)}  # 400 rows a day
+    ordered = groups_of((D1, D1), (D1, D2), (D2, D2), (D3, D3), rows=300)
+    shuffled = groups_of((D1, D3), (D1, D3), (D1, D3), (D1, D3), rows=300)
+    by_buckets, by_days = lake_write._cuts(rows, 600), lake_write._day_cuts(rows, 600)
+    assert cut_keys(by_buckets) == [(0, 3, None), (4, 7, None)]
+    assert cut_keys(by_days) == [(0, 7, (D1, D1)), (0, 7, (D2, D2)), (0, 7, (D3, D3))]
+    # in time order, the day cuts read 2 + 2 + 1 row groups, the bucket cuts the whole file
+    # twice; in no order, each cut reads the whole file: the fewer cuts read less
+    assert lake_write._rows_read(by_days, ordered) == 1500
+    assert lake_write._rows_read(by_buckets, ordered) == 2400
+    assert lake_write._fewest_rows_read(rows, 600, ordered) == by_days
+    assert lake_write._rows_read(by_days, shuffled) == 3600
+    assert lake_write._fewest_rows_read(rows, 600, shuffled) == by_buckets
+    # without statistics nothing is skipped; a tie keeps the bucket cuts
+    assert lake_write._fewest_rows_read(rows, 600, groups_of(None, None)) == by_buckets
+    assert lake_write._fewest_rows_read(rows, 400, shuffled) == by_days  # 3 cuts against 4
+
+
+def test_cuts_are_dealt_so_that_each_connection_has_as_much_work() -> None:
+    cuts = [LakeCut(i, i, i) for i in range(6)]
+    cost = {0: 90, 1: 10, 2: 90, 3: 10, 4: 90, 5: 10}
+    shares = lake_write._shares(cuts, 2, lambda c: cost[c.index])
+    assert sorted(c.index for share in shares for c in share) == list(range(6))
+    loads = sorted(sum(cost[c.index] for c in share) for share in shares)
+    assert loads == [120, 180]  # dealt in turn: 270 against 30
+
+
+ORDERED = """
+SELECT i AS source_row, TIMESTAMPTZ '2025-06-01 00:00:00+00' + to_seconds(i * 36) AS event_time,
+    'u' || (i % 5) AS user_id, 60.0 + i % 40 AS heart_rate
+FROM range(1, 24001) r(i)
+"""
+
+
+def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 24,000 readings over 10 days in row groups of 2,048 (20.5 hours): a day's COPY reads
+    # two or three of the twelve
+    path = tmp_path / "processed.parquet"
+    duckdb.sql(f"COPY ({ORDERED}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
+    groups = lake_write._row_group_days(path)
+    assert [g.rows for g in groups] == [2048] * 11 + [24000 - 11 * 2048]
+    assert groups[0].days == (date(2025, 6, 1), date(2025, 6, 1))
+    assert groups[1].days == (date(2025, 6, 1), date(2025, 6, 2))
+    monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 5000)
+    chosen: list[LakeCut] = []
+    real = lake_write._copy_cuts
+
+    def seen(source: str, table: Any, cuts: list[LakeCut], *args: Any) -> None:
+        chosen.extend(cuts)
+        real(source, table, cuts, *args)
+
+    monkeypatch.setattr(lake_write, "_copy_cuts", seen)
+    parts = write_lake_parts(
+        path, tmp_path / "out", lambda u: int(u[1:]) * 3, EngineLimits(threads=2)
+    )
+    # two days a cut (2,400 readings a day; the last reading alone on the eleventh)
+    assert len(chosen) == 5 and all(c.days is not None for c in chosen)
+    expected = duckdb.sql(
+        f"SELECT (source_row % 5) * 3 AS pb, CAST(CAST(event_time AS DATE) AS VARCHAR) AS dt, "
+        f"list(source_row ORDER BY source_row) FROM ({ORDERED}) GROUP BY ALL ORDER BY pb, dt"
+    ).fetchall()
+    assert [(p.bucket, p.day, sorted(source_rows(p))) for p in parts] == [
+        (pb, dt, rows) for pb, dt, rows in expected
+    ]
