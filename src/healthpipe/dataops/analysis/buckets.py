@@ -37,7 +37,7 @@ from typing import Any
 
 from healthpipe.dataops.analysis.common import GROUP_PARQUET, AnalysisLimits, parquet_source
 from healthpipe.dataops.analysis.day_counts import BaselineRow, apply_history_baselines
-from healthpipe.dataops.analysis.findings import find_anomalies, join_parts, parts_sql
+from healthpipe.dataops.analysis.findings import find_anomalies, join_parts, parts_sql, stored_sql
 from healthpipe.dataops.analysis.readings import conflicting_rows, readings_sql, users_table
 from healthpipe.dataops.analysis.stats import (
     count_values,
@@ -419,7 +419,7 @@ def merge_groups(
         con.execute("SET preserve_insertion_order = true")
         con.execute("SET threads = 1")
         con.execute(
-            f"COPY (SELECT * FROM {_files(folders, ANOMALIES)}) TO "
+            f"COPY ({stored_sql(f'SELECT * FROM {_files(folders, ANOMALIES)}')}) TO "
             f"{quote_literal(str(anomalies_out))} (FORMAT parquet, COMPRESSION zstd)"
         )
     finally:

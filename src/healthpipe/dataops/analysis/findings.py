@@ -7,9 +7,11 @@ joined, named, into the anomaly file at the end. Each group's episodes are found
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import duckdb
 
@@ -41,6 +43,7 @@ from healthpipe.domain.anomaly_sql import (
     item_rule_sql,
     item_severity_sql,
     item_values_sql,
+    kinds,
 )
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
@@ -190,6 +193,32 @@ def decorated_sql(anomalies: str) -> str:
     )
 
 
+def _enum(values: Iterable[str]) -> str:
+    return "ENUM(" + ", ".join(quote_literal(v) for v in sorted(set(values))) + ")"
+
+
+# The text columns of the anomaly file that hold a few known values, as ENUM types (in name
+# order, so that they sort as the text does). DuckDB writes an ENUM as the same Parquet
+# column as the text (UTF8 strings, dictionary-encoded, the same statistics) without hashing
+# every value into the dictionary: 4.7M findings (2M uniform rows) wrote in 1.8 CPU-s
+# against 2.1 on the join's one thread. Read back, they are VARCHAR.
+STORED_ENUMS = {
+    "metric": _enum(item.metric for item in ANOMALY_ITEMS),
+    "kind": _enum(kinds()),
+    "rule": _enum(item.rule for item in ANOMALY_ITEMS),
+    "bp_trigger": _enum(get_args(cl.BpTrigger)),
+}
+
+
+def stored_sql(anomalies: str) -> str:
+    """The anomaly rows of `anomalies` (`decorated_sql`'s columns) as the file is written:
+    the same rows, the known-valued text columns as STORED_ENUMS."""
+    casts = ", ".join(
+        f"CAST({column} AS {kind}) AS {column}" for column, kind in STORED_ENUMS.items()
+    )
+    return f"SELECT * REPLACE ({casts}) FROM ({anomalies})"
+
+
 def _user_counts_sql() -> str:
     """Per user of one group: findings, by severity, the worst, and the readings flagged
     (all, and without the conflicting ones), from the group's anomalies."""
@@ -231,7 +260,7 @@ def _find_group(
     con.execute(f"CREATE OR REPLACE TEMP TABLE group_anomalies AS {group_sql}")
     if single is not None:
         con.execute(
-            f"COPY ({decorated_sql('group_anomalies')}) TO "
+            f"COPY ({stored_sql(decorated_sql('group_anomalies'))}) TO "
             f"{quote_literal(str(single))} (FORMAT parquet, COMPRESSION zstd)"
         )
     else:
@@ -336,7 +365,8 @@ def join_parts(cursor: duckdb.DuckDBPyConnection, parts: list[Path], out: Path) 
         cursor.execute("SET threads = 1")
         try:
             cursor.execute(
-                f"COPY ({decorated_sql(parts_sql(parts))}) TO {quote_literal(str(out))} "
+                f"COPY ({stored_sql(decorated_sql(parts_sql(parts)))}) TO "
+                f"{quote_literal(str(out))} "
                 "(FORMAT parquet, COMPRESSION zstd)"
             )
         finally:
