@@ -6,6 +6,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from healthpipe import constants as c
@@ -128,32 +129,37 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                 ports,
                 workdir / "histograms.pickle",
             )
-        with timed(timings, "compute_ms"):
-            found = _facts(
-                fetched.processed,
-                split,
-                anomalies_file,
-                engine,
-                fetched.rejected,
-                history.baselines,
+        # the histograms are stored beside the compute, on the core its one-thread parts
+        # (the anomaly file's ordered write) leave idle; conclude waits for them (and a
+        # failed compute waits for them too, before its error): docs/baselines.md
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-save") as beside:
+            saved = beside.submit(save_history, history.spool, history.spool.first_day, ports)
+            with timed(timings, "compute_ms"):
+                found = _facts(
+                    fetched.processed,
+                    split,
+                    anomalies_file,
+                    engine,
+                    fetched.rejected,
+                    history.baselines,
+                    ports,
+                )
+            # `healthpipe run`'s chart worker draws the report's charts while the rest of the
+            # stage runs on one core (nothing without a listener): docs/scaling.md
+            facts_ready(found)
+            ports.store.put_file(
+                anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
+            )
+            return conclude(
+                detail,
+                fetched.manifest,
+                found,
+                (history.trends, history.known),
+                saved.result,
+                timings,
+                started,
                 ports,
             )
-        # `healthpipe run`'s chart worker draws the report's charts while the rest of the
-        # stage runs on one core (nothing without a listener): docs/scaling.md
-        facts_ready(found)
-        ports.store.put_file(
-            anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
-        )
-        return conclude(
-            detail,
-            fetched.manifest,
-            found,
-            (history.trends, history.known),
-            lambda: save_history(history.spool, history.spool.first_day, ports),
-            timings,
-            started,
-            ports,
-        )
 
 
 def conclude(
@@ -167,10 +173,10 @@ def conclude(
     ports: Ports,
 ) -> StageResult:
     """After the facts (and the anomaly file stored): this file's histograms stored
-    (`save`), the brief and the analyst, the Analysis document, the analysis store, metrics,
-    and Analysis Complete. `histories`: the trends across uploads, and by raw id the
-    baselines each participant's findings used (None: no history yet). `started`: the
-    stage's start (`time.perf_counter()`)."""
+    (`save`: done, or waited for), the brief and the analyst, the Analysis document, the
+    analysis store, metrics, and Analysis Complete. `histories`: the trends across uploads,
+    and by raw id the baselines each participant's findings used (None: no history yet).
+    `started`: the stage's start (`time.perf_counter()`)."""
     dataset_id, correlation_id = str(detail.dataset_id), detail.correlation_id
     with timed(timings, "history_save_ms"):
         # a re-analysis replaces this file's histograms, and loading leaves them out

@@ -1,0 +1,92 @@
+"""The analyze stage stores the file's histograms beside its compute (the core the anomaly
+file's one-thread write leaves idle), and returns only once they are stored, whether the
+compute ends well or fails."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthpipe.bootstrap import build_local
+from healthpipe.config import load_settings
+from healthpipe.domain.identity import pseudonym
+from healthpipe.orchestration.runs import upload_event, upload_raw
+from healthpipe.stages import analyze as analyze_stage
+from healthpipe.stages.analyze import analyze
+from healthpipe.stages.ingest import ingest
+from support.readings import write_csv
+
+WAIT_S = 20.0
+
+
+def processed_event(tmp_path: Path) -> tuple[Any, Any]:
+    rows = [f"2025-06-01T{h:02d}:00:00Z,p{h % 3},{60 + h},98,10,36.8,115,75" for h in range(24)]
+    source = write_csv(tmp_path / "day.csv", rows)
+    runtime = build_local(load_settings({"workspace": tmp_path / "ws"}))
+    ingested = ingest(upload_event(runtime, upload_raw(runtime, source)), runtime.ports)
+    assert ingested.outcome == "done", ingested.info
+    return runtime, ingested.events[0]
+
+
+def test_the_histograms_are_stored_while_the_anomalies_are_computed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, event = processed_event(tmp_path)
+    stored = threading.Event()
+    real_save, real_facts = analyze_stage.save_history, analyze_stage._facts
+
+    def save(*args: Any) -> None:
+        real_save(*args)
+        stored.set()
+
+    def facts(*args: Any) -> Any:
+        # after the history is stored, in another thread, the compute finishes; stored one
+        # after the other, this would wait in vain
+        assert stored.wait(WAIT_S), "the histograms were not stored beside the compute"
+        return real_facts(*args)
+
+    monkeypatch.setattr(analyze_stage, "save_history", save)
+    monkeypatch.setattr(analyze_stage, "_facts", facts)
+    try:
+        result = analyze(event, runtime.ports)
+        assert result.outcome == "done", result.info
+        secret = runtime.ports.analyze_settings.pseudonym_secret
+        labels = {pseudonym(f"p{i}", secret) for i in range(3)}
+        day = date(2025, 6, 1)
+        assert {h.pseudonym for h in runtime.ports.history.load(sorted(labels), day, day)} == labels
+    finally:
+        runtime.close()
+
+
+def test_a_failed_compute_fails_the_stage_after_the_histograms_are_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, event = processed_event(tmp_path)
+    order: list[str] = []
+    real_save = analyze_stage.save_history
+    release = threading.Event()
+
+    def save(*args: Any) -> None:
+        assert release.wait(WAIT_S)
+        real_save(*args)
+        order.append("stored")
+
+    def facts(*args: Any) -> Any:
+        release.set()
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(analyze_stage, "save_history", save)
+    monkeypatch.setattr(analyze_stage, "_facts", facts)
+    try:
+        with pytest.raises(OSError, match="No space left"):
+            analyze_stage.analyze_again(
+                analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
+            )
+        assert order == ["stored"]  # done before the stage's error reached its caller
+        assert not [t for t in threading.enumerate() if t.name.startswith("history-save")]
+    finally:
+        runtime.close()
