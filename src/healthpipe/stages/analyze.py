@@ -144,9 +144,6 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                     history.baselines,
                     ports,
                 )
-            # `healthpipe run`'s chart worker draws the report's charts while the rest of the
-            # stage runs on one core (nothing without a listener): docs/scaling.md
-            facts_ready(found)
             ports.store.put_file(
                 anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
             )
@@ -276,7 +273,8 @@ def _facts(
 ) -> AnalysisFacts:
     """The analysis's facts (with the severity facts) and its anomaly file: in groups of
     participants, each on its own process, for a file split by participant (docs/scaling.md,
-    "Analyze at that size"), else in this process; the same either way."""
+    "Analyze at that size"), else in this process; the same either way. `facts_ready` hears
+    of them once they are final: in this process, while the anomaly file is still written."""
     settings = ports.analyze_settings
     if split is not None:
         grouped = analyze_split(
@@ -287,7 +285,12 @@ def _facts(
             analysis_limits=analysis_limits(settings),
             history_baselines=history_baselines,
         )
-        return AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here
+        found = AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here
+        facts_ready(found)
+        return found
+    # `healthpipe run`'s chart worker draws the report's charts as soon as the facts are
+    # final, while the anomaly file is still written on one core (nothing without a
+    # listener): docs/scaling.md
     facts = analyze_parquet(
         processed,
         anomalies_file,
@@ -296,6 +299,7 @@ def _facts(
         rejected_csv=rejected,
         history_baselines=history_baselines,
         severity=True,
+        on_facts=lambda final: facts_ready(AnalysisFacts.model_validate(final)),
     )
     return AnalysisFacts.model_validate(facts)
 

@@ -13,7 +13,7 @@ time, and `summaries` reduces them.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -53,6 +53,7 @@ def analyze_parquet(
     rejected_csv: Path | None = None,
     history_baselines: Sequence[BaselineRow] = (),
     severity: bool = False,
+    on_facts: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Compute the bounded facts of one dataset and write every anomaly to `anomalies_out`.
 
@@ -63,7 +64,9 @@ def analyze_parquet(
     participants with a history (`day_counts.apply_history_baselines`). With `severity`, the
     severity-first facts too (`severe.severity_facts` on the anomaly file gives the same),
     read from the anomaly parts while they are joined into the file: the join runs on one
-    thread, which left the other core idle once the summaries were done."""
+    thread, which left the other core idle once the summaries were done. `on_facts` is
+    called with the facts as soon as they are final, while the join may still be writing
+    the anomaly file (the facts returned are the same dict)."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({source_literal(parquet)})"
     con = connect(statement_limits(limits))
@@ -96,6 +99,8 @@ def analyze_parquet(
                 if severity:
                     users = [str(u["user_id"]) for u in facts["users"]["top"]]
                     apply_severity_facts(facts, severity_facts_of(con, "anomalies", users))
+                if on_facts is not None:  # the facts are final: only the file is left
+                    on_facts(facts)
                 if joined is not None:
                     joined.result()
     finally:

@@ -1,6 +1,7 @@
-"""The analyze stage stores the file's histograms beside its compute (the core the anomaly
-file's one-thread write leaves idle), and returns only once they are stored, whether the
-compute ends well or fails."""
+"""What the analyze stage does beside its compute, on the core the anomaly file's one-thread
+write leaves idle: it stores the file's histograms (and returns only once they are stored,
+whether the compute ends well or fails), and it hands its facts to `healthpipe run`'s chart
+worker before that write is done."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ import pytest
 
 from healthpipe.bootstrap import build_local
 from healthpipe.config import load_settings
+from healthpipe.dataops.analysis import facts as facts_module
+from healthpipe.dataops.analysis import findings
 from healthpipe.domain.identity import pseudonym
 from healthpipe.orchestration.runs import upload_event, upload_raw
 from healthpipe.stages import analyze as analyze_stage
 from healthpipe.stages.analyze import analyze
+from healthpipe.stages.base import facts_listener
 from healthpipe.stages.ingest import ingest
 from support.readings import write_csv
 
@@ -88,5 +92,38 @@ def test_a_failed_compute_fails_the_stage_after_the_histograms_are_stored(
             )
         assert order == ["stored"]  # done before the stage's error reached its caller
         assert not [t for t in threading.enumerate() if t.name.startswith("history-save")]
+    finally:
+        runtime.close()
+
+
+def test_the_facts_are_heard_of_before_the_anomaly_file_is_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime, event = processed_event(tmp_path)
+    # one group of participants each, so that their parts are joined into the file
+    monkeypatch.setattr(findings, "READINGS_PER_MB", 0)
+    monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 1)
+    heard = threading.Event()
+    joins: list[int] = []
+    real_join = facts_module.join_parts
+
+    def join(cursor: Any, parts: list[Path], out: Path) -> None:
+        joins.append(len(parts))
+        assert heard.wait(WAIT_S), "the facts were not given before the file was written"
+        real_join(cursor, parts, out)
+
+    monkeypatch.setattr(facts_module, "join_parts", join)
+    found: list[Any] = []
+
+    def listen(facts: Any) -> None:
+        found.append(facts)
+        heard.set()
+
+    try:
+        with facts_listener(listen):
+            result = analyze(event, runtime.ports)
+        assert result.outcome == "done", result.info
+        assert joins == [3]
+        assert len(found) == 1 and found[0].anomalies.total == result.info["anomalies"]
     finally:
         runtime.close()
