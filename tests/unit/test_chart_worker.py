@@ -21,6 +21,7 @@ from test_report_render import make_analysis, typed
 
 from healthpipe import progress
 from healthpipe.bootstrap import LocalRuntime
+from healthpipe.domain.documents import AnalysisFacts
 from healthpipe.orchestration import runs
 from healthpipe.orchestration.local import Dispatcher
 from healthpipe.report import charts
@@ -96,6 +97,23 @@ def test_prefetched_charts_are_not_drawn_again() -> None:
     assert drawer.jobs == ["distributions", "timeline", "findings", "rejections"]
     assert drawn == charts.report_charts(analysis)
     charts.prefetch_report_charts(analysis)  # no worker: nothing to do
+
+
+def test_the_distributions_are_asked_for_once_the_statistics_are_known() -> None:
+    analysis = typed(make_analysis())
+    final = AnalysisFacts.model_validate(
+        analysis.model_dump(include=set(AnalysisFacts.model_fields))
+    )
+    scanned = AnalysisFacts.model_validate({"metrics": analysis.model_dump()["metrics"]})
+    drawer = _Recording()
+    with charts.drawing_in(drawer):
+        charts.prefetch_facts_charts(scanned)  # no anomalies yet: their charts would be wrong
+        assert drawer.jobs == ["distributions"]
+        charts.prefetch_facts_charts(final)  # the same numbers: not drawn again
+        assert drawer.jobs == ["distributions", "timeline", "findings"]
+        drawn = charts.report_charts(analysis)
+    assert drawer.jobs == ["distributions", "timeline", "findings", "rejections"]
+    assert drawn == charts.report_charts(analysis)
 
 
 def test_run_asks_for_the_rejections_chart_once_ingest_is_done(

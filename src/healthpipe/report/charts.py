@@ -286,6 +286,14 @@ def _facts_jobs(facts: Analysis | AnalysisFacts) -> list[tuple[str, bytes]]:
     ]
 
 
+# The facts each chart of `_facts_jobs` is drawn from.
+_CHART_INPUTS = {
+    "distributions": {"metrics"},
+    "timeline": {"anomalies"},
+    "findings": {"anomalies"},
+}
+
+
 def rejections_job(reasons: dict[str, int]) -> tuple[str, bytes]:
     """The rejections chart's job: the ingest manifest's `counts.by_reason` are the
     analysis's `data_quality.reasons`, so it can be drawn as soon as ingest is done."""
@@ -321,10 +329,13 @@ def prefetch_report_charts(analysis: Analysis) -> None:
 
 
 def prefetch_facts_charts(facts: AnalysisFacts) -> None:
-    """`prefetch` the three charts of the analysis's `facts` as soon as the analyze stage
-    has them: they are drawn while it stores the histories and the analysis (one core
-    busy), instead of while notify waits for them."""
-    prefetch(_facts_jobs(facts))
+    """`prefetch` the charts of the analysis's `facts` as soon as the analyze stage has
+    them, instead of while notify waits for them: the distributions once the file is
+    scanned (facts with `metrics` set, not yet `anomalies`), the others once the facts are
+    final (while the anomaly file is written on one core). A chart is drawn once: its job
+    is keyed by its numbers, the same at both times."""
+    given = facts.model_fields_set
+    prefetch([job for job in _facts_jobs(facts) if _CHART_INPUTS[job[0]] <= given])
 
 
 def report_charts(analysis: Analysis) -> list[Chart]:

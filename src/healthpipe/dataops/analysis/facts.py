@@ -64,9 +64,10 @@ def analyze_parquet(
     participants with a history (`day_counts.apply_history_baselines`). With `severity`, the
     severity-first facts too (`severe.severity_facts` on the anomaly file gives the same),
     read from the anomaly parts while they are joined into the file: the join runs on one
-    thread, which left the other core idle once the summaries were done. `on_facts` is
-    called with the facts as soon as they are final, while the join may still be writing
-    the anomaly file (the facts returned are the same dict)."""
+    thread, which left the other core idle once the summaries were done. `on_facts` hears
+    of the facts twice: the statistics and distributions once the file is scanned, then the
+    whole facts as soon as they are final, while the join may still be writing the anomaly
+    file (the facts returned are the same dict)."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({source_literal(parquet)})"
     con = connect(statement_limits(limits))
@@ -74,6 +75,8 @@ def analyze_parquet(
         conflicting = conflicting_rows(con, rejected_csv) if rejected_csv is not None else 0
         agg = scan_counts(con, src)
         facts: dict[str, Any] = {**metric_stats(con, agg), **distributions(agg)}
+        if on_facts is not None:  # the statistics, while the anomalies are found
+            on_facts(dict(facts))
         users_table(con)
         apply_history_baselines(con, history_baselines)
         with tempfile.TemporaryDirectory(
