@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"size {key_for(rows, shape)} …", flush=True)
             results["sizes"][key_for(rows, shape)] = measure_size(rows, args, shape)
     results["machine"]["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    results["targets"] = evaluate(results["sizes"])
+    results["targets"] = evaluate(results["sizes"], results["machine"]["cpus"])
     results["elapsed_seconds"] = round(time.perf_counter() - started, 1)
     print(format_table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -132,9 +132,23 @@ def _load_event(path: str) -> Any:
     return Event.from_dict(json.loads(Path(path).read_text()))
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and the children it waited for."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+# CPU seconds of the last `_timed` span (the stage alone, without start-up and imports)
+_span_cpu = [0.0]
+
+
 def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu()
     result = fn()
+    _span_cpu[0] = _cpu() - cpu
     return time.perf_counter() - started, result
 
 
@@ -180,7 +194,11 @@ def _analyze(workspace: str, event_in: str, event_out: str) -> dict[str, Any]:
     seconds, result = _timed(lambda: analyze(event, runtime.ports))
     _save_event(result.events, event_out)
     runtime.close()
-    return {"seconds": seconds, "outcome": result.outcome}
+    return {
+        "seconds": seconds,
+        "span_cpu_seconds": round(_span_cpu[0], 3),
+        "outcome": result.outcome,
+    }
 
 
 def _notify(workspace: str, event_in: str) -> dict[str, Any]:

@@ -136,6 +136,55 @@ def test_targets_are_judged_on_the_figures_of_both_shapes() -> None:
     assert bounds({}) == []
 
 
+def test_targets_out_of_reach_carry_their_bound_and_the_next_target() -> None:
+    from targets import evaluate, format_table
+
+    def m(seconds: float, **more: float) -> dict[str, float]:
+        return {"seconds": seconds, "max_peak_rss_mb": 250.0, **more}
+
+    sizes = {
+        "2m": {"ingest": m(3.0), "run": m(8.0, cpu_seconds=16.0), "original": m(22.0)},
+        "2m uniform": {
+            "ingest": m(3.0),
+            "analyze": m(7.2, span_cpu_seconds=13.2),
+            "run": m(12.0, cpu_seconds=20.0),
+            "original": m(45.0),
+        },
+        "10m": {"ingest": m(13.5), "outputs_floor": m(6.0)},
+    }
+    found = {t["target"]: t for t in evaluate(sizes, cpus=2)}
+    run = found["whole run >= 3x faster than the original ingest + analyzer at 2M (realistic)"]
+    assert run["status"] == "NOT MET"  # 22 / 8 = 2.75x
+    assert (
+        run["bound"] == "the run's work is 16.0 CPU-s: at least 8.0 s on 2 cores, so at best 2.75x"
+    )
+    assert run["next"]["status"] == "MET" and run["next"]["limit"] == 2.5
+    analyze = found["analyze <= 1x ingest time at 2M rows (uniform)"]
+    assert analyze["bound"] == (
+        "analyze's work is 13.2 CPU-s: at least 6.6 s on 2 cores, so at best 2.2x ingest"
+    )
+    assert analyze["status"] == "NOT MET" and analyze["next"]["status"] == "MET"  # 2.4x
+    floor = found["ingest <= 1.5x the outputs floor at 10M rows (realistic)"]
+    assert floor["next"]["status"] == "MET" and "bound" not in floor  # 2.25x; see bounds()
+    uniform = found["whole run >= 3x faster than the original ingest + analyzer at 2M (uniform)"]
+    assert uniform["status"] == "MET"  # 3.75x: nothing proposed is printed under it
+    table = format_table(
+        {
+            "sizes": {},
+            "machine": {"cpus": 2, "duckdb": "-", "load_average": []},
+            "targets": list(found.values()),
+        }
+    )
+    assert "      bound: the run's work is 16.0 CPU-s" in table
+    assert (
+        "      proposed next target: [MET] analyze <= 2.5x ingest time at 2M rows (uniform)"
+        in table
+    )
+    assert table.count("proposed next target") == 3  # the run (realistic), analyze, floor
+    # without CPU figures or cores, no bound is claimed
+    assert "bound" not in evaluate(sizes)[5] and "bound" in evaluate(sizes, cpus=2)[5]
+
+
 def test_baseline_validates_like_the_original_rules() -> None:
     from baseline_original import validate_row
 
