@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from healthpipe.bootstrap import build_local
 from healthpipe.cli import app
 from healthpipe.config import load_settings
+from healthpipe.dataops.analysis import facts as facts_module
 from healthpipe.dataops.analysis.day_counts import DayCount, day_counts
 from healthpipe.dataops.engine import EngineLimits
 from healthpipe.domain import baseline as bl
@@ -28,7 +29,6 @@ from healthpipe.domain.documents import (
 )
 from healthpipe.domain.identity import analysis_key
 from healthpipe.orchestration.runs import upload_event, upload_raw
-from healthpipe.stages import analyze as analyze_stage
 from healthpipe.stages import analyze_history
 from healthpipe.stages.analyze import analyze, analyze_again
 from healthpipe.stages.ingest import ingest
@@ -110,14 +110,15 @@ class _Counts(list[DayCount]):
     """The file's day counts, in a list a weak reference can follow."""
 
 
-def test_the_day_counts_histories_and_histograms_are_let_go_before_the_analysis(
+def test_the_day_counts_histories_and_histograms_are_let_go_before_the_anomalies(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # issue 17: the day counts only build the file's histograms, and the analysis needs
     # only the histories' baselines: held through it they were about 25 and 20 MB of a
     # 2M-row file's (docs/baselines.md, "In the analyze stage")
     # ... nor the file's histograms: they wait on disk to be saved (a 50M-row file of the
-    # harness has 36k participant-days of ~1,400 readings)
+    # harness has 36k participant-days of ~1,400 readings), and the save beside the
+    # compute reads them one at a time
     made: list[weakref.ref[_Counts]] = []
     alive: list[tuple[bool, bool, bool]] = []
 
@@ -126,18 +127,24 @@ def test_the_day_counts_histories_and_histograms_are_let_go_before_the_analysis(
         made.append(weakref.ref(found))
         return found
 
-    facts = analyze_stage._facts
+    find = facts_module.find_anomalies
 
     def checked(*args: Any, **kwargs: Any) -> Any:
+        # the history phase ran beside the compute's first scan: done once its baselines
+        # are in, before the anomalies are found
         objects = gc.get_objects()
         histories = any(isinstance(o, ParticipantHistory) for o in objects)
-        packed = any(isinstance(o, hi.PackedDayHistogram) for o in objects)
-        alive.append((made[-1]() is not None, histories, packed))
-        return facts(*args, **kwargs)
+        packed = sum(isinstance(o, hi.PackedDayHistogram) for o in objects)
+        alive.append((made[-1]() is not None, histories, packed > 1))
+        return find(*args, **kwargs)
 
     monkeypatch.setattr(analyze_history, "day_counts", counts)
-    monkeypatch.setattr(analyze_stage, "_facts", checked)
-    rows = [row(f"2025-06-01T{h:02d}:00:00Z", f"p{h % 2}", hr=60 + h % 3) for h in range(12)]
+    monkeypatch.setattr(facts_module, "find_anomalies", checked)
+    rows = [
+        row(f"2025-06-0{d}T{h:02d}:00:00Z", f"p{h % 6}", hr=60 + h % 3)
+        for d in (1, 2)
+        for h in range(12)
+    ]  # 12 participant-days, 12 histograms
     source = write_csv(tmp_path / "day1.csv", rows)
     ingest_and_analyze(tmp_path / "ws", [source])  # as `run` would, without its report
     assert alive == [(False, False, False)]

@@ -53,7 +53,7 @@ from healthpipe.domain.identity import (
     pseudonym,
 )
 from healthpipe.events import Event, utc_now
-from healthpipe.stages.analyze_history import file_history, save_history
+from healthpipe.stages.analyze_history import FileHistory, file_history, save_history
 from healthpipe.stages.analyze_phases import (
     _replay,
     analysis_limits,
@@ -119,21 +119,32 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
         if group_rows and processed_rows(fetched.processed, engine) > group_rows:
             with timed(timings, "split_ms"):  # docs/scaling.md, "Analyze at that size"
                 split = split_file(fetched, workdir / "groups", engine, group_rows)
-        with timed(timings, "history_ms"):
-            # group by group; the histograms wait on disk (docs/baselines.md)
-            history = file_history(
-                fetched.processed,
-                None if split is None else split.readings,
-                dataset_id,
-                engine,
-                ports,
-                workdir / "histograms.pickle",
-            )
-        # the histograms are stored beside the compute, on the core its one-thread parts
-        # (the anomaly file's ordered write) leave idle; conclude waits for them (and a
-        # failed compute waits for them too, before its error): docs/baselines.md
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="history-save") as beside:
-            saved = beside.submit(save_history, history.spool, history.spool.first_day, ports)
+
+        # The history phase (group by group; the histograms wait on disk, docs/baselines.md)
+        # runs beside the compute, which needs its baselines only after its first scan, and
+        # the histograms are then stored on the core the compute's one-thread parts (the
+        # anomaly file's ordered write) leave idle. Conclude waits for the save; a failed
+        # compute waits for both before its error.
+        def history_phase() -> FileHistory:
+            with timed(timings, "history_ms"):
+                return file_history(
+                    fetched.processed,
+                    None if split is None else split.readings,
+                    dataset_id,
+                    engine,
+                    ports,
+                    workdir / "histograms.pickle",
+                )
+
+        def save_phase() -> None:
+            done = history.result()
+            save_history(done.spool, done.spool.first_day, ports)
+
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="history") as beside:
+            history = beside.submit(history_phase)
+            saved = beside.submit(save_phase)
+            if split is not None:  # the groups' processes use every core: one at a time
+                history.result()
             with timed(timings, "compute_ms"):
                 found = _facts(
                     fetched.processed,
@@ -141,17 +152,18 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
                     anomalies_file,
                     engine,
                     fetched.rejected,
-                    history.baselines,
+                    lambda: history.result().baselines,
                     ports,
                 )
             ports.store.put_file(
                 anomalies_key(dataset_id), anomalies_file, "application/vnd.apache.parquet"
             )
+            done = history.result()
             return conclude(
                 detail,
                 fetched.manifest,
                 found,
-                (history.trends, history.known),
+                (done.trends, done.known),
                 saved.result,
                 timings,
                 started,
@@ -268,7 +280,7 @@ def _facts(
     anomalies_file: Path,
     limits: EngineLimits,
     rejected: Path | None,
-    history_baselines: list[BaselineRow],
+    history_baselines: Callable[[], list[BaselineRow]],
     ports: Ports,
 ) -> AnalysisFacts:
     """The analysis's facts (with the severity facts) and its anomaly file: in groups of
@@ -283,7 +295,7 @@ def _facts(
             limits=limits,
             workers=settings.workers,
             analysis_limits=analysis_limits(settings),
-            history_baselines=history_baselines,
+            history_baselines=history_baselines(),
         )
         found = AnalysisFacts.model_validate(grouped)  # dataops' plain facts, typed here
         facts_ready(found)

@@ -51,7 +51,7 @@ def analyze_parquet(
     limits: EngineLimits,
     analysis_limits: AnalysisLimits | None = None,
     rejected_csv: Path | None = None,
-    history_baselines: Sequence[BaselineRow] = (),
+    history_baselines: Sequence[BaselineRow] | Callable[[], Sequence[BaselineRow]] = (),
     severity: bool = False,
     on_facts: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
@@ -61,7 +61,9 @@ def analyze_parquet(
     are scored too: their findings are in the anomaly file, the summaries and episodes,
     flagged `conflicting`; they are not in the statistics, distributions or baselines, which
     describe the valid readings. `history_baselines` replace the file-only baselines of the
-    participants with a history (`day_counts.apply_history_baselines`). With `severity`, the
+    participants with a history (`day_counts.apply_history_baselines`; a callable gives
+    them once the file's statistics are scanned, so that they can be worked out meanwhile).
+    With `severity`, the
     severity-first facts too (`severe.severity_facts` on the anomaly file gives the same),
     read from the anomaly parts while they are joined into the file: the join runs on one
     thread, which left the other core idle once the summaries were done. `on_facts` hears
@@ -78,7 +80,10 @@ def analyze_parquet(
         if on_facts is not None:  # the statistics, while the anomalies are found
             on_facts(dict(facts))
         users_table(con)
-        apply_history_baselines(con, history_baselines)
+        # a callable: the baselines are still being worked out beside the scan above
+        apply_history_baselines(
+            con, history_baselines() if callable(history_baselines) else history_baselines
+        )
         with tempfile.TemporaryDirectory(
             dir=limits.temp_dir or anomalies_out.parent, prefix="anomalies-"
         ) as tmp:
