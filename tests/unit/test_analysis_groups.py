@@ -15,7 +15,7 @@ import pytest
 
 from healthpipe.bootstrap import stage_settings
 from healthpipe.config import load_settings
-from healthpipe.dataops.analysis import analyze_parquet
+from healthpipe.dataops.analysis import analyze_parquet, findings
 from healthpipe.dataops.analysis.buckets import (
     GroupResult,
     analyze_split,
@@ -141,6 +141,32 @@ def test_groups_give_the_single_paths_facts_and_anomaly_file(
     # THEN the facts are the same, in the same order, and so is every anomaly row
     assert grouped == facts
     assert json.dumps(grouped, default=str) == json.dumps(facts, default=str)
+    assert _anomalies(out) == data["anomalies"]
+
+
+def test_a_group_s_conflicting_readings_are_found_when_its_findings_run_in_parts(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A group of participants with more readings than one findings group (the stage's
+    # memory in readings) runs its findings in parts, each on a cursor of its own: the
+    # conflicting readings were a temporary table the cursors could not see, and a 10M-row
+    # file with conflicting readings failed to analyse ("Table with name conflicting does
+    # not exist"). Here a findings group is one participant.
+    monkeypatch.setattr(findings, "READINGS_PER_MB", 0)
+    monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 1)
+    split = split_participants(
+        data["parquet"],
+        data["tmp"] / "split-parts",
+        limits=data["limits"],
+        group_rows=10**9,
+        rejected_csv=data["rejected"],
+    )
+    out = data["tmp"] / "groups-parts.parquet"
+    grouped = analyze_split(
+        split, out, limits=data["limits"], in_process=True, history_baselines=data["history"]
+    )
+    assert grouped["anomalies"]["conflicting"] > 0
+    assert grouped == data["facts"]
     assert _anomalies(out) == data["anomalies"]
 
 

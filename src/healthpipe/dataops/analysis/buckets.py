@@ -127,8 +127,11 @@ def analyze_group(job: GroupJob) -> GroupResult:
     try:
         with_conflicting = False
         if job.conflicting is not None:
+            # not a temporary table: the findings' groups read it on cursors of their own
+            # (`readings.conflicting_rows` says the same); a cursor does not see a temporary
+            # table, and a group with more readings than one findings group failed
             con.execute(
-                "CREATE TEMP TABLE conflicting AS SELECT * EXCLUDE (grp) FROM "
+                "CREATE TABLE conflicting AS SELECT * EXCLUDE (grp) FROM "
                 f"read_parquet({source_literal(job.conflicting)}) WHERE grp = {job.index}"
             )
             (n,) = con.execute("SELECT count(*) FROM conflicting").fetchone() or (0,)
