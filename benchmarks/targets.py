@@ -261,7 +261,7 @@ def format_table(results: dict[str, Any]) -> str:
         lines.append(f"  [{t['status']}] {t['target']}: {t['figures']}")
         if "bound" in t:
             lines.append(f"      bound: {t['bound']}")
-        if "next" in t and t["status"] != "MET":
+        if "next" in t and t["status"] == "NOT MET":
             after = t["next"]
             lines.append(f"      proposed next target: [{after['status']}] {after['target']}")
     reference = bounds(sizes)
