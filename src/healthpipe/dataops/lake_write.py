@@ -17,10 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.dataops.runs import weighted_runs
 from healthpipe.domain.validation_sql import quote_literal
+
+K = TypeVar("K")
+J = TypeVar("J")
 
 MIN_MEMORY_MB = 64
 # rows per COPY: a group's partition buffers stay in memory (2M rows, 8 groups: 152 MB RSS)
@@ -226,47 +230,55 @@ def _fewest_rows_read(
 def _day_cuts(rows: dict[tuple[int, date], int], per_cut: int) -> list[LakeCut]:
     """The COPYs of the partitions `rows` by reading day: consecutive days of every bucket,
     a new cut when the next day would take it above `per_cut` rows; a day of more than
-    `per_cut` rows alone, cut by consecutive buckets the same way (`runs.weighted_runs` at
-    both levels). Every partition is in exactly one cut."""
+    `per_cut` rows alone, cut by consecutive buckets the same way (`_two_level_runs`).
+    Every partition is in exactly one cut."""
     by_day: dict[date, dict[int, int]] = {}
     for (b, day), n in sorted(rows.items(), key=lambda item: (item[0][1], item[0][0])):
         by_day.setdefault(day, {})[b] = n
     if not by_day:
         return []
-    lowest = min(b for b, _ in rows)
-    highest = max(b for b, _ in rows)
-    totals = [(day, sum(buckets.values())) for day, buckets in by_day.items()]
-    cuts: list[LakeCut] = []
-    for run in weighted_runs(totals, per_cut):
-        first, last = run[0], run[-1]
-        buckets = by_day[first]
-        if first != last or sum(buckets.values()) <= per_cut:
-            cuts.append(LakeCut(len(cuts), lowest, highest, (first, last)))
-            continue
-        for span in weighted_runs(buckets.items(), per_cut):
-            cuts.append(LakeCut(len(cuts), span[0], span[-1], (first, first)))
-    return cuts
+    lowest, highest = min(b for b, _ in rows), max(b for b, _ in rows)
+    return [
+        LakeCut(i, lowest, highest, (first, last))
+        if buckets is None
+        else LakeCut(i, buckets[0], buckets[1], (first, first))
+        for i, (first, last, buckets) in enumerate(_two_level_runs(by_day, per_cut))
+    ]
 
 
 def _cuts(rows: dict[tuple[int, date], int], per_cut: int) -> list[LakeCut]:
     """The COPYs of the partitions `rows` ((bucket, day) -> rows): consecutive buckets, a new
     cut when the next bucket would take it above `per_cut` rows; a bucket of more than
     `per_cut` rows alone, cut by consecutive days the same way (a larger day is a cut of its
-    own): `runs.weighted_runs` at both levels. Every partition is in exactly one cut."""
+    own; `_two_level_runs`). Every partition is in exactly one cut."""
     by_bucket: dict[int, dict[date, int]] = {}
     for (b, day), n in sorted(rows.items()):
         by_bucket.setdefault(b, {})[day] = n
-    totals = [(b, sum(days.values())) for b, days in by_bucket.items()]
-    cuts: list[LakeCut] = []
+    return [
+        LakeCut(i, first, last, days)
+        for i, (first, last, days) in enumerate(_two_level_runs(by_bucket, per_cut))
+    ]
+
+
+def _two_level_runs(
+    nested: dict[K, dict[J, int]], per_cut: int
+) -> list[tuple[K, K, tuple[J, J] | None]]:
+    """Runs of consecutive outer keys of `nested` (outer -> inner -> rows, both in order) of
+    at most `per_cut` rows: (first, last, None); an outer key of more rows alone, in runs of
+    its consecutive inner keys: (key, key, (first inner, last inner)). `runs.weighted_runs`
+    at both levels."""
+    totals = [(key, sum(inner.values())) for key, inner in nested.items()]
+    found: list[tuple[K, K, tuple[J, J] | None]] = []
     for run in weighted_runs(totals, per_cut):
         first, last = run[0], run[-1]
-        days = by_bucket[first]
-        if first != last or sum(days.values()) <= per_cut:
-            cuts.append(LakeCut(len(cuts), first, last))
+        inner = nested[first]
+        if first != last or sum(inner.values()) <= per_cut:
+            found.append((first, last, None))
             continue
-        for span in weighted_runs(days.items(), per_cut):
-            cuts.append(LakeCut(len(cuts), first, first, (span[0], span[-1])))
-    return cuts
+        found += [
+            (first, first, (span[0], span[-1])) for span in weighted_runs(inner.items(), per_cut)
+        ]
+    return found
 
 
 def _copy_cuts(
