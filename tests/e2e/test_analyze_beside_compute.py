@@ -132,3 +132,27 @@ def test_the_facts_are_heard_of_before_the_anomaly_file_is_written(
         assert found[1].anomalies.total == result.info["anomalies"]
     finally:
         runtime.close()
+
+
+def test_nobody_listening_the_facts_are_not_built_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a Lambda never listens: the stage then asks analyze_parquet for no early facts
+    runtime, event = processed_event(tmp_path)
+    asked: list[object] = []
+    real = analyze_stage.analyze_parquet
+
+    def analyze_parquet(*args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("on_facts"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(analyze_stage, "analyze_parquet", analyze_parquet)
+    try:
+        assert analyze(event, runtime.ports).outcome == "done"
+        with facts_listener(lambda facts: None):
+            analyze_stage.analyze_again(
+                analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
+            )
+    finally:
+        runtime.close()
+    assert asked[0] is None and callable(asked[1])

@@ -65,6 +65,7 @@ from healthpipe.stages.base import (
     Ports,
     StageResult,
     facts_ready,
+    facts_wanted,
     log_event,
     run_claimed,
     timed,
@@ -311,7 +312,9 @@ def _facts(
         rejected_csv=rejected,
         history_baselines=history_baselines,
         severity=True,
-        on_facts=lambda final: facts_ready(AnalysisFacts.model_validate(final)),
+        on_facts=(lambda final: facts_ready(AnalysisFacts.model_validate(final)))
+        if facts_wanted()
+        else None,
     )
     return AnalysisFacts.model_validate(facts)
 

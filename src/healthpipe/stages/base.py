@@ -224,6 +224,12 @@ def facts_listener(listener: Callable[[Any], None]) -> Iterator[None]:
         _facts_listeners.remove(listener)
 
 
+def facts_wanted() -> bool:
+    """Whether anyone listens for `facts_ready` (`healthpipe run`'s chart worker; a Lambda
+    never does), so that a stage can skip building what nobody reads."""
+    return bool(_facts_listeners)
+
+
 def facts_ready(found: object) -> None:
     """Analyze has the file's facts (`AnalysisFacts`): tell whoever listens."""
     for listener in list(_facts_listeners):
