@@ -9,7 +9,7 @@ from typing import get_args
 
 import duckdb
 
-from healthpipe.dataops.analysis.findings import STORED_ENUMS, stored_sql
+from healthpipe.dataops.analysis.findings import STORED_ENUMS, decorated_sql, stored_sql
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.anomaly_sql import ANOMALY_ITEMS, bp_trigger_sql, kinds
 
@@ -71,3 +71,22 @@ def test_the_sql_s_bp_triggers_are_the_enum_s() -> None:
         ).fetchall()
     }
     assert found == set(get_args(cl.BpTrigger))
+
+
+def test_the_decorated_rows_name_metric_kind_and_rule_as_the_enums() -> None:
+    """decorated_sql looks the names up in typed lists: the ENUM values come out as they
+    are written, with no string made per row and none cast afterwards."""
+    con = duckdb.connect()
+    con.execute("CREATE TABLE users AS SELECT 1 AS uid, 'p1' AS user_id")
+    part = (
+        "SELECT 1 AS uid, 7 AS source_row, TIMESTAMPTZ '2025-06-01 00:00:00+00' AS event_time, "
+        "CAST(0 AS UTINYINT) AS item, CAST(5 AS UTINYINT) AS band, CAST(3 AS UTINYINT) AS "
+        "severity, CAST(0 AS UTINYINT) AS flags, 190.0 AS value, 190.0 AS sbp, 130.0 AS dbp"
+    )
+    row = con.execute(
+        "SELECT typeof(metric), typeof(kind), typeof(rule), metric, kind, rule, bp_trigger "
+        f"FROM ({decorated_sql(f'({part})')})"
+    ).fetchone()
+    assert row is not None
+    assert list(row[:3]) == [STORED_ENUMS["metric"], STORED_ENUMS["kind"], STORED_ENUMS["rule"]]
+    assert list(row[3:]) == ["blood_pressure", "hypertensive_crisis", "acc_aha", "both"]

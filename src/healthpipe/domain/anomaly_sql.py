@@ -272,8 +272,14 @@ def item_values_sql() -> str:
     return "[" + ", ".join(quote_ident(i.column) for i in ANOMALY_ITEMS) + "]"
 
 
-def _lookup(values: list[str], index: str) -> str:
-    return "[" + ", ".join(values) + f"][{index} + 1]"
+def _lookup(values: list[str], index: str, as_type: str | None = None) -> str:
+    """Item `index` (from 0) of the SQL list of `values`; with `as_type` (an ENUM of the
+    values), the list is typed so that the result is the ENUM's value, not a new string per
+    row."""
+    listed = "[" + ", ".join(values) + "]"
+    if as_type is not None:
+        listed = f"CAST({listed} AS {as_type}[])"
+    return f"{listed}[{index} + 1]"
 
 
 def _per_band(pick: Callable[[tuple[str, int]], str]) -> list[str]:
@@ -284,16 +290,16 @@ def _per_band(pick: Callable[[tuple[str, int]], str]) -> list[str]:
     return out
 
 
-def item_metric_sql(item: str) -> str:
-    return _lookup([quote_literal(i.metric) for i in ANOMALY_ITEMS], item)
+def item_metric_sql(item: str, as_type: str | None = None) -> str:
+    return _lookup([quote_literal(i.metric) for i in ANOMALY_ITEMS], item, as_type)
 
 
-def item_rule_sql(item: str) -> str:
-    return _lookup([quote_literal(i.rule) for i in ANOMALY_ITEMS], item)
+def item_rule_sql(item: str, as_type: str | None = None) -> str:
+    return _lookup([quote_literal(i.rule) for i in ANOMALY_ITEMS], item, as_type)
 
 
-def item_kind_sql(item: str, band: str) -> str:
-    return _lookup(_per_band(lambda b: quote_literal(b[0])), f"{item} * {SLOTS} + {band}")
+def item_kind_sql(item: str, band: str, as_type: str | None = None) -> str:
+    return _lookup(_per_band(lambda b: quote_literal(b[0])), f"{item} * {SLOTS} + {band}", as_type)
 
 
 def item_severity_sql(item: str, band: str) -> str:

