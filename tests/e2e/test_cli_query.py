@@ -153,7 +153,7 @@ def lake_rows(ws: Path) -> list[tuple[Any, ...]]:
                 f"SELECT user_id, epoch(event_time), {VITALS} FROM "
                 f"read_parquet('{path}', hive_partitioning = false)"
             )
-            rows += [(pb, dt, dataset_id, *row) for row in duckdb.sql(sql).fetchall()]
+            rows += [(pb, dt, dataset_id, *row) for row in duckdb.execute(sql).fetchall()]
     return rows
 
 
@@ -175,7 +175,7 @@ def test_the_lake_is_partitioned_by_participant_bucket_and_reading_day(
     assert not [key for key in keys if any(user in key for user in users)]
     assert {key.rsplit("/", 1)[-1][:16] for key in keys} == {o["dataset_id"] for o in outcomes}
     csvs = str(ws / "bucket/processed/csv/*/*.csv")
-    processed = duckdb.sql(
+    processed = duckdb.execute(
         f"SELECT regexp_extract(filename, '-([0-9a-f]{{16}})\\.csv$', 1), user_id, "
         f"epoch(event_time::TIMESTAMPTZ), {VITALS} "
         f"FROM read_csv('{csvs}', filename = true, hive_partitioning = false, "
