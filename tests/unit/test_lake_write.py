@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from healthpipe.dataops import lake_write
-from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.lake_write import LakeCut, LakePart, utc_day, write_lake_parts
 
 ROWS = """
@@ -274,7 +274,11 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
     # two or three of the twelve
     path = tmp_path / "processed.parquet"
     duckdb.sql(f"COPY ({ORDERED}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
-    groups = lake_write._row_group_days(path)
+    con = connect(EngineLimits(threads=1))
+    try:
+        groups = lake_write._row_group_days(con, path)
+    finally:
+        con.close()
     assert [g.rows for g in groups] == [2048] * 11 + [24000 - 11 * 2048]
     assert groups[0].days == (date(2025, 6, 1), date(2025, 6, 1))
     assert groups[1].days == (date(2025, 6, 1), date(2025, 6, 2))
