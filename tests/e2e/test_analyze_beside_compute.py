@@ -6,6 +6,7 @@ worker before that write is done (the statistics as soon as the file is scanned)
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -27,19 +28,24 @@ from support.readings import write_csv
 WAIT_S = 20.0
 
 
-def processed_event(tmp_path: Path) -> tuple[Any, Any]:
+@pytest.fixture
+def processed(tmp_path: Path) -> Iterator[tuple[Any, Any]]:
+    """A workspace's runtime with one small file ingested, and its Processing Complete."""
     rows = [f"2025-06-01T{h:02d}:00:00Z,p{h % 3},{60 + h},98,10,36.8,115,75" for h in range(24)]
     source = write_csv(tmp_path / "day.csv", rows)
     runtime = build_local(load_settings({"workspace": tmp_path / "ws"}))
-    ingested = ingest(upload_event(runtime, upload_raw(runtime, source)), runtime.ports)
-    assert ingested.outcome == "done", ingested.info
-    return runtime, ingested.events[0]
+    try:
+        ingested = ingest(upload_event(runtime, upload_raw(runtime, source)), runtime.ports)
+        assert ingested.outcome == "done", ingested.info
+        yield runtime, ingested.events[0]
+    finally:
+        runtime.close()
 
 
 def test_the_histograms_are_stored_while_the_anomalies_are_computed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    processed: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, event = processed_event(tmp_path)
+    runtime, event = processed
     stored = threading.Event()
     real_save, real_facts = analyze_stage.save_history, analyze_stage._facts
 
@@ -55,21 +61,18 @@ def test_the_histograms_are_stored_while_the_anomalies_are_computed(
 
     monkeypatch.setattr(analyze_stage, "save_history", save)
     monkeypatch.setattr(analyze_stage, "_facts", facts)
-    try:
-        result = analyze(event, runtime.ports)
-        assert result.outcome == "done", result.info
-        secret = runtime.ports.analyze_settings.pseudonym_secret
-        labels = {pseudonym(f"p{i}", secret) for i in range(3)}
-        day = date(2025, 6, 1)
-        assert {h.pseudonym for h in runtime.ports.history.load(sorted(labels), day, day)} == labels
-    finally:
-        runtime.close()
+    result = analyze(event, runtime.ports)
+    assert result.outcome == "done", result.info
+    secret = runtime.ports.analyze_settings.pseudonym_secret
+    labels = {pseudonym(f"p{i}", secret) for i in range(3)}
+    day = date(2025, 6, 1)
+    assert {h.pseudonym for h in runtime.ports.history.load(sorted(labels), day, day)} == labels
 
 
 def test_a_failed_compute_fails_the_stage_after_the_histograms_are_stored(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    processed: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, event = processed_event(tmp_path)
+    runtime, event = processed
     order: list[str] = []
     real_save = analyze_stage.save_history
     release = threading.Event()
@@ -85,21 +88,18 @@ def test_a_failed_compute_fails_the_stage_after_the_histograms_are_stored(
 
     monkeypatch.setattr(analyze_stage, "save_history", save)
     monkeypatch.setattr(analyze_stage, "_facts", facts)
-    try:
-        with pytest.raises(OSError, match="No space left"):
-            analyze_stage.analyze_again(
-                analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
-            )
-        assert order == ["stored"]  # done before the stage's error reached its caller
-        assert not [t for t in threading.enumerate() if t.name.startswith("history-save")]
-    finally:
-        runtime.close()
+    with pytest.raises(OSError, match="No space left"):
+        analyze_stage.analyze_again(
+            analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
+        )
+    assert order == ["stored"]  # done before the stage's error reached its caller
+    assert not [t for t in threading.enumerate() if t.name.startswith("history_")]
 
 
 def test_the_facts_are_heard_of_before_the_anomaly_file_is_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    processed: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime, event = processed_event(tmp_path)
+    runtime, event = processed
     # one group of participants each, so that their parts are joined into the file
     monkeypatch.setattr(findings, "READINGS_PER_MB", 0)
     monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 1)
@@ -120,25 +120,22 @@ def test_the_facts_are_heard_of_before_the_anomaly_file_is_written(
         if "anomalies" in facts.model_fields_set:
             heard.set()
 
-    try:
-        with facts_listener(listen):
-            result = analyze(event, runtime.ports)
-        assert result.outcome == "done", result.info
-        assert joins == [3]
-        # the statistics once the file is scanned, then the final facts
-        given = [sorted(f.model_fields_set & {"metrics", "anomalies"}) for f in found]
-        assert given == [["metrics"], ["anomalies", "metrics"]]
-        assert found[0].metrics == found[1].metrics
-        assert found[1].anomalies.total == result.info["anomalies"]
-    finally:
-        runtime.close()
+    with facts_listener(listen):
+        result = analyze(event, runtime.ports)
+    assert result.outcome == "done", result.info
+    assert joins == [3]
+    # the statistics once the file is scanned, then the final facts
+    given = [sorted(f.model_fields_set & {"metrics", "anomalies"}) for f in found]
+    assert given == [["metrics"], ["anomalies", "metrics"]]
+    assert found[0].metrics == found[1].metrics
+    assert found[1].anomalies.total == result.info["anomalies"]
 
 
 def test_nobody_listening_the_facts_are_not_built_twice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    processed: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # a Lambda never listens: the stage then asks analyze_parquet for no early facts
-    runtime, event = processed_event(tmp_path)
+    runtime, event = processed
     asked: list[object] = []
     real = analyze_stage.analyze_parquet
 
@@ -147,12 +144,9 @@ def test_nobody_listening_the_facts_are_not_built_twice(
         return real(*args, **kwargs)
 
     monkeypatch.setattr(analyze_stage, "analyze_parquet", analyze_parquet)
-    try:
-        assert analyze(event, runtime.ports).outcome == "done"
-        with facts_listener(lambda facts: None):
-            analyze_stage.analyze_again(
-                analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
-            )
-    finally:
-        runtime.close()
+    assert analyze(event, runtime.ports).outcome == "done"
+    with facts_listener(lambda facts: None):
+        analyze_stage.analyze_again(
+            analyze_stage.ProcessingComplete.model_validate(event.detail), runtime.ports
+        )
     assert asked[0] is None and callable(asked[1])
