@@ -141,22 +141,18 @@ def _cpu() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-# CPU seconds of the last `_timed` span (the stage alone, without start-up and imports)
-_span_cpu = [0.0]
-
-
-def _timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def _timed(fn: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Wall seconds, CPU seconds (the span alone, without start-up and imports) and result."""
     started, cpu = time.perf_counter(), _cpu()
     result = fn()
-    _span_cpu[0] = _cpu() - cpu
-    return time.perf_counter() - started, result
+    return time.perf_counter() - started, _cpu() - cpu, result
 
 
 def _ingest(source: str, workspace: str, event_out: str) -> dict[str, Any]:
     from healthpipe.stages.ingest import ingest
 
     runtime, event = _stage_setup_ingest(source, workspace)
-    seconds, result = _timed(lambda: ingest(event, runtime.ports))
+    seconds, _, result = _timed(lambda: ingest(event, runtime.ports))
     _save_event(result.events, event_out)
     runtime.close()
     out = {"seconds": seconds, "outcome": result.outcome, "rows": result.info.get("rows")}
@@ -173,7 +169,7 @@ def _ingest_chunked(source: str, workspace: str, event_out: str, workers: str) -
     runtime, event = _stage_setup_ingest(
         source, workspace, chunked_threshold_mb=0, workers=int(workers)
     )
-    seconds, result = _timed(lambda: ingest(event, runtime.ports))
+    seconds, _, result = _timed(lambda: ingest(event, runtime.ports))
     _save_event(result.events, event_out)
     runtime.close()
     worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / MB
@@ -191,12 +187,12 @@ def _analyze(workspace: str, event_in: str, event_out: str) -> dict[str, Any]:
 
     runtime = _runtime(workspace)
     event = _load_event(event_in)
-    seconds, result = _timed(lambda: analyze(event, runtime.ports))
+    seconds, cpu, result = _timed(lambda: analyze(event, runtime.ports))
     _save_event(result.events, event_out)
     runtime.close()
     return {
         "seconds": seconds,
-        "span_cpu_seconds": round(_span_cpu[0], 3),
+        "span_cpu_seconds": round(cpu, 3),
         "outcome": result.outcome,
     }
 
@@ -206,7 +202,7 @@ def _notify(workspace: str, event_in: str) -> dict[str, Any]:
 
     runtime = _runtime(workspace)
     event = _load_event(event_in)
-    seconds, result = _timed(lambda: notify(event, runtime.ports))
+    seconds, _, result = _timed(lambda: notify(event, runtime.ports))
     runtime.close()
     return {"seconds": seconds, "outcome": result.outcome}
 

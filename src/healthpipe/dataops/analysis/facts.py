@@ -63,10 +63,10 @@ def analyze_parquet(
     describe the valid readings. `history_baselines` replace the file-only baselines of the
     participants with a history (`day_counts.apply_history_baselines`; a callable gives
     them once the file's statistics are scanned, so that they can be worked out meanwhile).
-    With `severity`, the
-    severity-first facts too (`severe.severity_facts` on the anomaly file gives the same),
-    read from the anomaly parts while they are joined into the file: the join runs on one
-    thread, which left the other core idle once the summaries were done. `on_facts` hears
+    With `severity`, the severity-first facts too (`severe.severity_facts` on the anomaly
+    file gives the same), read from the anomaly parts while they are joined into the file:
+    the join runs on one thread, which left the other core idle once the summaries were
+    done. `on_facts` hears
     of the facts twice: the statistics and distributions once the file is scanned, then the
     whole facts as soon as they are final, while the join may still be writing the anomaly
     file (the facts returned are the same dict)."""
