@@ -10,8 +10,8 @@ import duckdb
 from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import INSTANT, KEY, REASONS, ROW, output_columns
-from healthpipe.dataops.validation.staged import STAGED, _staged_name
-from healthpipe.domain.validation_sql import parsed_time_sql, quote_ident
+from healthpipe.dataops.validation.staged import STAGED, STAGED_INSTANT, _staged_name
+from healthpipe.domain.validation_sql import quote_ident
 
 
 def create_staged_view(
@@ -22,10 +22,9 @@ def create_staged_view(
     columns = output_columns(header)
     named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
     selects = " UNION ALL ".join(
-        f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY} "
+        f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY}, "
+        f"{STAGED_INSTANT} AS {INSTANT} "
         f"FROM read_parquet({source_literal(path)}, file_row_number = true)"
         for path, before in parts
     )
-    con.execute(
-        f"CREATE VIEW {STAGED} AS SELECT *, {parsed_time_sql()} AS {INSTANT} FROM ({selects})"
-    )
+    con.execute(f"CREATE VIEW {STAGED} AS {selects}")
