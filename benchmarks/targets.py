@@ -172,25 +172,30 @@ def evaluate(sizes: dict[str, Any], cpus: int | None = None) -> list[dict[str, A
 
 def _run_bound(original: float | None, cpu: float | None, cpus: int | None) -> str | None:
     """The run's own CPU seconds spread perfectly over the cores: the shortest it could
-    take doing the work it does, and the best ratio that allows."""
+    take doing the work it does, the best ratio that allows, and the most work the proposed
+    next ratio allows (at best packing)."""
     if not (original and cpu and cpus):
         return None
     least = cpu / cpus
+    most = original * cpus / NEXT_RUN_SPEEDUP  # the work the proposed ratio leaves room for
     return (
         f"the run's work is {round(cpu, 2)} CPU-s: at least {round(least, 2)} s on {cpus} "
-        f"cores, so at best {round(original / least, 2)}x"
+        f"cores, so at best {round(original / least, 2)}x; {NEXT_RUN_SPEEDUP}x allows at most "
+        f"{round(most, 2)} CPU-s"
     )
 
 
 def _analyze_bound(ingest: float | None, cpu: float | None, cpus: int | None) -> str | None:
     """Analyze's CPU seconds (the stage alone) spread perfectly over the cores, against
-    ingest's time."""
+    ingest's time, and the most work the proposed next ratio allows (at best packing)."""
     if not (ingest and cpu and cpus):
         return None
     least = cpu / cpus
+    most = NEXT_ANALYZE_RATIO * ingest * cpus  # the work the proposed ratio leaves room for
     return (
         f"analyze's work is {round(cpu, 2)} CPU-s: at least {round(least, 2)} s on {cpus} "
-        f"cores, so at best {round(least / ingest, 2)}x ingest"
+        f"cores, so at best {round(least / ingest, 2)}x ingest; {NEXT_ANALYZE_RATIO}x allows "
+        f"at most {round(most, 2)} CPU-s"
     )
 
 
