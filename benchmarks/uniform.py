@@ -11,6 +11,7 @@ passes the default rules; SpO2 40 is rejected by them (`invalid_spo2`), as in th
 
 from __future__ import annotations
 
+import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,10 +56,14 @@ def generate_uniform(rows: int, users: int, seed: int, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     end = datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0) - timedelta(hours=1)
     end = end.replace(microsecond=801681)  # the seed files' sub-second part, as a style mark
-    con = duckdb.connect(config={"memory_limit": "512MB", "preserve_insertion_order": True})
-    try:
-        sql = uniform_sql(rows, users, seed, end)
-        con.execute(f"COPY ({sql}) TO '{out}' (FORMAT csv, HEADER true)")
-    finally:
-        con.close()
+    # spills beside the output (at 50M rows the ordered write spills): DuckDB's default is
+    # `.tmp` in the working directory, the checkout when the harness runs
+    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".spill-") as spill:
+        config = {"memory_limit": "512MB", "preserve_insertion_order": True}
+        con = duckdb.connect(config={**config, "temp_directory": spill})
+        try:
+            sql = uniform_sql(rows, users, seed, end)
+            con.execute(f"COPY ({sql}) TO '{out}' (FORMAT csv, HEADER true)")
+        finally:
+            con.close()
     return out

@@ -68,7 +68,7 @@ def test_children_get_bytecode_when_the_environment_forbids_writing_it(tmp_path:
 def test_the_table_says_which_tasks_failed_or_were_skipped() -> None:
     from targets import evaluate, format_table
 
-    ratios = ("polars_over_ingest", "ingest_over_outputs_floor")
+    ratios: tuple[str, ...] = ("polars_over_ingest", "ingest_over_outputs_floor")
     ratios += ("analyze_over_ingest", "original_over_run")
     sizes = {
         "50m": {
@@ -83,3 +83,26 @@ def test_the_table_says_which_tasks_failed_or_were_skipped() -> None:
     row = next(line for line in table.splitlines() if line.startswith("50m"))
     assert "failed" in row and "skipped" in row
     assert " 0 " not in row  # no rate for an ingest that did not finish
+
+
+def test_the_uniform_generator_spills_beside_its_file_not_in_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 50M rows its ordered write spills; DuckDB's default folder is `.tmp` in the working
+    # directory, which is the checkout when the harness runs.
+    import uniform
+
+    configs: list[dict[str, object]] = []
+    connect = uniform.duckdb.connect
+
+    def recording(*args: object, config: dict[str, object]) -> object:
+        configs.append(config)
+        return connect(*args, config=config)
+
+    monkeypatch.setattr(uniform.duckdb, "connect", recording)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    out = uniform.generate_uniform(200, 3, 7, tmp_path / "out" / "uniform.csv")
+    spill = Path(str(configs[0]["temp_directory"]))
+    assert spill.parent == out.parent and not spill.exists()
+    assert list(out.parent.iterdir()) == [out] and not any((tmp_path / "cwd").iterdir())
