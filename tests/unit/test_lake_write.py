@@ -12,6 +12,7 @@ import pytest
 from healthpipe.dataops import lake_write
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.lake_write import LakeCut, LakePart, utc_day, write_lake_parts
+from healthpipe.domain.identity import lake_readings_key
 
 ROWS = """
 SELECT * FROM (VALUES
@@ -54,10 +55,16 @@ def test_rows_go_to_their_participant_s_bucket_and_their_utc_reading_day(
         f"DESCRIBE SELECT * FROM read_parquet('{parts[0].path}', hive_partitioning = false)"
     ).fetchall()
     assert [r[0] for r in described] == ["source_row", "event_time", "user_id", "heart_rate"]
+    # the local folders are DuckDB's partitions of the numbers; the keys are the lake's
     assert ["/".join(p.path.parent.parts[-2:]) for p in parts] == [
-        "pb=07/dt=2025-06-01",
-        "pb=07/dt=2025-06-02",
+        "pb=7/dt=2025-06-01",
+        "pb=7/dt=2025-06-02",
         "pb=63/dt=2025-06-02",
+    ]
+    assert [lake_readings_key(p.bucket, p.day, "d1") for p in parts] == [
+        "lake/readings/pb=07/dt=2025-06-01/d1.parquet",
+        "lake/readings/pb=07/dt=2025-06-02/d1.parquet",
+        "lake/readings/pb=63/dt=2025-06-02/d1.parquet",
     ]
 
 
@@ -195,8 +202,8 @@ def test_a_failing_cut_fails_the_whole_write(
     monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 150)
     real = lake_write._copy_cuts
 
-    def fail_on_cut_3(source: str, table: Any, cuts: list[LakeCut], *args: Any) -> None:
-        if any(cut.index == 3 for cut in cuts):
+    def fail_on_cut_3(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
+        if any(cut.index == 3 for cut, _ in cuts):
             raise duckdb.IOException("disk full")
         real(source, table, cuts, *args)
 
@@ -211,7 +218,7 @@ def test_a_failing_cut_fails_the_whole_write(
 
 
 def groups_of(*spans: tuple[date, date] | None, rows: int = 100) -> list[Any]:
-    return [lake_write.RowGroupDays(rows, span) for span in spans]
+    return [lake_write.RowGroupStats(rows, span) for span in spans]
 
 
 def test_day_cuts_hold_each_partition_once_and_split_a_large_day_by_buckets() -> None:
@@ -276,7 +283,7 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
     duckdb.sql(f"COPY ({ORDERED}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
     con = connect(EngineLimits(threads=1))
     try:
-        groups = lake_write._row_group_days(con, path)
+        groups = lake_write._row_group_stats(con, path)
     finally:
         con.close()
     assert [g.rows for g in groups] == [2048] * 11 + [24000 - 11 * 2048]
@@ -286,8 +293,8 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
     chosen: list[LakeCut] = []
     real = lake_write._copy_cuts
 
-    def seen(source: str, table: Any, cuts: list[LakeCut], *args: Any) -> None:
-        chosen.extend(cuts)
+    def seen(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
+        chosen.extend(cut for cut, _ in cuts)
         real(source, table, cuts, *args)
 
     monkeypatch.setattr(lake_write, "_copy_cuts", seen)
@@ -299,6 +306,71 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
     expected = duckdb.sql(
         f"SELECT (source_row % 5) * 3 AS pb, CAST(CAST(event_time AS DATE) AS VARCHAR) AS dt, "
         f"list(source_row ORDER BY source_row) FROM ({ORDERED}) GROUP BY ALL ORDER BY pb, dt"
+    ).fetchall()
+    assert [(p.bucket, p.day, sorted(source_rows(p))) for p in parts] == [
+        (pb, dt, rows) for pb, dt, rows in expected
+    ]
+
+
+def test_a_file_in_participant_order_is_cut_by_buckets_that_read_only_their_row_groups() -> None:
+    # 8 participants (one a bucket) of 150 readings over 3 days, the file in participant
+    # order: each row group holds two participants' readings of every day
+    rows = {(b, d): 50 for b in range(8) for d in (D1, D2, D3)}  # 400 readings a day
+    members = {b: [f"u{b}"] for b in range(8)}
+    by_user = [
+        lake_write.RowGroupStats(300, (D1, D3), (f"u{2 * i}", f"u{2 * i + 1}")) for i in range(4)
+    ]
+    by_buckets, by_days = lake_write._cuts(rows, 400), lake_write._day_cuts(rows, 400)
+    assert cut_keys(by_buckets) == [(0, 1, None), (2, 3, None), (4, 5, None), (6, 7, None)]
+    assert cut_keys(by_days) == [(0, 7, (D1, D1)), (0, 7, (D2, D2)), (0, 7, (D3, D3))]
+    # a cut that names its participants reads only the row group holding them: the bucket
+    # cuts read the file once; each day cut names everyone and reads it whole
+    assert lake_write._rows_read(by_buckets, by_user, members) == 1200
+    assert lake_write._rows_read(by_days, by_user, members) == 3600
+    assert lake_write._fewest_rows_read(rows, 400, by_user, members) == by_buckets
+    # not knowing the participants, the fewer cuts looked cheaper: the 50M uniform file's
+    # 209 day cuts each read all 47.5M rows (2.2 CPU-s a COPY)
+    assert lake_write._fewest_rows_read(rows, 400, by_user) == by_days
+    # too many participants to name: none are, and nothing is skipped for them
+    assert lake_write._named_users(LakeCut(0, 0, 7), members) == [f"u{b}" for b in range(8)]
+    many = {b: [f"u{b}-{i}" for i in range(1100)] for b in range(8)}  # 2,200 a cut
+    assert lake_write._named_users(LakeCut(0, 0, 7), many) is None
+    assert lake_write._rows_read(by_buckets, by_user, many) == 4800
+
+
+BY_PARTICIPANT = """
+SELECT i AS source_row,
+    TIMESTAMPTZ '2025-06-01 00:00:00+00' + to_minutes((i % 3000) * 4) AS event_time,
+    'u' || (i // 3000) AS user_id, 60.0 + i % 40 AS heart_rate
+FROM range(0, 24000) r(i)
+"""
+
+
+def test_a_file_in_participant_order_names_each_cut_s_participants_and_writes_every_row_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 8 participants of 3,000 readings over 8.3 days, one after the other (an export per
+    # participant), in row groups of 2,048: a participant's cut reads two or three of twelve
+    path = tmp_path / "processed.parquet"
+    duckdb.sql(f"COPY ({BY_PARTICIPANT}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
+    monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 4000)
+    chosen: list[tuple[LakeCut, Any]] = []
+    real = lake_write._copy_cuts
+
+    def seen(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
+        chosen.extend(cuts)
+        real(source, table, cuts, *args)
+
+    monkeypatch.setattr(lake_write, "_copy_cuts", seen)
+    parts = write_lake_parts(path, tmp_path / "out", lambda u: int(u[1:]), EngineLimits(threads=2))
+    # one participant a cut (3,000 readings; two are 6,000 > 4,000), each named
+    assert sorted((c.first, c.last, c.days, named) for c, named in chosen) == [
+        (b, b, None, [f"u{b}"]) for b in range(8)
+    ]
+    expected = duckdb.sql(
+        f"SELECT CAST(user_id[2:] AS INTEGER) AS pb, "
+        f"CAST(CAST(event_time AS DATE) AS VARCHAR) AS dt, list(source_row ORDER BY source_row) "
+        f"FROM ({BY_PARTICIPANT}) GROUP BY ALL ORDER BY pb, dt"
     ).fetchall()
     assert [(p.bucket, p.day, sorted(source_rows(p))) for p in parts] == [
         (pb, dt, rows) for pb, dt, rows in expected

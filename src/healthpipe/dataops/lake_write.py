@@ -12,7 +12,8 @@ processed Parquet's, in its order.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from bisect import bisect_left
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -33,6 +34,10 @@ MIN_MEMORY_MB = 64
 ROWS_PER_COPY = 250_000
 MICROS_PER_DAY = 86_400_000_000
 READ_COST_RATIO = 8  # a row written costs about as much as eight rows read
+# A cut of at most this many participants names them (`r.user_id IN (…)`), so that DuckDB
+# skips the row groups whose `user_id` statistics hold none of them (a file in participant
+# order); a larger one relies on the join.
+MAX_NAMED_USERS = 2000
 LAKE_MEMORY_SHARE = 5  # eighths of the stage's DuckDB memory the lake's connections share
 
 
@@ -44,10 +49,6 @@ def utc_day(column: str) -> str:
     us, d = f"epoch_us({column})", MICROS_PER_DAY
     days = f"({us} - (({us} % {d}) + {d}) % {d}) // {d}"
     return f"(DATE '1970-01-01' + CAST({days} AS INTEGER))"
-
-
-# the reading day as the partition's text ('2025-06-01'): event_time's UTC date
-READING_DAY = f"CAST({utc_day('event_time')} AS VARCHAR)"
 
 
 @dataclass(frozen=True)
@@ -91,10 +92,11 @@ def write_lake_parts(
 
     The partitions are cut into COPYs of about `ROWS_PER_COPY` rows, by buckets (`_cuts`:
     consecutive buckets, and a larger bucket by consecutive days) or by days (`_day_cuts`),
-    whichever reads fewer of the file's row groups (`_fewest_rows_read`), each one
-    `COPY … PARTITION_BY` on one thread (one file per partition), the cuts dealt evenly
-    (`_shares`) to `limits.threads` connections (one per core when 0), each spilling to its
-    own temp folder. One COPY of every partition at
+    whichever reads fewer of the file's row groups (`_fewest_rows_read`: by their
+    `event_time` and `user_id` statistics), each one `COPY … PARTITION_BY` on one thread
+    (one file per partition) that names its participants when they are few
+    (`_named_users`), the cuts dealt evenly (`_shares`) to `limits.threads` connections (one
+    per core when 0), each spilling to its own temp folder. One COPY of every partition at
     once buffered all of them until its end and spilled (2M rows: 3.3 s CPU at 128 MB); a
     cut's partitions fit, whatever the file's size."""
     # five eighths of the stage's memory, shared by the connections. One COPY of every
@@ -111,7 +113,7 @@ def write_lake_parts(
             f"SELECT user_id, {utc_day('event_time')} AS day, count(*) FROM {source} "
             "WHERE user_id IS NOT NULL AND event_time IS NOT NULL GROUP BY ALL"
         ).fetchall()
-        groups = _row_group_days(con, processed)
+        groups = _row_group_stats(con, processed)
     finally:
         con.close()
     bucket = {str(user_id): bucket_of(str(user_id)) for user_id in {u for u, _, _ in counted}}
@@ -119,23 +121,26 @@ def write_lake_parts(
     for user_id, day, n in counted:
         key = (bucket[str(user_id)], day)
         rows[key] = rows.get(key, 0) + int(n)
-    cuts = _fewest_rows_read(rows, ROWS_PER_COPY, groups)
+    members: dict[int, list[str]] = {}
+    for user_id in sorted(bucket):
+        members.setdefault(bucket[user_id], []).append(user_id)
+    cuts = _fewest_rows_read(rows, ROWS_PER_COPY, groups, members)
     workers = min(len(cuts), limits.threads or os.cpu_count() or 1)
-    shares = _shares(cuts, workers, lambda cut: _cost(cut, rows, groups))
+    shares = _shares(cuts, workers, lambda cut: _cost(cut, rows, groups, members))
     if workers:
         out_dir.mkdir(parents=True)
         per_worker = replace(
             limits, memory_limit_mb=max(MIN_MEMORY_MB, budget // workers), threads=1
         )
         users = sorted(bucket)
-        table = ([*users], [f"{bucket[u]:02d}" for u in users], [bucket[u] for u in users])
+        table = ([*users], [bucket[u] for u in users])
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = [
                 pool.submit(
                     _copy_cuts,
                     source,
                     table,
-                    shares[i],
+                    [(cut, _named_users(cut, members)) for cut in shares[i]],
                     out_dir,
                     replace(per_worker, temp_dir=limits.temp_dir and limits.temp_dir / f"lake{i}"),
                 )
@@ -147,39 +152,75 @@ def write_lake_parts(
 
 
 @dataclass(frozen=True)
-class RowGroupDays:
-    """One row group of the processed file: its rows and the UTC days of its first and last
-    `event_time` (from the file's statistics; None without them)."""
+class RowGroupStats:
+    """One row group of the processed file: its rows, the UTC days of its first and last
+    `event_time` and its first and last `user_id` (from the file's statistics; None
+    without them)."""
 
     rows: int
     days: tuple[date, date] | None
+    users: tuple[str, str] | None = None
 
 
-def _row_group_days(con: duckdb.DuckDBPyConnection, processed: Path) -> list[RowGroupDays]:
-    """The processed file's row groups with the days their `event_time` statistics span
-    (read from its footer on `con`, a connection in UTC)."""
+def _row_group_stats(con: duckdb.DuckDBPyConnection, processed: Path) -> list[RowGroupStats]:
+    """The processed file's row groups with the days their `event_time` statistics span and
+    the `user_id`s theirs do (read from its footer on `con`, a connection in UTC)."""
+
+    def of(column: str, stat: str) -> str:
+        return f"CASE WHEN path_in_schema = '{column}' THEN {stat} END"
+
     found = con.execute(
         f"SELECT row_group_id, any_value(row_group_num_rows), "
-        f"min({utc_day('TRY_CAST(stats_min_value AS TIMESTAMPTZ)')}), "
-        f"max({utc_day('TRY_CAST(stats_max_value AS TIMESTAMPTZ)')}) "
+        f"min({utc_day(of('event_time', 'TRY_CAST(stats_min_value AS TIMESTAMPTZ)'))}), "
+        f"max({utc_day(of('event_time', 'TRY_CAST(stats_max_value AS TIMESTAMPTZ)'))}), "
+        f"min({of('user_id', 'stats_min_value')}), max({of('user_id', 'stats_max_value')}) "
         f"FROM parquet_metadata({source_literal(processed)}) "
-        "WHERE path_in_schema = 'event_time' GROUP BY row_group_id ORDER BY row_group_id"
+        "WHERE path_in_schema IN ('event_time', 'user_id') "
+        "GROUP BY row_group_id ORDER BY row_group_id"
     ).fetchall()
     return [
-        RowGroupDays(int(n), (first, last) if first is not None and last is not None else None)
-        for _, n, first, last in found
+        RowGroupStats(
+            int(n),
+            (first, last) if first is not None and last is not None else None,
+            (str(low), str(high)) if low is not None and high is not None else None,
+        )
+        for _, n, first, last, low, high in found
     ]
 
 
-def _rows_read(cuts: list[LakeCut], groups: list[RowGroupDays]) -> int:
-    """The rows the COPYs of `cuts` read: a cut bounded by days skips the row groups whose
-    `event_time` lies outside them (DuckDB prunes by the statistics); any other reads all."""
+def _named_users(cut: LakeCut, members: Mapping[int, Sequence[str]]) -> list[str] | None:
+    """The participants of `cut`'s buckets, in order, when they are few enough to name
+    (MAX_NAMED_USERS; None: more)."""
+    named: list[str] = []
+    for b in range(cut.first, cut.last + 1):
+        named += members.get(b, ())
+        if len(named) > MAX_NAMED_USERS:
+            return None
+    return sorted(named)
+
+
+def _rows_read(
+    cuts: list[LakeCut],
+    groups: list[RowGroupStats],
+    members: Mapping[int, Sequence[str]] | None = None,
+) -> int:
+    """The rows the COPYs of `cuts` read, as DuckDB prunes by the statistics: a cut bounded
+    by days skips the row groups whose `event_time` lies outside them, and a cut that names
+    its participants (`members`: each bucket's `user_id`s; None: not known) the row groups
+    whose `user_id`s hold none of them; any other reads all."""
     total = 0
     for cut in cuts:
+        named = None if members is None else _named_users(cut, members)
         for group in groups:
             days, span = cut.days, group.days
-            if days is None or span is None or (span[0] <= days[1] and days[0] <= span[1]):
-                total += group.rows
+            if days is not None and span is not None and (span[0] > days[1] or days[0] > span[1]):
+                continue
+            if named is not None and group.users is not None:
+                low, high = group.users
+                at = bisect_left(named, low)
+                if at == len(named) or named[at] > high:
+                    continue
+            total += group.rows
     return total
 
 
@@ -188,12 +229,17 @@ def _holds(cut: LakeCut, bucket: int, day: date) -> bool:
     return cut.first <= bucket <= cut.last and in_days
 
 
-def _cost(cut: LakeCut, rows: dict[tuple[int, date], int], groups: list[RowGroupDays]) -> int:
+def _cost(
+    cut: LakeCut,
+    rows: dict[tuple[int, date], int],
+    groups: list[RowGroupStats],
+    members: Mapping[int, Sequence[str]] | None = None,
+) -> int:
     """A cut's work in rows written: its partitions' rows, and the rows it reads at about an
     eighth of the cost (2M rows: a COPY of 225k rows writes in 0.18 CPU-s, reads the whole
     file in 0.19)."""
     written = sum(n for (b, day), n in rows.items() if _holds(cut, b, day))
-    return written + _rows_read([cut], groups) // READ_COST_RATIO
+    return written + _rows_read([cut], groups, members) // READ_COST_RATIO
 
 
 def _shares(
@@ -213,16 +259,24 @@ def _shares(
 
 
 def _fewest_rows_read(
-    rows: dict[tuple[int, date], int], per_cut: int, groups: list[RowGroupDays]
+    rows: dict[tuple[int, date], int],
+    per_cut: int,
+    groups: list[RowGroupStats],
+    members: Mapping[int, Sequence[str]] | None = None,
 ) -> list[LakeCut]:
     """The cuts by buckets (`_cuts`) or by days (`_day_cuts`), whichever reads fewer rows
-    of the processed file: a file in time order (an export, most wearables' files) has row
-    groups of a few hours each, and a COPY of a day's partitions reads only those (2M
-    realistic rows: 3 of 16 row groups a COPY); rows in no order of time are read whole by
-    any cut, so they keep the bucket cuts. Both hold each partition in exactly one cut."""
+    of the processed file (`_rows_read`; `members`: each bucket's participants). A file in
+    time order (an export, most wearables' files) has row groups of a few hours each, and a
+    COPY of a day's partitions reads only those (2M realistic rows: 3 of 16 row groups a
+    COPY). A file in participant order (an export per participant, the original system's
+    files) has row groups of a few participants each, and a COPY of a bucket's partitions
+    reads only its participants' (50M uniform rows: the day cuts read the whole file 209
+    times, 460 CPU-s; the bucket cuts 70 CPU-s for the whole lake). Rows in neither order
+    are read whole by any cut, so they keep the bucket cuts (a tie). Both hold each
+    partition in exactly one cut."""
     by_buckets = _cuts(rows, per_cut)
     by_days = _day_cuts(rows, per_cut)
-    if _rows_read(by_days, groups) < _rows_read(by_buckets, groups):
+    if _rows_read(by_days, groups, members) < _rows_read(by_buckets, groups, members):
         return by_days
     return by_buckets
 
@@ -283,26 +337,33 @@ def _two_level_runs(
 
 def _copy_cuts(
     source: str,
-    table: tuple[list[str], list[str], list[int]],
-    cuts: list[LakeCut],
+    table: tuple[list[str], list[int]],
+    cuts: list[tuple[LakeCut, list[str] | None]],
     out_dir: Path,
     limits: EngineLimits,
 ) -> None:
-    """COPY each cut's rows into `out_dir/g<index>/pb=…/dt=…/`, on one connection of one
-    thread, so one file per partition (the order of its rows is not specified: DuckDB's
-    partitioned COPY does not keep the processed file's, even on one thread)."""
+    """COPY each cut's rows into `out_dir/g<index>/pb=<bucket>/dt=<day>/`, on one connection
+    of one thread, so one file per partition (the order of its rows is not specified:
+    DuckDB's partitioned COPY does not keep the processed file's, even on one thread).
+
+    The partition values are the bucket as an INTEGER and the day as a DATE, not their key
+    text ('07', '2025-06-01'): the COPY sorts its rows by them, and a text per row cost more
+    (2M rows: 3.2-3.3 CPU-s against ~3.0). The folders are named `pb=7`; `_parts` reads the
+    numbers back, and the keys are written by `identity.lake_readings_key`."""
     con = connect(limits)
     try:
         con.execute(
             "CREATE TEMP TABLE buckets AS SELECT unnest($1::VARCHAR[]) AS user_id, "
-            "unnest($2::VARCHAR[]) AS pb, unnest($3::INTEGER[]) AS bucket",
+            "unnest($2::INTEGER[]) AS bucket",
             list(table),
         )
-        for cut in cuts:
+        for cut, named in cuts:
+            listed = ", ".join(quote_literal(u) for u in named or ())
+            users = f" AND r.user_id IN ({listed})" if listed else ""
             con.execute(
-                f"COPY (SELECT r.*, b.pb, {READING_DAY} AS dt FROM {source} r "
-                "JOIN buckets b USING (user_id) "
-                f"WHERE r.event_time IS NOT NULL AND {cut.where()}) "
+                f"COPY (SELECT r.*, b.bucket AS pb, {utc_day('r.event_time')} AS dt "
+                f"FROM {source} r JOIN buckets b USING (user_id) "
+                f"WHERE r.event_time IS NOT NULL AND {cut.where()}{users}) "
                 f"TO {quote_literal(str(out_dir / f'g{cut.index}'))} "
                 "(FORMAT parquet, COMPRESSION zstd, PARTITION_BY (pb, dt))"
             )
@@ -313,8 +374,7 @@ def _copy_cuts(
 def _parts(out_dir: Path) -> list[LakePart]:
     """The written files, one per partition (one thread wrote each), by bucket and day."""
     parts: list[LakePart] = []
-    folders = sorted(out_dir.glob("g*/pb=*/dt=*"), key=lambda f: (f.parent.name, f.name))
-    for folder in folders:
+    for folder in out_dir.glob("g*/pb=*/dt=*"):
         files = sorted(folder.glob("*.parquet"))
         if len(files) != 1:
             raise RuntimeError(f"lake partition with {len(files)} files, expected 1")
@@ -325,4 +385,4 @@ def _parts(out_dir: Path) -> list[LakePart]:
                 files[0],
             )
         )
-    return parts
+    return sorted(parts, key=lambda part: (part.bucket, part.day))
