@@ -25,10 +25,10 @@ SELECT * FROM (VALUES
 BUCKETS = {"u1": 7, "u2": 7, "u3": 63}
 
 
-def processed(tmp_path: Path, sql: str) -> Path:
+def processed(tmp_path: Path, sql: str, row_group_rows: int = 122_880) -> Path:
     path = tmp_path / "processed" / "dt=2026-11-30" / "day1-0123456789abcdef.parquet"
     path.parent.mkdir(parents=True)
-    duckdb.sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+    duckdb.sql(f"COPY ({sql}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE {row_group_rows})")
     return path
 
 
@@ -267,6 +267,19 @@ def test_cuts_are_dealt_so_that_each_connection_has_as_much_work() -> None:
     assert loads == [120, 180]  # dealt in turn: 270 against 30
 
 
+def copies_seen(monkeypatch: pytest.MonkeyPatch) -> list[tuple[LakeCut, Any]]:
+    """The cuts the lake write copies (with the participants each names), as it copies them."""
+    copied: list[tuple[LakeCut, Any]] = []
+    real = lake_write._copy_cuts
+
+    def seen(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
+        copied.extend(cuts)
+        real(source, table, cuts, *args)
+
+    monkeypatch.setattr(lake_write, "_copy_cuts", seen)
+    return copied
+
+
 ORDERED = """
 SELECT i AS source_row, TIMESTAMPTZ '2025-06-01 00:00:00+00' + to_seconds(i * 36) AS event_time,
     'u' || (i % 5) AS user_id, 60.0 + i % 40 AS heart_rate
@@ -279,8 +292,7 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
 ) -> None:
     # 24,000 readings over 10 days in row groups of 2,048 (20.5 hours): a day's COPY reads
     # two or three of the twelve
-    path = tmp_path / "processed.parquet"
-    duckdb.sql(f"COPY ({ORDERED}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
+    path = processed(tmp_path, ORDERED, 2048)
     con = connect(EngineLimits(threads=1))
     try:
         groups = lake_write._row_group_stats(con, path)
@@ -290,19 +302,12 @@ def test_a_file_in_time_order_is_cut_by_days_and_writes_every_row_once(
     assert groups[0].days == (date(2025, 6, 1), date(2025, 6, 1))
     assert groups[1].days == (date(2025, 6, 1), date(2025, 6, 2))
     monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 5000)
-    chosen: list[LakeCut] = []
-    real = lake_write._copy_cuts
-
-    def seen(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
-        chosen.extend(cut for cut, _ in cuts)
-        real(source, table, cuts, *args)
-
-    monkeypatch.setattr(lake_write, "_copy_cuts", seen)
+    copied = copies_seen(monkeypatch)
     parts = write_lake_parts(
         path, tmp_path / "out", lambda u: int(u[1:]) * 3, EngineLimits(threads=2)
     )
     # two days a cut (2,400 readings a day; the last reading alone on the eleventh)
-    assert len(chosen) == 5 and all(c.days is not None for c in chosen)
+    assert len(copied) == 5 and all(c.days is not None for c, _ in copied)
     expected = duckdb.sql(
         f"SELECT (source_row % 5) * 3 AS pb, CAST(CAST(event_time AS DATE) AS VARCHAR) AS dt, "
         f"list(source_row ORDER BY source_row) FROM ({ORDERED}) GROUP BY ALL ORDER BY pb, dt"
@@ -351,20 +356,12 @@ def test_a_file_in_participant_order_names_each_cut_s_participants_and_writes_ev
 ) -> None:
     # 8 participants of 3,000 readings over 8.3 days, one after the other (an export per
     # participant), in row groups of 2,048: a participant's cut reads two or three of twelve
-    path = tmp_path / "processed.parquet"
-    duckdb.sql(f"COPY ({BY_PARTICIPANT}) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 2048)")
+    path = processed(tmp_path, BY_PARTICIPANT, 2048)
     monkeypatch.setattr(lake_write, "ROWS_PER_COPY", 4000)
-    chosen: list[tuple[LakeCut, Any]] = []
-    real = lake_write._copy_cuts
-
-    def seen(source: str, table: Any, cuts: list[tuple[LakeCut, Any]], *args: Any) -> None:
-        chosen.extend(cuts)
-        real(source, table, cuts, *args)
-
-    monkeypatch.setattr(lake_write, "_copy_cuts", seen)
+    copied = copies_seen(monkeypatch)
     parts = write_lake_parts(path, tmp_path / "out", lambda u: int(u[1:]), EngineLimits(threads=2))
     # one participant a cut (3,000 readings; two are 6,000 > 4,000), each named
-    assert sorted((c.first, c.last, c.days, named) for c, named in chosen) == [
+    assert sorted((c.first, c.last, c.days, named) for c, named in copied) == [
         (b, b, None, [f"u{b}"]) for b in range(8)
     ]
     expected = duckdb.sql(
