@@ -18,7 +18,13 @@ from healthpipe.dataops.chunked.staging import create_staged_view
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header, read_header
 from healthpipe.dataops.profiles import load_profile
-from healthpipe.dataops.validation.staged import _repeats
+from healthpipe.dataops.validation.common import ROW
+from healthpipe.dataops.validation.staged import (
+    STAGED,
+    STAGED_INSTANT,
+    STAGED_INSTANT_NAME,
+    _repeats,
+)
 from healthpipe.domain.documents.chunk_plan import StagedChunk
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.domain.validation_sql import quote_literal
@@ -150,3 +156,34 @@ def test_every_bucket_file_is_written_empty_ones_too(
     sizes = [len(rows(t)) for t in targets]
     assert len(columns) == 1 and 0 in sizes and sum(sizes) == done.rows
     assert not (folder / "hp_buckets").exists()
+
+
+def test_a_staging_file_from_before_the_parsed_time_column_reads_the_same(
+    staged: tuple[Path, list[tuple[StagedChunk, Path]]], tmp_path: Path
+) -> None:
+    # GIVEN a chunk staged by the code before the staging file kept the parsed time (mapped
+    # before a deploy, its execution still running): the same file without that column
+    folder, pairs = staged
+    header = read_header(folder / "in.csv")
+    (first, current), (second, other) = pairs[0], pairs[1]
+    older = tmp_path / "older.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * EXCLUDE ({STAGED_INSTANT}) FROM read_parquet('{other}')) TO '{older}' "
+        "(FORMAT parquet)"
+    )
+    described = duckdb.sql(f"DESCRIBE SELECT * FROM '{older}'").fetchall()
+    assert STAGED_INSTANT_NAME not in [column for column, *_ in described]
+
+    def view(parts: list[tuple[Path, int]]) -> list[tuple[object, ...]]:
+        con = connect(EngineLimits(threads=1))
+        try:
+            create_staged_view(con, header, parts)
+            return con.execute(f"SELECT * FROM {STAGED} ORDER BY {ROW}").fetchall()
+        finally:
+            con.close()
+
+    # WHEN the view reads it beside a current one, THEN every row, its time included, is
+    # the one both current files give
+    both = view([(current, 0), (other, first.rows)])
+    assert view([(current, 0), (older, first.rows)]) == both
+    assert len(both) == first.rows + second.rows

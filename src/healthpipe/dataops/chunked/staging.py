@@ -10,8 +10,13 @@ import duckdb
 from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import INSTANT, KEY, REASONS, ROW, output_columns
-from healthpipe.dataops.validation.staged import STAGED, STAGED_INSTANT, _staged_name
-from healthpipe.domain.validation_sql import quote_ident
+from healthpipe.dataops.validation.staged import (
+    STAGED,
+    STAGED_INSTANT,
+    STAGED_INSTANT_NAME,
+    _staged_name,
+)
+from healthpipe.domain.validation_sql import parsed_time_sql, quote_ident
 
 
 def create_staged_view(
@@ -21,10 +26,24 @@ def create_staged_view(
     in order: ROW is the record's number among the file's parsed records."""
     columns = output_columns(header)
     named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
-    selects = " UNION ALL ".join(
-        f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY}, "
-        f"{STAGED_INSTANT} AS {INSTANT} "
-        f"FROM read_parquet({source_literal(path)}, file_row_number = true)"
-        for path, before in parts
-    )
+
+    def select(path: Path, before: int) -> str:
+        cells = f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY}"
+        source = f"read_parquet({source_literal(path)}, file_row_number = true)"
+        if _holds_instant(con, path):
+            return f"{cells}, {STAGED_INSTANT} AS {INSTANT} FROM {source}"
+        return f"SELECT *, {parsed_time_sql()} AS {INSTANT} FROM ({cells} FROM {source})"
+
+    selects = " UNION ALL ".join(select(path, before) for path, before in parts)
     con.execute(f"CREATE VIEW {STAGED} AS {selects}")
+
+
+def _holds_instant(con: duckdb.DuckDBPyConnection, path: Path) -> bool:
+    """Whether the staging file keeps the parsed event time. One written before it did (a
+    chunk mapped by the code before a deploy, its execution still running) has the text
+    only, which is parsed again, as then."""
+    found = con.execute(
+        f"SELECT count(*) FROM parquet_schema({source_literal(path)}) WHERE name = ?",
+        [STAGED_INSTANT_NAME],
+    ).fetchone()
+    return bool(found and found[0])

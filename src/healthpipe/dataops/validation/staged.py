@@ -71,7 +71,8 @@ def _staged_name(i: int) -> str:
 # The staging file's column of the parsed event time: the scan parses it for the checks, and
 # the processed Parquet and the repeats read it back rather than parse the text again (2M
 # rows: the processed Parquet's write parsed it in about 0.25 CPU-s, ICU's time zone per row).
-STAGED_INSTANT = quote_ident(f"{RESERVED_PREFIX}instant__")
+STAGED_INSTANT_NAME = f"{RESERVED_PREFIX}instant__"
+STAGED_INSTANT = quote_ident(STAGED_INSTANT_NAME)
 
 
 def _stage(
