@@ -171,7 +171,7 @@ def test_a_staging_file_from_before_the_parsed_time_column_reads_the_same(
         f"COPY (SELECT * EXCLUDE ({STAGED_INSTANT}) FROM read_parquet('{other}')) TO '{older}' "
         "(FORMAT parquet)"
     )
-    described = duckdb.sql(f"DESCRIBE SELECT * FROM '{older}'").fetchall()
+    described = duckdb.execute(f"DESCRIBE SELECT * FROM '{older}'").fetchall()
     assert STAGED_INSTANT_NAME not in [column for column, *_ in described]
 
     def view(parts: list[tuple[Path, int]]) -> list[tuple[object, ...]]:

@@ -364,7 +364,7 @@ def test_a_file_in_participant_order_names_each_cut_s_participants_and_writes_ev
     assert sorted((c.first, c.last, c.days, named) for c, named in copied) == [
         (b, b, None, [f"u{b}"]) for b in range(8)
     ]
-    expected = duckdb.sql(
+    expected = duckdb.execute(
         f"SELECT CAST(user_id[2:] AS INTEGER) AS pb, "
         f"CAST(CAST(event_time AS DATE) AS VARCHAR) AS dt, list(source_row ORDER BY source_row) "
         f"FROM ({BY_PARTICIPANT}) GROUP BY ALL ORDER BY pb, dt"
