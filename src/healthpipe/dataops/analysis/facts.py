@@ -66,10 +66,9 @@ def analyze_parquet(
     With `severity`, the severity-first facts too (`severe.severity_facts` on the anomaly
     file gives the same), read from the anomaly parts while they are joined into the file:
     the join runs on one thread, which left the other core idle once the summaries were
-    done. `on_facts` hears
-    of the facts twice: the statistics and distributions once the file is scanned, then the
-    whole facts as soon as they are final, while the join may still be writing the anomaly
-    file (the facts returned are the same dict)."""
+    done. `on_facts` hears of the facts twice: the statistics and distributions once the
+    file is scanned, then the whole facts as soon as they are final, while the join may
+    still be writing the anomaly file (the facts returned are the same dict)."""
     top = analysis_limits or AnalysisLimits()
     src = f"read_parquet({source_literal(parquet)})"
     con = connect(statement_limits(limits))
