@@ -121,8 +121,9 @@ def write_lake_parts(
     for user_id, day, n in counted:
         key = (bucket[str(user_id)], day)
         rows[key] = rows.get(key, 0) + int(n)
+    users = sorted(bucket)
     members: dict[int, list[str]] = {}
-    for user_id in sorted(bucket):
+    for user_id in users:
         members.setdefault(bucket[user_id], []).append(user_id)
     cuts = _fewest_rows_read(rows, ROWS_PER_COPY, groups, members)
     workers = min(len(cuts), limits.threads or os.cpu_count() or 1)
@@ -132,7 +133,6 @@ def write_lake_parts(
         per_worker = replace(
             limits, memory_limit_mb=max(MIN_MEMORY_MB, budget // workers), threads=1
         )
-        users = sorted(bucket)
         table = ([*users], [bucket[u] for u in users])
         with ThreadPoolExecutor(max_workers=workers) as pool:
             done = [
