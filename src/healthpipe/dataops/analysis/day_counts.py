@@ -30,35 +30,53 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
     charted value (half-up, as `clinical.chart_value`), in user, day, vital and value order.
     One row per participant-day and vital, its values and counts as two lists: a row per
     value would leave the process holding the memory of hundreds of thousands of tuples on a
-    file where most values are distinct."""
+    file where most values are distinct.
+
+    The counts are one GROUPING SETS aggregate, a set (user, day, vital) per vital, over the
+    readings with their day and charted values worked out once each. The UNPIVOT it replaces
+    made a row per reading and vital before grouping them (2M rows: 0.75-0.79 CPU-s against
+    0.52-0.55 realistic, 0.67-0.71 against 0.45-0.48 uniform; the same rows)."""
     vitals = ", ".join(quote_ident(m) for m in BASELINE_METRICS)
-    # day and bins per reading, before UNPIVOT (once per reading, not once per vital)
+    # day and bins per reading (once per reading, not once per vital)
     bins = ", ".join(
         f"CAST(floor({quote_ident(m)} * {cl.CHART_SCALE[m]} + 0.5 + {cl.ROUNDING_EPSILON!r}) "
         f"AS BIGINT) AS {quote_ident(m)}"
+        for m in BASELINE_METRICS
+    )
+    sets = ", ".join(f"(user_id, day, {quote_ident(m)})" for m in BASELINE_METRICS)
+    # each vital's counts: its set's rows (grouping_id: a bit set for each vital not grouped)
+    per_vital = " UNION ALL ".join(
+        f"SELECT user_id, day, {quote_literal(m)} AS metric, {quote_ident(m)} AS bin, n "
+        f"FROM counted WHERE gid = {_grouping_id(m)} AND {quote_ident(m)} IS NOT NULL"
         for m in BASELINE_METRICS
     )
     src = f"read_parquet({parquet_source(parquet)})"
     con = connect(limits)
     try:
         rows = con.execute(
-            "SELECT user_id, day, metric, list(bin ORDER BY bin), list(n ORDER BY bin) FROM ("
-            "SELECT user_id, day, metric, bin, count(*) AS n FROM (UNPIVOT (SELECT user_id, "
-            f"{utc_day('event_time')} AS day, {bins} FROM {src} "
-            "WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
-            f"ON {vitals} INTO NAME metric VALUE bin) GROUP BY ALL) "
-            "GROUP BY user_id, day, metric ORDER BY user_id, day, metric"
+            f"WITH counted AS (SELECT user_id, day, {vitals}, grouping_id({vitals}) AS gid, "
+            f"count(*) AS n FROM (SELECT user_id, {utc_day('event_time')} AS day, {bins} "
+            f"FROM {src} WHERE user_id IS NOT NULL AND event_time IS NOT NULL) "
+            f"GROUP BY GROUPING SETS ({sets})) "
+            "SELECT user_id, day, metric, list(bin ORDER BY bin), list(n ORDER BY bin) "
+            f"FROM ({per_vital}) GROUP BY user_id, day, metric ORDER BY user_id, day, metric"
         ).fetchall()
     finally:
         con.close()
     return [(str(u), d, str(m), dict(zip(bins, ns, strict=True))) for u, d, m, bins, ns in rows]
 
 
+def _grouping_id(vital: str) -> int:
+    """`grouping_id(<BASELINE_METRICS>)` of the grouping set that groups `vital`: a bit, the
+    first vital's the highest, for each vital not grouped."""
+    return int("".join("0" if m == vital else "1" for m in BASELINE_METRICS), 2)
+
+
 def day_range(parquet: Path, limits: EngineLimits) -> tuple[date, date] | None:
     """The first and last reading day (UTC) of `day_counts(parquet)`'s rows, without building
     them: the days of readings with a participant, a time and at least one vital with a
-    baseline (UNPIVOT leaves out a reading whose baseline vitals are all empty). None: no
-    such reading."""
+    baseline (the day counts leave out an empty value, so a reading whose baseline vitals
+    are all empty). None: no such reading."""
     some = " OR ".join(f"{quote_ident(m)} IS NOT NULL" for m in BASELINE_METRICS)
     day = utc_day("event_time")
     con = connect(limits)
