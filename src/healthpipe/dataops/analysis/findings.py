@@ -48,31 +48,48 @@ from healthpipe.domain.anomaly_sql import (
 from healthpipe.domain.validation_sql import quote_ident, quote_literal
 
 # Anomalies and episodes run over groups of whole users of about this many readings per MB
-# of the engine's memory limit (a group's readings are sorted in memory, with its anomalies).
+# of the engine's memory limit (a group's readings are sorted in memory, with its anomalies),
+# a size that holds a file of SIZED_FOR_FINDINGS findings per reading (the 2M uniform file:
+# 2.4). The groups after the first ones are sized by the findings per reading of the first
+# (`_grown`): a reading and a finding take about as much memory in a group (the 2M files'
+# peaks: 46 and 41 bytes), so a group of d findings per reading holds (1 + 2.5) / (1 + d)
+# times the readings, up to MAX_GROWTH times.
 READINGS_PER_MB = 1000
 MIN_READINGS_PER_GROUP = 50_000
+SIZED_FOR_FINDINGS = 2.5
+MAX_GROWTH = 2.0
+
+UserRun = list[str | None]
 
 
-def _user_groups(con: duckdb.DuckDBPyConnection, readings_per_group: int) -> list[str]:
-    """Filters on user_id that split the users, in user order, into groups of about
-    `readings_per_group` readings (a user is never split; one group needs no filter;
-    `runs.weighted_runs`, the rule of the participant groups and the lake's COPYs too)."""
-    users = con.execute("SELECT user_id, readings FROM users ORDER BY uid").fetchall()
-    groups: list[list[str | None]] = weighted_runs(
-        ((user, int(readings)) for user, readings in users), readings_per_group
-    )
-    if len(groups) <= 1:
-        return ["TRUE"]
-    filters = []
-    for group in groups:
-        named = [u for u in group if u is not None]
-        terms = ["r.user_id IS NULL"] if len(named) < len(group) else []
-        if named:
-            terms.append(
-                f"r.user_id BETWEEN {quote_literal(named[0])} AND {quote_literal(named[-1])}"
-            )
-        filters.append("(" + " OR ".join(terms) + ")")
-    return filters
+def _user_runs(users: list[tuple[str | None, int]], readings_per_group: int) -> list[UserRun]:
+    """The users (user_id, readings), in user order, in runs of about `readings_per_group`
+    readings (a user is never split; `runs.weighted_runs`, the rule of the participant groups
+    and the lake's COPYs too)."""
+    return weighted_runs(users, readings_per_group)
+
+
+def _user_filter(run: UserRun) -> str:
+    """SQL: the readings (`r`) of one run of users."""
+    named = [u for u in run if u is not None]
+    terms = ["r.user_id IS NULL"] if len(named) < len(run) else []
+    if named:
+        terms.append(f"r.user_id BETWEEN {quote_literal(named[0])} AND {quote_literal(named[-1])}")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def _grown(readings_per_group: int, readings: int, findings: int) -> int:
+    """The readings of a group sized by the density of a first group of `readings` readings
+    and `findings` findings: a sparse file's groups hold more readings (fewer groups, each of
+    which reads the whole processed file when it is in time order), a denser file's fewer,
+    in the same memory (SIZED_FOR_FINDINGS, MAX_GROWTH). Measured at 2M rows, the stage
+    alone: realistic (0.54 findings a reading; 8 groups -> 2 + 3) 7.56-7.71 CPU-s against
+    7.86-8.03 and peak RSS 260-265 MB against 223-227, the 2M uniform file's peak (266-268);
+    uniform unchanged (12.3-12.5 CPU-s). All groups twice as large cost uniform 14.06
+    CPU-s against 12.41 (they spill); four times, realistic 8.06 and 271 MB."""
+    density = findings / readings if readings else 0.0
+    growth = min(MAX_GROWTH, (1.0 + SIZED_FOR_FINDINGS) / (1.0 + density))
+    return max(MIN_READINGS_PER_GROUP, int(readings_per_group * growth))
 
 
 USED_COLUMNS = sorted({i.column for i in ANOMALY_ITEMS} | {"systolic_bp", "diastolic_bp"})
@@ -314,30 +331,30 @@ def find_anomalies(
     A group's statements run mostly on one thread (the streaming windows and the ordered
     writes keep their order), so the groups run side by side, one cursor each, as many at
     once as the engine has threads (`limits.threads`, 0: one per core; the grouped analysis's
-    processes have one each). The groups keep their size: halved, each statement's scan of
-    `src` ran twice as often (2M realistic rows: 3.8-4.2 CPU-s against 3.0-3.1); the
-    connection's memory limit holds for both (2M uniform rows: the stage's peak RSS 266 MB
-    against 235 MB one group at a time). Everything `src` reads must be visible to a cursor
-    (no temporary tables). The files are named by group, so the result is the same whatever
-    order the groups end in."""
+    processes have one each). The first groups are of the size that holds the densest files
+    (`READINGS_PER_MB`); the others are sized once the first is done, by its findings per
+    reading (`_grown`), so the groups are the same whatever order they end in. Smaller
+    groups cost more: halved, each statement's scan of `src` ran twice as often (2M
+    realistic rows: 3.8-4.2 CPU-s against 3.0-3.1); the connection's memory limit holds for
+    both (2M uniform rows: the stage's peak RSS 266 MB against 235 MB one group at a time).
+    Everything `src` reads must be visible to a cursor (no temporary tables). The files are
+    named by group, so the result is the same whatever order the groups end in."""
     side_by_side = max(1, limits.threads or os.cpu_count() or 1)
     per_group = max(MIN_READINGS_PER_GROUP, limits.memory_limit_mb * READINGS_PER_MB)
-    filters = _user_groups(con, per_group)
-    files = [_GroupFiles.of(tmp, number) for number in range(len(filters))]
-    sqls = [_group_anomalies_sql(src, where, analysis) for where in filters]
+    users = [
+        (user, int(readings))
+        for user, readings in con.execute(
+            "SELECT user_id, readings FROM users ORDER BY uid"
+        ).fetchall()
+    ]
+    runs = _user_runs(users, per_group)
     con.execute("SET preserve_insertion_order = true")
     try:
-        if len(filters) == 1:
-            _find_group(con, sqls[0], files[0], anomalies_out)
+        if len(runs) <= 1:
+            files = [_GroupFiles.of(tmp, 0)]
+            _find_group(con, _group_anomalies_sql(src, "TRUE", analysis), files[0], anomalies_out)
         else:
-            workers = min(side_by_side, len(filters))
-            with ThreadPoolExecutor(max_workers=workers) as pool:
-                pending = [
-                    pool.submit(_on_cursor, con, sql, group)
-                    for sql, group in zip(sqls, files, strict=True)
-                ]
-                for done in pending:
-                    done.result()  # the first failure fails the pass
+            files = _find_groups(con, src, tmp, analysis, users, runs, per_group, side_by_side)
     finally:
         con.execute("SET preserve_insertion_order = false")
     con.execute(
@@ -353,7 +370,47 @@ def find_anomalies(
     )
     (count,) = con.execute("SELECT sum(readings) FROM user_counts").fetchone() or (0,)
     flagged = int(count or 0)
-    return flagged, ([] if len(filters) == 1 else [f.part for f in files])
+    return flagged, ([] if len(files) == 1 else [f.part for f in files])
+
+
+def _find_groups(
+    con: duckdb.DuckDBPyConnection,
+    src: str,
+    tmp: Path,
+    analysis: AnalysisLimits,
+    users: list[tuple[str | None, int]],
+    runs: list[UserRun],
+    per_group: int,
+    side_by_side: int,
+) -> list[_GroupFiles]:
+    """`find_anomalies` over several groups: the first `side_by_side` of `runs` at once,
+    then, once the first is done, the users after them in runs sized by its density
+    (`_grown`). Returns every group's files, in user order."""
+    opening = runs[:side_by_side]
+    files: list[_GroupFiles] = []
+    with ThreadPoolExecutor(max_workers=min(side_by_side, len(runs))) as pool:
+        pending = []
+
+        def submit(run: UserRun) -> None:
+            group = _GroupFiles.of(tmp, len(files))
+            files.append(group)
+            sql = _group_anomalies_sql(src, _user_filter(run), analysis)
+            pending.append(pool.submit(_on_cursor, con, sql, group))
+
+        for run in opening:
+            submit(run)
+        if len(runs) > len(opening):
+            pending[0].result()
+            (found,) = con.execute(
+                f"SELECT coalesce(sum(anomalies), 0) FROM {parts_sql([files[0].user_counts])}"
+            ).fetchone() or (0,)
+            first_readings = sum(n for _, n in users[: len(opening[0])])
+            grown = _grown(per_group, first_readings, int(found))
+            for run in _user_runs(users[sum(len(r) for r in opening) :], grown):
+                submit(run)
+        for done in pending:
+            done.result()  # the first failure fails the pass
+    return files
 
 
 def parts_sql(parts: list[Path]) -> str:
