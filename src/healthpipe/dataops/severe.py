@@ -24,9 +24,10 @@ Sizes are bounded; each statement reads the high-severity rows from the anomaly 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 
@@ -41,6 +42,7 @@ HIGH = 3
 MIN_MEMORY_MB = 64
 BASELINE_RULE = "baseline"
 BP_METRIC = "blood_pressure"
+K = TypeVar("K")
 
 
 def _red_score_sql(metric: str, value: str) -> str:
@@ -94,17 +96,16 @@ def severity_facts_of(
             for p in cl.NEWS2_PARAMETERS
         )
         sbp_red = _red_score_sql("systolic_bp", "systolic_bp")
-        red_rows = con.execute(
+        # per parameter and in total (the empty grouping set, metric NULL), in one scan
+        red = con.execute(
             "SELECT metric, count(DISTINCT source_row) FROM ("
             f"SELECT source_row, metric FROM high WHERE (CASE metric {red_terms} ELSE 0 END) = 1 "
             f"UNION ALL SELECT source_row, 'systolic_bp' AS metric FROM high "
-            f"WHERE metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1) GROUP BY metric"
+            f"WHERE metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1) "
+            "GROUP BY GROUPING SETS ((metric), ())"
         ).fetchall()
-        (red_readings,) = con.execute(
-            "SELECT count(DISTINCT source_row) FROM high WHERE "
-            f"(CASE metric {red_terms} ELSE 0 END) = 1 OR "
-            f"(metric = {quote_literal(BP_METRIC)} AND {sbp_red} = 1)"
-        ).fetchone() or (0,)
+        red_rows = [(m, n) for m, n in red if m is not None]
+        red_readings = sum(int(n) for m, n in red if m is None)
         # one scan of the high rows for the per-participant facts: each participant's
         # findings by vital and kind, with the worst reading (one aggregate, not a window
         # sorting every high finding); the rest is read from this small table
@@ -128,41 +129,40 @@ def severity_facts_of(
             "w.diastolic_bp FROM high_by_kind "
             "ORDER BY user_id, w.event_time NULLS LAST, metric, kind"
         ).fetchall()
-        by_kind = con.execute(
-            f"SELECT kind, count(*) AS n FROM {src} WHERE NOT coalesce(rule = "
-            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
-            "GROUP BY kind ORDER BY n DESC, kind"
+        # one scan for the headline: a baseline finding on a reading that has a clinical
+        # finding is counted apart (`again`), not as a second headline finding
+        again = f"coalesce(rule = {quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE)"
+        headline = con.execute(
+            f"SELECT kind, severity, {again}, count(*) FROM {src} GROUP BY ALL"
         ).fetchall()
-        by_severity = con.execute(
-            f"SELECT severity, count(*) FROM {src} WHERE NOT coalesce(rule = "
-            f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
-            "GROUP BY severity ORDER BY severity"  # the facts' key order: low to high, always
-        ).fetchall()
-        (on_clinical,) = con.execute(
-            f"SELECT count(*) FROM {src} WHERE rule = {quote_literal(BASELINE_RULE)} "
-            "AND with_clinical_finding"
-        ).fetchone() or (0,)
+        by_kind = _summed((str(k), int(n)) for k, _, again_, n in headline if not again_)
+        by_severity = sorted(  # the facts' key order: low to high, always
+            _summed((int(v), int(n)) for _, v, again_, n in headline if not again_).items()
+        )
+        on_clinical = sum(int(n) for *_, again_, n in headline if again_)
         flagged: dict[str, int] = {}
         counted: dict[str, dict[str, int]] = {}
         if user_ids:
             listed = ", ".join(quote_literal(u) for u in user_ids)
-            flagged = {
-                str(u): int(n)
-                for u, n in con.execute(
-                    f"SELECT user_id, count(DISTINCT source_row) FROM {src} "
-                    f"WHERE user_id IN ({listed}) AND NOT conflicting GROUP BY user_id"
-                ).fetchall()
-            }
-            counted = {
-                str(u): {"findings": int(n), "high": int(h), "medium": int(m), "low": int(lo)}
-                for u, n, h, m, lo in con.execute(
-                    "SELECT user_id, count(*), count(*) FILTER (WHERE severity = 3), "
-                    "count(*) FILTER (WHERE severity = 2), count(*) FILTER (WHERE severity = 1) "
-                    f"FROM {src} WHERE user_id IN ({listed}) AND NOT coalesce(rule = "
-                    f"{quote_literal(BASELINE_RULE)} AND with_clinical_finding, FALSE) "
-                    "GROUP BY user_id"
-                ).fetchall()
-            }
+            # one scan for both: readings with a finding (not the conflicting ones), and the
+            # findings as the headline counts them; a user with none of either is left out
+            for u, readings, n, h, m, lo in con.execute(
+                "SELECT user_id, count(DISTINCT source_row) FILTER (WHERE NOT conflicting), "
+                f"count(*) FILTER (WHERE NOT {again}), "
+                f"count(*) FILTER (WHERE NOT {again} AND severity = 3), "
+                f"count(*) FILTER (WHERE NOT {again} AND severity = 2), "
+                f"count(*) FILTER (WHERE NOT {again} AND severity = 1) "
+                f"FROM {src} WHERE user_id IN ({listed}) GROUP BY user_id"
+            ).fetchall():
+                if readings:
+                    flagged[str(u)] = int(readings)
+                if n:
+                    counted[str(u)] = {
+                        "findings": int(n),
+                        "high": int(h),
+                        "medium": int(m),
+                        "low": int(lo),
+                    }
     finally:
         con.execute("DROP TABLE IF EXISTS high_by_kind")
         con.execute("DROP VIEW IF EXISTS high")
@@ -195,7 +195,7 @@ def severity_facts_of(
             ],
         },
         "headline": {
-            "by_kind": {str(k): int(n) for k, n in by_kind},
+            "by_kind": dict(sorted(by_kind.items(), key=lambda kn: (-kn[1], kn[0]))),
             "by_severity": {
                 cl.severity_label(int(k)): int(n)
                 for k, n in by_severity
@@ -206,6 +206,14 @@ def severity_facts_of(
         "readings_flagged": flagged,
         "headline_by_user": counted,
     }
+
+
+def _summed(pairs: Iterable[tuple[K, int]]) -> dict[K, int]:
+    """The counts of `pairs` (key, count) added up by key."""
+    sums: dict[K, int] = {}
+    for key, n in pairs:
+        sums[key] = sums.get(key, 0) + n
+    return sums
 
 
 def _num(value: Any) -> float | int | None:
