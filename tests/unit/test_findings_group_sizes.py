@@ -45,17 +45,28 @@ def test_a_group_grows_as_its_findings_thin_up_to_twice_its_readings(
     assert findings._grown(100, 0, 0) == 200  # a first group of no reading
 
 
-def _sized(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Group every user run the findings make, recording the readings each run was cut to."""
-    seen: list[int] = []
-    real = findings._user_runs
+def _sized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """Record the groups the findings cut after the first ones: (readings, groups)."""
+    seen: list[tuple[int, int]] = []
+    real = findings._balanced_runs
 
-    def recording(users: list[tuple[str | None, int]], per_group: int) -> list[Any]:
-        seen.append(per_group)
-        return real(users, per_group)
+    def recording(users: list[tuple[str | None, int]], count: int) -> list[Any]:
+        seen.append((sum(n for _, n in users), count))
+        return real(users, count)
 
-    monkeypatch.setattr(findings, "_user_runs", recording)
+    monkeypatch.setattr(findings, "_balanced_runs", recording)
     return seen
+
+
+def test_the_later_groups_are_a_multiple_of_the_threads_of_even_readings() -> None:
+    assert findings._group_count(160, 80, 2) == 2
+    assert findings._group_count(161, 80, 2) == 4  # three would leave one thread idle
+    assert findings._group_count(10, 80, 3) == 3
+    users: list[tuple[str | None, int]] = [("a", 5), ("b", 5), ("c", 12), ("d", 1), (None, 3)]
+    assert findings._balanced_runs(users, 2) == [["a", "b"], ["c", "d", None]]
+    assert findings._balanced_runs(users, 1) == [["a", "b", "c", "d", None]]
+    # never a user split, no empty run: five users in at most eight runs
+    assert findings._balanced_runs(users, 8) == [["a"], ["b"], ["c"], ["d"], [None]]
 
 
 def _analysed(
@@ -77,16 +88,15 @@ def test_the_groups_after_the_first_are_sized_by_its_findings_and_change_no_outp
     # WHEN a findings group holds 40 readings (two participants) at the stage's memory
     monkeypatch.setattr(findings, "MIN_READINGS_PER_GROUP", 10)
     monkeypatch.setattr(findings, "READINGS_PER_MB", 1)
-    sizes = _sized(monkeypatch)
+    later = _sized(monkeypatch)
     grouped = _analysed(tmp_path, parquet, "grouped", memory_mb=40)
-    # THEN the two first groups (one per thread) were cut at 40 readings, and the others
-    # by the first one's findings: twice as many readings without a finding, fewer when
-    # each reading has several
-    assert sizes[0] == 40
+    # THEN the two first groups (one per thread) took 80 readings, and the other 160 were
+    # cut by the first one's findings: in two groups (twice 40 readings each) without a
+    # finding, in more than four (fewer than 40 each) when each reading has several
     if vitals == CALM:
-        assert sizes[1:] == [80]
+        assert later == [(160, 2)]
     else:
         assert whole[0]["anomalies"]["total"] > 2.5 * 240
-        assert sizes[1:] and sizes[1] < 40
+        assert later[0][0] == 160 and later[0][1] > 4
     # AND the facts and the anomaly rows, in order, are the single group's
     assert grouped == whole

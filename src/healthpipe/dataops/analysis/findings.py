@@ -83,13 +83,35 @@ def _grown(readings_per_group: int, readings: int, findings: int) -> int:
     and `findings` findings: a sparse file's groups hold more readings (fewer groups, each of
     which reads the whole processed file when it is in time order), a denser file's fewer,
     in the same memory (SIZED_FOR_FINDINGS, MAX_GROWTH). Measured at 2M rows, the stage
-    alone: realistic (0.54 findings a reading; 8 groups -> 2 + 3) 7.56-7.71 CPU-s against
-    7.86-8.03 and peak RSS 260-265 MB against 223-227, the 2M uniform file's peak (266-268);
-    uniform unchanged (12.3-12.5 CPU-s). All groups twice as large cost uniform 14.06
-    CPU-s against 12.41 (they spill); four times, realistic 8.06 and 271 MB."""
+    alone: realistic (0.54 findings a reading; 8 groups -> 2 + 4) 7.72-7.85 CPU-s against
+    8.06-8.53 and peak RSS 239-245 MB against 221-224 (2 + 3 groups: 7.56-7.71 CPU-s,
+    260-265 MB, but the last group ran alone); uniform unchanged (12.3-12.5 CPU-s). All
+    groups twice as large cost uniform 14.06 CPU-s against 12.41 (they spill); four
+    times, realistic 8.06 and 271 MB."""
     density = findings / readings if readings else 0.0
     growth = min(MAX_GROWTH, (1.0 + SIZED_FOR_FINDINGS) / (1.0 + density))
     return max(MIN_READINGS_PER_GROUP, int(readings_per_group * growth))
+
+
+def _group_count(readings: int, per_group: int, side_by_side: int) -> int:
+    """Groups of at most about `per_group` of `readings` readings, as many as a multiple of
+    the groups run at once."""
+    count = max(1, -(-readings // max(1, per_group)))
+    return -(-count // side_by_side) * side_by_side
+
+
+def _balanced_runs(users: list[tuple[str | None, int]], count: int) -> list[UserRun]:
+    """The users (user_id, readings), in user order, in at most `count` consecutive runs of
+    about even readings (a user is never split: each goes to the run its middle reading
+    falls in)."""
+    total = sum(n for _, n in users)
+    runs: list[UserRun] = [[] for _ in range(count)]
+    before = 0
+    for user, n in users:
+        at = min(count - 1, (2 * before + n) * count // (2 * total)) if total else 0
+        runs[at].append(user)
+        before += n
+    return [run for run in runs if run]
 
 
 USED_COLUMNS = sorted({i.column for i in ANOMALY_ITEMS} | {"systolic_bp", "diastolic_bp"})
@@ -384,8 +406,10 @@ def _find_groups(
     side_by_side: int,
 ) -> list[_GroupFiles]:
     """`find_anomalies` over several groups: the first `side_by_side` of `runs` at once,
-    then, once the first is done, the users after them in runs sized by its density
-    (`_grown`). Returns every group's files, in user order."""
+    then, once the first is done, the users after them in groups sized by its density
+    (`_grown`), as many as a multiple of `side_by_side` and of even readings, so that the
+    last ones end together (2M realistic rows in groups of 2 + 3, the last one ran alone
+    for a third of a second). Returns every group's files, in user order."""
     opening = runs[:side_by_side]
     files: list[_GroupFiles] = []
     with ThreadPoolExecutor(max_workers=min(side_by_side, len(runs))) as pool:
@@ -406,7 +430,9 @@ def _find_groups(
             ).fetchone() or (0,)
             first_readings = sum(n for _, n in users[: len(opening[0])])
             grown = _grown(per_group, first_readings, int(found))
-            for run in _user_runs(users[sum(len(r) for r in opening) :], grown):
+            rest = users[sum(len(r) for r in opening) :]
+            count = _group_count(sum(n for _, n in rest), grown, side_by_side)
+            for run in _balanced_runs(rest, count):
                 submit(run)
         for done in pending:
             done.result()  # the first failure fails the pass
