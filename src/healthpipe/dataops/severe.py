@@ -19,7 +19,9 @@ and whether a reading also has a clinical finding) and returns:
 - `headline` on each listed user: its findings and their severities counted as the headline
   counts them (without a baseline finding on a reading that has a clinical finding).
 
-Sizes are bounded; each statement reads the high-severity rows from the anomaly file.
+Sizes are bounded. The red scores and the worst readings read the high-severity rows;
+the headline and the listed users' counts read the whole anomaly file, one aggregate
+each.
 """
 
 from __future__ import annotations
