@@ -59,9 +59,12 @@ def _sized(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 
 
 def test_the_later_groups_are_a_multiple_of_the_threads_of_even_readings() -> None:
-    assert findings._group_count(160, 80, 2) == 2
-    assert findings._group_count(161, 80, 2) == 4  # three would leave one thread idle
-    assert findings._group_count(10, 80, 3) == 3
+    assert findings._group_count(160, 80, 40, 2) == 2
+    assert findings._group_count(161, 80, 40, 2) == 4  # three would leave one thread idle
+    assert findings._group_count(1450, 508, 254, 2) == 4  # 2M realistic: 2 + 4 groups
+    assert findings._group_count(1400, 254, 254, 2) == 6  # the first groups' size: as cut
+    # eight threads, 300 readings left: two groups of the first ones' size, not eight of 37
+    assert findings._group_count(300, 512, 256, 8) == 2
     users: list[tuple[str | None, int]] = [("a", 5), ("b", 5), ("c", 12), ("d", 1), (None, 3)]
     assert findings._balanced_runs(users, 2) == [["a", "b"], ["c", "d", None]]
     assert findings._balanced_runs(users, 1) == [["a", "b", "c", "d", None]]

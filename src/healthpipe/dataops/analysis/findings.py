@@ -93,11 +93,14 @@ def _grown(readings_per_group: int, readings: int, findings: int) -> int:
     return max(MIN_READINGS_PER_GROUP, int(readings_per_group * growth))
 
 
-def _group_count(readings: int, per_group: int, side_by_side: int) -> int:
-    """Groups of at most about `per_group` of `readings` readings, as many as a multiple of
-    the groups run at once."""
-    count = max(1, -(-readings // max(1, per_group)))
-    return -(-count // side_by_side) * side_by_side
+def _group_count(readings: int, grown: int, per_group: int, side_by_side: int) -> int:
+    """How many groups `readings` readings make: of at most about `grown` readings each, as
+    many as a multiple of the groups run at once, so that the last round keeps every thread
+    busy, unless that makes them smaller than the first groups (`per_group`: with many
+    threads and few readings left, each group of a file in time order reads it whole)."""
+    count = max(1, -(-readings // max(1, grown)))
+    rounded = -(-count // side_by_side) * side_by_side
+    return min(rounded, max(count, -(-readings // max(1, per_group))))
 
 
 def _balanced_runs(users: list[tuple[str | None, int]], count: int) -> list[UserRun]:
@@ -431,7 +434,7 @@ def _find_groups(
             first_readings = sum(n for _, n in users[: len(opening[0])])
             grown = _grown(per_group, first_readings, int(found))
             rest = users[sum(len(r) for r in opening) :]
-            count = _group_count(sum(n for _, n in rest), grown, side_by_side)
+            count = _group_count(sum(n for _, n in rest), grown, per_group, side_by_side)
             for run in _balanced_runs(rest, count):
                 submit(run)
         for done in pending:
