@@ -3,6 +3,7 @@ plain values."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,12 @@ class AnalysisLimits:
     top_users: int = TOP_USERS
     episode_gap_seconds: float = cl.EPISODE_GAP_SECONDS
     activity_steps_above: float = cl.ACTIVITY_STEPS_ABOVE
+
+
+def grouping_id(columns: Sequence[str], grouped: Sequence[str]) -> int:
+    """DuckDB's `grouping_id(<columns>)` of the grouping set that groups `grouped`: a bit,
+    the first column's the highest, for each of `columns` not grouped."""
+    return int("".join("0" if c in grouped else "1" for c in columns), 2)
 
 
 def parquet_source(path: Path) -> str:

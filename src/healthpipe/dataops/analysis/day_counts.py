@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from healthpipe.dataops.analysis.common import parquet_source
+from healthpipe.dataops.analysis.common import grouping_id, parquet_source
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
 from healthpipe.dataops.lake_write import utc_day
 from healthpipe.domain import clinical as cl
@@ -44,10 +44,11 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
         for m in BASELINE_METRICS
     )
     sets = ", ".join(f"(user_id, day, {quote_ident(m)})" for m in BASELINE_METRICS)
-    # each vital's counts: its set's rows (grouping_id: a bit set for each vital not grouped)
+    # each vital's counts: its set's rows
     per_vital = " UNION ALL ".join(
         f"SELECT user_id, day, {quote_literal(m)} AS metric, {quote_ident(m)} AS bin, n "
-        f"FROM counted WHERE gid = {_grouping_id(m)} AND {quote_ident(m)} IS NOT NULL"
+        f"FROM counted WHERE gid = {grouping_id(BASELINE_METRICS, (m,))} "
+        f"AND {quote_ident(m)} IS NOT NULL"
         for m in BASELINE_METRICS
     )
     src = f"read_parquet({parquet_source(parquet)})"
@@ -64,12 +65,6 @@ def day_counts(parquet: Path, limits: EngineLimits) -> list[DayCount]:
     finally:
         con.close()
     return [(str(u), d, str(m), dict(zip(bins, ns, strict=True))) for u, d, m, bins, ns in rows]
-
-
-def _grouping_id(vital: str) -> int:
-    """`grouping_id(<BASELINE_METRICS>)` of the grouping set that groups `vital`: a bit, the
-    first vital's the highest, for each vital not grouped."""
-    return int("".join("0" if m == vital else "1" for m in BASELINE_METRICS), 2)
 
 
 def day_range(parquet: Path, limits: EngineLimits) -> tuple[date, date] | None:

@@ -10,7 +10,7 @@ from typing import Any
 import duckdb
 
 from healthpipe.constants import VITAL_COLUMNS
-from healthpipe.dataops.analysis.common import clean, fetch_rows, iso
+from healthpipe.dataops.analysis.common import clean, fetch_rows, grouping_id, iso
 from healthpipe.domain.anomaly_sql import (
     BASELINE_METRICS,
     bp_category_sql,
@@ -68,9 +68,6 @@ def count_values(con: duckdb.DuckDBPyConnection, src: str) -> None:
     ]
     columns = ["user_id", *VITAL_COLUMNS]
 
-    def gid(*grouped: str) -> int:  # grouping_id: bit set for each column not grouped
-        return int("".join("0" if c in grouped else "1" for c in columns), 2)
-
     con.execute(
         f"CREATE TEMP TABLE grouped AS SELECT grouping_id({', '.join(columns)}) AS gid, "
         f"{', '.join(quote_ident(c) for c in columns)}, count(*) AS n FROM {src} "
@@ -82,7 +79,7 @@ def count_values(con: duckdb.DuckDBPyConnection, src: str) -> None:
             f"SELECT {quote_literal(m)} AS metric, "
             f"{'user_id' if m in per_user else 'CAST(NULL AS VARCHAR)'} AS user_id, "
             f"{quote_ident(m)} AS x, n FROM grouped "
-            f"WHERE gid = {gid('user_id', m) if m in per_user else gid(m)}"
+            f"WHERE gid = {grouping_id(columns, ('user_id', m) if m in per_user else (m,))}"
             for m in VITAL_COLUMNS
         )
     )
