@@ -26,10 +26,10 @@ each.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 
@@ -44,7 +44,6 @@ HIGH = 3
 MIN_MEMORY_MB = 64
 BASELINE_RULE = "baseline"
 BP_METRIC = "blood_pressure"
-K = TypeVar("K")
 
 
 def _red_score_sql(metric: str, value: str) -> str:
@@ -137,11 +136,16 @@ def severity_facts_of(
         headline = con.execute(
             f"SELECT kind, severity, {again}, count(*) FROM {src} GROUP BY ALL"
         ).fetchall()
-        by_kind = _summed((str(k), int(n)) for k, _, again_, n in headline if not again_)
-        by_severity = sorted(  # the facts' key order: low to high, always
-            _summed((int(v), int(n)) for _, v, again_, n in headline if not again_).items()
-        )
-        on_clinical = sum(int(n) for *_, again_, n in headline if again_)
+        by_kind: Counter[str] = Counter()
+        severities: Counter[int] = Counter()
+        on_clinical = 0
+        for kind, severity, counted_apart, n in headline:
+            if counted_apart:
+                on_clinical += int(n)
+            else:
+                by_kind[str(kind)] += int(n)
+                severities[int(severity)] += int(n)
+        by_severity = sorted(severities.items())  # the facts' key order: low to high, always
         flagged: dict[str, int] = {}
         counted: dict[str, dict[str, int]] = {}
         if user_ids:
@@ -208,14 +212,6 @@ def severity_facts_of(
         "readings_flagged": flagged,
         "headline_by_user": counted,
     }
-
-
-def _summed(pairs: Iterable[tuple[K, int]]) -> dict[K, int]:
-    """The counts of `pairs` (key, count) added up by key."""
-    sums: dict[K, int] = {}
-    for key, n in pairs:
-        sums[key] = sums.get(key, 0) + n
-    return sums
 
 
 def _num(value: Any) -> float | int | None:
