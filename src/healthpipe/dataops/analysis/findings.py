@@ -62,13 +62,6 @@ MAX_GROWTH = 2.0
 UserRun = list[str | None]
 
 
-def _user_runs(users: list[tuple[str | None, int]], readings_per_group: int) -> list[UserRun]:
-    """The users (user_id, readings), in user order, in runs of about `readings_per_group`
-    readings (a user is never split; `runs.weighted_runs`, the rule of the participant groups
-    and the lake's COPYs too)."""
-    return weighted_runs(users, readings_per_group)
-
-
 def _user_filter(run: UserRun) -> str:
     """SQL: the readings (`r`) of one run of users."""
     named = [u for u in run if u is not None]
@@ -372,7 +365,9 @@ def find_anomalies(
             "SELECT user_id, readings FROM users ORDER BY uid"
         ).fetchall()
     ]
-    runs = _user_runs(users, per_group)
+    # users are never split (`runs.weighted_runs`: the participant groups' and the lake's
+    # COPYs' rule too)
+    runs: list[UserRun] = weighted_runs(users, per_group)
     con.execute("SET preserve_insertion_order = true")
     try:
         if len(runs) <= 1:
