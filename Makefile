@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 # runtime only (what `make demo` needs) / runtime + dev tools (what `make test` needs)
 RUNTIME := $(VENV)/.runtime
 DEV     := $(VENV)/.installed
+BENCH   := $(VENV)/.bench
 # tests run in parallel (pytest-xdist); PYTEST_ARGS adds to or overrides it. loadgroup: tests
 # are dealt out one by one, but those marked with one xdist_group share a worker (and so its
 # module fixture: the Lambda zips are built once)
@@ -30,6 +31,11 @@ $(RUNTIME): pyproject.toml | $(BIN)/python
 $(DEV): pyproject.toml $(RUNTIME)
 	$(call pip_install,-e '.[dev]')
 	touch $(DEV)
+
+# the harness's peers (polars) beside the dev tools; `make bench` only
+$(BENCH): pyproject.toml $(DEV)
+	$(call pip_install,-e '.[bench]')
+	touch $(BENCH)
 
 setup-runtime: $(RUNTIME)
 
@@ -77,7 +83,8 @@ asl: setup
 	cd tools/asl && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	$(BIN)/python scripts/validate_asl.py
 
-bench: setup
+## The benchmark harness (docs/scaling.md), its peers installed: every target MET or NOT MET.
+bench: $(BENCH)
 	$(BIN)/python benchmarks/run.py
 
 clean:
