@@ -366,11 +366,12 @@ def test_a_step_s_permanent_failure_reaches_the_state_machine_by_name(
     assert type(failure.value).__name__ == "PermanentError"
 
 
-def test_rejected_rows_out_of_chunk_order_are_merged_as_the_single_path_orders_them(
+def test_blank_lines_then_a_malformed_record_and_a_repeat_assemble_as_the_single_path(
     steps: moto_env.Stack, aws: dict[str, Any], tmp_path: Path
 ) -> None:
-    # GIVEN blank lines, then a malformed record and a repeat that the single path numbers
-    # out of chunk order (the chunked engine's pinned example), in 300-byte chunks
+    # GIVEN blank lines, then a malformed record and a repeat, which the single path numbered
+    # out of chunk order before blank lines were no records (the chunked engine's pinned
+    # example), in 300-byte chunks
     header = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp,note\n"
     rows = [f"2025-11-01T00:0{m}:00Z,u1,70,98,5,36.6,120,80,\n" for m in range(6)]
     text = header + "\n" * 5 + "".join(rows) + "2025-11-01T00:00:00Z,u1,70\n" + rows[0]

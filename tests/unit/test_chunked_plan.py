@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from healthpipe.dataops.chunked.assemble import merge_reasons
 from healthpipe.dataops.chunked.local import chunk_size
-from healthpipe.dataops.chunked.plan import _Cuts, plan_file, write_chunk_file
+from healthpipe.dataops.chunked.plan import plan_file, write_chunk_file
+from healthpipe.dataops.record_bounds import RecordBounds, blank_lines
 from healthpipe.domain.documents.chunk_plan import ChunkPlan, ChunkSplit
 
 HEADER = b"event_time,user_id,note\n"
@@ -45,6 +46,36 @@ def test_cuts_fall_at_record_starts_outside_quotes(tmp_path: Path) -> None:
         # line breaks inside quotes are not record starts: one record per row
         assert chunk.lines_before == row_at[chunk.start]
         assert chunk.end - chunk.start >= 64 or chunk.index == len(plan.chunks) - 1
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+def test_each_cut_carries_the_blank_lines_before_it(tmp_path: Path, ending: bytes) -> None:
+    # GIVEN records and blank lines (one right after the header), and quoted notes holding
+    # empty lines, which are no blank lines
+    lines = [b""] + [
+        b""
+        if i % 3 == 0
+        else b't%d,u1,"a%s%sb"' % (i, ending, ending)
+        if i % 3 == 1
+        else b"t%d,u1,x" % i
+        for i in range(1, 40)
+    ]
+    data = HEADER.replace(b"\n", ending) + b"".join(line + ending for line in lines)
+    source = tmp_path / "in.csv"
+    source.write_bytes(data)
+    # WHEN it is planned in 32-byte chunks
+    plan = plan_file(source, tmp_path, chunk_bytes=32, sha256=SHA).plan
+    # THEN each chunk counts the blank lines before it among the lines before it
+    starts = [len(HEADER.replace(b"\n", ending))]
+    for line in lines:
+        starts.append(starts[-1] + len(line) + len(ending))
+    assert len(plan.chunks) > 5
+    for chunk in plan.chunks:
+        before = lines[: starts.index(chunk.start)]
+        assert chunk.lines_before == len(before)
+        assert chunk.blank_lines_before == before.count(b"")
+    # AND the validation's scan numbers the same blank lines
+    assert blank_lines(source, gzipped=False) == [i + 1 for i, line in enumerate(lines) if not line]
 
 
 def test_a_record_longer_than_a_chunk_makes_its_chunk_longer(tmp_path: Path) -> None:
@@ -94,26 +125,28 @@ def test_chunks_are_cut_small_enough_for_every_worker_but_not_tiny() -> None:
 
 @settings(max_examples=200, deadline=None)
 @given(
-    body=st.text(alphabet='a ,"\n', max_size=80),
+    body=st.text(alphabet='a ,"\n\r', max_size=80),
     block=st.integers(1, 9),
     chunk_bytes=st.integers(1, 12),
 )
 def test_cuts_do_not_depend_on_where_blocks_end(body: str, block: int, chunk_bytes: int) -> None:
     # GIVEN any text of cells, spaces, commas, quotes (escaped pairs too) and line breaks
     data = HEADER + body.encode()
-    whole = _Cuts(chunk_bytes)
+    whole = RecordBounds(chunk_bytes, blank_numbers=[])
     whole.feed(data, 0)
     # WHEN it is read in blocks of `block` bytes
-    pieces = _Cuts(chunk_bytes)
+    pieces = RecordBounds(chunk_bytes, blank_numbers=[])
     for at in range(0, len(data), block):
         pieces.feed(data[at : at + block], at)
-    # THEN the cuts and their record counts are those of one read
+    # THEN the cuts, their record and blank-line counts are those of one read
     assert pieces.chunks(len(data)) == whole.chunks(len(data))
-    assert (pieces.lines, pieces.inside, pieces.irregular) == (
+    assert (pieces.lines, pieces.blank_numbers, pieces.inside, pieces.irregular) == (
         whole.lines,
+        whole.blank_numbers,
         whole.inside,
         whole.irregular,
     )
+    assert pieces.blanks == len(pieces.blank_numbers or [])
 
 
 @pytest.mark.parametrize(

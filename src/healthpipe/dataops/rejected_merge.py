@@ -1,8 +1,9 @@
 """The rejected CSV of a chunked ingest whose parts, put end to end, are not in source_row
-order (`chunked.assemble.rejected_in_order` is False: after blank lines, a malformed record
-of one chunk can number after a repeat in the next). The AWS executor cannot fall back to
-the single-file path for a file that large, so the parts are merged record by record on
-their source_row; each record's bytes are kept exactly as the split step wrote them."""
+order (`chunked.assemble.rejected_in_order` is False; not expected since every chunk numbers
+its records as the single path does, blank lines excluded, but checked). The AWS executor
+cannot fall back to the single-file path for a file that large, so the parts are merged
+record by record on their source_row; each record's bytes are kept exactly as the split
+step wrote them."""
 
 from __future__ import annotations
 

@@ -320,7 +320,7 @@ def _plan_claimed(
         # fall where the reader's records end (the local executor takes the single path).
         # One chunk, the whole data: the single path's split in one Map item
         first, last = plan_doc.chunks[0], plan_doc.chunks[-1]
-        whole = Chunk(index=0, start=first.start, end=last.end, lines_before=first.lines_before)
+        whole = first.model_copy(update={"end": last.end})
         plan_doc = plan_doc.model_copy(update={"chunks": [whole]})
         log_event(logger, "chunked plan: irregular quotes, one chunk", dataset_id=job.dataset_id)
     plan_key = f"{job.work_prefix}plan.json"
@@ -570,7 +570,7 @@ def assemble(step: JobStep, ports: Ports) -> StageResult:
                 rejected,
                 skip=[s.rejected_csv_header_bytes if s.index else 0 for s in splits],
             )
-        else:  # rare (blank lines, malformed records, repeats): merged on source_row here
+        else:  # not expected (see rejected_in_order): merged on source_row here
             local = [
                 (store.materialize(key, workdir / f"r{s.index}").path, s.rejected_csv_header_bytes)
                 for key, s in zip(rejected, splits, strict=True)

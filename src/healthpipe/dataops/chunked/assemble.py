@@ -42,10 +42,11 @@ def merge_reasons(splits: list[ChunkSplit]) -> dict[str, int]:
 
 def rejected_in_order(splits: list[ChunkSplit]) -> bool:
     """Whether the rejected parts, concatenated in chunk order, are in source_row order as
-    the single path writes them. Not always: the single path numbers a malformed record by
-    its line (blank lines counted) and a parsed record by the records before it (blank lines
-    not counted), so after a blank line a parsed record can sort before a malformed record
-    of the chunk before it; such a file is split by the single path (the executor's part)."""
+    the single path writes them. They are when every chunk numbers its records as the single
+    path does (blank lines are no records, `validation.common.load_malformed`); before that
+    fix, a malformed record after blank lines numbered after a rejected row of the next
+    chunk. Kept as a check: a file whose parts would not concatenate in order is split by
+    the single path (the local executor) or merged on source_row (the AWS one)."""
     last = None
     for split in sorted(splits, key=lambda s: s.index):
         if split.first_rejected_row is None or split.last_rejected_row is None:

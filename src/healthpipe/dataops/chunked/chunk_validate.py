@@ -10,6 +10,7 @@ import duckdb
 
 from healthpipe.dataops.engine import EngineLimits, connect
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.record_bounds import blank_lines
 from healthpipe.dataops.record_scan import scan_records
 from healthpipe.dataops.validation.common import load_malformed
 from healthpipe.dataops.validation.file import record_bytes_for
@@ -40,7 +41,11 @@ def _stage_once(
     _stage(con, chunk_csv, header, profile, now_iso, staged, record_bytes)
     # The reader numbers the chunk's lines from its header line: offset them to the file's.
     con.execute(f"UPDATE hp_reject_errors SET line = line + {int(chunk.lines_before)}")
-    count = load_malformed(con)
+    count = load_malformed(
+        con,
+        lambda: [chunk.lines_before + n for n in blank_lines(chunk_csv, gzipped=False)],
+        chunk.blank_lines_before,
+    )
     con.execute(
         f"COPY (SELECT source_row, kinds, raw_line FROM malformed ORDER BY source_row) "
         f"TO {quote_literal(str(malformed))} (FORMAT parquet)"

@@ -20,125 +20,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 from healthpipe.dataops.header import CORRUPT_GZIP, is_gzip
+from healthpipe.dataops.record_bounds import RecordBounds
 from healthpipe.dataops.record_scan import with_lf_line_endings
 from healthpipe.domain.documents.chunk_plan import Chunk, ChunkPlan
 from healthpipe.errors import InputError
 
 BLOCK_BYTES = 1024 * 1024
-NEWLINE = 10
-QUOTE = 34
-SPACE = 32
-FIELD_START = (44, 10)  # a comma, a newline
-FIELD_END = (44, 10, 13)  # a comma, a newline, a carriage return
-
-
-@dataclass
-class _Cuts:
-    """The running state of the cut scan over the data (after the header line)."""
-
-    chunk_bytes: int
-    header_bytes: int = -1  # -1 until the header line's newline is seen
-    inside: bool = False
-    lines: int = 0  # newlines outside quotes after the header line
-    mark: int = 0  # the next cut is the first record start at or after this offset
-    crlf: bool = False
-    bare_lf: bool = False
-    ends_with_cr: bool = False
-    closed_at_end: bool = False  # the block ended with a closing quote
-    last_byte: int = NEWLINE  # the last byte other than a space
-    # a quote inside an unquoted field, or text after a closing quote: records the CSV
-    # reader may delimit otherwise than the plan (see `ChunkPlan.irregular_quotes`)
-    irregular: bool = False
-
-    def __post_init__(self) -> None:
-        self.starts: list[tuple[int, int]] = []  # (record start, lines before it)
-
-    def feed(self, block: bytes, offset: int) -> None:
-        """Scan the next block of the data (at `offset`). A quote opens a quoted field only
-        at a field start (after a comma or a newline, spaces between allowed), as the CSV
-        reader reads it: a quote inside an unquoted field (`u"1`) is text, and would
-        otherwise flip the parity."""
-        self._endings(block)
-        at = 0
-        if self.header_bytes < 0:
-            nl = block.find(b"\n")
-            if nl < 0:
-                return
-            self.header_bytes = offset + nl + 1
-            self.mark = self.header_bytes + self.chunk_bytes
-            self.starts.append((self.header_bytes, 0))
-            at = nl + 1
-        size = len(block)
-        closed_at_start, self.closed_at_end = self.closed_at_end, False
-        if closed_at_start and block[at] != QUOTE and block[at] not in FIELD_END:
-            self.irregular = True
-        while at < size:
-            quote = block.find(b'"', at)
-            end = size if quote < 0 else quote
-            if not self.inside:
-                self._segment(block, offset, at, end)
-            if quote < 0:
-                break
-            at = quote + 1
-            if self.inside:
-                if quote + 1 == size:
-                    self.inside, self.closed_at_end = False, True
-                elif block[quote + 1] == QUOTE:  # an escaped quote: still inside
-                    at = quote + 2
-                else:
-                    self.inside = False
-                    self.irregular = self.irregular or block[quote + 1] not in FIELD_END
-            elif quote == 0 and closed_at_start:  # an escaped pair across blocks
-                self.inside = True
-            else:
-                self.inside = self._field_start(block, quote)
-                self.irregular = self.irregular or not self.inside
-        last = size - 1
-        while last >= 0 and block[last] == SPACE:
-            last -= 1
-        if last >= 0:
-            self.last_byte = block[last]
-
-    def _field_start(self, block: bytes, quote: int) -> bool:
-        """Whether the quote at `quote` starts a field: only spaces between it and the comma
-        or newline before it (DuckDB skips those spaces and reads the field as quoted)."""
-        before = quote - 1
-        while before >= 0 and block[before] == SPACE:
-            before -= 1
-        return (block[before] if before >= 0 else self.last_byte) in FIELD_START
-
-    def _segment(self, block: bytes, offset: int, at: int, end: int) -> None:
-        """Count the newlines of block[at:end] (outside quotes) and cut at the marks."""
-        while offset + end >= self.mark:
-            nl = block.find(b"\n", max(at, self.mark - 1 - offset), end)
-            if nl < 0:
-                break
-            self.lines += block.count(b"\n", at, nl + 1)
-            self.starts.append((offset + nl + 1, self.lines))
-            self.mark = offset + nl + 1 + self.chunk_bytes
-            at = nl + 1
-        self.lines += block.count(b"\n", at, end)
-
-    def _endings(self, block: bytes) -> None:
-        if not block:
-            return
-        split_pair = 1 if self.ends_with_cr and block[0] == NEWLINE else 0
-        pairs = block.count(b"\r\n") + split_pair
-        self.crlf = self.crlf or pairs > 0
-        self.bare_lf = self.bare_lf or block.count(b"\n") > pairs
-        self.ends_with_cr = block[-1] == 13
-
-    def chunks(self, data_size: int) -> list[Chunk]:
-        bounds = [s for s in self.starts if s[0] < data_size]
-        return [
-            Chunk(
-                index=i,
-                start=start,
-                end=(bounds[i + 1][0] if i + 1 < len(bounds) else data_size),
-                lines_before=lines,
-            )
-            for i, (start, lines) in enumerate(bounds)
-        ]
 
 
 @dataclass(frozen=True)
@@ -153,7 +40,7 @@ class PlannedFile:
 class Scanned:
     """One pass over the (uncompressed) data: its cuts and its size."""
 
-    cuts: _Cuts
+    cuts: RecordBounds
     data_size: int
 
     @property
@@ -166,7 +53,7 @@ class StreamScan:
     blocks, an object's body on the network): only the running state is held."""
 
     def __init__(self, chunk_bytes: int) -> None:
-        self._cuts = _Cuts(chunk_bytes)
+        self._cuts = RecordBounds(chunk_bytes)
         self._offset = 0
 
     def feed(self, block: bytes) -> None:

@@ -4,6 +4,7 @@ counts."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import duckdb
@@ -99,13 +100,26 @@ def unreadable(exc: duckdb.Error, record_bytes: int) -> Exception:
     return InputError(f"not a readable CSV file: {duckdb_reason(exc)}", code="not_csv")
 
 
-def load_malformed(con: duckdb.DuckDBPyConnection) -> int:
-    """`malformed` (source_row, kinds, raw_line) from the reject table; refuses non-UTF-8."""
+def load_malformed(
+    con: duckdb.DuckDBPyConnection,
+    blank_lines: Callable[[], Sequence[int]] = tuple,
+    blank_lines_before: int = 0,
+) -> int:
+    """`malformed` (source_row, kinds, raw_line) from the reject table; refuses non-UTF-8.
+
+    The reader numbers a malformed record by its line, blank lines counted, where it skips
+    them as records: source_row counts records only (docs/architecture.md). `blank_lines`
+    gives the numbers of the blank lines on the reader's count (`record_bounds.blank_lines`;
+    asked only when a record is malformed), and `blank_lines_before` counts the blank lines
+    before the first line the reader saw (a chunk's: `Chunk.blank_lines_before`)."""
     con.execute(
         "CREATE TEMP TABLE malformed AS "
         "SELECT line - 1 AS source_row, string_agg(DISTINCT error_type, '|') AS kinds, "
         "first(csv_line) AS raw_line FROM hp_reject_errors GROUP BY line"
     )
+    (count,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
+    if count:
+        _skip_blank_lines(con, blank_lines(), blank_lines_before)
     bad = con.execute(
         "SELECT min(source_row) FROM malformed WHERE kinds LIKE '%INVALID ENCODING%'"
     ).fetchone()
@@ -115,8 +129,21 @@ def load_malformed(con: duckdb.DuckDBPyConnection) -> int:
             "re-export it as UTF-8",
             code="not_utf8",
         )
-    (count,) = con.execute("SELECT count(*) FROM malformed").fetchone() or (0,)
     return int(count)
+
+
+def _skip_blank_lines(con: duckdb.DuckDBPyConnection, numbers: Sequence[int], before: int) -> None:
+    """Number the malformed records among records only: less the blank lines before each."""
+    if not numbers and not before:
+        return
+    con.execute(
+        "CREATE TEMP TABLE hp_blank_lines AS SELECT unnest(?::BIGINT[]) AS line", [list(numbers)]
+    )
+    con.execute(
+        f"UPDATE malformed SET source_row = source_row - {int(before)} - ("
+        "SELECT count(*) FROM hp_blank_lines b WHERE b.line < malformed.source_row)"
+    )
+    con.execute("DROP TABLE hp_blank_lines")
 
 
 def output_columns(header: Header) -> list[str]:

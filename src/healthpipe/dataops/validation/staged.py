@@ -22,6 +22,7 @@ import duckdb
 
 from healthpipe.dataops.engine import source_literal
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.record_bounds import blank_lines
 from healthpipe.dataops.validation.common import (
     INSTANT,
     KEY,
@@ -257,7 +258,7 @@ def validate_staged(
     staged = out.processed_parquet.with_name(f"{out.processed_parquet.stem}.staged.parquet")
     try:
         _stage(con, path, header, profile, now_iso, staged, record_bytes)
-        malformed = load_malformed(con)
+        malformed = load_malformed(con, lambda: blank_lines(path, header.gzipped))
         source = _source_row_sql(con, malformed)
         if source is None:
             return None

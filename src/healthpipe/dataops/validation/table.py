@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from healthpipe.dataops.header import Header
+from healthpipe.dataops.record_bounds import blank_lines
 from healthpipe.dataops.validation.common import (
     INSTANT,
     MALFORMED_GAPS_SQL,
@@ -61,7 +62,7 @@ def _load(
         )
     except duckdb.Error as exc:
         raise unreadable(exc, record_bytes) from exc
-    return load_malformed(con)
+    return load_malformed(con, lambda: blank_lines(path, header.gzipped))
 
 
 def _number_rows(con: duckdb.DuckDBPyConnection) -> None:

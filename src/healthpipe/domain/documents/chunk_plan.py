@@ -19,12 +19,15 @@ from healthpipe.domain.documents.base import Complete, Counts
 class Chunk(Complete):
     """One chunk: bytes [start, end) of the data, and `lines_before`: the records (blank
     lines and malformed records included, header excluded) before `start`, which offsets the
-    record numbers the CSV reader reports for its malformed records."""
+    record numbers the CSV reader reports for its malformed records; `blank_lines_before`:
+    the blank lines among those, which the reader skips as records (a malformed record's
+    source_row counts records only)."""
 
     index: int = Field(ge=0)
     start: int = Field(ge=0)
     end: int = Field(ge=0)
     lines_before: int = Field(ge=0)
+    blank_lines_before: int = Field(default=0, ge=0)
 
 
 class ChunkPlan(Complete):
@@ -46,7 +49,8 @@ class ChunkPlan(Complete):
 
 class StagedChunk(Complete):
     """What the map step staged for one chunk: `rows` parsed records and `malformed` records
-    (their record numbers already offset by the chunk's `lines_before`)."""
+    (numbered in the whole file: offset by the chunk's `lines_before`, less the blank lines
+    before each)."""
 
     index: int = Field(ge=0)
     rows: int = Field(ge=0)
