@@ -14,7 +14,7 @@ from healthpipe.dataops.record_bounds import blank_lines
 from healthpipe.dataops.record_scan import scan_records
 from healthpipe.dataops.validation.common import load_malformed
 from healthpipe.dataops.validation.file import record_bytes_for
-from healthpipe.dataops.validation.staged import STAGED, _stage
+from healthpipe.dataops.validation.staged import STAGED, stage_csv
 from healthpipe.dataops.validation.types import (
     MAX_RECORD_BYTES,
     MixedLineEndings,
@@ -38,7 +38,7 @@ def _stage_once(
     record_bytes: int,
 ) -> StagedChunk:
     con.execute("SET preserve_insertion_order = true")
-    _stage(con, chunk_csv, header, profile, now_iso, staged, record_bytes)
+    stage_csv(con, chunk_csv, header, profile, now_iso, staged, record_bytes)
     # The reader numbers the chunk's lines from its header line: offset them to the file's.
     con.execute(f"UPDATE hp_reject_errors SET line = line + {int(chunk.lines_before)}")
     count = load_malformed(

@@ -1,5 +1,5 @@
 """Split: one chunk's parts of the processed CSV, the processed Parquet and the rejected CSV,
-written by the single path's writer (`validation.staged._write`) from the chunk's staging
+written by the single path's writer (`validation.staged.write_split`) from the chunk's staging
 file, with the repeats found across all chunks excluded and every record numbered as in the
 whole file."""
 
@@ -13,7 +13,7 @@ from healthpipe.dataops.chunked.staging import create_staged_view
 from healthpipe.dataops.engine import EngineLimits, connect, source_list, source_literal
 from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation.common import MALFORMED_GAPS_SQL, REASONS, ROW, summarise
-from healthpipe.dataops.validation.staged import CONFLICT, STAGED, _bit_test, _write
+from healthpipe.dataops.validation.staged import CONFLICT, STAGED, bit_test, write_split
 from healthpipe.dataops.validation.types import SplitPaths
 from healthpipe.domain.documents.chunk_plan import ChunkSplit, StagedChunk
 from healthpipe.domain.rules import RuleProfile
@@ -83,10 +83,10 @@ def split_chunk(
             f"CREATE TEMP TABLE repeats AS SELECT * FROM read_parquet("
             f"{source_literal(repeats)}) WHERE {ROW} BETWEEN {first} AND {last}"
         )
-        repeat = _bit_test(con, "hp_excluded", "true")
-        conflict = _bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""
+        repeat = bit_test(con, "hp_excluded", "true")
+        conflict = bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""
         reason = repeat_reason_sql(profile, conflict)
-        _write(con, header, out, repeat, reason, source, chunk.malformed)
+        write_split(con, header, out, repeat, reason, source, chunk.malformed)
         result = summarise(con, out, "rejected_rows", chunk.malformed)
         first_rejected, last_rejected = con.execute(
             f"SELECT min(s), max(s) FROM (SELECT {source} AS s FROM {STAGED} "

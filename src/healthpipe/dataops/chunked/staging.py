@@ -14,7 +14,7 @@ from healthpipe.dataops.validation.staged import (
     STAGED,
     STAGED_INSTANT,
     STAGED_INSTANT_NAME,
-    _staged_name,
+    staged_name,
 )
 from healthpipe.domain.validation_sql import parsed_time_sql, quote_ident
 
@@ -25,7 +25,7 @@ def create_staged_view(
     """The view STAGED over `parts` (staging file, parsed records before it in the file),
     in order: ROW is the record's number among the file's parsed records."""
     columns = output_columns(header)
-    named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
+    named = ", ".join(f"{staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
 
     def select(path: Path, before: int) -> str:
         cells = f"SELECT file_row_number + {int(before) + 1} AS {ROW}, {named}, {REASONS}, {KEY}"

@@ -65,7 +65,7 @@ ROWS_PER_KEY_SLICE = 2_000_000
 STAGING_ROW_GROUP_ROWS = 61_440
 
 
-def _staged_name(i: int) -> str:
+def staged_name(i: int) -> str:
     return quote_ident(f"{RESERVED_PREFIX}c{i}__")
 
 
@@ -76,7 +76,7 @@ STAGED_INSTANT_NAME = f"{RESERVED_PREFIX}instant__"
 STAGED_INSTANT = quote_ident(STAGED_INSTANT_NAME)
 
 
-def _stage(
+def stage_csv(
     con: duckdb.DuckDBPyConnection,
     path: Path,
     header: Header,
@@ -88,7 +88,7 @@ def _stage(
     """Parse the CSV once into `staged`, and define the view STAGED over it (the output
     columns under their names, ROW, REASONS, KEY and the parsed event time)."""
     columns = output_columns(header)
-    cells = ", ".join(f"{quote_ident(c)} AS {_staged_name(i)}" for i, c in enumerate(columns))
+    cells = ", ".join(f"{quote_ident(c)} AS {staged_name(i)}" for i, c in enumerate(columns))
     key = ", ".join(duplicate_key_columns(profile, INSTANT))
     try:
         con.execute(
@@ -100,7 +100,7 @@ def _stage(
         )
     except duckdb.Error as exc:
         raise unreadable(exc, record_bytes) from exc
-    named = ", ".join(f"{_staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
+    named = ", ".join(f"{staged_name(i)} AS {quote_ident(c)}" for i, c in enumerate(columns))
     con.execute(
         f"CREATE VIEW {STAGED} AS SELECT file_row_number + 1 AS {ROW}, {named}, {REASONS}, "
         f"{KEY}, {STAGED_INSTANT} AS {INSTANT} "
@@ -146,7 +146,7 @@ def _repeats(con: duckdb.DuckDBPyConnection, profile: RuleProfile, rows: int) ->
 BIT_SLICE_ROWS = 1 << 20
 
 
-def _bit_test(con: duckdb.DuckDBPyConnection, variable: str, where: str) -> str:
+def bit_test(con: duckdb.DuckDBPyConnection, variable: str, where: str) -> str:
     """A per-row test, true for the rows of `repeats` matching `where`: a bit of one of the
     variables `variable`_k, each a bitstring over a slice of BIT_SLICE_ROWS rows, picked by
     a CASE tree over ROW (a filter, not a join, so every output keeps the file order without
@@ -200,7 +200,7 @@ def _source_row_sql(con: duckdb.DuckDBPyConnection, malformed: int) -> str | Non
     return f"({ROW} + CASE {whens} ELSE 0 END)"
 
 
-def _write(
+def write_split(
     con: duckdb.DuckDBPyConnection,
     header: Header,
     out: SplitPaths,
@@ -257,7 +257,7 @@ def validate_staged(
     (the table path numbers those); `con` must preserve insertion order."""
     staged = out.processed_parquet.with_name(f"{out.processed_parquet.stem}.staged.parquet")
     try:
-        _stage(con, path, header, profile, now_iso, staged, record_bytes)
+        stage_csv(con, path, header, profile, now_iso, staged, record_bytes)
         malformed = load_malformed(con, lambda: blank_lines(path, header.gzipped))
         source = _source_row_sql(con, malformed)
         if source is None:
@@ -266,10 +266,10 @@ def validate_staged(
         if not rows and not malformed:
             raise InputError("no data rows (header only)", code="no_rows")
         _repeats(con, profile, int(rows))
-        repeat = _bit_test(con, "hp_excluded", "true")
-        conflict = _bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""
+        repeat = bit_test(con, "hp_excluded", "true")
+        conflict = bit_test(con, "hp_conflicts", CONFLICT) if profile.conflicting_readings else ""
         reason = repeat_reason_sql(profile, conflict)
-        _write(con, header, out, repeat, reason, source, malformed)
+        write_split(con, header, out, repeat, reason, source, malformed)
         return summarise(con, out, "rejected_rows", malformed)
     finally:
         con.execute(f"DROP VIEW IF EXISTS {STAGED}")
