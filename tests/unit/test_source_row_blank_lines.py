@@ -16,19 +16,14 @@ import gzip
 import io
 from pathlib import Path
 
-import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_export_variations import run
 
-from healthpipe.dataops.engine import EngineLimits
-from healthpipe.dataops.header import read_header
-from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.record_bounds import blank_lines
-from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
 from healthpipe.dataops.validation.staged import MAX_MALFORMED_RUNS
 
-NOW = "2025-09-18T00:00:00+00:00"
 HEADER = "event_time,user_id,heart_rate,spo2,steps,temp_c,systolic_bp,diastolic_bp"
 
 
@@ -61,26 +56,12 @@ def expected_rows(data: bytes) -> dict[str, int]:
 
 
 def split(tmp_path: Path, data: bytes, name: str = "vitals.csv") -> dict[str, int]:
-    """Validate `data`; each record's event time -> the source_row the outputs give it (the
-    processed Parquet's, or the rejected CSV's, whose malformed rows hold the raw line)."""
-    source = tmp_path / name
-    source.write_bytes(data)
-    out = SplitPaths(tmp_path / "p.csv", tmp_path / "p.parquet", tmp_path / "r.csv")
-    result: ValidationResult = validate_file(
-        source,
-        read_header(source),
-        load_profile("plausible"),
-        out,
-        now_iso=NOW,
-        limits=EngineLimits(memory_limit_mb=128, threads=1, temp_dir=tmp_path / "duck"),
-    )
-    found = dict(
-        (str(time), int(n))
-        for n, time in duckdb.sql(
-            f"SELECT source_row, event_time_text FROM read_parquet('{out.processed_parquet}')"
-        ).fetchall()
-    )
-    with out.rejected_csv.open(newline="") as handle:
+    """Validate `data` (as the export-variations test does); each record's event time ->
+    the source_row the outputs give it (the processed Parquet's, or the rejected CSV's,
+    whose malformed rows hold the raw line)."""
+    result, processed = run(tmp_path, data, name)
+    found = {time: row for row, time in processed}
+    with (tmp_path / "r.csv").open(newline="") as handle:
         for row in csv.DictReader(handle):
             time = row["event_time"] or row["raw_line"].split(",")[0]
             found[time] = int(row["source_row"])
