@@ -42,8 +42,8 @@ def test_the_bit_test_is_exact_across_slices_and_each_slice_is_bounded(
 ) -> None:
     # GIVEN repeats at both edges of slices, and a slice (rows 2001-3000) with none
     # WHEN the tests of every repeat and of the conflicting ones are built
-    repeat = staged._bit_test(con, "hp_excluded", "true")
-    conflict = staged._bit_test(con, "hp_conflicts", CONFLICT)
+    repeat = staged.bit_test(con, "hp_excluded", "true")
+    conflict = staged.bit_test(con, "hp_conflicts", CONFLICT)
     # THEN each is true on exactly its rows, never NULL
     assert _rows_where(con, repeat) == ([r for r, _ in REPEATS], 0)
     assert _rows_where(con, conflict) == ([r for r, c in REPEATS if c], 0)
@@ -56,4 +56,4 @@ def test_the_bit_test_is_exact_across_slices_and_each_slice_is_bounded(
 
 
 def test_no_repeats_make_a_constant_false(con: duckdb.DuckDBPyConnection) -> None:
-    assert staged._bit_test(con, "hp_none", f"{ROW} < 0") == "false"
+    assert staged.bit_test(con, "hp_none", f"{ROW} < 0") == "false"
