@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from healthpipe.dataops.engine import EngineLimits, connect, source_literal
-from healthpipe.dataops.record_scan import records
+from healthpipe.dataops.record_scan import open_data, records
 from healthpipe.domain.validation_sql import quote_literal
 
 TOKEN_EDGE = rb"A-Za-z0-9_.\-"
@@ -34,10 +34,6 @@ def id_pattern(user_id: str) -> re.Pattern[bytes]:
     """The participant's id as a whole token in a record's bytes (see the module docstring)."""
     token = re.escape(user_id.encode())
     return re.compile(rb"(?<![" + TOKEN_EDGE + rb"])" + token + rb"(?![" + TOKEN_EDGE + rb"])")
-
-
-def _open_read(path: Path, gzipped: bool) -> BinaryIO:
-    return gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[return-value]
 
 
 def _open_write(path: Path, gzipped: bool) -> BinaryIO:
@@ -58,7 +54,7 @@ def filter_csv(
     pattern = id_pattern(user_id)
     needle = user_id.encode()
     removed = 0
-    with _open_read(source, gzipped) as handle:
+    with open_data(source, gzipped) as handle:
         out = _open_write(target, gzipped) if target is not None else None
         try:
             scanned = records(handle)

@@ -10,12 +10,11 @@ numbers a malformed record, and `source_row` counts records only.
 
 from __future__ import annotations
 
-import gzip
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
+from healthpipe.dataops.record_scan import open_data
 from healthpipe.domain.documents.chunk_plan import Chunk
 
 BLOCK_BYTES = 1024 * 1024
@@ -186,13 +185,13 @@ class RecordBounds:
 
 
 def _may_hold_blank_lines(path: Path, gzipped: bool) -> bool:
-    """Whether a line of the file may be blank: an LF right after an LF (or after an LF and
-    a CR), looked for at C speed, quotes ignored (an empty line in a quoted field says yes)."""
+    """Whether a line of the file may be blank (`BLANK`, block by block with the last two
+    bytes of the block before), quotes ignored: an empty line in a quoted field says yes."""
     tail = b""
-    with _open(path, gzipped) as handle:
+    with open_data(path, gzipped) as handle:
         while block := handle.read(BLOCK_BYTES):
             data = tail + block
-            if data.find(b"\n\n") >= 0 or data.find(b"\n\r\n") >= 0:
+            if BLANK.search(data):
                 return True
             tail = data[-2:]
     return False
@@ -202,18 +201,14 @@ def blank_lines(path: Path, gzipped: bool) -> list[int]:
     """The numbers of the file's blank lines on the CSV reader's count of its lines after the
     header (records and blank lines alike: the numbering of DuckDB's reject table, less the
     header), outside quoted fields; for the files with malformed records only
-    (`validation.common.load_malformed`). A C-speed look for an empty line first, so that
-    most files are not scanned quote by quote."""
+    (`validation.common.load_malformed`). One regex search a block for an empty line comes
+    first, so that most files are not scanned quote by quote."""
     if not _may_hold_blank_lines(path, gzipped):
         return []
     bounds = RecordBounds(chunk_bytes=NO_CUTS, blank_numbers=[])
     offset = 0
-    with _open(path, gzipped) as handle:
+    with open_data(path, gzipped) as handle:
         while block := handle.read(BLOCK_BYTES):
             bounds.feed(block, offset)
             offset += len(block)
     return bounds.blank_numbers or []
-
-
-def _open(path: Path, gzipped: bool) -> BinaryIO:
-    return gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[return-value]

@@ -51,7 +51,8 @@ def records(handle: BinaryIO) -> Iterator[bytes]:
         yield b"".join(pending)
 
 
-def _open(path: Path, gzipped: bool) -> BinaryIO:
+def open_data(path: Path, gzipped: bool) -> BinaryIO:
+    """The file's bytes for reading, decompressed when `gzipped`."""
     if gzipped:
         return gzip.open(path, "rb")  # type: ignore[return-value]
     return path.open("rb")
@@ -129,7 +130,7 @@ def scan_records(path: Path, gzipped: bool) -> RecordScan:
     crlf = bare_lf = ends_with_cr = False
     block = bytearray(BLOCK_BYTES)
     try:
-        with _open(path, gzipped) as handle:
+        with open_data(path, gzipped) as handle:
             while True:
                 size = handle.readinto(block)  # type: ignore[attr-defined]
                 if not size:
@@ -167,7 +168,7 @@ def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | Non
     quote opens a quoted field only at the start of a field), or None when there is none.
     Slow; for the rare files `scan_records` measures long."""
     csv.field_size_limit(sys.maxsize)
-    with _open(path, gzipped) as raw:
+    with open_data(path, gzipped) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
         records = (record for record in csv.reader(text, strict=False) if record)  # no blanks
         for number, record in enumerate(records):
@@ -180,7 +181,7 @@ def first_record_longer_than(path: Path, gzipped: bool, limit: int) -> int | Non
 def with_lf_line_endings(path: Path, gzipped: bool, target: Path) -> Path:
     """`target`: the file, uncompressed, with every CRLF turned into LF (DuckDB's strict
     parser refuses a file that mixes the two; records and their numbers are unchanged)."""
-    with _open(path, gzipped) as source, target.open("wb") as out:
+    with open_data(path, gzipped) as source, target.open("wb") as out:
         carry = b""
         while chunk := source.read(BLOCK_BYTES):
             chunk = carry + chunk
