@@ -58,7 +58,9 @@ HOLDS = {
     "and the one the LLM "
     "analyst sees: `LanguageModel` (with `Prompt`, `Completion`, `AnalystError`)",
     "dataops": "DuckDB work on local files: header checks, validation and split, statistics "
-    "and anomalies; reading rules profiles (`profiles.py`)",
+    "and anomalies; reading rules profiles (`profiles.py`); a stage's work folder "
+    "(`work_folders.py`) and process pools whose workers end with their parent "
+    "(`worker_pool.py`)",
     "domain": "pure logic: rule profiles, validation and anomaly SQL builders, NEWS2 and "
     "ACC/AHA tables, modified z-score and history baselines, episodes, identities and keys, "
     "the analyst's "
@@ -70,6 +72,8 @@ HOLDS = {
     "errors": "the error hierarchy and its exit codes",
     "progress": "a port-free progress hook (no-op unless the CLI listens on a terminal)",
     "logs": "JSON and readable log formatting",
+    "owners": "owner ids (`host:pid:nonce`) and whether an owner's process still runs: the "
+    "local ledger's and outbox's takeovers, the sweep of dead runs' work folders",
 }
 
 

@@ -8,10 +8,7 @@ few primitives to its store. `bootstrap.py` is the one place that picks adapters
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +31,7 @@ from healthpipe.domain.documents import (
 from healthpipe.domain.insights import AnalystReport, Usage
 from healthpipe.errors import AdapterError, PermanentError
 from healthpipe.events import Event
+from healthpipe.owners import default_owner
 
 HASH_CHUNK = 1024 * 1024
 DocumentT = TypeVar("DocumentT", bound=Document)
@@ -316,11 +314,6 @@ class Claim:
     @property
     def acquired(self) -> bool:
         return self.outcome == "acquired"
-
-
-def default_owner() -> str:
-    """Identifies this process: `host:pid:nonce` (a local takeover checks the pid)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Ledger(ABC):

@@ -28,7 +28,7 @@ from healthpipe.adapters.local.ledger import SqliteLedger
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
-from healthpipe.ports import default_owner
+from healthpipe.owners import default_owner
 
 LEDGER_COMPLETE = "healthpipe.adapters.local.ledger:SqliteLedger.complete"
 BUS_FINISH = "healthpipe.adapters.local.event_bus:SqliteEventBus.finish"

@@ -13,7 +13,7 @@ from healthpipe import routing
 from healthpipe.adapters.local.event_bus import Delivery, SqliteEventBus
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
-from healthpipe.ports import default_owner
+from healthpipe.owners import default_owner
 from healthpipe.stages.base import Ports, StageResult, log_event
 
 Handler = Callable[[Event, Ports], StageResult]

@@ -17,6 +17,7 @@ from urllib.parse import quote_plus
 from healthpipe import constants as c
 from healthpipe.adapters.local.event_bus import Delivery
 from healthpipe.bootstrap import LocalRuntime
+from healthpipe.dataops.worker_pool import worker_pool
 from healthpipe.domain.documents import Manifest
 from healthpipe.domain.identity import correlation_id_for, file_stem, manifest_key, report_key
 from healthpipe.errors import HealthpipeError
@@ -190,7 +191,7 @@ def chart_worker(sources: list[Path]) -> ProcessPoolExecutor | None:
     if not wants_chart_worker(sizes, os.cpu_count() or 1):
         return None
     context = multiprocessing.get_context(worker_start_method())
-    pool = ProcessPoolExecutor(1, mp_context=context)
+    pool = worker_pool(1, context)
     with main_script_hidden():
         pool.submit(charts.warm_up)  # starts the process
     return pool

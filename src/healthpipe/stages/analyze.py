@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from healthpipe.dataops.analysis.buckets import (
 )
 from healthpipe.dataops.analysis.day_counts import BaselineRow
 from healthpipe.dataops.engine import EngineLimits
+from healthpipe.dataops.work_folders import work_folder
 from healthpipe.domain.brief import assessment, build_brief, risk_level
 from healthpipe.domain.clinical import worst_severity
 from healthpipe.domain.documents import (
@@ -107,9 +107,7 @@ def _analyze(detail: ProcessingComplete, ports: Ports) -> StageResult:
     progress.step("analyze")
     started = time.perf_counter()
     timings: dict[str, int] = {}
-    ports.workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="analyze-") as tmp:
-        workdir = Path(tmp)
+    with work_folder(ports.workdir, "analyze") as workdir:
         fetched = fetch(detail, ports, workdir, timings)
         with timed(timings, "lake_ms"):
             write_lake(fetched.processed, workdir, dataset_id, ports)

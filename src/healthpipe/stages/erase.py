@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from healthpipe.dataops.erase_rows import (
     filter_csv,
     filter_parquet,
 )
+from healthpipe.dataops.work_folders import work_folder
 from healthpipe.domain.documents import Manifest
 from healthpipe.domain.documents.erasure import ERASURES_PREFIX
 from healthpipe.domain.identity import (
@@ -125,8 +125,8 @@ def find_user_id(
     for key in store.list_keys(PROCESSED_PARQUET_PREFIX):
         if not key.endswith(".parquet"):
             continue
-        with tempfile.TemporaryDirectory(dir=workdir, prefix="erase-") as tmp:
-            local = store.materialize(key, Path(tmp))
+        with work_folder(workdir, "erase") as tmp:
+            local = store.materialize(key, tmp)
             for user_id in distinct_user_ids(local.path, limits):
                 if pseudonym(user_id, secret) == label:
                     return user_id
@@ -175,9 +175,9 @@ def _erase_from(
     apply: bool,
 ) -> None:
     dataset_id = dataset_of(key)
-    with tempfile.TemporaryDirectory(dir=workdir, prefix="erase-") as tmp:
-        local = store.materialize(key, Path(tmp))
-        target = Path(tmp) / ("erased.parquet" if key.endswith(".parquet") else "erased")
+    with work_folder(workdir, "erase") as tmp:
+        local = store.materialize(key, tmp)
+        target = tmp / ("erased.parquet" if key.endswith(".parquet") else "erased")
         if key.endswith(".parquet"):
             removed = count_parquet_rows(local.path, user_id, limits)
             if removed and apply:

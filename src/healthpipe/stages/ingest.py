@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from healthpipe.dataops.chunked import validate_chunked
 from healthpipe.dataops.header import read_header, reads_more_than
 from healthpipe.dataops.profiles import load_profile
 from healthpipe.dataops.validation import SplitPaths, ValidationResult, validate_file
+from healthpipe.dataops.work_folders import work_folder
 from healthpipe.domain.documents import (
     FileError,
     Manifest,
@@ -54,9 +54,7 @@ def ingest(event: Event, ports: Ports) -> StageResult:
         return _reject_unsupported(bucket or ports.store.bucket, key, version, ports)
     started = time.perf_counter()
     timings: dict[str, int] = {}
-    ports.workdir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=ports.workdir, prefix="ingest-") as tmp:
-        workdir = Path(tmp)
+    with work_folder(ports.workdir, "ingest") as workdir:
         progress.step("hash")
         with timed(timings, "fetch_hash_ms"):
             obj = ports.store.materialize(key, workdir, version)

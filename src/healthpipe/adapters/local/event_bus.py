@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from healthpipe.adapters.local.owners import owner_is_dead
 from healthpipe.adapters.local.sqlite import Database
 from healthpipe.events import Event
+from healthpipe.owners import owner_is_dead
 from healthpipe.ports import EventBus
 
 MAX_ERROR_CHARS = 2000

@@ -6,9 +6,9 @@ import json
 import time
 from typing import Any
 
-from healthpipe.adapters.local.owners import owner_is_dead
 from healthpipe.adapters.local.sqlite import Database
 from healthpipe.errors import PermanentError
+from healthpipe.owners import owner_is_dead
 from healthpipe.ports import Ledger, LedgerRecord
 
 

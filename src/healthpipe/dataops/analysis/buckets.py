@@ -29,7 +29,6 @@ import multiprocessing
 import os
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -55,6 +54,7 @@ from healthpipe.dataops.severe import (
     apply_severity_facts,
 )
 from healthpipe.dataops.severe import severity_facts as group_severity_facts
+from healthpipe.dataops.worker_pool import worker_pool
 from healthpipe.domain import clinical as cl
 from healthpipe.domain.validation_sql import quote_literal
 
@@ -271,7 +271,7 @@ def _run_groups(jobs: list[GroupJob], workers: int, in_process: bool) -> list[Gr
     if in_process:
         return [analyze_group(job) for job in jobs]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
+    with worker_pool(min(workers, len(jobs)), context) as pool:
         return list(pool.map(analyze_group, jobs))
 
 

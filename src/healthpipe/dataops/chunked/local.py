@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
@@ -33,6 +33,7 @@ from healthpipe.dataops.header import Header
 from healthpipe.dataops.validation import validate_file
 from healthpipe.dataops.validation.common import check_reserved, output_columns
 from healthpipe.dataops.validation.types import SplitPaths, ValidationResult
+from healthpipe.dataops.worker_pool import worker_pool
 from healthpipe.domain.documents.chunk_plan import Chunk, ChunkPlan, ChunkSplit, StagedChunk
 from healthpipe.domain.rules import RuleProfile
 from healthpipe.errors import InputError
@@ -219,7 +220,7 @@ def validate_chunked(
         job = replace(job, buckets=len(plan.chunks))
         context = multiprocessing.get_context("spawn")
         processes = min(workers, len(plan.chunks))  # a one-chunk file runs in this process
-        pool = ProcessPoolExecutor(processes, mp_context=context) if processes > 1 else None
+        pool = worker_pool(processes, context) if processes > 1 else None
         try:
             logger.debug(
                 "chunked plan",

@@ -1,0 +1,78 @@
+"""A run killed while its chunk workers are alive: they end with it, and the next run finds
+no folder of it.
+
+GIVEN a file ingested by the chunked engine on 2 worker processes (3 chunks)
+WHEN the run is killed with SIGKILL as the reduce step starts (the workers have staged every
+chunk and wait for their next task), as the OOM killer or a container's stop kills it
+THEN no process it started is left within a few seconds (before, the workers waited on their
+call queue forever, each with its interpreter and DuckDB: nothing sends them end-of-file), and
+the next run processes the file exactly once and removes the work folder the killed run left
+under the workspace's tmp/ (before, every killed run left its chunks and spill files there).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rel_helpers import assert_exactly_once, make_input, run_cli, run_in_process
+
+pytestmark = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="finds the run's processes in /proc"
+)
+
+SETTINGS = "chunked_threshold_mb = 0\nchunk_mb = 1\n"  # a 2.3 MB file: 3 chunks of 1 MB
+REDUCE_STARTS = ["--kill", "healthpipe.dataops.chunked.local:_run_all", "--nth", "2"]
+GRACE_SECONDS = 10.0
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The processes whose working directory is `folder` (the killed run's, which its
+    children inherit), other than this one."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if Path(os.readlink(entry / "cwd")) == folder:
+                found.append(int(entry.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return found
+
+
+def left_after(folder: Path, seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while (alive := processes_in(folder)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
+def test_a_killed_chunked_run_leaves_no_worker_and_no_work_folder(tmp_path: Path) -> None:
+    here = tmp_path / "run"
+    here.mkdir()
+    source = make_input(here / "vitals.csv", rows=40_000)
+    config = here / "healthpipe.toml"
+    config.write_text(SETTINGS, encoding="utf-8")
+    workspace = here / "ws"
+    args = ["run", str(source), "-w", str(workspace), "--workers", "2", "--config", str(config)]
+
+    crashed = run_cli([*args, "--json"], workspace, crash=REDUCE_STARTS)
+
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-2000:]
+    orphans = left_after(here.resolve(), GRACE_SECONDS)
+    for pid in orphans:  # do not leave them to the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert orphans == [], f"workers of the killed run still running after {GRACE_SECONDS} s"
+    left = sorted(p.name for p in (workspace / "tmp").iterdir())
+    assert [name for name in left if name.startswith("ingest-")], left  # what the kill left
+
+    rerun = run_in_process(args, workspace)
+
+    assert rerun.returncode == 0, rerun.stdout
+    assert_exactly_once(workspace, source)
+    assert sorted((workspace / "tmp").iterdir()) == []
