@@ -72,6 +72,8 @@ HOLDS = {
     "errors": "the error hierarchy and its exit codes",
     "progress": "a port-free progress hook (no-op unless the CLI listens on a terminal)",
     "logs": "JSON and readable log formatting",
+    "interrupts": "Ctrl-C remembered as well as raised while the dispatcher drains (DuckDB "
+    "turns it into errors of its own)",
     "owners": "owner ids (`host:pid:nonce`) and whether an owner's process still runs: the "
     "local ledger's and outbox's takeovers, the sweep of dead runs' work folders",
 }

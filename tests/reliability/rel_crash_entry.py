@@ -2,6 +2,8 @@
 
     python rel_crash_entry.py [--kill MODULE:Class.method --nth N --when before|after]
                               [--duckdb MODULE --nth N] [--slow MODULE:Class.method=SECONDS]
+                              [--interrupt MODULE:Class.method --nth N --delay SECONDS]
+                              [--interrupt-duckdb MODULE --nth N]
                               -- healthpipe-args...
 
 `--kill` wraps a method of a real adapter or stage dependency: on its Nth call the process
@@ -9,7 +11,11 @@ kills itself with SIGKILL (before the call, or right after it returned), like a 
 or an OOM kill. `--duckdb MODULE` wraps the `connect` that MODULE imported from the engine:
 on the Nth `execute` of its connections a thread SIGKILLs the process while DuckDB runs the
 statement. `--slow` makes a method sleep first (to force two processes to overlap);
-`--fail` makes a method raise PermanentError on every call.
+`--fail` makes a method raise PermanentError on every call. `--interrupt` and
+`--interrupt-duckdb` press Ctrl-C instead of killing: the process becomes the leader of a
+process group of its own (as a shell makes a command it starts), and SIGINT goes to that group,
+so the run and every worker it started get it, as from a terminal (`--delay` seconds after
+the Nth call of the method starts; 20 ms into the Nth DuckDB statement).
 Nothing here is part of healthpipe: the production code has no fault points.
 """
 
@@ -83,6 +89,50 @@ def install_duckdb_kill(module_name: str, nth: int) -> None:
     module.connect = connect
 
 
+def _press_ctrl_c(delay: float) -> None:
+    def press() -> None:
+        time.sleep(delay)
+        os.killpg(os.getpgid(0), signal.SIGINT)
+
+    threading.Thread(target=press, daemon=True).start()
+
+
+def install_interrupt(spec: str, nth: int, delay: float) -> None:
+    owner, name = _resolve(spec)
+    original = getattr(owner, name)
+    calls = 0
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == nth:
+            _press_ctrl_c(delay)
+        return original(*args, **kwargs)
+
+    setattr(owner, name, wrapper)
+
+
+class _InterruptingConnection(_KillingConnection):
+    """A DuckDB connection whose Nth execute gets Ctrl-C 20 ms after it starts."""
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self._counter[0] += 1
+        if self._counter[0] == self._nth:
+            _press_ctrl_c(0.02)
+        return self._con.execute(*args, **kwargs)
+
+
+def install_duckdb_interrupt(module_name: str, nth: int) -> None:
+    module = importlib.import_module(module_name)
+    original = module.connect
+    counter = [0]
+
+    def connect(*args: Any, **kwargs: Any) -> Any:
+        return _InterruptingConnection(original(*args, **kwargs), counter, nth)
+
+    module.connect = connect
+
+
 def install_slow(spec: str) -> None:
     target, _, seconds = spec.rpartition("=")
     owner, name = _resolve(target)
@@ -116,7 +166,16 @@ def main() -> None:
     parser.add_argument("--when", choices=("before", "after"), default="before")
     parser.add_argument("--slow", action="append", default=[])
     parser.add_argument("--fail", action="append", default=[])
+    parser.add_argument("--interrupt")
+    parser.add_argument("--interrupt-duckdb")
+    parser.add_argument("--delay", type=float, default=0.0)
     opts = parser.parse_args(argv[:split])
+    if opts.interrupt or opts.interrupt_duckdb:
+        os.setpgid(0, 0)  # Ctrl-C reaches this run and its workers, not the test's processes
+    if opts.interrupt:
+        install_interrupt(opts.interrupt, opts.nth, opts.delay)
+    if opts.interrupt_duckdb:
+        install_duckdb_interrupt(opts.interrupt_duckdb, opts.nth)
     if opts.kill:
         install_kill(opts.kill, opts.nth, opts.when)
     if opts.duckdb:

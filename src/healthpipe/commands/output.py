@@ -27,6 +27,8 @@ from healthpipe.config import Settings, load_settings
 from healthpipe.errors import ConfigError, CredentialsError, HealthpipeError
 
 EXIT_OK, EXIT_INTERNAL, EXIT_UNUSABLE = 0, 1, 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process that Ctrl-C ended
+INTERRUPTED = "interrupted (Ctrl-C): run the same command again to finish; nothing is lost"
 
 out = Console()
 err = Console(stderr=True)
@@ -49,6 +51,9 @@ def cli_errors(verbose: bool) -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort, ClickException):
         raise
+    except KeyboardInterrupt:
+        err.print(f"[bold red]error:[/] {INTERRUPTED}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     except (ConfigError, CredentialsError) as exc:
         raise fail(str(exc), EXIT_UNUSABLE) from None
     except HealthpipeError as exc:

@@ -9,7 +9,7 @@ import random
 import time
 from collections.abc import Callable
 
-from healthpipe import routing
+from healthpipe import interrupts, routing
 from healthpipe.adapters.local.event_bus import Delivery, SqliteEventBus
 from healthpipe.errors import PermanentError
 from healthpipe.events import Event
@@ -72,7 +72,13 @@ class Dispatcher:
     def drain(
         self, *, max_wait_seconds: float = 60.0, on_step: Callable[[Delivery], None] | None = None
     ) -> int:
-        """Run deliveries until none is pending (waiting out backoffs up to max_wait_seconds)."""
+        """Run deliveries until none is pending (waiting out backoffs up to max_wait_seconds).
+        Ctrl-C stops it: the delivery in hand is due again at once, its attempt not counted,
+        and KeyboardInterrupt propagates."""
+        with interrupts.noticed():
+            return self._drain(max_wait_seconds, on_step)
+
+    def _drain(self, max_wait_seconds: float, on_step: Callable[[Delivery], None] | None) -> int:
         done = 0
         while True:
             delivery = self.bus.claim_due(self.owner, self.lease_seconds)
@@ -96,7 +102,13 @@ class Dispatcher:
             return
         try:
             result = handler(delivery.event, self.ports)
+        except KeyboardInterrupt:
+            self.bus.interrupt(delivery)
+            raise
         except Exception as exc:
+            if interrupts.interrupted(exc):
+                self.bus.interrupt(delivery)
+                raise KeyboardInterrupt from exc
             self._failed(delivery, exc)
             return
         try:

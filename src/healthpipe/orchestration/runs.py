@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager, nullcontext
@@ -19,7 +20,13 @@ from healthpipe.adapters.local.event_bus import Delivery
 from healthpipe.bootstrap import LocalRuntime
 from healthpipe.dataops.worker_pool import worker_pool
 from healthpipe.domain.documents import Manifest
-from healthpipe.domain.identity import correlation_id_for, file_stem, manifest_key, report_key
+from healthpipe.domain.identity import (
+    correlation_id_for,
+    file_stem,
+    ledger_key,
+    manifest_key,
+    report_key,
+)
 from healthpipe.errors import HealthpipeError
 from healthpipe.events import Event, object_created
 from healthpipe.orchestration.local import Dispatcher
@@ -82,7 +89,14 @@ def upload_event(runtime: LocalRuntime, key: str) -> Event:
     )
 
 
-def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> FileOutcome:
+def run_file(
+    runtime: LocalRuntime,
+    dispatcher: Dispatcher,
+    source: Path,
+    resumed: tuple[float, float] | None = None,
+) -> FileOutcome:
+    """Upload `source` to raw/, drain the outbox, and say what became of it; `resumed`, the
+    span of the drain that finished earlier, stopped runs (`finished_here`)."""
     outcome = FileOutcome(source=str(source))
     if not source.is_file():
         what = "is a directory, not a file" if source.is_dir() else "no such file"
@@ -102,9 +116,8 @@ def run_file(runtime: LocalRuntime, dispatcher: Dispatcher, source: Path) -> Fil
         dispatcher.drain(
             on_step=lambda delivery: prefetch_after_ingest(runtime, event.id, delivery)
         )
-    return collect(
-        runtime, event.id, correlation_id_for(runtime.store.bucket, key, version), outcome
-    )
+    correlation_id = correlation_id_for(runtime.store.bucket, key, version)
+    return collect(runtime, event.id, correlation_id, outcome, resumed=resumed)
 
 
 def prefetch_after_ingest(runtime: LocalRuntime, upload_id: str, delivery: Delivery) -> None:
@@ -126,9 +139,16 @@ def prefetch_after_ingest(runtime: LocalRuntime, upload_id: str, delivery: Deliv
 
 
 def collect(
-    runtime: LocalRuntime, event_id: str, correlation_id: str, outcome: FileOutcome
+    runtime: LocalRuntime,
+    event_id: str,
+    correlation_id: str,
+    outcome: FileOutcome,
+    *,
+    resumed: tuple[float, float] | None = None,
 ) -> FileOutcome:
-    """Read what each stage did for one upload from the outbox's delivery records."""
+    """Read what each stage did for one upload from the outbox's delivery records; with
+    `resumed` (the span of the drain that finished earlier runs), a file whose earlier run
+    stopped and was finished then is `processed` (`finished_here`), not `skipped`."""
     ingest = runtime.bus.delivery_of(event_id, "ingest")
     if ingest is None:
         outcome.error = "the upload matched no ingest route"
@@ -143,7 +163,12 @@ def collect(
         outcome.status, outcome.error = "rejected", info.get("error") or "file rejected"
         return outcome
     outcome.status = "processed" if ingest["outcome"] == "done" else "skipped"
-    if outcome.status == "skipped" and outcome.dataset_id:
+    skipped = outcome.status == "skipped" and resumed is not None
+    finished = finished_here(runtime, outcome.dataset_id, resumed or (0, 0)) if skipped else {}
+    if finished:
+        outcome.status, outcome.note = "processed", RESUMED
+        outcome.email = finished.get("notify", {}).get("email")
+    elif outcome.status == "skipped" and outcome.dataset_id:
         outcome.note = skipped_note(runtime, outcome.dataset_id)
     for delivery in runtime.bus.deliveries_for(correlation_id, after_id=int(ingest["id"])):
         if delivery["status"] != "delivered":
@@ -159,6 +184,35 @@ def collect(
         html = runtime.store.path_for(report_key(outcome.dataset_id))
         outcome.report = str(html) if html.exists() else None
     return outcome
+
+
+RESUMED = "resumed: this run finished an earlier run of the same file that had stopped"
+RESUMABLE_STAGES = ("analyze", "notify")
+
+
+def finished_here(
+    runtime: LocalRuntime, dataset_id: str | None, span: tuple[float, float]
+) -> dict[str, dict[str, Any]]:
+    """The results of the stages this process claimed within `span` and completed for
+    `dataset_id`, by stage. When a run stopped (Ctrl-C, a crash) and the same file is run
+    again, `run_files` first resumes the stopped run's deliveries, and the new upload's
+    ingest then finds the content done: that file was processed by this run, not skipped.
+    (The same file twice in one command: the second finds the first's claims, made after
+    that span, and is skipped.)"""
+    if not dataset_id:
+        return {}
+    ledger = runtime.ports.ledger
+    found = {}
+    for stage in RESUMABLE_STAGES:
+        record = ledger.get(ledger_key(stage, dataset_id))
+        if (
+            record is not None
+            and record.status == "completed"
+            and record.owner == ledger.owner
+            and span[0] <= record.updated_at <= span[1]
+        ):
+            found[stage] = record.result
+    return found
 
 
 def skipped_note(runtime: LocalRuntime, dataset_id: str) -> str:
@@ -250,12 +304,14 @@ def run_files(
     try:
         with charts.drawing_in(pool) if pool is not None else nullcontext():
             dispatcher = Dispatcher(runtime.ports, runtime.bus)
-            dispatcher.drain()  # finish work a crashed earlier run left pending
+            began = time.time()
+            dispatcher.drain()  # finish what an earlier run left when it stopped or crashed
+            resumed = (began, time.time())
             results = []
             for source in sources:
                 if on_start is not None:
                     on_start(source)
-                result = run_file(runtime, dispatcher, source)
+                result = run_file(runtime, dispatcher, source, resumed)
                 results.append(result)
                 if on_file is not None:
                     on_file(result)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from healthpipe import interrupts
 from healthpipe.errors import TransientError
 from healthpipe.events import Event
 from healthpipe.ports import (
@@ -106,9 +107,10 @@ def run_once(
 
     The one place that decides from the ledger claim at `now` (epoch seconds):
     - acquired (no record, an expired lease, or a dead owner): run `work`, store
-      `save(value)` as the claim's result, and return the value. On any failure, the
-      completion included, release the claim (a retry can take it at once, instead of
-      finding our own live claim "in progress" until the lease runs out) and re-raise;
+      `save(value)` as the claim's result, and return the value. On any failure (or
+      Ctrl-C), the completion included, release the claim (a retry can take it at once,
+      instead of finding our own live claim "in progress" until the lease runs out) and
+      re-raise;
     - completed: return `replay(stored result)` without running `work`;
     - in progress under another live owner: raise `ClaimHeldError` (retry later).
     """
@@ -120,7 +122,7 @@ def run_once(
     try:
         value = work()
         ledger.complete(key, save(value))
-    except Exception:
+    except BaseException:  # Ctrl-C too: the next run takes the claim at once
         ledger.release(key)
         raise
     return value
@@ -196,8 +198,9 @@ def run_claimed(
             return StageResult("in_progress", [], {**context, **held.record.result}, held)
         _count_failure(ports, stage)
         raise
-    except Exception:
-        _count_failure(ports, stage)
+    except Exception as exc:
+        if not interrupts.interrupted(exc):  # Ctrl-C stopped the stage; it did not fail
+            _count_failure(ports, stage)
         raise
     ports.metrics.flush()
     return result

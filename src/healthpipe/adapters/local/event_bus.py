@@ -152,6 +152,17 @@ class SqliteEventBus(EventBus):
             )
         return status
 
+    def interrupt(self, delivery: Delivery) -> None:
+        """The delivery was stopped by Ctrl-C: due again at once, the attempt not counted
+        (the next run, retry or watch resumes it)."""
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, "
+                "attempts = max(attempts - 1, 0), last_error = 'interrupted', "
+                "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
+                (time.time(), time.time(), delivery.id),
+            )
+
     def next_due_in(self, now: float | None = None) -> float | None:
         """Seconds until the next pending delivery is due (0 if one is due), None if none."""
         now = time.time() if now is None else now
