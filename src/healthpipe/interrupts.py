@@ -57,3 +57,10 @@ def interrupted(exc: BaseException | None = None) -> bool:
         seen.add(id(current))
         current = current.__cause__ or current.__context__
     return False
+
+
+def stops_at_once() -> bool:
+    """Whether Ctrl-C stops this process at once (Python's default handler, or `noticed()`'s)
+    rather than at the pace of a handler of its own (`healthpipe watch` finishes the step in
+    hand): what the workers this process starts should do with the same Ctrl-C."""
+    return signal.getsignal(signal.SIGINT) in (signal.default_int_handler, _on_sigint)

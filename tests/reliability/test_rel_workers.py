@@ -1,5 +1,6 @@
 """A run killed while its chunk workers are alive: they end with it, and the next run finds
-no folder of it.
+no folder of it. And Ctrl-C at `healthpipe watch` while they work: the step in hand, theirs
+included, finishes before the watcher stops.
 
 GIVEN a file ingested by the chunked engine on 2 worker processes (3 chunks)
 WHEN the run is killed with SIGKILL as the reduce step starts (the workers have staged every
@@ -13,13 +14,23 @@ under the workspace's tmp/ (before, every killed run left its chunks and spill f
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from rel_helpers import assert_exactly_once, make_input, run_cli, run_in_process
+from rel_helpers import (
+    CRASH_ENTRY,
+    assert_exactly_once,
+    db_rows,
+    make_input,
+    run_cli,
+    run_in_process,
+    subprocess_env,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="finds the run's processes in /proc"
@@ -76,3 +87,50 @@ def test_a_killed_chunked_run_leaves_no_worker_and_no_work_folder(tmp_path: Path
     assert rerun.returncode == 0, rerun.stdout
     assert_exactly_once(workspace, source)
     assert sorted((workspace / "tmp").iterdir()) == []
+
+
+def test_ctrl_c_at_watch_lets_the_chunked_step_in_hand_finish(tmp_path: Path) -> None:
+    # GIVEN a watcher started as a shell starts a command (a process group of its own) and
+    # a file it ingests in 3 chunks on 2 workers
+    here = tmp_path / "run"
+    here.mkdir()
+    source = make_input(here / "vitals.csv", rows=40_000)
+    config = here / "healthpipe.toml"
+    config.write_text(SETTINGS, encoding="utf-8")
+    workspace = here / "ws"
+    (workspace / "bucket" / "raw").mkdir(parents=True)
+    args = ["watch", "-w", str(workspace)]  # reads ./healthpipe.toml; workers: one per core
+    watcher = subprocess.Popen(
+        [sys.executable, str(CRASH_ENTRY), "--", *args, "--json", "--settle", "0.3"],
+        env=subprocess_env(workspace),
+        cwd=here,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        shutil.copy(source, workspace / "bucket" / "raw" / source.name)
+        # WHEN Ctrl-C reaches the group while the workers stage the chunks
+        deadline = time.monotonic() + 60
+        while len(processes_in(here.resolve())) < 3 and time.monotonic() < deadline:
+            if watcher.poll() is not None:
+                break
+            time.sleep(0.05)  # the watcher, the resource tracker, then the first worker
+        assert watcher.poll() is None, watcher.communicate()
+        os.killpg(watcher.pid, signal.SIGINT)
+        _, stderr = watcher.communicate(timeout=120)
+    finally:
+        if watcher.poll() is None:
+            os.killpg(watcher.pid, signal.SIGKILL)
+            watcher.wait()
+    # THEN the ingest in hand finished (one attempt, no failure) and the watcher stopped
+    assert watcher.returncode == 0, stderr[-2000:]
+    assert "Traceback" not in stderr
+    deliveries = "SELECT target, status, attempts, last_error FROM deliveries ORDER BY id"
+    assert db_rows(workspace, deliveries)[0] == ("ingest", "delivered", 1, None)
+    assert left_after(here.resolve(), GRACE_SECONDS) == []
+    # AND the next run finishes the file, exactly once
+    rerun = run_in_process(["run", str(source), "-w", str(workspace)], workspace)
+    assert rerun.returncode == 0, rerun.stdout
+    assert_exactly_once(workspace, source)
