@@ -99,7 +99,7 @@ def test_ctrl_c_at_watch_lets_the_chunked_step_in_hand_finish(tmp_path: Path) ->
     config.write_text(SETTINGS, encoding="utf-8")
     workspace = here / "ws"
     (workspace / "bucket" / "raw").mkdir(parents=True)
-    args = ["watch", "-w", str(workspace)]  # reads ./healthpipe.toml; workers: one per core
+    args = ["watch", "-w", str(workspace), "--workers", "2", "--config", str(config)]
     watcher = subprocess.Popen(
         [sys.executable, str(CRASH_ENTRY), "--", *args, "--json", "--settle", "0.3"],
         env=subprocess_env(workspace),

@@ -17,6 +17,7 @@ from healthpipe.commands.options import (
     LogJsonOpt,
     RulesOpt,
     VerboseOpt,
+    WorkersOpt,
     WorkspaceOpt,
 )
 
@@ -45,6 +46,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         rules: RulesOpt = None,
         analyst: AnalystOpt = None,
+        workers: WorkersOpt = None,
         settle: SettleOpt = 2.0,
         as_json: JsonOpt = False,
         verbose: VerboseOpt = False,
@@ -80,7 +82,9 @@ def register(app: typer.Typer) -> None:
                 out.print(f"  report: {outcome.report}", highlight=False, soft_wrap=True)
 
         with cli_errors(verbose):
-            settings = settings_from(workspace, config, rules=rules, analyst=analyst)
+            settings = settings_from(
+                workspace, config, rules=rules, analyst=analyst, workers=workers
+            )
             load_profile(settings.rules)
             runtime = build_local(settings)
             watcher = RawWatcher(runtime, settle_seconds=settle, on_outcome=show)
