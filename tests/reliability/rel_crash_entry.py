@@ -28,6 +28,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -44,7 +45,8 @@ def _resolve(spec: str) -> tuple[Any, str]:
     return owner, name
 
 
-def install_kill(spec: str, nth: int, when: str) -> None:
+def _on_nth_call(spec: str, nth: int, act: Callable[[], None], when: str) -> None:
+    """`act()` on the Nth call of the method `spec`, before it runs or after it returned."""
     owner, name = _resolve(spec)
     original = getattr(owner, name)
     calls = 0
@@ -53,13 +55,17 @@ def install_kill(spec: str, nth: int, when: str) -> None:
         nonlocal calls
         calls += 1
         if calls == nth and when == "before":
-            _die()
+            act()
         result = original(*args, **kwargs)
         if calls == nth and when == "after":
-            _die()
+            act()
         return result
 
     setattr(owner, name, wrapper)
+
+
+def install_kill(spec: str, nth: int, when: str) -> None:
+    _on_nth_call(spec, nth, _die, when)
 
 
 class _KillingConnection:
@@ -78,13 +84,16 @@ class _KillingConnection:
         return getattr(self._con, name)
 
 
-def install_duckdb_kill(module_name: str, nth: int) -> None:
+def install_duckdb_kill(
+    module_name: str, nth: int, wrap: type[_KillingConnection] = _KillingConnection
+) -> None:
+    """MODULE's connections become `wrap`s, counting executes together."""
     module = importlib.import_module(module_name)
     original = module.connect
     counter = [0]
 
     def connect(*args: Any, **kwargs: Any) -> Any:
-        return _KillingConnection(original(*args, **kwargs), counter, nth)
+        return wrap(original(*args, **kwargs), counter, nth)
 
     module.connect = connect
 
@@ -98,18 +107,7 @@ def _press_ctrl_c(delay: float) -> None:
 
 
 def install_interrupt(spec: str, nth: int, delay: float) -> None:
-    owner, name = _resolve(spec)
-    original = getattr(owner, name)
-    calls = 0
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == nth:
-            _press_ctrl_c(delay)
-        return original(*args, **kwargs)
-
-    setattr(owner, name, wrapper)
+    _on_nth_call(spec, nth, lambda: _press_ctrl_c(delay), "before")
 
 
 class _InterruptingConnection(_KillingConnection):
@@ -120,17 +118,6 @@ class _InterruptingConnection(_KillingConnection):
         if self._counter[0] == self._nth:
             _press_ctrl_c(0.02)
         return self._con.execute(*args, **kwargs)
-
-
-def install_duckdb_interrupt(module_name: str, nth: int) -> None:
-    module = importlib.import_module(module_name)
-    original = module.connect
-    counter = [0]
-
-    def connect(*args: Any, **kwargs: Any) -> Any:
-        return _InterruptingConnection(original(*args, **kwargs), counter, nth)
-
-    module.connect = connect
 
 
 def install_slow(spec: str) -> None:
@@ -175,7 +162,7 @@ def main() -> None:
     if opts.interrupt:
         install_interrupt(opts.interrupt, opts.nth, opts.delay)
     if opts.interrupt_duckdb:
-        install_duckdb_interrupt(opts.interrupt_duckdb, opts.nth)
+        install_duckdb_kill(opts.interrupt_duckdb, opts.nth, _InterruptingConnection)
     if opts.kill:
         install_kill(opts.kill, opts.nth, opts.when)
     if opts.duckdb:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from rel_helpers import assert_exactly_once, db_rows, make_input, run_cli, run_in_process
-from test_rel_workers import GRACE_SECONDS, left_after
+from test_rel_workers import GRACE_SECONDS, chunked_input, left_after
 
 from healthpipe.commands.output import EXIT_INTERRUPTED, INTERRUPTED
 from healthpipe.orchestration.runs import RESUMED
@@ -47,12 +47,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_ctrl_c_stops_the_run_and_the_same_command_finishes_it(tmp_path: Path, case: str) -> None:
     press, rows, settings = CASES[case]
-    here = tmp_path / "run"
-    here.mkdir()
-    source = make_input(here / "vitals.csv", rows=rows)
-    config = here / "healthpipe.toml"
-    config.write_text(settings, encoding="utf-8")
-    workspace = here / "ws"
+    here, source, config, workspace = chunked_input(tmp_path, rows, settings)
     args = ["run", str(source), "-w", str(workspace), "--workers", "2", "--config", str(config)]
 
     stopped = run_cli([*args, "--json"], workspace, crash=press)

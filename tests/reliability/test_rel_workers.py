@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 from rel_helpers import (
@@ -39,6 +40,13 @@ pytestmark = pytest.mark.skipif(
 SETTINGS = "chunked_threshold_mb = 0\nchunk_mb = 1\n"  # a 2.3 MB file: 3 chunks of 1 MB
 REDUCE_STARTS = ["--kill", "healthpipe.dataops.chunked.local:_run_all", "--nth", "2"]
 GRACE_SECONDS = 10.0
+
+
+class RunFolder(NamedTuple):
+    here: Path
+    source: Path
+    config: Path
+    workspace: Path
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -63,13 +71,18 @@ def left_after(folder: Path, seconds: float) -> list[int]:
     return alive
 
 
-def test_a_killed_chunked_run_leaves_no_worker_and_no_work_folder(tmp_path: Path) -> None:
+def chunked_input(tmp_path: Path, rows: int = 40_000, settings: str = SETTINGS) -> RunFolder:
+    """A folder for one run: the input, its settings file (the run's working directory
+    finds it too) and the workspace in it."""
     here = tmp_path / "run"
     here.mkdir()
-    source = make_input(here / "vitals.csv", rows=40_000)
     config = here / "healthpipe.toml"
-    config.write_text(SETTINGS, encoding="utf-8")
-    workspace = here / "ws"
+    config.write_text(settings, encoding="utf-8")
+    return RunFolder(here, make_input(here / "vitals.csv", rows=rows), config, here / "ws")
+
+
+def test_a_killed_chunked_run_leaves_no_worker_and_no_work_folder(tmp_path: Path) -> None:
+    here, source, config, workspace = chunked_input(tmp_path)
     args = ["run", str(source), "-w", str(workspace), "--workers", "2", "--config", str(config)]
 
     crashed = run_cli([*args, "--json"], workspace, crash=REDUCE_STARTS)
@@ -92,12 +105,7 @@ def test_a_killed_chunked_run_leaves_no_worker_and_no_work_folder(tmp_path: Path
 def test_ctrl_c_at_watch_lets_the_chunked_step_in_hand_finish(tmp_path: Path) -> None:
     # GIVEN a watcher started as a shell starts a command (a process group of its own) and
     # a file it ingests in 3 chunks on 2 workers
-    here = tmp_path / "run"
-    here.mkdir()
-    source = make_input(here / "vitals.csv", rows=40_000)
-    config = here / "healthpipe.toml"
-    config.write_text(SETTINGS, encoding="utf-8")
-    workspace = here / "ws"
+    here, source, config, workspace = chunked_input(tmp_path)
     (workspace / "bucket" / "raw").mkdir(parents=True)
     args = ["watch", "-w", str(workspace), "--workers", "2", "--config", str(config)]
     watcher = subprocess.Popen(
