@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from healthpipe.dataops.worker_pool import PARENT_POLL_SECONDS
+from healthpipe.owners import pid_alive
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "healthpipe"
 MAKES_A_POOL = re.compile(r"ProcessPoolExecutor\(|multiprocessing\.Pool\(|\.Process\(")
@@ -38,9 +39,8 @@ if __name__ == "__main__":
 
 
 def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    """Running: not gone, and not a zombie waiting for whoever adopted it to reap it."""
+    if not pid_alive(pid):
         return False
     state = Path(f"/proc/{pid}/stat")
     return not (state.exists() and state.read_text().split(") ", 1)[1].startswith("Z"))

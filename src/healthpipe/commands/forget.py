@@ -114,7 +114,6 @@ def forget(
     limits = engine_limits(ports.analyze_settings.engine, ports.workdir)
     user_id = participant
     if PSEUDONYM_FORM.fullmatch(participant):
-        ports.workdir.mkdir(parents=True, exist_ok=True)
         found = find_user_id(participant, secret, ports.store, ports.workdir, limits)
         if found is None:
             raise LookupError(f"no participant of the processed readings has {participant}")

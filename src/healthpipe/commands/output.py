@@ -25,9 +25,9 @@ except ImportError:  # pragma: no cover - older Typer on the real Click
 
 from healthpipe.config import Settings, load_settings
 from healthpipe.errors import ConfigError, CredentialsError, HealthpipeError
+from healthpipe.interrupts import EXIT_INTERRUPTED
 
 EXIT_OK, EXIT_INTERNAL, EXIT_UNUSABLE = 0, 1, 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a process that Ctrl-C ended
 INTERRUPTED = "interrupted (Ctrl-C): run the same command again to finish; nothing is lost"
 
 out = Console()

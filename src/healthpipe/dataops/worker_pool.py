@@ -30,11 +30,10 @@ from healthpipe import interrupts
 T = TypeVar("T")
 PARENT_POLL_SECONDS = 0.5
 EXIT_ORPHANED = 70  # EX_SOFTWARE: nobody reads it (the parent is gone), `ps` and logs may
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a process that Ctrl-C ended
 
 
 def _interrupted(signum: int, frame: object) -> None:
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(interrupts.EXIT_INTERRUPTED)
 
 
 def _exit_with_parent(parent: int, interrupt_at_once: bool) -> None:

@@ -163,8 +163,8 @@ def collect(
         outcome.status, outcome.error = "rejected", info.get("error") or "file rejected"
         return outcome
     outcome.status = "processed" if ingest["outcome"] == "done" else "skipped"
-    skipped = outcome.status == "skipped" and resumed is not None
-    finished = finished_here(runtime, outcome.dataset_id, resumed or (0, 0)) if skipped else {}
+    skipped = outcome.status == "skipped"
+    finished = finished_here(runtime, outcome.dataset_id, resumed) if skipped and resumed else {}
     if finished:
         outcome.status, outcome.note = "processed", RESUMED
         outcome.email = finished.get("notify", {}).get("email")

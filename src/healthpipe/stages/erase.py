@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -122,14 +123,15 @@ def find_user_id(
 ) -> str | None:
     """The participant id whose pseudonym is `label`, found among the ids of the processed
     readings (there is no table from pseudonym back to id), or None."""
-    for key in store.list_keys(PROCESSED_PARQUET_PREFIX):
-        if not key.endswith(".parquet"):
-            continue
-        with work_folder(workdir, "erase") as tmp:
-            local = store.materialize(key, tmp)
-            for user_id in distinct_user_ids(local.path, limits):
-                if pseudonym(user_id, secret) == label:
-                    return user_id
+    with work_folder(workdir, "erase") as folder:
+        for key in store.list_keys(PROCESSED_PARQUET_PREFIX):
+            if not key.endswith(".parquet"):
+                continue
+            with tempfile.TemporaryDirectory(dir=folder) as tmp:  # one file at a time
+                local = store.materialize(key, Path(tmp))
+                for user_id in distinct_user_ids(local.path, limits):
+                    if pseudonym(user_id, secret) == label:
+                        return user_id
     return None
 
 
@@ -147,11 +149,11 @@ def erase_rows(
     `bucket`, the participant's lake bucket, files of another `pb=NN` partition are skipped
     unread: they cannot hold the participant (docs/lake.md)."""
     erasure = Erasure()
-    workdir.mkdir(parents=True, exist_ok=True)
-    for key in store.list_keys(""):
-        name = row_store_of(key)
-        if name is not None and may_hold(key, bucket):
-            _erase_from(name, key, user_id, store, ledger, workdir, limits, erasure, apply)
+    with work_folder(workdir, "erase") as folder:
+        for key in store.list_keys(""):
+            name = row_store_of(key)
+            if name is not None and may_hold(key, bucket):
+                _erase_from(name, key, user_id, store, ledger, folder, limits, erasure, apply)
     if apply:
         for dataset_id in sorted(erasure.datasets):
             erasure.manifests += _lower_manifest(store, dataset_id, erasure)
@@ -169,13 +171,14 @@ def _erase_from(
     user_id: str,
     store: ObjectStore,
     ledger: Ledger,
-    workdir: Path,
+    folder: Path,
     limits: EngineLimits,
     erasure: Erasure,
     apply: bool,
 ) -> None:
     dataset_id = dataset_of(key)
-    with work_folder(workdir, "erase") as tmp:
+    with tempfile.TemporaryDirectory(dir=folder) as tmp_name:  # one file at a time
+        tmp = Path(tmp_name)
         local = store.materialize(key, tmp)
         target = tmp / ("erased.parquet" if key.endswith(".parquet") else "erased")
         if key.endswith(".parquet"):

@@ -155,12 +155,13 @@ class SqliteEventBus(EventBus):
     def interrupt(self, delivery: Delivery) -> None:
         """The delivery was stopped by Ctrl-C: due again at once, the attempt not counted
         (the next run, retry or watch resumes it)."""
+        now = time.time()
         with self.db.transaction() as conn:
             conn.execute(
                 "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, "
                 "attempts = max(attempts - 1, 0), last_error = 'interrupted', "
                 "lease_owner = NULL, lease_expires_at = NULL, updated_at = ? WHERE id = ?",
-                (time.time(), time.time(), delivery.id),
+                (now, now, delivery.id),
             )
 
     def next_due_in(self, now: float | None = None) -> float | None:
