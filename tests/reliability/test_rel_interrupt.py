@@ -8,7 +8,8 @@ the SIGINT into an error of its own, the dispatcher counted a stage failure and 
 the run carried on to the end with exit 0; every idle worker printed a traceback), no process
 of it is left, the delivery is due again with the attempt not counted and no stage failure
 is counted; and the same command run again says `processed` (it resumed the stopped run:
-before, it said `skipped` and no email) with every row in exactly one output.
+before, it said `skipped` and no email) with every row in exactly one output, and the same
+file given twice is `skipped` the second time (before: `processed` and `resumed` twice).
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ CASES = {
 def test_ctrl_c_stops_the_run_and_the_same_command_finishes_it(tmp_path: Path, case: str) -> None:
     press, rows, settings = CASES[case]
     here, source, config, workspace = chunked_input(tmp_path, rows, settings)
-    args = ["run", str(source), "-w", str(workspace), "--workers", "2", "--config", str(config)]
+    # the file twice: the rerun's second entry is content this command has just processed
+    args = ["run", str(source), str(source), "-w", str(workspace), "--workers", "2"]
+    args += ["--config", str(config)]
 
     stopped = run_cli([*args, "--json"], workspace, crash=press)
 
@@ -66,9 +69,11 @@ def test_ctrl_c_stops_the_run_and_the_same_command_finishes_it(tmp_path: Path, c
     rerun = run_in_process([*args, "--json"], workspace)
 
     assert rerun.returncode == 0, rerun.stdout
-    [outcome] = json.loads(rerun.stdout)["files"]
+    outcome, again = json.loads(rerun.stdout)["files"]
     assert (outcome["status"], outcome["note"]) == ("processed", RESUMED)
     assert outcome["email"] and Path(outcome["email"]).is_file()
+    assert (again["status"], again["email"]) == ("skipped", None), again
+    assert again["note"].startswith("skipped: same content already processed")
     assert_exactly_once(workspace, source)
 
 

@@ -93,10 +93,10 @@ def run_file(
     runtime: LocalRuntime,
     dispatcher: Dispatcher,
     source: Path,
-    resumed: tuple[float, float] | None = None,
+    resumed: Resumed | None = None,
 ) -> FileOutcome:
-    """Upload `source` to raw/, drain the outbox, and say what became of it; `resumed`, the
-    span of the drain that finished earlier, stopped runs (`finished_here`)."""
+    """Upload `source` to raw/, drain the outbox, and say what became of it; `resumed`, what
+    the drain that finished earlier, stopped runs did (`Resumed`)."""
     outcome = FileOutcome(source=str(source))
     if not source.is_file():
         what = "is a directory, not a file" if source.is_dir() else "no such file"
@@ -144,11 +144,11 @@ def collect(
     correlation_id: str,
     outcome: FileOutcome,
     *,
-    resumed: tuple[float, float] | None = None,
+    resumed: Resumed | None = None,
 ) -> FileOutcome:
     """Read what each stage did for one upload from the outbox's delivery records; with
-    `resumed` (the span of the drain that finished earlier runs), a file whose earlier run
-    stopped and was finished then is `processed` (`finished_here`), not `skipped`."""
+    `resumed` (what the drain that finished earlier runs did), a file whose earlier run
+    stopped and was finished then is `processed` (`Resumed.take`), not `skipped`."""
     ingest = runtime.bus.delivery_of(event_id, "ingest")
     if ingest is None:
         outcome.error = "the upload matched no ingest route"
@@ -164,7 +164,7 @@ def collect(
         return outcome
     outcome.status = "processed" if ingest["outcome"] == "done" else "skipped"
     skipped = outcome.status == "skipped"
-    finished = finished_here(runtime, outcome.dataset_id, resumed) if skipped and resumed else {}
+    finished = resumed.take(runtime, outcome.dataset_id) if skipped and resumed else {}
     if finished:
         outcome.status, outcome.note = "processed", RESUMED
         outcome.email = finished.get("notify", {}).get("email")
@@ -188,6 +188,27 @@ def collect(
 
 RESUMED = "resumed: this run finished an earlier run of the same file that had stopped"
 RESUMABLE_STAGES = ("analyze", "notify")
+
+
+@dataclass
+class Resumed:
+    """The drain with which `run_files` first finishes what earlier, stopped runs left: its
+    span (`finished_here`), and the datasets this command has reported as resumed. The same
+    file given twice is resumed once: its second entry is content this command has just
+    processed, `skipped`."""
+
+    began: float
+    ended: float
+    reported: set[str] = field(default_factory=set)
+
+    def take(self, runtime: LocalRuntime, dataset_id: str | None) -> dict[str, dict[str, Any]]:
+        """`finished_here` for `dataset_id`, once per dataset: {} after the first time."""
+        if dataset_id is None or dataset_id in self.reported:
+            return {}
+        found = finished_here(runtime, dataset_id, (self.began, self.ended))
+        if found:
+            self.reported.add(dataset_id)
+        return found
 
 
 def finished_here(
@@ -306,7 +327,7 @@ def run_files(
             dispatcher = Dispatcher(runtime.ports, runtime.bus)
             began = time.time()
             dispatcher.drain()  # finish what an earlier run left when it stopped or crashed
-            resumed = (began, time.time())
+            resumed = Resumed(began, time.time())
             results = []
             for source in sources:
                 if on_start is not None:
